@@ -1,0 +1,1 @@
+//! libfgbi: fine-grained block identification for VM live migration and checkpoint replication.
