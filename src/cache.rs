@@ -1,0 +1,451 @@
+//! The page cache: the version of each page last sent to the backup, address-indexed, within a
+//! byte budget, in two tiers.
+//!
+//! - The **full tier** keeps whole page copies: the encoder XORs a dirty page with its copy, uses it
+//!   as a compression dictionary, and confirms sharing-table hits against it.
+//! - The **hashes tier** keeps only the block hashes of a page's last-sent version (a few percent
+//!   of the page): changed blocks are still found, and only they are sent.
+//!
+//! A page evicted from the full tier is demoted to the hashes tier (its hashes are computed from
+//! the copy before it is dropped). Eviction is CLOCK (second chance): every lookup marks the page
+//! referenced, the hand clears marks and evicts the first unmarked page, so pages dirtied epoch
+//! after epoch stay while pages sent once age out. [`Policy::DirectMapped`] reproduces QEMU's
+//! XBZRLE cache (slot = page index modulo capacity) for comparison.
+
+use crate::hash;
+use bitvec::prelude::*;
+use std::collections::HashMap;
+
+/// Bookkeeping bytes per tracked page on top of its data (owner index, map entry, mark bit).
+pub const ENTRY_OVERHEAD: usize = 56;
+
+/// How a full tier picks the page to evict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// CLOCK second-chance replacement (the default).
+    #[default]
+    Clock,
+    /// QEMU XBZRLE's direct-mapped cache: a page can only live in slot `index % capacity`.
+    DirectMapped,
+}
+
+/// Counters of a [`PageCache`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered by the full tier.
+    pub hits: u64,
+    /// Lookups answered by the hashes tier.
+    pub hash_hits: u64,
+    /// Lookups that found nothing.
+    pub misses: u64,
+    /// Pages dropped from the full tier (demoted to hashes or forgotten).
+    pub evictions: u64,
+    /// Pages dropped from the hashes tier.
+    pub hash_evictions: u64,
+}
+
+/// What the cache knows of a page.
+#[derive(Debug)]
+pub enum Cached<'a> {
+    /// Its last-sent content.
+    Full(&'a [u8]),
+    /// The block hashes of its last-sent content.
+    Hashes(&'a [u64]),
+    /// Nothing.
+    Miss,
+}
+
+/// Where a page is in the cache, from [`PageCache::touch`].
+#[derive(Debug, Clone, Copy)]
+pub struct Entry(Option<Where>);
+
+#[derive(Debug, Clone, Copy)]
+enum Where {
+    Full(u32),
+    Hashes(u32),
+}
+
+const FREE: u64 = u64::MAX;
+
+/// One tier's slots: owners, CLOCK marks, free list, hand.
+#[derive(Debug, Clone)]
+struct Slots {
+    owner: Vec<u64>,
+    mark: BitVec<u64, Lsb0>,
+    free: Vec<u32>,
+    hand: usize,
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            owner: vec![FREE; n],
+            mark: bitvec![u64, Lsb0; 0; n],
+            free: (0..n as u32).rev().collect(),
+            hand: 0,
+        }
+    }
+    fn len(&self) -> usize {
+        self.owner.len()
+    }
+    fn clear(&mut self) {
+        let n = self.len();
+        *self = Slots::new(n);
+    }
+    fn release(&mut self, s: u32) {
+        self.owner[s as usize] = FREE;
+        self.mark.set(s as usize, false);
+        self.free.push(s);
+    }
+    /// A slot for `page`: a free one, or the victim the policy picks (returned with its owner).
+    fn take(&mut self, page: u64, policy: Policy) -> (u32, Option<u64>) {
+        let s = match (policy, self.free.pop()) {
+            (Policy::DirectMapped, _) => {
+                self.free.clear();
+                (page % self.len() as u64) as u32
+            }
+            (Policy::Clock, Some(s)) => s,
+            (Policy::Clock, None) => loop {
+                let h = self.hand;
+                self.hand = if h + 1 == self.len() { 0 } else { h + 1 };
+                if self.mark[h] {
+                    self.mark.set(h, false);
+                } else {
+                    break h as u32;
+                }
+            },
+        };
+        let prev = std::mem::replace(&mut self.owner[s as usize], page);
+        self.mark.set(s as usize, false);
+        (s, (prev != FREE).then_some(prev))
+    }
+    fn memory_bytes(&self) -> usize {
+        self.owner.capacity() * 8 + self.mark.capacity() / 8 + self.free.capacity() * 4
+    }
+}
+
+/// Two-tier cache of last-sent page versions. See the module documentation.
+///
+/// ```
+/// use fgbi::cache::{Cached, PageCache, Policy};
+/// let mut cache = PageCache::new(4096, 256, 1 << 20, 0, Policy::Clock, 0);
+/// let page = vec![7u8; 4096];
+/// cache.store(12, &page);
+/// assert!(matches!(cache.lookup(12), Cached::Full(p) if p == &page[..]));
+/// assert!(matches!(cache.lookup(13), Cached::Miss));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PageCache {
+    page_size: usize,
+    block_size: usize,
+    seed: u64,
+    policy: Policy,
+    map: HashMap<u64, Where>,
+    data: Vec<u8>,
+    full: Slots,
+    hashes: Vec<u64>,
+    hash_slots: Slots,
+    stats: CacheStats,
+}
+
+impl PageCache {
+    /// Bytes one full-tier page costs, excluding sharing-table entries.
+    pub const fn full_cost(page_size: usize) -> usize {
+        page_size + ENTRY_OVERHEAD
+    }
+
+    /// Bytes one hashes-tier page costs.
+    pub const fn hash_cost(page_size: usize, block_size: usize) -> usize {
+        page_size / block_size * 8 + ENTRY_OVERHEAD
+    }
+
+    /// A cache of `full_pages` page copies and `hash_pages` hash entries; `seed` is the block
+    /// hash seed (the encoder's), used when demoting.
+    pub fn new(
+        page_size: usize,
+        block_size: usize,
+        full_pages: usize,
+        hash_pages: usize,
+        policy: Policy,
+        seed: u64,
+    ) -> Self {
+        let nblocks = page_size / block_size;
+        let mut map = HashMap::new();
+        map.reserve(full_pages + hash_pages);
+        PageCache {
+            page_size,
+            block_size,
+            seed,
+            policy,
+            map,
+            data: vec![0; full_pages * page_size],
+            full: Slots::new(full_pages),
+            hashes: vec![0; hash_pages * nblocks],
+            hash_slots: Slots::new(hash_pages),
+            stats: CacheStats::default(),
+        }
+    }
+
+    fn nblocks(&self) -> usize {
+        self.page_size / self.block_size
+    }
+
+    fn page_data(&self, s: u32) -> &[u8] {
+        &self.data[s as usize * self.page_size..][..self.page_size]
+    }
+
+    /// What the cache knows of page `page`; marks it recently used and counts the hit or miss.
+    pub fn lookup(&mut self, page: u64) -> Cached<'_> {
+        let e = self.touch(page);
+        self.view(e)
+    }
+
+    /// Marks `page` recently used, counts the hit or miss, and returns where it is (read it with
+    /// [`view`](Self::view); this split lets a caller hold the content while borrowing the cache
+    /// immutably elsewhere).
+    pub fn touch(&mut self, page: u64) -> Entry {
+        match self.map.get(&page).copied() {
+            Some(Where::Full(s)) => {
+                self.stats.hits += 1;
+                self.full.mark.set(s as usize, true);
+                Entry(Some(Where::Full(s)))
+            }
+            Some(Where::Hashes(s)) => {
+                self.stats.hash_hits += 1;
+                self.hash_slots.mark.set(s as usize, true);
+                Entry(Some(Where::Hashes(s)))
+            }
+            None => {
+                self.stats.misses += 1;
+                Entry(None)
+            }
+        }
+    }
+
+    /// The content behind an [`Entry`] returned by [`touch`](Self::touch) (valid until the cache
+    /// is next modified).
+    pub fn view(&self, e: Entry) -> Cached<'_> {
+        match e.0 {
+            Some(Where::Full(s)) => Cached::Full(self.page_data(s)),
+            Some(Where::Hashes(s)) => {
+                let n = self.nblocks();
+                Cached::Hashes(&self.hashes[s as usize * n..][..n])
+            }
+            None => Cached::Miss,
+        }
+    }
+
+    /// The full-tier copy of `page` without counting or marking (for confirming sharing hits).
+    pub fn peek_full(&self, page: u64) -> Option<&[u8]> {
+        match self.map.get(&page) {
+            Some(Where::Full(s)) => Some(self.page_data(*s)),
+            _ => None,
+        }
+    }
+
+    /// The full-tier copy of `page`, to be updated in place to the version just sent.
+    pub fn full_mut(&mut self, page: u64) -> Option<&mut [u8]> {
+        match self.map.get(&page) {
+            Some(Where::Full(s)) => {
+                Some(&mut self.data[*s as usize * self.page_size..][..self.page_size])
+            }
+            _ => None,
+        }
+    }
+
+    /// Records `content` as the version of `page` the backup now holds. With a full tier the copy
+    /// is kept (evicting another page if needed); without one, its block hashes are kept.
+    pub fn store(&mut self, page: u64, content: &[u8]) {
+        debug_assert_eq!(content.len(), self.page_size);
+        if self.full.len() == 0 {
+            return self.store_hashes(page, content);
+        }
+        let s = match self.map.get(&page).copied() {
+            Some(Where::Full(s)) => s,
+            other => {
+                if let Some(Where::Hashes(h)) = other {
+                    self.hash_slots.release(h);
+                }
+                let (s, victim) = self.full.take(page, self.policy);
+                if let Some(v) = victim {
+                    self.stats.evictions += 1;
+                    self.map.remove(&v);
+                    // demote: the victim's copy is still in slot s
+                    if let Some(off) = self.hash_slot(v) {
+                        let n = self.nblocks();
+                        let copy = &self.data[s as usize * self.page_size..][..self.page_size];
+                        hash::block_hashes(
+                            copy,
+                            self.block_size,
+                            self.seed,
+                            &mut self.hashes[off..off + n],
+                        );
+                    }
+                }
+                self.map.insert(page, Where::Full(s));
+                s
+            }
+        };
+        self.data[s as usize * self.page_size..][..self.page_size].copy_from_slice(content);
+    }
+
+    fn store_hashes(&mut self, page: u64, content: &[u8]) {
+        if let Some(off) = self.hash_slot(page) {
+            let n = self.nblocks();
+            hash::block_hashes(
+                content,
+                self.block_size,
+                self.seed,
+                &mut self.hashes[off..off + n],
+            );
+        }
+    }
+
+    /// The offset of `page`'s hashes in the hashes tier, taking a slot if it has none; `None`
+    /// (and the page forgotten) without a hashes tier.
+    fn hash_slot(&mut self, page: u64) -> Option<usize> {
+        if self.hash_slots.len() == 0 {
+            self.map.remove(&page);
+            return None;
+        }
+        let s = match self.map.get(&page).copied() {
+            Some(Where::Hashes(s)) => s,
+            _ => {
+                let (s, victim) = self.hash_slots.take(page, self.policy);
+                if let Some(v) = victim {
+                    self.stats.hash_evictions += 1;
+                    self.map.remove(&v);
+                }
+                self.map.insert(page, Where::Hashes(s));
+                s
+            }
+        };
+        Some(s as usize * self.nblocks())
+    }
+
+    /// Forgets `page` (e.g. it became all zeros, which is tracked elsewhere).
+    pub fn remove(&mut self, page: u64) {
+        match self.map.remove(&page) {
+            Some(Where::Full(s)) => self.full.release(s),
+            Some(Where::Hashes(s)) => self.hash_slots.release(s),
+            None => {}
+        }
+    }
+
+    /// Forgets every page (keeps the memory).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.full.clear();
+        self.hash_slots.clear();
+    }
+
+    /// Pages the full tier holds at most.
+    pub fn full_capacity(&self) -> usize {
+        self.full.len()
+    }
+
+    /// Pages the hashes tier holds at most.
+    pub fn hash_capacity(&self) -> usize {
+        self.hash_slots.len()
+    }
+
+    /// Bytes of memory the cache holds (data, hashes and bookkeeping).
+    pub fn memory_bytes(&self) -> usize {
+        // hashbrown keeps buckets at a power of two above capacity * 8 / 7, one control byte each
+        let buckets = (self.map.capacity() * 8 / 7).next_power_of_two();
+        let map = buckets * (std::mem::size_of::<(u64, Where)>() + 1);
+        self.data.capacity()
+            + self.hashes.capacity() * 8
+            + self.full.memory_bytes()
+            + self.hash_slots.memory_bytes()
+            + map
+    }
+
+    /// Counters since construction.
+    pub fn stats(&self) -> CacheStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(v: u8) -> Vec<u8> {
+        vec![v; 4096]
+    }
+
+    #[test]
+    fn clock_keeps_a_page_that_is_used_every_round() {
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1);
+        for p in 0..4 {
+            c.store(p, &page(p as u8));
+        }
+        // page 0 is hot: looked up before every new page arrives
+        for p in 4..40 {
+            assert!(
+                matches!(c.lookup(0), Cached::Full(d) if d[0] == 0),
+                "hot page evicted at {p}"
+            );
+            c.store(p, &page(p as u8));
+        }
+        assert_eq!(c.stats().evictions, 36);
+    }
+
+    #[test]
+    fn direct_mapped_evicts_on_slot_conflict_even_when_hot() {
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::DirectMapped, 1);
+        c.store(0, &page(1));
+        c.lookup(0);
+        c.store(4, &page(2)); // same slot as page 0
+        assert!(matches!(c.lookup(0), Cached::Miss));
+        assert!(matches!(c.lookup(4), Cached::Full(d) if d[0] == 2));
+    }
+
+    #[test]
+    fn an_evicted_page_is_demoted_to_its_hashes() {
+        let mut c = PageCache::new(4096, 256, 1, 8, Policy::Clock, 77);
+        let mut first = page(3);
+        first[300] = 9;
+        c.store(10, &first);
+        c.store(11, &page(4));
+        match c.lookup(10) {
+            Cached::Hashes(h) => {
+                let mut expected = [0u64; 16];
+                hash::block_hashes(&first, 256, 77, &mut expected);
+                assert_eq!(h, &expected);
+            }
+            other => panic!("expected hashes, got {other:?}"),
+        }
+        // storing it again promotes it back to the full tier
+        c.store(10, &page(5));
+        assert!(matches!(c.lookup(10), Cached::Full(d) if d == &page(5)[..]));
+    }
+
+    #[test]
+    fn without_a_full_tier_pages_are_kept_as_hashes_and_the_tier_is_bounded() {
+        let mut c = PageCache::new(4096, 512, 0, 3, Policy::Clock, 5);
+        for p in 0..10 {
+            c.store(p, &page(p as u8));
+        }
+        let known = (0..10)
+            .filter(|&p| matches!(c.lookup(p), Cached::Hashes(_)))
+            .count();
+        assert_eq!(known, 3);
+        assert_eq!(c.stats().hash_evictions, 7);
+    }
+
+    #[test]
+    fn remove_and_clear_forget_pages_and_free_their_slots() {
+        let mut c = PageCache::new(4096, 256, 2, 2, Policy::Clock, 0);
+        c.store(1, &page(1));
+        c.store(2, &page(2));
+        c.remove(1);
+        c.store(3, &page(3)); // takes the freed slot: nothing evicted
+        assert_eq!(c.stats().evictions, 0);
+        c.clear();
+        for p in 1..4 {
+            assert!(matches!(c.lookup(p), Cached::Miss));
+        }
+    }
+}

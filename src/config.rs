@@ -1,0 +1,199 @@
+//! Encoder and decoder configuration: page and block size, memory budgets, stage switches and the
+//! fallback compressor.
+//!
+//! The encoder and the decoder of one stream must agree on `page_size` and `block_size` (the frame
+//! header carries both and the decoder refuses a mismatch). The other fields only steer the
+//! encoder: a decoder decodes every op whatever stages its own config enables.
+
+use crate::hash::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
+
+/// Smallest page size accepted.
+pub const MIN_PAGE_SIZE: usize = 512;
+/// Largest page size accepted.
+pub const MAX_PAGE_SIZE: usize = 65536;
+
+/// Which stages the encoder may use. Every stage can be switched off on its own, so the bytes each
+/// one saves can be measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stages {
+    /// Send all-zero pages and blocks as one-byte ops.
+    pub zero: bool,
+    /// Split pages into blocks: send only the changed blocks of a page the cache knows (by content
+    /// or by hashes), and zero blocks on their own.
+    pub blocks: bool,
+    /// Send a block identical to one the backup already holds as a reference to it (confirmed byte
+    /// for byte). Needs `blocks`.
+    pub sharing: bool,
+    /// XOR the page with its cached last-sent version and run-length encode the difference.
+    pub delta: bool,
+    /// Compress the page with lz4 using its cached last-sent version as preset dictionary.
+    pub dict: bool,
+}
+
+impl Stages {
+    /// Every stage on.
+    pub const ALL: Stages = Stages {
+        zero: true,
+        blocks: true,
+        sharing: true,
+        delta: true,
+        dict: true,
+    };
+    /// Every stage off: pages go through the fallback compressor (or raw) only.
+    pub const NONE: Stages = Stages {
+        zero: false,
+        blocks: false,
+        sharing: false,
+        delta: false,
+        dict: false,
+    };
+}
+
+impl Default for Stages {
+    fn default() -> Self {
+        Stages::ALL
+    }
+}
+
+/// The general-purpose compressor for content that is new to the backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Send new content raw.
+    None,
+    /// Raw deflate (miniz_oxide) at the given level, 1 (fastest) to 9.
+    Deflate(u8),
+    /// lz4 (lz4_flex): several times faster than deflate, somewhat larger output.
+    Lz4,
+}
+
+impl Default for Fallback {
+    fn default() -> Self {
+        Fallback::Lz4
+    }
+}
+
+/// Configuration of an [`Encoder`](crate::Encoder) or [`Decoder`](crate::Decoder).
+///
+/// ```
+/// let cfg = fgbi::Config { cache_bytes: 16 << 20, ..Default::default() };
+/// cfg.validate().unwrap();
+/// assert_eq!(cfg.page_size, 4096);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Page size in bytes: a power of two from 512 to 65536. Default 4096.
+    pub page_size: usize,
+    /// Block size in bytes: a power of two from 64 to 4096, at most `page_size`. Default 256.
+    pub block_size: usize,
+    /// Budget of the full-page cache tier (last-sent page copies, with their sharing-table
+    /// entries), in bytes. 0 disables it. Default 64 MiB.
+    pub cache_bytes: usize,
+    /// Budget of the hashes-only tier (block hashes of last-sent versions of pages that are not in
+    /// the full tier), in bytes. 0 disables it. Default 8 MiB.
+    pub hash_bytes: usize,
+    /// Stage switches.
+    pub stages: Stages,
+    /// Compressor for new content.
+    pub fallback: Fallback,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            page_size: 4096,
+            block_size: 256,
+            cache_bytes: 64 << 20,
+            hash_bytes: 8 << 20,
+            stages: Stages::ALL,
+            fallback: Fallback::Lz4,
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `page_size` is not a power of two in 512..=65536.
+    PageSize(usize),
+    /// `block_size` is not a power of two in 64..=4096 or is larger than the page.
+    BlockSize(usize),
+    /// The deflate level is above 9.
+    DeflateLevel(u8),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::PageSize(v) => {
+                write!(f, "page size {v} is not a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}")
+            }
+            ConfigError::BlockSize(v) => write!(
+                f,
+                "block size {v} is not a power of two from {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE} no larger than the page"
+            ),
+            ConfigError::DeflateLevel(v) => write!(f, "deflate level {v} is above 9"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = self.page_size;
+        if !p.is_power_of_two() || !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&p) {
+            return Err(ConfigError::PageSize(p));
+        }
+        let b = self.block_size;
+        if !b.is_power_of_two() || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&b) || b > p {
+            return Err(ConfigError::BlockSize(b));
+        }
+        if let Fallback::Deflate(level) = self.fallback {
+            if level > 9 {
+                return Err(ConfigError::DeflateLevel(level));
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks per page.
+    pub fn blocks_per_page(&self) -> usize {
+        self.page_size / self.block_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_out_of_range_values_are_named() {
+        Config::default().validate().unwrap();
+        let bad = |f: fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert_eq!(bad(|c| c.page_size = 4000), ConfigError::PageSize(4000));
+        assert_eq!(bad(|c| c.page_size = 256), ConfigError::PageSize(256));
+        assert_eq!(
+            bad(|c| c.page_size = 1 << 17),
+            ConfigError::PageSize(1 << 17)
+        );
+        assert_eq!(bad(|c| c.block_size = 32), ConfigError::BlockSize(32));
+        assert_eq!(bad(|c| c.block_size = 8192), ConfigError::BlockSize(8192));
+        assert_eq!(bad(|c| c.block_size = 100), ConfigError::BlockSize(100));
+        assert_eq!(
+            bad(|c| {
+                c.page_size = 512;
+                c.block_size = 1024
+            }),
+            ConfigError::BlockSize(1024)
+        );
+        assert_eq!(
+            bad(|c| c.fallback = Fallback::Deflate(10)),
+            ConfigError::DeflateLevel(10)
+        );
+    }
+}

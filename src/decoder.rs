@@ -1,0 +1,484 @@
+//! The frame decoder: validates a whole frame, then applies it to the replica.
+//!
+//! Application happens in two passes over the payload with one parser. The first pass checks
+//! everything that could make the frame fail (every op's kind, lengths, addresses against the
+//! replica, that the pages an op depends on were sent since the last resync, and the coded data
+//! itself, decompressed into a scratch page) and writes nothing. Only when the whole frame passes
+//! does the second pass write the replica. A rejected frame leaves the replica and the decoder's
+//! state exactly as they were.
+
+use crate::bitmap::PageSet;
+use crate::compress::{self, lz4_dict_decompress, Codec};
+use crate::config::Config;
+use crate::error::Error;
+use crate::frame::{self, block, op, Header};
+use crate::stats::DecoderStats;
+use crate::{delta, varint};
+use std::time::Instant;
+
+/// The backup's memory, page by page.
+///
+/// Implemented for flat memory (`[u8]`, where guest address A is byte A) and for memory made of regions
+/// ([`Regions`]), for memory made of separate blocks as QEMU's
+/// RAM is.
+pub trait Replica {
+    /// The `len`-byte page at guest address `addr`, or `None` when the replica has no such page.
+    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]>;
+}
+
+impl Replica for [u8] {
+    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let start = usize::try_from(addr).ok()?;
+        let end = start.checked_add(len)?;
+        self.get_mut(start..end)
+    }
+}
+
+/// A [`Replica`] made of separate regions of guest memory, each at its own guest address, as
+/// QEMU's RAM blocks are. (Any type can implement [`Replica`] itself; this is the common case.)
+///
+/// ```
+/// use fgbi::decoder::{Regions, Replica};
+/// let mut low = vec![0u8; 8192];
+/// let mut high = vec![0u8; 8192];
+/// let mut replica = Regions::new(vec![(0, &mut low[..]), (0x1_0000_0000, &mut high[..])]);
+/// assert!(replica.page_mut(0x1_0000_1000, 4096).is_some());
+/// assert!(replica.page_mut(0x2000, 4096).is_none());
+/// ```
+#[derive(Debug, Default)]
+pub struct Regions<'a> {
+    regions: Vec<(u64, &'a mut [u8])>,
+}
+
+impl<'a> Regions<'a> {
+    /// Regions given as (guest address of the first byte, memory).
+    pub fn new(mut regions: Vec<(u64, &'a mut [u8])>) -> Self {
+        regions.sort_by_key(|r| r.0);
+        Regions { regions }
+    }
+}
+
+impl Replica for Regions<'_> {
+    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let i = self
+            .regions
+            .partition_point(|r| r.0 <= addr)
+            .checked_sub(1)?;
+        let (base, mem) = &mut self.regions[i];
+        let at = usize::try_from(addr - *base).ok()?;
+        mem.get_mut(at..at.checked_add(len)?)
+    }
+}
+
+/// What an applied frame did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Its epoch.
+    pub epoch: u64,
+    /// Whether it was a resync frame.
+    pub resync: bool,
+    /// Ops (pages written).
+    pub ops: u32,
+}
+
+/// Decoder of one replication stream. See the module documentation.
+///
+/// ```
+/// use fgbi::{Config, Decoder, Error};
+/// let mut dec = Decoder::new(Config::default()).unwrap();
+/// let mut memory = vec![0u8; 4096];
+/// // garbage is refused and the memory is untouched
+/// let err = dec.apply_flat(&[0u8; 100], &mut memory).unwrap_err();
+/// assert_eq!(err, Error::BadMagic);
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    cfg: Config,
+    /// (stream id, last epoch applied) once synchronised.
+    sync: Option<(u64, u64)>,
+    /// Pages sent since the last resync.
+    known: PageSet,
+    /// Pages the frame being validated sends.
+    pending: PageSet,
+    scratch: Vec<u8>,
+    dict: Vec<u8>,
+    refs: Vec<u8>,
+    lits: Vec<u8>,
+    inflate: compress::Scratch,
+    stats: DecoderStats,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Validate,
+    Apply,
+}
+
+impl Decoder {
+    /// A decoder waiting for its first (resync) frame.
+    pub fn new(cfg: Config) -> Result<Decoder, Error> {
+        cfg.validate()?;
+        let ps = cfg.page_size;
+        Ok(Decoder {
+            cfg,
+            sync: None,
+            known: PageSet::default(),
+            pending: PageSet::default(),
+            scratch: vec![0; ps],
+            dict: vec![0; ps],
+            refs: Vec::with_capacity(ps),
+            lits: vec![0; ps],
+            inflate: compress::Scratch::default(),
+            stats: DecoderStats::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The stream followed and the last epoch applied, once synchronised.
+    pub fn position(&self) -> Option<(u64, u64)> {
+        self.sync
+    }
+
+    /// Forgets the stream: the next frame must be a resync frame, from any stream. Use it when
+    /// the primary restarted.
+    pub fn reset(&mut self) {
+        self.sync = None;
+        self.known.clear();
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> DecoderStats {
+        self.stats
+    }
+
+    /// Applies `frame` to flat memory `mem`, where guest address A is `mem[A]`.
+    pub fn apply_flat(&mut self, frame: &[u8], mem: &mut [u8]) -> Result<Applied, Error> {
+        self.apply(frame, mem)
+    }
+
+    /// Validates `frame` whole, then applies it to `replica`. On error nothing was written and
+    /// the decoder's state is unchanged.
+    pub fn apply<R: Replica + ?Sized>(
+        &mut self,
+        frame: &[u8],
+        replica: &mut R,
+    ) -> Result<Applied, Error> {
+        let t = Instant::now();
+        let r = self.check(frame, replica);
+        let t1 = Instant::now();
+        self.stats.validate_nanos += (t1 - t).as_nanos() as u64;
+        let (h, payload) = match r {
+            Ok(v) => v,
+            Err(e) => {
+                self.stats.rejected += 1;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.walk(Pass::Apply, &h, payload, replica) {
+            // unreachable for a validated frame; reported rather than trusted
+            self.stats.rejected += 1;
+            return Err(e);
+        }
+        if h.is_resync() {
+            self.known.clear();
+        }
+        self.known.union_with(&self.pending);
+        self.sync = Some((h.stream_id, h.epoch));
+        let ps = self.cfg.page_size as u64;
+        self.stats.frames += 1;
+        self.stats.bytes_in += frame.len() as u64;
+        self.stats.pages += h.op_count as u64;
+        self.stats.bytes_out += h.op_count as u64 * ps;
+        self.stats.apply_nanos += t1.elapsed().as_nanos() as u64;
+        Ok(Applied {
+            epoch: h.epoch,
+            resync: h.is_resync(),
+            ops: h.op_count,
+        })
+    }
+
+    /// Everything short of writing: envelope, geometry, epoch order, every op.
+    fn check<'f, R: Replica + ?Sized>(
+        &mut self,
+        frame: &'f [u8],
+        replica: &mut R,
+    ) -> Result<(Header, &'f [u8]), Error> {
+        let (h, payload) = frame::open(frame)?;
+        if h.page_size as usize != self.cfg.page_size {
+            return Err(Error::PageSizeMismatch {
+                frame: h.page_size,
+                config: self.cfg.page_size as u32,
+            });
+        }
+        if h.block_size as usize != self.cfg.block_size {
+            return Err(Error::BlockSizeMismatch {
+                frame: h.block_size,
+                config: self.cfg.block_size as u32,
+            });
+        }
+        match self.sync {
+            None if !h.is_resync() => return Err(Error::NotSynchronized { epoch: h.epoch }),
+            None => {}
+            Some((stream, _)) if stream != h.stream_id => {
+                return Err(Error::ForeignStream {
+                    expected: stream,
+                    got: h.stream_id,
+                })
+            }
+            Some((_, last)) if h.epoch <= last => {
+                return Err(Error::EpochReplayed { last, got: h.epoch })
+            }
+            Some((_, last)) if !h.is_resync() && h.epoch != last + 1 => {
+                return Err(Error::EpochGap {
+                    expected: last + 1,
+                    got: h.epoch,
+                })
+            }
+            Some(_) => {}
+        }
+        self.pending.clear();
+        self.walk(Pass::Validate, &h, payload, replica)?;
+        Ok((h, payload))
+    }
+
+    /// One pass over the ops. In `Validate` every check runs and nothing is written; in `Apply`
+    /// the replica is written.
+    fn walk<R: Replica + ?Sized>(
+        &mut self,
+        pass: Pass,
+        h: &Header,
+        payload: &[u8],
+        replica: &mut R,
+    ) -> Result<(), Error> {
+        let ps = self.cfg.page_size;
+        let bs = self.cfg.block_size;
+        let nblocks = ps / bs;
+        let validate = pass == Pass::Validate;
+        let resync = h.is_resync();
+        let mut pos = 0usize;
+        let mut prev: u64 = u64::MAX;
+        let mut op_i: u32 = 0;
+        while pos < payload.len() {
+            if op_i == h.op_count {
+                return Err(Error::OpCountMismatch {
+                    declared: h.op_count,
+                    found: op_i.saturating_add(1),
+                });
+            }
+            let corrupt = |what| Error::CorruptOp { op: op_i, what };
+            let tag = payload[pos];
+            pos += 1;
+            let (kind, codec) = (tag & 0x0f, tag >> 4);
+            let rel = varint::get(payload, &mut pos).ok_or(corrupt("bad page address"))?;
+            let idx = prev
+                .wrapping_add(1)
+                .wrapping_add(varint::unzigzag(rel) as u64);
+            prev = idx;
+            let addr = idx.checked_mul(ps as u64).ok_or(Error::OutOfBounds {
+                op: op_i,
+                addr: u64::MAX,
+            })?;
+            if validate && replica.page_mut(addr, ps).is_none() {
+                return Err(Error::OutOfBounds { op: op_i, addr });
+            }
+            let known =
+                |s: &Self, i: u64| (!resync && s.known.contains(i)) || s.pending.contains(i);
+            let need_known = |s: &Self, i: u64| {
+                if validate && !known(s, i) {
+                    Err(Error::UnknownPage {
+                        op: op_i,
+                        addr: i.wrapping_mul(ps as u64),
+                    })
+                } else {
+                    Ok(())
+                }
+            };
+            let take = |pos: &mut usize, n: usize| -> Result<&[u8], Error> {
+                let end = pos
+                    .checked_add(n)
+                    .filter(|&e| e <= payload.len())
+                    .ok_or(corrupt("op runs past the payload"))?;
+                let s = &payload[*pos..end];
+                *pos = end;
+                Ok(s)
+            };
+            let take_len = |pos: &mut usize, max: usize| -> Result<usize, Error> {
+                let n = varint::get(payload, pos).ok_or(corrupt("bad length"))?;
+                if n == 0 || n > max as u64 {
+                    return Err(corrupt("length out of range"));
+                }
+                Ok(n as usize)
+            };
+            if codec != 0 && !matches!(kind, op::COMPRESSED | op::BLOCKS) {
+                return Err(corrupt("codec bits on an op without a codec"));
+            }
+            match kind {
+                op::ZERO => {
+                    if !validate {
+                        page(replica, addr, ps)?.fill(0);
+                    }
+                }
+                op::RAW => {
+                    let data = take(&mut pos, ps)?;
+                    if !validate {
+                        page(replica, addr, ps)?.copy_from_slice(data);
+                    }
+                }
+                op::COMPRESSED => {
+                    let codec = match Codec::from_u8(codec) {
+                        Some(c @ (Codec::Lz4 | Codec::Deflate)) => c,
+                        _ => return Err(corrupt("unknown codec")),
+                    };
+                    let n = take_len(&mut pos, 2 * ps)?;
+                    let data = take(&mut pos, n)?;
+                    let out = if validate {
+                        &mut self.scratch[..]
+                    } else {
+                        page(replica, addr, ps)?
+                    };
+                    compress::decompress(codec, data, out, &mut self.inflate)
+                        .map_err(|_| corrupt("page does not decompress"))?;
+                }
+                op::DELTA => {
+                    need_known(self, idx)?;
+                    let n = take_len(&mut pos, delta::max_encoded_len(ps))?;
+                    let data = take(&mut pos, n)?;
+                    if validate {
+                        delta::validate(data, ps).map_err(|_| corrupt("bad delta"))?;
+                    } else {
+                        delta::decode(data, page(replica, addr, ps)?)
+                            .map_err(|_| corrupt("bad delta"))?;
+                    }
+                }
+                op::DICT => {
+                    need_known(self, idx)?;
+                    let n = take_len(&mut pos, 2 * ps)?;
+                    let data = take(&mut pos, n)?;
+                    if validate {
+                        // validity does not depend on the dictionary's content, only its length
+                        lz4_dict_decompress(data, &self.dict, &mut self.scratch)
+                            .map_err(|_| corrupt("page does not decompress"))?;
+                    } else {
+                        let p = page(replica, addr, ps)?;
+                        lz4_dict_decompress(data, p, &mut self.scratch)
+                            .map_err(|_| corrupt("page does not decompress"))?;
+                        p.copy_from_slice(&self.scratch);
+                    }
+                }
+                op::BLOCKS => {
+                    let map = take(&mut pos, nblocks.div_ceil(4))?;
+                    let code = |i: usize| (map[i / 4] >> (2 * (i % 4))) & 3;
+                    if validate && map.len() * 4 > nblocks {
+                        let spare = map[map.len() - 1] >> (2 * (nblocks % 4));
+                        if spare != 0 {
+                            return Err(corrupt("block map has bits past the last block"));
+                        }
+                    }
+                    let (mut nref, mut nlit, mut nkeep) = (0usize, 0usize, 0usize);
+                    for i in 0..nblocks {
+                        match code(i) {
+                            block::REF => nref += 1,
+                            block::LITERAL => nlit += 1,
+                            block::KEEP => nkeep += 1,
+                            _ => {}
+                        }
+                    }
+                    if nkeep > 0 {
+                        need_known(self, idx)?;
+                    }
+                    // references: read the sources as the backup holds them before this op
+                    self.refs.clear();
+                    for _ in 0..nref {
+                        let rel = varint::get(payload, &mut pos).ok_or(corrupt("bad reference"))?;
+                        let blk = varint::get(payload, &mut pos).ok_or(corrupt("bad reference"))?;
+                        let src = idx.wrapping_add(varint::unzigzag(rel) as u64);
+                        if blk >= nblocks as u64 {
+                            return Err(corrupt("reference to a block past the page"));
+                        }
+                        let src_addr = src.checked_mul(ps as u64).ok_or(Error::OutOfBounds {
+                            op: op_i,
+                            addr: u64::MAX,
+                        })?;
+                        need_known(self, src)?;
+                        let Some(src_page) = replica.page_mut(src_addr, ps) else {
+                            return Err(Error::OutOfBounds {
+                                op: op_i,
+                                addr: src_addr,
+                            });
+                        };
+                        if !validate {
+                            let b = blk as usize * bs;
+                            self.refs.extend_from_slice(&src_page[b..b + bs]);
+                        }
+                    }
+                    // literals
+                    let lit_len = nlit * bs;
+                    if nlit > 0 {
+                        match Codec::from_u8(codec) {
+                            Some(Codec::Raw) => {
+                                let data = take(&mut pos, lit_len)?;
+                                self.lits[..lit_len].copy_from_slice(data);
+                            }
+                            Some(c) => {
+                                let n = take_len(&mut pos, 2 * ps)?;
+                                let data = take(&mut pos, n)?;
+                                compress::decompress(
+                                    c,
+                                    data,
+                                    &mut self.lits[..lit_len],
+                                    &mut self.inflate,
+                                )
+                                .map_err(|_| corrupt("literal blocks do not decompress"))?;
+                            }
+                            None => return Err(corrupt("unknown codec")),
+                        }
+                    } else if codec != 0 {
+                        return Err(corrupt("codec bits without literal blocks"));
+                    }
+                    if !validate {
+                        let p = page(replica, addr, ps)?;
+                        let (mut r, mut l) = (0, 0);
+                        for (i, dst) in p.chunks_exact_mut(bs).enumerate() {
+                            match code(i) {
+                                block::ZERO => dst.fill(0),
+                                block::REF => {
+                                    dst.copy_from_slice(&self.refs[r..r + bs]);
+                                    r += bs;
+                                }
+                                block::LITERAL => {
+                                    dst.copy_from_slice(&self.lits[l..l + bs]);
+                                    l += bs;
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                _ => return Err(corrupt("unknown op kind")),
+            }
+            if validate {
+                self.pending.insert(idx);
+            }
+            op_i += 1;
+        }
+        if op_i != h.op_count {
+            return Err(Error::OpCountMismatch {
+                declared: h.op_count,
+                found: op_i,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The page at `addr` of a replica already validated to have it. A replica that stops
+/// answering for a page between the passes breaks its contract; that is reported, not trusted.
+fn page<R: Replica + ?Sized>(replica: &mut R, addr: u64, ps: usize) -> Result<&mut [u8], Error> {
+    replica.page_mut(addr, ps).ok_or(Error::State(
+        "replica lost a page between validation and apply",
+    ))
+}

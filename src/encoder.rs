@@ -1,0 +1,685 @@
+//! The epoch encoder: dirty pages in, one frame out.
+//!
+//! For each page, in the order added, the encoder picks the cheapest op its enabled stages offer:
+//!
+//! 1. all zeros: a `ZERO` op (nothing at all when the backup already holds zeros there);
+//! 2. the full cache holds the last-sent copy: XOR+RLE `DELTA` against it (nothing when identical);
+//!    when the delta is not small, also the changed blocks alone (`BLOCKS`, with zero blocks and
+//!    references to shared content), lz4 with the copy as dictionary (`DICT`), and whole-page
+//!    compression, keeping the smallest;
+//! 3. the hashes tier holds the last-sent block hashes: `BLOCKS` with unchanged blocks kept;
+//! 4. nothing known: `BLOCKS` when zero or shared blocks are found, else the page compressed
+//!    (`COMPRESSED`) or `RAW` when compression does not pay.
+//!
+//! Then the cache and the sharing table record what the backup holds. Because the decoder applies
+//! ops strictly in order, the encoder always knows the backup's content.
+
+use crate::bitmap::{BlockBitmap, PageSet};
+use crate::cache::{Cached, PageCache, Policy};
+use crate::compress::{Engine, Lz4};
+use crate::config::Config;
+use crate::error::Error;
+use crate::frame::{self, block, op, Header, HEADER_LEN};
+use crate::share::{self, ShareTable};
+use crate::stats::{EncoderStats, OpCount};
+use crate::{delta, hash, varint, zero};
+use std::time::Instant;
+
+/// Largest guest address the encoder accepts (exclusive): 2^60 bytes.
+pub const MAX_GUEST_ADDR: u64 = 1 << 60;
+
+/// A delta at most this fraction of the page (1/N) is sent without trying anything else.
+const SMALL_DELTA_DIVISOR: usize = 32;
+
+/// Stateful encoder of one replication stream. See the module documentation.
+///
+/// ```
+/// use fgbi::{Config, Decoder, Encoder};
+/// let cfg = Config::default();
+/// let mut enc = Encoder::new(cfg).unwrap();
+/// let mut dec = Decoder::new(cfg).unwrap();
+/// let mut primary = vec![0u8; 16 * 4096];
+/// let mut backup = vec![0u8; 16 * 4096];
+///
+/// // epoch 0: a full transfer
+/// enc.begin_epoch(0).unwrap();
+/// for (i, page) in primary.chunks(4096).enumerate() {
+///     enc.add_page(i as u64 * 4096, page).unwrap();
+/// }
+/// let frame = enc.end_epoch().unwrap().to_vec();
+/// dec.apply_flat(&frame, &mut backup).unwrap();
+///
+/// // epoch 1: one page dirtied
+/// primary[5 * 4096 + 100..5 * 4096 + 108].copy_from_slice(b"changed!");
+/// enc.begin_epoch(1).unwrap();
+/// enc.add_page(5 * 4096, &primary[5 * 4096..6 * 4096]).unwrap();
+/// let frame = enc.end_epoch().unwrap();
+/// assert!(frame.len() < 100);
+/// dec.apply_flat(frame, &mut backup).unwrap();
+/// assert_eq!(primary, backup);
+/// ```
+pub struct Encoder {
+    cache: PageCache,
+    /// A zero page, the known content of pages sent as ZERO.
+    zeros: Vec<u8>,
+    w: Work,
+}
+
+/// Everything but the cache, so a cached copy can be read while the rest is written.
+struct Work {
+    cfg: Config,
+    seed: u64,
+    stream_id: u64,
+    share: ShareTable,
+    /// Pages the backup holds as all zeros (sent as ZERO since the last resync).
+    zero_pages: PageSet,
+    engine: Engine,
+    dict_lz4: Lz4,
+    frame: Vec<u8>,
+    epoch: Option<u64>,
+    last_epoch: Option<u64>,
+    resync_pending: bool,
+    prev_page: u64,
+    op_count: u32,
+    // per-page scratch, allocated once
+    hashes: Vec<u64>,
+    changed: BlockBitmap,
+    cand: Vec<u8>,
+    best: Vec<u8>,
+    lits: Vec<u8>,
+    tmp: Vec<u8>,
+    pending_blocks: BlockCounts,
+    stats: EncoderStats,
+    epoch_start: EncoderStats,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct BlockCounts {
+    zero: u64,
+    shared: u64,
+    kept: u64,
+    literal: u64,
+}
+
+/// Which op `best` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Delta,
+    Dict,
+    Whole,
+    Blocks,
+}
+
+/// What happened to a page.
+enum Outcome {
+    /// Identical to what the backup holds: nothing sent.
+    Unchanged,
+    /// An op was appended; `changed` and `hashes` describe the blocks that changed.
+    Sent,
+}
+
+fn count(c: &mut OpCount, bytes: u64) {
+    c.pages += 1;
+    c.bytes += bytes;
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("config", &self.w.cfg)
+            .field("stream_id", &format_args!("{:#x}", self.w.stream_id))
+            .field("epoch", &self.w.epoch)
+            .field("last_epoch", &self.w.last_epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the full-tier budget divides into page copies and sharing-table entries.
+fn full_tier_pages(cfg: &Config) -> (usize, usize) {
+    let per_page_entries = if cfg.stages.sharing && cfg.stages.blocks {
+        cfg.blocks_per_page()
+    } else {
+        0
+    };
+    let cost = PageCache::full_cost(cfg.page_size) + per_page_entries * share::ENTRY_BYTES;
+    let pages = cfg.cache_bytes / cost;
+    (pages, pages * per_page_entries)
+}
+
+impl Encoder {
+    /// An encoder with a fresh random stream id; its first frame is a resync frame.
+    pub fn new(cfg: Config) -> Result<Encoder, Error> {
+        Self::with_policy(cfg, Policy::Clock)
+    }
+
+    /// An encoder whose full cache uses the given eviction policy (for comparing policies).
+    pub fn with_policy(cfg: Config, policy: Policy) -> Result<Encoder, Error> {
+        cfg.validate()?;
+        let seed = hash::random_seed();
+        let (full_pages, share_entries) = full_tier_pages(&cfg);
+        let hash_pages = if cfg.stages.blocks {
+            cfg.hash_bytes / PageCache::hash_cost(cfg.page_size, cfg.block_size)
+        } else {
+            0
+        };
+        let nblocks = cfg.blocks_per_page();
+        let ps = cfg.page_size;
+        Ok(Encoder {
+            cache: PageCache::new(ps, cfg.block_size, full_pages, hash_pages, policy, seed),
+            zeros: vec![0; ps],
+            w: Work {
+                cfg,
+                seed,
+                stream_id: hash::random_seed(),
+                share: ShareTable::with_capacity(share_entries),
+                zero_pages: PageSet::default(),
+                engine: Engine::new(cfg.fallback),
+                dict_lz4: Lz4::default(),
+                frame: Vec::new(),
+                epoch: None,
+                last_epoch: None,
+                resync_pending: true,
+                prev_page: u64::MAX,
+                op_count: 0,
+                hashes: vec![0; nblocks],
+                changed: BlockBitmap::repeat(false, nblocks),
+                cand: Vec::with_capacity(2 * ps + 64),
+                best: Vec::with_capacity(2 * ps + 64),
+                lits: Vec::with_capacity(ps),
+                tmp: vec![0; delta::max_encoded_len(ps).max(ps)],
+                pending_blocks: BlockCounts::default(),
+                stats: EncoderStats::default(),
+                epoch_start: EncoderStats::default(),
+            },
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.w.cfg
+    }
+
+    /// The stream id written in every frame (random per encoder).
+    pub fn stream_id(&self) -> u64 {
+        self.w.stream_id
+    }
+
+    /// Sets the stream id (e.g. to number parallel channels). Takes effect from the next frame.
+    pub fn set_stream_id(&mut self, id: u64) {
+        self.w.stream_id = id;
+    }
+
+    /// The last epoch ended, if any.
+    pub fn last_epoch(&self) -> Option<u64> {
+        self.w.last_epoch
+    }
+
+    /// Starts epoch `epoch`. After creation or [`resync`](Self::resync) any epoch above the last
+    /// one is accepted; otherwise it must be the last epoch plus one.
+    pub fn begin_epoch(&mut self, epoch: u64) -> Result<(), Error> {
+        let w = &mut self.w;
+        if w.epoch.is_some() {
+            return Err(Error::State("begin_epoch while an epoch is open"));
+        }
+        if let Some(last) = w.last_epoch {
+            let ok = if w.resync_pending {
+                epoch > last
+            } else {
+                Some(epoch) == last.checked_add(1)
+            };
+            if !ok {
+                return Err(Error::EpochOrder { last, got: epoch });
+            }
+        }
+        w.epoch = Some(epoch);
+        w.frame.clear();
+        w.frame.resize(HEADER_LEN, 0);
+        w.prev_page = u64::MAX;
+        w.op_count = 0;
+        self.w.epoch_start = self.stats();
+        Ok(())
+    }
+
+    /// Adds the dirty page at guest address `addr` (a multiple of the page size). The same page
+    /// may be added more than once in an epoch; the backup ends with the last version.
+    pub fn add_page(&mut self, addr: u64, page: &[u8]) -> Result<(), Error> {
+        let w = &self.w;
+        if w.epoch.is_none() {
+            return Err(Error::State("add_page outside an epoch"));
+        }
+        let ps = w.cfg.page_size;
+        if page.len() != ps {
+            return Err(Error::PageLength {
+                expected: ps,
+                got: page.len(),
+            });
+        }
+        if addr % ps as u64 != 0 {
+            return Err(Error::Unaligned(addr));
+        }
+        if addr >= MAX_GUEST_ADDR {
+            return Err(Error::OutOfBounds {
+                op: w.op_count,
+                addr,
+            });
+        }
+        if w.op_count == u32::MAX {
+            return Err(Error::State("too many ops in one epoch"));
+        }
+        self.encode_page(addr / ps as u64, page);
+        Ok(())
+    }
+
+    /// Ends the epoch and returns its frame, valid until the next call on the encoder.
+    pub fn end_epoch(&mut self) -> Result<&[u8], Error> {
+        let w = &mut self.w;
+        let Some(epoch) = w.epoch.take() else {
+            return Err(Error::State("end_epoch without begin_epoch"));
+        };
+        let header = Header {
+            flags: if w.resync_pending {
+                frame::FLAG_RESYNC
+            } else {
+                0
+            },
+            page_size: w.cfg.page_size as u32,
+            block_size: w.cfg.block_size as u32,
+            op_count: w.op_count,
+            stream_id: w.stream_id,
+            epoch,
+            payload_len: 0,
+        };
+        frame::seal(&mut w.frame, header);
+        if w.resync_pending {
+            w.stats.resyncs += 1;
+        }
+        w.resync_pending = false;
+        w.last_epoch = Some(epoch);
+        w.stats.epochs += 1;
+        w.stats.bytes_out += w.frame.len() as u64;
+        Ok(&w.frame)
+    }
+
+    /// Forgets everything the encoder knows of the backup (caches, sharing table, zero pages):
+    /// the next frame is a resync frame that depends on nothing the backup held, and may carry
+    /// any epoch number above the last. Call it when the backup is replaced or a frame was lost,
+    /// then add every page of memory in the next epoch. An epoch in progress is abandoned.
+    pub fn resync(&mut self) {
+        self.cache.clear();
+        self.w.share.clear();
+        self.w.zero_pages.clear();
+        self.w.resync_pending = true;
+        self.w.epoch = None;
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> EncoderStats {
+        let mut s = self.w.stats;
+        s.cache = self.cache.stats();
+        s.share = self.w.share.stats();
+        let caches = self.cache.memory_bytes() + self.w.share.memory_bytes();
+        s.cache_memory_bytes = caches as u64;
+        s.memory_bytes = (caches + self.w.zero_pages.memory_bytes()) as u64;
+        s
+    }
+
+    /// Counters of the current epoch, or of the last one once it has ended.
+    pub fn epoch_stats(&self) -> EncoderStats {
+        self.stats().since(&self.w.epoch_start)
+    }
+
+    fn encode_page(&mut self, page_idx: u64, page: &[u8]) {
+        let w = &mut self.w;
+        let ps = w.cfg.page_size;
+        w.stats.pages_in += 1;
+        w.stats.bytes_in += ps as u64;
+        let t = Instant::now();
+
+        if w.cfg.stages.zero && zero::is_zero(page) {
+            w.stats.nanos.zero += t.elapsed().as_nanos() as u64;
+            if w.zero_pages.contains(page_idx) {
+                w.stats.unchanged += 1;
+                return;
+            }
+            let start = w.begin_op(op::ZERO, page_idx);
+            let n = w.finish_op(start);
+            count(&mut w.stats.zero, n);
+            self.cache.remove(page_idx);
+            w.zero_pages.insert(page_idx);
+            return;
+        }
+        let was_zero = w.cfg.stages.zero && w.zero_pages.contains(page_idx);
+        if was_zero {
+            w.zero_pages.remove(page_idx);
+        }
+        w.stats.nanos.zero += t.elapsed().as_nanos() as u64;
+
+        // What does the backup hold at this page?
+        let entry = self.cache.touch(page_idx);
+        let cache = &self.cache;
+        let outcome = match cache.view(entry) {
+            Cached::Full(old) => w.against_copy(page_idx, page, old, cache),
+            Cached::Miss if was_zero => w.against_copy(page_idx, page, &self.zeros, cache),
+            Cached::Hashes(old) if w.cfg.stages.blocks => {
+                w.against_hashes(page_idx, page, old, cache)
+            }
+            Cached::Hashes(_) | Cached::Miss => w.fresh(page_idx, page, cache),
+        };
+        if let Outcome::Unchanged = outcome {
+            w.stats.unchanged += 1;
+            return;
+        }
+        // record what the backup now holds
+        let t = Instant::now();
+        self.cache.store(page_idx, page);
+        let w = &mut self.w;
+        if w.cfg.stages.sharing && w.cfg.stages.blocks && w.share.capacity() > 0 {
+            let bs = w.cfg.block_size;
+            for i in w.changed.iter_ones() {
+                let blk = &page[i * bs..(i + 1) * bs];
+                if !zero::is_zero(blk) {
+                    w.share.insert(w.hashes[i], page_idx, i);
+                }
+            }
+        }
+        w.stats.nanos.update += t.elapsed().as_nanos() as u64;
+    }
+}
+
+impl Work {
+    /// Encodes against the backup's known content `old`; appends the winning op.
+    fn against_copy(
+        &mut self,
+        page_idx: u64,
+        page: &[u8],
+        old: &[u8],
+        cache: &PageCache,
+    ) -> Outcome {
+        let ps = self.cfg.page_size;
+        let bs = self.cfg.block_size;
+        let stages = self.cfg.stages;
+        let t = Instant::now();
+        self.best.clear();
+        let mut best_kind = None;
+        if stages.delta {
+            match delta::encode(old, page, &mut self.tmp[..ps / 2]) {
+                Some(0) => {
+                    self.stats.nanos.delta += t.elapsed().as_nanos() as u64;
+                    return Outcome::Unchanged;
+                }
+                Some(n) => {
+                    self.best.push(op::DELTA);
+                    varint::put(&mut self.best, n as u64);
+                    self.best.extend_from_slice(&self.tmp[..n]);
+                    best_kind = Some(Kind::Delta);
+                    if n <= ps / SMALL_DELTA_DIVISOR {
+                        // small: send it; the blocks it touched are the changed ones
+                        mark_delta_blocks(&self.tmp[..n], bs, &mut self.changed);
+                        for i in self.changed.iter_ones() {
+                            self.hashes[i] =
+                                hash::block_hash(&page[i * bs..(i + 1) * bs], self.seed);
+                        }
+                        self.stats.nanos.delta += t.elapsed().as_nanos() as u64;
+                        self.emit(page_idx, Kind::Delta);
+                        return Outcome::Sent;
+                    }
+                }
+                None => {}
+            }
+        } else if page == old {
+            return Outcome::Unchanged;
+        }
+        let t1 = Instant::now();
+        self.stats.nanos.delta += (t1 - t).as_nanos() as u64;
+
+        // changed blocks by direct comparison; hash only those
+        for (i, (a, b)) in old.chunks_exact(bs).zip(page.chunks_exact(bs)).enumerate() {
+            let ch = a != b;
+            self.changed.set(i, ch);
+            if ch {
+                self.hashes[i] = hash::block_hash(b, self.seed);
+            }
+        }
+        if stages.blocks {
+            self.encode_blocks(page_idx, page, cache);
+            if best_kind.is_none() || self.cand.len() < self.best.len() {
+                std::mem::swap(&mut self.cand, &mut self.best);
+                best_kind = Some(Kind::Blocks);
+            }
+        }
+        let t2 = Instant::now();
+        self.stats.nanos.blocks += (t2 - t1).as_nanos() as u64;
+
+        if stages.dict {
+            let limit = self.best_budget(ps);
+            if let Some(n) = self.dict_lz4.compress_with_dict(page, old, &mut self.tmp[..limit]) {
+                self.best.clear();
+                self.best.push(op::DICT);
+                varint::put(&mut self.best, n as u64);
+                self.best.extend_from_slice(&self.tmp[..n]);
+                best_kind = Some(Kind::Dict);
+            }
+        }
+        let t3 = Instant::now();
+        self.stats.nanos.dict += (t3 - t2).as_nanos() as u64;
+
+        // without blocks, the page compressed whole is the remaining candidate
+        if !stages.blocks && self.whole_page(page) {
+            best_kind = Some(Kind::Whole);
+        }
+        match best_kind {
+            Some(kind) => self.emit(page_idx, kind),
+            None => self.emit_raw(page_idx, page),
+        }
+        self.stats.nanos.compress += t3.elapsed().as_nanos() as u64;
+        Outcome::Sent
+    }
+
+    /// Encodes a page whose last-sent block hashes are `old`: only changed blocks are sent.
+    fn against_hashes(
+        &mut self,
+        page_idx: u64,
+        page: &[u8],
+        old: &[u64],
+        cache: &PageCache,
+    ) -> Outcome {
+        let t = Instant::now();
+        hash::block_hashes(page, self.cfg.block_size, self.seed, &mut self.hashes);
+        let mut any = false;
+        for (i, (a, b)) in old.iter().zip(&self.hashes).enumerate() {
+            self.changed.set(i, a != b);
+            any |= a != b;
+        }
+        if !any {
+            self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+            return Outcome::Unchanged;
+        }
+        self.encode_blocks(page_idx, page, cache);
+        std::mem::swap(&mut self.cand, &mut self.best);
+        self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+        self.emit(page_idx, Kind::Blocks);
+        Outcome::Sent
+    }
+
+    /// Encodes a page whose content on the backup is unknown.
+    fn fresh(&mut self, page_idx: u64, page: &[u8], cache: &PageCache) -> Outcome {
+        let t = Instant::now();
+        self.best.clear();
+        self.changed.fill(true);
+        if self.cfg.stages.blocks {
+            hash::block_hashes(page, self.cfg.block_size, self.seed, &mut self.hashes);
+            let special = self.encode_blocks(page_idx, page, cache);
+            self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+            if special {
+                std::mem::swap(&mut self.cand, &mut self.best);
+                self.emit(page_idx, Kind::Blocks);
+                return Outcome::Sent;
+            }
+        } else {
+            self.changed.fill(false); // nothing hashed: nothing to index
+        }
+        let t1 = Instant::now();
+        if self.whole_page(page) {
+            self.emit(page_idx, Kind::Whole);
+        } else {
+            self.emit_raw(page_idx, page);
+        }
+        self.stats.nanos.compress += t1.elapsed().as_nanos() as u64;
+        Outcome::Sent
+    }
+
+    /// Room a new candidate has to beat the best so far (and raw).
+    fn best_budget(&self, ps: usize) -> usize {
+        let best = if self.best.is_empty() {
+            ps
+        } else {
+            self.best.len().min(ps)
+        };
+        best.saturating_sub(varint::MAX_LEN + 1).max(1)
+    }
+
+    /// Puts the whole page compressed in `best` if that beats what `best` holds; true if it did.
+    fn whole_page(&mut self, page: &[u8]) -> bool {
+        let limit = self.best_budget(page.len());
+        match self.engine.compress(page, &mut self.tmp[..limit]) {
+            Some((codec, n)) => {
+                self.best.clear();
+                self.best.push(op::COMPRESSED | (codec as u8) << 4);
+                varint::put(&mut self.best, n as u64);
+                self.best.extend_from_slice(&self.tmp[..n]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Builds a BLOCKS op (tag, block map, references, literals) in `cand` for the blocks marked
+    /// in `changed` (the others are kept); `hashes` holds the hashes of the changed blocks.
+    /// Returns true if any block is zero or shared (so the op may beat plain compression).
+    fn encode_blocks(&mut self, page_idx: u64, page: &[u8], cache: &PageCache) -> bool {
+        let bs = self.cfg.block_size;
+        let nblocks = self.cfg.blocks_per_page();
+        let zero_stage = self.cfg.stages.zero;
+        self.cand.clear();
+        self.lits.clear();
+        self.cand.push(op::BLOCKS); // codec added below
+        let map_at = self.cand.len();
+        self.cand.resize(map_at + nblocks.div_ceil(4), 0);
+        let mut n = BlockCounts::default();
+        for i in 0..nblocks {
+            let blk = &page[i * bs..(i + 1) * bs];
+            let code = if !self.changed[i] {
+                n.kept += 1;
+                block::KEEP
+            } else if zero_stage && zero::is_zero(blk) {
+                n.zero += 1;
+                block::ZERO
+            } else if let Some((src_page, src_blk)) = self.find_shared(self.hashes[i], blk, cache) {
+                let rel = src_page.wrapping_sub(page_idx) as i64;
+                varint::put(&mut self.cand, varint::zigzag(rel));
+                varint::put(&mut self.cand, src_blk as u64);
+                n.shared += 1;
+                block::REF
+            } else {
+                self.lits.extend_from_slice(blk);
+                n.literal += 1;
+                block::LITERAL
+            };
+            self.cand[map_at + i / 4] |= code << (2 * (i % 4));
+        }
+        if !self.lits.is_empty() {
+            let limit = self.lits.len().saturating_sub(varint::MAX_LEN + 1).max(1);
+            match self.engine.compress(&self.lits, &mut self.tmp[..limit]) {
+                Some((codec, len)) => {
+                    self.cand[0] |= (codec as u8) << 4;
+                    varint::put(&mut self.cand, len as u64);
+                    self.cand.extend_from_slice(&self.tmp[..len]);
+                }
+                None => self.cand.extend_from_slice(&self.lits),
+            }
+        }
+        self.pending_blocks = n;
+        n.zero + n.shared > 0
+    }
+
+    /// A location the backup holds with exactly `blk`'s content, confirmed byte for byte against
+    /// the cached copy; a stale table entry is dropped.
+    fn find_shared(&mut self, h: u64, blk: &[u8], cache: &PageCache) -> Option<(u64, usize)> {
+        if !self.cfg.stages.sharing {
+            return None;
+        }
+        let bs = self.cfg.block_size;
+        let (src_page, src_blk) = self.share.lookup(h)?;
+        match cache.peek_full(src_page) {
+            Some(src) if &src[src_blk * bs..(src_blk + 1) * bs] == blk => Some((src_page, src_blk)),
+            _ => {
+                self.share.invalidate(h, src_page, src_blk);
+                None
+            }
+        }
+    }
+
+    /// Appends an op's tag and page address to the frame; returns where it starts.
+    fn begin_op(&mut self, tag: u8, page_idx: u64) -> usize {
+        let start = self.frame.len();
+        self.frame.push(tag);
+        let rel = page_idx.wrapping_sub(self.prev_page.wrapping_add(1)) as i64;
+        varint::put(&mut self.frame, varint::zigzag(rel));
+        self.prev_page = page_idx;
+        start
+    }
+
+    fn finish_op(&mut self, start: usize) -> u64 {
+        self.op_count += 1;
+        (self.frame.len() - start) as u64
+    }
+
+    /// Appends the op held in `best` (tag byte, then body) for `page_idx`.
+    fn emit(&mut self, page_idx: u64, kind: Kind) {
+        let start = self.begin_op(self.best[0], page_idx);
+        self.frame.extend_from_slice(&self.best[1..]);
+        let n = self.finish_op(start);
+        let s = &mut self.stats;
+        match kind {
+            Kind::Delta => count(&mut s.delta, n),
+            Kind::Dict => count(&mut s.dict, n),
+            Kind::Whole => count(&mut s.compressed, n),
+            Kind::Blocks => {
+                count(&mut s.blocks, n);
+                let b = self.pending_blocks;
+                s.zero_blocks += b.zero;
+                s.shared_blocks += b.shared;
+                s.kept_blocks += b.kept;
+                s.literal_blocks += b.literal;
+            }
+        }
+    }
+
+    fn emit_raw(&mut self, page_idx: u64, page: &[u8]) {
+        let start = self.begin_op(op::RAW, page_idx);
+        self.frame.extend_from_slice(page);
+        let n = self.finish_op(start);
+        count(&mut self.stats.raw, n);
+    }
+}
+
+/// Marks in `changed` the blocks a delta stream writes to.
+fn mark_delta_blocks(stream: &[u8], bs: usize, changed: &mut BlockBitmap) {
+    changed.fill(false);
+    let mut pos = 0;
+    let mut at = 0usize;
+    while pos < stream.len() {
+        let (Some(skip), Some(len)) =
+            (varint::get(stream, &mut pos), varint::get(stream, &mut pos))
+        else {
+            break;
+        };
+        at += skip as usize;
+        let end = at + len as usize;
+        for b in at / bs..end.div_ceil(bs) {
+            changed.set(b, true);
+        }
+        pos += len as usize;
+        at = end;
+    }
+}

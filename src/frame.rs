@@ -1,0 +1,244 @@
+//! The frame: one epoch's ops behind a fixed header, closed by a checksum. `FORMAT.md` describes
+//! it byte by byte; this module holds the constants, the header codec and the op tags.
+//!
+//! ```text
+//! offset size field
+//!  0     4    magic "FGBI"
+//!  4     2    format version (1), little endian like every field
+//!  6     2    header length (48)
+//!  8     4    flags (bit 0: resync)
+//! 12     4    page size
+//! 16     4    block size
+//! 20     4    op count
+//! 24     8    stream id
+//! 32     8    epoch
+//! 40     8    payload length
+//! 48     n    payload: op count ops
+//! 48+n   8    xxh3-64 of bytes 0 .. 48+n
+//! ```
+
+use crate::error::Error;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// The four bytes every frame starts with.
+pub const MAGIC: [u8; 4] = *b"FGBI";
+/// The format version this crate writes and reads.
+pub const VERSION: u16 = 1;
+/// Header length in bytes.
+pub const HEADER_LEN: usize = 48;
+/// Checksum trailer length in bytes.
+pub const TRAILER_LEN: usize = 8;
+/// Flag: the frame starts a new synchronisation; it depends on nothing the backup held before.
+pub const FLAG_RESYNC: u32 = 1;
+/// Every flag this version defines.
+pub const KNOWN_FLAGS: u32 = FLAG_RESYNC;
+
+/// Op kinds (the low 4 bits of an op's tag byte; the high 4 bits carry a codec where one applies).
+pub mod op {
+    /// The page is all zeros.
+    pub const ZERO: u8 = 0;
+    /// The page follows, raw.
+    pub const RAW: u8 = 1;
+    /// The page follows, compressed: codec in the tag's high bits, then length, then data.
+    pub const COMPRESSED: u8 = 2;
+    /// XOR+RLE delta against the page the backup holds: length, then the delta stream.
+    pub const DELTA: u8 = 3;
+    /// lz4 block with the page the backup holds as dictionary: length, then data.
+    pub const DICT: u8 = 4;
+    /// Block by block: block map, references, literal blocks (codec in the tag's high bits).
+    pub const BLOCKS: u8 = 5;
+}
+
+/// Block codes in a BLOCKS op's block map (2 bits per block, block 0 in the low bits of byte 0).
+pub mod block {
+    /// Unchanged: keep what the backup holds.
+    pub const KEEP: u8 = 0;
+    /// All zeros.
+    pub const ZERO: u8 = 1;
+    /// A copy of a block the backup holds (reference follows).
+    pub const REF: u8 = 2;
+    /// New content (in the literal section).
+    pub const LITERAL: u8 = 3;
+}
+
+/// A parsed frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Flag bits.
+    pub flags: u32,
+    /// Page size in bytes.
+    pub page_size: u32,
+    /// Block size in bytes.
+    pub block_size: u32,
+    /// Number of ops in the payload.
+    pub op_count: u32,
+    /// The encoder's stream id.
+    pub stream_id: u64,
+    /// The epoch number.
+    pub epoch: u64,
+    /// Payload length in bytes.
+    pub payload_len: u64,
+}
+
+impl Header {
+    /// True when the frame is a resynchronisation frame.
+    pub fn is_resync(&self) -> bool {
+        self.flags & FLAG_RESYNC != 0
+    }
+
+    /// Writes the header into the first [`HEADER_LEN`] bytes of `out`.
+    pub fn write(&self, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&MAGIC);
+        out[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        out[6..8].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
+        out[8..12].copy_from_slice(&self.flags.to_le_bytes());
+        out[12..16].copy_from_slice(&self.page_size.to_le_bytes());
+        out[16..20].copy_from_slice(&self.block_size.to_le_bytes());
+        out[20..24].copy_from_slice(&self.op_count.to_le_bytes());
+        out[24..32].copy_from_slice(&self.stream_id.to_le_bytes());
+        out[32..40].copy_from_slice(&self.epoch.to_le_bytes());
+        out[40..48].copy_from_slice(&self.payload_len.to_le_bytes());
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Checks a frame's envelope (length, magic, version, header length, declared length, checksum,
+/// flags) and returns its header and payload. Nothing about the ops is checked here.
+///
+/// ```
+/// let err = fgbi::frame::open(b"not a frame at all, and long enough to hold a header....").unwrap_err();
+/// assert_eq!(err, fgbi::Error::BadMagic);
+/// ```
+pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), Error> {
+    if frame.len() < HEADER_LEN + TRAILER_LEN {
+        return Err(Error::Truncated {
+            needed: HEADER_LEN + TRAILER_LEN,
+            got: frame.len(),
+        });
+    }
+    if frame[0..4] != MAGIC {
+        return Err(Error::BadMagic);
+    }
+    let version = u16_at(frame, 4);
+    if version != VERSION {
+        return Err(Error::UnsupportedVersion(version));
+    }
+    if u16_at(frame, 6) as usize != HEADER_LEN {
+        return Err(Error::BadHeader);
+    }
+    let h = Header {
+        flags: u32_at(frame, 8),
+        page_size: u32_at(frame, 12),
+        block_size: u32_at(frame, 16),
+        op_count: u32_at(frame, 20),
+        stream_id: u64_at(frame, 24),
+        epoch: u64_at(frame, 32),
+        payload_len: u64_at(frame, 40),
+    };
+    let declared = (h.payload_len as u128) + (HEADER_LEN + TRAILER_LEN) as u128;
+    if declared > frame.len() as u128 {
+        let needed = usize::try_from(declared).unwrap_or(usize::MAX);
+        return Err(Error::Truncated {
+            needed,
+            got: frame.len(),
+        });
+    }
+    if declared < frame.len() as u128 {
+        return Err(Error::TrailingBytes {
+            declared: declared as usize,
+            got: frame.len(),
+        });
+    }
+    let body = frame.len() - TRAILER_LEN;
+    let expected = u64_at(frame, body);
+    let actual = xxh3_64(&frame[..body]);
+    if expected != actual {
+        return Err(Error::ChecksumMismatch { expected, actual });
+    }
+    if h.flags & !KNOWN_FLAGS != 0 {
+        return Err(Error::UnknownFlags(h.flags & !KNOWN_FLAGS));
+    }
+    Ok((h, &frame[HEADER_LEN..body]))
+}
+
+/// Fills in the header and appends the checksum of a frame whose payload was written after a
+/// [`HEADER_LEN`]-byte gap at the start of `buf`.
+pub fn seal(buf: &mut Vec<u8>, mut header: Header) {
+    header.payload_len = (buf.len() - HEADER_LEN) as u64;
+    header.write(&mut buf[..HEADER_LEN]);
+    let sum = xxh3_64(buf);
+    buf.extend_from_slice(&sum.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut buf = vec![0u8; HEADER_LEN];
+        buf.extend_from_slice(b"payload bytes");
+        let h = Header {
+            flags: FLAG_RESYNC,
+            page_size: 4096,
+            block_size: 256,
+            op_count: 3,
+            stream_id: 9,
+            epoch: 41,
+            payload_len: 0,
+        };
+        seal(&mut buf, h);
+        buf
+    }
+
+    #[test]
+    fn a_sealed_frame_opens_with_its_header_and_payload() {
+        let f = sample();
+        let (h, payload) = open(&f).unwrap();
+        assert_eq!(payload, b"payload bytes");
+        assert_eq!(
+            (h.epoch, h.stream_id, h.op_count, h.payload_len),
+            (41, 9, 3, 13)
+        );
+        assert!(h.is_resync());
+    }
+
+    #[test]
+    fn every_flipped_bit_is_rejected() {
+        let f = sample();
+        for bit in 0..f.len() * 8 {
+            let mut g = f.clone();
+            g[bit / 8] ^= 1 << (bit % 8);
+            assert!(open(&g).is_err(), "bit {bit} flipped went unnoticed");
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_rejected() {
+        let f = sample();
+        for len in 0..f.len() {
+            assert!(
+                matches!(open(&f[..len]), Err(Error::Truncated { .. })),
+                "len {len}"
+            );
+        }
+        let mut longer = f.clone();
+        longer.push(0);
+        assert!(matches!(open(&longer), Err(Error::TrailingBytes { .. })));
+    }
+
+    #[test]
+    fn a_payload_length_near_u64_max_does_not_overflow() {
+        let mut f = sample();
+        f[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(open(&f), Err(Error::Truncated { .. })));
+    }
+}

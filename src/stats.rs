@@ -1,0 +1,153 @@
+//! Counters of the encoder and the decoder, per epoch and cumulative.
+
+use crate::cache::CacheStats;
+use crate::share::ShareStats;
+
+/// Pages one kind of op carried and the bytes those ops took in frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpCount {
+    /// Pages sent with this kind of op.
+    pub pages: u64,
+    /// Bytes those ops took (tag, address and body).
+    pub bytes: u64,
+}
+
+/// Nanoseconds spent in each stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageNanos {
+    /// Zero detection.
+    pub zero: u64,
+    /// Cache lookup, XOR+RLE delta and change detection against the cached copy.
+    pub delta: u64,
+    /// Block hashing, sharing-table lookups and block-by-block encoding.
+    pub blocks: u64,
+    /// Compression with the cached page as dictionary.
+    pub dict: u64,
+    /// Whole-page fallback compression.
+    pub compress: u64,
+    /// Recording what was sent (cache copy, sharing-table inserts).
+    pub update: u64,
+}
+
+/// Encoder counters. [`Encoder::stats`](crate::Encoder::stats) gives them since creation,
+/// [`Encoder::epoch_stats`](crate::Encoder::epoch_stats) for the last epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncoderStats {
+    /// Epochs ended.
+    pub epochs: u64,
+    /// Resync frames produced.
+    pub resyncs: u64,
+    /// Pages added.
+    pub pages_in: u64,
+    /// Bytes of pages added.
+    pub bytes_in: u64,
+    /// Frame bytes produced (headers, ops and checksums).
+    pub bytes_out: u64,
+    /// Dirty pages identical to what the backup holds: nothing sent.
+    pub unchanged: u64,
+    /// All-zero pages.
+    pub zero: OpCount,
+    /// Pages sent raw.
+    pub raw: OpCount,
+    /// Pages sent whole through the fallback compressor.
+    pub compressed: OpCount,
+    /// Pages sent as XOR+RLE delta.
+    pub delta: OpCount,
+    /// Pages sent lz4-compressed with their last version as dictionary.
+    pub dict: OpCount,
+    /// Pages sent block by block.
+    pub blocks: OpCount,
+    /// Blocks sent as all-zero inside block ops.
+    pub zero_blocks: u64,
+    /// Blocks sent as references to content the backup holds.
+    pub shared_blocks: u64,
+    /// Unchanged blocks kept inside block ops.
+    pub kept_blocks: u64,
+    /// New blocks sent as literals inside block ops.
+    pub literal_blocks: u64,
+    /// Page cache counters.
+    pub cache: CacheStats,
+    /// Sharing table counters.
+    pub share: ShareStats,
+    /// Time per stage.
+    pub nanos: StageNanos,
+    /// Bytes of memory the encoder's state holds (caches, tables, page sets), excluding the
+    /// frame buffer.
+    pub memory_bytes: u64,
+    /// Of which caches and sharing table: bounded by the configured budgets.
+    pub cache_memory_bytes: u64,
+}
+
+macro_rules! sub_fields {
+    ($a:expr, $b:expr, $($f:ident).+ ) => { $a.$($f).+ = $a.$($f).+.saturating_sub($b.$($f).+); };
+}
+
+impl EncoderStats {
+    /// The counters accumulated since `earlier` (gauges such as memory are kept as they are).
+    pub fn since(&self, earlier: &EncoderStats) -> EncoderStats {
+        let mut d = *self;
+        let e = earlier;
+        sub_fields!(d, e, epochs);
+        sub_fields!(d, e, resyncs);
+        sub_fields!(d, e, pages_in);
+        sub_fields!(d, e, bytes_in);
+        sub_fields!(d, e, bytes_out);
+        sub_fields!(d, e, unchanged);
+        for (dst, src) in [
+            (&mut d.zero, e.zero),
+            (&mut d.raw, e.raw),
+            (&mut d.compressed, e.compressed),
+            (&mut d.delta, e.delta),
+            (&mut d.dict, e.dict),
+            (&mut d.blocks, e.blocks),
+        ] {
+            dst.pages -= src.pages.min(dst.pages);
+            dst.bytes -= src.bytes.min(dst.bytes);
+        }
+        sub_fields!(d, e, zero_blocks);
+        sub_fields!(d, e, shared_blocks);
+        sub_fields!(d, e, kept_blocks);
+        sub_fields!(d, e, literal_blocks);
+        sub_fields!(d, e, cache.hits);
+        sub_fields!(d, e, cache.hash_hits);
+        sub_fields!(d, e, cache.misses);
+        sub_fields!(d, e, cache.evictions);
+        sub_fields!(d, e, cache.hash_evictions);
+        sub_fields!(d, e, share.inserts);
+        sub_fields!(d, e, share.lookups);
+        sub_fields!(d, e, share.candidates);
+        sub_fields!(d, e, share.stale);
+        sub_fields!(d, e, nanos.zero);
+        sub_fields!(d, e, nanos.delta);
+        sub_fields!(d, e, nanos.blocks);
+        sub_fields!(d, e, nanos.dict);
+        sub_fields!(d, e, nanos.compress);
+        sub_fields!(d, e, nanos.update);
+        d
+    }
+
+    /// Sum of the time spent in all stages, in seconds.
+    pub fn encode_seconds(&self) -> f64 {
+        let n = self.nanos;
+        (n.zero + n.delta + n.blocks + n.dict + n.compress + n.update) as f64 * 1e-9
+    }
+}
+
+/// Decoder counters since creation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecoderStats {
+    /// Frames applied.
+    pub frames: u64,
+    /// Frames rejected.
+    pub rejected: u64,
+    /// Frame bytes applied.
+    pub bytes_in: u64,
+    /// Pages written to the replica.
+    pub pages: u64,
+    /// Page bytes written (pages × page size).
+    pub bytes_out: u64,
+    /// Nanoseconds spent validating frames.
+    pub validate_nanos: u64,
+    /// Nanoseconds spent writing the replica.
+    pub apply_nanos: u64,
+}
