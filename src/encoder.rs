@@ -516,11 +516,23 @@ impl Work {
             if special {
                 std::mem::swap(&mut self.cand, &mut self.best);
                 self.emit(page_idx, Kind::Blocks);
-                return Outcome::Sent;
+            } else {
+                // every block is a literal: the literal section is the whole page, compressed
+                // (or raw); send it as such rather than compress the page a second time
+                let codec = self.cand[0] >> 4;
+                let body = 1 + self.cfg.blocks_per_page().div_ceil(4);
+                if codec == 0 {
+                    self.emit_raw(page_idx, page);
+                } else {
+                    self.best.clear();
+                    self.best.push(op::COMPRESSED | codec << 4);
+                    self.best.extend_from_slice(&self.cand[body..]);
+                    self.emit(page_idx, Kind::Whole);
+                }
             }
-        } else {
-            self.changed.fill(false); // nothing hashed: nothing to index
+            return Outcome::Sent;
         }
+        self.changed.fill(false); // nothing hashed: nothing to index
         let t1 = Instant::now();
         if self.whole_page(page) {
             self.emit(page_idx, Kind::Whole);
