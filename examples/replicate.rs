@@ -431,6 +431,17 @@ fn main() {
         all.memory_bytes as f64 / (1 << 20) as f64,
         all.memory_bytes as f64 / guest.pages() as f64
     );
+    let n = all.nanos;
+    let ms = |v: u64| v as f64 / 1e6;
+    println!(
+        "encoder time by stage (ms): zero {:.0}, delta {:.0}, blocks {:.0}, dict {:.0}, compress {:.0}, update {:.0}",
+        ms(n.zero),
+        ms(n.delta),
+        ms(n.blocks),
+        ms(n.dict),
+        ms(n.compress),
+        ms(n.update)
+    );
     if replica == guest.mem {
         println!("replica verified: {} bytes identical to the primary", replica.len());
     } else {
