@@ -31,6 +31,11 @@ pub const MAX_GUEST_ADDR: u64 = 1 << 60;
 /// A delta at most this fraction of the page (1/N) is sent without trying anything else.
 const SMALL_DELTA_DIVISOR: usize = 32;
 
+/// Dictionary compression is tried only when the best op so far exceeds this fraction of the page
+/// (1/N): when XOR and changed blocks already do well, content did not move and the dictionary
+/// pass (an lz4 run over the old and the new page) would cost more than it could save.
+const DICT_MIN_DIVISOR: usize = 8;
+
 /// Stateful encoder of one replication stream. See the module documentation.
 ///
 /// ```
@@ -450,7 +455,7 @@ impl Work {
         let t2 = Instant::now();
         self.stats.nanos.blocks += (t2 - t1).as_nanos() as u64;
 
-        if stages.dict {
+        if stages.dict && self.best.len() > ps / DICT_MIN_DIVISOR {
             let limit = self.best_budget(ps);
             if let Some(n) = self
                 .dict_lz4
