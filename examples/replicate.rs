@@ -211,7 +211,7 @@ impl Guest {
             let rec = &mut self.mem[at..at + 64];
             let id = self.rng.next();
             rec[..8].copy_from_slice(&id.to_le_bytes());
-            rec[8..16].copy_from_slice(&((id % 10_000) as u64).to_le_bytes());
+            rec[8..16].copy_from_slice(&(id % 10_000).to_le_bytes());
             let w = WORDS[(id >> 20) as usize % WORDS.len()].as_bytes();
             let n = w.len().min(40);
             rec[16..16 + n].copy_from_slice(&w[..n]);
