@@ -86,7 +86,7 @@ impl Backup {
 }
 
 fn mutate(mem: &mut [u8], rng: &mut Rng) -> Vec<usize> {
-    let mut dirty = vec![false; PAGES];
+    let mut dirty = [false; PAGES];
     for _ in 0..rng.below(40) {
         let p = rng.below(PAGES);
         match rng.below(6) {
