@@ -19,7 +19,8 @@ impl std::fmt::Display for DeltaError {
     }
 }
 impl std::error::Error for DeltaError {}
-/// Largest delta of a `len`-byte page.
+/// Longest delta a frame may carry for a `len`-byte page (not a bound of [`encode`]'s output,
+/// which can exceed the page; the encoder sends only deltas well below the page size).
 pub const fn max_encoded_len(len: usize) -> usize {
     len + 2 * crate::varint::MAX_LEN
 }
