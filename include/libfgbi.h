@@ -230,9 +230,9 @@ typedef struct fgbi_encoder fgbi_encoder;
 typedef uint8_t *(*fgbi_page_at_fn)(void *opaque, uint64_t guest_addr);
 
 /**
- * Decoder counters since the decoder was made.
+ * Decoder counters since the decoder was made (filled by `fgbi_decoder_stats`).
  */
-typedef struct fgbi_decoder_stats {
+typedef struct fgbi_decoder_counters {
     /**
      * Frames applied.
      */
@@ -261,14 +261,14 @@ typedef struct fgbi_decoder_stats {
      * Nanoseconds spent writing the replica.
      */
     uint64_t apply_nanos;
-} fgbi_decoder_stats;
+} fgbi_decoder_counters;
 
 /**
  * Encoder counters (`fgbi_encoder_stats`: since creation; `fgbi_encoder_epoch_stats`: of the
  * current or last epoch). Pages "sent as X" count the op chosen per page, "bytes" the bytes those
  * ops took in frames.
  */
-typedef struct fgbi_encoder_stats {
+typedef struct fgbi_encoder_counters {
     /**
      * Epochs ended.
      */
@@ -425,7 +425,7 @@ typedef struct fgbi_encoder_stats {
      * Of which caches and sharing table, bounded by the configured budgets.
      */
     uint64_t cache_memory_bytes;
-} fgbi_encoder_stats;
+} fgbi_encoder_counters;
 
 #ifdef __cplusplus
 extern "C" {
@@ -628,7 +628,7 @@ int fgbi_decoder_position(struct fgbi_decoder *dec, uint64_t *stream_id, uint64_
  * # Safety
  * `dec` must be NULL (refused) or a live decoder; `stats` NULL (refused) or writable.
  */
-int fgbi_decoder_stats(struct fgbi_decoder *dec, struct fgbi_decoder_stats *stats);
+int fgbi_decoder_stats(struct fgbi_decoder *dec, struct fgbi_decoder_counters *stats);
 
 /**
  * Makes an encoder with configuration `cfg` (copied) and stores it in `*out` (NULL on error).
@@ -759,7 +759,7 @@ int fgbi_encoder_stream_id(struct fgbi_encoder *enc, uint64_t *id);
  * # Safety
  * `enc` must be NULL (refused) or a live encoder; `stats` NULL (refused) or writable.
  */
-int fgbi_encoder_stats(struct fgbi_encoder *enc, struct fgbi_encoder_stats *stats);
+int fgbi_encoder_stats(struct fgbi_encoder *enc, struct fgbi_encoder_counters *stats);
 
 /**
  * Fills `*stats` with the counters of the open epoch, or of the last one once it has ended
@@ -768,7 +768,7 @@ int fgbi_encoder_stats(struct fgbi_encoder *enc, struct fgbi_encoder_stats *stat
  * # Safety
  * `enc` must be NULL (refused) or a live encoder; `stats` NULL (refused) or writable.
  */
-int fgbi_encoder_epoch_stats(struct fgbi_encoder *enc, struct fgbi_encoder_stats *stats);
+int fgbi_encoder_epoch_stats(struct fgbi_encoder *enc, struct fgbi_encoder_counters *stats);
 
 /**
  * A static, readable description of status code `code` (never NULL; unknown codes get a

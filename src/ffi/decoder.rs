@@ -20,11 +20,11 @@ impl Poison for fgbi_decoder {
     }
 }
 
-/// Decoder counters since the decoder was made.
+/// Decoder counters since the decoder was made (filled by `fgbi_decoder_stats`).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct fgbi_decoder_stats {
+pub struct fgbi_decoder_counters {
     /// Frames applied.
     pub frames: u64,
     /// Frames rejected (nothing written).
@@ -41,9 +41,9 @@ pub struct fgbi_decoder_stats {
     pub apply_nanos: u64,
 }
 
-impl From<DecoderStats> for fgbi_decoder_stats {
+impl From<DecoderStats> for fgbi_decoder_counters {
     fn from(s: DecoderStats) -> Self {
-        fgbi_decoder_stats {
+        fgbi_decoder_counters {
             frames: s.frames,
             rejected: s.rejected,
             bytes_in: s.bytes_in,
@@ -227,7 +227,7 @@ pub unsafe extern "C" fn fgbi_decoder_position(
 #[no_mangle]
 pub unsafe extern "C" fn fgbi_decoder_stats(
     dec: *mut fgbi_decoder,
-    stats: *mut fgbi_decoder_stats,
+    stats: *mut fgbi_decoder_counters,
 ) -> c_int {
     guard_handle("fgbi_decoder_stats", "decoder", dec, |d| {
         // SAFETY: NULL or writable (caller's rule).

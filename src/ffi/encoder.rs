@@ -50,7 +50,7 @@ impl fgbi_encoder {
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct fgbi_encoder_stats {
+pub struct fgbi_encoder_counters {
     /// Epochs ended.
     pub epochs: u64,
     /// Resync frames produced.
@@ -131,9 +131,9 @@ pub struct fgbi_encoder_stats {
     pub cache_memory_bytes: u64,
 }
 
-impl From<EncoderStats> for fgbi_encoder_stats {
+impl From<EncoderStats> for fgbi_encoder_counters {
     fn from(s: EncoderStats) -> Self {
-        fgbi_encoder_stats {
+        fgbi_encoder_counters {
             epochs: s.epochs,
             resyncs: s.resyncs,
             pages_in: s.pages_in,
@@ -457,7 +457,7 @@ pub unsafe extern "C" fn fgbi_encoder_stream_id(enc: *mut fgbi_encoder, id: *mut
 #[no_mangle]
 pub unsafe extern "C" fn fgbi_encoder_stats(
     enc: *mut fgbi_encoder,
-    stats: *mut fgbi_encoder_stats,
+    stats: *mut fgbi_encoder_counters,
 ) -> c_int {
     guard_handle("fgbi_encoder_stats", "encoder", enc, |e| {
         // SAFETY: NULL or writable (caller's rule).
@@ -474,7 +474,7 @@ pub unsafe extern "C" fn fgbi_encoder_stats(
 #[no_mangle]
 pub unsafe extern "C" fn fgbi_encoder_epoch_stats(
     enc: *mut fgbi_encoder,
-    stats: *mut fgbi_encoder_stats,
+    stats: *mut fgbi_encoder_counters,
 ) -> c_int {
     guard_handle("fgbi_encoder_epoch_stats", "encoder", enc, |e| {
         // SAFETY: NULL or writable (caller's rule).

@@ -184,8 +184,8 @@ fn flat_round_trip_over_epochs_with_stats() {
         assert_eq!(r, FGBI_OK, "{}", last());
         assert!(mem == rep, "epoch {e}: replica differs");
     }
-    let mut es = fgbi_encoder_stats::default();
-    let mut ds = fgbi_decoder_stats::default();
+    let mut es = fgbi_encoder_counters::default();
+    let mut ds = fgbi_decoder_counters::default();
     unsafe {
         assert_eq!(fgbi_encoder_stats(p.enc, &mut es), FGBI_OK);
         assert_eq!(fgbi_decoder_stats(p.dec, &mut ds), FGBI_OK);
@@ -393,7 +393,7 @@ fn bad_arguments_are_refused() {
             FGBI_ERR_INVALID_ARG
         );
         assert!(last().contains("page 2"), "{}", last());
-        let mut s = fgbi_encoder_stats::default();
+        let mut s = fgbi_encoder_counters::default();
         assert_eq!(fgbi_encoder_epoch_stats(p.enc, &mut s), FGBI_OK);
         assert_eq!(s.pages_in, 0, "no page was added");
         assert_eq!(
