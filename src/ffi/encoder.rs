@@ -383,8 +383,9 @@ pub unsafe extern "C" fn fgbi_encoder_end_epoch_into(
         let buf = unsafe { slice_mut(buf, cap, "buf") }?;
         let (p, n) = e.finish()?;
         *frame_len = n;
+        // kept until the copy below succeeds
+        e.undelivered = true;
         if n > buf.len() {
-            e.undelivered = true;
             return Err(fail(
                 FGBI_ERR_BUFFER_TOO_SMALL,
                 format!(
