@@ -203,7 +203,16 @@ impl Decoder {
 
     /// Counters since creation.
     pub fn stats(&self) -> DecoderStats {
-        self.stats
+        let mut s = self.stats;
+        let pages = self.scratch.capacity()
+            + self.dict.capacity()
+            + self.refs.capacity()
+            + self.lits.capacity();
+        s.memory_bytes = (pages
+            + self.stage.memory_bytes()
+            + self.known.memory_bytes()
+            + self.pending.memory_bytes()) as u64;
+        s
     }
 
     /// Applies `frame` to flat memory `mem`, where guest address A is `mem[A]`.
