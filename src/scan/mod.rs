@@ -1,0 +1,362 @@
+//! Run-finding kernels: where do two equally long buffers start and stop differing.
+//!
+//! Both page codecs ([`crate::delta`] and [`crate::xbzrle`]) describe a page as alternating runs of
+//! unchanged and changed bytes, so their speed is the speed of finding run boundaries. This module
+//! provides that search with one implementation per instruction set, in the style of zlib-rs and
+//! BLAKE3: [`generic`](self) (portable, 8 bytes at a time in `u64` words), `avx2` and `avx512`
+//! (x86_64 only, compiled with `#[target_feature]`, chosen at run time).
+//!
+//! Every kernel reduces 64 bytes of two buffers to a 64-bit *difference mask* (bit `i` set when byte
+//! `i` differs); the run walker [`for_each_run`] turns a stream of masks into runs with
+//! `trailing_zeros`, so a 4 KiB page costs 64 mask computations however many runs it has.
+//!
+//! The public API is safe: [`first_difference`], [`first_equal`] and [`runs`] use the best instruction
+//! set of this CPU (detected once and cached); the `*_with` variants take a forced [`Isa`] so tests and
+//! benchmarks can compare every path ([`available`] lists the ones this CPU can run).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+mod generic;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+/// An implementation of the scan kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable Rust, 8 bytes at a time.
+    Generic,
+    /// x86_64 AVX2, 32 bytes per compare.
+    Avx2,
+    /// x86_64 AVX-512BW, 64 bytes per compare into a mask register.
+    Avx512,
+}
+
+impl Isa {
+    /// Every implementation, available on this CPU or not, slowest first.
+    pub const ALL: [Isa; 3] = [Isa::Generic, Isa::Avx2, Isa::Avx512];
+
+    /// A short lower-case name (`generic`, `avx2`, `avx512`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Isa::Generic => "generic",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run this implementation.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Generic => true,
+            // Miri cannot run the vector intrinsics: only the generic path exists there.
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            Isa::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+            }
+            #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Isa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The implementations this CPU can run, slowest first (always starts with [`Isa::Generic`]).
+pub fn available() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+}
+
+const UNKNOWN: u8 = u8::MAX;
+static BEST: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// The fastest implementation this CPU can run (detected on first use, then cached).
+pub fn best() -> Isa {
+    match BEST.load(Ordering::Relaxed) {
+        0 => Isa::Generic,
+        1 => Isa::Avx2,
+        2 => Isa::Avx512,
+        _ => {
+            let isa = *available().last().unwrap_or(&Isa::Generic);
+            // Racing first calls all compute the same value, so a plain store is enough.
+            BEST.store(isa as u8, Ordering::Relaxed);
+            isa
+        }
+    }
+}
+
+/// One scan implementation: reduces 64 bytes of two buffers to a difference mask.
+///
+/// Implemented by zero-sized marker types; code generic over `K: Kernel` is instantiated once per
+/// instruction set inside a `#[target_feature]` trampoline (see [`Job`] and [`dispatch`]), so the
+/// kernels inline into the codec loops.
+pub(crate) trait Kernel {
+    /// Bit `i` of the result is set iff `*a.add(i) != *b.add(i)`, for `i` in `0..64`.
+    ///
+    /// # Safety
+    /// `a` and `b` must be valid for reads of 64 bytes, and the CPU must support this kernel's
+    /// instruction set.
+    unsafe fn mask64(a: *const u8, b: *const u8) -> u64;
+
+    /// As [`Kernel::mask64`] for the first `len` bytes only (`len < 64`); bits `len..64` are 0.
+    ///
+    /// # Safety
+    /// `a` and `b` must be valid for reads of `len` bytes, `len < 64`, and the CPU must support
+    /// this kernel's instruction set.
+    #[inline(always)]
+    unsafe fn mask_tail(a: *const u8, b: *const u8, len: usize) -> u64 {
+        // SAFETY: forwarded contract (valid for `len` bytes).
+        unsafe { generic::mask_partial(a, b, len) }
+    }
+}
+
+/// A computation that is generic over the scan kernel, run by [`dispatch`] under the right
+/// `#[target_feature]` so that the kernels inline into it.
+pub(crate) trait Job {
+    type Output;
+    /// # Safety
+    /// The CPU must support `K`'s instruction set.
+    unsafe fn run<K: Kernel>(self) -> Self::Output;
+}
+
+/// Runs `job` with the kernels of `isa`.
+///
+/// # Panics
+/// If `isa` is not available on this CPU (see [`Isa::is_available`]).
+#[inline]
+pub(crate) fn dispatch<J: Job>(isa: Isa, job: J) -> J::Output {
+    assert!(isa.is_available(), "scan ISA {isa} is not available on this CPU");
+    match isa {
+        // SAFETY: the generic kernel needs no CPU feature.
+        Isa::Generic => unsafe { job.run::<generic::Generic>() },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: checked just above that the CPU supports AVX2.
+        Isa::Avx2 => unsafe { avx2::run(job) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: checked just above that the CPU supports AVX-512F and AVX-512BW.
+        Isa::Avx512 => unsafe { avx512::run(job) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("non-x86 ISAs are never available"),
+    }
+}
+
+/// Index of the first byte at or after `from` where `a` and `b` differ, or `a.len()` if none
+/// (also when `from >= a.len()`).
+///
+/// # Panics
+/// If `a.len() != b.len()`.
+#[inline]
+pub fn first_difference(a: &[u8], b: &[u8], from: usize) -> usize {
+    first_difference_with(best(), a, b, from)
+}
+
+/// Index of the first byte at or after `from` where `a` and `b` are equal, or `a.len()` if none
+/// (also when `from >= a.len()`).
+///
+/// # Panics
+/// If `a.len() != b.len()`.
+#[inline]
+pub fn first_equal(a: &[u8], b: &[u8], from: usize) -> usize {
+    first_equal_with(best(), a, b, from)
+}
+
+/// [`first_difference`] with a forced implementation.
+///
+/// # Panics
+/// If `a.len() != b.len()` or `isa` is not available on this CPU.
+pub fn first_difference_with(isa: Isa, a: &[u8], b: &[u8], from: usize) -> usize {
+    assert_eq!(a.len(), b.len(), "scan buffers must have equal lengths");
+    struct J<'a>(&'a [u8], &'a [u8], usize);
+    impl Job for J<'_> {
+        type Output = usize;
+        #[inline(always)]
+        unsafe fn run<K: Kernel>(self) -> usize {
+            // SAFETY: lengths are equal (asserted above); the CPU supports K (our contract).
+            unsafe { scan_k::<K, false>(self.0, self.1, self.2) }
+        }
+    }
+    dispatch(isa, J(a, b, from))
+}
+
+/// [`first_equal`] with a forced implementation.
+///
+/// # Panics
+/// If `a.len() != b.len()` or `isa` is not available on this CPU.
+pub fn first_equal_with(isa: Isa, a: &[u8], b: &[u8], from: usize) -> usize {
+    assert_eq!(a.len(), b.len(), "scan buffers must have equal lengths");
+    struct J<'a>(&'a [u8], &'a [u8], usize);
+    impl Job for J<'_> {
+        type Output = usize;
+        #[inline(always)]
+        unsafe fn run<K: Kernel>(self) -> usize {
+            // SAFETY: lengths are equal (asserted above); the CPU supports K (our contract).
+            unsafe { scan_k::<K, true>(self.0, self.1, self.2) }
+        }
+    }
+    dispatch(isa, J(a, b, from))
+}
+
+/// The changed runs of `new` against `old` as `(start, end)` byte ranges, in order, where runs
+/// separated by at most `merge_gap` unchanged bytes are joined into one (0 = maximal runs exactly).
+///
+/// # Panics
+/// If `old.len() != new.len()`.
+pub fn runs(old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usize, usize)> {
+    runs_with(best(), old, new, merge_gap)
+}
+
+/// [`runs`] with a forced implementation.
+///
+/// # Panics
+/// If `old.len() != new.len()` or `isa` is not available on this CPU.
+pub fn runs_with(isa: Isa, old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usize, usize)> {
+    assert_eq!(old.len(), new.len(), "scan buffers must have equal lengths");
+    struct J<'a>(&'a [u8], &'a [u8], usize);
+    impl Job for J<'_> {
+        type Output = Vec<(usize, usize)>;
+        #[inline(always)]
+        unsafe fn run<K: Kernel>(self) -> Self::Output {
+            let mut v = Vec::new();
+            // SAFETY: lengths are equal (asserted above); the CPU supports K (our contract).
+            unsafe {
+                for_each_run::<K, _>(self.0, self.1, self.2, |s, e| {
+                    v.push((s, e));
+                    true
+                })
+            };
+            v
+        }
+    }
+    dispatch(isa, J(old, new, merge_gap))
+}
+
+/// First index `>= from` where the bytes differ (`EQUAL == false`) or are equal (`EQUAL == true`),
+/// or `len`.
+///
+/// # Safety
+/// `a.len() == b.len()`; the CPU supports `K`.
+#[inline(always)]
+pub(crate) unsafe fn scan_k<K: Kernel, const EQUAL: bool>(a: &[u8], b: &[u8], from: usize) -> usize {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = from.min(n);
+    while n - i >= 64 {
+        // SAFETY: i + 64 <= n = a.len() = b.len(), so 64 bytes at offset i are in bounds;
+        // the CPU supports K (caller's contract).
+        let m = unsafe { K::mask64(pa.add(i), pb.add(i)) };
+        let m = if EQUAL { !m } else { m };
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+        i += 64;
+    }
+    if i < n {
+        let len = n - i;
+        // SAFETY: len < 64 bytes at offset i are in bounds; the CPU supports K.
+        let m = unsafe { K::mask_tail(pa.add(i), pb.add(i), len) };
+        let m = if EQUAL { !m & ((1u64 << len) - 1) } else { m };
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+    }
+    n
+}
+
+/// Calls `f(start, end)` for each run of changed bytes of `new` against `old`, in order. Runs
+/// separated by at most `merge_gap` unchanged bytes are reported as one run that includes the gap.
+/// Stops early and returns `false` as soon as `f` returns `false`; returns `true` otherwise.
+///
+/// Every run has `start < end`; consecutive runs are separated by more than `merge_gap` unchanged
+/// bytes; bytes outside all runs are unchanged (and bytes inside are changed, apart from absorbed
+/// gaps).
+///
+/// # Safety
+/// `old.len() == new.len()`; the CPU supports `K`.
+#[inline(always)]
+pub(crate) unsafe fn for_each_run<K: Kernel, F: FnMut(usize, usize) -> bool>(
+    old: &[u8],
+    new: &[u8],
+    merge_gap: usize,
+    mut f: F,
+) -> bool {
+    debug_assert_eq!(old.len(), new.len());
+    let n = old.len();
+    let (pa, pb) = (old.as_ptr(), new.as_ptr());
+    // A run is open from `start` when `in_run`; the last closed run [p_start, p_end) is held back
+    // (`pending`) until we know whether the next run starts within `merge_gap` of it.
+    let mut in_run = false;
+    let mut start = 0usize;
+    let mut pending = false;
+    let mut p_start = 0usize;
+    let mut p_end = 0usize;
+    let mut base = 0usize;
+    while base < n {
+        let m = if base + 64 <= n {
+            // SAFETY: base + 64 <= n: 64 bytes at `base` are in bounds of both slices (equal
+            // lengths by contract); the CPU supports K.
+            unsafe { K::mask64(pa.add(base), pb.add(base)) }
+        } else {
+            // SAFETY: n - base < 64 bytes at `base` are in bounds; the CPU supports K.
+            unsafe { K::mask_tail(pa.add(base), pb.add(base), n - base) }
+        };
+        // Fast paths: nothing changes state in this block.
+        if (!in_run && m == 0) || (in_run && m == u64::MAX) {
+            base += 64;
+            continue;
+        }
+        let mut keep = u64::MAX;
+        loop {
+            // In a run we look for the next equal byte (a clear bit), outside for a changed one.
+            let x = if in_run { !m } else { m } & keep;
+            if x == 0 {
+                break;
+            }
+            let t = x.trailing_zeros();
+            let pos = base + t as usize;
+            if in_run {
+                if pos >= n {
+                    // Bits past the end of a tail block read as "equal": the run ends at n.
+                    break;
+                }
+                pending = true;
+                p_start = start;
+                p_end = pos;
+            } else if pending && pos - p_end <= merge_gap {
+                // Absorb the short gap: reopen the held-back run.
+                start = p_start;
+                pending = false;
+            } else {
+                if pending && !f(p_start, p_end) {
+                    return false;
+                }
+                pending = false;
+                start = pos;
+            }
+            in_run = !in_run;
+            // The bit at t has the state we just left, so searching from t is correct.
+            keep = u64::MAX << t;
+        }
+        base += 64;
+    }
+    if in_run {
+        // A pending run is always reopened or flushed when a run opens, so none is held here.
+        return f(start, n);
+    }
+    if pending {
+        return f(p_start, p_end);
+    }
+    true
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
