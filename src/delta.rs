@@ -92,6 +92,56 @@ fn put_uleb(out: &mut [u8], mut d: usize, mut v: usize) -> usize {
     d + 1
 }
 
+/// Appends the pair for changed run `[s, e)` whose skip starts at `prev_end`, checking the room
+/// first. Returns the new output length, or `None` if the pair does not fit.
+#[inline(always)]
+fn put_pair(
+    out: &mut [u8],
+    d: usize,
+    new: &[u8],
+    prev_end: usize,
+    s: usize,
+    e: usize,
+) -> Option<usize> {
+    let skip = s - prev_end;
+    let len = e - s;
+    let room = out.len() - d;
+    if skip < 0x80 && len < 0x80 && room >= 2 + 16 && new.len() - s >= 16 {
+        // Fast path (the usual case): one-byte varints and a run of at most 127 bytes with room
+        // for 2 + max(len, 16) bytes. Bytes written beyond the pair are inside out and get
+        // overwritten or ignored.
+        if room >= 2 + len {
+            // SAFETY: d + 2 + max(len, 16) <= out.len() is checked (room >= 18 and room >= 2 +
+            // len), so the 2 header bytes and the 16- or len-byte copy at d + 2 stay inside out.
+            // Reads are new[s..s + 16] (new.len() - s >= 16 checked) or new[s..e]. out and new are
+            // distinct borrows, so the copies do not overlap.
+            unsafe {
+                let p = out.as_mut_ptr().add(d);
+                p.write(skip as u8);
+                p.add(1).write(len as u8);
+                let src = new.as_ptr().add(s);
+                if len <= 16 {
+                    p.add(2)
+                        .cast::<[u8; 16]>()
+                        .write_unaligned(src.cast::<[u8; 16]>().read_unaligned());
+                } else {
+                    core::ptr::copy_nonoverlapping(src, p.add(2), len);
+                }
+            }
+            return Some(d + 2 + len);
+        }
+        return None;
+    }
+    let need = uleb_len(skip) + uleb_len(len) + len;
+    if need > room {
+        return None;
+    }
+    let d = put_uleb(out, d, skip);
+    let d = put_uleb(out, d, len);
+    out[d..d + len].copy_from_slice(&new[s..e]);
+    Some(d + len)
+}
+
 struct EncodeJob<'a> {
     old: &'a [u8],
     new: &'a [u8],
@@ -108,19 +158,15 @@ impl Job for EncodeJob<'_> {
         // SAFETY: old.len() == new.len() (checked by the public entry point); the CPU supports K
         // (our own contract).
         let ok = unsafe {
-            scan::for_each_run::<K, _>(old, new, MERGE_GAP, |s, e| {
-                let skip = s - prev_end;
-                let len = e - s;
-                let need = uleb_len(skip) + uleb_len(len) + len;
-                if need > out.len() - d {
-                    return false;
+            scan::for_each_run::<K, MERGE_GAP, _>(old, new, |s, e| {
+                match put_pair(out, d, new, prev_end, s, e) {
+                    Some(nd) => {
+                        d = nd;
+                        prev_end = e;
+                        true
+                    }
+                    None => false,
                 }
-                d = put_uleb(out, d, skip);
-                d = put_uleb(out, d, len);
-                out[d..d + len].copy_from_slice(&new[s..e]);
-                d += len;
-                prev_end = e;
-                true
             })
         };
         ok.then_some(d)

@@ -98,6 +98,12 @@ fn put_count(dst: &mut [u8], d: usize, v: usize) -> usize {
     }
 }
 
+/// Low byte of a count as written first: 7 value bits, continuation bit when `v >= 0x80`.
+#[inline(always)]
+fn count_b0(v: usize) -> u8 {
+    (v as u8 & 0x7f) | (((v >= 0x80) as u8) << 7)
+}
+
 /// Appends the pair for changed run `[s, e)` whose zrun starts at `prev_end`, checking the room
 /// first. Returns the new output length, or `None` if the pair does not fit or the run is too
 /// long to express.
@@ -115,8 +121,36 @@ fn put_pair(
     if nz > MAX_COUNT || z > MAX_COUNT {
         return None;
     }
+    let room = dst.len() - d;
+    if room >= 4 + nz.max(16) && new.len() - s >= 16 {
+        // Fast path (the usual case): enough room for both counts written as 2 bytes each and a
+        // 16-byte copy, so write without per-byte checks or a memcpy call for short runs. Bytes
+        // written beyond the pair are inside dst and get overwritten or ignored.
+        let (zl, nl) = (count_len(z), count_len(nz));
+        // SAFETY: d + 4 + max(nz, 16) <= dst.len(), and zl + nl <= 4, so every write below
+        // (2 + 2 count bytes, then 16 or nz bytes at d + zl + nl) stays inside dst. Reads are
+        // new[s..s + 16] (checked: new.len() - s >= 16) or new[s..e] (e <= new.len()). dst and
+        // new are distinct borrows, so the copies do not overlap.
+        unsafe {
+            let p = dst.as_mut_ptr().add(d);
+            p.write(count_b0(z));
+            p.add(1).write((z >> 7) as u8);
+            let p = p.add(zl);
+            p.write(count_b0(nz));
+            p.add(1).write((nz >> 7) as u8);
+            let p = p.add(nl);
+            let src = new.as_ptr().add(s);
+            if nz <= 16 {
+                p.cast::<[u8; 16]>()
+                    .write_unaligned(src.cast::<[u8; 16]>().read_unaligned());
+            } else {
+                core::ptr::copy_nonoverlapping(src, p, nz);
+            }
+        }
+        return Some(d + zl + nl + nz);
+    }
     let need = count_len(z) + count_len(nz) + nz;
-    if need > dst.len() - d {
+    if need > room {
         return None;
     }
     let d = put_count(dst, d, z);
@@ -137,34 +171,39 @@ struct EncodeJob<'a> {
     old: &'a [u8],
     new: &'a [u8],
     dst: &'a mut [u8],
-    merge_gap: usize,
+    merge: bool,
 }
 
 impl Job for EncodeJob<'_> {
     type Output = Result<usize, Stop>;
     #[inline(always)]
     unsafe fn run<K: Kernel>(self) -> Result<usize, Stop> {
-        let EncodeJob { old, new, dst, merge_gap } = self;
+        let EncodeJob { old, new, dst, merge } = self;
         let mut d = 0usize;
         let mut prev_end = 0usize;
         let mut stop = Stop::Full;
+        let emit = |s: usize, e: usize| {
+            if e - s > MAX_COUNT {
+                stop = Stop::RunTooLong;
+                return false;
+            }
+            match put_pair(dst, d, new, prev_end, s, e) {
+                Some(nd) => {
+                    d = nd;
+                    prev_end = e;
+                    true
+                }
+                None => false,
+            }
+        };
         // SAFETY: old.len() == new.len() (checked by the public entry points); the CPU supports K
         // (our own contract).
         let ok = unsafe {
-            scan::for_each_run::<K, _>(old, new, merge_gap, |s, e| {
-                if e - s > MAX_COUNT {
-                    stop = Stop::RunTooLong;
-                    return false;
-                }
-                match put_pair(dst, d, new, prev_end, s, e) {
-                    Some(nd) => {
-                        d = nd;
-                        prev_end = e;
-                        true
-                    }
-                    None => false,
-                }
-            })
+            if merge {
+                scan::for_each_run::<K, MERGE_GAP, _>(old, new, emit)
+            } else {
+                scan::for_each_run::<K, 0, _>(old, new, emit)
+            }
         };
         if ok {
             Ok(d)
@@ -198,7 +237,7 @@ pub fn encode(old: &[u8], new: &[u8], dst: &mut [u8]) -> Result<usize, Overflow>
 /// If `old.len() != new.len()` or `isa` is not available on this CPU.
 pub fn encode_with(isa: Isa, old: &[u8], new: &[u8], dst: &mut [u8]) -> Result<usize, Overflow> {
     check_lengths(old, new)?;
-    let job = EncodeJob { old, new, dst: &mut *dst, merge_gap: MERGE_GAP };
+    let job = EncodeJob { old, new, dst: &mut *dst, merge: true };
     match scan::dispatch(isa, job) {
         Ok(n) => Ok(n),
         // Absorbing gaps made a run longer than a count can say (only possible on a 16 KiB page
@@ -229,7 +268,7 @@ pub fn encode_exact_with(
     dst: &mut [u8],
 ) -> Result<usize, Overflow> {
     check_lengths(old, new)?;
-    let job = EncodeJob { old, new, dst, merge_gap: 0 };
+    let job = EncodeJob { old, new, dst, merge: false };
     scan::dispatch(isa, job).map_err(|_| Overflow)
 }
 

@@ -209,7 +209,7 @@ pub fn first_equal_with(isa: Isa, a: &[u8], b: &[u8], from: usize) -> usize {
 /// separated by at most `merge_gap` unchanged bytes are joined into one (0 = maximal runs exactly).
 ///
 /// # Panics
-/// If `old.len() != new.len()`.
+/// If `old.len() != new.len()` or `merge_gap > MAX_MERGE_GAP`.
 pub fn runs(old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usize, usize)> {
     runs_with(best(), old, new, merge_gap)
 }
@@ -217,21 +217,28 @@ pub fn runs(old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usize, usize)> {
 /// [`runs`] with a forced implementation.
 ///
 /// # Panics
-/// If `old.len() != new.len()` or `isa` is not available on this CPU.
+/// If `old.len() != new.len()`, `merge_gap > MAX_MERGE_GAP` or `isa` is not available on this
+/// CPU.
 pub fn runs_with(isa: Isa, old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usize, usize)> {
     assert_eq!(old.len(), new.len(), "scan buffers must have equal lengths");
+    assert!(merge_gap <= MAX_MERGE_GAP, "merge_gap must be at most {MAX_MERGE_GAP}");
     struct J<'a>(&'a [u8], &'a [u8], usize);
     impl Job for J<'_> {
         type Output = Vec<(usize, usize)>;
         #[inline(always)]
         unsafe fn run<K: Kernel>(self) -> Self::Output {
             let mut v = Vec::new();
+            let push = |s, e| {
+                v.push((s, e));
+                true
+            };
             // SAFETY: lengths are equal (asserted above); the CPU supports K (our contract).
             unsafe {
-                for_each_run::<K, _>(self.0, self.1, self.2, |s, e| {
-                    v.push((s, e));
-                    true
-                })
+                match self.2 {
+                    0 => for_each_run::<K, 0, _>(self.0, self.1, push),
+                    1 => for_each_run::<K, 1, _>(self.0, self.1, push),
+                    _ => for_each_run::<K, 2, _>(self.0, self.1, push),
+                }
             };
             v
         }
@@ -272,88 +279,121 @@ pub(crate) unsafe fn scan_k<K: Kernel, const EQUAL: bool>(a: &[u8], b: &[u8], fr
     n
 }
 
+/// Largest gap [`runs`] and the run walker can absorb.
+pub const MAX_MERGE_GAP: usize = 2;
+
 /// Calls `f(start, end)` for each run of changed bytes of `new` against `old`, in order. Runs
-/// separated by at most `merge_gap` unchanged bytes are reported as one run that includes the gap.
-/// Stops early and returns `false` as soon as `f` returns `false`; returns `true` otherwise.
+/// separated by at most `GAP` (0, 1 or 2) unchanged bytes are reported as one run that includes
+/// the gap. Stops early and returns `false` as soon as `f` returns `false`; returns `true`
+/// otherwise.
 ///
-/// Every run has `start < end`; consecutive runs are separated by more than `merge_gap` unchanged
-/// bytes; bytes outside all runs are unchanged (and bytes inside are changed, apart from absorbed
-/// gaps).
+/// Every run has `start < end`; consecutive runs are separated by more than `GAP` unchanged
+/// bytes; bytes outside all runs are unchanged.
+///
+/// How: each 64-byte block becomes a difference mask `m`; gaps of at most `GAP` zero bits between
+/// set bits are filled with shifts (using 2 bits of the neighbouring blocks' masks), then run
+/// starts are `filled & !(filled << 1)` and run ends `!filled & (filled << 1)` (with the previous
+/// block's top bit shifted in), consumed with `trailing_zeros` without per-byte branches.
 ///
 /// # Safety
 /// `old.len() == new.len()`; the CPU supports `K`.
 #[inline(always)]
-pub(crate) unsafe fn for_each_run<K: Kernel, F: FnMut(usize, usize) -> bool>(
+pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, F: FnMut(usize, usize) -> bool>(
     old: &[u8],
     new: &[u8],
-    merge_gap: usize,
     mut f: F,
 ) -> bool {
+    const { assert!(GAP <= MAX_MERGE_GAP) };
     debug_assert_eq!(old.len(), new.len());
     let n = old.len();
     let (pa, pb) = (old.as_ptr(), new.as_ptr());
-    // A run is open from `start` when `in_run`; the last closed run [p_start, p_end) is held back
-    // (`pending`) until we know whether the next run starts within `merge_gap` of it.
-    let mut in_run = false;
-    let mut start = 0usize;
-    let mut pending = false;
-    let mut p_start = 0usize;
-    let mut p_end = 0usize;
-    let mut base = 0usize;
-    while base < n {
-        let m = if base + 64 <= n {
+    let mask_at = |base: usize| -> u64 {
+        if n - base >= 64 {
             // SAFETY: base + 64 <= n: 64 bytes at `base` are in bounds of both slices (equal
-            // lengths by contract); the CPU supports K.
+            // lengths by contract); the CPU supports K (our contract).
             unsafe { K::mask64(pa.add(base), pb.add(base)) }
         } else {
             // SAFETY: n - base < 64 bytes at `base` are in bounds; the CPU supports K.
             unsafe { K::mask_tail(pa.add(base), pb.add(base), n - base) }
-        };
-        // Fast paths: nothing changes state in this block.
-        if (!in_run && m == 0) || (in_run && m == u64::MAX) {
-            base += 64;
+        }
+    };
+    // Original mask of the previous block (for gap filling across the boundary), and bit 63 of
+    // the previous block's filled mask: 1 iff a run is open at `base`.
+    let mut prev_m = 0u64;
+    let mut prev_top = 0u64;
+    let mut start = 0usize;
+    let mut base = 0usize;
+    let mut m = if n > 0 { mask_at(0) } else { 0 };
+    while base < n {
+        let next_base = base + 64;
+        // Gap filling looks 2 bits into the next block.
+        let next_m = if GAP > 0 && next_base < n { mask_at(next_base) } else { 0 };
+        // Fast path: no change and no open run (filling cannot set bits when m == 0).
+        if m == 0 && prev_top == 0 {
+            prev_m = 0;
+            base = next_base;
+            m = if GAP > 0 {
+                next_m
+            } else if base < n {
+                mask_at(base)
+            } else {
+                0
+            };
             continue;
         }
-        let mut keep = u64::MAX;
-        loop {
-            // In a run we look for the next equal byte (a clear bit), outside for a changed one.
-            let x = if in_run { !m } else { m } & keep;
-            if x == 0 {
+        let filled = match GAP {
+            0 => m,
+            _ => {
+                let shl1 = (m << 1) | (prev_m >> 63);
+                let shr1 = (m >> 1) | (next_m << 63);
+                let mut fill = shl1 & shr1;
+                if GAP >= 2 {
+                    let shl2 = (m << 2) | (prev_m >> 62);
+                    let shr2 = (m >> 2) | (next_m << 62);
+                    fill |= (shl1 & shr2) | (shl2 & shr1);
+                }
+                m | fill
+            }
+        };
+        // Bits past the end of a tail block are 0 ("equal"), so a run reaching the end of the
+        // page gets its end at exactly n.
+        let shifted = (filled << 1) | prev_top;
+        let mut starts = filled & !shifted;
+        let mut ends = !filled & shifted;
+        if prev_top != 0 && ends != 0 {
+            let t = ends.trailing_zeros() as usize;
+            ends &= ends - 1;
+            if !f(start, base + t) {
+                return false;
+            }
+        }
+        while starts != 0 {
+            start = base + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            if ends == 0 {
+                // The run continues into the next block.
                 break;
             }
-            let t = x.trailing_zeros();
-            let pos = base + t as usize;
-            if in_run {
-                if pos >= n {
-                    // Bits past the end of a tail block read as "equal": the run ends at n.
-                    break;
-                }
-                pending = true;
-                p_start = start;
-                p_end = pos;
-            } else if pending && pos - p_end <= merge_gap {
-                // Absorb the short gap: reopen the held-back run.
-                start = p_start;
-                pending = false;
-            } else {
-                if pending && !f(p_start, p_end) {
-                    return false;
-                }
-                pending = false;
-                start = pos;
+            let t = ends.trailing_zeros() as usize;
+            ends &= ends - 1;
+            if !f(start, base + t) {
+                return false;
             }
-            in_run = !in_run;
-            // The bit at t has the state we just left, so searching from t is correct.
-            keep = u64::MAX << t;
         }
-        base += 64;
+        prev_top = filled >> 63;
+        prev_m = m;
+        base = next_base;
+        m = if GAP > 0 {
+            next_m
+        } else if base < n {
+            mask_at(base)
+        } else {
+            0
+        };
     }
-    if in_run {
-        // A pending run is always reopened or flushed when a run opens, so none is held here.
+    if prev_top != 0 {
+        // The last block was full and its last byte is in a run.
         return f(start, n);
-    }
-    if pending {
-        return f(p_start, p_end);
     }
     true
 }

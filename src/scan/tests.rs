@@ -207,7 +207,7 @@ fn runs_match_reference_for_every_merge_gap() {
             rng.fill(&mut backing);
             let a = &backing[align..align + len];
             let b = mutate(&mut rng, a, it);
-            for gap in [0, 1, 2, 5] {
+            for gap in [0, 1, 2] {
                 assert_eq!(
                     runs_with(isa, a, &b, gap),
                     ref_runs(a, &b, gap),
