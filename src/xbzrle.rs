@@ -166,6 +166,71 @@ enum Stop {
     RunTooLong,
 }
 
+/// Output writer for the run walker.
+struct Writer<'a> {
+    new: &'a [u8],
+    dst: &'a mut [u8],
+    d: usize,
+    prev_end: usize,
+    stop: Stop,
+}
+
+impl scan::RunSink for Writer<'_> {
+    #[inline(always)]
+    fn can_slot(&self, base: usize) -> bool {
+        // Two slots write at most 2 * (4 + 64) bytes; the 16-byte copy reads up to base + 80.
+        self.dst.len() - self.d >= 136 && self.new.len() >= base + 80
+    }
+
+    #[inline(always)]
+    fn slot(&mut self, s: usize, e: usize, valid: bool) -> bool {
+        // When valid, prev_end <= s < e <= s + 63 (a run inside the block), so the nzrun count
+        // takes one byte. When not valid the values are garbage but still prev_end <= s <= e
+        // <= base + 64, and nothing computed from them is kept.
+        let z = s - self.prev_end;
+        let nz = e - s;
+        let zl = count_len(z);
+        // SAFETY: can_slot() checked room for two slots of 4 + 64 bytes from the current d (a
+        // slot advances d by at most 3 + 64) and 16 readable bytes of `new` from any s <= base +
+        // 64. Writes: 2 + 1 count bytes at d, then 16 bytes (or, for a valid run longer than 16
+        // bytes, nz <= 63 bytes) at d + zl + 1 <= d + 3. Reads: new[s..s + 16], or new[s..e].
+        // dst and new are distinct borrows, so the copies do not overlap.
+        unsafe {
+            let p = self.dst.as_mut_ptr().add(self.d);
+            p.write(count_b0(z));
+            p.add(1).write((z >> 7) as u8);
+            let q = p.add(zl);
+            q.write(nz as u8);
+            let q = q.add(1);
+            let src = self.new.as_ptr().add(s);
+            q.cast::<[u8; 16]>()
+                .write_unaligned(src.cast::<[u8; 16]>().read_unaligned());
+            if valid && nz > 16 {
+                core::ptr::copy_nonoverlapping(src, q, nz);
+            }
+        }
+        self.d += if valid { zl + 1 + nz } else { 0 };
+        self.prev_end = if valid { e } else { self.prev_end };
+        true
+    }
+
+    #[inline(always)]
+    fn run(&mut self, s: usize, e: usize) -> bool {
+        if e - s > MAX_COUNT {
+            self.stop = Stop::RunTooLong;
+            return false;
+        }
+        match put_pair(self.dst, self.d, self.new, self.prev_end, s, e) {
+            Some(nd) => {
+                self.d = nd;
+                self.prev_end = e;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Kernel-generic encoder body.
 struct EncodeJob<'a> {
     old: &'a [u8],
@@ -179,36 +244,20 @@ impl Job for EncodeJob<'_> {
     #[inline(always)]
     unsafe fn run<K: Kernel>(self) -> Result<usize, Stop> {
         let EncodeJob { old, new, dst, merge } = self;
-        let mut d = 0usize;
-        let mut prev_end = 0usize;
-        let mut stop = Stop::Full;
-        let emit = |s: usize, e: usize| {
-            if e - s > MAX_COUNT {
-                stop = Stop::RunTooLong;
-                return false;
-            }
-            match put_pair(dst, d, new, prev_end, s, e) {
-                Some(nd) => {
-                    d = nd;
-                    prev_end = e;
-                    true
-                }
-                None => false,
-            }
-        };
+        let mut w = Writer { new, dst, d: 0, prev_end: 0, stop: Stop::Full };
         // SAFETY: old.len() == new.len() (checked by the public entry points); the CPU supports K
         // (our own contract).
         let ok = unsafe {
             if merge {
-                scan::for_each_run::<K, MERGE_GAP, _>(old, new, emit)
+                scan::for_each_run::<K, MERGE_GAP, _>(old, new, &mut w)
             } else {
-                scan::for_each_run::<K, 0, _>(old, new, emit)
+                scan::for_each_run::<K, 0, _>(old, new, &mut w)
             }
         };
         if ok {
-            Ok(d)
+            Ok(w.d)
         } else {
-            Err(stop)
+            Err(w.stop)
         }
     }
 }

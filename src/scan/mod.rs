@@ -228,16 +228,16 @@ pub fn runs_with(isa: Isa, old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usi
         #[inline(always)]
         unsafe fn run<K: Kernel>(self) -> Self::Output {
             let mut v = Vec::new();
-            let push = |s, e| {
+            let mut push = |s, e| {
                 v.push((s, e));
                 true
             };
             // SAFETY: lengths are equal (asserted above); the CPU supports K (our contract).
             unsafe {
                 match self.2 {
-                    0 => for_each_run::<K, 0, _>(self.0, self.1, push),
-                    1 => for_each_run::<K, 1, _>(self.0, self.1, push),
-                    _ => for_each_run::<K, 2, _>(self.0, self.1, push),
+                    0 => for_each_run::<K, 0, _>(self.0, self.1, &mut push),
+                    1 => for_each_run::<K, 1, _>(self.0, self.1, &mut push),
+                    _ => for_each_run::<K, 2, _>(self.0, self.1, &mut push),
                 }
             };
             v
@@ -279,10 +279,42 @@ pub(crate) unsafe fn scan_k<K: Kernel, const EQUAL: bool>(a: &[u8], b: &[u8], fr
     n
 }
 
+/// Receiver of the runs found by [`for_each_run`]. Implemented by the codecs' output writers with
+/// an `#[inline(always)]` method, so the writer is inlined into the walker (a closure body called
+/// from several sites is not reliably inlined).
+pub(crate) trait RunSink {
+    /// Takes changed run `[start, end)`; returns `false` to stop the walk.
+    fn run(&mut self, start: usize, end: usize) -> bool;
+
+    /// Whether [`RunSink::slot`] may be used for the runs of the 64-byte block at `base` (at
+    /// most two slots per block): typically "enough output room for two runs of up to 64 bytes
+    /// and 16 readable input bytes past the block".
+    #[inline(always)]
+    fn can_slot(&self, _base: usize) -> bool {
+        false
+    }
+
+    /// Branch-free variant of [`RunSink::run`] for a run inside one block (`end - start <= 64`):
+    /// may write its output speculatively but keeps it only if `valid` (when `valid` is false,
+    /// `start` and `end` may be any positions in `base..=base + 64`). Only called after
+    /// [`RunSink::can_slot`] returned true for the block. Returns `false` to stop the walk.
+    #[inline(always)]
+    fn slot(&mut self, start: usize, end: usize, valid: bool) -> bool {
+        !valid || self.run(start, end)
+    }
+}
+
+impl<F: FnMut(usize, usize) -> bool> RunSink for F {
+    #[inline(always)]
+    fn run(&mut self, start: usize, end: usize) -> bool {
+        self(start, end)
+    }
+}
+
 /// Largest gap [`runs`] and the run walker can absorb.
 pub const MAX_MERGE_GAP: usize = 2;
 
-/// Calls `f(start, end)` for each run of changed bytes of `new` against `old`, in order. Runs
+/// Calls `f.run(start, end)` for each run of changed bytes of `new` against `old`, in order. Runs
 /// separated by at most `GAP` (0, 1 or 2) unchanged bytes are reported as one run that includes
 /// the gap. Stops early and returns `false` as soon as `f` returns `false`; returns `true`
 /// otherwise.
@@ -298,10 +330,10 @@ pub const MAX_MERGE_GAP: usize = 2;
 /// # Safety
 /// `old.len() == new.len()`; the CPU supports `K`.
 #[inline(always)]
-pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, F: FnMut(usize, usize) -> bool>(
+pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, S: RunSink>(
     old: &[u8],
     new: &[u8],
-    mut f: F,
+    f: &mut S,
 ) -> bool {
     const { assert!(GAP <= MAX_MERGE_GAP) };
     debug_assert_eq!(old.len(), new.len());
@@ -363,8 +395,29 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, F: FnMut(usize, u
         if prev_top != 0 && ends != 0 {
             let t = ends.trailing_zeros() as usize;
             ends &= ends - 1;
-            if !f(start, base + t) {
+            if !f.run(start, base + t) {
                 return false;
+            }
+        }
+        if f.can_slot(base) {
+            // The first two runs starting in this block, without data-dependent branches: a
+            // block's run count is unpredictable, and a mispredicted loop exit per block would
+            // cost more than the work. Invalid slots (fewer runs) write nothing that is kept.
+            for _ in 0..2 {
+                let valid = ends != 0;
+                let s = base + starts.trailing_zeros() as usize;
+                let e = base + ends.trailing_zeros() as usize;
+                if !f.slot(s, e, valid) {
+                    return false;
+                }
+                let keep = (valid as u64).wrapping_neg();
+                starts &= starts.wrapping_sub(1) | !keep;
+                ends &= ends.wrapping_sub(1) | !keep;
+            }
+            // A start left with no end is the open run (continues into the next block).
+            if ends == 0 {
+                start = if starts != 0 { base + starts.trailing_zeros() as usize } else { start };
+                starts = 0;
             }
         }
         while starts != 0 {
@@ -376,7 +429,7 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, F: FnMut(usize, u
             }
             let t = ends.trailing_zeros() as usize;
             ends &= ends - 1;
-            if !f(start, base + t) {
+            if !f.run(start, base + t) {
                 return false;
             }
         }
@@ -393,7 +446,7 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, F: FnMut(usize, u
     }
     if prev_top != 0 {
         // The last block was full and its last byte is in a run.
-        return f(start, n);
+        return f.run(start, n);
     }
     true
 }
