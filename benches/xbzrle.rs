@@ -131,6 +131,15 @@ fn bench(c: &mut Criterion) {
                 black_box(total)
             })
         });
+        g.bench_function("xbzrle_scalar_words", |b| {
+            b.iter(|| {
+                let mut total = 0usize;
+                for (o, n) in pairs() {
+                    total += xbzrle::encode_scalar_words(o, n, &mut dst).unwrap_or(PAGE);
+                }
+                black_box(total)
+            })
+        });
         g.bench_function("delta_encode", |b| {
             b.iter(|| {
                 let mut total = 0usize;

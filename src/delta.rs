@@ -152,47 +152,6 @@ struct Writer<'a> {
 
 impl scan::RunSink for Writer<'_> {
     #[inline(always)]
-    fn can_slot(&self, base: usize) -> bool {
-        // Two slots write at most 2 * (3 + 1 + 64) bytes; the 16-byte copy reads up to base +
-        // 80; skips must fit 3 varint bytes (pages below 2 MiB).
-        self.out.len() - self.d >= 136 && self.new.len() >= base + 80 && self.new.len() < 1 << 21
-    }
-
-    #[inline(always)]
-    fn slot(&mut self, s: usize, e: usize, valid: bool) -> bool {
-        // When valid, prev_end <= s < e <= s + 63, so len takes one varint byte and skip (< 2^21)
-        // at most three. When not valid the values are garbage but prev_end <= s <= e <= base +
-        // 64 still holds, and nothing computed from them is kept.
-        let skip = s - self.prev_end;
-        let len = e - s;
-        let (big1, big2) = (skip >= 1 << 7, skip >= 1 << 14);
-        let sl = 1 + big1 as usize + big2 as usize;
-        // SAFETY: can_slot() checked room for two slots of 3 + 1 + 64 bytes from the current d
-        // (a slot advances d by at most 3 + 1 + 63) and 16 readable bytes of `new` from any s <=
-        // base + 64. Writes: 3 + 1 header bytes at d..d + sl + 1 <= d + 4, then 16 bytes (or,
-        // for a valid run longer than 16 bytes, len <= 63) at d + sl + 1. Reads: new[s..s + 16]
-        // or new[s..e]. out and new are distinct borrows, so the copies do not overlap.
-        unsafe {
-            let p = self.out.as_mut_ptr().add(self.d);
-            p.write((skip as u8 & 0x7f) | ((big1 as u8) << 7));
-            p.add(1).write(((skip >> 7) as u8 & 0x7f) | ((big2 as u8) << 7));
-            p.add(2).write((skip >> 14) as u8);
-            let q = p.add(sl);
-            q.write(len as u8);
-            let q = q.add(1);
-            let src = self.new.as_ptr().add(s);
-            q.cast::<[u8; 16]>()
-                .write_unaligned(src.cast::<[u8; 16]>().read_unaligned());
-            if valid && len > 16 {
-                core::ptr::copy_nonoverlapping(src, q, len);
-            }
-        }
-        self.d += if valid { sl + 1 + len } else { 0 };
-        self.prev_end = if valid { e } else { self.prev_end };
-        true
-    }
-
-    #[inline(always)]
     fn run(&mut self, s: usize, e: usize) -> bool {
         match put_pair(self.out, self.d, self.new, self.prev_end, s, e) {
             Some(nd) => {
@@ -216,7 +175,12 @@ impl Job for EncodeJob<'_> {
     #[inline(always)]
     unsafe fn run<K: Kernel>(self) -> Option<usize> {
         let EncodeJob { old, new, out } = self;
-        let mut w = Writer { new, out, d: 0, prev_end: 0 };
+        let mut w = Writer {
+            new,
+            out,
+            d: 0,
+            prev_end: 0,
+        };
         // SAFETY: old.len() == new.len() (checked by the public entry point); the CPU supports K
         // (our own contract).
         let ok = unsafe { scan::for_each_run::<K, MERGE_GAP, _>(old, new, &mut w) };
@@ -241,7 +205,11 @@ pub fn encode(old: &[u8], new: &[u8], out: &mut [u8]) -> Option<usize> {
 /// # Panics
 /// If `old.len() != new.len()` or `isa` is not available on this CPU.
 pub fn encode_with(isa: Isa, old: &[u8], new: &[u8], out: &mut [u8]) -> Option<usize> {
-    assert_eq!(old.len(), new.len(), "delta old and new pages must have equal lengths");
+    assert_eq!(
+        old.len(),
+        new.len(),
+        "delta old and new pages must have equal lengths"
+    );
     scan::dispatch(isa, EncodeJob { old, new, out })
 }
 
@@ -316,7 +284,9 @@ pub fn validate(src: &[u8], page_len: usize) -> Result<(), DeltaError> {
 /// and never writes outside `page`.
 pub fn decode(src: &[u8], page: &mut [u8]) -> Result<(), DeltaError> {
     let n = page.len();
-    walk(src, n, |p, i, len| page[p..p + len].copy_from_slice(&src[i..i + len]))
+    walk(src, n, |p, i, len| {
+        page[p..p + len].copy_from_slice(&src[i..i + len])
+    })
 }
 
 #[cfg(test)]

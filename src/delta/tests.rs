@@ -62,7 +62,9 @@ fn gap_absorption_rule() {
         new[i] = 0xee;
     }
     // Runs: [0,1) gap 1 [2,3) gap 2 [5,6) gap 3 [9,10): absorbed into [0,6), then skip 3, len 1.
-    let want = [0x00, 0x06, 0xee, 0x00, 0xee, 0x00, 0x00, 0xee, 0x03, 0x01, 0xee];
+    let want = [
+        0x00, 0x06, 0xee, 0x00, 0xee, 0x00, 0x00, 0xee, 0x03, 0x01, 0xee,
+    ];
     for isa in scan::available() {
         let mut out = [0u8; 64];
         let n = encode_with(isa, &old, &new, &mut out).unwrap();
@@ -83,7 +85,13 @@ fn random_patterns_round_trip_on_every_path_within_bound() {
             2 => rng.below(300),
             3 => rng.below(20_000),
             4 => 65536,
-            _ => if it % 300 == 5 { 1 << 20 } else { 8192 },
+            _ => {
+                if it % 300 == 5 {
+                    1 << 20
+                } else {
+                    8192
+                }
+            }
         };
         let kind = if n > 8192 && it % 4 != 0 { 1 } else { it };
         let old = random_page(&mut rng, n);
@@ -113,7 +121,15 @@ fn size_bound_holds_on_adversarial_patterns() {
     for n in (0..300).chain([4095, 4096, 16383, 16384, 16385, 100_000]) {
         let old = random_page(&mut rng, n);
         let mut pats: Vec<Vec<u8>> = vec![old.iter().map(|b| !b).collect()];
-        for (on, off) in [(1, 3), (1, 1), (1, 2), (2, 3), (127, 3), (128, 3), (16384, 3)] {
+        for (on, off) in [
+            (1, 3),
+            (1, 1),
+            (1, 2),
+            (2, 3),
+            (127, 3),
+            (128, 3),
+            (16384, 3),
+        ] {
             let mut new = old.clone();
             let mut i = 0;
             let mut k = 0;
@@ -159,7 +175,10 @@ fn small_out_returns_none_and_never_writes_past_it() {
                 } else {
                     assert_eq!(r, None, "{isa} olen={olen} len={len}");
                 }
-                assert!(buf[olen..].iter().all(|&b| b == 0x5a), "{isa}: guard overwritten");
+                assert!(
+                    buf[olen..].iter().all(|&b| b == 0x5a),
+                    "{isa}: guard overwritten"
+                );
             }
         }
     }
@@ -175,30 +194,87 @@ fn malformed_classes_rejected_by_validate_and_decode() {
         ("inside len varint", &[0x05, 0x83], DeltaError::Truncated),
         ("inside run", &[0x00, 0x05, 1, 2, 3], DeltaError::Truncated),
         ("zero length", &[0x00, 0x00], DeltaError::ZeroLength),
-        ("zero skip after first", &[0x00, 0x01, 0xaa, 0x00, 0x01, 0xbb], DeltaError::ZeroSkip),
-        ("non-minimal zero skip after first", &[0x01, 0x01, 0xaa, 0x80, 0x00, 0x01, 0xbb], DeltaError::ZeroSkip),
-        ("11-byte varint", &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00], DeltaError::BadVarint),
-        ("10th byte > 1", &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02], DeltaError::BadVarint),
-        ("huge skip", &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0xaa], DeltaError::OutOfBounds),
-        ("huge len", &[0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], DeltaError::OutOfBounds),
-        ("skip past end", &[0x81, 0x20, 0x01, 0xaa], DeltaError::OutOfBounds),
-        ("run past end", &[0xff, 0x1f, 0x02, 0xaa, 0xbb], DeltaError::OutOfBounds),
-        ("second run past end", &[0xf0, 0x1f, 0x01, 0xaa, 0x10, 0x01, 0xbb], DeltaError::OutOfBounds),
+        (
+            "zero skip after first",
+            &[0x00, 0x01, 0xaa, 0x00, 0x01, 0xbb],
+            DeltaError::ZeroSkip,
+        ),
+        (
+            "non-minimal zero skip after first",
+            &[0x01, 0x01, 0xaa, 0x80, 0x00, 0x01, 0xbb],
+            DeltaError::ZeroSkip,
+        ),
+        (
+            "11-byte varint",
+            &[
+                0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+            ],
+            DeltaError::BadVarint,
+        ),
+        (
+            "10th byte > 1",
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02],
+            DeltaError::BadVarint,
+        ),
+        (
+            "huge skip",
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x01, 0xaa,
+            ],
+            DeltaError::OutOfBounds,
+        ),
+        (
+            "huge len",
+            &[
+                0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+            DeltaError::OutOfBounds,
+        ),
+        (
+            "skip past end",
+            &[0x81, 0x20, 0x01, 0xaa],
+            DeltaError::OutOfBounds,
+        ),
+        (
+            "run past end",
+            &[0xff, 0x1f, 0x02, 0xaa, 0xbb],
+            DeltaError::OutOfBounds,
+        ),
+        (
+            "second run past end",
+            &[0xf0, 0x1f, 0x01, 0xaa, 0x10, 0x01, 0xbb],
+            DeltaError::OutOfBounds,
+        ),
     ];
     const G: usize = 32;
     for &(what, src, err) in cases {
         assert_eq!(validate(src, 4096), Err(err), "validate: {what}");
         let mut buf = vec![0x77u8; G + 4096 + G];
-        assert_eq!(decode(src, &mut buf[G..G + 4096]), Err(err), "decode: {what}");
-        assert!(buf[..G].iter().all(|&b| b == 0x77), "{what}: wrote before page");
-        assert!(buf[G + 4096..].iter().all(|&b| b == 0x77), "{what}: wrote after page");
+        assert_eq!(
+            decode(src, &mut buf[G..G + 4096]),
+            Err(err),
+            "decode: {what}"
+        );
+        assert!(
+            buf[..G].iter().all(|&b| b == 0x77),
+            "{what}: wrote before page"
+        );
+        assert!(
+            buf[G + 4096..].iter().all(|&b| b == 0x77),
+            "{what}: wrote after page"
+        );
     }
     // Valid edges: a run ending exactly at the page end, non-minimal varints, 10-byte varint of 1.
     assert_eq!(validate(&[0xff, 0x1f, 0x01, 0xaa], 4096), Ok(()));
     assert_eq!(validate(&[0x80, 0x00, 0x81, 0x00, 0xaa], 4096), Ok(()));
-    let ten_byte_one = [0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01, 0xaa];
+    let ten_byte_one = [
+        0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01, 0xaa,
+    ];
     assert_eq!(validate(&ten_byte_one, 4096), Ok(()));
-    assert_eq!(validate(&[0x00, 0x01, 0xaa], 0), Err(DeltaError::OutOfBounds));
+    assert_eq!(
+        validate(&[0x00, 0x01, 0xaa], 0),
+        Err(DeltaError::OutOfBounds)
+    );
 }
 
 /// On random garbage, validate() and decode() agree (Ok vs the same error), never panic, and a

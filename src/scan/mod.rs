@@ -134,7 +134,10 @@ pub(crate) trait Job {
 /// If `isa` is not available on this CPU (see [`Isa::is_available`]).
 #[inline]
 pub(crate) fn dispatch<J: Job>(isa: Isa, job: J) -> J::Output {
-    assert!(isa.is_available(), "scan ISA {isa} is not available on this CPU");
+    assert!(
+        isa.is_available(),
+        "scan ISA {isa} is not available on this CPU"
+    );
     match isa {
         // SAFETY: the generic kernel needs no CPU feature.
         Isa::Generic => unsafe { job.run::<generic::Generic>() },
@@ -221,7 +224,10 @@ pub fn runs(old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usize, usize)> {
 /// CPU.
 pub fn runs_with(isa: Isa, old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usize, usize)> {
     assert_eq!(old.len(), new.len(), "scan buffers must have equal lengths");
-    assert!(merge_gap <= MAX_MERGE_GAP, "merge_gap must be at most {MAX_MERGE_GAP}");
+    assert!(
+        merge_gap <= MAX_MERGE_GAP,
+        "merge_gap must be at most {MAX_MERGE_GAP}"
+    );
     struct J<'a>(&'a [u8], &'a [u8], usize);
     impl Job for J<'_> {
         type Output = Vec<(usize, usize)>;
@@ -252,7 +258,11 @@ pub fn runs_with(isa: Isa, old: &[u8], new: &[u8], merge_gap: usize) -> Vec<(usi
 /// # Safety
 /// `a.len() == b.len()`; the CPU supports `K`.
 #[inline(always)]
-pub(crate) unsafe fn scan_k<K: Kernel, const EQUAL: bool>(a: &[u8], b: &[u8], from: usize) -> usize {
+pub(crate) unsafe fn scan_k<K: Kernel, const EQUAL: bool>(
+    a: &[u8],
+    b: &[u8],
+    from: usize,
+) -> usize {
     debug_assert_eq!(a.len(), b.len());
     let n = a.len();
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -285,23 +295,6 @@ pub(crate) unsafe fn scan_k<K: Kernel, const EQUAL: bool>(a: &[u8], b: &[u8], fr
 pub(crate) trait RunSink {
     /// Takes changed run `[start, end)`; returns `false` to stop the walk.
     fn run(&mut self, start: usize, end: usize) -> bool;
-
-    /// Whether [`RunSink::slot`] may be used for the runs of the 64-byte block at `base` (at
-    /// most two slots per block): typically "enough output room for two runs of up to 64 bytes
-    /// and 16 readable input bytes past the block".
-    #[inline(always)]
-    fn can_slot(&self, _base: usize) -> bool {
-        false
-    }
-
-    /// Branch-free variant of [`RunSink::run`] for a run inside one block (`end - start <= 64`):
-    /// may write its output speculatively but keeps it only if `valid` (when `valid` is false,
-    /// `start` and `end` may be any positions in `base..=base + 64`). Only called after
-    /// [`RunSink::can_slot`] returned true for the block. Returns `false` to stop the walk.
-    #[inline(always)]
-    fn slot(&mut self, start: usize, end: usize, valid: bool) -> bool {
-        !valid || self.run(start, end)
-    }
 }
 
 impl<F: FnMut(usize, usize) -> bool> RunSink for F {
@@ -309,6 +302,32 @@ impl<F: FnMut(usize, usize) -> bool> RunSink for F {
     fn run(&mut self, start: usize, end: usize) -> bool {
         self(start, end)
     }
+}
+
+/// Software prefetch distance in bytes. Hardware prefetchers do not cross 4 KiB pages and fall
+/// behind when the run walker does real work per block; fetching ahead keeps misses overlapped.
+/// (Measured on 64 MiB of page pairs: 512 beats 0, 256 and 1024 by a few percent.)
+const PREFETCH_AHEAD: usize = 512;
+
+/// Hints the cache lines `PREFETCH_AHEAD` bytes past `base` in both buffers (clamped to the
+/// last byte). A hint only: it never faults and changes no state visible to the program.
+#[inline(always)]
+fn prefetch(pa: *const u8, pb: *const u8, n: usize, base: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if PREFETCH_AHEAD > 0 {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let off = (base + PREFETCH_AHEAD).min(n.saturating_sub(1));
+        // SAFETY: prefetch is a hint that performs no architectural memory access (it cannot
+        // fault) and SSE is part of the x86_64 baseline; the addresses are computed with
+        // wrapping_add and are in bounds anyway (off < n, or n == 0 where off == 0 is never used
+        // because the walker does not run on empty input).
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(pa.wrapping_add(off).cast());
+            _mm_prefetch::<_MM_HINT_T0>(pb.wrapping_add(off).cast());
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = (pa, pb, n, base);
 }
 
 /// Largest gap [`runs`] and the run walker can absorb.
@@ -358,8 +377,13 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, S: RunSink>(
     let mut m = if n > 0 { mask_at(0) } else { 0 };
     while base < n {
         let next_base = base + 64;
+        prefetch(pa, pb, n, base);
         // Gap filling looks 2 bits into the next block.
-        let next_m = if GAP > 0 && next_base < n { mask_at(next_base) } else { 0 };
+        let next_m = if GAP > 0 && next_base < n {
+            mask_at(next_base)
+        } else {
+            0
+        };
         // Fast path: no change and no open run (filling cannot set bits when m == 0).
         if m == 0 && prev_top == 0 {
             prev_m = 0;
@@ -397,27 +421,6 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, S: RunSink>(
             ends &= ends - 1;
             if !f.run(start, base + t) {
                 return false;
-            }
-        }
-        if f.can_slot(base) {
-            // The first two runs starting in this block, without data-dependent branches: a
-            // block's run count is unpredictable, and a mispredicted loop exit per block would
-            // cost more than the work. Invalid slots (fewer runs) write nothing that is kept.
-            for _ in 0..2 {
-                let valid = ends != 0;
-                let s = base + starts.trailing_zeros() as usize;
-                let e = base + ends.trailing_zeros() as usize;
-                if !f.slot(s, e, valid) {
-                    return false;
-                }
-                let keep = (valid as u64).wrapping_neg();
-                starts &= starts.wrapping_sub(1) | !keep;
-                ends &= ends.wrapping_sub(1) | !keep;
-            }
-            // A start left with no end is the open run (continues into the next block).
-            if ends == 0 {
-                start = if starts != 0 { base + starts.trailing_zeros() as usize } else { start };
-                starts = 0;
             }
         }
         while starts != 0 {

@@ -139,8 +139,15 @@ fn nonzero_bytes_marks_exactly_the_nonzero_bytes() {
                 _ => rng.next_u64() as u8,
             };
         }
-        let want = bytes.iter().enumerate().fold(0u64, |m, (i, &b)| m | ((b != 0) as u64) << i);
-        assert_eq!(generic::nonzero_bytes(u64::from_le_bytes(bytes)), want, "{bytes:?}");
+        let want = bytes
+            .iter()
+            .enumerate()
+            .fold(0u64, |m, (i, &b)| m | ((b != 0) as u64) << i);
+        assert_eq!(
+            generic::nonzero_bytes(u64::from_le_bytes(bytes)),
+            want,
+            "{bytes:?}"
+        );
     }
 }
 

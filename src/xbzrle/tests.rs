@@ -6,26 +6,41 @@ use crate::scan::tests::{mutate, Rng};
 use proptest::prelude::*;
 
 type EncodeFn = fn(&[u8], &[u8], &mut [u8]) -> Result<usize, Overflow>;
+type BoxedEncoder = Box<dyn Fn(&[u8], &[u8], &mut [u8]) -> Result<usize, Overflow>>;
+type Encoders = Vec<(String, BoxedEncoder)>;
 
 /// Every exact-mode encoder: the scan paths available here plus the scalar reference.
-fn exact_encoders() -> Vec<(String, Box<dyn Fn(&[u8], &[u8], &mut [u8]) -> Result<usize, Overflow>>)> {
-    let mut v: Vec<(String, Box<dyn Fn(&[u8], &[u8], &mut [u8]) -> _>)> = Vec::new();
+fn exact_encoders() -> Encoders {
+    let mut v: Encoders = Vec::new();
     for isa in scan::available() {
-        v.push((format!("exact/{isa}"), Box::new(move |o, n, d| encode_exact_with(isa, o, n, d))));
+        v.push((
+            format!("exact/{isa}"),
+            Box::new(move |o, n, d| encode_exact_with(isa, o, n, d)),
+        ));
     }
-    v.push(("scalar_reference".into(), Box::new(encode_scalar_reference as EncodeFn)));
+    v.push((
+        "scalar_reference".into(),
+        Box::new(encode_scalar_reference as EncodeFn),
+    ));
+    v.push((
+        "scalar_words".into(),
+        Box::new(encode_scalar_words as EncodeFn),
+    ));
     v
 }
 
-fn merging_encoders() -> Vec<(String, Box<dyn Fn(&[u8], &[u8], &mut [u8]) -> Result<usize, Overflow>>)> {
-    let mut v: Vec<(String, Box<dyn Fn(&[u8], &[u8], &mut [u8]) -> _>)> = Vec::new();
+fn merging_encoders() -> Encoders {
+    let mut v: Encoders = Vec::new();
     for isa in scan::available() {
-        v.push((format!("merge/{isa}"), Box::new(move |o, n, d| encode_with(isa, o, n, d))));
+        v.push((
+            format!("merge/{isa}"),
+            Box::new(move |o, n, d| encode_with(isa, o, n, d)),
+        ));
     }
     v
 }
 
-fn all_encoders() -> Vec<(String, Box<dyn Fn(&[u8], &[u8], &mut [u8]) -> Result<usize, Overflow>>)> {
+fn all_encoders() -> Encoders {
     let mut v = exact_encoders();
     v.extend(merging_encoders());
     v
@@ -43,7 +58,10 @@ fn round_trip(name: &str, old: &[u8], new: &[u8], enc: &[u8]) {
     let end = decode(enc, &mut page).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(page == new, "{name}: decoded page differs");
     // The decoder's result is the offset just past the last changed byte.
-    let last_change = (0..old.len()).rev().find(|&i| old[i] != new[i]).map_or(0, |i| i + 1);
+    let last_change = (0..old.len())
+        .rev()
+        .find(|&i| old[i] != new[i])
+        .map_or(0, |i| i + 1);
     assert_eq!(end, last_change, "{name}: decode end offset");
 }
 
@@ -98,7 +116,11 @@ fn identical_pages_encode_to_zero() {
 fn one_changed_byte_at_start_middle_end() {
     let mut rng = Rng(12);
     let old = random_page(&mut rng, 4096);
-    for (pos, header) in [(0usize, vec![0x00]), (2048, vec![0x80, 0x10]), (4095, vec![0xff, 0x1f])] {
+    for (pos, header) in [
+        (0usize, vec![0x00]),
+        (2048, vec![0x80, 0x10]),
+        (4095, vec![0xff, 0x1f]),
+    ] {
         let mut new = old.clone();
         new[pos] ^= 0x5a;
         let mut want = header;
@@ -130,7 +152,10 @@ fn overflow_never_writes_past_dlen() {
         let len = enc(&old, &new, &mut full).unwrap();
         // exact: 00 01 x + 2047 * (01 01 x) = 6144; merged: 00 ff 1f + 4095 bytes = 4098.
         assert!(len == 6144 || len == 4098, "{name}: {len}");
-        assert!(len > 4096, "every-other-byte must overflow a page-sized dst");
+        assert!(
+            len > 4096,
+            "every-other-byte must overflow a page-sized dst"
+        );
         let dlens = (0..len + 16).step_by(step).chain(len - 3..len + 3);
         for dlen in dlens {
             let mut buf = vec![0xa5u8; dlen + GUARD];
@@ -142,7 +167,10 @@ fn overflow_never_writes_past_dlen() {
                 assert_eq!(r, Err(Overflow), "{name} dlen={dlen}");
                 assert_eq!(encode_qemu(&old, &new, &mut buf[..dlen.min(4096)]), -1);
             }
-            assert!(buf[dlen..].iter().all(|&b| b == 0xa5), "{name} dlen={dlen}: guard overwritten");
+            assert!(
+                buf[dlen..].iter().all(|&b| b == 0xa5),
+                "{name} dlen={dlen}: guard overwritten"
+            );
         }
     }
 }
@@ -162,14 +190,17 @@ fn overflow_guard_on_random_patterns() {
                 let mut buf = vec![0x3cu8; dlen + 32];
                 let r = enc(&old, &new, &mut buf[..dlen]);
                 assert_eq!(r.is_ok(), dlen >= len, "{name} dlen={dlen} len={len}");
-                assert!(buf[dlen..].iter().all(|&b| b == 0x3c), "{name}: guard overwritten");
+                assert!(
+                    buf[dlen..].iter().all(|&b| b == 0x3c),
+                    "{name}: guard overwritten"
+                );
             }
         }
     }
 }
 
 /// 10,000 random change patterns (page sizes 4096, 16384 and odd sizes) round-trip on every
-/// path; exact-mode output is identical on every path and equals the scalar reference; merging
+/// path; exact-mode output is identical on every path and equals both scalar encoders; merging
 /// output is identical on every path and never longer than the exact one by more than 1 byte
 /// per 128 bytes of page.
 #[test]
@@ -200,6 +231,8 @@ fn random_patterns_round_trip_on_every_path() {
             }
         };
         round_trip("scalar", &old, &new, &exact);
+        let len = encode_scalar_words(&old, &new, &mut dst).unwrap();
+        assert!(dst[..len] == exact[..], "scalar_words it={it}");
         let mut merged_first: Option<Vec<u8>> = None;
         for isa in &isas {
             let len = encode_exact_with(*isa, &old, &new, &mut dst).unwrap();
@@ -262,17 +295,57 @@ fn run_longer_than_0x3fff_is_refused_or_split() {
 fn decoder_rejects_every_malformed_class() {
     let cases: &[(&str, &[u8], DecodeError)] = &[
         ("ends after a zrun", &[0x05], DecodeError::Truncated),
-        ("truncated inside zrun count", &[0x85], DecodeError::Truncated),
-        ("truncated inside nzrun count", &[0x05, 0x83], DecodeError::Truncated),
-        ("truncated inside run", &[0x00, 0x05, 1, 2, 3], DecodeError::Truncated),
+        (
+            "truncated inside zrun count",
+            &[0x85],
+            DecodeError::Truncated,
+        ),
+        (
+            "truncated inside nzrun count",
+            &[0x05, 0x83],
+            DecodeError::Truncated,
+        ),
+        (
+            "truncated inside run",
+            &[0x00, 0x05, 1, 2, 3],
+            DecodeError::Truncated,
+        ),
         ("zero nzrun", &[0x00, 0x00, 0x07], DecodeError::ZeroNzrun),
-        ("zero zrun after start", &[0x00, 0x01, 0xaa, 0x00, 0x01, 0xbb], DecodeError::ZeroRun),
-        ("2-byte zero zrun after start", &[0x00, 0x01, 0xaa, 0x80, 0x00, 0x01, 0xbb], DecodeError::ZeroRun),
-        ("3-byte zrun count", &[0x80, 0x80, 0x01, 0x01, 0xaa], DecodeError::BadVarint),
-        ("3-byte nzrun count", &[0x01, 0x81, 0x80, 0x01, 0xaa], DecodeError::BadVarint),
-        ("zrun past dlen", &[0xff, 0x7f, 0x01, 0xaa], DecodeError::OutOfBounds),
-        ("nzrun past dlen", &[0xff, 0x1f, 0x02, 0xaa, 0xbb], DecodeError::OutOfBounds),
-        ("second pair past dlen", &[0xf0, 0x1f, 0x01, 0xaa, 0x10, 0x01, 0xbb], DecodeError::OutOfBounds),
+        (
+            "zero zrun after start",
+            &[0x00, 0x01, 0xaa, 0x00, 0x01, 0xbb],
+            DecodeError::ZeroRun,
+        ),
+        (
+            "2-byte zero zrun after start",
+            &[0x00, 0x01, 0xaa, 0x80, 0x00, 0x01, 0xbb],
+            DecodeError::ZeroRun,
+        ),
+        (
+            "3-byte zrun count",
+            &[0x80, 0x80, 0x01, 0x01, 0xaa],
+            DecodeError::BadVarint,
+        ),
+        (
+            "3-byte nzrun count",
+            &[0x01, 0x81, 0x80, 0x01, 0xaa],
+            DecodeError::BadVarint,
+        ),
+        (
+            "zrun past dlen",
+            &[0xff, 0x7f, 0x01, 0xaa],
+            DecodeError::OutOfBounds,
+        ),
+        (
+            "nzrun past dlen",
+            &[0xff, 0x1f, 0x02, 0xaa, 0xbb],
+            DecodeError::OutOfBounds,
+        ),
+        (
+            "second pair past dlen",
+            &[0xf0, 0x1f, 0x01, 0xaa, 0x10, 0x01, 0xbb],
+            DecodeError::OutOfBounds,
+        ),
     ];
     const G: usize = 32;
     for &(what, src, err) in cases {
@@ -280,8 +353,14 @@ fn decoder_rejects_every_malformed_class() {
         let r = decode(src, &mut buf[G..G + 4096]);
         assert_eq!(r, Err(err), "{what}");
         assert_eq!(decode_qemu(src, &mut buf[G..G + 4096]), -1, "{what}");
-        assert!(buf[..G].iter().all(|&b| b == 0x77), "{what}: wrote before dst");
-        assert!(buf[G + 4096..].iter().all(|&b| b == 0x77), "{what}: wrote after dst");
+        assert!(
+            buf[..G].iter().all(|&b| b == 0x77),
+            "{what}: wrote before dst"
+        );
+        assert!(
+            buf[G + 4096..].iter().all(|&b| b == 0x77),
+            "{what}: wrote after dst"
+        );
     }
 }
 
