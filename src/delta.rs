@@ -190,8 +190,9 @@ impl Job for EncodeJob<'_> {
 
 /// Encode `new` against `old` (same length) into `out`. Returns `Some(n)` bytes written (0 =
 /// identical), or `None` if the encoding would not fit in `out` (nothing is promised about `out`'s
-/// content then). Never writes past `out.len()`. An `out` of [`max_encoded_len`]`(new.len())`
-/// bytes always suffices.
+/// content then). Never writes past `out.len()`; on success, bytes of `out` after the returned
+/// length may have been used as scratch. An `out` of [`max_encoded_len`]`(new.len())` bytes
+/// always suffices.
 ///
 /// # Panics
 /// If `old.len() != new.len()`.

@@ -27,7 +27,8 @@
 //!
 //! All encoders check the remaining capacity before every write and never write past `dst`; they
 //! return [`Overflow`] when the encoding is longer than `dst` (the contents of `dst` are then
-//! unspecified). Unlike QEMU's encoder, which gives up as soon as fewer than 2 bytes of room
+//! unspecified). On success, bytes of `dst` after the returned length may have been used as
+//! scratch (short runs are copied 16 bytes at a time when there is room). Unlike QEMU's encoder, which gives up as soon as fewer than 2 bytes of room
 //! remain, they succeed whenever the encoding fits.
 
 use crate::scan::{self, Isa, Job, Kernel};
