@@ -13,7 +13,7 @@
 //!
 //! # Encoders
 //! - [`encode`] (and [`encode_with`]): scans 64 bytes per step with the fastest available
-//!   [`scan`](crate::scan) kernel and absorbs unchanged gaps of at most 2 bytes into the
+//!   [`scan`] kernel and absorbs unchanged gaps of at most 2 bytes into the
 //!   surrounding changed run (a gap of g bytes costs g literal bytes when absorbed and about 2
 //!   count bytes when split), so its output is never longer than QEMU's by more than rounding and
 //!   usually shorter. Any QEMU decoder accepts it.

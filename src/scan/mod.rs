@@ -7,7 +7,7 @@
 //! (x86_64 only, compiled with `#[target_feature]`, chosen at run time).
 //!
 //! Every kernel reduces 64 bytes of two buffers to a 64-bit *difference mask* (bit `i` set when byte
-//! `i` differs); the run walker [`for_each_run`] turns a stream of masks into runs with
+//! `i` differs); the crate-internal run walker `for_each_run` turns a stream of masks into runs with
 //! `trailing_zeros`, so a 4 KiB page costs 64 mask computations however many runs it has.
 //!
 //! The public API is safe: [`first_difference`], [`first_equal`] and [`runs`] use the best instruction
