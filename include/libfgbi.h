@@ -870,6 +870,36 @@ int fgbi_compress(int codec,
  */
 int fgbi_decompress(int codec, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len);
 
+/**
+ * QEMU-compatible XBZRLE encoder, a drop-in for QEMU's `xbzrle_encode_buffer`: encodes `new_`
+ * against `old` (`slen` bytes each, at most 16384) into `dst` (`dlen` bytes). Returns the
+ * encoded length, **0** when the pages are identical, **-1** when the encoding would not fit in
+ * `dlen` (QEMU then sends the page raw), or -1 for invalid arguments (NULL, negative length,
+ * `slen` above 16384; see `fgbi_last_error_message`). Never writes past `dst + dlen`; bytes of
+ * `dst` after the returned length may have been used as scratch.
+ *
+ * The output is valid XBZRLE for any decoder (QEMU's included); it may absorb a gap of up to two
+ * unchanged bytes into a run where that is shorter, so it can differ from QEMU's own bytes.
+ *
+ * # Safety
+ * `old` and `new_` point to `slen` readable bytes, `dst` to `dlen` writable bytes not
+ * overlapping them (NULL is refused unless the length is 0).
+ */
+int fgbi_xbzrle_encode(const uint8_t *old, const uint8_t *new_, int slen, uint8_t *dst, int dlen);
+
+/**
+ * QEMU-compatible XBZRLE decoder, a drop-in for QEMU's `xbzrle_decode_buffer`: patches `dst`
+ * (the old page, `dlen` bytes) in place with the `slen` encoded bytes at `src`, writing only the
+ * new bytes of each run. Returns the offset just past the last run, or **-1** on malformed input
+ * (a run past `dlen`, input ending inside a count or a run, a zero-length run, a zero unchanged
+ * count after the start, a count over two bytes) or invalid arguments. Never writes outside
+ * `dst`; on -1, `dst` may have been partly patched, as with QEMU's decoder.
+ *
+ * # Safety
+ * `src` points to `slen` readable bytes, `dst` to `dlen` writable bytes, not overlapping.
+ */
+int fgbi_xbzrle_decode(const uint8_t *src, int slen, uint8_t *dst, int dlen);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -89,7 +89,7 @@ for kind in static shared; do
     cc "${cflags[@]}" examples/c/epoch_loop.c "${link[@]}" -o "$tmp/epoch_loop-$kind"
     cc "${cflags[@]}" tests/c/test_capi.c "${link[@]}" -o "$tmp/test_capi-$kind"
     if [ "$kind" = shared ]; then
-        ldd "$tmp/test_capi-shared" | grep -q 'libfgbi.so.0 =>' || { echo "not linked to libfgbi.so.0"; exit 1; }
+        ldd "$tmp/test_capi-shared" | grep 'libfgbi.so.0 =>' >/dev/null || { echo "not linked to libfgbi.so.0"; exit 1; }
     fi
     run "epoch_loop-$kind" "$tmp/epoch_loop-$kind"
     run "test_capi-$kind" "$tmp/test_capi-$kind"

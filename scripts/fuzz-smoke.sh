@@ -9,7 +9,7 @@ cd "$root"
 secs="${FUZZ_SECONDS:-30}"
 CARGO_FUZZ_VERSION=0.13.2
 
-if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+if ! cargo fuzz --version 2>/dev/null | grep "$CARGO_FUZZ_VERSION" >/dev/null; then
     echo "fuzz-smoke: installing cargo-fuzz $CARGO_FUZZ_VERSION"
     cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked </dev/null
 fi

@@ -8,7 +8,7 @@ use super::error::{
 };
 use super::{no_overlap, out, slice, slice_mut};
 use crate::compress::{self, Codec, Compressor, Deflate, Lz4, Scratch};
-use crate::{delta, hash};
+use crate::{delta, hash, xbzrle};
 use std::ffi::c_int;
 
 /// Stores the xxh3-64 hash (with `seed`) of each `block_size`-byte block of `buf` in `out`:
@@ -247,4 +247,106 @@ pub unsafe extern "C" fn fgbi_decompress(
         compress::decompress(codec, input, output, &mut Scratch::default())
             .map_err(|e| fail(FGBI_ERR_CORRUPT, e.to_string()))
     })
+}
+
+/// Runs `body` behind the panic boundary with QEMU's XBZRLE return convention: its value, or -1
+/// for any error (the message is kept for `fgbi_last_error_message`).
+fn guard_qemu(func: &str, body: impl FnOnce() -> FResult<c_int>) -> c_int {
+    let mut value = -1;
+    let status = guard(func, || {
+        value = body()?;
+        Ok(())
+    });
+    if status == 0 {
+        value
+    } else {
+        -1
+    }
+}
+
+/// QEMU-compatible XBZRLE encoder, a drop-in for QEMU's `xbzrle_encode_buffer`: encodes `new_`
+/// against `old` (`slen` bytes each, at most 16384) into `dst` (`dlen` bytes). Returns the
+/// encoded length, **0** when the pages are identical, **-1** when the encoding would not fit in
+/// `dlen` (QEMU then sends the page raw), or -1 for invalid arguments (NULL, negative length,
+/// `slen` above 16384; see `fgbi_last_error_message`). Never writes past `dst + dlen`; bytes of
+/// `dst` after the returned length may have been used as scratch.
+///
+/// The output is valid XBZRLE for any decoder (QEMU's included); it may absorb a gap of up to two
+/// unchanged bytes into a run where that is shorter, so it can differ from QEMU's own bytes.
+///
+/// # Safety
+/// `old` and `new_` point to `slen` readable bytes, `dst` to `dlen` writable bytes not
+/// overlapping them (NULL is refused unless the length is 0).
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_xbzrle_encode(
+    old: *const u8,
+    new_: *const u8,
+    slen: c_int,
+    dst: *mut u8,
+    dlen: c_int,
+) -> c_int {
+    guard_qemu("fgbi_xbzrle_encode", || {
+        let (slen, dlen) = (non_negative(slen, "slen")?, non_negative(dlen, "dlen")?);
+        if slen > xbzrle::MAX_PAGE {
+            return Err(fail(
+                FGBI_ERR_INVALID_ARG,
+                format!(
+                    "page of {slen} bytes, XBZRLE pages are at most {}",
+                    xbzrle::MAX_PAGE
+                ),
+            ));
+        }
+        // SAFETY: NULL or valid buffers of these lengths (caller's rule).
+        let old = unsafe { slice(old, slen, "old") }?;
+        // SAFETY: as above.
+        let new = unsafe { slice(new_, slen, "new_") }?;
+        // SAFETY: as above.
+        let dst = unsafe { slice_mut(dst, dlen, "dst") }?;
+        no_overlap(old, dst, "old and dst")?;
+        no_overlap(new, dst, "new_ and dst")?;
+        match xbzrle::encode(old, new, dst) {
+            Ok(n) => Ok(n as c_int),
+            Err(xbzrle::Overflow) => Err(fail(
+                FGBI_ERR_BUFFER_TOO_SMALL,
+                format!("encoding does not fit in {dlen} bytes"),
+            )),
+        }
+    })
+}
+
+/// QEMU-compatible XBZRLE decoder, a drop-in for QEMU's `xbzrle_decode_buffer`: patches `dst`
+/// (the old page, `dlen` bytes) in place with the `slen` encoded bytes at `src`, writing only the
+/// new bytes of each run. Returns the offset just past the last run, or **-1** on malformed input
+/// (a run past `dlen`, input ending inside a count or a run, a zero-length run, a zero unchanged
+/// count after the start, a count over two bytes) or invalid arguments. Never writes outside
+/// `dst`; on -1, `dst` may have been partly patched, as with QEMU's decoder.
+///
+/// # Safety
+/// `src` points to `slen` readable bytes, `dst` to `dlen` writable bytes, not overlapping.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_xbzrle_decode(
+    src: *const u8,
+    slen: c_int,
+    dst: *mut u8,
+    dlen: c_int,
+) -> c_int {
+    guard_qemu("fgbi_xbzrle_decode", || {
+        let (slen, dlen) = (non_negative(slen, "slen")?, non_negative(dlen, "dlen")?);
+        // SAFETY: NULL or valid buffers of these lengths (caller's rule).
+        let src = unsafe { slice(src, slen, "src") }?;
+        // SAFETY: as above.
+        let dst = unsafe { slice_mut(dst, dlen, "dst") }?;
+        no_overlap(src, dst, "src and dst")?;
+        match xbzrle::decode(src, dst) {
+            Ok(n) => Ok(n as c_int),
+            Err(e) => Err(fail(
+                FGBI_ERR_CORRUPT,
+                format!("malformed XBZRLE data: {e}"),
+            )),
+        }
+    })
+}
+
+fn non_negative(v: c_int, what: &str) -> FResult<usize> {
+    usize::try_from(v).map_err(|_| fail(FGBI_ERR_INVALID_ARG, format!("{what} is negative ({v})")))
 }

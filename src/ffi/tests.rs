@@ -568,3 +568,56 @@ fn last_error_is_per_thread() {
     assert!(there.1.starts_with("fgbi_encoder_begin_epoch"));
     assert_eq!(last(), here);
 }
+
+#[test]
+fn xbzrle_entry_points_follow_qemus_return_convention() {
+    use super::stages::{fgbi_xbzrle_decode, fgbi_xbzrle_encode};
+    let old: Vec<u8> = (0..4096u32).map(|i| (i * 7) as u8).collect();
+    let mut new = old.clone();
+    let mut dst = vec![0u8; 4096 + 16];
+    // SAFETY: valid buffers of the given lengths.
+    unsafe {
+        assert_eq!(
+            fgbi_xbzrle_encode(old.as_ptr(), new.as_ptr(), 4096, dst.as_mut_ptr(), 4096),
+            0
+        );
+        new[1001..1016].iter_mut().for_each(|b| *b ^= 0xff);
+        new[1019] ^= 0xff;
+        new[1021] ^= 0xff;
+        let n = fgbi_xbzrle_encode(old.as_ptr(), new.as_ptr(), 4096, dst.as_mut_ptr(), 4096);
+        assert!(n > 0 && n <= 24, "{n}");
+        let mut back = old.clone();
+        assert_eq!(
+            fgbi_xbzrle_decode(dst.as_ptr(), n, back.as_mut_ptr(), 4096),
+            1022
+        );
+        assert_eq!(back, new);
+        // overflow: -1 and nothing past dlen
+        for i in (0..4096).step_by(2) {
+            new[i] = !old[i];
+        }
+        dst.fill(0xa5);
+        assert_eq!(
+            fgbi_xbzrle_encode(old.as_ptr(), new.as_ptr(), 4096, dst.as_mut_ptr(), 4096),
+            -1
+        );
+        assert!(dst[4096..].iter().all(|&b| b == 0xa5));
+        // bad arguments
+        assert_eq!(
+            fgbi_xbzrle_encode(std::ptr::null(), new.as_ptr(), 4096, dst.as_mut_ptr(), 4096),
+            -1
+        );
+        assert_eq!(
+            fgbi_xbzrle_encode(old.as_ptr(), new.as_ptr(), -5, dst.as_mut_ptr(), 4096),
+            -1
+        );
+        assert_eq!(
+            fgbi_xbzrle_decode(dst.as_ptr(), 4, std::ptr::null_mut(), 4096),
+            -1
+        );
+        assert_eq!(
+            fgbi_xbzrle_decode([0u8, 0].as_ptr(), 2, back.as_mut_ptr(), 4096),
+            -1
+        );
+    }
+}

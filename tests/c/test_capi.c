@@ -652,6 +652,51 @@ static void test_threads(void) {
     CHECK(strstr(fgbi_last_error_message(), "fgbi_config_set_page_size") != NULL);
 }
 
+/* QEMU's XBZRLE calling convention: encoded length, 0 when identical, -1 on overflow or bad
+ * input; the decoder returns the offset past the last run or -1. */
+static void test_xbzrle(void) {
+    static uint8_t old[PAGE], new_[PAGE], dst[PAGE + 64], back[PAGE];
+    for (unsigned i = 0; i < PAGE; i++) old[i] = new_[i] = (uint8_t)(i * 7);
+    CHECK_RC(fgbi_xbzrle_encode(old, new_, PAGE, dst, PAGE), 0);
+
+    /* the worked example: 1001 same, 15 changed, 3 same, 1 changed, 1 same, 1 changed */
+    for (unsigned i = 1001; i < 1016; i++) new_[i] ^= 0xff;
+    new_[1019] ^= 0xff;
+    new_[1021] ^= 0xff;
+    int n = fgbi_xbzrle_encode(old, new_, PAGE, dst, PAGE);
+    CHECK(n > 0 && n <= 24);
+    CHECK(dst[0] == 0xe9 && dst[1] == 0x07); /* zrun 1001 */
+    memcpy(back, old, PAGE);
+    CHECK_RC(fgbi_xbzrle_decode(dst, n, back, PAGE), 1022);
+    CHECK(memcmp(back, new_, PAGE) == 0);
+
+    /* every other byte changed does not fit in a page: -1, and nothing past dlen is written */
+    for (unsigned i = 0; i < PAGE; i += 2) new_[i] = (uint8_t)~old[i];
+    memset(dst, 0xa5, sizeof dst);
+    CHECK_RC(fgbi_xbzrle_encode(old, new_, PAGE, dst, PAGE), -1);
+    int guard_ok = 1;
+    for (unsigned i = PAGE; i < sizeof dst; i++) guard_ok &= dst[i] == 0xa5;
+    CHECK(guard_ok);
+
+    /* malformed input: zero-length run, a run past the page, input ending inside a run */
+    uint8_t zero_run[] = {0x05, 0x00};
+    uint8_t past[] = {0xff, 0x3f, 0x02, 1, 2}; /* zrun 8191 on a 4 KiB page */
+    uint8_t cut[] = {0x00, 0x04, 1, 2};
+    memcpy(back, old, PAGE);
+    CHECK_RC(fgbi_xbzrle_decode(zero_run, sizeof zero_run, back, PAGE), -1);
+    CHECK_RC(fgbi_xbzrle_decode(past, sizeof past, back, PAGE), -1);
+    CHECK_RC(fgbi_xbzrle_decode(cut, sizeof cut, back, PAGE), -1);
+    CHECK(memcmp(back, old, PAGE) == 0);
+
+    /* bad arguments are -1 with a message, never a crash */
+    CHECK_RC(fgbi_xbzrle_encode(NULL, new_, PAGE, dst, PAGE), -1);
+    CHECK(strstr(fgbi_last_error_message(), "fgbi_xbzrle_encode") != NULL);
+    CHECK_RC(fgbi_xbzrle_encode(old, new_, -1, dst, PAGE), -1);
+    CHECK_RC(fgbi_xbzrle_encode(old, new_, 16385, dst, PAGE), -1);
+    CHECK_RC(fgbi_xbzrle_decode(NULL, 4, back, PAGE), -1);
+    CHECK_RC(fgbi_xbzrle_decode(cut, sizeof cut, NULL, PAGE), -1);
+}
+
 int main(void) {
     test_version_and_strerror();
     test_config();
@@ -663,6 +708,7 @@ int main(void) {
     test_apply_cb();
     test_stages();
     test_threads();
+    test_xbzrle();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
