@@ -31,7 +31,7 @@ fn main() {
     // frame_decode: payloads of epoch-1 frames over a 16-page replica, one per stage mix
     let base: Vec<u8> = (0..PS * PAGES)
         .map(|i| {
-            if (i / PS) % 5 == 0 {
+            if (i / PS).is_multiple_of(5) {
                 0
             } else {
                 (i * 7 / 3) as u8

@@ -242,7 +242,7 @@ pub unsafe extern "C" fn fgbi_encoder_begin_epoch(enc: *mut fgbi_encoder, epoch:
 }
 
 fn check_addr(addr: u64, page_size: usize) -> FResult {
-    if addr % page_size as u64 != 0 {
+    if !addr.is_multiple_of(page_size as u64) {
         return Err(crate::Error::Unaligned(addr).into());
     }
     if addr >= MAX_GUEST_ADDR {

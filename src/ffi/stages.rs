@@ -32,7 +32,7 @@ pub unsafe extern "C" fn fgbi_block_hashes(
         let buf = unsafe { slice(buf, len, "buf") }?;
         // SAFETY: as above.
         let out = unsafe { slice_mut(out, out_len, "out") }?;
-        if block_size == 0 || len % block_size != 0 {
+        if block_size == 0 || !len.is_multiple_of(block_size) {
             return Err(fail(
                 FGBI_ERR_INVALID_ARG,
                 format!("length {len} is not a multiple of the block size {block_size}"),

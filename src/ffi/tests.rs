@@ -100,7 +100,7 @@ fn null_handles_and_buffers_are_refused() {
         assert_eq!(fgbi_config_new(null_mut()), FGBI_ERR_NULL);
         assert_eq!(fgbi_config_set_page_size(null_mut(), 4096), FGBI_ERR_NULL);
         assert!(last().contains("config is NULL"), "{}", last());
-        let mut enc = 1usize as *mut fgbi_encoder;
+        let mut enc = std::ptr::dangling_mut::<fgbi_encoder>();
         assert_eq!(fgbi_encoder_new(null(), &mut enc), FGBI_ERR_NULL);
         assert!(enc.is_null(), "out is cleared on error");
         assert_eq!(fgbi_encoder_begin_epoch(null_mut(), 0), FGBI_ERR_NULL);
