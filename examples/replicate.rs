@@ -10,11 +10,14 @@
 //! ```text
 //! cargo run --release --example replicate -- [--epochs 20] [--mem-mib 256] [--block-size 256]
 //!     [--cache-mib 64] [--hash-mib 8] [--fallback lz4|deflate[:LEVEL]|none]
-//!     [--stages zero,blocks,sharing,delta,dict | all | none] [--seed N]
+//!     [--stages zero,blocks,sharing,delta,dict | all | none] [--seed N] [--channels N]
+//!
+//! With `--channels N` memory is split into N channels (2 MiB chunks dealt round robin), each
+//! with its own encoder thread on the primary and decoder thread on the backup, as QEMU's multifd.
 //! ```
 
 use fgbi::bitmap::DirtyBitmap;
-use fgbi::{Config, Decoder, Encoder, EncoderStats, Fallback, Stages};
+use fgbi::{channels, Config, EncoderStats, Fallback, Stages};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -22,6 +25,7 @@ use std::time::{Duration, Instant};
 const PS: usize = 4096;
 
 struct Args {
+    channels: usize,
     epochs: u64,
     mem_mib: usize,
     cfg: Config,
@@ -32,13 +36,14 @@ fn usage(msg: &str) -> ! {
     eprintln!("replicate: {msg}");
     eprintln!(
         "usage: replicate [--epochs N] [--mem-mib N] [--block-size N] [--cache-mib N] [--hash-mib N] \
-         [--fallback lz4|deflate[:LEVEL]|none] [--stages zero,blocks,sharing,delta,dict|all|none] [--seed N]"
+         [--fallback lz4|deflate[:LEVEL]|none] [--stages zero,blocks,sharing,delta,dict|all|none] [--seed N] [--channels N]"
     );
     std::process::exit(2)
 }
 
 fn parse_args() -> Args {
     let mut a = Args {
+        channels: 1,
         epochs: 20,
         mem_mib: 256,
         cfg: Config::default(),
@@ -61,6 +66,7 @@ fn parse_args() -> Args {
             "--cache-mib" => a.cfg.cache_bytes = (num(value()) as usize) << 20,
             "--hash-mib" => a.cfg.hash_bytes = (num(value()) as usize) << 20,
             "--seed" => a.seed = num(value()),
+            "--channels" => a.channels = (num(value()) as usize).clamp(1, 64),
             "--fallback" => {
                 let v = value();
                 a.cfg.fallback = match v.split_once(':') {
@@ -310,30 +316,55 @@ fn write_frame(s: &mut TcpStream, frame: &[u8]) -> std::io::Result<()> {
     s.write_all(frame)
 }
 
-/// Reads frames and applies them; returns the replica and the time spent applying, per epoch.
-fn backup(listener: TcpListener, cfg: Config, mem_len: usize) -> (Vec<u8>, Vec<Duration>) {
+fn read_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut len = [0u8; 8];
+    s.read_exact(&mut len).expect("read length");
+    let len = u64::from_le_bytes(len) as usize;
+    buf.resize(len, 0);
+    s.read_exact(buf).expect("read frame");
+    len > 0
+}
+
+/// Reads each epoch's frames (one per channel) and applies them, one decoder thread per channel;
+/// returns the replica and the wall time spent applying, per epoch.
+fn backup(
+    listener: TcpListener,
+    cfg: Config,
+    n: usize,
+    mem_len: usize,
+) -> (Vec<u8>, Vec<Duration>) {
     let (mut s, _) = listener.accept().expect("accept");
-    let mut dec = Decoder::new(cfg).expect("decoder");
+    let mut decs = channels::decoders(cfg, n).expect("decoder");
     let mut replica = vec![0u8; mem_len];
+    let mut views = channels::split_flat(&mut replica, n);
     let mut times = Vec::new();
-    let mut buf = Vec::new();
-    loop {
-        let mut len = [0u8; 8];
-        s.read_exact(&mut len).expect("read length");
-        let len = u64::from_le_bytes(len) as usize;
-        if len == 0 {
-            break;
+    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
+    'epochs: loop {
+        for buf in bufs.iter_mut() {
+            if !read_frame(&mut s, buf) {
+                break 'epochs;
+            }
         }
-        buf.resize(len, 0);
-        s.read_exact(&mut buf).expect("read frame");
         let t = Instant::now();
-        if let Err(e) = dec.apply_flat(&buf, &mut replica) {
-            eprintln!("backup: frame refused: {e}");
-            std::process::exit(1);
-        }
+        std::thread::scope(|sc| {
+            for ((dec, view), buf) in decs.iter_mut().zip(views.iter_mut()).zip(&bufs) {
+                let mut apply = move || {
+                    if let Err(e) = dec.apply(buf, view) {
+                        eprintln!("backup: frame refused: {e}");
+                        std::process::exit(1);
+                    }
+                };
+                if n == 1 {
+                    apply();
+                } else {
+                    sc.spawn(apply);
+                }
+            }
+        });
         times.push(t.elapsed());
         s.write_all(&[1]).expect("ack");
     }
+    drop(views);
     (replica, times)
 }
 
@@ -369,36 +400,57 @@ fn main() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     let addr = listener.local_addr().unwrap();
     let mem_len = guest.mem.len();
-    let backup_thread = std::thread::spawn(move || backup(listener, cfg, mem_len));
+    let n = args.channels;
+    let backup_thread = std::thread::spawn(move || backup(listener, cfg, n, mem_len));
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_nodelay(true).ok();
 
-    let mut enc = Encoder::new(cfg).expect("encoder");
+    let mut encs = channels::encoders(cfg, n).expect("encoder");
     let mut rows: Vec<(u64, u64, Duration, EncoderStats)> = Vec::new();
     let mut ack = [0u8; 1];
+    let mut per: Vec<Vec<usize>> = vec![Vec::new(); n];
     for epoch in 0..=args.epochs {
         if epoch > 0 {
             guest.run_epoch();
         }
         // like a hypervisor: collect and clear the dirty log, then encode those pages
-        let dirty: Vec<usize> = guest.dirty.iter().collect();
-        guest.dirty.clear();
-        let t = Instant::now();
-        enc.begin_epoch(epoch).expect("begin_epoch");
-        for &p in &dirty {
-            enc.add_page((p * PS) as u64, &guest.mem[p * PS..(p + 1) * PS])
-                .expect("add_page");
+        per.iter_mut().for_each(Vec::clear);
+        let mut dirty = 0;
+        for p in guest.dirty.iter() {
+            per[channels::channel_of((p * PS) as u64, n)].push(p);
+            dirty += 1;
         }
-        let frame = enc.end_epoch().expect("end_epoch");
+        guest.dirty.clear();
+        let mem = &guest.mem;
+        let t = Instant::now();
+        std::thread::scope(|sc| {
+            for (enc, pages) in encs.iter_mut().zip(&per) {
+                let mut encode = move || {
+                    enc.begin_epoch(epoch).expect("begin_epoch");
+                    for &p in pages {
+                        enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS])
+                            .expect("add_page");
+                    }
+                    enc.end_epoch().expect("end_epoch");
+                };
+                if n == 1 {
+                    encode();
+                } else {
+                    sc.spawn(encode);
+                }
+            }
+        });
         let took = t.elapsed();
-        write_frame(&mut s, frame).expect("send frame");
+        let mut sent = 0;
+        let mut st = EncoderStats::default();
+        // each frame stays in its encoder until the next epoch begins
+        for enc in &encs {
+            st = st.merged(&enc.epoch_stats());
+            sent += enc.last_frame().len() as u64;
+            write_frame(&mut s, enc.last_frame()).expect("send frame");
+        }
         s.read_exact(&mut ack).expect("ack");
-        rows.push((
-            (dirty.len() * PS) as u64,
-            frame.len() as u64,
-            took,
-            enc.epoch_stats(),
-        ));
+        rows.push(((dirty * PS) as u64, sent, took, st));
     }
     write_frame(&mut s, &[]).expect("send end");
     let (replica, dec_times) = backup_thread.join().expect("backup thread");
@@ -441,7 +493,9 @@ fn main() {
             steady = (steady.0 + dirty, steady.1 + sent, steady.2 + *took);
         }
     }
-    let all = enc.stats();
+    let all = encs
+        .iter()
+        .fold(EncoderStats::default(), |a, e| a.merged(&e.stats()));
     println!(
         "total {:>7} {:>9.1} {:>10.1} {:>7.2} {:>8.2} {:>8.2}",
         all.pages_in,

@@ -305,6 +305,15 @@ impl Encoder {
         Ok(&w.frame)
     }
 
+    /// The frame of the last ended epoch (the one [`end_epoch`](Self::end_epoch) returned), until
+    /// the next epoch begins; empty before the first and while an epoch is open.
+    pub fn last_frame(&self) -> &[u8] {
+        if self.w.epoch.is_some() || self.w.last_epoch.is_none() {
+            return &[];
+        }
+        &self.w.frame
+    }
+
     /// Forgets everything the encoder knows of the backup (caches, sharing table, zero pages):
     /// the next frame is a resync frame that depends on nothing the backup held, and may carry
     /// any epoch number above the last. Call it when the backup is replaced or a frame was lost,

@@ -29,6 +29,7 @@
 
 pub mod bitmap;
 pub mod cache;
+pub mod channels;
 pub mod compress;
 pub mod config;
 pub mod decoder;

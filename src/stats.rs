@@ -126,6 +126,53 @@ impl EncoderStats {
         d
     }
 
+    /// The sum of two sets of counters (e.g. of parallel channels); gauges are added too.
+    pub fn merged(&self, o: &EncoderStats) -> EncoderStats {
+        let mut d = *self;
+        macro_rules! add {
+            ($($f:ident).+) => { d.$($f).+ += o.$($f).+; };
+        }
+        add!(epochs);
+        add!(resyncs);
+        add!(pages_in);
+        add!(bytes_in);
+        add!(bytes_out);
+        add!(unchanged);
+        for (dst, src) in [
+            (&mut d.zero, o.zero),
+            (&mut d.raw, o.raw),
+            (&mut d.compressed, o.compressed),
+            (&mut d.delta, o.delta),
+            (&mut d.dict, o.dict),
+            (&mut d.blocks, o.blocks),
+        ] {
+            dst.pages += src.pages;
+            dst.bytes += src.bytes;
+        }
+        add!(zero_blocks);
+        add!(shared_blocks);
+        add!(kept_blocks);
+        add!(literal_blocks);
+        add!(cache.hits);
+        add!(cache.hash_hits);
+        add!(cache.misses);
+        add!(cache.evictions);
+        add!(cache.hash_evictions);
+        add!(share.inserts);
+        add!(share.lookups);
+        add!(share.candidates);
+        add!(share.stale);
+        add!(nanos.zero);
+        add!(nanos.delta);
+        add!(nanos.blocks);
+        add!(nanos.dict);
+        add!(nanos.compress);
+        add!(nanos.update);
+        add!(memory_bytes);
+        add!(cache_memory_bytes);
+        d
+    }
+
     /// Sum of the time spent in all stages, in seconds.
     pub fn encode_seconds(&self) -> f64 {
         let n = self.nanos;
