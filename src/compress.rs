@@ -109,7 +109,12 @@ impl Lz4 {
     /// Compresses `input` with `dict` (for pages: the page's last-sent version) as preset
     /// dictionary, so content that moved within or between pages becomes back-references into it.
     /// `None` when the result would not fit in `out`.
-    pub fn compress_with_dict(&mut self, input: &[u8], dict: &[u8], out: &mut [u8]) -> Option<usize> {
+    pub fn compress_with_dict(
+        &mut self,
+        input: &[u8],
+        dict: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
         self.run(input, Some(dict), out)
     }
 }
@@ -358,7 +363,9 @@ mod tests {
             None,
             "random content alone does not compress"
         );
-        let with_dict = Lz4::default().compress_with_dict(&new, &old, &mut out).unwrap();
+        let with_dict = Lz4::default()
+            .compress_with_dict(&new, &old, &mut out)
+            .unwrap();
         assert!(with_dict < 64, "dict compression sent {with_dict} bytes");
         let mut back = vec![0u8; 4096];
         lz4_dict_decompress(&out[..with_dict], &old, &mut back).unwrap();

@@ -452,7 +452,10 @@ impl Work {
 
         if stages.dict {
             let limit = self.best_budget(ps);
-            if let Some(n) = self.dict_lz4.compress_with_dict(page, old, &mut self.tmp[..limit]) {
+            if let Some(n) = self
+                .dict_lz4
+                .compress_with_dict(page, old, &mut self.tmp[..limit])
+            {
                 self.best.clear();
                 self.best.push(op::DICT);
                 varint::put(&mut self.best, n as u64);
