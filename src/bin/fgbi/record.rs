@@ -26,6 +26,9 @@ pub struct RecordArgs {
     /// Time between snapshots, in milliseconds (also waited before the first one).
     #[arg(long, default_value_t = 200)]
     pub interval_ms: u64,
+    /// Extra wait before the first snapshot, in milliseconds (let a workload warm up).
+    #[arg(long, default_value_t = 0)]
+    pub start_delay_ms: u64,
     /// Number of snapshots (epochs).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -327,7 +330,7 @@ pub fn run(a: &RecordArgs) -> Result<(), String> {
     let bar = progress::bar(a.epochs as u64, "epochs");
     let mut paths = Vec::new();
     let interval = Duration::from_millis(a.interval_ms);
-    let mut next = Instant::now() + interval;
+    let mut next = Instant::now() + Duration::from_millis(a.start_delay_ms) + interval;
     for e in 0..a.epochs {
         let now = Instant::now();
         if next > now {
