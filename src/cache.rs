@@ -14,10 +14,11 @@
 
 use crate::hash;
 use bitvec::prelude::*;
-use std::collections::HashMap;
 
-/// Bookkeeping bytes per tracked page on top of its data (owner index, map entry, mark bit).
-pub const ENTRY_OVERHEAD: usize = 56;
+/// Bookkeeping bytes per tracked page on top of its data, at most: owner (8), free-list entry (4),
+/// mark bit, and under 8/3 index slots of 12 bytes (the index is a power of two at least 4/3 of
+/// the pages).
+pub const ENTRY_OVERHEAD: usize = 48;
 
 /// How a full tier picks the page to evict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +67,97 @@ enum Where {
 }
 
 const FREE: u64 = u64::MAX;
+
+/// Page index -> slot, open addressing with linear probing and backward-shift deletion (no
+/// tombstones), sized once: it never grows or allocates after construction.
+#[derive(Debug, Clone)]
+struct PageIndex {
+    keys: Vec<u64>,
+    /// Slot number; the top bit set for the hashes tier.
+    vals: Vec<u32>,
+    mask: usize,
+}
+
+const HASH_TIER_BIT: u32 = 1 << 31;
+
+impl PageIndex {
+    fn with_capacity(n: usize) -> PageIndex {
+        let slots = if n == 0 {
+            0
+        } else {
+            (n * 4).div_ceil(3).next_power_of_two()
+        };
+        PageIndex {
+            keys: vec![FREE; slots],
+            vals: vec![0; slots],
+            mask: slots.saturating_sub(1),
+        }
+    }
+    #[inline]
+    fn home(&self, k: u64) -> usize {
+        (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+    #[inline]
+    fn find(&self, k: u64) -> Result<usize, usize> {
+        if self.keys.is_empty() {
+            return Err(usize::MAX);
+        }
+        let mut i = self.home(k);
+        loop {
+            match self.keys[i] {
+                key if key == k => return Ok(i),
+                FREE => return Err(i),
+                _ => i = (i + 1) & self.mask,
+            }
+        }
+    }
+    #[inline]
+    fn get(&self, k: u64) -> Option<Where> {
+        let i = self.find(k).ok()?;
+        let v = self.vals[i];
+        Some(if v & HASH_TIER_BIT != 0 {
+            Where::Hashes(v & !HASH_TIER_BIT)
+        } else {
+            Where::Full(v)
+        })
+    }
+    fn insert(&mut self, k: u64, w: Where) {
+        let i = match self.find(k) {
+            Ok(i) | Err(i) => i,
+        };
+        if i == usize::MAX {
+            return; // no capacity: nothing is ever stored
+        }
+        self.keys[i] = k;
+        self.vals[i] = match w {
+            Where::Full(s) => s,
+            Where::Hashes(s) => s | HASH_TIER_BIT,
+        };
+    }
+    fn remove(&mut self, k: u64) -> Option<Where> {
+        let w = self.get(k)?;
+        let mut hole = self.find(k).ok()?;
+        // shift back every following entry of the cluster that may move into the hole
+        let mut i = (hole + 1) & self.mask;
+        while self.keys[i] != FREE {
+            let home = self.home(self.keys[i]);
+            if (i.wrapping_sub(home) & self.mask) >= (i.wrapping_sub(hole) & self.mask) {
+                self.keys[hole] = self.keys[i];
+                self.vals[hole] = self.vals[i];
+                hole = i;
+            }
+            i = (i + 1) & self.mask;
+        }
+        self.keys[hole] = FREE;
+        Some(w)
+    }
+    fn clear(&mut self) {
+        self.keys.fill(FREE);
+    }
+    fn memory_bytes(&self) -> usize {
+        self.keys.capacity() * 8 + self.vals.capacity() * 4
+    }
+}
 
 /// One tier's slots: owners, CLOCK marks, free list, hand.
 #[derive(Debug, Clone)]
@@ -140,7 +232,7 @@ pub struct PageCache {
     block_size: usize,
     seed: u64,
     policy: Policy,
-    map: HashMap<u64, Where>,
+    map: PageIndex,
     data: Vec<u8>,
     full: Slots,
     hashes: Vec<u64>,
@@ -170,8 +262,7 @@ impl PageCache {
         seed: u64,
     ) -> Self {
         let nblocks = page_size / block_size;
-        let mut map = HashMap::new();
-        map.reserve(full_pages + hash_pages);
+        let map = PageIndex::with_capacity(full_pages + hash_pages);
         PageCache {
             page_size,
             block_size,
@@ -204,7 +295,7 @@ impl PageCache {
     /// [`view`](Self::view); this split lets a caller hold the content while borrowing the cache
     /// immutably elsewhere).
     pub fn touch(&mut self, page: u64) -> Entry {
-        match self.map.get(&page).copied() {
+        match self.map.get(page) {
             Some(Where::Full(s)) => {
                 self.stats.hits += 1;
                 self.full.mark.set(s as usize, true);
@@ -237,17 +328,17 @@ impl PageCache {
 
     /// The full-tier copy of `page` without counting or marking (for confirming sharing hits).
     pub fn peek_full(&self, page: u64) -> Option<&[u8]> {
-        match self.map.get(&page) {
-            Some(Where::Full(s)) => Some(self.page_data(*s)),
+        match self.map.get(page) {
+            Some(Where::Full(s)) => Some(self.page_data(s)),
             _ => None,
         }
     }
 
     /// The full-tier copy of `page`, to be updated in place to the version just sent.
     pub fn full_mut(&mut self, page: u64) -> Option<&mut [u8]> {
-        match self.map.get(&page) {
+        match self.map.get(page) {
             Some(Where::Full(s)) => {
-                Some(&mut self.data[*s as usize * self.page_size..][..self.page_size])
+                Some(&mut self.data[s as usize * self.page_size..][..self.page_size])
             }
             _ => None,
         }
@@ -260,7 +351,7 @@ impl PageCache {
         if self.full.len() == 0 {
             return self.store_hashes(page, content);
         }
-        let s = match self.map.get(&page).copied() {
+        let s = match self.map.get(page) {
             Some(Where::Full(s)) => s,
             other => {
                 if let Some(Where::Hashes(h)) = other {
@@ -269,7 +360,7 @@ impl PageCache {
                 let (s, victim) = self.full.take(page, self.policy);
                 if let Some(v) = victim {
                     self.stats.evictions += 1;
-                    self.map.remove(&v);
+                    self.map.remove(v);
                     // demote: the victim's copy is still in slot s
                     if let Some(off) = self.hash_slot(v) {
                         let n = self.nblocks();
@@ -305,16 +396,16 @@ impl PageCache {
     /// (and the page forgotten) without a hashes tier.
     fn hash_slot(&mut self, page: u64) -> Option<usize> {
         if self.hash_slots.len() == 0 {
-            self.map.remove(&page);
+            self.map.remove(page);
             return None;
         }
-        let s = match self.map.get(&page).copied() {
+        let s = match self.map.get(page) {
             Some(Where::Hashes(s)) => s,
             _ => {
                 let (s, victim) = self.hash_slots.take(page, self.policy);
                 if let Some(v) = victim {
                     self.stats.hash_evictions += 1;
-                    self.map.remove(&v);
+                    self.map.remove(v);
                 }
                 self.map.insert(page, Where::Hashes(s));
                 s
@@ -325,7 +416,7 @@ impl PageCache {
 
     /// Forgets `page` (e.g. it became all zeros, which is tracked elsewhere).
     pub fn remove(&mut self, page: u64) {
-        match self.map.remove(&page) {
+        match self.map.remove(page) {
             Some(Where::Full(s)) => self.full.release(s),
             Some(Where::Hashes(s)) => self.hash_slots.release(s),
             None => {}
@@ -351,9 +442,7 @@ impl PageCache {
 
     /// Bytes of memory the cache holds (data, hashes and bookkeeping).
     pub fn memory_bytes(&self) -> usize {
-        // hashbrown keeps buckets at a power of two above capacity * 8 / 7, one control byte each
-        let buckets = (self.map.capacity() * 8 / 7).next_power_of_two();
-        let map = buckets * (std::mem::size_of::<(u64, Where)>() + 1);
+        let map = self.map.memory_bytes();
         self.data.capacity()
             + self.hashes.capacity() * 8
             + self.full.memory_bytes()
@@ -373,6 +462,37 @@ mod tests {
 
     fn page(v: u8) -> Vec<u8> {
         vec![v; 4096]
+    }
+
+    #[test]
+    fn page_index_agrees_with_a_hash_map_under_churn() {
+        let mut idx = PageIndex::with_capacity(300);
+        let mut reference = std::collections::HashMap::new();
+        let mut x = 99u64;
+        for step in 0..20000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // clustered keys (sequential pages) and scattered ones
+            let k = if x & 2 == 0 { (x >> 40) % 400 } else { x >> 20 };
+            if reference.len() < 300 && x & 1 == 0 {
+                idx.insert(k, Where::Full(step));
+                reference.insert(k, step);
+            } else {
+                assert_eq!(
+                    idx.remove(k)
+                        .map(|w| matches!(w, Where::Full(s) if Some(&s) == reference.get(&k))),
+                    reference.remove(&k).map(|_| true)
+                );
+            }
+        }
+        for (k, v) in &reference {
+            assert!(matches!(idx.get(*k), Some(Where::Full(s)) if s == *v));
+        }
+        assert_eq!(
+            idx.keys.iter().filter(|&&k| k != FREE).count(),
+            reference.len()
+        );
     }
 
     #[test]

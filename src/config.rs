@@ -56,20 +56,15 @@ impl Default for Stages {
 }
 
 /// The general-purpose compressor for content that is new to the backup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fallback {
     /// Send new content raw.
     None,
     /// Raw deflate (miniz_oxide) at the given level, 1 (fastest) to 9.
     Deflate(u8),
     /// lz4 (lz4_flex): several times faster than deflate, somewhat larger output.
+    #[default]
     Lz4,
-}
-
-impl Default for Fallback {
-    fn default() -> Self {
-        Fallback::Lz4
-    }
 }
 
 /// Configuration of an [`Encoder`](crate::Encoder) or [`Decoder`](crate::Decoder).

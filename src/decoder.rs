@@ -345,7 +345,7 @@ impl Decoder {
                 }
                 op::DELTA => {
                     need_known(self, idx)?;
-                    let n = take_len(&mut pos, delta::max_encoded_len(ps))?;
+                    let n = take_len(&mut pos, 2 * ps)?;
                     let data = take(&mut pos, n)?;
                     if validate {
                         delta::validate(data, ps).map_err(|_| corrupt("bad delta"))?;

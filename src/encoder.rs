@@ -31,6 +31,11 @@ pub const MAX_GUEST_ADDR: u64 = 1 << 60;
 /// A delta at most this fraction of the page (1/N) is sent without trying anything else.
 const SMALL_DELTA_DIVISOR: usize = 32;
 
+/// Dictionary compression is tried only when the best op so far exceeds this fraction of the page
+/// (1/N): when XOR and changed blocks already do well, content did not move and the dictionary
+/// pass (an lz4 run over the old and the new page) would cost more than it could save.
+const DICT_MIN_DIVISOR: usize = 8;
+
 /// Stateful encoder of one replication stream. See the module documentation.
 ///
 /// ```
@@ -450,7 +455,7 @@ impl Work {
         let t2 = Instant::now();
         self.stats.nanos.blocks += (t2 - t1).as_nanos() as u64;
 
-        if stages.dict {
+        if stages.dict && self.best.len() > ps / DICT_MIN_DIVISOR {
             let limit = self.best_budget(ps);
             if let Some(n) = self
                 .dict_lz4
@@ -516,11 +521,23 @@ impl Work {
             if special {
                 std::mem::swap(&mut self.cand, &mut self.best);
                 self.emit(page_idx, Kind::Blocks);
-                return Outcome::Sent;
+            } else {
+                // every block is a literal: the literal section is the whole page, compressed
+                // (or raw); send it as such rather than compress the page a second time
+                let codec = self.cand[0] >> 4;
+                let body = 1 + self.cfg.blocks_per_page().div_ceil(4);
+                if codec == 0 {
+                    self.emit_raw(page_idx, page);
+                } else {
+                    self.best.clear();
+                    self.best.push(op::COMPRESSED | codec << 4);
+                    self.best.extend_from_slice(&self.cand[body..]);
+                    self.emit(page_idx, Kind::Whole);
+                }
             }
-        } else {
-            self.changed.fill(false); // nothing hashed: nothing to index
+            return Outcome::Sent;
         }
+        self.changed.fill(false); // nothing hashed: nothing to index
         let t1 = Instant::now();
         if self.whole_page(page) {
             self.emit(page_idx, Kind::Whole);

@@ -43,6 +43,11 @@ pub mod varint;
 pub mod zero;
 
 pub use config::{Config, Fallback, Stages};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use decoder::{Applied, Decoder, Regions, Replica};
 pub use encoder::Encoder;
 pub use error::Error;

@@ -1,0 +1,357 @@
+//! Property: every malformed frame is refused with its specific error, the replica stays
+//! byte-identical, and the decoder's state does not move (the genuine frame still applies).
+
+use fgbi::frame::{self, op, Header, HEADER_LEN};
+use fgbi::{varint, Config, Decoder, Encoder, Error};
+
+const PAGES: usize = 16;
+const PS: usize = 4096;
+
+/// A primary that has sent epochs 0 and 1; `next` is the genuine frame of epoch 2.
+struct Setup {
+    dec: Decoder,
+    replica: Vec<u8>,
+    next: Vec<u8>,
+    primary_after_next: Vec<u8>,
+}
+
+fn setup() -> Setup {
+    let cfg = Config {
+        cache_bytes: 1 << 20,
+        ..Config::default()
+    };
+    let mut enc = Encoder::new(cfg).unwrap();
+    // every setup() is the same stream, so a frame made from one applies to another
+    enc.set_stream_id(0x5eed);
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut mem: Vec<u8> = (0..PAGES * PS)
+        .map(|i| ((i / 7) as u8).wrapping_mul(i as u8 | 1))
+        .collect();
+    mem[3 * PS..4 * PS].fill(0);
+    let mut replica = vec![0u8; mem.len()];
+    let mut sent = vec![0xffu8; mem.len()];
+    for epoch in 0..3u64 {
+        enc.begin_epoch(epoch).unwrap();
+        for p in 0..PAGES {
+            let r = p * PS..(p + 1) * PS;
+            if mem[r.clone()] != sent[r.clone()] {
+                enc.add_page((p * PS) as u64, &mem[r]).unwrap();
+            }
+        }
+        sent.copy_from_slice(&mem);
+        let f = enc.end_epoch().unwrap().to_vec();
+        if epoch == 2 {
+            return Setup {
+                dec,
+                replica,
+                next: f,
+                primary_after_next: mem,
+            };
+        }
+        dec.apply_flat(&f, &mut replica).unwrap();
+        assert!(replica == mem, "setup: replica differs after epoch {epoch}");
+        // change a few bytes of some pages and copy a block across pages for the next epoch
+        for p in (0..PAGES).filter(|p| p % 3 != epoch as usize) {
+            mem[p * PS + 40 + epoch as usize] ^= 0x5a;
+        }
+        let blk = mem[PS..PS + 256].to_vec();
+        mem[8 * PS + 1024..8 * PS + 1280].copy_from_slice(&blk);
+    }
+    unreachable!()
+}
+
+/// Applies `bad`, expects `check(err)`, then proves nothing moved: the replica is unchanged and
+/// the genuine next frame still applies and yields the primary.
+fn refused(bad: &[u8], check: impl Fn(&Error) -> bool) {
+    let mut s = setup();
+    let before = s.replica.clone();
+    let err = s
+        .dec
+        .apply_flat(bad, &mut s.replica)
+        .expect_err("malformed frame was accepted");
+    assert!(check(&err), "unexpected error: {err:?}");
+    assert!(
+        s.replica == before,
+        "replica written by a rejected frame ({err})"
+    );
+    s.dec
+        .apply_flat(&s.next, &mut s.replica)
+        .expect("genuine frame refused after a rejected one");
+    assert!(s.replica == s.primary_after_next);
+}
+
+/// Rewrites a header field and recomputes the checksum, so the field's own check is reached.
+fn resealed(f: &[u8], edit: impl Fn(&mut Header)) -> Vec<u8> {
+    let (mut h, payload) = frame::open(f).unwrap();
+    edit(&mut h);
+    let mut buf = vec![0u8; HEADER_LEN];
+    buf.extend_from_slice(payload);
+    let declared = h.payload_len;
+    frame::seal(&mut buf, h);
+    // seal recomputes payload_len; keep a deliberately wrong one if the edit set it
+    if declared != payload.len() as u64 {
+        buf[40..48].copy_from_slice(&declared.to_le_bytes());
+        let body = buf.len() - 8;
+        let sum = xxhash_rust::xxh3::xxh3_64(&buf[..body]);
+        buf[body..].copy_from_slice(&sum.to_le_bytes());
+    }
+    buf
+}
+
+/// A frame with a hand-written payload, continuing the stream of `setup()`'s next frame.
+fn crafted(template: &[u8], op_count: u32, payload: &[u8]) -> Vec<u8> {
+    let (mut h, _) = frame::open(template).unwrap();
+    h.op_count = op_count;
+    let mut buf = vec![0u8; HEADER_LEN];
+    buf.extend_from_slice(payload);
+    frame::seal(&mut buf, h);
+    buf
+}
+
+#[test]
+fn truncated_at_every_offset() {
+    let s = setup();
+    for len in 0..s.next.len() {
+        refused(&s.next[..len], |e| matches!(e, Error::Truncated { .. }));
+    }
+}
+
+#[test]
+fn one_bit_flipped_anywhere() {
+    let s = setup();
+    // every bit of the header and trailer, and a spread of payload bits
+    let n = s.next.len() * 8;
+    let bits = (0..(HEADER_LEN * 8))
+        .chain((HEADER_LEN * 8..n).step_by(13))
+        .chain(n - 64..n);
+    for bit in bits {
+        let mut bad = s.next.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        refused(&bad, |e| {
+            matches!(
+                e,
+                Error::ChecksumMismatch { .. }
+                    | Error::BadMagic
+                    | Error::UnsupportedVersion(_)
+                    | Error::BadHeader
+                    | Error::Truncated { .. }
+                    | Error::TrailingBytes { .. }
+            )
+        });
+    }
+}
+
+#[test]
+fn wrong_magic_version_and_header_length() {
+    let s = setup();
+    let mut bad = s.next.clone();
+    bad[0] = b'X';
+    refused(&bad, |e| *e == Error::BadMagic);
+    let mut bad = s.next.clone();
+    bad[4..6].copy_from_slice(&2u16.to_le_bytes());
+    refused(&bad, |e| *e == Error::UnsupportedVersion(2));
+    let mut bad = s.next.clone();
+    bad[6..8].copy_from_slice(&40u16.to_le_bytes());
+    refused(&bad, |e| *e == Error::BadHeader);
+}
+
+#[test]
+fn wrong_page_or_block_size() {
+    let s = setup();
+    refused(&resealed(&s.next, |h| h.page_size = 8192), |e| {
+        *e == Error::PageSizeMismatch {
+            frame: 8192,
+            config: 4096,
+        }
+    });
+    refused(&resealed(&s.next, |h| h.block_size = 64), |e| {
+        *e == Error::BlockSizeMismatch {
+            frame: 64,
+            config: 256,
+        }
+    });
+}
+
+#[test]
+fn epoch_replayed_skipped_or_from_another_stream() {
+    let s = setup();
+    refused(&resealed(&s.next, |h| h.epoch = 1), |e| {
+        *e == Error::EpochReplayed { last: 1, got: 1 }
+    });
+    refused(&resealed(&s.next, |h| h.epoch = 0), |e| {
+        *e == Error::EpochReplayed { last: 1, got: 0 }
+    });
+    refused(&resealed(&s.next, |h| h.epoch = 3), |e| {
+        *e == Error::EpochGap {
+            expected: 2,
+            got: 3,
+        }
+    });
+    refused(&resealed(&s.next, |h| h.stream_id ^= 1), |e| {
+        matches!(e, Error::ForeignStream { .. })
+    });
+    refused(&resealed(&s.next, |h| h.flags |= 0x80), |e| {
+        *e == Error::UnknownFlags(0x80)
+    });
+}
+
+#[test]
+fn lengths_that_overflow() {
+    let s = setup();
+    refused(&resealed(&s.next, |h| h.payload_len = u64::MAX - 10), |e| {
+        matches!(e, Error::Truncated { .. })
+    });
+    refused(&resealed(&s.next, |h| h.op_count += 1), |e| {
+        matches!(e, Error::OpCountMismatch { .. })
+    });
+    refused(&resealed(&s.next, |h| h.op_count -= 1), |e| {
+        matches!(e, Error::OpCountMismatch { .. })
+    });
+    // a compressed page declaring a length of 2^64 - 1
+    let mut p = vec![op::COMPRESSED | 1 << 4, 0];
+    varint::put(&mut p, u64::MAX);
+    p.extend_from_slice(&[0; 16]);
+    refused(&crafted(&s.next, 1, &p), |e| {
+        matches!(e, Error::CorruptOp { op: 0, .. })
+    });
+    // a delta whose run reaches past the page
+    let mut p = vec![op::DELTA, 0];
+    let mut d = Vec::new();
+    varint::put(&mut d, 4090);
+    varint::put(&mut d, 10);
+    d.extend_from_slice(&[7; 10]);
+    varint::put(&mut p, d.len() as u64);
+    p.extend_from_slice(&d);
+    refused(&crafted(&s.next, 1, &p), |e| {
+        matches!(e, Error::CorruptOp { op: 0, .. })
+    });
+    // a page address delta that wraps the 64-bit page index
+    let mut p = vec![op::ZERO];
+    varint::put(&mut p, varint::zigzag(i64::MIN));
+    refused(&crafted(&s.next, 1, &p), |e| {
+        matches!(e, Error::OutOfBounds { .. })
+    });
+}
+
+#[test]
+fn op_pointing_outside_memory() {
+    let s = setup();
+    // page index PAGES is one past the replica
+    let mut p = vec![op::ZERO];
+    varint::put(&mut p, varint::zigzag(PAGES as i64));
+    refused(&crafted(&s.next, 1, &p), |e| {
+        *e == Error::OutOfBounds {
+            op: 0,
+            addr: (PAGES * PS) as u64,
+        }
+    });
+    // a valid op first, so a partial write would show
+    let mut p = vec![op::ZERO, 0, op::ZERO];
+    varint::put(&mut p, varint::zigzag(1000));
+    refused(&crafted(&s.next, 2, &p), |e| {
+        matches!(e, Error::OutOfBounds { op: 1, .. })
+    });
+    // a genuine frame applied to a replica too small for it
+    let mut s2 = setup();
+    let mut small = s2.replica[..PS * 4].to_vec();
+    let before = small.clone();
+    let err = s2.dec.apply_flat(&s2.next, &mut small).unwrap_err();
+    assert!(matches!(err, Error::OutOfBounds { .. }), "{err:?}");
+    assert!(small == before);
+}
+
+#[test]
+fn reference_to_a_location_never_sent() {
+    // a fresh decoder has been sent nothing: a resync frame depending on old content is refused
+    let cfg = Config::default();
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut mem = vec![0x11u8; PAGES * PS];
+    let before = mem.clone();
+    let frame_with = |payload: &[u8], ops: u32| {
+        let h = Header {
+            flags: frame::FLAG_RESYNC,
+            page_size: 4096,
+            block_size: 256,
+            op_count: ops,
+            stream_id: 7,
+            epoch: 0,
+            payload_len: 0,
+        };
+        let mut buf = vec![0u8; HEADER_LEN];
+        buf.extend_from_slice(payload);
+        frame::seal(&mut buf, h);
+        buf
+    };
+    // DELTA on page 3, never sent
+    let p = [op::DELTA, varint::zigzag(3) as u8, 3, 0, 1, 0xee];
+    assert_eq!(
+        dec.apply_flat(&frame_with(&p, 1), &mut mem),
+        Err(Error::UnknownPage {
+            op: 0,
+            addr: 3 * 4096
+        })
+    );
+    // BLOCKS on page 0: block 0 references block 2 of page 5; the rest are zero blocks
+    let mut p = vec![op::BLOCKS, 0];
+    p.push(block_map(&[2, 1, 1, 1]));
+    p.extend_from_slice(&[0x55; 3]);
+    varint::put(&mut p, varint::zigzag(5));
+    varint::put(&mut p, 2);
+    assert_eq!(
+        dec.apply_flat(&frame_with(&p, 1), &mut mem),
+        Err(Error::UnknownPage {
+            op: 0,
+            addr: 5 * 4096
+        })
+    );
+    // the same reference after page 5 was sent in the same frame is fine
+    let mut ok = vec![op::ZERO, varint::zigzag(5) as u8];
+    ok.extend_from_slice(&[op::BLOCKS, varint::zigzag(-6) as u8]);
+    ok.extend_from_slice(&p[2..]);
+    assert!(mem == before);
+    dec.apply_flat(&frame_with(&ok, 2), &mut mem).unwrap();
+    assert!(mem[..PS].iter().all(|&b| b == 0));
+    // a frame that is not a resync frame is refused by a fresh decoder
+    let mut fresh = Decoder::new(cfg).unwrap();
+    let mut f = frame_with(&[op::ZERO, 0], 1);
+    f[8] = 0;
+    let body = f.len() - 8;
+    let sum = xxhash_rust::xxh3::xxh3_64(&f[..body]);
+    f[body..].copy_from_slice(&sum.to_le_bytes());
+    assert_eq!(
+        fresh.apply_flat(&f, &mut mem),
+        Err(Error::NotSynchronized { epoch: 0 })
+    );
+}
+
+/// Block map bytes for 16 blocks, given codes for the first four; the rest are zero blocks.
+fn block_map(first: &[u8; 4]) -> u8 {
+    first
+        .iter()
+        .enumerate()
+        .fold(0u8, |acc, (i, c)| acc | c << (2 * i))
+}
+
+#[test]
+fn unknown_op_kind_and_codec() {
+    let s = setup();
+    refused(&crafted(&s.next, 1, &[0x0f, 0]), |e| {
+        matches!(e, Error::CorruptOp { op: 0, .. })
+    });
+    refused(
+        &crafted(&s.next, 1, &[op::COMPRESSED | 7 << 4, 0, 1, 0]),
+        |e| matches!(e, Error::CorruptOp { .. }),
+    );
+    refused(&crafted(&s.next, 1, &[op::ZERO | 1 << 4, 0]), |e| {
+        matches!(e, Error::CorruptOp { .. })
+    });
+    // garbage in a compressed page with a valid checksum
+    refused(
+        &crafted(
+            &s.next,
+            1,
+            &[op::COMPRESSED | 1 << 4, 0, 4, 0xff, 0xff, 0xff, 0xff],
+        ),
+        |e| matches!(e, Error::CorruptOp { .. }),
+    );
+}
