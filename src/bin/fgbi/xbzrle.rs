@@ -112,7 +112,7 @@ mod tests {
         decode(&buf[..n], &mut back).unwrap();
         assert_eq!(back, new);
         let noise: Vec<u8> = (0..4096u32)
-            .map(|i| (i * 2654435761u32 >> 24) as u8 | 1)
+            .map(|i| (i.wrapping_mul(2654435761u32) >> 24) as u8 | 1)
             .collect();
         let zeros = vec![0u8; 4096];
         assert_eq!(encode(&zeros, &noise, &mut buf), Err(Overflow));
