@@ -12,16 +12,12 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn human(b: f64) -> String {
-    if b >= (1u64 << 30) as f64 {
-        format!("{:.0} GiB", b / (1u64 << 30) as f64)
-    } else if b >= (1u64 << 20) as f64 {
-        format!("{:.0} MiB", b / (1u64 << 20) as f64)
-    } else if b >= 1024.0 {
-        format!("{:.0} KiB", b / 1024.0)
-    } else {
-        format!("{b:.0} B")
-    }
+/// A power of ten of bytes in decimal units: 1 kB, 10 MB, ...
+fn human(exp: i32) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let u = (exp.max(0) / 3) as usize;
+    let u = u.min(units.len() - 1);
+    format!("{} {}", 10u64.pow((exp - 3 * u as i32) as u32), units[u])
 }
 
 /// The chart as an SVG document. `series` are (name, bytes per epoch).
@@ -38,7 +34,14 @@ pub fn svg(title: &str, series: &[(&str, &[u64])]) -> String {
         .max()
         .unwrap_or(1)
         .max(1) as f64;
-    let lo_exp = 2.0f64; // 100 bytes
+    let min = series
+        .iter()
+        .flat_map(|s| s.1.iter())
+        .copied()
+        .filter(|&v| v > 0)
+        .min()
+        .unwrap_or(1) as f64;
+    let lo_exp = min.log10().floor().max(0.0);
     let hi_exp = max.log10().ceil().max(lo_exp + 1.0);
     let y = |v: u64| {
         let lv = (v.max(1) as f64).log10().clamp(lo_exp, hi_exp);
@@ -77,7 +80,7 @@ pub fn svg(title: &str, series: &[(&str, &[u64])]) -> String {
             r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
             l - 6.0,
             yy + 4.0,
-            human(10f64.powf(ex))
+            human(ex as i32)
         );
         ex += 1.0;
     }
