@@ -145,14 +145,17 @@ struct Recorder {
     pid: i32,
     max: u64,
     used: u64,
+    /// Most bytes of writable private memory left out of one snapshot (over --max-bytes).
     dropped: u64,
     extents: Vec<Extent>,
     unreadable: u64,
 }
 
 impl Recorder {
-    /// Gives the parts of `m` not covered by any extent their image offsets.
-    fn place(&mut self, m: &Mapping, epoch: usize) {
+    /// Gives the parts of `m` not covered by any extent their image offsets. Returns the bytes
+    /// of `m` left out of the image (over --max-bytes).
+    fn place(&mut self, m: &Mapping, epoch: usize) -> u64 {
+        let mut dropped = 0;
         let mut pieces = vec![(m.lo, m.hi)];
         for e in &self.extents {
             let mut next = Vec::new();
@@ -173,7 +176,7 @@ impl Recorder {
         for (lo, hi) in pieces {
             let room = self.max - self.used;
             let take = (hi - lo).min(room) / PAGE as u64 * PAGE as u64;
-            self.dropped += (hi - lo) - take;
+            dropped += (hi - lo) - take;
             if take > 0 {
                 self.extents.push(Extent {
                     lo,
@@ -185,6 +188,7 @@ impl Recorder {
                 self.used += take;
             }
         }
+        dropped
     }
 
     /// One snapshot into `path`. Returns the pages written (non-zero).
@@ -192,9 +196,8 @@ impl Recorder {
         let mem_path = format!("/proc/{}/mem", self.pid);
         let stopped = Stopped::new(self.pid)?;
         let maps = writable_private(self.pid)?;
-        for m in &maps {
-            self.place(m, epoch);
-        }
+        let dropped: u64 = maps.iter().map(|m| self.place(m, epoch)).sum();
+        self.dropped = self.dropped.max(dropped);
         let mem = File::open(&mem_path).map_err(|e| format!("{mem_path}: {e}"))?;
         let out = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let werr = |e: std::io::Error| format!("{}: {e}", path.display());
@@ -376,7 +379,7 @@ pub fn run(a: &RecordArgs) -> Result<(), String> {
     let mp = a.out_dir.join("meta.json");
     std::fs::write(&mp, meta).map_err(|e| format!("{}: {e}", mp.display()))?;
     eprintln!(
-        "fgbi record: {} epochs of {} bytes ({} extents, {} bytes dropped over --max-bytes) in {}",
+        "fgbi record: {} epochs of {} bytes ({} extents; at most {} bytes per snapshot left out by --max-bytes) in {}",
         paths.len(),
         rec.used,
         rec.extents.len(),
@@ -384,4 +387,57 @@ pub fn run(a: &RecordArgs) -> Result<(), String> {
         a.out_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(lo: u64, hi: u64) -> Mapping {
+        Mapping {
+            lo,
+            hi,
+            label: "rw-p".into(),
+        }
+    }
+
+    #[test]
+    fn layout_is_stable_when_regions_grow_appear_and_overflow() {
+        let mut r = Recorder {
+            pid: 0,
+            max: 10 * PAGE as u64,
+            used: 0,
+            dropped: 0,
+            extents: Vec::new(),
+            unreadable: 0,
+        };
+        let p = PAGE as u64;
+        // epoch 0: a heap of 2 pages at offset 0, another region at offset 2 pages
+        assert_eq!(r.place(&m(0x10000, 0x10000 + 2 * p), 0), 0);
+        assert_eq!(r.place(&m(0x90000, 0x90000 + 3 * p), 0), 0);
+        // epoch 1: the heap grew by 2 pages, a region appeared below it
+        assert_eq!(r.place(&m(0x10000, 0x10000 + 4 * p), 1), 0);
+        assert_eq!(r.place(&m(0x1000, 0x1000 + p), 1), 0);
+        let ex: Vec<(u64, u64, u64, usize)> = r
+            .extents
+            .iter()
+            .map(|e| (e.lo, e.hi, e.off, e.first_epoch))
+            .collect();
+        assert_eq!(
+            ex,
+            [
+                (0x10000, 0x10000 + 2 * p, 0, 0),
+                (0x90000, 0x90000 + 3 * p, 2 * p, 0),
+                (0x10000 + 2 * p, 0x10000 + 4 * p, 5 * p, 1),
+                (0x1000, 0x1000 + p, 7 * p, 1),
+            ]
+        );
+        // a region larger than what is left: the first 2 pages fit, the rest is dropped
+        assert_eq!(r.place(&m(0x200000, 0x200000 + 5 * p), 2), 3 * p);
+        assert_eq!(r.used, 10 * p);
+        // seen again: nothing new; the part that did not fit still does not
+        assert_eq!(r.place(&m(0x10000, 0x10000 + 4 * p), 3), 0);
+        assert_eq!(r.place(&m(0x200000, 0x200000 + 5 * p), 3), 3 * p);
+        assert_eq!(r.extents.len(), 5);
+    }
 }
