@@ -38,11 +38,22 @@ fn usage(msg: &str) -> ! {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { epochs: 20, mem_mib: 256, cfg: Config::default(), seed: 1 };
+    let mut a = Args {
+        epochs: 20,
+        mem_mib: 256,
+        cfg: Config::default(),
+        seed: 1,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-        let num = |v: String| v.parse::<u64>().unwrap_or_else(|_| usage(&format!("not a number: {v}")));
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
+        let num = |v: String| {
+            v.parse::<u64>()
+                .unwrap_or_else(|_| usage(&format!("not a number: {v}")))
+        };
         match flag.as_str() {
             "--epochs" => a.epochs = num(value()),
             "--mem-mib" => a.mem_mib = num(value()) as usize,
@@ -128,8 +139,22 @@ struct Guest {
 }
 
 const WORDS: [&str; 16] = [
-    "session", "user", "expires", "token", "cart", "item", "price", "count", "GET /api/v1/", "200 OK", "region",
-    "eu-west", "null", "true", "false", "timestamp",
+    "session",
+    "user",
+    "expires",
+    "token",
+    "cart",
+    "item",
+    "price",
+    "count",
+    "GET /api/v1/",
+    "200 OK",
+    "region",
+    "eu-west",
+    "null",
+    "true",
+    "false",
+    "timestamp",
 ];
 
 impl Guest {
@@ -186,7 +211,7 @@ impl Guest {
             let rec = &mut self.mem[at..at + 64];
             let id = self.rng.next();
             rec[..8].copy_from_slice(&id.to_le_bytes());
-            rec[8..16].copy_from_slice(&((id % 10_000) as u64).to_le_bytes());
+            rec[8..16].copy_from_slice(&(id % 10_000).to_le_bytes());
             let w = WORDS[(id >> 20) as usize % WORDS.len()].as_bytes();
             let n = w.len().min(40);
             rec[16..16 + n].copy_from_slice(&w[..n]);
@@ -225,7 +250,7 @@ impl Guest {
     /// One epoch of guest activity, scaled to memory size.
     fn run_epoch(&mut self) {
         let scale = self.pages() / 65536 + 1; // per 256 MiB
-        // sparse word writes: object fields, pointers, reference counts
+                                              // sparse word writes: object fields, pointers, reference counts
         for _ in 0..6000 * scale {
             let p = self.page_in(&self.heap.clone());
             let at = p * PS + self.rng.below(PS / 8) * 8;
@@ -238,7 +263,8 @@ impl Guest {
             let p = self.heap.start + c * 7;
             for i in (0..PS).step_by(256) {
                 let at = p * PS + i;
-                let v = u64::from_le_bytes(self.mem[at..at + 8].try_into().unwrap()).wrapping_add(1);
+                let v =
+                    u64::from_le_bytes(self.mem[at..at + 8].try_into().unwrap()).wrapping_add(1);
                 self.mem[at..at + 8].copy_from_slice(&v.to_le_bytes());
             }
             self.dirty.set(p);
@@ -360,13 +386,19 @@ fn main() {
         let t = Instant::now();
         enc.begin_epoch(epoch).expect("begin_epoch");
         for &p in &dirty {
-            enc.add_page((p * PS) as u64, &guest.mem[p * PS..(p + 1) * PS]).expect("add_page");
+            enc.add_page((p * PS) as u64, &guest.mem[p * PS..(p + 1) * PS])
+                .expect("add_page");
         }
         let frame = enc.end_epoch().expect("end_epoch");
         let took = t.elapsed();
         write_frame(&mut s, frame).expect("send frame");
         s.read_exact(&mut ack).expect("ack");
-        rows.push(((dirty.len() * PS) as u64, frame.len() as u64, took, enc.epoch_stats()));
+        rows.push((
+            (dirty.len() * PS) as u64,
+            frame.len() as u64,
+            took,
+            enc.epoch_stats(),
+        ));
     }
     write_frame(&mut s, &[]).expect("send end");
     let (replica, dec_times) = backup_thread.join().expect("backup thread");
@@ -399,7 +431,12 @@ fn main() {
             pct(st.raw.pages, pages),
             st.shared_blocks,
         );
-        tot = (tot.0 + dirty, tot.1 + sent, tot.2 + *took, tot.3 + dec_times[i]);
+        tot = (
+            tot.0 + dirty,
+            tot.1 + sent,
+            tot.2 + *took,
+            tot.3 + dec_times[i],
+        );
         if i > 0 {
             steady = (steady.0 + dirty, steady.1 + sent, steady.2 + *took);
         }
@@ -443,9 +480,16 @@ fn main() {
         ms(n.update)
     );
     if replica == guest.mem {
-        println!("replica verified: {} bytes identical to the primary", replica.len());
+        println!(
+            "replica verified: {} bytes identical to the primary",
+            replica.len()
+        );
     } else {
-        let first = replica.iter().zip(&guest.mem).position(|(a, b)| a != b).unwrap_or(0);
+        let first = replica
+            .iter()
+            .zip(&guest.mem)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
         eprintln!("replica DIFFERS from the primary (first difference at byte {first:#x})");
         std::process::exit(1);
     }
