@@ -211,10 +211,15 @@ impl Recorder {
                 while a < hi {
                     let n = ((hi - a) as usize).min(buf.len());
                     let chunk = &mut buf[..n];
-                    if let Err(_err) = mem.read_exact_at(chunk, a) {
-                        // e.g. a mapping that vanished or a hole the kernel refuses to read
-                        chunk.fill(0);
-                        self.unreadable += n as u64;
+                    if mem.read_exact_at(chunk, a).is_err() {
+                        // some page of the chunk cannot be read (e.g. a mapping that changed):
+                        // read page by page, zeros for the pages the kernel refuses
+                        for (i, page) in chunk.chunks_mut(PAGE).enumerate() {
+                            if mem.read_exact_at(page, a + (i * PAGE) as u64).is_err() {
+                                page.fill(0);
+                                self.unreadable += page.len() as u64;
+                            }
+                        }
                     }
                     for (i, page) in chunk.chunks(PAGE).enumerate() {
                         if !fgbi::zero::is_zero(page) {

@@ -101,8 +101,6 @@ impl Trace {
         if m.len() != self.image_bytes {
             return Err(format!("{}: changed size while running", p.display()));
         }
-        #[cfg(unix)]
-        let _ = m.advise(memmap2::Advice::Sequential);
         Ok(m)
     }
 
