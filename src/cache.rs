@@ -230,7 +230,7 @@ impl Slots {
 pub struct PageCache {
     page_size: usize,
     block_size: usize,
-    seed: u64,
+    hasher: hash::BlockHasher,
     policy: Policy,
     map: PageIndex,
     data: Vec<u8>,
@@ -266,7 +266,7 @@ impl PageCache {
         PageCache {
             page_size,
             block_size,
-            seed,
+            hasher: hash::BlockHasher::new(seed),
             policy,
             map,
             data: vec![0; full_pages * page_size],
@@ -365,12 +365,8 @@ impl PageCache {
                     if let Some(off) = self.hash_slot(v) {
                         let n = self.nblocks();
                         let copy = &self.data[s as usize * self.page_size..][..self.page_size];
-                        hash::block_hashes(
-                            copy,
-                            self.block_size,
-                            self.seed,
-                            &mut self.hashes[off..off + n],
-                        );
+                        self.hasher
+                            .hashes(copy, self.block_size, &mut self.hashes[off..off + n]);
                     }
                 }
                 self.map.insert(page, Where::Full(s));
@@ -383,12 +379,8 @@ impl PageCache {
     fn store_hashes(&mut self, page: u64, content: &[u8]) {
         if let Some(off) = self.hash_slot(page) {
             let n = self.nblocks();
-            hash::block_hashes(
-                content,
-                self.block_size,
-                self.seed,
-                &mut self.hashes[off..off + n],
-            );
+            self.hasher
+                .hashes(content, self.block_size, &mut self.hashes[off..off + n]);
         }
     }
 

@@ -105,7 +105,57 @@ pub struct Decoder {
     refs: Vec<u8>,
     lits: Vec<u8>,
     inflate: compress::Scratch,
+    stage: Stage,
     stats: DecoderStats,
+}
+
+/// Bytes the validation pass may keep of decompressed data, so the apply pass copies instead of
+/// decompressing again. Fixed: a frame with more compressed output decompresses the rest twice.
+pub const STAGE_BYTES: usize = 16 << 20;
+
+/// Decompressed output kept from the validation pass, for a prefix of the frame's ops that carry
+/// compressed data (in op order).
+#[derive(Debug, Default)]
+struct Stage {
+    buf: Vec<u8>,
+    used: usize,
+    ops: usize,
+    closed: bool,
+    read_ops: usize,
+    read: usize,
+}
+
+impl Stage {
+    fn reset(&mut self) {
+        (self.used, self.ops, self.closed, self.read_ops, self.read) = (0, 0, false, 0, 0);
+    }
+    /// Validation: room for the next op's `len` decompressed bytes, or `None` once full.
+    fn slot(&mut self, len: usize) -> Option<&mut [u8]> {
+        if self.closed || self.used + len > STAGE_BYTES {
+            self.closed = true;
+            return None;
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0; STAGE_BYTES];
+        }
+        let s = &mut self.buf[self.used..self.used + len];
+        self.used += len;
+        self.ops += 1;
+        Some(s)
+    }
+    /// Application: the next op's staged bytes, if the validation pass kept them.
+    fn take(&mut self, len: usize) -> Option<&[u8]> {
+        self.read_ops += 1;
+        if self.read_ops > self.ops {
+            return None;
+        }
+        let s = &self.buf[self.read..self.read + len];
+        self.read += len;
+        Some(s)
+    }
+    fn memory_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -129,6 +179,7 @@ impl Decoder {
             refs: Vec::with_capacity(ps),
             lits: vec![0; ps],
             inflate: compress::Scratch::default(),
+            stage: Stage::default(),
             stats: DecoderStats::default(),
         })
     }
@@ -152,7 +203,16 @@ impl Decoder {
 
     /// Counters since creation.
     pub fn stats(&self) -> DecoderStats {
-        self.stats
+        let mut s = self.stats;
+        let pages = self.scratch.capacity()
+            + self.dict.capacity()
+            + self.refs.capacity()
+            + self.lits.capacity();
+        s.memory_bytes = (pages
+            + self.stage.memory_bytes()
+            + self.known.memory_bytes()
+            + self.pending.memory_bytes()) as u64;
+        s
     }
 
     /// Applies `frame` to flat memory `mem`, where guest address A is `mem[A]`.
@@ -241,6 +301,7 @@ impl Decoder {
             Some(_) => {}
         }
         self.pending.clear();
+        self.stage.reset();
         self.walk(Pass::Validate, &h, payload, replica)?;
         Ok((h, payload))
     }
@@ -335,13 +396,21 @@ impl Decoder {
                     };
                     let n = take_len(&mut pos, 2 * ps)?;
                     let data = take(&mut pos, n)?;
-                    let out = if validate {
-                        &mut self.scratch[..]
+                    if validate {
+                        let out = match self.stage.slot(ps) {
+                            Some(out) => out,
+                            None => &mut self.scratch[..],
+                        };
+                        compress::decompress(codec, data, out, &mut self.inflate)
+                            .map_err(|_| corrupt("page does not decompress"))?;
                     } else {
-                        page(replica, addr, ps)?
-                    };
-                    compress::decompress(codec, data, out, &mut self.inflate)
-                        .map_err(|_| corrupt("page does not decompress"))?;
+                        let out = page(replica, addr, ps)?;
+                        match self.stage.take(ps) {
+                            Some(staged) => out.copy_from_slice(staged),
+                            None => compress::decompress(codec, data, out, &mut self.inflate)
+                                .map_err(|_| corrupt("page does not decompress"))?,
+                        }
+                    }
                 }
                 op::DELTA => {
                     need_known(self, idx)?;
@@ -426,13 +495,25 @@ impl Decoder {
                             Some(c) => {
                                 let n = take_len(&mut pos, 2 * ps)?;
                                 let data = take(&mut pos, n)?;
-                                compress::decompress(
-                                    c,
-                                    data,
-                                    &mut self.lits[..lit_len],
-                                    &mut self.inflate,
-                                )
-                                .map_err(|_| corrupt("literal blocks do not decompress"))?;
+                                let lits = &mut self.lits[..lit_len];
+                                let staged = if validate {
+                                    None
+                                } else {
+                                    self.stage.take(lit_len)
+                                };
+                                if let Some(staged) = staged {
+                                    lits.copy_from_slice(staged);
+                                } else {
+                                    let out = match validate
+                                        .then(|| self.stage.slot(lit_len))
+                                        .flatten()
+                                    {
+                                        Some(out) => out,
+                                        None => lits,
+                                    };
+                                    compress::decompress(c, data, out, &mut self.inflate)
+                                        .map_err(|_| corrupt("literal blocks do not decompress"))?;
+                                }
                             }
                             None => return Err(corrupt("unknown codec")),
                         }

@@ -1,11 +1,16 @@
 //! Placeholder scalar delta codec, replaced by the SIMD one from the `scan` branch.
-#![allow(missing_docs)]
+/// Why a delta does not decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeltaError {
+    /// The delta ends inside a run.
     Truncated,
+    /// A malformed varint.
     BadVarint,
+    /// A run of zero bytes.
     ZeroLength,
+    /// A zero skip after the first run.
     ZeroSkip,
+    /// A run past the end of the page.
     OutOfBounds,
 }
 impl std::fmt::Display for DeltaError {
@@ -14,9 +19,13 @@ impl std::fmt::Display for DeltaError {
     }
 }
 impl std::error::Error for DeltaError {}
+/// Longest delta a frame may carry for a `len`-byte page (not a bound of [`encode`]'s output,
+/// which can exceed the page; the encoder sends only deltas well below the page size).
 pub const fn max_encoded_len(len: usize) -> usize {
     len + 2 * crate::varint::MAX_LEN
 }
+/// Encodes the runs where `new` differs from `old` into `out`: its length, or `None` when it
+/// does not fit.
 pub fn encode(old: &[u8], new: &[u8], out: &mut [u8]) -> Option<usize> {
     let mut v = Vec::new();
     let mut i = 0;
@@ -41,10 +50,12 @@ pub fn encode(old: &[u8], new: &[u8], out: &mut [u8]) -> Option<usize> {
     out[..v.len()].copy_from_slice(&v);
     Some(v.len())
 }
+/// Checks that `src` decodes onto a page of `page_len` bytes.
 pub fn validate(src: &[u8], page_len: usize) -> Result<(), DeltaError> {
     let mut p = vec![0u8; page_len];
     decode(src, &mut p)
 }
+/// Applies the delta `src` to `page` (which holds the old version).
 pub fn decode(src: &[u8], page: &mut [u8]) -> Result<(), DeltaError> {
     let mut pos = 0;
     let mut at = 0usize;

@@ -73,7 +73,7 @@ pub struct Encoder {
 /// Everything but the cache, so a cached copy can be read while the rest is written.
 struct Work {
     cfg: Config,
-    seed: u64,
+    hasher: hash::BlockHasher,
     stream_id: u64,
     share: ShareTable,
     /// Pages the backup holds as all zeros (sent as ZERO since the last resync).
@@ -174,7 +174,7 @@ impl Encoder {
             zeros: vec![0; ps],
             w: Work {
                 cfg,
-                seed,
+                hasher: hash::BlockHasher::new(seed),
                 stream_id: hash::random_seed(),
                 share: ShareTable::with_capacity(share_entries),
                 zero_pages: PageSet::default(),
@@ -421,8 +421,7 @@ impl Work {
                         // small: send it; the blocks it touched are the changed ones
                         mark_delta_blocks(&self.tmp[..n], bs, &mut self.changed);
                         for i in self.changed.iter_ones() {
-                            self.hashes[i] =
-                                hash::block_hash(&page[i * bs..(i + 1) * bs], self.seed);
+                            self.hashes[i] = self.hasher.hash(&page[i * bs..(i + 1) * bs]);
                         }
                         self.stats.nanos.delta += t.elapsed().as_nanos() as u64;
                         self.emit(page_idx, Kind::Delta);
@@ -442,7 +441,7 @@ impl Work {
             let ch = a != b;
             self.changed.set(i, ch);
             if ch {
-                self.hashes[i] = hash::block_hash(b, self.seed);
+                self.hashes[i] = self.hasher.hash(b);
             }
         }
         if stages.blocks {
@@ -492,7 +491,8 @@ impl Work {
         cache: &PageCache,
     ) -> Outcome {
         let t = Instant::now();
-        hash::block_hashes(page, self.cfg.block_size, self.seed, &mut self.hashes);
+        self.hasher
+            .hashes(page, self.cfg.block_size, &mut self.hashes);
         let mut any = false;
         for (i, (a, b)) in old.iter().zip(&self.hashes).enumerate() {
             self.changed.set(i, a != b);
@@ -515,7 +515,8 @@ impl Work {
         self.best.clear();
         self.changed.fill(true);
         if self.cfg.stages.blocks {
-            hash::block_hashes(page, self.cfg.block_size, self.seed, &mut self.hashes);
+            self.hasher
+                .hashes(page, self.cfg.block_size, &mut self.hashes);
             let special = self.encode_blocks(page_idx, page, cache);
             self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
             if special {

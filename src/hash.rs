@@ -2,25 +2,75 @@
 //!
 //! Hashes drive change detection in the hashes-only cache tier and lookups in the sharing table.
 //! Each encoder hashes with its own random seed, so guest contents cannot be crafted to collide
-//! with a block the encoder has already seen.
+//! with a block the encoder has already seen. The seed is expanded once into an xxh3 secret
+//! ([`BlockHasher`]); hashing a block then costs no per-call key derivation.
 
-use xxhash_rust::xxh3::xxh3_64_with_seed;
+use xxhash_rust::const_xxh3::const_custom_default_secret;
+use xxhash_rust::xxh3::xxh3_64_with_secret;
+
+/// xxh3-64 keyed by a seed, with the secret derived once.
+///
+/// ```
+/// let h = fgbi::hash::BlockHasher::new(7);
+/// assert_eq!(h.hash(b"block"), fgbi::hash::block_hash(b"block", 7));
+/// ```
+#[derive(Clone)]
+pub struct BlockHasher {
+    secret: [u8; 192],
+}
+
+impl std::fmt::Debug for BlockHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlockHasher")
+    }
+}
+
+impl BlockHasher {
+    /// A hasher for `seed`.
+    pub fn new(seed: u64) -> BlockHasher {
+        BlockHasher {
+            secret: const_custom_default_secret(seed),
+        }
+    }
+
+    /// The hash of one block.
+    #[inline]
+    pub fn hash(&self, block: &[u8]) -> u64 {
+        xxh3_64_with_secret(block, &self.secret)
+    }
+
+    /// The hash of each `block_size` block of `buf`, into `out` (see [`block_hashes`]).
+    pub fn hashes(&self, buf: &[u8], block_size: usize, out: &mut [u64]) {
+        assert!(
+            block_size > 0 && buf.len() % block_size == 0,
+            "buffer is not whole blocks"
+        );
+        assert_eq!(
+            out.len(),
+            buf.len() / block_size,
+            "output slice has the wrong length"
+        );
+        for (h, block) in out.iter_mut().zip(buf.chunks_exact(block_size)) {
+            *h = self.hash(block);
+        }
+    }
+}
 
 /// Smallest block size the format allows.
 pub const MIN_BLOCK_SIZE: usize = 64;
 /// Largest block size the format allows.
 pub const MAX_BLOCK_SIZE: usize = 4096;
 
-/// xxh3-64 of one block with `seed`.
+/// xxh3-64 of one block keyed by `seed` (derives the key each call: for many blocks use
+/// [`BlockHasher`]).
 ///
 /// ```
 /// let h = fgbi::hash::block_hash(&[7u8; 256], 1);
 /// assert_eq!(h, fgbi::hash::block_hash(&[7u8; 256], 1));
 /// assert_ne!(h, fgbi::hash::block_hash(&[7u8; 256], 2));
 /// ```
-#[inline]
 pub fn block_hash(block: &[u8], seed: u64) -> u64 {
-    xxh3_64_with_seed(block, seed)
+    BlockHasher::new(seed).hash(block)
 }
 
 /// Writes the hash of each `block_size` block of `buf` into `out`.
@@ -35,18 +85,7 @@ pub fn block_hash(block: &[u8], seed: u64) -> u64 {
 /// assert!(hashes.iter().all(|&h| h == hashes[0]));
 /// ```
 pub fn block_hashes(buf: &[u8], block_size: usize, seed: u64, out: &mut [u64]) {
-    assert!(
-        block_size > 0 && buf.len() % block_size == 0,
-        "buffer is not whole blocks"
-    );
-    assert_eq!(
-        out.len(),
-        buf.len() / block_size,
-        "output slice has the wrong length"
-    );
-    for (h, block) in out.iter_mut().zip(buf.chunks_exact(block_size)) {
-        *h = xxh3_64_with_seed(block, seed);
-    }
+    BlockHasher::new(seed).hashes(buf, block_size, out)
 }
 
 /// A fresh random seed (from the standard library's per-process random keys).

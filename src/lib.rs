@@ -52,3 +52,6 @@ pub use decoder::{Applied, Decoder, Regions, Replica};
 pub use encoder::Encoder;
 pub use error::Error;
 pub use stats::{DecoderStats, EncoderStats};
+
+#[cfg(feature = "capi")]
+pub mod ffi;

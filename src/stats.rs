@@ -150,4 +150,6 @@ pub struct DecoderStats {
     pub validate_nanos: u64,
     /// Nanoseconds spent writing the replica.
     pub apply_nanos: u64,
+    /// Bytes of memory the decoder holds (scratch pages, staging area, known-page set).
+    pub memory_bytes: u64,
 }

@@ -1,0 +1,108 @@
+//! Writes seed corpora for the fuzz targets in `fuzz/` (run from the repository root):
+//!
+//! ```text
+//! cargo run --example gen_fuzz_corpus -- fuzz/corpus
+//! ```
+//!
+//! Seeds are genuine encoder output, so the fuzzers start from inputs that reach every op kind
+//! instead of spending their time on the header.
+
+use fgbi::compress::{Compressor, Deflate, Lz4};
+use fgbi::{Config, Encoder, Stages};
+use std::path::Path;
+
+const PS: usize = 512;
+const BS: usize = 64;
+const PAGES: usize = 16;
+
+fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
+    let d = dir.join(target);
+    std::fs::create_dir_all(&d).expect("create corpus directory");
+    std::fs::write(d.join(name), bytes).expect("write seed");
+}
+
+fn main() {
+    let out = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".to_string());
+    let out = Path::new(&out);
+    let mut count = 0;
+
+    // frame_decode: payloads of epoch-1 frames over a 16-page replica, one per stage mix
+    let base: Vec<u8> = (0..PS * PAGES).map(|i| if (i / PS) % 5 == 0 { 0 } else { (i * 7 / 3) as u8 }).collect();
+    let mixes = [
+        Stages::ALL,
+        Stages { delta: false, ..Stages::ALL },
+        Stages { delta: false, blocks: false, ..Stages::ALL },
+        Stages { dict: true, ..Stages::NONE },
+        Stages::NONE,
+    ];
+    for (m, stages) in mixes.iter().enumerate() {
+        let cfg = Config { page_size: PS, block_size: BS, stages: *stages, ..Config::default() };
+        let mut enc = Encoder::new(cfg).expect("config");
+        enc.begin_epoch(0).unwrap();
+        for (i, p) in base.chunks(PS).enumerate() {
+            enc.add_page((i * PS) as u64, p).unwrap();
+        }
+        let first = enc.end_epoch().unwrap().to_vec();
+        let mut mem = base.clone();
+        // sparse writes, a moved run, a zeroed page, a copied block, new data
+        mem[PS + 10] ^= 0xff;
+        mem.copy_within(3 * PS..3 * PS + 300, 3 * PS + 40);
+        mem[6 * PS..7 * PS].fill(0);
+        mem.copy_within(2 * PS..2 * PS + BS, 8 * PS + 2 * BS);
+        mem[9 * PS..10 * PS].iter_mut().enumerate().for_each(|(i, b)| *b = (i * i) as u8);
+        enc.begin_epoch(1).unwrap();
+        for p in [1, 3, 6, 8, 9, 0] {
+            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS]).unwrap();
+        }
+        let f = enc.end_epoch().unwrap();
+        for (k, frame) in [&first[..], f].into_iter().enumerate() {
+            let (h, payload) = fgbi::frame::open(frame).unwrap();
+            let mut seed = vec![0u8, h.is_resync() as u8];
+            seed.extend_from_slice(&(h.op_count as u16).to_le_bytes());
+            seed.extend_from_slice(payload);
+            write(out, "frame_decode", &format!("mix{m}-epoch{k}"), &seed);
+            let mut raw = vec![1u8];
+            raw.extend_from_slice(frame);
+            write(out, "frame_decode", &format!("mix{m}-epoch{k}-wire"), &raw);
+            count += 2;
+        }
+    }
+
+    // delta_decode: a selector byte, then a delta stream
+    for (k, changes) in [1usize, 5, 40, 300].into_iter().enumerate() {
+        let old: Vec<u8> = (0..4096).map(|i| (i / 5) as u8).collect();
+        let mut new = old.clone();
+        for c in 0..changes {
+            new[(c * 97) % 4096] ^= 0x21;
+        }
+        let mut d = vec![0u8; fgbi::delta::max_encoded_len(4096)];
+        let n = fgbi::delta::encode(&old, &new, &mut d).unwrap();
+        let mut seed = vec![2u8];
+        seed.extend_from_slice(&d[..n]);
+        write(out, "delta_decode", &format!("changes{k}"), &seed);
+        count += 1;
+    }
+
+    // decompress: codec byte, output length, compressed data
+    let page: Vec<u8> = (0..4096).map(|i| b"fgbi seed corpus "[i % 17]).collect();
+    let mut buf = vec![0u8; 8192];
+    let lz = Lz4::default().compress(&page, &mut buf).unwrap();
+    let mut seed = vec![0u8, 0x00, 0x10];
+    seed.extend_from_slice(&buf[..lz]);
+    write(out, "decompress", "lz4", &seed);
+    let df = Deflate::new(1).compress(&page, &mut buf).unwrap();
+    let mut seed = vec![1u8, 0x00, 0x10];
+    seed.extend_from_slice(&buf[..df]);
+    write(out, "decompress", "deflate", &seed);
+    count += 2;
+
+    // roundtrip: stage bits, config bits, then epochs of 4-byte commands
+    for (k, cfg) in [0xffu8, 0x1f, 0x03, 0x08].into_iter().enumerate() {
+        let mut seed = vec![cfg, (k as u8) * 0x55, 3];
+        seed.extend_from_slice(&[0, 1, 5, 9, 2, 3, 1, 7, 4, 2, 0, 0x41]);
+        seed.extend_from_slice(&[2, 3, 4, 1, 1, 9, 2, 2, 8, 8]);
+        write(out, "roundtrip", &format!("script{k}"), &seed);
+        count += 1;
+    }
+    println!("wrote {count} seeds under {}", out.display());
+}

@@ -1,0 +1,66 @@
+//! Encode -> decode round trip driven by arbitrary epoch scripts: after every epoch the replica
+//! equals the primary, whatever the stages, block size and cache budget.
+#![no_main]
+use fgbi::{Config, Decoder, Encoder, Fallback, Stages};
+use libfuzzer_sys::fuzz_target;
+
+const PS: usize = 512;
+const PAGES: usize = 12;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 3 {
+        return;
+    }
+    let s = data[0];
+    let stages = Stages { zero: s & 1 != 0, blocks: s & 2 != 0, sharing: s & 4 != 0, delta: s & 8 != 0, dict: s & 16 != 0 };
+    let cfg = Config {
+        page_size: PS,
+        block_size: [64, 128, 256, 512][(data[1] & 3) as usize],
+        cache_bytes: [0, 3 * 700, 8 * 700, 1 << 16][((data[1] >> 2) & 3) as usize],
+        hash_bytes: [0, 2 * 120, 1 << 12, 0][((data[1] >> 4) & 3) as usize],
+        stages,
+        fallback: [Fallback::Lz4, Fallback::Deflate(1), Fallback::None, Fallback::Lz4][((data[1] >> 6) & 3) as usize],
+    };
+    let mut enc = Encoder::new(cfg).unwrap();
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut mem = vec![0u8; PS * PAGES];
+    let mut replica = vec![0u8; PS * PAGES];
+    let mut epoch = 0u64;
+    // each epoch: a count byte, then that many 4-byte commands (op, page, offset, value)
+    let mut rest = &data[2..];
+    let mut first = true;
+    while !rest.is_empty() || first {
+        let n = rest.first().copied().unwrap_or(0) as usize % 16;
+        rest = rest.get(1..).unwrap_or(&[]);
+        let mut dirty = [first; PAGES];
+        for cmd in rest.chunks(4).take(n) {
+            let [op, page, off, val] = [cmd[0], *cmd.get(1).unwrap_or(&0), *cmd.get(2).unwrap_or(&0), *cmd.get(3).unwrap_or(&0)];
+            let p = page as usize % PAGES;
+            let at = p * PS + (off as usize * 2) % PS;
+            match op % 5 {
+                0 => mem[at] = val,
+                1 => mem[p * PS..(p + 1) * PS].fill(0),
+                2 => {
+                    let q = val as usize % PAGES;
+                    let len = 64 * (1 + op as usize / 5 % 4);
+                    let src = q * PS + (val as usize * 64) % (PS - len + 1);
+                    let dst = p * PS + (off as usize * 64) % (PS - len + 1);
+                    mem.copy_within(src..src + len, dst);
+                }
+                3 => mem[p * PS..(p + 1) * PS].iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8).wrapping_mul(val)),
+                _ => mem[at..(at + 16).min((p + 1) * PS)].fill(val),
+            }
+            dirty[p] = true;
+        }
+        rest = rest.get(4 * n..).unwrap_or(&[]);
+        enc.begin_epoch(epoch).unwrap();
+        for p in (0..PAGES).filter(|&p| dirty[p]) {
+            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS]).unwrap();
+        }
+        let frame = enc.end_epoch().unwrap();
+        dec.apply_flat(frame, &mut replica).expect("own frame refused");
+        assert!(replica == mem, "replica differs after epoch {epoch}");
+        epoch += 1;
+        first = false;
+    }
+});

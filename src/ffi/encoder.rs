@@ -1,0 +1,485 @@
+//! `fgbi_encoder`: the primary side of a replication stream.
+
+use super::config::{config_ref, fgbi_config};
+use super::error::{
+    fail, guard, guard_handle, null, FResult, Poison, FGBI_ERR_BUFFER_TOO_SMALL,
+    FGBI_ERR_INVALID_ARG, FGBI_ERR_OUT_OF_BOUNDS, FGBI_ERR_STATE,
+};
+use super::{out, slice, slice_mut};
+use crate::encoder::MAX_GUEST_ADDR;
+use crate::{Encoder, EncoderStats};
+use std::ffi::c_int;
+
+/// An encoder (opaque): made by `fgbi_encoder_new`, freed by `fgbi_encoder_free`. It keeps what
+/// the backup holds (caches and tables within the configured budgets) across epochs.
+#[allow(non_camel_case_types)]
+pub struct fgbi_encoder {
+    enc: Encoder,
+    /// The frame of the last epoch ended, while the encoder's buffer still holds it.
+    frame: Option<(*const u8, usize)>,
+    /// That frame has not been handed out yet (`end_epoch_into` found the buffer too small).
+    undelivered: bool,
+    poisoned: bool,
+}
+
+impl Poison for fgbi_encoder {
+    fn poisoned(&mut self) -> &mut bool {
+        &mut self.poisoned
+    }
+}
+
+impl fgbi_encoder {
+    /// Ends the open epoch, or takes the frame still waiting to be fetched.
+    fn finish(&mut self) -> FResult<(*const u8, usize)> {
+        if self.undelivered {
+            if let Some(f) = self.frame {
+                return Ok(f);
+            }
+        }
+        let f = self.enc.end_epoch()?;
+        let f = (f.as_ptr(), f.len());
+        self.frame = Some(f);
+        self.undelivered = false;
+        Ok(f)
+    }
+}
+
+/// Encoder counters (`fgbi_encoder_stats`: since creation; `fgbi_encoder_epoch_stats`: of the
+/// current or last epoch). Pages "sent as X" count the op chosen per page, "bytes" the bytes those
+/// ops took in frames.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct fgbi_encoder_counters {
+    /// Epochs ended.
+    pub epochs: u64,
+    /// Resync frames produced.
+    pub resyncs: u64,
+    /// Pages added.
+    pub pages_in: u64,
+    /// Bytes of pages added.
+    pub bytes_in: u64,
+    /// Frame bytes produced (headers, ops and checksums).
+    pub bytes_out: u64,
+    /// Dirty pages identical to what the backup holds: nothing sent.
+    pub unchanged_pages: u64,
+    /// Pages sent as all zeros.
+    pub zero_pages: u64,
+    /// Bytes of those ops.
+    pub zero_bytes: u64,
+    /// Pages sent raw.
+    pub raw_pages: u64,
+    /// Bytes of those ops.
+    pub raw_bytes: u64,
+    /// Pages sent whole through the fallback compressor.
+    pub compressed_pages: u64,
+    /// Bytes of those ops.
+    pub compressed_bytes: u64,
+    /// Pages sent as an XOR+RLE delta against their last-sent version.
+    pub delta_pages: u64,
+    /// Bytes of those ops.
+    pub delta_bytes: u64,
+    /// Pages sent lz4-compressed with their last-sent version as dictionary.
+    pub dict_pages: u64,
+    /// Bytes of those ops.
+    pub dict_bytes: u64,
+    /// Pages sent block by block.
+    pub block_pages: u64,
+    /// Bytes of those ops.
+    pub block_bytes: u64,
+    /// Blocks sent as all zeros inside block ops.
+    pub zero_blocks: u64,
+    /// Blocks sent as references to identical content the backup holds.
+    pub shared_blocks: u64,
+    /// Unchanged blocks kept inside block ops.
+    pub kept_blocks: u64,
+    /// New blocks sent as literals inside block ops.
+    pub literal_blocks: u64,
+    /// Page lookups answered by the full-page cache.
+    pub cache_hits: u64,
+    /// Page lookups answered by the hashes-only tier.
+    pub cache_hash_hits: u64,
+    /// Page lookups neither tier answered.
+    pub cache_misses: u64,
+    /// Pages evicted from the full-page cache.
+    pub cache_evictions: u64,
+    /// Pages evicted from the hashes-only tier.
+    pub cache_hash_evictions: u64,
+    /// Blocks inserted into the sharing table.
+    pub share_inserts: u64,
+    /// Sharing-table lookups.
+    pub share_lookups: u64,
+    /// Lookups that found a candidate (compared byte for byte before use).
+    pub share_candidates: u64,
+    /// Candidates dropped as stale (the content had changed).
+    pub share_stale: u64,
+    /// Nanoseconds in zero detection.
+    pub nanos_zero: u64,
+    /// Nanoseconds in cache lookup and XOR+RLE delta.
+    pub nanos_delta: u64,
+    /// Nanoseconds in block hashing, sharing and block encoding.
+    pub nanos_blocks: u64,
+    /// Nanoseconds in dictionary compression.
+    pub nanos_dict: u64,
+    /// Nanoseconds in fallback compression.
+    pub nanos_compress: u64,
+    /// Nanoseconds recording what was sent.
+    pub nanos_update: u64,
+    /// Bytes of memory the encoder's state holds (caches, tables, page sets; not the frame).
+    pub memory_bytes: u64,
+    /// Of which caches and sharing table, bounded by the configured budgets.
+    pub cache_memory_bytes: u64,
+}
+
+impl From<EncoderStats> for fgbi_encoder_counters {
+    fn from(s: EncoderStats) -> Self {
+        fgbi_encoder_counters {
+            epochs: s.epochs,
+            resyncs: s.resyncs,
+            pages_in: s.pages_in,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            unchanged_pages: s.unchanged,
+            zero_pages: s.zero.pages,
+            zero_bytes: s.zero.bytes,
+            raw_pages: s.raw.pages,
+            raw_bytes: s.raw.bytes,
+            compressed_pages: s.compressed.pages,
+            compressed_bytes: s.compressed.bytes,
+            delta_pages: s.delta.pages,
+            delta_bytes: s.delta.bytes,
+            dict_pages: s.dict.pages,
+            dict_bytes: s.dict.bytes,
+            block_pages: s.blocks.pages,
+            block_bytes: s.blocks.bytes,
+            zero_blocks: s.zero_blocks,
+            shared_blocks: s.shared_blocks,
+            kept_blocks: s.kept_blocks,
+            literal_blocks: s.literal_blocks,
+            cache_hits: s.cache.hits,
+            cache_hash_hits: s.cache.hash_hits,
+            cache_misses: s.cache.misses,
+            cache_evictions: s.cache.evictions,
+            cache_hash_evictions: s.cache.hash_evictions,
+            share_inserts: s.share.inserts,
+            share_lookups: s.share.lookups,
+            share_candidates: s.share.candidates,
+            share_stale: s.share.stale,
+            nanos_zero: s.nanos.zero,
+            nanos_delta: s.nanos.delta,
+            nanos_blocks: s.nanos.blocks,
+            nanos_dict: s.nanos.dict,
+            nanos_compress: s.nanos.compress,
+            nanos_update: s.nanos.update,
+            memory_bytes: s.memory_bytes,
+            cache_memory_bytes: s.cache_memory_bytes,
+        }
+    }
+}
+
+/// Makes an encoder with configuration `cfg` (copied) and stores it in `*out` (NULL on error).
+/// Its first frame is a resync frame. `FGBI_ERR_CONFIG` for an invalid configuration.
+///
+/// # Safety
+/// `cfg` must be NULL (refused) or a live configuration; `out` NULL (refused) or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_new(
+    cfg: *const fgbi_config,
+    out: *mut *mut fgbi_encoder,
+) -> c_int {
+    guard("fgbi_encoder_new", || {
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        // SAFETY: checked non-NULL; writable by the caller's rule.
+        unsafe { out.write(std::ptr::null_mut()) };
+        let enc = Encoder::new(*config_ref(cfg)?)?;
+        let h = Box::new(fgbi_encoder {
+            enc,
+            frame: None,
+            undelivered: false,
+            poisoned: false,
+        });
+        // SAFETY: as above.
+        unsafe { out.write(Box::into_raw(h)) };
+        Ok(())
+    })
+}
+
+/// Frees an encoder and its frame buffer. NULL is ignored.
+///
+/// # Safety
+/// `enc` must be NULL or an encoder from `fgbi_encoder_new` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_free(enc: *mut fgbi_encoder) {
+    if !enc.is_null() {
+        // SAFETY: made by Box::into_raw in fgbi_encoder_new, not freed yet (caller's rule).
+        drop(unsafe { Box::from_raw(enc) });
+    }
+}
+
+/// Starts epoch `epoch`. The first epoch, and the first after `fgbi_encoder_resync`, may be any
+/// number above the last; otherwise it must be the last epoch plus one (`FGBI_ERR_EPOCH`).
+/// `FGBI_ERR_STATE` while an epoch is open, or while the previous frame waits to be fetched
+/// after `fgbi_encoder_end_epoch_into` answered `FGBI_ERR_BUFFER_TOO_SMALL`.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_begin_epoch(enc: *mut fgbi_encoder, epoch: u64) -> c_int {
+    guard_handle("fgbi_encoder_begin_epoch", "encoder", enc, |e| {
+        if e.undelivered {
+            return Err(fail(
+                FGBI_ERR_STATE,
+                "the last frame was not fetched (end_epoch_into answered BUFFER_TOO_SMALL): \
+                 fetch it with a larger buffer, or resync",
+            ));
+        }
+        e.enc.begin_epoch(epoch)?;
+        e.frame = None;
+        Ok(())
+    })
+}
+
+fn check_addr(addr: u64, page_size: usize) -> FResult {
+    if addr % page_size as u64 != 0 {
+        return Err(crate::Error::Unaligned(addr).into());
+    }
+    if addr >= MAX_GUEST_ADDR {
+        return Err(fail(
+            FGBI_ERR_OUT_OF_BOUNDS,
+            format!("guest address {addr:#x} is beyond the encoder's range (2^60)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Adds the dirty page at guest address `guest_addr` (a multiple of the page size) in the open
+/// epoch, reading exactly page-size bytes at `page` (copied: the buffer is free again on return).
+/// The same page may be added more than once in an epoch; the backup ends with the last version.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `page` NULL (refused) or page-size readable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_add_page(
+    enc: *mut fgbi_encoder,
+    guest_addr: u64,
+    page: *const u8,
+) -> c_int {
+    guard_handle("fgbi_encoder_add_page", "encoder", enc, |e| {
+        let ps = e.enc.config().page_size;
+        // SAFETY: NULL or page-size readable bytes (caller's rule).
+        let page = unsafe { slice(page, ps, "page") }?;
+        e.enc.add_page(guest_addr, page)?;
+        Ok(())
+    })
+}
+
+/// Like `fgbi_encoder_add_page`, with the page's length: a page whose length is not the page
+/// size gives `FGBI_ERR_INVALID_ARG`.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `page` NULL (refused unless `page_len` is 0,
+/// which is refused as a short page) or `page_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_add_page_len(
+    enc: *mut fgbi_encoder,
+    guest_addr: u64,
+    page: *const u8,
+    page_len: usize,
+) -> c_int {
+    guard_handle("fgbi_encoder_add_page_len", "encoder", enc, |e| {
+        // SAFETY: NULL or page_len readable bytes (caller's rule).
+        let page = unsafe { slice(page, page_len, "page") }?;
+        e.enc.add_page(guest_addr, page)?;
+        Ok(())
+    })
+}
+
+/// Adds `n` dirty pages: page `i` at guest address `addrs[i]` with content `pages[i]`
+/// (page-size bytes each). Every address and page pointer is checked first: a NULL page or a
+/// misaligned address fails before any page is added, and the last error message names the
+/// index. `n` = 0 does nothing (the arrays may then be NULL).
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `addrs` and `pages` NULL (refused) or `n`
+/// readable elements; each `pages[i]` NULL (refused) or page-size readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_add_pages(
+    enc: *mut fgbi_encoder,
+    addrs: *const u64,
+    pages: *const *const u8,
+    n: usize,
+) -> c_int {
+    guard_handle("fgbi_encoder_add_pages", "encoder", enc, |e| {
+        let ps = e.enc.config().page_size;
+        // SAFETY: NULL or n readable elements (caller's rule).
+        let addrs = unsafe { slice(addrs, n, "addrs") }?;
+        // SAFETY: as above.
+        let pages = unsafe { slice(pages, n, "pages") }?;
+        for (i, (&a, &p)) in addrs.iter().zip(pages).enumerate() {
+            if p.is_null() {
+                return Err(null(&format!("pages[{i}]")));
+            }
+            check_addr(a, ps).map_err(|f| fail(f.code, format!("page {i}: {}", f.msg)))?;
+        }
+        for (i, (&a, &p)) in addrs.iter().zip(pages).enumerate() {
+            // SAFETY: non-NULL, page-size readable bytes (caller's rule).
+            let page = unsafe { std::slice::from_raw_parts(p, ps) };
+            e.enc
+                .add_page(a, page)
+                .map_err(|err| fail(super::error::code_of(&err), format!("page {i}: {err}")))?;
+        }
+        Ok(())
+    })
+}
+
+/// Ends the open epoch and stores its frame in `*frame` and `*frame_len`. The frame belongs to
+/// the encoder and stays valid until the next call that changes it (begin_epoch, add_page,
+/// resync, free). Also hands out a frame that `fgbi_encoder_end_epoch_into` kept after
+/// `FGBI_ERR_BUFFER_TOO_SMALL`. `FGBI_ERR_STATE` without an open epoch.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `frame` and `frame_len` NULL (refused) or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_end_epoch(
+    enc: *mut fgbi_encoder,
+    frame: *mut *const u8,
+    frame_len: *mut usize,
+) -> c_int {
+    guard_handle("fgbi_encoder_end_epoch", "encoder", enc, |e| {
+        // SAFETY: NULL or writable (caller's rule); checked before the epoch is ended.
+        let (frame, frame_len) = unsafe { (out(frame, "frame")?, out(frame_len, "frame_len")?) };
+        let (p, n) = e.finish()?;
+        e.undelivered = false;
+        *frame = p;
+        *frame_len = n;
+        Ok(())
+    })
+}
+
+/// Ends the open epoch and copies its frame into `buf` (`cap` bytes), storing its length in
+/// `*frame_len`. When the frame does not fit, returns `FGBI_ERR_BUFFER_TOO_SMALL` with the
+/// needed size in `*frame_len` and keeps the frame: call again (with a buffer of that size, or
+/// `fgbi_encoder_end_epoch`) to fetch it; the next epoch cannot begin before it is fetched (or
+/// the encoder resynced). `buf` may be NULL with `cap` 0 to ask for the size.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `buf` NULL (refused unless `cap` is 0) or
+/// `cap` writable bytes; `frame_len` NULL (refused) or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_end_epoch_into(
+    enc: *mut fgbi_encoder,
+    buf: *mut u8,
+    cap: usize,
+    frame_len: *mut usize,
+) -> c_int {
+    guard_handle("fgbi_encoder_end_epoch_into", "encoder", enc, |e| {
+        // SAFETY: NULL or writable (caller's rules); checked before the epoch is ended.
+        let frame_len = unsafe { out(frame_len, "frame_len") }?;
+        // SAFETY: as above.
+        let buf = unsafe { slice_mut(buf, cap, "buf") }?;
+        let (p, n) = e.finish()?;
+        *frame_len = n;
+        // kept until the copy below succeeds
+        e.undelivered = true;
+        if n > buf.len() {
+            return Err(fail(
+                FGBI_ERR_BUFFER_TOO_SMALL,
+                format!(
+                    "frame of {n} bytes, buffer of {cap}: the frame is kept, call again with a \
+                     larger buffer"
+                ),
+            ));
+        }
+        // SAFETY: the encoder's frame buffer, unchanged since `finish` (no call in between).
+        let frame = unsafe { std::slice::from_raw_parts(p, n) };
+        if super::overlap((p, n), (buf.as_ptr(), buf.len())) {
+            return Err(fail(
+                FGBI_ERR_INVALID_ARG,
+                "buf overlaps the encoder's frame",
+            ));
+        }
+        buf[..n].copy_from_slice(frame);
+        e.undelivered = false;
+        Ok(())
+    })
+}
+
+/// Forgets everything the encoder knows of the backup: the next frame is a resync frame that
+/// depends on nothing the backup held and may carry any epoch number above the last. Call it
+/// when the backup is replaced or a frame was lost, then add every page in the next epoch. An
+/// open epoch, or a frame waiting to be fetched, is dropped.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_resync(enc: *mut fgbi_encoder) -> c_int {
+    guard_handle("fgbi_encoder_resync", "encoder", enc, |e| {
+        e.enc.resync();
+        e.frame = None;
+        e.undelivered = false;
+        Ok(())
+    })
+}
+
+/// Sets the stream id written in every frame from the next one on (random by default; e.g. to
+/// number parallel channels). A decoder follows one stream id.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_set_stream_id(enc: *mut fgbi_encoder, id: u64) -> c_int {
+    guard_handle("fgbi_encoder_set_stream_id", "encoder", enc, |e| {
+        e.enc.set_stream_id(id);
+        Ok(())
+    })
+}
+
+/// Stores the encoder's stream id in `*id`.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `id` NULL (refused) or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_stream_id(enc: *mut fgbi_encoder, id: *mut u64) -> c_int {
+    guard_handle("fgbi_encoder_stream_id", "encoder", enc, |e| {
+        // SAFETY: NULL or writable (caller's rule).
+        *unsafe { out(id, "id") }? = e.enc.stream_id();
+        Ok(())
+    })
+}
+
+/// Fills `*stats` with the counters since the encoder was made.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `stats` NULL (refused) or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_stats(
+    enc: *mut fgbi_encoder,
+    stats: *mut fgbi_encoder_counters,
+) -> c_int {
+    guard_handle("fgbi_encoder_stats", "encoder", enc, |e| {
+        // SAFETY: NULL or writable (caller's rule).
+        *unsafe { out(stats, "stats") }? = e.enc.stats().into();
+        Ok(())
+    })
+}
+
+/// Fills `*stats` with the counters of the open epoch, or of the last one once it has ended
+/// (memory gauges are current values).
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `stats` NULL (refused) or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_epoch_stats(
+    enc: *mut fgbi_encoder,
+    stats: *mut fgbi_encoder_counters,
+) -> c_int {
+    guard_handle("fgbi_encoder_epoch_stats", "encoder", enc, |e| {
+        // SAFETY: NULL or writable (caller's rule).
+        *unsafe { out(stats, "stats") }? = e.enc.epoch_stats().into();
+        Ok(())
+    })
+}
