@@ -37,9 +37,11 @@ pub mod encoder;
 pub mod error;
 pub mod frame;
 pub mod hash;
+pub mod scan;
 pub mod share;
 pub mod stats;
 pub mod varint;
+pub mod xbzrle;
 pub mod zero;
 
 pub use config::{Config, Fallback, Stages};
