@@ -17,8 +17,6 @@ mod progress;
 mod record;
 #[path = "fgbi/trace.rs"]
 mod trace;
-#[path = "fgbi/xbzrle.rs"]
-mod xbzrle;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -7,8 +7,8 @@
 //! the XBZRLE data: QEMU's `8 + 1 + 2 + len`), COMP (`len` bytes of compressed page follow).
 
 use crate::trace::PAGE;
-use crate::xbzrle; // STAND-IN: replace with fgbi::xbzrle once on main
 use fgbi::compress::{self, Codec, Compressor, Deflate, Lz4};
+use fgbi::xbzrle;
 
 const RAW: u64 = 0;
 const ZERO: u64 = 1;
@@ -116,8 +116,8 @@ impl Method for ZeroRaw {
     }
 }
 
-/// QEMU's XBZRLE: a direct-mapped cache of last-sent pages; on a hit the XBZRLE delta when it
-/// fits in a page, else (miss or overflow) the raw page, which is then cached. Zero pages are
+/// QEMU's XBZRLE (libfgbi's `xbzrle` codec, in QEMU's exact output mode): a direct-mapped cache
+/// of last-sent pages; on a hit the XBZRLE delta when it fits in a page, else (miss or overflow) the raw page, which is then cached. Zero pages are
 /// sent as zero records and cached as zeros.
 pub struct Xbzrle {
     slots: usize,
@@ -163,8 +163,10 @@ impl Method for Xbzrle {
         }
         let mut buf = std::mem::take(&mut self.buf);
         let (hit, cached) = self.slot(idx);
+        // encode_exact: byte for byte QEMU's output (maximal runs), so the row is QEMU's method;
+        // fgbi::xbzrle::encode (short gaps absorbed) is never longer and usually a little shorter
         let r = if hit {
-            xbzrle::encode(cached, page, &mut buf)
+            xbzrle::encode_exact(cached, page, &mut buf)
         } else {
             Err(xbzrle::Overflow)
         };
