@@ -301,7 +301,7 @@ while True:
         serde_json::from_slice(&std::fs::read(out_dir.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["epochs"].as_u64(), Some(4));
     let size = meta["image_bytes"].as_u64().unwrap();
-    assert!(size > 0 && size % PAGE as u64 == 0);
+    assert!(size > 0 && size.is_multiple_of(PAGE as u64));
     assert!(!meta["layout"]["extents"].as_array().unwrap().is_empty());
     let mut stamps = Vec::new();
     for e in 0..4 {

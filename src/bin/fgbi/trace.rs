@@ -53,7 +53,7 @@ impl Trace {
                 .map_err(|e| format!("{}: {e}", p.display()))
         };
         let image_bytes = size(&images[0])?;
-        if image_bytes == 0 || image_bytes % PAGE as u64 != 0 {
+        if image_bytes == 0 || !image_bytes.is_multiple_of(PAGE as u64) {
             return Err(format!(
                 "{}: size {image_bytes} is not a positive multiple of {PAGE}",
                 images[0].display()
