@@ -1,0 +1,346 @@
+//! End-to-end tests of the `fgbi` binary.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PAGE: usize = 4096;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fgbi"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fgbi-cli-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A small deterministic pseudo-random generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Writes a trace of `epochs` images of `pages` pages: text-like content, zero pages, small
+/// in-place changes, block copies between pages and pages zeroed or filled each epoch.
+fn make_trace(dir: &Path, pages: usize, epochs: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let mut mem = vec![0u8; pages * PAGE];
+    for p in 0..pages {
+        if p % 5 == 0 {
+            continue; // zero page
+        }
+        for (i, b) in mem[p * PAGE..(p + 1) * PAGE].iter_mut().enumerate() {
+            *b = b"session-key:value;"[(i + p) % 18] ^ ((i / 512) as u8);
+        }
+    }
+    let mut images = Vec::new();
+    for e in 0..epochs {
+        if e > 0 {
+            for _ in 0..pages / 4 {
+                let p = rng.below(pages);
+                let off = p * PAGE + rng.below(PAGE - 16);
+                for k in 0..8 {
+                    mem[off + k] = rng.next() as u8;
+                }
+            }
+            for _ in 0..pages / 8 {
+                let (a, b) = (rng.below(pages), rng.below(pages));
+                let (sa, sb) = (rng.below(16) * 256, rng.below(16) * 256);
+                let blk: Vec<u8> = mem[a * PAGE + sa..a * PAGE + sa + 256].to_vec();
+                mem[b * PAGE + sb..b * PAGE + sb + 256].copy_from_slice(&blk);
+            }
+            let z = rng.below(pages);
+            mem[z * PAGE..(z + 1) * PAGE].fill(0);
+        }
+        std::fs::write(dir.join(format!("epoch-{e:04}.img")), &mem).unwrap();
+        images.push(mem.clone());
+    }
+    std::fs::write(
+        dir.join("meta.json"),
+        r#"{"name":"synthetic","workload":"test"}"#,
+    )
+    .unwrap();
+    images
+}
+
+fn dirty_pages(images: &[Vec<u8>]) -> u64 {
+    let mut n = (images[0].len() / PAGE) as u64;
+    for w in images.windows(2) {
+        n += w[0]
+            .chunks(PAGE)
+            .zip(w[1].chunks(PAGE))
+            .filter(|(a, b)| a != b)
+            .count() as u64;
+    }
+    n
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run fgbi");
+    if !out.status.success() {
+        eprintln!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn eval_json_reports_every_method_and_verifies() {
+    let dir = tmpdir("eval");
+    let images = make_trace(&dir, 64, 6);
+    let svg = dir.join("chart.svg");
+    let out = run(bin()
+        .arg("eval")
+        .arg(&dir)
+        .arg("--json")
+        .arg("--plot")
+        .arg(&svg));
+    assert!(out.status.success());
+    let v = json(&out);
+    let dirty = dirty_pages(&images) * PAGE as u64;
+    for m in [
+        "raw", "zero+raw", "xbzrle", "zlib-1", "lz4", "zstd-1", "fgbi",
+    ] {
+        let o = &v[m];
+        for k in [
+            "bytes_sent",
+            "bytes_sent_after_epoch0",
+            "dirty_bytes",
+            "encode_seconds",
+            "decode_seconds",
+        ] {
+            assert!(o[k].is_number(), "{m}.{k} missing: {o}");
+        }
+        assert_eq!(o["dirty_bytes"].as_u64(), Some(dirty), "{m}");
+        assert_eq!(o["per_epoch_bytes"].as_array().unwrap().len(), 6);
+        assert!(o["bytes_sent_after_epoch0"].as_u64() < o["bytes_sent"].as_u64());
+    }
+    // raw: 8-byte header + page for every dirty page
+    assert_eq!(
+        v["raw"]["bytes_sent"].as_u64(),
+        Some(dirty / PAGE as u64 * (PAGE as u64 + 8))
+    );
+    assert_eq!(v["fgbi"]["verified"], serde_json::Value::Bool(true));
+    let st = &v["fgbi"]["stages"];
+    assert!(st["zero"]["pages"].as_u64().unwrap() > 0);
+    assert!(st["delta"]["pages"].as_u64().unwrap() + st["dict"]["pages"].as_u64().unwrap() > 0);
+    assert!(v["fgbi"]["bytes_sent"].as_u64() < v["zero+raw"]["bytes_sent"].as_u64());
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("fgbi") && chart.contains("xbzrle"));
+
+    // the table form, with per-epoch detail
+    let out = run(bin().arg("eval").arg(&dir).arg("--verbose").args([
+        "--stages",
+        "zero,delta",
+        "--fallback",
+        "deflate:1",
+    ]));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for m in [
+        "raw",
+        "zero+raw",
+        "xbzrle",
+        "zlib-1",
+        "lz4",
+        "zstd-1",
+        "fgbi",
+        "every epoch identical",
+    ] {
+        assert!(text.contains(m), "{m} missing from\n{text}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_reports_a_tampered_frame_and_exits_1() {
+    let dir = tmpdir("tamper");
+    make_trace(&dir, 32, 5);
+    let out = bin()
+        .arg("eval")
+        .arg(&dir)
+        .arg("--json")
+        .args(["--tamper-epoch", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("epoch 2") && stderr.contains("rejected"),
+        "{stderr}"
+    );
+    let v = json(&out);
+    assert_eq!(v["fgbi"]["verified"], serde_json::Value::Bool(false));
+    assert_eq!(v["fgbi"]["rejected_epochs"], serde_json::json!([2]));
+    // after the rejection the encoder resynchronised: later epochs verified again
+    assert_eq!(v["fgbi"]["stages"]["resyncs"].as_u64(), Some(2));
+    assert_eq!(v["failures"].as_array().unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_rejects_a_bad_trace() {
+    let dir = tmpdir("bad");
+    std::fs::write(dir.join("epoch-0000.img"), vec![0u8; PAGE]).unwrap();
+    std::fs::write(dir.join("epoch-0001.img"), vec![0u8; 2 * PAGE]).unwrap();
+    let out = bin().arg("eval").arg(&dir).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differs"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn encode_decode_round_trip() {
+    let dir = tmpdir("codec");
+    let trace = dir.join("trace");
+    std::fs::create_dir(&trace).unwrap();
+    let images = make_trace(&trace, 48, 5);
+    let frames = dir.join("frames.bin");
+    let base = dir.join("base.img");
+    let outimg = dir.join("out.img");
+    std::fs::write(&base, vec![0xAAu8; images[0].len()]).unwrap();
+    assert!(run(bin()
+        .arg("encode")
+        .arg(&trace)
+        .arg(&frames)
+        .args(["--block-size", "512"]))
+    .status
+    .success());
+    let stream = std::fs::read(&frames).unwrap();
+    assert_eq!(&stream[..8], b"FGBISTRM");
+    assert!(
+        run(bin().arg("decode").arg(&frames).arg(&base).arg(&outimg))
+            .status
+            .success()
+    );
+    assert!(std::fs::read(&outimg).unwrap() == *images.last().unwrap());
+
+    // a flipped bit in the last frame is rejected
+    let mut bad = stream.clone();
+    let n = bad.len();
+    bad[n - 20] ^= 1;
+    std::fs::write(&frames, &bad).unwrap();
+    let out = bin()
+        .arg("decode")
+        .arg(&frames)
+        .arg(&base)
+        .arg(&outimg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rejected"));
+    // a truncated stream is reported
+    std::fs::write(&frames, &stream[..n - 5]).unwrap();
+    let out = bin()
+        .arg("decode")
+        .arg(&frames)
+        .arg(&base)
+        .arg(&outimg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn record_a_child_that_writes_a_known_pattern() {
+    // the interpreter itself, not a wrapper script (pyenv shims) that would delay its start
+    let python = match Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+    {
+        Ok(o) if o.status.success() => String::from_utf8(o.stdout).unwrap().trim().to_string(),
+        _ => {
+            eprintln!("python3 not available: skipped");
+            return;
+        }
+    };
+    let dir = tmpdir("record");
+    let out_dir = dir.join("trace");
+    // 1 MiB buffer stamped with a marker and a counter that changes between snapshots
+    let script = r#"
+import time
+buf = bytearray(1 << 20)
+i = 0
+while True:
+    stamp = b"FGBI-RECORD-MARKER-%08d;" % i
+    for off in range(0, len(buf), 4096):
+        buf[off:off + len(stamp)] = stamp
+    i += 1
+    time.sleep(0.01)
+"#;
+    let out = run(bin()
+        .arg("record")
+        .args([
+            "--interval-ms",
+            "150",
+            "--epochs",
+            "4",
+            "--max-bytes",
+            "64M",
+        ])
+        .arg(&out_dir)
+        .args(["--", &python, "-c", script]));
+    assert!(out.status.success());
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["epochs"].as_u64(), Some(4));
+    let size = meta["image_bytes"].as_u64().unwrap();
+    assert!(size > 0 && size.is_multiple_of(PAGE as u64));
+    assert!(!meta["layout"]["extents"].as_array().unwrap().is_empty());
+    let mut stamps = Vec::new();
+    for e in 0..4 {
+        let img = std::fs::read(out_dir.join(format!("epoch-{e:04}.img"))).unwrap();
+        assert_eq!(img.len() as u64, size);
+        let marker = b"FGBI-RECORD-MARKER-";
+        let hits: Vec<usize> = img
+            .windows(marker.len())
+            .enumerate()
+            .filter(|(_, w)| *w == marker)
+            .map(|(i, _)| i)
+            .collect();
+        assert!(
+            hits.len() >= 256,
+            "epoch {e}: marker found {} times",
+            hits.len()
+        );
+        let i = hits[hits.len() / 2];
+        stamps.push(img[i..i + marker.len() + 8].to_vec());
+    }
+    assert!(
+        stamps.windows(2).any(|w| w[0] != w[1]),
+        "the counter never changed"
+    );
+    // the recorded trace evaluates, and the replica checks out
+    let out = run(bin().arg("eval").arg(&out_dir).arg("--json"));
+    assert!(out.status.success());
+    assert_eq!(
+        json(&out)["fgbi"]["verified"],
+        serde_json::Value::Bool(true)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn record_needs_a_target() {
+    let out = bin()
+        .args(["record", "--epochs", "1", "/nonexistent-dir"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
