@@ -454,8 +454,10 @@ impl Work {
             }
         }
         if stages.blocks {
-            self.encode_blocks(page_idx, page, cache);
-            if best_kind.is_none() || self.cand.len() < self.best.len() {
+            // an all-literal block op is the page compressed plainly, which the dictionary pass
+            // below beats or matches: then it is not worth compressing
+            self.encode_blocks(page_idx, page, cache, !stages.dict);
+            if !self.cand.is_empty() && (best_kind.is_none() || self.cand.len() < self.best.len()) {
                 std::mem::swap(&mut self.cand, &mut self.best);
                 best_kind = Some(Kind::Blocks);
             }
@@ -463,7 +465,7 @@ impl Work {
         let t2 = Instant::now();
         self.stats.nanos.blocks += (t2 - t1).as_nanos() as u64;
 
-        if stages.dict && self.best.len() > ps / DICT_MIN_DIVISOR {
+        if stages.dict && (best_kind.is_none() || self.best.len() > ps / DICT_MIN_DIVISOR) {
             let limit = self.best_budget(ps);
             if let Some(n) = self
                 .dict_lz4
@@ -479,8 +481,9 @@ impl Work {
         let t3 = Instant::now();
         self.stats.nanos.dict += (t3 - t2).as_nanos() as u64;
 
-        // without blocks, the page compressed whole is the remaining candidate
-        if !stages.blocks && self.whole_page(page) {
+        // without blocks (or with nothing found yet), the page compressed whole is the remaining
+        // candidate
+        if (!stages.blocks || best_kind.is_none()) && self.whole_page(page) {
             best_kind = Some(Kind::Whole);
         }
         match best_kind {
@@ -511,7 +514,7 @@ impl Work {
             self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
             return Outcome::Unchanged;
         }
-        self.encode_blocks(page_idx, page, cache);
+        self.encode_blocks(page_idx, page, cache, true);
         std::mem::swap(&mut self.cand, &mut self.best);
         self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
         self.emit(page_idx, Kind::Blocks);
@@ -526,7 +529,7 @@ impl Work {
         if self.cfg.stages.blocks {
             self.hasher
                 .hashes(page, self.cfg.block_size, &mut self.hashes);
-            let special = self.encode_blocks(page_idx, page, cache);
+            let special = self.encode_blocks(page_idx, page, cache, true);
             self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
             if special {
                 std::mem::swap(&mut self.cand, &mut self.best);
@@ -586,7 +589,14 @@ impl Work {
     /// Builds a BLOCKS op (tag, block map, references, literals) in `cand` for the blocks marked
     /// in `changed` (the others are kept); `hashes` holds the hashes of the changed blocks.
     /// Returns true if any block is zero or shared (so the op may beat plain compression).
-    fn encode_blocks(&mut self, page_idx: u64, page: &[u8], cache: &PageCache) -> bool {
+    /// With `plain_too` false, a page whose blocks are all literals leaves `cand` empty instead.
+    fn encode_blocks(
+        &mut self,
+        page_idx: u64,
+        page: &[u8],
+        cache: &PageCache,
+        plain_too: bool,
+    ) -> bool {
         let bs = self.cfg.block_size;
         let nblocks = self.cfg.blocks_per_page();
         let zero_stage = self.cfg.stages.zero;
@@ -616,6 +626,10 @@ impl Work {
                 block::LITERAL
             };
             self.cand[map_at + i / 4] |= code << (2 * (i % 4));
+        }
+        if !plain_too && n.literal as usize == nblocks {
+            self.cand.clear();
+            return false;
         }
         if !self.lits.is_empty() {
             let limit = self.lits.len().saturating_sub(varint::MAX_LEN + 1).max(1);
