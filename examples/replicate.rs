@@ -11,12 +11,14 @@
 //! cargo run --release --example replicate -- [--epochs 20] [--mem-mib 256] [--block-size 256]
 //!     [--cache-mib 64] [--hash-mib 8] [--fallback lz4|deflate[:LEVEL]|none]
 //!     [--stages zero,blocks,sharing,delta,dict | all | none] [--seed N] [--channels N]
+//!     [--policy clock|direct]
 //!
 //! With `--channels N` memory is split into N channels (2 MiB chunks dealt round robin), each
 //! with its own encoder thread on the primary and decoder thread on the backup, as QEMU's multifd.
 //! ```
 
 use fgbi::bitmap::DirtyBitmap;
+use fgbi::cache::Policy;
 use fgbi::{channels, Config, EncoderStats, Fallback, Stages};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,6 +28,7 @@ const PS: usize = 4096;
 
 struct Args {
     channels: usize,
+    policy: Policy,
     epochs: u64,
     mem_mib: usize,
     cfg: Config,
@@ -36,7 +39,7 @@ fn usage(msg: &str) -> ! {
     eprintln!("replicate: {msg}");
     eprintln!(
         "usage: replicate [--epochs N] [--mem-mib N] [--block-size N] [--cache-mib N] [--hash-mib N] \
-         [--fallback lz4|deflate[:LEVEL]|none] [--stages zero,blocks,sharing,delta,dict|all|none] [--seed N] [--channels N]"
+         [--fallback lz4|deflate[:LEVEL]|none] [--stages zero,blocks,sharing,delta,dict|all|none] [--seed N] [--channels N] [--policy clock|direct]"
     );
     std::process::exit(2)
 }
@@ -44,6 +47,7 @@ fn usage(msg: &str) -> ! {
 fn parse_args() -> Args {
     let mut a = Args {
         channels: 1,
+        policy: Policy::Clock,
         epochs: 20,
         mem_mib: 256,
         cfg: Config::default(),
@@ -67,6 +71,13 @@ fn parse_args() -> Args {
             "--hash-mib" => a.cfg.hash_bytes = (num(value()) as usize) << 20,
             "--seed" => a.seed = num(value()),
             "--channels" => a.channels = (num(value()) as usize).clamp(1, 64),
+            "--policy" => {
+                a.policy = match value().as_str() {
+                    "clock" => Policy::Clock,
+                    "direct" => Policy::DirectMapped,
+                    other => usage(&format!("unknown cache policy {other}")),
+                }
+            }
             "--fallback" => {
                 let v = value();
                 a.cfg.fallback = match v.split_once(':') {
@@ -405,7 +416,7 @@ fn main() {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_nodelay(true).ok();
 
-    let mut encs = channels::encoders(cfg, n).expect("encoder");
+    let mut encs = channels::encoders_with_policy(cfg, n, args.policy).expect("encoder");
     let mut rows: Vec<(u64, u64, Duration, EncoderStats)> = Vec::new();
     let mut ack = [0u8; 1];
     let mut per: Vec<Vec<usize>> = vec![Vec::new(); n];

@@ -8,17 +8,20 @@
 //!
 //! A page evicted from the full tier is demoted to the hashes tier (its hashes are computed from
 //! the copy before it is dropped). Eviction is CLOCK (second chance): every lookup marks the page
-//! referenced, the hand clears marks and evicts the first unmarked page, so pages dirtied epoch
-//! after epoch stay while pages sent once age out. [`Policy::DirectMapped`] reproduces QEMU's
+//! referenced, the hand clears marks and picks the first unmarked page. Once the full tier is
+//! full, a page is admitted only if it has been stored more often than that victim (approximate
+//! counts that fade over time, as in TinyLFU); otherwise it keeps only its hashes. So pages dirtied
+//! epoch after epoch stay, and a dirty set larger than the tier does not flush it every epoch
+//! (plain CLOCK, LRU or FIFO then never hit). [`Policy::DirectMapped`] reproduces QEMU's
 //! XBZRLE cache (slot = page index modulo capacity) for comparison.
 
 use crate::hash;
 use bitvec::prelude::*;
 
 /// Bookkeeping bytes per tracked page on top of its data, at most: owner (8), free-list entry (4),
-/// mark bit, and under 8/3 index slots of 12 bytes (the index is a power of two at least 4/3 of
-/// the pages).
-pub const ENTRY_OVERHEAD: usize = 48;
+/// mark bit, under 8/3 index slots of 12 bytes (the index is a power of two at least 4/3 of the
+/// pages), and under 8 frequency counters of one byte.
+pub const ENTRY_OVERHEAD: usize = 56;
 
 /// How a full tier picks the page to evict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +70,53 @@ enum Where {
 }
 
 const FREE: u64 = u64::MAX;
+
+/// Approximate visit counts per page (one saturating 4-bit counter per hashed page index),
+/// halved every ten visits per counter so that old popularity fades.
+#[derive(Debug, Clone)]
+struct Freq {
+    c: Vec<u8>,
+    visits: usize,
+}
+
+impl Freq {
+    fn new(counters: usize) -> Freq {
+        Freq {
+            c: vec![0; counters],
+            visits: 0,
+        }
+    }
+    #[inline]
+    fn slot(&self, page: u64) -> usize {
+        (page.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) as usize & (self.c.len() - 1)
+    }
+    fn bump(&mut self, page: u64) {
+        if self.c.is_empty() {
+            return;
+        }
+        let i = self.slot(page);
+        self.c[i] = (self.c[i] + 1).min(15);
+        self.visits += 1;
+        if self.visits >= 10 * self.c.len() {
+            self.c.iter_mut().for_each(|v| *v /= 2);
+            self.visits = 0;
+        }
+    }
+    fn get(&self, page: u64) -> u8 {
+        if self.c.is_empty() {
+            0
+        } else {
+            self.c[self.slot(page)]
+        }
+    }
+    fn clear(&mut self) {
+        self.c.fill(0);
+        self.visits = 0;
+    }
+    fn memory_bytes(&self) -> usize {
+        self.c.capacity()
+    }
+}
 
 /// Page index -> slot, open addressing with linear probing and backward-shift deletion (no
 /// tombstones), sized once: it never grows or allocates after construction.
@@ -189,9 +239,10 @@ impl Slots {
         self.mark.set(s as usize, false);
         self.free.push(s);
     }
-    /// A slot for `page`: a free one, or the victim the policy picks (returned with its owner).
-    fn take(&mut self, page: u64, policy: Policy) -> (u32, Option<u64>) {
-        let s = match (policy, self.free.pop()) {
+    /// A slot for `page`: a free one (taken off the free list), or the victim the policy picks
+    /// (the CLOCK hand moves past it); nothing is assigned yet.
+    fn pick(&mut self, page: u64, policy: Policy) -> u32 {
+        match (policy, self.free.pop()) {
             (Policy::DirectMapped, _) => {
                 self.free.clear();
                 (page % self.len() as u64) as u32
@@ -206,10 +257,18 @@ impl Slots {
                     break h as u32;
                 }
             },
-        };
+        }
+    }
+    /// Gives slot `s` to `page`; returns the page it evicts.
+    fn assign(&mut self, s: u32, page: u64) -> Option<u64> {
         let prev = std::mem::replace(&mut self.owner[s as usize], page);
         self.mark.set(s as usize, false);
-        (s, (prev != FREE).then_some(prev))
+        (prev != FREE).then_some(prev)
+    }
+    /// [`pick`](Self::pick) then [`assign`](Self::assign).
+    fn take(&mut self, page: u64, policy: Policy) -> (u32, Option<u64>) {
+        let s = self.pick(page, policy);
+        (s, self.assign(s, page))
     }
     fn memory_bytes(&self) -> usize {
         self.owner.capacity() * 8 + self.mark.capacity() / 8 + self.free.capacity() * 4
@@ -237,6 +296,8 @@ pub struct PageCache {
     full: Slots,
     hashes: Vec<u64>,
     hash_slots: Slots,
+    /// Visit frequencies, for admission to the full tier.
+    freq: Freq,
     stats: CacheStats,
 }
 
@@ -273,6 +334,11 @@ impl PageCache {
             full: Slots::new(full_pages),
             hashes: vec![0; hash_pages * nblocks],
             hash_slots: Slots::new(hash_pages),
+            freq: Freq::new(if full_pages == 0 {
+                0
+            } else {
+                (full_pages * 4).next_power_of_two()
+            }),
             stats: CacheStats::default(),
         }
     }
@@ -348,6 +414,7 @@ impl PageCache {
     /// is kept (evicting another page if needed); without one, its block hashes are kept.
     pub fn store(&mut self, page: u64, content: &[u8]) {
         debug_assert_eq!(content.len(), self.page_size);
+        self.freq.bump(page);
         if self.full.len() == 0 {
             return self.store_hashes(page, content);
         }
@@ -357,8 +424,17 @@ impl PageCache {
                 if let Some(Where::Hashes(h)) = other {
                     self.hash_slots.release(h);
                 }
-                let (s, victim) = self.full.take(page, self.policy);
-                if let Some(v) = victim {
+                let full = self.full.free.is_empty();
+                let s = self.full.pick(page, self.policy);
+                // admission (TinyLFU-like): into a full tier only a page visited more often than
+                // the victim, so a dirty set larger than the tier cannot flush it every epoch
+                if full && self.policy == Policy::Clock {
+                    let victim = self.full.owner[s as usize];
+                    if self.freq.get(page) <= self.freq.get(victim) {
+                        return self.store_hashes(page, content);
+                    }
+                }
+                if let Some(v) = self.full.assign(s, page) {
                     self.stats.evictions += 1;
                     self.map.remove(v);
                     // demote: the victim's copy is still in slot s
@@ -418,6 +494,7 @@ impl PageCache {
     /// Forgets every page (keeps the memory).
     pub fn clear(&mut self) {
         self.map.clear();
+        self.freq.clear();
         self.full.clear();
         self.hash_slots.clear();
     }
@@ -434,7 +511,7 @@ impl PageCache {
 
     /// Bytes of memory the cache holds (data, hashes and bookkeeping).
     pub fn memory_bytes(&self) -> usize {
-        let map = self.map.memory_bytes();
+        let map = self.map.memory_bytes() + self.freq.memory_bytes();
         self.data.capacity()
             + self.hashes.capacity() * 8
             + self.full.memory_bytes()
@@ -493,15 +570,33 @@ mod tests {
         for p in 0..4 {
             c.store(p, &page(p as u8));
         }
-        // page 0 is hot: looked up before every new page arrives
+        // page 0 is hot: looked up before every new page arrives; new pages come twice (the
+        // second visit admits them)
         for p in 4..40 {
             assert!(
                 matches!(c.lookup(0), Cached::Full(d) if d[0] == 0),
                 "hot page evicted at {p}"
             );
-            c.store(p, &page(p as u8));
+            // visited more often than the pages stored once: admitted over them
+            for _ in 0..3 {
+                c.store(p, &page(p as u8));
+            }
         }
-        assert_eq!(c.stats().evictions, 36);
+        assert!(c.stats().evictions >= 3);
+    }
+
+    #[test]
+    fn a_dirty_set_larger_than_the_tier_does_not_flush_it() {
+        // 4 slots, 10 pages dirtied every round in the same order: with admission the first pages
+        // stay and are hit every round; plain FIFO/CLOCK would never hit
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1);
+        for _round in 0..5 {
+            for p in 0..10 {
+                c.lookup(p);
+                c.store(p, &page(p as u8));
+            }
+        }
+        assert!(c.stats().hits >= 4 * 4, "hits {}", c.stats().hits);
     }
 
     #[test]
@@ -520,7 +615,9 @@ mod tests {
         let mut first = page(3);
         first[300] = 9;
         c.store(10, &first);
-        c.store(11, &page(4));
+        c.store(11, &page(4)); // first visit: hashes only
+        assert!(matches!(c.lookup(11), Cached::Hashes(_)));
+        c.store(11, &page(4)); // second visit: admitted, page 10 demoted
         match c.lookup(10) {
             Cached::Hashes(h) => {
                 let mut expected = [0u64; 16];
@@ -529,7 +626,8 @@ mod tests {
             }
             other => panic!("expected hashes, got {other:?}"),
         }
-        // storing it again promotes it back to the full tier
+        // stored more often than page 11 now, it is promoted back to the full tier
+        c.store(10, &page(5));
         c.store(10, &page(5));
         assert!(matches!(c.lookup(10), Cached::Full(d) if d == &page(5)[..]));
     }

@@ -36,6 +36,7 @@
 //! assert_eq!(guest, replica);
 //! ```
 
+use crate::cache::Policy;
 use crate::decoder::{Regions, Replica};
 use crate::{Config, Decoder, Encoder, Error};
 
@@ -51,6 +52,11 @@ pub fn channel_of(addr: u64, n: usize) -> usize {
 /// `n` encoders, one per channel, sharing `cfg`'s memory budgets equally; their stream ids are
 /// distinct (channel `i` has the first encoder's id plus `i`).
 pub fn encoders(cfg: Config, n: usize) -> Result<Vec<Encoder>, Error> {
+    encoders_with_policy(cfg, n, Policy::Clock)
+}
+
+/// [`encoders`] with the given cache eviction policy.
+pub fn encoders_with_policy(cfg: Config, n: usize, policy: Policy) -> Result<Vec<Encoder>, Error> {
     let n = n.max(1);
     let share = Config {
         cache_bytes: cfg.cache_bytes / n,
@@ -59,7 +65,7 @@ pub fn encoders(cfg: Config, n: usize) -> Result<Vec<Encoder>, Error> {
     };
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let mut e = Encoder::new(share)?;
+        let mut e = Encoder::with_policy(share, policy)?;
         if let Some(first) = out.first().map(|f: &Encoder| f.stream_id()) {
             e.set_stream_id(first.wrapping_add(i as u64));
         }
