@@ -421,9 +421,6 @@ impl PageCache {
         let s = match self.map.get(page) {
             Some(Where::Full(s)) => s,
             other => {
-                if let Some(Where::Hashes(h)) = other {
-                    self.hash_slots.release(h);
-                }
                 let full = self.full.free.is_empty();
                 let s = self.full.pick(page, self.policy);
                 // admission (TinyLFU-like): into a full tier only a page visited more often than
@@ -431,8 +428,13 @@ impl PageCache {
                 if full && self.policy == Policy::Clock {
                     let victim = self.full.owner[s as usize];
                     if self.freq.get(page) <= self.freq.get(victim) {
+                        // stays in (or enters) the hashes tier, in its own slot
                         return self.store_hashes(page, content);
                     }
+                }
+                // admitted: its hashes-tier slot, if any, is no longer its place
+                if let Some(Where::Hashes(h)) = other {
+                    self.hash_slots.release(h);
                 }
                 if let Some(v) = self.full.assign(s, page) {
                     self.stats.evictions += 1;
@@ -583,6 +585,24 @@ mod tests {
             }
         }
         assert!(c.stats().evictions >= 3);
+    }
+
+    #[test]
+    fn a_page_refused_admission_keeps_its_own_hashes_slot() {
+        let mut c = PageCache::new(4096, 256, 1, 4, Policy::Clock, 3);
+        c.store(1, &page(1));
+        c.store(1, &page(1)); // hot: holds the only full slot
+        c.store(2, &page(2)); // refused: hashes tier
+        c.store(2, &page(22)); // refused again: must keep its slot, not free it
+        for p in 3..6 {
+            c.store(p, &page(p as u8)); // take the free hashes slots
+        }
+        let mut expected = [0u64; 16];
+        hash::block_hashes(&page(22), 256, 3, &mut expected);
+        assert!(
+            matches!(c.lookup(2), Cached::Hashes(h) if h == expected),
+            "page 2's hashes were overwritten"
+        );
     }
 
     #[test]
