@@ -228,11 +228,12 @@ fn callback_replica_and_null_page_rejects_before_writing() {
     let p = Pair::new();
     let low = memory(4, 5);
     let high = memory(4, 9);
-    let mut b = Blocks {
+    // owned through a raw pointer only, as a C caller's opaque state would be
+    let b: *mut Blocks = Box::into_raw(Box::new(Blocks {
         low: vec![0; low.len()],
         high: vec![0; high.len()],
         calls: 0,
-    };
+    }));
     unsafe {
         assert_eq!(fgbi_encoder_begin_epoch(p.enc, 10), FGBI_OK);
         for i in 0..4 {
@@ -245,11 +246,11 @@ fn callback_replica_and_null_page_rejects_before_writing() {
             fgbi_encoder_end_epoch_into(p.enc, frame.as_mut_ptr(), frame.len(), &mut n),
             FGBI_OK
         );
-        let bp = &mut b as *mut Blocks as *mut c_void;
+        let bp = b as *mut c_void;
         let r = fgbi_decoder_apply_cb(p.dec, frame.as_ptr(), n, Some(page_at), bp);
         assert_eq!(r, FGBI_OK, "{}", last());
-        assert!(b.calls >= 8);
-        assert!(b.low == low && b.high == high, "replica differs");
+        assert!((*b).calls >= 8);
+        assert!((*b).low == low && (*b).high == high, "replica differs");
 
         // a page the replica lacks: rejected, nothing written
         let mut page = low[..PS].to_vec();
@@ -261,7 +262,8 @@ fn callback_replica_and_null_page_rejects_before_writing() {
         assert_eq!(fgbi_encoder_end_epoch(p.enc, &mut f, &mut n), FGBI_OK);
         let r = fgbi_decoder_apply_cb(p.dec, f, n, Some(page_at), bp);
         assert_eq!(r, FGBI_ERR_OUT_OF_BOUNDS, "{}", last());
-        assert_eq!(b.low, low, "a rejected frame wrote the replica");
+        assert!((*b).low == low, "a rejected frame wrote the replica");
+        drop(Box::from_raw(b));
     }
 }
 
