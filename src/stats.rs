@@ -173,6 +173,21 @@ impl EncoderStats {
         d
     }
 
+    /// Bytes of pages in per byte of frame out, as QEMU reports `encoding-rate` for XBZRLE
+    /// (0 before any output).
+    ///
+    /// ```
+    /// let s = fgbi::EncoderStats { bytes_in: 4096, bytes_out: 512, ..Default::default() };
+    /// assert_eq!(s.encoding_rate(), 8.0);
+    /// ```
+    pub fn encoding_rate(&self) -> f64 {
+        if self.bytes_out == 0 {
+            0.0
+        } else {
+            self.bytes_in as f64 / self.bytes_out as f64
+        }
+    }
+
     /// Sum of the time spent in all stages, in seconds.
     pub fn encode_seconds(&self) -> f64 {
         let n = self.nanos;
