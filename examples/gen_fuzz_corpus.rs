@@ -22,21 +22,46 @@ fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
 }
 
 fn main() {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".to_string());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "fuzz/corpus".to_string());
     let out = Path::new(&out);
     let mut count = 0;
 
     // frame_decode: payloads of epoch-1 frames over a 16-page replica, one per stage mix
-    let base: Vec<u8> = (0..PS * PAGES).map(|i| if (i / PS) % 5 == 0 { 0 } else { (i * 7 / 3) as u8 }).collect();
+    let base: Vec<u8> = (0..PS * PAGES)
+        .map(|i| {
+            if (i / PS).is_multiple_of(5) {
+                0
+            } else {
+                (i * 7 / 3) as u8
+            }
+        })
+        .collect();
     let mixes = [
         Stages::ALL,
-        Stages { delta: false, ..Stages::ALL },
-        Stages { delta: false, blocks: false, ..Stages::ALL },
-        Stages { dict: true, ..Stages::NONE },
+        Stages {
+            delta: false,
+            ..Stages::ALL
+        },
+        Stages {
+            delta: false,
+            blocks: false,
+            ..Stages::ALL
+        },
+        Stages {
+            dict: true,
+            ..Stages::NONE
+        },
         Stages::NONE,
     ];
     for (m, stages) in mixes.iter().enumerate() {
-        let cfg = Config { page_size: PS, block_size: BS, stages: *stages, ..Config::default() };
+        let cfg = Config {
+            page_size: PS,
+            block_size: BS,
+            stages: *stages,
+            ..Config::default()
+        };
         let mut enc = Encoder::new(cfg).expect("config");
         enc.begin_epoch(0).unwrap();
         for (i, p) in base.chunks(PS).enumerate() {
@@ -49,10 +74,14 @@ fn main() {
         mem.copy_within(3 * PS..3 * PS + 300, 3 * PS + 40);
         mem[6 * PS..7 * PS].fill(0);
         mem.copy_within(2 * PS..2 * PS + BS, 8 * PS + 2 * BS);
-        mem[9 * PS..10 * PS].iter_mut().enumerate().for_each(|(i, b)| *b = (i * i) as u8);
+        mem[9 * PS..10 * PS]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = (i * i) as u8);
         enc.begin_epoch(1).unwrap();
         for p in [1, 3, 6, 8, 9, 0] {
-            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS]).unwrap();
+            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS])
+                .unwrap();
         }
         let f = enc.end_epoch().unwrap();
         for (k, frame) in [&first[..], f].into_iter().enumerate() {

@@ -259,7 +259,7 @@ impl Encoder {
                 got: page.len(),
             });
         }
-        if addr % ps as u64 != 0 {
+        if !addr.is_multiple_of(ps as u64) {
             return Err(Error::Unaligned(addr));
         }
         if addr >= MAX_GUEST_ADDR {

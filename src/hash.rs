@@ -42,7 +42,7 @@ impl BlockHasher {
     /// The hash of each `block_size` block of `buf`, into `out` (see [`block_hashes`]).
     pub fn hashes(&self, buf: &[u8], block_size: usize, out: &mut [u64]) {
         assert!(
-            block_size > 0 && buf.len() % block_size == 0,
+            block_size > 0 && buf.len().is_multiple_of(block_size),
             "buffer is not whole blocks"
         );
         assert_eq!(
