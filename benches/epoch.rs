@@ -149,7 +149,8 @@ impl Guest {
                 }
                 Workload::Duplicate => {
                     for piece in 0..4 {
-                        let src = self.clean[rng.below(self.clean.len())] * PAGE + rng.below(4) * 1024;
+                        let src =
+                            self.clean[rng.below(self.clean.len())] * PAGE + rng.below(4) * 1024;
                         self.mem
                             .copy_within(src..src + 1024, p * PAGE + piece * 1024);
                     }
@@ -254,10 +255,9 @@ fn per_page_encode(
                     _ => None,
                 }
             }
-            PerPage::Zlib1 => deflate.compress(page, &mut tmp).map(|n| {
-                out.data.extend_from_slice(&tmp[..n]);
-                n
-            }),
+            PerPage::Zlib1 => deflate
+                .compress(page, &mut tmp)
+                .inspect(|&n| out.data.extend_from_slice(&tmp[..n])),
         };
         match n {
             Some(n) => out.lens.push(n as u32),
@@ -414,7 +414,10 @@ fn bench(c: &mut Criterion) {
         }
 
         // per-page compressors
-        for (kind, name) in [(PerPage::Zlib1, "zlib1_per_page"), (PerPage::Lz4, "lz4_per_page")] {
+        for (kind, name) in [
+            (PerPage::Zlib1, "zlib1_per_page"),
+            (PerPage::Lz4, "lz4_per_page"),
+        ] {
             let mut guest = Guest::new(w);
             let mut replica = guest.mem.clone();
             let mut deflate = Deflate::new(1);

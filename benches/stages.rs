@@ -58,9 +58,38 @@ fn random_pages(bytes: usize, seed: u64) -> Vec<u8> {
 /// Text-like pages: words from a small vocabulary, spaces and newlines.
 fn text_pages(bytes: usize, seed: u64) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "the", "page", "memory", "of", "a", "virtual", "machine", "is", "dirty", "epoch", "block",
-        "hash", "frame", "replica", "backup", "primary", "migration", "and", "to", "in", "0x7f3a",
-        "error", "ok", "value", "count", "=", "{", "}", "return", "if", "else", "struct",
+        "the",
+        "page",
+        "memory",
+        "of",
+        "a",
+        "virtual",
+        "machine",
+        "is",
+        "dirty",
+        "epoch",
+        "block",
+        "hash",
+        "frame",
+        "replica",
+        "backup",
+        "primary",
+        "migration",
+        "and",
+        "to",
+        "in",
+        "0x7f3a",
+        "error",
+        "ok",
+        "value",
+        "count",
+        "=",
+        "{",
+        "}",
+        "return",
+        "if",
+        "else",
+        "struct",
     ];
     let mut rng = Rng(seed);
     let mut v = Vec::with_capacity(bytes + 64);
@@ -68,7 +97,7 @@ fn text_pages(bytes: usize, seed: u64) -> Vec<u8> {
         let r = rng.next();
         v.extend_from_slice(WORDS[(r % WORDS.len() as u64) as usize].as_bytes());
         v.push(if r >> 60 == 0 { b'\n' } else { b' ' });
-        if (r >> 32) % 7 == 0 {
+        if (r >> 32).is_multiple_of(7) {
             v.extend_from_slice(format!("{}", (r >> 40) % 100_000).as_bytes());
             v.push(b' ');
         }
@@ -118,8 +147,11 @@ fn bench_hash(c: &mut Criterion) {
 
 fn bench_zero(c: &mut Criterion) {
     let ws = working_set();
-    let zeros = vec![0u8; ws];
-    let mut last = vec![0u8; ws];
+    // written, so the pages are real memory and not the kernel's shared zero page
+    let mut zeros = vec![1u8; ws];
+    zeros.fill(0);
+    let mut last = vec![1u8; ws];
+    last.fill(0);
     for p in last.chunks_exact_mut(PAGE) {
         p[PAGE - 1] = 1;
     }
@@ -184,7 +216,7 @@ fn bench_share(c: &mut Criterion) {
         b.iter(|| {
             let mut hits = 0usize;
             for k in &keys {
-                hits += m.get(k).is_some() as usize;
+                hits += m.contains_key(k) as usize;
             }
             black_box(hits)
         })
@@ -249,10 +281,7 @@ fn bench_delta(c: &mut Criterion) {
 
 fn bench_compress(c: &mut Criterion) {
     let ws = (working_set() / 8).max(PAGE);
-    for (name, buf) in [
-        ("text", text_pages(ws, 4)),
-        ("random", random_pages(ws, 5)),
-    ] {
+    for (name, buf) in [("text", text_pages(ws, 4)), ("random", random_pages(ws, 5))] {
         let mut out = vec![0u8; PAGE - 1];
         let mut dst = vec![0u8; ws];
         let mut g = c.benchmark_group(format!("compress/{name}"));
