@@ -17,6 +17,7 @@
 //! - decode peers: `lz4_per_page_decode`, `zlib1_per_page_decode`, `xbzrle_cache_decode`.
 //!
 //! Run: `cargo bench --bench epoch -- --warm-up-time 1 --measurement-time 5`
+//! (FGBI_BENCH_WORKLOADS=sparse,random runs only those; FGBI_BENCH_PEERS=0 skips the peers.)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fgbi::compress::{decompress, Codec, Compressor, Deflate, Scratch};
@@ -246,7 +247,7 @@ fn per_page_encode(
         let page = &guest.mem[p * PAGE..][..PAGE];
         let n = match kind {
             PerPage::Lz4 => {
-                let mut big = [0u8; PAGE + PAGE / 255 + 32];
+                let mut big = [0u8; lz4_flex::block::get_maximum_output_size(PAGE)];
                 match lz4_flex::block::compress_into(page, &mut big) {
                     Ok(n) if n < PAGE => {
                         out.data.extend_from_slice(&big[..n]);
@@ -367,7 +368,16 @@ fn bench(c: &mut Criterion) {
         Workload::ZeroHeavy,
     ];
     let budget = Config::default().cache_bytes;
+    // for profiling: FGBI_BENCH_WORKLOADS=random,dense keeps those; FGBI_BENCH_PEERS=0 skips
+    // the peers (their setup runs outside criterion's filter)
+    let only = std::env::var("FGBI_BENCH_WORKLOADS").ok();
+    let peers = std::env::var("FGBI_BENCH_PEERS").map_or(true, |v| v != "0");
     for w in workloads {
+        if let Some(only) = &only {
+            if !only.split(',').any(|o| o == w.name()) {
+                continue;
+            }
+        }
         let mut g = c.benchmark_group(format!("epoch/{}", w.name()));
         let dirty_bytes = (DIRTY_PAGES * PAGE) as u64;
         g.throughput(Throughput::Bytes(dirty_bytes));
@@ -413,6 +423,10 @@ fn bench(c: &mut Criterion) {
             assert!(f.replica == f.guest.mem, "replica differs");
         }
 
+        if !peers {
+            g.finish();
+            continue;
+        }
         // per-page compressors
         for (kind, name) in [
             (PerPage::Zlib1, "zlib1_per_page"),
