@@ -16,7 +16,7 @@
 
 use crate::bitmap::{BlockBitmap, PageSet};
 use crate::cache::{Cached, PageCache, Policy};
-use crate::compress::{Engine, Lz4};
+use crate::compress::{self, Engine, Lz4};
 use crate::config::Config;
 use crate::error::Error;
 use crate::frame::{self, block, op, Header, HEADER_LEN};
@@ -178,8 +178,8 @@ impl Encoder {
                 stream_id: hash::random_seed(),
                 share: ShareTable::with_capacity(share_entries),
                 zero_pages: PageSet::default(),
-                engine: Engine::new(cfg.fallback),
-                dict_lz4: Lz4::default(),
+                engine: Engine::with_input_len(cfg.fallback, ps),
+                dict_lz4: Lz4::with_input_len(ps),
                 frame: Vec::new(),
                 epoch: None,
                 last_epoch: None,
@@ -454,7 +454,12 @@ impl Work {
         let t2 = Instant::now();
         self.stats.nanos.blocks += (t2 - t1).as_nanos() as u64;
 
-        if stages.dict && self.best.len() > ps / DICT_MIN_DIVISOR {
+        // random-looking content (encrypted, compressed) gains nothing from a dictionary
+        // either, unless it moved: that case is given up for speed on incompressible pages
+        if stages.dict
+            && self.best.len() > ps / DICT_MIN_DIVISOR
+            && !compress::looks_incompressible(page)
+        {
             let limit = self.best_budget(ps);
             if let Some(n) = self
                 .dict_lz4
@@ -609,8 +614,14 @@ impl Work {
             self.cand[map_at + i / 4] |= code << (2 * (i % 4));
         }
         if !self.lits.is_empty() {
+            // literals that look random are sent as they are, without a compression attempt
             let limit = self.lits.len().saturating_sub(varint::MAX_LEN + 1).max(1);
-            match self.engine.compress(&self.lits, &mut self.tmp[..limit]) {
+            let packed = if compress::looks_incompressible(&self.lits) {
+                None
+            } else {
+                self.engine.compress(&self.lits, &mut self.tmp[..limit])
+            };
+            match packed {
                 Some((codec, len)) => {
                     self.cand[0] |= (codec as u8) << 4;
                     varint::put(&mut self.cand, len as u64);
