@@ -425,6 +425,11 @@ fn bench(c: &mut Criterion) {
 
         if !peers {
             g.finish();
+            eprintln!(
+                "ratio epoch/{} (sent/dirty): fgbi {:.4}",
+                w.name(),
+                ratios[0].1
+            );
             continue;
         }
         // per-page compressors

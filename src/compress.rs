@@ -313,13 +313,14 @@ pub fn looks_incompressible(buf: &[u8]) -> bool {
         return false;
     }
     let stride = buf.len() / PROBE_CHUNKS;
-    let mut seen = [0u64; 4];
+    // one flag byte per value: plain stores, no read-modify-write chain between bytes
+    let mut seen = [0u8; 256];
     for c in 0..PROBE_CHUNKS {
         for &b in &buf[c * stride..c * stride + PROBE_CHUNK] {
-            seen[(b >> 6) as usize] |= 1 << (b & 63);
+            seen[b as usize] = 1;
         }
     }
-    seen.iter().map(|w| w.count_ones()).sum::<u32>() >= PROBE_DISTINCT
+    seen.iter().map(|&f| f as u32).sum::<u32>() >= PROBE_DISTINCT
 }
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ struct Work {
     lits: Vec<u8>,
     tmp: Vec<u8>,
     pending_blocks: BlockCounts,
+    /// Whether the literals of the last `encode_blocks` looked incompressible.
+    lits_random: bool,
     stats: EncoderStats,
     epoch_start: EncoderStats,
 }
@@ -193,6 +195,7 @@ impl Encoder {
                 lits: Vec::with_capacity(ps),
                 tmp: vec![0; delta::max_encoded_len(ps).max(ps)],
                 pending_blocks: BlockCounts::default(),
+                lits_random: false,
                 stats: EncoderStats::default(),
                 epoch_start: EncoderStats::default(),
             },
@@ -458,7 +461,13 @@ impl Work {
         // either, unless it moved: that case is given up for speed on incompressible pages
         if stages.dict
             && self.best.len() > ps / DICT_MIN_DIVISOR
-            && !compress::looks_incompressible(page)
+            && !(if stages.blocks
+                && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64
+            {
+                self.lits_random // the literals were the whole page: already probed
+            } else {
+                compress::looks_incompressible(page)
+            })
         {
             let limit = self.best_budget(ps);
             if let Some(n) = self
@@ -588,6 +597,7 @@ impl Work {
         let zero_stage = self.cfg.stages.zero;
         self.cand.clear();
         self.lits.clear();
+        self.lits_random = false;
         self.cand.push(op::BLOCKS); // codec added below
         let map_at = self.cand.len();
         self.cand.resize(map_at + nblocks.div_ceil(4), 0);
@@ -616,7 +626,8 @@ impl Work {
         if !self.lits.is_empty() {
             // literals that look random are sent as they are, without a compression attempt
             let limit = self.lits.len().saturating_sub(varint::MAX_LEN + 1).max(1);
-            let packed = if compress::looks_incompressible(&self.lits) {
+            self.lits_random = compress::looks_incompressible(&self.lits);
+            let packed = if self.lits_random {
                 None
             } else {
                 self.engine.compress(&self.lits, &mut self.tmp[..limit])

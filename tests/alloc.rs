@@ -6,20 +6,19 @@
 use fgbi::{Config, Decoder, Encoder, Fallback};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Counting;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
-    /// Only the thread under measurement counts (the test harness allocates on its own threads).
+    /// Whether this thread is being measured (tests run in parallel: each counts its own).
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Allocations this thread made while measured.
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn note() {
     if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
     }
 }
 
@@ -46,11 +45,11 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations made by `f` on this thread.
 fn allocations(f: impl FnOnce()) -> u64 {
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = ALLOCS.with(|a| a.get());
     COUNTING.with(|c| c.set(true));
     f();
     COUNTING.with(|c| c.set(false));
-    ALLOCS.load(Ordering::Relaxed) - before
+    ALLOCS.with(|a| a.get()) - before
 }
 
 const PAGE: usize = 4096;
