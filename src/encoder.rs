@@ -489,6 +489,13 @@ impl Work {
             best_kind = Some(Kind::Whole);
         }
         match best_kind {
+            // every block a literal and none compressed: RAW says the same without a block map
+            Some(Kind::Blocks)
+                if self.best[0] >> 4 == 0
+                    && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64 =>
+            {
+                self.emit_raw(page_idx, page)
+            }
             Some(kind) => self.emit(page_idx, kind),
             None => self.emit_raw(page_idx, page),
         }
