@@ -486,12 +486,11 @@ impl Decoder {
                     }
                     // literals
                     let lit_len = nlit * bs;
+                    // uncompressed literals are copied straight from the frame into the page
+                    let mut raw_lits: Option<&[u8]> = None;
                     if nlit > 0 {
                         match Codec::from_u8(codec) {
-                            Some(Codec::Raw) => {
-                                let data = take(&mut pos, lit_len)?;
-                                self.lits[..lit_len].copy_from_slice(data);
-                            }
+                            Some(Codec::Raw) => raw_lits = Some(take(&mut pos, lit_len)?),
                             Some(c) => {
                                 let n = take_len(&mut pos, 2 * ps)?;
                                 let data = take(&mut pos, n)?;
@@ -531,7 +530,8 @@ impl Decoder {
                                     r += bs;
                                 }
                                 block::LITERAL => {
-                                    dst.copy_from_slice(&self.lits[l..l + bs]);
+                                    let lits = raw_lits.unwrap_or(&self.lits);
+                                    dst.copy_from_slice(&lits[l..l + bs]);
                                     l += bs;
                                 }
                                 _ => {}

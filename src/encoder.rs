@@ -16,7 +16,7 @@
 
 use crate::bitmap::{BlockBitmap, PageSet};
 use crate::cache::{Cached, PageCache, Policy};
-use crate::compress::{Engine, Lz4};
+use crate::compress::{self, Engine, Lz4};
 use crate::config::Config;
 use crate::error::Error;
 use crate::frame::{self, block, op, Header, HEADER_LEN};
@@ -94,6 +94,8 @@ struct Work {
     lits: Vec<u8>,
     tmp: Vec<u8>,
     pending_blocks: BlockCounts,
+    /// Whether the literals of the last `encode_blocks` looked incompressible.
+    lits_random: bool,
     stats: EncoderStats,
     epoch_start: EncoderStats,
 }
@@ -178,8 +180,8 @@ impl Encoder {
                 stream_id: hash::random_seed(),
                 share: ShareTable::with_capacity(share_entries),
                 zero_pages: PageSet::default(),
-                engine: Engine::new(cfg.fallback),
-                dict_lz4: Lz4::default(),
+                engine: Engine::with_input_len(cfg.fallback, ps),
+                dict_lz4: Lz4::with_input_len(ps),
                 frame: Vec::new(),
                 epoch: None,
                 last_epoch: None,
@@ -193,6 +195,7 @@ impl Encoder {
                 lits: Vec::with_capacity(ps),
                 tmp: vec![0; delta::max_encoded_len(ps).max(ps)],
                 pending_blocks: BlockCounts::default(),
+                lits_random: false,
                 stats: EncoderStats::default(),
                 epoch_start: EncoderStats::default(),
             },
@@ -465,7 +468,18 @@ impl Work {
         let t2 = Instant::now();
         self.stats.nanos.blocks += (t2 - t1).as_nanos() as u64;
 
-        if stages.dict && (best_kind.is_none() || self.best.len() > ps / DICT_MIN_DIVISOR) {
+        // random-looking content (encrypted, compressed) gains nothing from a dictionary or a
+        // compressor either, unless it moved: that case is given up for speed
+        let random =
+            if stages.blocks && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64 {
+                self.lits_random // the literals were the whole page: already probed
+            } else {
+                compress::looks_incompressible(page)
+            };
+        if stages.dict
+            && !random
+            && (best_kind.is_none() || self.best.len() > ps / DICT_MIN_DIVISOR)
+        {
             let limit = self.best_budget(ps);
             if let Some(n) = self
                 .dict_lz4
@@ -483,10 +497,17 @@ impl Work {
 
         // without blocks (or with nothing found yet), the page compressed whole is the remaining
         // candidate
-        if (!stages.blocks || best_kind.is_none()) && self.whole_page(page) {
+        if (!stages.blocks || best_kind.is_none()) && !random && self.whole_page(page) {
             best_kind = Some(Kind::Whole);
         }
         match best_kind {
+            // every block a literal and none compressed: RAW says the same without a block map
+            Some(Kind::Blocks)
+                if self.best[0] >> 4 == 0
+                    && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64 =>
+            {
+                self.emit_raw(page_idx, page)
+            }
             Some(kind) => self.emit(page_idx, kind),
             None => self.emit_raw(page_idx, page),
         }
@@ -602,6 +623,7 @@ impl Work {
         let zero_stage = self.cfg.stages.zero;
         self.cand.clear();
         self.lits.clear();
+        self.lits_random = false;
         self.cand.push(op::BLOCKS); // codec added below
         let map_at = self.cand.len();
         self.cand.resize(map_at + nblocks.div_ceil(4), 0);
@@ -627,13 +649,23 @@ impl Work {
             };
             self.cand[map_at + i / 4] |= code << (2 * (i % 4));
         }
+        self.pending_blocks = n;
         if !plain_too && n.literal as usize == nblocks {
+            // the caller compresses the page another way; it only needs to know if it is random
+            self.lits_random = compress::looks_incompressible(&self.lits);
             self.cand.clear();
             return false;
         }
         if !self.lits.is_empty() {
+            // literals that look random are sent as they are, without a compression attempt
             let limit = self.lits.len().saturating_sub(varint::MAX_LEN + 1).max(1);
-            match self.engine.compress(&self.lits, &mut self.tmp[..limit]) {
+            self.lits_random = compress::looks_incompressible(&self.lits);
+            let packed = if self.lits_random {
+                None
+            } else {
+                self.engine.compress(&self.lits, &mut self.tmp[..limit])
+            };
+            match packed {
                 Some((codec, len)) => {
                     self.cand[0] |= (codec as u8) << 4;
                     varint::put(&mut self.cand, len as u64);

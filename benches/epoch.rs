@@ -1,0 +1,527 @@
+//! End to end: the whole `Encoder` and `Decoder` on steady-state epochs of realistic workloads,
+//! next to per-page baselines in the same run.
+//!
+//! Guest: 64 MiB (16384 pages); every epoch dirties the same 8192 pages (32 MiB, a fixed random
+//! half, in address order). Default `Config` (256 B blocks, 64 MiB page cache + 8 MiB hashes, lz4).
+//! Epoch 0 (the whole guest) and one steady-state epoch warm every encoder and cache outside the
+//! measurement. Each measured iteration is one epoch: the workload's writes are made to the guest
+//! (not timed), then the dirty pages are encoded (timed); the decoder functions encode untimed
+//! and time only the decode. Throughput is bytes of dirty pages (input for encoders, output for
+//! decoders). Bytes sent per dirty byte are printed per workload to stderr (`ratio ...`).
+//!
+//! Peers, each with its own guest and state so each sees consecutive epochs:
+//! - `zlib1_per_page`: each page deflated alone at level 1 (miniz_oxide), raw when it does not
+//!   pay (QEMU multifd zlib); `lz4_per_page`: the same with lz4_flex;
+//! - `xbzrle_cache`: a direct-mapped cache of last-sent pages with the byte budget of fgbi's page
+//!   cache (64 MiB); on a hit `fgbi::xbzrle::encode` (QEMU's format), raw on a miss or overflow;
+//! - decode peers: `lz4_per_page_decode`, `zlib1_per_page_decode`, `xbzrle_cache_decode`.
+//!
+//! Run: `cargo bench --bench epoch -- --warm-up-time 1 --measurement-time 5`
+//! (FGBI_BENCH_WORKLOADS=sparse,random runs only those; FGBI_BENCH_PEERS=0 skips the peers.)
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fgbi::compress::{decompress, Codec, Compressor, Deflate, Scratch};
+use fgbi::{xbzrle, Config, Decoder, Encoder};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const PAGE: usize = 4096;
+const GUEST_PAGES: usize = 16384;
+const DIRTY_PAGES: usize = 8192;
+
+/// SplitMix64, deterministic.
+#[derive(Clone)]
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn fill(&mut self, b: &mut [u8]) {
+        for c in b.chunks_mut(8) {
+            let w = self.next().to_le_bytes();
+            c.copy_from_slice(&w[..c.len()]);
+        }
+    }
+    /// A word as heap memory holds them: zero, small integers, pointers, text.
+    fn word(&mut self) -> u64 {
+        let r = self.next();
+        match r % 10 {
+            0..=3 => 0,
+            4..=6 => (r >> 40) & 0xffff,
+            7 | 8 => 0x7f00_0000_0000 | ((r >> 20) & 0xff_fff8),
+            _ => u64::from_le_bytes(*b"memory  ") ^ ((r >> 8) & 0x0707_0707_0707_0707),
+        }
+    }
+    fn structured(&mut self, page: &mut [u8]) {
+        for w in page.chunks_exact_mut(8) {
+            w.copy_from_slice(&self.word().to_le_bytes());
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Workload {
+    /// 4 words rewritten per dirty page.
+    Sparse,
+    /// 30% of the words rewritten.
+    Dense,
+    /// Each dirty page rebuilt from four 1 KiB pieces of clean pages.
+    Duplicate,
+    /// Every dirty page filled with random bytes.
+    Random,
+    /// 3 in 4 dirty pages zeroed, the others new structured content.
+    ZeroHeavy,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Sparse => "sparse",
+            Workload::Dense => "dense",
+            Workload::Duplicate => "duplicate",
+            Workload::Random => "random",
+            Workload::ZeroHeavy => "zero_heavy",
+        }
+    }
+}
+
+/// A guest and its workload: the guest's memory, its dirty set and clean set.
+struct Guest {
+    mem: Vec<u8>,
+    dirty: Vec<usize>,
+    clean: Vec<usize>,
+    rng: Rng,
+    workload: Workload,
+}
+
+impl Guest {
+    fn new(workload: Workload) -> Guest {
+        let mut rng = Rng(0x6eed);
+        let mut mem = vec![0u8; GUEST_PAGES * PAGE];
+        for p in mem.chunks_exact_mut(PAGE) {
+            rng.structured(p);
+        }
+        let mut is_dirty = vec![false; GUEST_PAGES];
+        let mut n = 0;
+        while n < DIRTY_PAGES {
+            let i = rng.below(GUEST_PAGES);
+            if !is_dirty[i] {
+                is_dirty[i] = true;
+                n += 1;
+            }
+        }
+        let dirty = (0..GUEST_PAGES).filter(|&i| is_dirty[i]).collect();
+        let clean = (0..GUEST_PAGES).filter(|&i| !is_dirty[i]).collect();
+        Guest {
+            mem,
+            dirty,
+            clean,
+            rng,
+            workload,
+        }
+    }
+
+    /// The guest runs for one epoch: writes to its dirty pages.
+    fn run(&mut self) {
+        let rng = &mut self.rng;
+        for &p in &self.dirty {
+            match self.workload {
+                Workload::Sparse => {
+                    let page = &mut self.mem[p * PAGE..][..PAGE];
+                    for _ in 0..4 {
+                        let i = rng.below(PAGE / 8) * 8;
+                        page[i..i + 8].copy_from_slice(&(rng.next() | 1).to_le_bytes());
+                    }
+                }
+                Workload::Dense => {
+                    let page = &mut self.mem[p * PAGE..][..PAGE];
+                    for w in page.chunks_exact_mut(8) {
+                        if rng.below(10) < 3 {
+                            w.copy_from_slice(&rng.word().wrapping_add(1).to_le_bytes());
+                        }
+                    }
+                }
+                Workload::Duplicate => {
+                    for piece in 0..4 {
+                        let src =
+                            self.clean[rng.below(self.clean.len())] * PAGE + rng.below(4) * 1024;
+                        self.mem
+                            .copy_within(src..src + 1024, p * PAGE + piece * 1024);
+                    }
+                }
+                Workload::Random => rng.fill(&mut self.mem[p * PAGE..][..PAGE]),
+                Workload::ZeroHeavy => {
+                    let page = &mut self.mem[p * PAGE..][..PAGE];
+                    if rng.below(4) == 0 {
+                        rng.structured(page);
+                    } else {
+                        page.fill(0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Encoder and decoder side by side, warmed up.
+struct Fgbi {
+    guest: Guest,
+    enc: Encoder,
+    dec: Decoder,
+    replica: Vec<u8>,
+    epoch: u64,
+    last_frame: usize,
+}
+
+impl Fgbi {
+    fn new(workload: Workload) -> Fgbi {
+        let cfg = Config::default();
+        let mut s = Fgbi {
+            guest: Guest::new(workload),
+            enc: Encoder::new(cfg).unwrap(),
+            dec: Decoder::new(cfg).unwrap(),
+            replica: vec![0u8; GUEST_PAGES * PAGE],
+            epoch: 0,
+            last_frame: 0,
+        };
+        // epoch 0: the whole guest
+        s.enc.begin_epoch(0).unwrap();
+        for (i, p) in s.guest.mem.chunks_exact(PAGE).enumerate() {
+            s.enc.add_page((i * PAGE) as u64, p).unwrap();
+        }
+        let f = s.enc.end_epoch().unwrap();
+        s.dec.apply_flat(f, &mut s.replica).unwrap();
+        s.guest.run();
+        s.epoch();
+        s
+    }
+    /// Encodes the dirty pages as one epoch and applies the frame to the replica; returns the
+    /// time each took.
+    fn epoch(&mut self) -> (Duration, Duration) {
+        self.epoch += 1;
+        let t = Instant::now();
+        self.enc.begin_epoch(self.epoch).unwrap();
+        for &p in &self.guest.dirty {
+            self.enc
+                .add_page((p * PAGE) as u64, &self.guest.mem[p * PAGE..][..PAGE])
+                .unwrap();
+        }
+        let frame = self.enc.end_epoch().unwrap();
+        let t1 = Instant::now();
+        self.last_frame = frame.len();
+        self.dec.apply_flat(frame, &mut self.replica).unwrap();
+        (t1 - t, t1.elapsed())
+    }
+}
+
+/// Per-page stateless baseline (lz4 or deflate-1), with its decode.
+#[derive(Clone, Copy, PartialEq)]
+enum PerPage {
+    Lz4,
+    Zlib1,
+}
+
+/// One epoch of a per-page compressor: (sizes, payload) of the dirty pages.
+struct PerPageOut {
+    lens: Vec<u32>,
+    data: Vec<u8>,
+}
+
+fn per_page_encode(
+    kind: PerPage,
+    deflate: &mut Deflate,
+    guest: &Guest,
+    out: &mut PerPageOut,
+) -> usize {
+    out.lens.clear();
+    out.data.clear();
+    let mut tmp = [0u8; PAGE - 1];
+    for &p in &guest.dirty {
+        let page = &guest.mem[p * PAGE..][..PAGE];
+        let n = match kind {
+            PerPage::Lz4 => {
+                let mut big = [0u8; lz4_flex::block::get_maximum_output_size(PAGE)];
+                match lz4_flex::block::compress_into(page, &mut big) {
+                    Ok(n) if n < PAGE => {
+                        out.data.extend_from_slice(&big[..n]);
+                        Some(n)
+                    }
+                    _ => None,
+                }
+            }
+            PerPage::Zlib1 => deflate
+                .compress(page, &mut tmp)
+                .inspect(|&n| out.data.extend_from_slice(&tmp[..n])),
+        };
+        match n {
+            Some(n) => out.lens.push(n as u32),
+            None => {
+                out.data.extend_from_slice(page);
+                out.lens.push(PAGE as u32);
+            }
+        }
+    }
+    // 8 bytes of address + 4 of length per page, as a stream would carry
+    out.data.len() + 12 * guest.dirty.len()
+}
+
+fn per_page_decode(
+    kind: PerPage,
+    scratch: &mut Scratch,
+    dirty: &[usize],
+    enc: &PerPageOut,
+    mem: &mut [u8],
+) {
+    let mut at = 0;
+    for (&p, &n) in dirty.iter().zip(&enc.lens) {
+        let n = n as usize;
+        let src = &enc.data[at..at + n];
+        at += n;
+        let dst = &mut mem[p * PAGE..][..PAGE];
+        let codec = match (n, kind) {
+            (PAGE, _) => Codec::Raw,
+            (_, PerPage::Lz4) => Codec::Lz4,
+            (_, PerPage::Zlib1) => Codec::Deflate,
+        };
+        decompress(codec, src, dst, scratch).unwrap();
+    }
+}
+
+/// QEMU-style XBZRLE: a direct-mapped cache of last-sent pages (tag + copy per slot).
+struct Xbzrle {
+    tags: Vec<u64>,
+    data: Vec<u8>,
+}
+
+impl Xbzrle {
+    fn with_budget(bytes: usize) -> Xbzrle {
+        let slots = bytes / (PAGE + 8);
+        Xbzrle {
+            tags: vec![u64::MAX; slots],
+            data: vec![0u8; slots * PAGE],
+        }
+    }
+    /// Encodes one epoch; returns bytes sent. `out` receives (page, kind, payload).
+    fn encode(&mut self, guest: &Guest, out: &mut PerPageOut) -> usize {
+        out.lens.clear();
+        out.data.clear();
+        let mut dst = [0u8; PAGE];
+        let slots = self.tags.len();
+        for &p in &guest.dirty {
+            let page = &guest.mem[p * PAGE..][..PAGE];
+            let s = p % slots;
+            let cached = &mut self.data[s * PAGE..][..PAGE];
+            let hit = self.tags[s] == p as u64;
+            let n = if hit {
+                match xbzrle::encode(cached, page, &mut dst) {
+                    Ok(n) => {
+                        out.data.extend_from_slice(&dst[..n]);
+                        Some(n)
+                    }
+                    Err(_) => None,
+                }
+            } else {
+                None
+            };
+            match n {
+                Some(n) => out.lens.push(n as u32),
+                None => {
+                    out.data.extend_from_slice(page);
+                    out.lens.push(PAGE as u32);
+                }
+            }
+            self.tags[s] = p as u64;
+            cached.copy_from_slice(page);
+        }
+        out.data.len() + 12 * guest.dirty.len()
+    }
+}
+
+fn xbzrle_decode(dirty: &[usize], enc: &PerPageOut, mem: &mut [u8]) {
+    let mut at = 0;
+    for (&p, &n) in dirty.iter().zip(&enc.lens) {
+        let n = n as usize;
+        let src = &enc.data[at..at + n];
+        at += n;
+        let dst = &mut mem[p * PAGE..][..PAGE];
+        if n == PAGE {
+            dst.copy_from_slice(src);
+        } else {
+            xbzrle::decode(src, dst).unwrap();
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let workloads = [
+        Workload::Sparse,
+        Workload::Dense,
+        Workload::Duplicate,
+        Workload::Random,
+        Workload::ZeroHeavy,
+    ];
+    let budget = Config::default().cache_bytes;
+    // for profiling: FGBI_BENCH_WORKLOADS=random,dense keeps those; FGBI_BENCH_PEERS=0 skips
+    // the peers (their setup runs outside criterion's filter)
+    let only = std::env::var("FGBI_BENCH_WORKLOADS").ok();
+    let peers = std::env::var("FGBI_BENCH_PEERS").map_or(true, |v| v != "0");
+    for w in workloads {
+        if let Some(only) = &only {
+            if !only.split(',').any(|o| o == w.name()) {
+                continue;
+            }
+        }
+        let mut g = c.benchmark_group(format!("epoch/{}", w.name()));
+        let dirty_bytes = (DIRTY_PAGES * PAGE) as u64;
+        g.throughput(Throughput::Bytes(dirty_bytes));
+        g.sample_size(10);
+        let mut ratios: Vec<(String, f64)> = Vec::new();
+
+        // fgbi encoder
+        {
+            let mut f = Fgbi::new(w);
+            g.bench_function("fgbi_encode", |b| {
+                b.iter_custom(|iters| {
+                    let mut t = Duration::ZERO;
+                    for _ in 0..iters {
+                        f.guest.run();
+                        t += f.epoch().0;
+                    }
+                    t
+                })
+            });
+            ratios.push(("fgbi".into(), f.last_frame as f64 / dirty_bytes as f64));
+            let st = f.enc.epoch_stats();
+            eprintln!(
+                "epoch/{} fgbi last epoch: pages zero {} delta {} blocks {} dict {} compressed {} raw {} unchanged {}",
+                w.name(),
+                st.zero.pages,
+                st.delta.pages,
+                st.blocks.pages,
+                st.dict.pages,
+                st.compressed.pages,
+                st.raw.pages,
+                st.unchanged
+            );
+            g.bench_function("fgbi_decode", |b| {
+                b.iter_custom(|iters| {
+                    let mut t = Duration::ZERO;
+                    for _ in 0..iters {
+                        f.guest.run();
+                        t += f.epoch().1;
+                    }
+                    t
+                })
+            });
+            assert!(f.replica == f.guest.mem, "replica differs");
+        }
+
+        if !peers {
+            g.finish();
+            eprintln!(
+                "ratio epoch/{} (sent/dirty): fgbi {:.4}",
+                w.name(),
+                ratios[0].1
+            );
+            continue;
+        }
+        // per-page compressors
+        for (kind, name) in [
+            (PerPage::Zlib1, "zlib1_per_page"),
+            (PerPage::Lz4, "lz4_per_page"),
+        ] {
+            let mut guest = Guest::new(w);
+            let mut replica = guest.mem.clone();
+            let mut deflate = Deflate::new(1);
+            let mut scratch = Scratch::default();
+            let mut out = PerPageOut {
+                lens: Vec::new(),
+                data: Vec::new(),
+            };
+            guest.run();
+            let mut sent = per_page_encode(kind, &mut deflate, &guest, &mut out);
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let mut t = Duration::ZERO;
+                    for _ in 0..iters {
+                        guest.run();
+                        let s = Instant::now();
+                        sent = per_page_encode(kind, &mut deflate, &guest, &mut out);
+                        t += s.elapsed();
+                    }
+                    t
+                })
+            });
+            ratios.push((name.into(), sent as f64 / dirty_bytes as f64));
+            g.bench_function(format!("{name}_decode"), |b| {
+                b.iter(|| {
+                    per_page_decode(kind, &mut scratch, &guest.dirty, &out, &mut replica);
+                    black_box(replica[0])
+                })
+            });
+            for &p in &guest.dirty {
+                assert!(replica[p * PAGE..][..PAGE] == guest.mem[p * PAGE..][..PAGE]);
+            }
+        }
+
+        // XBZRLE with a direct-mapped cache of the same byte budget
+        {
+            let mut guest = Guest::new(w);
+            let mut x = Xbzrle::with_budget(budget);
+            let mut out = PerPageOut {
+                lens: Vec::new(),
+                data: Vec::new(),
+            };
+            // warm: epoch 0 (all pages) then one steady-state epoch
+            for p in 0..GUEST_PAGES {
+                let s = p % x.tags.len();
+                x.tags[s] = p as u64;
+                x.data[s * PAGE..][..PAGE].copy_from_slice(&guest.mem[p * PAGE..][..PAGE]);
+            }
+            guest.run();
+            let mut sent = x.encode(&guest, &mut out);
+            g.bench_function("xbzrle_cache", |b| {
+                b.iter_custom(|iters| {
+                    let mut t = Duration::ZERO;
+                    for _ in 0..iters {
+                        guest.run();
+                        let s = Instant::now();
+                        sent = x.encode(&guest, &mut out);
+                        t += s.elapsed();
+                    }
+                    t
+                })
+            });
+            ratios.push(("xbzrle_cache".into(), sent as f64 / dirty_bytes as f64));
+            // one more epoch, untimed, whose output the decoder applies to the memory before it
+            let mut replica = guest.mem.clone();
+            guest.run();
+            x.encode(&guest, &mut out);
+            // applying it again is idempotent (runs of new bytes overwrite, zero runs skip), so
+            // each iteration does the same work
+            g.bench_function("xbzrle_cache_decode", |b| {
+                b.iter(|| {
+                    xbzrle_decode(&guest.dirty, &out, &mut replica);
+                    black_box(replica[0])
+                })
+            });
+            assert!(replica == guest.mem, "xbzrle replica differs");
+        }
+        g.finish();
+        let line: Vec<String> = ratios
+            .iter()
+            .map(|(n, r)| format!("{n} {:.4}", r))
+            .collect();
+        eprintln!("ratio epoch/{} (sent/dirty): {}", w.name(), line.join(", "));
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,333 @@
+//! Per-stage throughput, each stage next to its peer in the same run, over working sets larger
+//! than the caches (64 MiB of pages by default; the compressors, which are compute bound and slow,
+//! use 8 MiB so one iteration stays short).
+//!
+//! Run: `cargo bench --bench stages -- --warm-up-time 1 --measurement-time 3`
+//! (FGBI_BENCH_MIB sets the working set in MiB).
+//!
+//! Groups:
+//! - `hash`: `BlockHasher::hashes` at block sizes 64..4096; peers `xxh3_page` (xxh3-64 of whole
+//!   4 KiB pages) and `memcpy` (copying the same bytes: the memory-bandwidth reference).
+//! - `zero/{zero,nonzero_last}`: `zero::is_zero` vs a naive byte loop, on zero pages and on pages
+//!   whose only non-zero byte is the last (the worst case for a "no").
+//! - `share`: `ShareTable` insert and lookup (ops/s) vs `HashMap<u64, u64>` of the same capacity.
+//! - `delta/{1,16,64,512}B`: `delta::encode` / `delta::decode` vs `xbzrle::encode_scalar_reference`
+//!   (QEMU-style scalar XBZRLE encoder), on pages with that many changed bytes.
+//! - `compress/{text,random}`: `Lz4`, `Deflate::new(1)` vs a raw copy, per 4 KiB page.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fgbi::compress::{Compressor, Deflate, Lz4};
+use fgbi::{delta, hash, share, xbzrle, zero};
+use std::collections::HashMap;
+use std::hint::black_box;
+
+const PAGE: usize = 4096;
+
+/// SplitMix64, deterministic.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn fill(&mut self, b: &mut [u8]) {
+        for c in b.chunks_mut(8) {
+            let w = self.next().to_le_bytes();
+            c.copy_from_slice(&w[..c.len()]);
+        }
+    }
+}
+
+fn working_set() -> usize {
+    std::env::var("FGBI_BENCH_MIB")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(64)
+        << 20
+}
+
+fn random_pages(bytes: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; bytes];
+    Rng(seed).fill(&mut v);
+    v
+}
+
+/// Text-like pages: words from a small vocabulary, spaces and newlines.
+fn text_pages(bytes: usize, seed: u64) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "the",
+        "page",
+        "memory",
+        "of",
+        "a",
+        "virtual",
+        "machine",
+        "is",
+        "dirty",
+        "epoch",
+        "block",
+        "hash",
+        "frame",
+        "replica",
+        "backup",
+        "primary",
+        "migration",
+        "and",
+        "to",
+        "in",
+        "0x7f3a",
+        "error",
+        "ok",
+        "value",
+        "count",
+        "=",
+        "{",
+        "}",
+        "return",
+        "if",
+        "else",
+        "struct",
+    ];
+    let mut rng = Rng(seed);
+    let mut v = Vec::with_capacity(bytes + 64);
+    while v.len() < bytes {
+        let r = rng.next();
+        v.extend_from_slice(WORDS[(r % WORDS.len() as u64) as usize].as_bytes());
+        v.push(if r >> 60 == 0 { b'\n' } else { b' ' });
+        if (r >> 32).is_multiple_of(7) {
+            v.extend_from_slice(format!("{}", (r >> 40) % 100_000).as_bytes());
+            v.push(b' ');
+        }
+    }
+    v.truncate(bytes);
+    v
+}
+
+fn bench_hash(c: &mut Criterion) {
+    let ws = working_set();
+    let buf = random_pages(ws, 1);
+    let mut dst = vec![0u8; ws];
+    let hasher = hash::BlockHasher::new(0x1234);
+    let mut g = c.benchmark_group("hash");
+    g.throughput(Throughput::Bytes(ws as u64));
+    g.sample_size(10);
+    for bs in [64usize, 128, 256, 512, 1024, 2048, 4096] {
+        let mut out = vec![0u64; PAGE / bs];
+        g.bench_function(BenchmarkId::new("block_hasher", bs), |b| {
+            b.iter(|| {
+                let mut acc = 0u64;
+                for page in buf.chunks_exact(PAGE) {
+                    hasher.hashes(page, bs, &mut out);
+                    acc ^= out[0];
+                }
+                black_box(acc)
+            })
+        });
+    }
+    g.bench_function("xxh3_page", |b| {
+        b.iter(|| {
+            let mut acc = 0u64;
+            for page in buf.chunks_exact(PAGE) {
+                acc ^= xxhash_rust::xxh3::xxh3_64(page);
+            }
+            black_box(acc)
+        })
+    });
+    g.bench_function("memcpy", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(&buf);
+            black_box(dst[ws / 2])
+        })
+    });
+    g.finish();
+}
+
+fn bench_zero(c: &mut Criterion) {
+    let ws = working_set();
+    // written, so the pages are real memory and not the kernel's shared zero page
+    let mut zeros = vec![1u8; ws];
+    zeros.fill(0);
+    let mut last = vec![1u8; ws];
+    last.fill(0);
+    for p in last.chunks_exact_mut(PAGE) {
+        p[PAGE - 1] = 1;
+    }
+    for (name, buf) in [("zero", &zeros), ("nonzero_last", &last)] {
+        let mut g = c.benchmark_group(format!("zero/{name}"));
+        g.throughput(Throughput::Bytes(ws as u64));
+        g.sample_size(10);
+        g.bench_function("is_zero", |b| {
+            b.iter(|| {
+                buf.chunks_exact(PAGE)
+                    .filter(|p| zero::is_zero(black_box(p)))
+                    .count()
+            })
+        });
+        g.bench_function("naive_byte_loop", |b| {
+            b.iter(|| {
+                buf.chunks_exact(PAGE)
+                    .filter(|p| black_box(p).iter().all(|&b| b == 0))
+                    .count()
+            })
+        });
+        g.finish();
+    }
+}
+
+fn bench_share(c: &mut Criterion) {
+    // as many entries as a 64 MiB table holds (the encoder's default budget): 4 Mi entries
+    let cap = (working_set() / share::ENTRY_BYTES).max(1024);
+    let ops = 1usize << 20;
+    let mut rng = Rng(7);
+    let keys: Vec<u64> = (0..ops).map(|_| rng.next()).collect();
+    let mut g = c.benchmark_group("share");
+    g.throughput(Throughput::Elements(ops as u64));
+    g.sample_size(10);
+
+    let mut t = share::ShareTable::with_capacity(cap);
+    g.bench_function("share_table_insert", |b| {
+        b.iter(|| {
+            for (i, &k) in keys.iter().enumerate() {
+                t.insert(k, i as u64, i & 15);
+            }
+        })
+    });
+    g.bench_function("share_table_lookup", |b| {
+        b.iter(|| {
+            let mut hits = 0usize;
+            for &k in &keys {
+                hits += t.lookup(k).is_some() as usize;
+            }
+            black_box(hits)
+        })
+    });
+    let mut m: HashMap<u64, u64> = HashMap::with_capacity(cap);
+    g.bench_function("hashmap_insert", |b| {
+        b.iter(|| {
+            for (i, &k) in keys.iter().enumerate() {
+                m.insert(k, i as u64);
+            }
+        })
+    });
+    g.bench_function("hashmap_lookup", |b| {
+        b.iter(|| {
+            let mut hits = 0usize;
+            for k in &keys {
+                hits += m.contains_key(k) as usize;
+            }
+            black_box(hits)
+        })
+    });
+    g.finish();
+}
+
+fn bench_delta(c: &mut Criterion) {
+    let ws = working_set();
+    let pages = ws / PAGE;
+    let old = random_pages(ws, 3);
+    let mut ddst = vec![0u8; delta::max_encoded_len(PAGE)];
+    let mut xdst = vec![0u8; PAGE];
+    for changed in [1usize, 16, 64, 512] {
+        let mut rng = Rng(changed as u64);
+        let mut new = old.clone();
+        for p in new.chunks_exact_mut(PAGE) {
+            for _ in 0..changed {
+                let i = (rng.next() % PAGE as u64) as usize;
+                p[i] ^= (rng.next() % 255 + 1) as u8;
+            }
+        }
+        let pairs = || old.chunks_exact(PAGE).zip(new.chunks_exact(PAGE));
+        let mut g = c.benchmark_group(format!("delta/{changed}B"));
+        g.throughput(Throughput::Bytes(ws as u64));
+        g.sample_size(10);
+        g.bench_function("delta_encode", |b| {
+            b.iter(|| {
+                let mut total = 0usize;
+                for (o, n) in pairs() {
+                    total += delta::encode(o, n, &mut ddst).unwrap();
+                }
+                black_box(total)
+            })
+        });
+        g.bench_function("xbzrle_scalar_reference", |b| {
+            b.iter(|| {
+                let mut total = 0usize;
+                for (o, n) in pairs() {
+                    total += xbzrle::encode_scalar_reference(o, n, &mut xdst).unwrap_or(PAGE);
+                }
+                black_box(total)
+            })
+        });
+        // decode: patch a copy of the old pages (idempotent: every iteration does the same work)
+        let mut enc = Vec::with_capacity(pages);
+        for (o, n) in pairs() {
+            let len = delta::encode(o, n, &mut ddst).unwrap();
+            enc.push(ddst[..len].to_vec());
+        }
+        let mut replica = old.clone();
+        g.bench_function("delta_decode", |b| {
+            b.iter(|| {
+                for (e, p) in enc.iter().zip(replica.chunks_exact_mut(PAGE)) {
+                    delta::decode(e, p).unwrap();
+                }
+            })
+        });
+        g.finish();
+    }
+}
+
+fn bench_compress(c: &mut Criterion) {
+    let ws = (working_set() / 8).max(PAGE);
+    for (name, buf) in [("text", text_pages(ws, 4)), ("random", random_pages(ws, 5))] {
+        let mut out = vec![0u8; PAGE - 1];
+        let mut dst = vec![0u8; ws];
+        let mut g = c.benchmark_group(format!("compress/{name}"));
+        g.throughput(Throughput::Bytes(ws as u64));
+        g.sample_size(10);
+        let mut sizes = Vec::new();
+        let mut lz4 = Lz4::default();
+        let mut deflate = Deflate::new(1);
+        for (cname, comp) in [
+            ("lz4", &mut lz4 as &mut dyn Compressor),
+            ("deflate1", &mut deflate as &mut dyn Compressor),
+        ] {
+            let total: usize = buf
+                .chunks_exact(PAGE)
+                .map(|p| comp.compress(p, &mut out).unwrap_or(PAGE))
+                .sum();
+            sizes.push(format!("{cname} {:.3}", total as f64 / ws as f64));
+            g.bench_function(cname, |b| {
+                b.iter(|| {
+                    let mut total = 0usize;
+                    for p in buf.chunks_exact(PAGE) {
+                        total += comp.compress(p, &mut out).unwrap_or(PAGE);
+                    }
+                    black_box(total)
+                })
+            });
+        }
+        g.bench_function("raw_copy", |b| {
+            b.iter(|| {
+                for (s, d) in buf.chunks_exact(PAGE).zip(dst.chunks_exact_mut(PAGE)) {
+                    d.copy_from_slice(s);
+                }
+                black_box(dst[0])
+            })
+        });
+        eprintln!("compress/{name} size ratio: {}", sizes.join(", "));
+        g.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    bench_hash,
+    bench_zero,
+    bench_share,
+    bench_delta,
+    bench_compress
+);
+criterion_main!(benches);
