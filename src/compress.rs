@@ -327,6 +327,18 @@ pub fn looks_incompressible(buf: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// 4 KiB of xorshift output: incompressible.
+    fn random_page(mut x: u64) -> Vec<u8> {
+        (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
     #[test]
     fn the_probe_calls_random_data_incompressible_and_compressible_data_not() {
         let mut x = 0x2545f4914f6cdd1du64;
@@ -397,15 +409,7 @@ mod tests {
 
     #[test]
     fn incompressible_data_reports_that_compression_does_not_pay() {
-        let mut x = 0x9e3779b97f4a7c15u64;
-        let page: Vec<u8> = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let page = random_page(0x9e3779b97f4a7c15);
         let mut out = vec![0u8; page.len() - 1];
         assert_eq!(Lz4::default().compress(&page, &mut out), None);
         assert_eq!(Deflate::new(1).compress(&page, &mut out), None);
@@ -443,15 +447,7 @@ mod tests {
 
     #[test]
     fn dictionary_compression_finds_content_that_moved() {
-        let mut x = 0x2545f4914f6cdd1du64;
-        let old: Vec<u8> = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let old = random_page(0x2545f4914f6cdd1d);
         // the new page is the old one shifted by 100 bytes, which defeats XOR
         let mut new = old[100..].to_vec();
         new.extend_from_slice(&old[..100]);
