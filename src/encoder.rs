@@ -143,6 +143,11 @@ impl std::fmt::Debug for Encoder {
 
 /// How the full-tier budget divides into page copies and sharing-table entries.
 fn full_tier_pages(cfg: &Config) -> (usize, usize) {
+    let st = cfg.stages;
+    if !(st.delta || st.dict || st.blocks || st.sharing) {
+        // no enabled stage reads a page copy: keeping them would only cost copies and memory
+        return (0, 0);
+    }
     let per_page_entries = if cfg.stages.sharing && cfg.stages.blocks {
         cfg.blocks_per_page()
     } else {
