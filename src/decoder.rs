@@ -135,8 +135,9 @@ impl Stage {
             self.closed = true;
             return None;
         }
-        if self.buf.is_empty() {
-            self.buf = vec![0; STAGE_BYTES];
+        // grows to the largest frame's need (never past STAGE_BYTES), then stays
+        if self.buf.len() < self.used + len {
+            self.buf.resize(self.used + len, 0);
         }
         let s = &mut self.buf[self.used..self.used + len];
         self.used += len;

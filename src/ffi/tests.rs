@@ -29,6 +29,10 @@ impl Pair {
         };
         unsafe {
             assert_eq!(fgbi_config_new(&mut p.cfg), FGBI_OK);
+            // budgets sized for these tests' few pages (and for Miri, which initialises memory
+            // one byte at a time)
+            assert_eq!(fgbi_config_set_cache_bytes(p.cfg, 1 << 20), FGBI_OK);
+            assert_eq!(fgbi_config_set_hash_bytes(p.cfg, 64 << 10), FGBI_OK);
             assert_eq!(fgbi_encoder_new(p.cfg, &mut p.enc), FGBI_OK);
             assert_eq!(fgbi_decoder_new(p.cfg, &mut p.dec), FGBI_OK);
         }
