@@ -121,8 +121,11 @@ pub(crate) fn guard(func: &str, body: impl FnOnce() -> FResult) -> c_int {
         }
         Err(payload) => {
             let msg = format!("internal error (panic: {})", panic_text(&*payload));
-            // dropping the payload could itself panic; forget it rather than risk that
-            std::mem::forget(payload);
+            // dropping the payload could itself panic: drop it behind a boundary of its own, and
+            // only if that panics too, forget the second payload (a leak beats an unwind into C)
+            if let Err(inner) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                std::mem::forget(inner);
+            }
             set_last_error(func, &msg);
             FGBI_ERR_INTERNAL
         }
