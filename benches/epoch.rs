@@ -29,26 +29,10 @@ const PAGE: usize = 4096;
 const GUEST_PAGES: usize = 16384;
 const DIRTY_PAGES: usize = 8192;
 
-/// SplitMix64, deterministic.
-#[derive(Clone)]
-struct Rng(u64);
+mod common;
+use common::Rng;
+
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn fill(&mut self, b: &mut [u8]) {
-        for c in b.chunks_mut(8) {
-            let w = self.next().to_le_bytes();
-            c.copy_from_slice(&w[..c.len()]);
-        }
-    }
     /// A word as heap memory holds them: zero, small integers, pointers, text.
     fn word(&mut self) -> u64 {
         let r = self.next();

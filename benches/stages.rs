@@ -23,23 +23,8 @@ use std::hint::black_box;
 
 const PAGE: usize = 4096;
 
-/// SplitMix64, deterministic.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn fill(&mut self, b: &mut [u8]) {
-        for c in b.chunks_mut(8) {
-            let w = self.next().to_le_bytes();
-            c.copy_from_slice(&w[..c.len()]);
-        }
-    }
-}
+mod common;
+use common::Rng;
 
 fn working_set() -> usize {
     std::env::var("FGBI_BENCH_MIB")
