@@ -10,7 +10,7 @@
 //! ```text
 //! cargo run --release --example replicate -- [--epochs 20] [--mem-mib 256] [--block-size 256]
 //!     [--cache-mib 64] [--hash-mib 8] [--fallback lz4|deflate[:LEVEL]|none]
-//!     [--stages zero,blocks,sharing,delta,dict | all | none] [--seed N] [--channels N]
+//!     [--stages zero,blocks,sharing,delta,dict,entropy | all | none] [--seed N] [--channels N]
 //!     [--policy clock|direct]
 //!
 //! With `--channels N` memory is split into N channels (2 MiB chunks dealt round robin), each
@@ -39,7 +39,7 @@ fn usage(msg: &str) -> ! {
     eprintln!("replicate: {msg}");
     eprintln!(
         "usage: replicate [--epochs N] [--mem-mib N] [--block-size N] [--cache-mib N] [--hash-mib N] \
-         [--fallback lz4|deflate[:LEVEL]|none] [--stages zero,blocks,sharing,delta,dict|all|none] [--seed N] [--channels N] [--policy clock|direct]"
+         [--fallback lz4|deflate[:LEVEL]|none] [--stages zero,blocks,sharing,delta,dict,entropy|all|none] [--seed N] [--channels N] [--policy clock|direct]"
     );
     std::process::exit(2)
 }
@@ -102,6 +102,7 @@ fn parse_args() -> Args {
                                 "sharing" => s.sharing = true,
                                 "delta" => s.delta = true,
                                 "dict" => s.dict = true,
+                                "entropy" => s.entropy = true,
                                 other => usage(&format!("unknown stage {other}")),
                             }
                         }

@@ -28,6 +28,9 @@ pub struct Stages {
     pub delta: bool,
     /// Compress the page with lz4 using its cached last-sent version as preset dictionary.
     pub dict: bool,
+    /// Recode the frame's payload with one Huffman table per kind of byte (see
+    /// [`entropy`](crate::entropy)) when that makes the frame smaller.
+    pub entropy: bool,
 }
 
 impl Stages {
@@ -38,6 +41,7 @@ impl Stages {
         sharing: true,
         delta: true,
         dict: true,
+        entropy: true,
     };
     /// Every stage off: pages go through the fallback compressor (or raw) only.
     pub const NONE: Stages = Stages {
@@ -46,6 +50,7 @@ impl Stages {
         sharing: false,
         delta: false,
         dict: false,
+        entropy: false,
     };
 }
 

@@ -10,6 +10,7 @@
 use crate::bitmap::PageSet;
 use crate::compress::{self, lz4_dict_decompress, Codec};
 use crate::config::Config;
+use crate::entropy::EntropyDecoder;
 use crate::error::Error;
 use crate::frame::{self, block, op, Header};
 use crate::stats::DecoderStats;
@@ -106,6 +107,9 @@ pub struct Decoder {
     lits: Vec<u8>,
     inflate: compress::Scratch,
     stage: Stage,
+    /// The entropy stage's decoder and the payload it rebuilt for the frame being applied.
+    entropy: EntropyDecoder,
+    plain: Vec<u8>,
     stats: DecoderStats,
 }
 
@@ -181,6 +185,8 @@ impl Decoder {
             lits: vec![0; ps],
             inflate: compress::Scratch::default(),
             stage: Stage::default(),
+            entropy: EntropyDecoder::default(),
+            plain: Vec::new(),
             stats: DecoderStats::default(),
         })
     }
@@ -211,6 +217,8 @@ impl Decoder {
             + self.lits.capacity();
         s.memory_bytes = (pages
             + self.stage.memory_bytes()
+            + self.entropy.memory_bytes()
+            + self.plain.capacity()
             + self.known.memory_bytes()
             + self.pending.memory_bytes()) as u64;
         s
@@ -229,21 +237,27 @@ impl Decoder {
         replica: &mut R,
     ) -> Result<Applied, Error> {
         let t = Instant::now();
-        let r = self.check(frame, replica);
+        // an entropy-coded payload is rebuilt into `plain`, taken out of self while in use
+        let mut plain = std::mem::take(&mut self.plain);
+        let r = self.check(frame, replica, &mut plain);
         let t1 = Instant::now();
         self.stats.validate_nanos += (t1 - t).as_nanos() as u64;
-        let (h, payload) = match r {
-            Ok(v) => v,
+        let r = match r {
+            Ok((h, payload)) => {
+                let payload = payload.unwrap_or(&plain);
+                self.walk(Pass::Apply, &h, payload, replica).map(|()| h)
+            }
+            Err(e) => Err(e),
+        };
+        self.plain = plain;
+        let h = match r {
+            Ok(h) => h,
             Err(e) => {
+                // an apply-pass error is unreachable for a validated frame; reported, not trusted
                 self.stats.rejected += 1;
                 return Err(e);
             }
         };
-        if let Err(e) = self.walk(Pass::Apply, &h, payload, replica) {
-            // unreachable for a validated frame; reported rather than trusted
-            self.stats.rejected += 1;
-            return Err(e);
-        }
         if h.is_resync() {
             self.known.clear();
         }
@@ -262,12 +276,15 @@ impl Decoder {
         })
     }
 
-    /// Everything short of writing: envelope, geometry, epoch order, every op.
+    /// Everything short of writing: envelope, geometry, epoch order, every op. Returns the
+    /// header and the payload: the frame's own, or `None` when it was entropy coded and rebuilt
+    /// into `plain`.
     fn check<'f, R: Replica + ?Sized>(
         &mut self,
         frame: &'f [u8],
         replica: &mut R,
-    ) -> Result<(Header, &'f [u8]), Error> {
+        plain: &mut Vec<u8>,
+    ) -> Result<(Header, Option<&'f [u8]>), Error> {
         let (h, payload) = frame::open(frame)?;
         if h.page_size as usize != self.cfg.page_size {
             return Err(Error::PageSizeMismatch {
@@ -303,8 +320,15 @@ impl Decoder {
         }
         self.pending.clear();
         self.stage.reset();
+        if h.flags & frame::FLAG_ENTROPY != 0 {
+            self.entropy
+                .decode(payload, self.cfg.page_size, self.cfg.block_size, plain)
+                .map_err(Error::Entropy)?;
+            self.walk(Pass::Validate, &h, plain, replica)?;
+            return Ok((h, None));
+        }
         self.walk(Pass::Validate, &h, payload, replica)?;
-        Ok((h, payload))
+        Ok((h, Some(payload)))
     }
 
     /// One pass over the ops. In `Validate` every check runs and nothing is written; in `Apply`

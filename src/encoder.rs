@@ -18,6 +18,7 @@ use crate::bitmap::{BlockBitmap, PageSet};
 use crate::cache::{Cached, PageCache, Policy};
 use crate::compress::{self, Engine, Lz4};
 use crate::config::Config;
+use crate::entropy::EntropyEncoder;
 use crate::error::Error;
 use crate::frame::{self, block, op, Header, HEADER_LEN};
 use crate::share::{self, ShareTable};
@@ -81,6 +82,9 @@ struct Work {
     engine: Engine,
     dict_lz4: Lz4,
     frame: Vec<u8>,
+    /// The entropy stage and the frame it codes (swapped with `frame` when smaller).
+    entropy: EntropyEncoder,
+    coded: Vec<u8>,
     epoch: Option<u64>,
     last_epoch: Option<u64>,
     resync_pending: bool,
@@ -188,6 +192,8 @@ impl Encoder {
                 engine: Engine::with_input_len(cfg.fallback, ps),
                 dict_lz4: Lz4::with_input_len(ps),
                 frame: Vec::new(),
+                entropy: EntropyEncoder::default(),
+                coded: Vec::new(),
                 epoch: None,
                 last_epoch: None,
                 resync_pending: true,
@@ -289,12 +295,30 @@ impl Encoder {
         let Some(epoch) = w.epoch.take() else {
             return Err(Error::State("end_epoch without begin_epoch"));
         };
+        let mut flags = if w.resync_pending {
+            frame::FLAG_RESYNC
+        } else {
+            0
+        };
+        if w.cfg.stages.entropy && w.frame.len() > HEADER_LEN {
+            let t = Instant::now();
+            w.coded.clear();
+            w.coded.resize(HEADER_LEN, 0);
+            let (ps, bs) = (w.cfg.page_size, w.cfg.block_size);
+            let r = w
+                .entropy
+                .encode(&w.frame[HEADER_LEN..], ps, bs, &mut w.coded);
+            debug_assert_eq!(r, Ok(()), "the encoder's own payload routes");
+            if r.is_ok() && w.coded.len() < w.frame.len() {
+                w.stats.entropy_frames += 1;
+                w.stats.entropy_saved += (w.frame.len() - w.coded.len()) as u64;
+                std::mem::swap(&mut w.frame, &mut w.coded);
+                flags |= frame::FLAG_ENTROPY;
+            }
+            w.stats.nanos.entropy += t.elapsed().as_nanos() as u64;
+        }
         let header = Header {
-            flags: if w.resync_pending {
-                frame::FLAG_RESYNC
-            } else {
-                0
-            },
+            flags,
             page_size: w.cfg.page_size as u32,
             block_size: w.cfg.block_size as u32,
             op_count: w.op_count,
@@ -341,7 +365,8 @@ impl Encoder {
         s.share = self.w.share.stats();
         let caches = self.cache.memory_bytes() + self.w.share.memory_bytes();
         s.cache_memory_bytes = caches as u64;
-        s.memory_bytes = (caches + self.w.zero_pages.memory_bytes()) as u64;
+        s.memory_bytes =
+            (caches + self.w.zero_pages.memory_bytes() + self.w.entropy.memory_bytes()) as u64;
         s
     }
 

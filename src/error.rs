@@ -45,6 +45,8 @@ pub enum Error {
     UnknownPage { op: u32, addr: u64 },
     /// The header's op count does not match the ops in the payload.
     OpCountMismatch { declared: u32, found: u32 },
+    /// The entropy-coded payload is malformed.
+    Entropy(crate::entropy::EntropyError),
     /// An encoder call made out of order (e.g. add_page outside an epoch).
     State(&'static str),
     /// The epoch number given to the encoder is not the next one.
@@ -120,6 +122,7 @@ impl std::fmt::Display for Error {
             OpCountMismatch { declared, found } => {
                 write!(f, "header declares {declared} ops, payload holds {found}")
             }
+            Entropy(e) => write!(f, "payload is corrupt: {e}"),
             State(what) => write!(f, "call out of order: {what}"),
             EpochOrder { last, got } => {
                 write!(

@@ -30,8 +30,11 @@ pub const HEADER_LEN: usize = 48;
 pub const TRAILER_LEN: usize = 8;
 /// Flag: the frame starts a new synchronisation; it depends on nothing the backup held before.
 pub const FLAG_RESYNC: u32 = 1;
+/// Flag: the payload is entropy coded (see [`entropy`](crate::entropy)); the ops are what it
+/// decodes to.
+pub const FLAG_ENTROPY: u32 = 2;
 /// Every flag this version defines.
-pub const KNOWN_FLAGS: u32 = FLAG_RESYNC;
+pub const KNOWN_FLAGS: u32 = FLAG_RESYNC | FLAG_ENTROPY;
 
 /// Op kinds (the low 4 bits of an op's tag byte; the high 4 bits carry a codec where one applies).
 pub mod op {

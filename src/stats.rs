@@ -27,6 +27,8 @@ pub struct StageNanos {
     pub compress: u64,
     /// Recording what was sent (cache copy, sharing-table inserts).
     pub update: u64,
+    /// Entropy coding of the frame's payload.
+    pub entropy: u64,
 }
 
 /// Encoder counters. [`Encoder::stats`](crate::Encoder::stats) gives them since creation,
@@ -69,6 +71,10 @@ pub struct EncoderStats {
     pub cache: CacheStats,
     /// Sharing table counters.
     pub share: ShareStats,
+    /// Frames whose payload the entropy stage recoded.
+    pub entropy_frames: u64,
+    /// Bytes the entropy stage saved: payload bytes before it minus after it, over those frames.
+    pub entropy_saved: u64,
     /// Time per stage.
     pub nanos: StageNanos,
     /// Bytes of memory the encoder's state holds (caches, tables, page sets), excluding the
@@ -123,6 +129,9 @@ impl EncoderStats {
         sub_fields!(d, e, nanos.dict);
         sub_fields!(d, e, nanos.compress);
         sub_fields!(d, e, nanos.update);
+        sub_fields!(d, e, nanos.entropy);
+        sub_fields!(d, e, entropy_frames);
+        sub_fields!(d, e, entropy_saved);
         d
     }
 
@@ -168,6 +177,9 @@ impl EncoderStats {
         add!(nanos.dict);
         add!(nanos.compress);
         add!(nanos.update);
+        add!(nanos.entropy);
+        add!(entropy_frames);
+        add!(entropy_saved);
         add!(memory_bytes);
         add!(cache_memory_bytes);
         d
@@ -191,7 +203,7 @@ impl EncoderStats {
     /// Sum of the time spent in all stages, in seconds.
     pub fn encode_seconds(&self) -> f64 {
         let n = self.nanos;
-        (n.zero + n.delta + n.blocks + n.dict + n.compress + n.update) as f64 * 1e-9
+        (n.zero + n.delta + n.blocks + n.dict + n.compress + n.update + n.entropy) as f64 * 1e-9
     }
 }
 

@@ -60,13 +60,15 @@ fn stages() -> impl Strategy<Value = Stages> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(zero, blocks, sharing, delta, dict)| Stages {
+        .prop_map(|(zero, blocks, sharing, delta, dict, entropy)| Stages {
             zero,
             blocks,
             sharing,
             delta,
             dict,
+            entropy,
         })
 }
 

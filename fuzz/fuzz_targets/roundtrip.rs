@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let s = data[0];
-    let stages = Stages { zero: s & 1 != 0, blocks: s & 2 != 0, sharing: s & 4 != 0, delta: s & 8 != 0, dict: s & 16 != 0 };
+    let stages = Stages { zero: s & 1 != 0, blocks: s & 2 != 0, sharing: s & 4 != 0, delta: s & 8 != 0, dict: s & 16 != 0, entropy: s & 32 != 0 };
     let cfg = Config {
         page_size: PS,
         block_size: [64, 128, 256, 512][(data[1] & 3) as usize],

@@ -17,8 +17,10 @@ pub const FGBI_STAGE_SHARING: u32 = 4;
 pub const FGBI_STAGE_DELTA: u32 = 8;
 /// Stage bit: lz4 with the page's cached last-sent version as dictionary.
 pub const FGBI_STAGE_DICT: u32 = 16;
+/// Stage bit: Huffman-code the frame's payload, one table per kind of byte, when it is smaller.
+pub const FGBI_STAGE_ENTROPY: u32 = 32;
 /// Every stage bit (the default).
-pub const FGBI_STAGE_ALL: u32 = 31;
+pub const FGBI_STAGE_ALL: u32 = 63;
 
 /// Codec: stored as it is (as a fallback: send new content raw).
 pub const FGBI_CODEC_RAW: c_int = 0;
@@ -185,6 +187,7 @@ fn stages_from_bits(stages: u32) -> Stages {
         sharing: stages & FGBI_STAGE_SHARING != 0,
         delta: stages & FGBI_STAGE_DELTA != 0,
         dict: stages & FGBI_STAGE_DICT != 0,
+        entropy: stages & FGBI_STAGE_ENTROPY != 0,
     }
 }
 
@@ -195,6 +198,7 @@ fn stage_bits(s: &Stages) -> u32 {
         (s.sharing, FGBI_STAGE_SHARING),
         (s.delta, FGBI_STAGE_DELTA),
         (s.dict, FGBI_STAGE_DICT),
+        (s.entropy, FGBI_STAGE_ENTROPY),
     ]
     .iter()
     .filter(|(on, _)| *on)

@@ -129,6 +129,12 @@ pub struct fgbi_encoder_counters {
     pub memory_bytes: u64,
     /// Of which caches and sharing table, bounded by the configured budgets.
     pub cache_memory_bytes: u64,
+    /// Frames whose payload the entropy stage recoded.
+    pub entropy_frames: u64,
+    /// Bytes the entropy stage saved (payload before it minus after it).
+    pub entropy_saved: u64,
+    /// Nanoseconds in the entropy stage.
+    pub nanos_entropy: u64,
 }
 
 impl From<EncoderStats> for fgbi_encoder_counters {
@@ -173,6 +179,9 @@ impl From<EncoderStats> for fgbi_encoder_counters {
             nanos_update: s.nanos.update,
             memory_bytes: s.memory_bytes,
             cache_memory_bytes: s.cache_memory_bytes,
+            entropy_frames: s.entropy_frames,
+            entropy_saved: s.entropy_saved,
+            nanos_entropy: s.nanos.entropy,
         }
     }
 }

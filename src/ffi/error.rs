@@ -70,7 +70,8 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         | UnknownFlags(_)
         | CorruptOp { .. }
         | UnknownPage { .. }
-        | OpCountMismatch { .. } => FGBI_ERR_CORRUPT,
+        | OpCountMismatch { .. }
+        | Entropy(_) => FGBI_ERR_CORRUPT,
         ChecksumMismatch { .. } => FGBI_ERR_CHECKSUM,
         NotSynchronized { .. }
         | ForeignStream { .. }

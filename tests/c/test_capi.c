@@ -127,7 +127,7 @@ static void test_config(void) {
     CHECK_RC(fgbi_config_set_fallback(cfg, FGBI_CODEC_RAW, 0), FGBI_OK);
     CHECK_RC(fgbi_config_set_stage(cfg, FGBI_STAGE_SHARING | FGBI_STAGE_DICT, 0), FGBI_OK);
     CHECK_RC(fgbi_config_get_stages(cfg, &bits), FGBI_OK);
-    CHECK(bits == (FGBI_STAGE_ZERO | FGBI_STAGE_BLOCKS | FGBI_STAGE_DELTA));
+    CHECK(bits == (FGBI_STAGE_ZERO | FGBI_STAGE_BLOCKS | FGBI_STAGE_DELTA | FGBI_STAGE_ENTROPY));
     CHECK_RC(fgbi_config_set_cache_bytes(cfg, 0), FGBI_OK);
     CHECK_RC(fgbi_config_set_hash_bytes(cfg, 1u << 20), FGBI_OK);
 
@@ -267,6 +267,8 @@ static void test_round_trip_and_stats(void) {
     CHECK(es.cache_hits > 0 && es.memory_bytes > 0);
     CHECK(ds.frames == 5 && ds.rejected == 0 && ds.bytes_in == es.bytes_out);
     CHECK(es.bytes_out < es.bytes_in / 4);
+    /* the first, full frame is entropy coded; the counters say so and what it saved */
+    CHECK(es.entropy_frames >= 1 && es.entropy_frames <= es.epochs && es.entropy_saved > 0);
     CHECK_RC(fgbi_decoder_position(p.dec, &stream, &epoch), FGBI_OK);
     CHECK_RC(fgbi_encoder_stream_id(p.enc, &id), FGBI_OK);
     CHECK(stream == id && epoch == 4);

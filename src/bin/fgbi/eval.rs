@@ -84,6 +84,8 @@ struct StagesJson {
     cache_misses: u64,
     cache_evictions: u64,
     resyncs: u64,
+    entropy_frames: u64,
+    entropy_saved_bytes: u64,
     memory_bytes: u64,
     stage_seconds: StageSeconds,
 }
@@ -96,6 +98,7 @@ struct StageSeconds {
     dict: f64,
     compress: f64,
     update: f64,
+    entropy: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,6 +133,8 @@ fn stages_json(s: &EncoderStats) -> StagesJson {
         cache_misses: s.cache.misses,
         cache_evictions: s.cache.evictions,
         resyncs: s.resyncs,
+        entropy_frames: s.entropy_frames,
+        entropy_saved_bytes: s.entropy_saved,
         memory_bytes: s.memory_bytes,
         stage_seconds: StageSeconds {
             zero: n.zero as f64 * 1e-9,
@@ -138,6 +143,7 @@ fn stages_json(s: &EncoderStats) -> StagesJson {
             dict: n.dict as f64 * 1e-9,
             compress: n.compress as f64 * 1e-9,
             update: n.update as f64 * 1e-9,
+            entropy: n.entropy as f64 * 1e-9,
         },
     }
 }
@@ -506,12 +512,16 @@ fn print_tables(
         s.cache.hits, s.cache.hash_hits, s.cache.misses, s.cache.evictions,
         s.share.lookups, s.share.candidates, s.share.stale
     );
+    println!(
+        "entropy stage (op bytes above are before it): {} of {} frames recoded, {} bytes saved",
+        s.entropy_frames, s.epochs, s.entropy_saved
+    );
     let n = s.nanos;
     println!(
-        "stage time ms: zero {:.1}, delta {:.1}, blocks {:.1}, dict {:.1}, compress {:.1}, update {:.1}; encoder memory {:.1} MiB",
+        "stage time ms: zero {:.1}, delta {:.1}, blocks {:.1}, dict {:.1}, compress {:.1}, update {:.1}, entropy {:.1}; encoder memory {:.1} MiB",
         n.zero as f64 / 1e6, n.delta as f64 / 1e6, n.blocks as f64 / 1e6,
         n.dict as f64 / 1e6, n.compress as f64 / 1e6, n.update as f64 / 1e6,
-        mib(s.memory_bytes)
+        n.entropy as f64 / 1e6, mib(s.memory_bytes)
     );
     if a.verbose {
         println!();

@@ -48,9 +48,10 @@ pub fn parse_stages(s: &str) -> Result<Stages, String> {
             "sharing" => st.sharing = true,
             "delta" => st.delta = true,
             "dict" => st.dict = true,
+            "entropy" => st.entropy = true,
             _ => {
                 return Err(format!(
-                    "unknown stage {w:?} (zero, blocks, sharing, delta, dict, all, none)"
+                    "unknown stage {w:?} (zero, blocks, sharing, delta, dict, entropy, all, none)"
                 ))
             }
         }
@@ -65,6 +66,7 @@ pub fn stages_string(s: &Stages) -> String {
         (s.sharing, "sharing"),
         (s.delta, "delta"),
         (s.dict, "dict"),
+        (s.entropy, "entropy"),
     ]
     .iter()
     .filter(|(on, _)| *on)
@@ -100,7 +102,7 @@ pub struct ConfigArgs {
     /// Compressor for new content: deflate[:LEVEL], lz4 or none.
     #[arg(long, value_parser = parse_fallback, default_value = "lz4")]
     pub fallback: Fallback,
-    /// Stages to enable, comma-separated: zero,blocks,sharing,delta,dict (or all, none).
+    /// Stages to enable, comma-separated: zero,blocks,sharing,delta,dict,entropy (or all, none).
     #[arg(long, value_parser = parse_stages, default_value = "all")]
     pub stages: Stages,
 }

@@ -1,0 +1,611 @@
+//! The entropy stage: a lossless recoding of a whole frame payload that separates its bytes by
+//! what they are and Huffman-codes each kind with its own table.
+//!
+//! lz4 finds repeats but codes what is left (literal bytes, match offsets, tokens) as plain bytes;
+//! on real heaps that is most of its output. The payload of an epoch is therefore split into six
+//! streams — op headers and lengths (`CTRL`), lz4 tokens, literal bytes (lz4 literals, raw pages,
+//! new bytes of deltas, raw literal blocks), the low and the high bytes of lz4 match offsets, and
+//! deflate output (already entropy coded) — and each stream is sent Huffman coded with one table
+//! for the whole frame, or stored when that is smaller. One parser ([`route`]) walks the ops in
+//! both directions, so splitting and joining cannot disagree on which byte goes where.
+//!
+//! The decoder joins the streams back into exactly the payload the encoder wrote and validates
+//! that as any other payload. `FORMAT.md` ("Entropy-coded payload") describes the bytes.
+//!
+//! ```
+//! use fgbi::{Config, Decoder, Encoder, Stages};
+//! let cfg = Config::default();
+//! let mut enc = Encoder::new(cfg).unwrap();
+//! let mut dec = Decoder::new(cfg).unwrap();
+//! let mut mem = vec![0u8; 64 * 4096];
+//! for (i, b) in mem.iter_mut().enumerate() {
+//!     *b = (i % 251) as u8 & 0x3f;
+//! }
+//! enc.begin_epoch(0).unwrap();
+//! for p in 0..64 {
+//!     enc.add_page(p * 4096, &mem[p as usize * 4096..][..4096]).unwrap();
+//! }
+//! let frame = enc.end_epoch().unwrap();
+//! let mut backup = vec![0u8; mem.len()];
+//! dec.apply_flat(frame, &mut backup).unwrap();
+//! assert_eq!(backup, mem);
+//! ```
+
+use crate::frame::{block, op};
+use crate::huffman::{self, HuffmanError, TABLE_BYTES};
+use crate::varint;
+
+/// Number of streams.
+pub const STREAMS: usize = 6;
+
+/// The largest payload a decoder rebuilds from an entropy-coded one; a frame declaring more is
+/// refused before anything is allocated. (Each Huffman-coded byte costs at least one bit, so the
+/// rebuilt payload is also never more than 8 times the frame.)
+pub const MAX_PLAIN_BYTES: usize = 1 << 30;
+
+/// The streams, in the order the container holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Stream {
+    /// Op tags, addresses, lengths, block maps, references, delta skips, lz4 length extensions.
+    Ctrl = 0,
+    /// lz4 tokens (literal and match length nibbles).
+    Tokens = 1,
+    /// Literal bytes: lz4 literals, raw pages, new bytes of delta runs, raw literal blocks.
+    Literals = 2,
+    /// Low bytes of lz4 match offsets.
+    OffsetLow = 3,
+    /// High bytes of lz4 match offsets.
+    OffsetHigh = 4,
+    /// deflate output, already entropy coded.
+    Opaque = 5,
+}
+
+/// Stream mode byte: the stream's bytes follow as they are.
+pub const MODE_STORED: u8 = 0;
+/// Stream mode byte: a full code-length table (256 lengths, [`TABLE_BYTES`] bytes) and
+/// Huffman-coded bytes follow.
+pub const MODE_HUFFMAN: u8 = 1;
+/// Stream mode byte: a listed code-length table (a 32-byte bitmap of the byte values that occur,
+/// then their lengths, two per byte) and Huffman-coded bytes follow. Smaller than the full table
+/// when fewer than 192 values occur.
+pub const MODE_HUFFMAN_LISTED: u8 = 2;
+
+/// Bytes of a listed table with `k` values.
+fn listed_table_len(k: usize) -> usize {
+    32 + k.div_ceil(2)
+}
+
+/// Writes the listed form of a code-length table.
+fn put_listed(lens: &huffman::Lengths, out: &mut Vec<u8>) {
+    let mut bitmap = [0u8; 32];
+    for (s, &l) in lens.iter().enumerate() {
+        if l > 0 {
+            bitmap[s / 8] |= 1 << (s % 8);
+        }
+    }
+    out.extend_from_slice(&bitmap);
+    let mut listed = lens.iter().copied().filter(|&l| l > 0);
+    while let Some(lo) = listed.next() {
+        out.push(lo | listed.next().unwrap_or(0) << 4);
+    }
+}
+
+/// Reads a listed table at `table` (checked to be inside `coded`); returns the lengths and the
+/// table's length in bytes. A listed value with length 0 is refused.
+fn get_listed(coded: &[u8], table: usize) -> Result<(huffman::Lengths, usize), EntropyError> {
+    let bitmap = coded
+        .get(table..table + 32)
+        .ok_or(EntropyError::Container("code table runs past the payload"))?;
+    let k: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+    let packed = coded
+        .get(table + 32..table + listed_table_len(k))
+        .ok_or(EntropyError::Container("code table runs past the payload"))?;
+    let mut lens = [0u8; 256];
+    let mut i = 0;
+    for (s, l) in lens.iter_mut().enumerate() {
+        if bitmap[s / 8] >> (s % 8) & 1 != 0 {
+            *l = (packed[i / 2] >> (4 * (i % 2))) & 15;
+            if *l == 0 {
+                return Err(EntropyError::Container("a listed value without a code"));
+            }
+            i += 1;
+        }
+    }
+    if k % 2 == 1 && packed[k / 2] >> 4 != 0 {
+        return Err(EntropyError::Container("non-zero padding in a code table"));
+    }
+    Ok((lens, listed_table_len(k)))
+}
+
+/// Moves one payload's bytes between the payload and the streams, in one direction.
+trait Route {
+    /// Whether the payload has another op (splitting: bytes left; joining: `CTRL` bytes left).
+    fn more(&self) -> bool;
+    /// Moves one byte of stream `s` and returns it.
+    fn byte(&mut self, s: Stream) -> Result<u8, &'static str>;
+    /// Moves `n` bytes of stream `s`.
+    fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str>;
+}
+
+/// Payload → streams, in two passes: `out` is `None` while the streams' lengths are counted
+/// (into `at`), then the bytes are moved into one buffer where stream `s` starts at `at[s]`.
+struct Split<'a> {
+    src: &'a [u8],
+    pos: usize,
+    at: [usize; STREAMS],
+    out: Option<&'a mut [u8]>,
+}
+
+impl Route for Split<'_> {
+    fn more(&self) -> bool {
+        self.pos < self.src.len()
+    }
+    fn byte(&mut self, s: Stream) -> Result<u8, &'static str> {
+        let b = *self.src.get(self.pos).ok_or("op runs past the payload")?;
+        self.pos += 1;
+        let at = &mut self.at[s as usize];
+        if let Some(out) = &mut self.out {
+            out[*at] = b;
+        }
+        *at += 1;
+        Ok(b)
+    }
+    fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str> {
+        let end = self.pos.checked_add(n).ok_or("length overflows")?;
+        let b = self
+            .src
+            .get(self.pos..end)
+            .ok_or("op runs past the payload")?;
+        let at = &mut self.at[s as usize];
+        if let Some(out) = &mut self.out {
+            out[*at..*at + n].copy_from_slice(b);
+        }
+        *at += n;
+        self.pos = end;
+        Ok(())
+    }
+}
+
+/// Streams → payload.
+struct Join<'a> {
+    streams: [&'a [u8]; STREAMS],
+    pos: [usize; STREAMS],
+    out: &'a mut Vec<u8>,
+}
+
+impl Route for Join<'_> {
+    fn more(&self) -> bool {
+        self.pos[0] < self.streams[0].len()
+    }
+    fn byte(&mut self, s: Stream) -> Result<u8, &'static str> {
+        let i = s as usize;
+        let b = *self.streams[i]
+            .get(self.pos[i])
+            .ok_or("a stream ends before its last op")?;
+        self.pos[i] += 1;
+        self.out.push(b);
+        Ok(b)
+    }
+    fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str> {
+        let i = s as usize;
+        let end = self.pos[i].checked_add(n).ok_or("length overflows")?;
+        let b = self.streams[i]
+            .get(self.pos[i]..end)
+            .ok_or("a stream ends before its last op")?;
+        self.out.extend_from_slice(b);
+        self.pos[i] = end;
+        Ok(())
+    }
+}
+
+/// A varint of stream `s`: its value and its length in bytes.
+fn varint<R: Route>(r: &mut R, s: Stream) -> Result<(u64, usize), &'static str> {
+    let mut v = 0u64;
+    for i in 0..varint::MAX_LEN {
+        let b = r.byte(s)?;
+        if i == varint::MAX_LEN - 1 && b > 1 {
+            return Err("varint overflows 64 bits");
+        }
+        v |= ((b & 0x7f) as u64) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((v, i + 1));
+        }
+    }
+    Err("varint longer than 10 bytes")
+}
+
+/// A body length (1 ..= 2 × page size, as the decoder requires).
+fn body_len<R: Route>(r: &mut R, ps: usize) -> Result<usize, &'static str> {
+    let (n, _) = varint(r, Stream::Ctrl)?;
+    if n == 0 || n > 2 * ps as u64 {
+        return Err("bad body length");
+    }
+    Ok(n as usize)
+}
+
+/// An lz4 block of exactly `len` bytes: tokens, literals, offsets, length extensions.
+fn lz4_body<R: Route>(r: &mut R, len: usize) -> Result<(), &'static str> {
+    let mut used = 0usize;
+    loop {
+        let token = r.byte(Stream::Tokens)?;
+        used += 1;
+        let mut lits = (token >> 4) as usize;
+        if lits == 15 {
+            loop {
+                let b = r.byte(Stream::Ctrl)?;
+                used += 1;
+                lits += b as usize;
+                if b != 255 || used >= len {
+                    break;
+                }
+            }
+        }
+        if used > len || lits > len - used {
+            return Err("lz4 sequence runs past its block");
+        }
+        r.bytes(Stream::Literals, lits)?;
+        used += lits;
+        if used == len {
+            return Ok(());
+        }
+        if len - used < 2 {
+            return Err("lz4 sequence runs past its block");
+        }
+        r.byte(Stream::OffsetLow)?;
+        r.byte(Stream::OffsetHigh)?;
+        used += 2;
+        if token & 15 == 15 {
+            loop {
+                if used >= len {
+                    return Err("lz4 sequence runs past its block");
+                }
+                let b = r.byte(Stream::Ctrl)?;
+                used += 1;
+                if b != 255 {
+                    break;
+                }
+            }
+        }
+        if used >= len {
+            // an lz4 block ends with literals
+            return Err("lz4 block ends with a match");
+        }
+    }
+}
+
+/// A delta body of exactly `len` bytes: (skip, length) varints and the run's new bytes.
+fn delta_body<R: Route>(r: &mut R, len: usize) -> Result<(), &'static str> {
+    let mut used = 0usize;
+    while used < len {
+        let (_, a) = varint(r, Stream::Ctrl)?;
+        let (n, b) = varint(r, Stream::Ctrl)?;
+        used += a + b;
+        if used > len || n > (len - used) as u64 {
+            return Err("delta run runs past its body");
+        }
+        r.bytes(Stream::Literals, n as usize)?;
+        used += n as usize;
+    }
+    Ok(())
+}
+
+/// A compressed body after its length: lz4 is split into its parts, deflate goes whole to
+/// `Opaque`.
+fn coded_body<R: Route>(r: &mut R, codec: u8, ps: usize) -> Result<(), &'static str> {
+    let len = body_len(r, ps)?;
+    match codec {
+        1 => lz4_body(r, len),
+        2 => r.bytes(Stream::Opaque, len),
+        _ => Err("unknown codec"),
+    }
+}
+
+/// Walks the ops of a payload, moving every byte to or from its stream.
+fn route<R: Route>(r: &mut R, ps: usize, bs: usize) -> Result<(), &'static str> {
+    let nblocks = ps / bs;
+    while r.more() {
+        let tag = r.byte(Stream::Ctrl)?;
+        varint(r, Stream::Ctrl)?; // page address
+        let codec = tag >> 4;
+        match tag & 15 {
+            op::ZERO => {}
+            op::RAW => r.bytes(Stream::Literals, ps)?,
+            op::COMPRESSED => coded_body(r, codec, ps)?,
+            op::DELTA => {
+                let len = body_len(r, ps)?;
+                delta_body(r, len)?;
+            }
+            op::DICT => {
+                let len = body_len(r, ps)?;
+                lz4_body(r, len)?;
+            }
+            op::BLOCKS => {
+                let (mut refs, mut lits) = (0usize, 0usize);
+                for i in 0..nblocks.div_ceil(4) {
+                    let m = r.byte(Stream::Ctrl)?;
+                    for j in 0..4.min(nblocks - 4 * i) {
+                        match (m >> (2 * j)) & 3 {
+                            block::REF => refs += 1,
+                            block::LITERAL => lits += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                for _ in 0..refs {
+                    varint(r, Stream::Ctrl)?;
+                    varint(r, Stream::Ctrl)?;
+                }
+                if lits > 0 {
+                    match codec {
+                        0 => r.bytes(Stream::Literals, lits * bs)?,
+                        c => coded_body(r, c, ps)?,
+                    }
+                }
+            }
+            _ => return Err("unknown op kind"),
+        }
+    }
+    Ok(())
+}
+
+/// Splits payloads and codes their streams; keeps its buffer (as long as the longest payload)
+/// from frame to frame.
+#[derive(Debug, Default)]
+pub struct EntropyEncoder {
+    streams: Vec<u8>,
+}
+
+impl EntropyEncoder {
+    /// Appends the entropy-coded form of `payload` (the ops of a frame with page size `ps` and
+    /// block size `bs`) to `out`. Fails only on a payload that is not a valid sequence of ops.
+    pub fn encode(
+        &mut self,
+        payload: &[u8],
+        ps: usize,
+        bs: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str> {
+        let mut count = Split {
+            src: payload,
+            pos: 0,
+            at: [0; STREAMS],
+            out: None,
+        };
+        route(&mut count, ps, bs)?;
+        let mut start = [0usize; STREAMS + 1];
+        for s in 0..STREAMS {
+            start[s + 1] = start[s] + count.at[s];
+        }
+        if self.streams.len() < payload.len() {
+            self.streams.resize(payload.len(), 0);
+        }
+        let mut split = Split {
+            src: payload,
+            pos: 0,
+            at: std::array::from_fn(|s| start[s]),
+            out: Some(&mut self.streams[..]),
+        };
+        route(&mut split, ps, bs)?;
+        for s in 0..STREAMS {
+            write_stream(&self.streams[start[s]..start[s + 1]], out);
+        }
+        Ok(())
+    }
+
+    /// Bytes of buffers held.
+    pub fn memory_bytes(&self) -> usize {
+        self.streams.capacity()
+    }
+}
+
+/// One stream: Huffman coded when that is smaller, else stored.
+fn write_stream(s: &[u8], out: &mut Vec<u8>) {
+    let counts = huffman::histogram(s);
+    let lens = huffman::code_lengths(&counts);
+    let coded = huffman::coded_bits(&counts, &lens).div_ceil(8) as usize;
+    let k = lens.iter().filter(|&&l| l > 0).count();
+    let table = TABLE_BYTES.min(listed_table_len(k));
+    if !s.is_empty() && table + varint::len(coded as u64) + coded < s.len() {
+        out.push(0); // the mode, set below
+        let mode_at = out.len() - 1;
+        varint::put(out, s.len() as u64);
+        if table == TABLE_BYTES {
+            out[mode_at] = MODE_HUFFMAN;
+            out.extend_from_slice(&huffman::pack_lengths(&lens));
+        } else {
+            out[mode_at] = MODE_HUFFMAN_LISTED;
+            put_listed(&lens, out);
+        }
+        varint::put(out, coded as u64);
+        let before = out.len();
+        huffman::encode(s, &lens, out);
+        debug_assert_eq!(out.len() - before, coded);
+    } else {
+        out.push(MODE_STORED);
+        varint::put(out, s.len() as u64);
+        out.extend_from_slice(s);
+    }
+}
+
+/// Why an entropy-coded payload was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntropyError {
+    /// The stream headers are malformed or their lengths do not fit the payload.
+    Container(&'static str),
+    /// A stream's code table or coded bits are invalid.
+    Huffman(HuffmanError),
+    /// The streams do not form a payload of whole ops.
+    Streams(&'static str),
+}
+
+impl std::fmt::Display for EntropyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntropyError::Container(w) => write!(f, "entropy container: {w}"),
+            EntropyError::Huffman(e) => write!(f, "entropy stream: {e}"),
+            EntropyError::Streams(w) => write!(f, "entropy streams: {w}"),
+        }
+    }
+}
+
+/// Rebuilds payloads from entropy-coded ones; keeps its buffers from frame to frame.
+pub struct EntropyDecoder {
+    decoded: Vec<u8>,
+    huff: huffman::Decoder,
+}
+
+impl Default for EntropyDecoder {
+    fn default() -> Self {
+        let mut lens = [0u8; 256];
+        lens[0] = 1;
+        EntropyDecoder {
+            decoded: Vec::new(),
+            huff: huffman::Decoder::new(&lens).expect("a valid one-symbol code"),
+        }
+    }
+}
+
+impl std::fmt::Debug for EntropyDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntropyDecoder")
+            .field("decoded", &self.decoded.len())
+            .finish()
+    }
+}
+
+/// Where a stream's bytes are: stored in the container, or Huffman coded.
+#[derive(Clone, Copy, Default)]
+struct StreamAt {
+    huffman: bool,
+    listed: bool,
+    len: usize,
+    table: usize,
+    data: usize,
+    data_len: usize,
+}
+
+impl EntropyDecoder {
+    /// Replaces `payload` with the payload that `coded` (an entropy-coded payload of a frame with
+    /// page size `ps` and block size `bs`) stands for. Checks every stream header against the
+    /// bytes present before allocating, and at most [`MAX_PLAIN_BYTES`] in all.
+    pub fn decode(
+        &mut self,
+        coded: &[u8],
+        ps: usize,
+        bs: usize,
+        payload: &mut Vec<u8>,
+    ) -> Result<(), EntropyError> {
+        use EntropyError::Container;
+        let mut at = [StreamAt::default(); STREAMS];
+        let mut pos = 0usize;
+        let mut total = 0usize;
+        for a in &mut at {
+            let mode = *coded
+                .get(pos)
+                .ok_or(Container("ends inside a stream header"))?;
+            pos += 1;
+            let n = varint::get(coded, &mut pos).ok_or(Container("bad stream length"))?;
+            let n = usize::try_from(n)
+                .ok()
+                .filter(|&n| n <= MAX_PLAIN_BYTES)
+                .ok_or(Container("stream longer than the limit"))?;
+            a.len = n;
+            match mode {
+                MODE_STORED => {
+                    if n > coded.len() - pos {
+                        return Err(Container("stored stream runs past the payload"));
+                    }
+                    (a.data, a.data_len) = (pos, n);
+                    pos += n;
+                }
+                MODE_HUFFMAN | MODE_HUFFMAN_LISTED => {
+                    a.table = pos;
+                    if mode == MODE_HUFFMAN {
+                        if TABLE_BYTES > coded.len() - pos {
+                            return Err(Container("code table runs past the payload"));
+                        }
+                        pos += TABLE_BYTES;
+                    } else {
+                        a.listed = true;
+                        pos += get_listed(coded, pos)?.1;
+                    }
+                    let m = varint::get(coded, &mut pos).ok_or(Container("bad coded length"))?;
+                    if m > (coded.len() - pos) as u64 {
+                        return Err(Container("coded stream runs past the payload"));
+                    }
+                    let m = m as usize;
+                    if n == 0 || n as u64 > 8 * m as u64 {
+                        return Err(Container("coded length does not fit the stream length"));
+                    }
+                    (a.huffman, a.data, a.data_len) = (true, pos, m);
+                    pos += m;
+                }
+                _ => return Err(Container("unknown stream mode")),
+            }
+            total += n;
+            if total > MAX_PLAIN_BYTES {
+                return Err(Container("payload longer than the limit"));
+            }
+        }
+        if pos != coded.len() {
+            return Err(Container("bytes after the last stream"));
+        }
+        // Huffman streams are decoded into one buffer, stored ones are read where they are
+        let huff_total: usize = at.iter().filter(|a| a.huffman).map(|a| a.len).sum();
+        if self.decoded.len() < huff_total {
+            self.decoded.resize(huff_total, 0);
+        }
+        let mut start = 0;
+        for a in at.iter().filter(|a| a.huffman) {
+            let lens = if a.listed {
+                get_listed(coded, a.table)?.0
+            } else {
+                let table: &[u8; TABLE_BYTES] =
+                    coded[a.table..a.table + TABLE_BYTES].try_into().unwrap();
+                huffman::unpack_lengths(table)
+            };
+            self.huff.set(&lens).map_err(EntropyError::Huffman)?;
+            self.huff
+                .decode(
+                    &coded[a.data..a.data + a.data_len],
+                    &mut self.decoded[start..start + a.len],
+                )
+                .map_err(EntropyError::Huffman)?;
+            start += a.len;
+        }
+        let mut start = 0;
+        let streams: [&[u8]; STREAMS] = std::array::from_fn(|i| {
+            let a = at[i];
+            if a.huffman {
+                let s = &self.decoded[start..start + a.len];
+                start += a.len;
+                s
+            } else {
+                &coded[a.data..a.data + a.data_len]
+            }
+        });
+        payload.clear();
+        payload.reserve(total);
+        let mut j = Join {
+            streams,
+            pos: [0; STREAMS],
+            out: payload,
+        };
+        route(&mut j, ps, bs).map_err(EntropyError::Streams)?;
+        if j.pos.iter().zip(&streams).any(|(&p, s)| p != s.len()) {
+            return Err(EntropyError::Streams(
+                "bytes left in a stream after the last op",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bytes of buffers held.
+    pub fn memory_bytes(&self) -> usize {
+        self.decoded.capacity() + 2 * (1 << huffman::MAX_BITS)
+    }
+}
+
+#[cfg(test)]
+mod tests;

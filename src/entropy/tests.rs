@@ -1,0 +1,255 @@
+//! Entropy stage: split and join are inverse on every payload the encoder writes; malformed
+//! containers and streams are refused with an error, never a panic.
+
+use super::*;
+use crate::scan::tests::Rng;
+use crate::{Config, Encoder, Fallback, Stages};
+
+/// Payloads of real encoder output (all ops kinds, both codecs) over a few epochs.
+fn payloads(cfg: Config) -> Vec<Vec<u8>> {
+    let cfg = Config {
+        stages: Stages {
+            entropy: false,
+            ..cfg.stages
+        },
+        ..cfg
+    };
+    let ps = cfg.page_size;
+    let mut enc = Encoder::new(cfg).unwrap();
+    let mut rng = Rng(81);
+    let pages = 48;
+    // heap-like: JSON-ish text from a skewed alphabet, some zero pages, one random page
+    let text = |rng: &mut Rng, buf: &mut [u8]| {
+        const A: &[u8] = b"\"session\":{\"id\":1234567890,\"user\":\"abcdef\",\"ttl\":[]}, ";
+        for b in buf {
+            *b = A[rng.below(A.len()).min(rng.below(A.len()))];
+        }
+    };
+    let mut mem = vec![0u8; pages * ps];
+    for p in (0..pages).filter(|p| p % 5 != 0) {
+        text(&mut rng, &mut mem[p * ps..(p + 1) * ps]);
+    }
+    rng.fill(&mut mem[7 * ps..8 * ps]);
+    let mut out = Vec::new();
+    for epoch in 0..5u64 {
+        if epoch > 0 {
+            for _ in 0..40 {
+                let p = rng.below(pages);
+                match rng.below(4) {
+                    0 => mem[p * ps + rng.below(ps)] ^= 0x55,
+                    1 => {
+                        let (a, b) = (rng.below(pages), rng.below(pages));
+                        mem.copy_within(a * ps..a * ps + ps / 2, b * ps + ps / 4);
+                    }
+                    2 => text(&mut rng, &mut mem[p * ps + 100..p * ps + 700]),
+                    _ => mem[p * ps..(p + 1) * ps].fill(0),
+                }
+            }
+        }
+        enc.begin_epoch(epoch).unwrap();
+        for p in 0..pages {
+            enc.add_page((p * ps) as u64, &mem[p * ps..(p + 1) * ps])
+                .unwrap();
+        }
+        let f = enc.end_epoch().unwrap();
+        out.push(f[crate::frame::HEADER_LEN..f.len() - crate::frame::TRAILER_LEN].to_vec());
+    }
+    out
+}
+
+fn configs() -> Vec<Config> {
+    let mut v = Vec::new();
+    for fallback in [Fallback::Lz4, Fallback::Deflate(1), Fallback::None] {
+        for (stages, bs) in [(Stages::ALL, 256), (Stages::NONE, 256), (Stages::ALL, 64)] {
+            v.push(Config {
+                block_size: bs,
+                stages,
+                fallback,
+                ..Config::default()
+            });
+        }
+    }
+    v
+}
+
+#[test]
+fn join_rebuilds_exactly_the_payload_the_split_took_apart() {
+    let mut ee = EntropyEncoder::default();
+    let mut ed = EntropyDecoder::default();
+    let mut kinds = [false; 8];
+    for cfg in configs() {
+        for p in payloads(cfg) {
+            // record which op kinds this covers
+            for (i, s) in [
+                op::ZERO,
+                op::RAW,
+                op::COMPRESSED,
+                op::DELTA,
+                op::DICT,
+                op::BLOCKS,
+            ]
+            .iter()
+            .enumerate()
+            {
+                kinds[i] |= p.first().is_some_and(|&t| t & 15 == *s) || p.contains(s);
+            }
+            let mut coded = Vec::new();
+            ee.encode(&p, cfg.page_size, cfg.block_size, &mut coded)
+                .unwrap();
+            let mut back = Vec::new();
+            ed.decode(&coded, cfg.page_size, cfg.block_size, &mut back)
+                .unwrap();
+            assert!(back == p, "{cfg:?}");
+        }
+    }
+}
+
+#[test]
+fn heap_like_payloads_shrink() {
+    let cfg = Config::default();
+    let mut ee = EntropyEncoder::default();
+    let p = &payloads(cfg)[0];
+    let mut coded = Vec::new();
+    ee.encode(p, cfg.page_size, cfg.block_size, &mut coded)
+        .unwrap();
+    assert!(
+        coded.len() * 10 < p.len() * 9,
+        "{} -> {}: expected at least 10% saved on skewed bytes",
+        p.len(),
+        coded.len()
+    );
+}
+
+#[test]
+fn every_stream_is_stored_when_coding_would_not_pay() {
+    // one RAW op of random bytes: the literal stream is incompressible
+    let mut rng = Rng(82);
+    let mut p = vec![op::RAW, 0];
+    let mut page = vec![0u8; 4096];
+    rng.fill(&mut page);
+    p.extend_from_slice(&page);
+    let mut coded = Vec::new();
+    EntropyEncoder::default()
+        .encode(&p, 4096, 256, &mut coded)
+        .unwrap();
+    // six stored streams: mode + length each, plus the bytes
+    assert_eq!(
+        coded.len(),
+        p.len() + 6 + 7,
+        "mode and length of each stream"
+    );
+    assert!(coded.chunks(1).next() == Some(&[MODE_STORED][..]));
+}
+
+#[test]
+fn split_refuses_what_is_not_a_payload() {
+    let mut ee = EntropyEncoder::default();
+    let mut out = Vec::new();
+    for bad in [
+        &[0x0f, 0x00][..],                   // unknown kind
+        &[op::RAW, 0x00, 1, 2, 3],           // raw page cut short
+        &[op::DICT, 0x00, 0x00],             // zero length
+        &[op::DICT, 0x00, 0x03, 0x10, 0x41], // literal run past the block
+        &[op::ZERO, 0x80],                   // address varint cut short
+        &[op::COMPRESSED, 0x00, 0x01, 0x00], // codec 0
+    ] {
+        assert!(ee.encode(bad, 4096, 256, &mut out).is_err(), "{bad:x?}");
+    }
+}
+
+/// A valid coded payload to damage.
+fn sample() -> (Vec<u8>, Vec<u8>) {
+    let cfg = Config::default();
+    let p = payloads(cfg).swap_remove(1);
+    let mut coded = Vec::new();
+    EntropyEncoder::default()
+        .encode(&p, cfg.page_size, cfg.block_size, &mut coded)
+        .unwrap();
+    assert_ne!(coded[0], MODE_STORED, "the control stream is coded");
+    (p, coded)
+}
+
+#[test]
+fn container_errors_are_reported() {
+    let (_, coded) = sample();
+    let mut ed = EntropyDecoder::default();
+    let mut out = Vec::new();
+    let mut dec = |c: &[u8]| ed.decode(c, 4096, 256, &mut out);
+    assert!(matches!(dec(&[]), Err(EntropyError::Container(_))));
+    assert!(
+        matches!(dec(&[7, 0]), Err(EntropyError::Container(_))),
+        "unknown mode"
+    );
+    // a stored stream longer than what follows
+    assert!(matches!(
+        dec(&[0, 5, 1, 2]),
+        Err(EntropyError::Container(_))
+    ));
+    // a declared length past the limit allocates nothing and is refused
+    let mut huge = vec![0u8];
+    varint::put(&mut huge, MAX_PLAIN_BYTES as u64 + 1);
+    assert!(matches!(dec(&huge), Err(EntropyError::Container(_))));
+    // a Huffman stream declaring more symbols than its bits can hold
+    let mut over = vec![MODE_HUFFMAN];
+    varint::put(&mut over, 1000);
+    over.extend_from_slice(&[0x11; TABLE_BYTES]);
+    over.extend_from_slice(&[1, 0]);
+    assert!(matches!(dec(&over), Err(EntropyError::Container(_))));
+    // trailing bytes
+    let mut longer = coded.clone();
+    longer.push(0);
+    assert!(matches!(dec(&longer), Err(EntropyError::Container(_))));
+    // every truncation
+    for n in 0..coded.len() {
+        assert!(dec(&coded[..n]).is_err(), "truncated at {n}");
+    }
+}
+
+#[test]
+fn a_stream_with_bytes_left_over_is_refused() {
+    // a payload of one ZERO op, with an extra literal byte in the literal stream
+    let mut c = vec![MODE_STORED, 2, op::ZERO, 0]; // ctrl
+    c.extend_from_slice(&[MODE_STORED, 0]); // tokens
+    c.extend_from_slice(&[MODE_STORED, 1, 0xaa]); // literals: one byte too many
+    for _ in 3..STREAMS {
+        c.extend_from_slice(&[MODE_STORED, 0]);
+    }
+    let mut out = Vec::new();
+    assert!(matches!(
+        EntropyDecoder::default().decode(&c, 4096, 256, &mut out),
+        Err(EntropyError::Streams(_))
+    ));
+    c[7] = 0; // literal stream empty, drop its byte
+    c.remove(8);
+    EntropyDecoder::default()
+        .decode(&c, 4096, 256, &mut out)
+        .unwrap();
+    assert_eq!(out, [op::ZERO, 0]);
+}
+
+#[test]
+fn damaged_containers_never_panic() {
+    let (p, coded) = sample();
+    let mut rng = Rng(83);
+    let mut ed = EntropyDecoder::default();
+    let mut out = Vec::new();
+    let mut refused = 0;
+    let rounds = if cfg!(miri) { 20 } else { 2000 };
+    for _ in 0..rounds {
+        let mut c = coded.clone();
+        for _ in 0..1 + rng.below(4) {
+            let i = rng.below(c.len());
+            c[i] ^= 1 << rng.below(8);
+        }
+        match ed.decode(&c, 4096, 256, &mut out) {
+            Err(_) => refused += 1,
+            // the rebuilt payload may differ; the frame's checksum and the op validation catch it
+            Ok(()) => assert!(out.len() <= 8 * c.len()),
+        }
+    }
+    // flips inside literal bytes rebuild another valid-looking payload; flips in lengths,
+    // tables and codes are refused here
+    assert!(refused > rounds / 4, "{refused} of {rounds} refused");
+    ed.decode(&coded, 4096, 256, &mut out).unwrap();
+    assert!(out == p);
+}

@@ -1,0 +1,363 @@
+//! Canonical, length-limited Huffman coding of byte streams: the entropy coder of the frame's
+//! [`entropy`](crate::entropy) stage.
+//!
+//! A code is described by 256 code lengths (0 = the byte does not occur, else 1 ..= [`MAX_BITS`]),
+//! packed two per byte into [`TABLE_BYTES`] bytes. Codes are assigned canonically (shorter codes
+//! first, ties by byte value, as in RFC 1951) and written least significant bit first, so a decoder
+//! peeks [`MAX_BITS`] bits and looks the symbol up in one table.
+//!
+//! ```
+//! use fgbi::huffman;
+//! let text = b"abracadabra, abracadabra, abracadabra";
+//! let lens = huffman::code_lengths(&huffman::histogram(text));
+//! let mut coded = Vec::new();
+//! huffman::encode(text, &lens, &mut coded);
+//! assert!(coded.len() < text.len());
+//! let mut back = vec![0u8; text.len()];
+//! huffman::Decoder::new(&lens).unwrap().decode(&coded, &mut back).unwrap();
+//! assert_eq!(&back[..], &text[..]);
+//! ```
+
+/// Longest code, in bits. 11 keeps the decoding table at 2,048 entries (4 KiB) and costs a
+/// fraction of a percent against unlimited codes on byte data.
+pub const MAX_BITS: u32 = 11;
+/// Bytes of a packed code-length table: 256 lengths of 4 bits, byte `i` holding the lengths of
+/// symbols `2i` (low nibble) and `2i + 1` (high nibble).
+pub const TABLE_BYTES: usize = 128;
+
+/// Code length of each byte value (0 where the value does not occur).
+pub type Lengths = [u8; 256];
+
+/// Occurrences of each byte value in `data`.
+pub fn histogram(data: &[u8]) -> [u32; 256] {
+    // four sub-histograms break the store-to-load dependency on runs of one value
+    let mut h = [[0u32; 256]; 4];
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        h[0][c[0] as usize] += 1;
+        h[1][c[1] as usize] += 1;
+        h[2][c[2] as usize] += 1;
+        h[3][c[3] as usize] += 1;
+    }
+    for &b in chunks.remainder() {
+        h[0][b as usize] += 1;
+    }
+    let mut out = [0u32; 256];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = h[0][i] + h[1][i] + h[2][i] + h[3][i];
+    }
+    out
+}
+
+/// Optimal (Huffman) code lengths for these counts, limited to [`MAX_BITS`]. A single occurring
+/// value gets a 1-bit code; no occurring value gives all zeros.
+///
+/// Lengths are limited by halving the counts (keeping every occurring value at least 1) and
+/// building again, which costs little on real data and always terminates: with all counts equal
+/// the code is balanced, 8 bits at most for 256 values.
+pub fn code_lengths(counts: &[u32; 256]) -> Lengths {
+    let mut freq: [u64; 256] = std::array::from_fn(|i| counts[i] as u64);
+    loop {
+        let lens = unlimited_lengths(&freq);
+        if lens.iter().all(|&l| l as u32 <= MAX_BITS) {
+            return lens;
+        }
+        for f in freq.iter_mut().filter(|f| **f > 0) {
+            *f = (*f >> 1) | 1;
+        }
+    }
+}
+
+/// Huffman code lengths without a limit (up to 255), by the two-queue method. Allocates
+/// nothing (it runs once per stream per frame).
+fn unlimited_lengths(freq: &[u64; 256]) -> Lengths {
+    let mut lens = [0u8; 256];
+    let mut syms = [(0u64, 0u16); 256];
+    let mut n = 0;
+    for (s, &f) in freq.iter().enumerate() {
+        if f > 0 {
+            syms[n] = (f, s as u16);
+            n += 1;
+        }
+    }
+    match n {
+        0 => return lens,
+        1 => {
+            lens[syms[0].1 as usize] = 1;
+            return lens;
+        }
+        _ => {}
+    }
+    let syms = &mut syms[..n];
+    syms.sort_unstable();
+    // nodes 0..n are leaves (sorted by weight), n.. are internal nodes in creation order
+    let mut weight = [0u64; 511];
+    let mut parent = [0u16; 511];
+    for (w, s) in weight.iter_mut().zip(syms.iter()) {
+        *w = s.0;
+    }
+    let mut nodes = n;
+    let (mut leaf, mut inner) = (0usize, n);
+    for _ in 0..n - 1 {
+        let mut pick = || {
+            if leaf < n && (inner >= nodes || weight[leaf] <= weight[inner]) {
+                leaf += 1;
+                leaf - 1
+            } else {
+                inner += 1;
+                inner - 1
+            }
+        };
+        let a = pick();
+        let b = pick();
+        weight[nodes] = weight[a] + weight[b];
+        parent[a] = nodes as u16;
+        parent[b] = nodes as u16;
+        nodes += 1;
+    }
+    // depth of each node: the root (last) is 0, parents come after their children
+    let mut depth = [0u32; 511];
+    for i in (0..nodes - 1).rev() {
+        depth[i] = depth[parent[i] as usize] + 1;
+    }
+    for (i, s) in syms.iter().enumerate() {
+        lens[s.1 as usize] = depth[i].min(255) as u8;
+    }
+    lens
+}
+
+/// Bits needed to code data with these counts under these lengths.
+pub fn coded_bits(counts: &[u32; 256], lens: &Lengths) -> u64 {
+    counts
+        .iter()
+        .zip(lens)
+        .map(|(&c, &l)| c as u64 * l as u64)
+        .sum()
+}
+
+/// Packs code lengths (each at most 15) into [`TABLE_BYTES`] bytes.
+pub fn pack_lengths(lens: &Lengths) -> [u8; TABLE_BYTES] {
+    std::array::from_fn(|i| lens[2 * i] | lens[2 * i + 1] << 4)
+}
+
+/// Unpacks a code-length table written by [`pack_lengths`].
+pub fn unpack_lengths(packed: &[u8; TABLE_BYTES]) -> Lengths {
+    std::array::from_fn(|s| (packed[s / 2] >> (4 * (s % 2))) & 15)
+}
+
+/// Canonical codes for the lengths, bit-reversed for least-significant-bit-first writing.
+/// Lengths must be a valid code (see [`Decoder::new`]).
+fn canonical_codes(lens: &Lengths) -> [u16; 256] {
+    let mut count = [0u16; 16];
+    for &l in lens {
+        count[l as usize] += 1;
+    }
+    count[0] = 0;
+    let mut next = [0u16; 16];
+    let mut code = 0u16;
+    for l in 1..16 {
+        code = (code + count[l - 1]) << 1;
+        next[l] = code;
+    }
+    let mut codes = [0u16; 256];
+    for s in 0..256 {
+        let l = lens[s] as u32;
+        if l > 0 {
+            let c = next[l as usize];
+            next[l as usize] += 1;
+            codes[s] = c.reverse_bits() >> (16 - l);
+        }
+    }
+    codes
+}
+
+/// Worst-case coded size of `n` bytes: every byte at [`MAX_BITS`], plus 8 bytes of slack the
+/// writer uses.
+pub fn max_coded_len(n: usize) -> usize {
+    (n * MAX_BITS as usize).div_ceil(8) + 8
+}
+
+/// Appends `data` coded with `lens` to `out`; every byte of `data` must have a non-zero length.
+/// Writes exactly `ceil(bits / 8)` bytes, the last one padded with zero bits.
+///
+/// # Panics
+/// When a byte of `data` has no code (a length of 0).
+pub fn encode(data: &[u8], lens: &Lengths, out: &mut Vec<u8>) {
+    let codes = canonical_codes(lens);
+    // one entry per byte value: code in the low 16 bits, length above
+    let table: [u32; 256] = std::array::from_fn(|s| codes[s] as u32 | (lens[s] as u32) << 16);
+    let start = out.len();
+    out.resize(start + max_coded_len(data.len()), 0);
+    let buf = &mut out[start..];
+    let (mut acc, mut nbits, mut pos) = (0u64, 0u32, 0usize);
+    let put = |s: u8, acc: &mut u64, nbits: &mut u32| {
+        let e = table[s as usize];
+        let l = e >> 16;
+        assert!(l > 0, "byte {s:#04x} has no code");
+        *acc |= ((e & 0xffff) as u64) << *nbits;
+        *nbits += l;
+    };
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        // at most 7 + 4 * 11 = 51 bits pending
+        put(c[0], &mut acc, &mut nbits);
+        put(c[1], &mut acc, &mut nbits);
+        put(c[2], &mut acc, &mut nbits);
+        put(c[3], &mut acc, &mut nbits);
+        buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
+        pos += (nbits / 8) as usize;
+        acc >>= nbits & !7;
+        nbits &= 7;
+    }
+    for &b in chunks.remainder() {
+        put(b, &mut acc, &mut nbits);
+    }
+    buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
+    pos += nbits.div_ceil(8) as usize;
+    out.truncate(start + pos);
+}
+
+/// Why coded data was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HuffmanError {
+    /// A code length above [`MAX_BITS`].
+    LengthTooLong,
+    /// The lengths claim more codes than exist (Kraft sum above 1).
+    Oversubscribed,
+    /// No byte value has a code.
+    Empty,
+    /// The bits do not form a code of the table.
+    BadCode,
+    /// The coded data ends before the last symbol, or has bytes or non-zero padding bits left
+    /// after it.
+    LengthMismatch,
+}
+
+impl std::fmt::Display for HuffmanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HuffmanError::LengthTooLong => "a code length above 11",
+            HuffmanError::Oversubscribed => "code lengths oversubscribed",
+            HuffmanError::Empty => "no symbol has a code",
+            HuffmanError::BadCode => "bits that are no code",
+            HuffmanError::LengthMismatch => "coded length does not match the symbol count",
+        })
+    }
+}
+
+/// A decoding table for one code: 2^[`MAX_BITS`] entries, each the symbol and its length.
+pub struct Decoder {
+    /// `symbol << 8 | length`; length 0 marks bit patterns that are no code (incomplete codes).
+    table: Box<[u16; 1 << MAX_BITS]>,
+}
+
+impl Decoder {
+    /// Builds the table, refusing lengths above [`MAX_BITS`], oversubscribed codes and empty
+    /// codes. Incomplete codes (Kraft sum below 1) are accepted; their unused patterns are
+    /// refused when met.
+    pub fn new(lens: &Lengths) -> Result<Decoder, HuffmanError> {
+        let mut d = Decoder {
+            table: Box::new([0; 1 << MAX_BITS]),
+        };
+        d.set(lens)?;
+        Ok(d)
+    }
+
+    /// Rebuilds the table for another code, reusing its memory.
+    pub fn set(&mut self, lens: &Lengths) -> Result<(), HuffmanError> {
+        let mut kraft = 0u32;
+        for &l in lens {
+            if l as u32 > MAX_BITS {
+                return Err(HuffmanError::LengthTooLong);
+            }
+            if l > 0 {
+                kraft += 1 << (MAX_BITS - l as u32);
+            }
+        }
+        if kraft == 0 {
+            return Err(HuffmanError::Empty);
+        }
+        if kraft > 1 << MAX_BITS {
+            return Err(HuffmanError::Oversubscribed);
+        }
+        let codes = canonical_codes(lens);
+        self.table.fill(0);
+        for s in 0..256 {
+            let l = lens[s] as u32;
+            if l == 0 {
+                continue;
+            }
+            let entry = (s as u16) << 8 | l as u16;
+            let mut i = codes[s] as usize;
+            while i < 1 << MAX_BITS {
+                self.table[i] = entry;
+                i += 1 << l;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes exactly `out.len()` symbols from `src`, which must end with the byte holding the
+    /// last symbol's last bit, padded with zero bits (as [`encode`] writes it).
+    pub fn decode(&self, src: &[u8], out: &mut [u8]) -> Result<(), HuffmanError> {
+        let mask = (1u64 << MAX_BITS) - 1;
+        let total_bits = src.len() as u64 * 8;
+        let mut bitpos = 0u64;
+        let mut chunks = out.chunks_exact_mut(4);
+        for c in &mut chunks {
+            // 57 or more valid bits after the shift: four symbols of at most 11 bits each
+            let mut w = peek(src, bitpos);
+            for o in c.iter_mut() {
+                let e = self.table[(w & mask) as usize];
+                let l = (e & 0xff) as u64;
+                if l == 0 {
+                    return Err(HuffmanError::BadCode);
+                }
+                *o = (e >> 8) as u8;
+                w >>= l;
+                bitpos += l;
+            }
+            if bitpos > total_bits {
+                return Err(HuffmanError::LengthMismatch);
+            }
+        }
+        for o in chunks.into_remainder() {
+            let e = self.table[(peek(src, bitpos) & mask) as usize];
+            let l = (e & 0xff) as u64;
+            if l == 0 {
+                return Err(HuffmanError::BadCode);
+            }
+            *o = (e >> 8) as u8;
+            bitpos += l;
+        }
+        if bitpos > total_bits || bitpos.div_ceil(8) != src.len() as u64 {
+            return Err(HuffmanError::LengthMismatch);
+        }
+        // the padding after the last symbol is zero bits, so a frame has one spelling
+        if !bitpos.is_multiple_of(8) && src[src.len() - 1] >> (bitpos % 8) != 0 {
+            return Err(HuffmanError::LengthMismatch);
+        }
+        Ok(())
+    }
+}
+
+/// 64 bits of `src` starting at bit `bitpos` (LSB first), zeros past its end; at least 57 of them
+/// are meaningful.
+#[inline(always)]
+fn peek(src: &[u8], bitpos: u64) -> u64 {
+    let byte = (bitpos / 8) as usize;
+    let w = match src.get(byte..byte + 8) {
+        Some(s) => u64::from_le_bytes(s.try_into().unwrap()),
+        None => {
+            let mut b = [0u8; 8];
+            if byte < src.len() {
+                b[..src.len() - byte].copy_from_slice(&src[byte..]);
+            }
+            u64::from_le_bytes(b)
+        }
+    };
+    w >> (bitpos % 8)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! Huffman coder: round trips on every shape of distribution, the length limit, the decoder's
+//! refusals.
+
+use super::*;
+use crate::scan::tests::Rng;
+
+fn round_trip(data: &[u8]) -> Vec<u8> {
+    let lens = code_lengths(&histogram(data));
+    let mut coded = Vec::new();
+    encode(data, &lens, &mut coded);
+    assert_eq!(
+        coded.len() as u64,
+        coded_bits(&histogram(data), &lens).div_ceil(8),
+        "encode writes exactly ceil(bits / 8) bytes"
+    );
+    let packed = pack_lengths(&lens);
+    assert_eq!(unpack_lengths(&packed), lens);
+    let mut back = vec![0u8; data.len()];
+    if !data.is_empty() {
+        Decoder::new(&lens)
+            .unwrap()
+            .decode(&coded, &mut back)
+            .unwrap();
+    }
+    assert!(back == data);
+    coded
+}
+
+/// Kraft sum of the lengths in units of 2^-MAX_BITS.
+fn kraft(lens: &Lengths) -> u32 {
+    lens.iter()
+        .filter(|&&l| l > 0)
+        .map(|&l| 1u32 << (MAX_BITS - l as u32))
+        .sum()
+}
+
+#[test]
+fn lengths_form_a_complete_code_within_the_limit() {
+    let mut rng = Rng(71);
+    for it in 0..300 {
+        let mut counts = [0u32; 256];
+        let used = 2 + rng.below(255);
+        for _ in 0..used {
+            counts[rng.below(256)] = match it % 3 {
+                0 => 1 + rng.below(10) as u32,
+                1 => 1 + rng.below(1_000_000) as u32,
+                _ => 1u32 << rng.below(31),
+            };
+        }
+        let lens = code_lengths(&counts);
+        for s in 0..256 {
+            assert_eq!(
+                counts[s] > 0,
+                lens[s] > 0,
+                "exactly the occurring values have codes"
+            );
+            assert!(lens[s] as u32 <= MAX_BITS);
+        }
+        let occurring = counts.iter().filter(|&&c| c > 0).count();
+        if occurring >= 2 {
+            assert_eq!(kraft(&lens), 1 << MAX_BITS, "complete code, it {it}");
+        }
+    }
+}
+
+#[test]
+fn fibonacci_counts_are_limited_to_max_bits() {
+    // Fibonacci weights give the deepest Huffman tree: unlimited, 40 symbols would need 39 bits.
+    let mut counts = [0u32; 256];
+    let (mut a, mut b) = (1u32, 1u32);
+    for c in counts.iter_mut().take(40) {
+        *c = a;
+        (a, b) = (b, a.saturating_add(b));
+    }
+    let lens = code_lengths(&counts);
+    assert_eq!(lens.iter().map(|&l| l as u32).max(), Some(MAX_BITS));
+    assert_eq!(kraft(&lens), 1 << MAX_BITS);
+    let data: Vec<u8> = (0..40u8)
+        .flat_map(|s| std::iter::repeat_n(s, counts[s as usize].min(5000) as usize))
+        .collect();
+    round_trip(&data);
+}
+
+#[test]
+fn huffman_is_optimal_on_a_small_known_case() {
+    // counts 1,1,2,4: optimal lengths 3,3,2,1
+    let mut counts = [0u32; 256];
+    counts[b'a' as usize] = 1;
+    counts[b'b' as usize] = 1;
+    counts[b'c' as usize] = 2;
+    counts[b'd' as usize] = 4;
+    let lens = code_lengths(&counts);
+    assert_eq!(
+        (
+            lens[b'a' as usize],
+            lens[b'b' as usize],
+            lens[b'c' as usize],
+            lens[b'd' as usize]
+        ),
+        (3, 3, 2, 1)
+    );
+    assert_eq!(round_trip(b"abccdddd").len(), 2, "14 bits");
+}
+
+#[test]
+fn round_trips_on_every_shape_and_length() {
+    let mut rng = Rng(72);
+    round_trip(b"");
+    round_trip(b"x");
+    round_trip(&[7u8; 1000]);
+    let all: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    assert!(round_trip(&all).len() == 4096, "uniform bytes: 8 bits each");
+    for it in 0..400 {
+        let n = match it % 4 {
+            0 => rng.below(20),
+            1 => rng.below(5000),
+            2 => 4096,
+            _ => 65536,
+        };
+        let alphabet = 1 + rng.below(256);
+        let skew = rng.below(4);
+        let data: Vec<u8> = (0..n)
+            .map(|_| {
+                let mut v = rng.below(alphabet);
+                for _ in 0..skew {
+                    v = v.min(rng.below(alphabet));
+                }
+                v as u8
+            })
+            .collect();
+        round_trip(&data);
+    }
+}
+
+#[test]
+fn one_symbol_costs_one_bit() {
+    let coded = round_trip(&[0xabu8; 800]);
+    assert_eq!(coded.len(), 100);
+}
+
+#[test]
+fn decoder_refuses_bad_tables() {
+    let mut lens = [0u8; 256];
+    assert_eq!(Decoder::new(&lens).err(), Some(HuffmanError::Empty));
+    lens[0] = 12;
+    assert_eq!(Decoder::new(&lens).err(), Some(HuffmanError::LengthTooLong));
+    lens = [0u8; 256];
+    (lens[0], lens[1], lens[2]) = (1, 1, 1);
+    assert_eq!(
+        Decoder::new(&lens).err(),
+        Some(HuffmanError::Oversubscribed)
+    );
+    lens = [8u8; 256];
+    lens[9] = 7;
+    assert_eq!(
+        Decoder::new(&lens).err(),
+        Some(HuffmanError::Oversubscribed)
+    );
+    // incomplete is fine
+    lens = [0u8; 256];
+    (lens[0], lens[1]) = (1, 2);
+    assert!(Decoder::new(&lens).is_ok());
+}
+
+#[test]
+fn decoder_refuses_unused_codes_and_wrong_lengths() {
+    // incomplete code: 'a' = 0 (1 bit), 'b' = 10 (2 bits), 11 is no code
+    let mut lens = [0u8; 256];
+    (lens[b'a' as usize], lens[b'b' as usize]) = (1, 2);
+    let d = Decoder::new(&lens).unwrap();
+    let mut out = [0u8; 4];
+    // bits LSB first: 0, 01 (reversed 10), then 11 -> bad
+    assert_eq!(
+        d.decode(&[0b0001_1010], &mut out),
+        Err(HuffmanError::BadCode)
+    );
+    let mut coded = Vec::new();
+    encode(b"abba", &lens, &mut coded);
+    d.decode(&coded, &mut out).unwrap();
+    assert_eq!(&out, b"abba");
+    // a trailing byte too many, or one too few
+    let mut longer = coded.clone();
+    longer.push(0);
+    assert_eq!(
+        d.decode(&longer, &mut out),
+        Err(HuffmanError::LengthMismatch)
+    );
+    // more symbols than the bits hold
+    let mut out8 = [0u8; 8];
+    assert_eq!(
+        d.decode(&coded, &mut out8),
+        Err(HuffmanError::LengthMismatch)
+    );
+    let mut out2 = [0u8; 2];
+    assert_eq!(
+        d.decode(&coded, &mut out2),
+        Err(HuffmanError::LengthMismatch)
+    );
+}
+
+#[test]
+fn decoder_survives_random_garbage() {
+    let mut rng = Rng(73);
+    for _ in 0..3000 {
+        let mut packed = [0u8; TABLE_BYTES];
+        rng.fill(&mut packed);
+        // a valid-looking table now and then
+        if rng.below(2) == 0 {
+            let alphabet = 1 + rng.below(255);
+            let data: Vec<u8> = (0..200).map(|_| rng.below(alphabet) as u8).collect();
+            packed = pack_lengths(&code_lengths(&histogram(&data)));
+        }
+        let Ok(d) = Decoder::new(&unpack_lengths(&packed)) else {
+            continue;
+        };
+        let mut src = vec![0u8; rng.below(64)];
+        rng.fill(&mut src);
+        let mut out = vec![0u8; rng.below(600)];
+        let _ = d.decode(&src, &mut out);
+    }
+}
