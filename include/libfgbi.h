@@ -442,6 +442,18 @@ typedef struct fgbi_encoder_counters {
      * Nanoseconds in the entropy stage.
      */
     uint64_t nanos_entropy;
+    /**
+     * Pages whose dictionary compression the link rate made not worth it.
+     */
+    uint64_t skipped_dict;
+    /**
+     * Compressions the link rate made not worth it.
+     */
+    uint64_t skipped_compress;
+    /**
+     * Frames whose entropy coding the link rate made not worth it.
+     */
+    uint64_t skipped_entropy;
 } fgbi_encoder_counters;
 
 #ifdef __cplusplus
@@ -498,6 +510,17 @@ int fgbi_config_set_block_size(struct fgbi_config *cfg, size_t block_size);
  * `cfg` must be NULL (refused) or a live configuration.
  */
 int fgbi_config_set_cache_bytes(struct fgbi_config *cfg, size_t bytes);
+
+/**
+ * Sets the speed of the link the frames go over, in bytes per second (0: unknown, the default).
+ * With a link rate the encoder skips dictionary compression, fallback compression and entropy
+ * coding where they cost more time than the bytes they save take on the link (`skipped_*`
+ * counters report how often).
+ *
+ * # Safety
+ * `cfg` must be NULL (refused) or a live configuration.
+ */
+int fgbi_config_set_link_rate(struct fgbi_config *cfg, uint64_t bytes_per_second);
 
 /**
  * Sets the budget of the hashes-only tier in bytes (block hashes of last-sent versions of pages

@@ -95,6 +95,11 @@ pub struct Config {
     pub stages: Stages,
     /// Compressor for new content.
     pub fallback: Fallback,
+    /// Speed of the link the frames go over, in bytes per second, or 0 when unknown. When set,
+    /// the encoder skips dictionary compression, fallback compression and entropy coding where
+    /// they cost more time than the bytes they save take on the link (see
+    /// [`adapt`](crate::adapt)). Default 0.
+    pub link_rate: u64,
 }
 
 impl Default for Config {
@@ -106,6 +111,7 @@ impl Default for Config {
             hash_bytes: 8 << 20,
             stages: Stages::ALL,
             fallback: Fallback::Lz4,
+            link_rate: 0,
         }
     }
 }

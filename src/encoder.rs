@@ -14,9 +14,10 @@
 //! Then the cache and the sharing table record what the backup holds. Because the decoder applies
 //! ops strictly in order, the encoder always knows the backup's content.
 
+use crate::adapt::Gates;
 use crate::bitmap::{BlockBitmap, PageSet};
 use crate::cache::{Cached, PageCache, Policy};
-use crate::compress::{self, Engine, Lz4};
+use crate::compress::{self, Codec, Engine, Lz4};
 use crate::config::Config;
 use crate::entropy::EntropyEncoder;
 use crate::error::Error;
@@ -85,6 +86,8 @@ struct Work {
     /// The entropy stage and the frame it codes (swapped with `frame` when smaller).
     entropy: EntropyEncoder,
     coded: Vec<u8>,
+    /// Decisions of the adaptive stages (with a link rate).
+    gates: Gates,
     epoch: Option<u64>,
     last_epoch: Option<u64>,
     resync_pending: bool,
@@ -194,6 +197,7 @@ impl Encoder {
                 frame: Vec::new(),
                 entropy: EntropyEncoder::default(),
                 coded: Vec::new(),
+                gates: Gates::default(),
                 epoch: None,
                 last_epoch: None,
                 resync_pending: true,
@@ -300,7 +304,10 @@ impl Encoder {
         } else {
             0
         };
-        if w.cfg.stages.entropy && w.frame.len() > HEADER_LEN {
+        let entropy = w.cfg.stages.entropy && w.frame.len() > HEADER_LEN;
+        if entropy && !w.gates.entropy.open(w.cfg.link_rate) {
+            w.stats.skipped_entropy += 1;
+        } else if entropy {
             let t = Instant::now();
             w.coded.clear();
             w.coded.resize(HEADER_LEN, 0);
@@ -309,13 +316,16 @@ impl Encoder {
                 .entropy
                 .encode(&w.frame[HEADER_LEN..], ps, bs, &mut w.coded);
             debug_assert_eq!(r, Ok(()), "the encoder's own payload routes");
-            if r.is_ok() && w.coded.len() < w.frame.len() {
+            let saved = w.frame.len().saturating_sub(w.coded.len()) as u64;
+            if r.is_ok() && saved > 0 {
                 w.stats.entropy_frames += 1;
-                w.stats.entropy_saved += (w.frame.len() - w.coded.len()) as u64;
+                w.stats.entropy_saved += saved;
                 std::mem::swap(&mut w.frame, &mut w.coded);
                 flags |= frame::FLAG_ENTROPY;
             }
-            w.stats.nanos.entropy += t.elapsed().as_nanos() as u64;
+            let ns = t.elapsed().as_nanos() as u64;
+            w.stats.nanos.entropy += ns;
+            w.gates.entropy.record(ns, saved);
         }
         let header = Header {
             flags,
@@ -509,8 +519,11 @@ impl Work {
         if stages.dict
             && !random
             && (best_kind.is_none() || self.best.len() > ps / DICT_MIN_DIVISOR)
+            && self.gate_dict()
         {
             let limit = self.best_budget(ps);
+            let before = self.best_len_or_raw(ps);
+            let mut saved = 0;
             if let Some(n) = self
                 .dict_lz4
                 .compress_with_dict(page, old, &mut self.tmp[..limit])
@@ -520,7 +533,10 @@ impl Work {
                 varint::put(&mut self.best, n as u64);
                 self.best.extend_from_slice(&self.tmp[..n]);
                 best_kind = Some(Kind::Dict);
+                saved = before.saturating_sub(self.best.len());
             }
+            let ns = t2.elapsed().as_nanos() as u64;
+            self.gates.dict.record(ns, saved as u64);
         }
         let t3 = Instant::now();
         self.stats.nanos.dict += (t3 - t2).as_nanos() as u64;
@@ -622,10 +638,48 @@ impl Work {
         best.saturating_sub(varint::MAX_LEN + 1).max(1)
     }
 
+    /// Bytes of the best op so far, or of a RAW op when there is none.
+    fn best_len_or_raw(&self, ps: usize) -> usize {
+        if self.best.is_empty() {
+            ps + 2
+        } else {
+            self.best.len()
+        }
+    }
+
+    /// Whether to try dictionary compression on this page (adaptive stages).
+    fn gate_dict(&mut self) -> bool {
+        let open = self.gates.dict.open(self.cfg.link_rate);
+        self.stats.skipped_dict += !open as u64;
+        open
+    }
+
+    /// The fallback compressor on `src` into `tmp[..limit]`, unless the adaptive gate says the
+    /// link is faster than compressing; records its cost and saving against sending `src` raw.
+    fn compress_gated(
+        &mut self,
+        src_is_lits: bool,
+        page: &[u8],
+        limit: usize,
+    ) -> Option<(Codec, usize)> {
+        if !self.gates.compress.open(self.cfg.link_rate) {
+            self.stats.skipped_compress += 1;
+            return None;
+        }
+        let t = Instant::now();
+        let src: &[u8] = if src_is_lits { &self.lits } else { page };
+        let r = self.engine.compress(src, &mut self.tmp[..limit]);
+        let saved = r.map_or(0, |(_, n)| src.len().saturating_sub(n));
+        self.gates
+            .compress
+            .record(t.elapsed().as_nanos() as u64, saved as u64);
+        r
+    }
+
     /// Puts the whole page compressed in `best` if that beats what `best` holds; true if it did.
     fn whole_page(&mut self, page: &[u8]) -> bool {
         let limit = self.best_budget(page.len());
-        match self.engine.compress(page, &mut self.tmp[..limit]) {
+        match self.compress_gated(false, page, limit) {
             Some((codec, n)) => {
                 self.best.clear();
                 self.best.push(op::COMPRESSED | (codec as u8) << 4);
@@ -693,7 +747,7 @@ impl Work {
             let packed = if self.lits_random {
                 None
             } else {
-                self.engine.compress(&self.lits, &mut self.tmp[..limit])
+                self.compress_gated(true, page, limit)
             };
             match packed {
                 Some((codec, len)) => {

@@ -126,6 +126,13 @@ trait Route {
     fn byte(&mut self, s: Stream) -> Result<u8, &'static str>;
     /// Moves `n` bytes of stream `s`.
     fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str>;
+    /// Moves an lz4 block of exactly `len` bytes (see [`lz4_body`]).
+    fn lz4(&mut self, len: usize) -> Result<(), &'static str>
+    where
+        Self: Sized,
+    {
+        lz4_body(self, len)
+    }
 }
 
 /// Payload → streams, in two passes: `out` is `None` while the streams' lengths are counted
@@ -165,7 +172,140 @@ impl Route for Split<'_> {
         self.pos = end;
         Ok(())
     }
+    /// The same moves as [`lz4_body`], over the block as one slice: lz4 blocks are most of a
+    /// payload, and splitting is on the encoder's path. `tests::split_lz4_equals_generic_route`
+    /// checks it against the generic walk.
+    fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
+        let end = self.pos.checked_add(len).ok_or("length overflows")?;
+        let body = self
+            .src
+            .get(self.pos..end)
+            .ok_or("op runs past the payload")?;
+        match &mut self.out {
+            None => count_lz4(body, &mut self.at)?,
+            Some(out) => split_lz4(body, &mut self.at, out)?,
+        }
+        self.pos = end;
+        Ok(())
+    }
 }
+
+const BAD_LZ4: &str = "lz4 sequence runs past its block";
+
+/// One lz4 sequence of `body` at `i`: (literal-length extension start, literals start, literals
+/// end, match-length extension start, sequence end); the last three are the literals end when
+/// the block ends after the literals.
+#[inline(always)]
+fn sequence(body: &[u8], mut i: usize) -> Result<(u8, [usize; 5]), &'static str> {
+    let token = *body.get(i).ok_or(BAD_LZ4)?;
+    i += 1;
+    let ext = i;
+    let mut n = (token >> 4) as usize;
+    if n == 15 {
+        loop {
+            let b = *body.get(i).ok_or(BAD_LZ4)?;
+            i += 1;
+            n += b as usize;
+            if b != 255 {
+                break;
+            }
+        }
+    }
+    let lit = i;
+    let lit_end = i
+        .checked_add(n)
+        .filter(|&e| e <= body.len())
+        .ok_or(BAD_LZ4)?;
+    if lit_end == body.len() {
+        return Ok((token, [ext, lit, lit_end, lit_end, lit_end]));
+    }
+    let mut j = lit_end + 2;
+    if j > body.len() {
+        return Err(BAD_LZ4);
+    }
+    let mext = j;
+    if token & 15 == 15 {
+        loop {
+            let b = *body.get(j).ok_or(BAD_LZ4)?;
+            j += 1;
+            if b != 255 {
+                break;
+            }
+        }
+    }
+    if j >= body.len() {
+        return Err("lz4 block ends with a match");
+    }
+    Ok((token, [ext, lit, lit_end, mext, j]))
+}
+
+/// Counts the bytes an lz4 block gives each stream.
+fn count_lz4(body: &[u8], at: &mut [usize; STREAMS]) -> Result<(), &'static str> {
+    let mut i = 0;
+    while i < body.len() {
+        let (_, [ext, lit, lit_end, mext, next]) = sequence(body, i)?;
+        at[Stream::Tokens as usize] += 1;
+        at[Stream::Ctrl as usize] += (lit - ext) + (next - mext);
+        at[Stream::Literals as usize] += lit_end - lit;
+        if next > lit_end {
+            at[Stream::OffsetLow as usize] += 1;
+            at[Stream::OffsetHigh as usize] += 1;
+        }
+        i = next;
+    }
+    if body.is_empty() {
+        return Err(BAD_LZ4);
+    }
+    Ok(())
+}
+
+/// Copies `src` to `out[at..]`. Short copies move 16 bytes at once when both sides have them;
+/// the bytes past `src.len()` land in the gap after the stream's region ([`GAP`]) or are
+/// overwritten by the stream's next bytes.
+#[inline(always)]
+fn put(out: &mut [u8], at: usize, src: &[u8], whole: &[u8], from: usize) {
+    let n = src.len();
+    if n <= 16 && from + 16 <= whole.len() && at + 16 <= out.len() {
+        out[at..at + 16].copy_from_slice(&whole[from..from + 16]);
+    } else {
+        out[at..at + n].copy_from_slice(src);
+    }
+}
+
+/// Moves an lz4 block's bytes to the streams' regions of `out`.
+fn split_lz4(body: &[u8], at: &mut [usize; STREAMS], out: &mut [u8]) -> Result<(), &'static str> {
+    let [ctrl, tokens, lits, lo, hi, _] = at;
+    let mut i = 0;
+    while i < body.len() {
+        let (token, [ext, lit, lit_end, mext, next]) = sequence(body, i)?;
+        out[*tokens] = token;
+        *tokens += 1;
+        if lit > ext {
+            out[*ctrl..*ctrl + lit - ext].copy_from_slice(&body[ext..lit]);
+            *ctrl += lit - ext;
+        }
+        put(out, *lits, &body[lit..lit_end], body, lit);
+        *lits += lit_end - lit;
+        if next > lit_end {
+            out[*lo] = body[lit_end];
+            out[*hi] = body[lit_end + 1];
+            (*lo, *hi) = (*lo + 1, *hi + 1);
+            if next > mext {
+                out[*ctrl..*ctrl + next - mext].copy_from_slice(&body[mext..next]);
+                *ctrl += next - mext;
+            }
+        }
+        i = next;
+    }
+    if body.is_empty() {
+        return Err(BAD_LZ4);
+    }
+    Ok(())
+}
+
+/// Bytes left free after each stream's region while splitting, so that short copies may move
+/// 16 bytes at once.
+const GAP: usize = 16;
 
 /// Streams → payload.
 struct Join<'a> {
@@ -295,7 +435,7 @@ fn delta_body<R: Route>(r: &mut R, len: usize) -> Result<(), &'static str> {
 fn coded_body<R: Route>(r: &mut R, codec: u8, ps: usize) -> Result<(), &'static str> {
     let len = body_len(r, ps)?;
     match codec {
-        1 => lz4_body(r, len),
+        1 => r.lz4(len),
         2 => r.bytes(Stream::Opaque, len),
         _ => Err("unknown codec"),
     }
@@ -318,7 +458,7 @@ fn route<R: Route>(r: &mut R, ps: usize, bs: usize) -> Result<(), &'static str> 
             }
             op::DICT => {
                 let len = body_len(r, ps)?;
-                lz4_body(r, len)?;
+                r.lz4(len)?;
             }
             op::BLOCKS => {
                 let (mut refs, mut lits) = (0usize, 0usize);
@@ -375,10 +515,10 @@ impl EntropyEncoder {
         route(&mut count, ps, bs)?;
         let mut start = [0usize; STREAMS + 1];
         for s in 0..STREAMS {
-            start[s + 1] = start[s] + count.at[s];
+            start[s + 1] = start[s] + count.at[s] + GAP;
         }
-        if self.streams.len() < payload.len() {
-            self.streams.resize(payload.len(), 0);
+        if self.streams.len() < start[STREAMS] {
+            self.streams.resize(start[STREAMS], 0);
         }
         let mut split = Split {
             src: payload,
@@ -388,7 +528,7 @@ impl EntropyEncoder {
         };
         route(&mut split, ps, bs)?;
         for s in 0..STREAMS {
-            write_stream(&self.streams[start[s]..start[s + 1]], out);
+            write_stream(&self.streams[start[s]..start[s + 1] - GAP], out);
         }
         Ok(())
     }

@@ -27,6 +27,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod adapt;
 pub mod bitmap;
 pub mod cache;
 pub mod channels;

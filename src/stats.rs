@@ -75,6 +75,12 @@ pub struct EncoderStats {
     pub entropy_frames: u64,
     /// Bytes the entropy stage saved: payload bytes before it minus after it, over those frames.
     pub entropy_saved: u64,
+    /// Pages on which dictionary compression was skipped as not worth the time on the link.
+    pub skipped_dict: u64,
+    /// Compressions (whole pages or block literals) skipped as not worth the time on the link.
+    pub skipped_compress: u64,
+    /// Frames whose entropy coding was skipped as not worth the time on the link.
+    pub skipped_entropy: u64,
     /// Time per stage.
     pub nanos: StageNanos,
     /// Bytes of memory the encoder's state holds (caches, tables, page sets), excluding the
@@ -132,6 +138,9 @@ impl EncoderStats {
         sub_fields!(d, e, nanos.entropy);
         sub_fields!(d, e, entropy_frames);
         sub_fields!(d, e, entropy_saved);
+        sub_fields!(d, e, skipped_dict);
+        sub_fields!(d, e, skipped_compress);
+        sub_fields!(d, e, skipped_entropy);
         d
     }
 
@@ -180,6 +189,9 @@ impl EncoderStats {
         add!(nanos.entropy);
         add!(entropy_frames);
         add!(entropy_saved);
+        add!(skipped_dict);
+        add!(skipped_compress);
+        add!(skipped_entropy);
         add!(memory_bytes);
         add!(cache_memory_bytes);
         d

@@ -86,9 +86,11 @@ fn config() -> impl Strategy<Value = (Config, Policy)> {
             Fallback::Deflate(6),
         ]),
         prop::sample::select(vec![Policy::Clock, Policy::DirectMapped]),
+        // adaptive stages: none, a slow link, 10 Gbit/s, a link no compressor can keep up with
+        prop::sample::select(vec![0u64, 1, 1_250_000_000, u64::MAX]),
     )
         .prop_map(
-            |(stages, block_size, cache_bytes, hash_bytes, fallback, policy)| {
+            |(stages, block_size, cache_bytes, hash_bytes, fallback, policy, link_rate)| {
                 (
                     Config {
                         page_size: 4096,
@@ -97,6 +99,7 @@ fn config() -> impl Strategy<Value = (Config, Policy)> {
                         hash_bytes,
                         stages,
                         fallback,
+                        link_rate,
                     },
                     policy,
                 )

@@ -253,3 +253,88 @@ fn damaged_containers_never_panic() {
     ed.decode(&coded, 4096, 256, &mut out).unwrap();
     assert!(out == p);
 }
+
+/// The generic walk over a [`Split`], without its fast lz4 path.
+struct Generic<'a>(Split<'a>);
+
+impl Route for Generic<'_> {
+    fn more(&self) -> bool {
+        self.0.more()
+    }
+    fn byte(&mut self, s: Stream) -> Result<u8, &'static str> {
+        self.0.byte(s)
+    }
+    fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str> {
+        self.0.bytes(s, n)
+    }
+}
+
+/// Split's own lz4 walk moves exactly the bytes the generic walk moves, to the same places, and
+/// fails where it fails.
+#[test]
+fn split_lz4_equals_generic_route() {
+    let mut checked = 0;
+    let mut rng = Rng(84);
+    for cfg in configs() {
+        for p in payloads(cfg) {
+            let mut variants = vec![p.clone()];
+            // damaged copies: both walks must agree on failing or on every byte
+            for _ in 0..20 {
+                let mut d = p.clone();
+                let i = rng.below(d.len());
+                d[i] ^= 1 << rng.below(8);
+                variants.push(d);
+            }
+            for v in variants {
+                let (ps, bs) = (cfg.page_size, cfg.block_size);
+                let mut fast = Split {
+                    src: &v,
+                    pos: 0,
+                    at: [0; STREAMS],
+                    out: None,
+                };
+                let mut gen = Generic(Split {
+                    src: &v,
+                    pos: 0,
+                    at: [0; STREAMS],
+                    out: None,
+                });
+                let (rf, rg) = (route(&mut fast, ps, bs), route(&mut gen, ps, bs));
+                assert_eq!(rf.is_ok(), rg.is_ok());
+                if rf.is_err() {
+                    continue;
+                }
+                assert_eq!(fast.at, gen.0.at);
+                let lens = fast.at;
+                // regions with the gap the encoder leaves after each
+                let mut start = [0usize; STREAMS + 1];
+                for s in 0..STREAMS {
+                    start[s + 1] = start[s] + lens[s] + GAP;
+                }
+                let mut out_fast = vec![0u8; start[STREAMS]];
+                let mut out_gen = vec![0u8; start[STREAMS]];
+                let at: [usize; STREAMS] = std::array::from_fn(|s| start[s]);
+                let mut fast = Split {
+                    src: &v,
+                    pos: 0,
+                    at,
+                    out: Some(&mut out_fast),
+                };
+                route(&mut fast, ps, bs).unwrap();
+                let mut gen = Generic(Split {
+                    src: &v,
+                    pos: 0,
+                    at,
+                    out: Some(&mut out_gen),
+                });
+                route(&mut gen, ps, bs).unwrap();
+                for s in 0..STREAMS {
+                    let r = start[s]..start[s] + lens[s];
+                    assert!(out_fast[r.clone()] == out_gen[r], "stream {s}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50);
+}

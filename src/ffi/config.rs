@@ -143,6 +143,24 @@ pub unsafe extern "C" fn fgbi_config_set_cache_bytes(cfg: *mut fgbi_config, byte
     })
 }
 
+/// Sets the speed of the link the frames go over, in bytes per second (0: unknown, the default).
+/// With a link rate the encoder skips dictionary compression, fallback compression and entropy
+/// coding where they cost more time than the bytes they save take on the link (`skipped_*`
+/// counters report how often).
+///
+/// # Safety
+/// `cfg` must be NULL (refused) or a live configuration.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_config_set_link_rate(
+    cfg: *mut fgbi_config,
+    bytes_per_second: u64,
+) -> c_int {
+    with_config("fgbi_config_set_link_rate", cfg, |c| {
+        c.link_rate = bytes_per_second;
+        Ok(())
+    })
+}
+
 /// Sets the budget of the hashes-only tier in bytes (block hashes of last-sent versions of pages
 /// not in the full tier). 0 disables it. Default 8 MiB.
 ///

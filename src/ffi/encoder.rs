@@ -135,6 +135,12 @@ pub struct fgbi_encoder_counters {
     pub entropy_saved: u64,
     /// Nanoseconds in the entropy stage.
     pub nanos_entropy: u64,
+    /// Pages whose dictionary compression the link rate made not worth it.
+    pub skipped_dict: u64,
+    /// Compressions the link rate made not worth it.
+    pub skipped_compress: u64,
+    /// Frames whose entropy coding the link rate made not worth it.
+    pub skipped_entropy: u64,
 }
 
 impl From<EncoderStats> for fgbi_encoder_counters {
@@ -182,6 +188,9 @@ impl From<EncoderStats> for fgbi_encoder_counters {
             entropy_frames: s.entropy_frames,
             entropy_saved: s.entropy_saved,
             nanos_entropy: s.nanos.entropy,
+            skipped_dict: s.skipped_dict,
+            skipped_compress: s.skipped_compress,
+            skipped_entropy: s.skipped_entropy,
         }
     }
 }

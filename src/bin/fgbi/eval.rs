@@ -86,6 +86,9 @@ struct StagesJson {
     resyncs: u64,
     entropy_frames: u64,
     entropy_saved_bytes: u64,
+    skipped_dict: u64,
+    skipped_compress: u64,
+    skipped_entropy: u64,
     memory_bytes: u64,
     stage_seconds: StageSeconds,
 }
@@ -135,6 +138,9 @@ fn stages_json(s: &EncoderStats) -> StagesJson {
         resyncs: s.resyncs,
         entropy_frames: s.entropy_frames,
         entropy_saved_bytes: s.entropy_saved,
+        skipped_dict: s.skipped_dict,
+        skipped_compress: s.skipped_compress,
+        skipped_entropy: s.skipped_entropy,
         memory_bytes: s.memory_bytes,
         stage_seconds: StageSeconds {
             zero: n.zero as f64 * 1e-9,
@@ -516,6 +522,12 @@ fn print_tables(
         "entropy stage (op bytes above are before it): {} of {} frames recoded, {} bytes saved",
         s.entropy_frames, s.epochs, s.entropy_saved
     );
+    if s.skipped_dict + s.skipped_compress + s.skipped_entropy > 0 {
+        println!(
+            "adaptive stages skipped: dict on {} pages, {} compressions, entropy on {} frames",
+            s.skipped_dict, s.skipped_compress, s.skipped_entropy
+        );
+    }
     let n = s.nanos;
     println!(
         "stage time ms: zero {:.1}, delta {:.1}, blocks {:.1}, dict {:.1}, compress {:.1}, update {:.1}, entropy {:.1}; encoder memory {:.1} MiB",

@@ -105,6 +105,11 @@ pub struct ConfigArgs {
     /// Stages to enable, comma-separated: zero,blocks,sharing,delta,dict,entropy (or all, none).
     #[arg(long, value_parser = parse_stages, default_value = "all")]
     pub stages: Stages,
+    /// Link speed in Gbit/s the encoder adapts its stages to: it skips dictionary compression,
+    /// compression and entropy coding where they cost more time than the bytes they save take on
+    /// the link. 0: not adaptive.
+    #[arg(long, default_value_t = 0.0)]
+    pub adapt_gbps: f64,
 }
 
 impl ConfigArgs {
@@ -116,6 +121,7 @@ impl ConfigArgs {
             hash_bytes: self.hash_cache,
             stages: self.stages,
             fallback: self.fallback,
+            link_rate: (self.adapt_gbps.max(0.0) * 1e9 / 8.0) as u64,
         };
         cfg.validate().map_err(|e| e.to_string())?;
         Ok(cfg)

@@ -1,0 +1,198 @@
+//! Adaptive stages: with a link rate configured ([`Config::link_rate`](crate::Config)), the
+//! encoder skips a costly stage where the time it takes is more than the time the bytes it saves
+//! would take on the link.
+//!
+//! Each gated stage (dictionary compression, fallback compression, entropy coding) keeps a
+//! moving average of its cost (nanoseconds per use) and of what it saved (bytes per use, against
+//! what would have been sent without it). A use is worth it when
+//! `saved bytes / link rate > cost`. While a gate is closed the stage still runs on one use in
+//! [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per frame), so
+//! the averages follow the workload (memory that turns compressible again, a link that got
+//! faster).
+//!
+//! ```
+//! use fgbi::adapt::Gate;
+//! // a 1 GB/s link: one byte costs 1 ns on the wire
+//! let mut g = Gate::default();
+//! for _ in 0..64 {
+//!     if g.open(1_000_000_000) {
+//!         g.record(5_000, 100); // 5 us to save 100 bytes (100 ns of link time): not worth it
+//!     }
+//! }
+//! assert!(!g.worth_it(1_000_000_000));
+//! assert!(g.skipped() > 0);
+//! ```
+
+/// Uses a per-page gate always lets through before it trusts its averages.
+pub const WARMUP: u64 = 16;
+/// A closed per-page gate lets one use in this many through, to keep measuring.
+pub const PROBE_EVERY: u64 = 32;
+/// Uses (frames) the entropy gate lets through before it trusts its averages.
+pub const FRAME_WARMUP: u64 = 2;
+/// A closed entropy gate codes one frame in this many, to keep measuring.
+pub const FRAME_PROBE_EVERY: u64 = 8;
+
+/// Weight of a new sample in the moving averages (1/16).
+const ALPHA: f64 = 1.0 / 16.0;
+
+/// The decision state of one stage.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate {
+    cost_ns: f64,
+    saved: f64,
+    uses: u64,
+    since_probe: u64,
+    skipped: u64,
+    warmup: u64,
+    probe_every: u64,
+}
+
+impl Default for Gate {
+    /// A per-page gate ([`WARMUP`], [`PROBE_EVERY`]).
+    fn default() -> Self {
+        Gate::new(WARMUP, PROBE_EVERY)
+    }
+}
+
+impl Gate {
+    /// A gate that trusts its averages after `warmup` uses and, closed, lets one use in
+    /// `probe_every` through.
+    pub fn new(warmup: u64, probe_every: u64) -> Gate {
+        Gate {
+            cost_ns: 0.0,
+            saved: 0.0,
+            uses: 0,
+            since_probe: 0,
+            skipped: 0,
+            warmup,
+            probe_every: probe_every.max(1),
+        }
+    }
+
+    /// Whether the stage should run on the next use, for a link of `link_rate` bytes per second
+    /// (0: no link limit given, always run). Counts a skip when it says no.
+    pub fn open(&mut self, link_rate: u64) -> bool {
+        if link_rate == 0 || self.uses < self.warmup || self.worth_it(link_rate) {
+            return true;
+        }
+        self.since_probe += 1;
+        if self.since_probe >= self.probe_every {
+            self.since_probe = 0;
+            return true;
+        }
+        self.skipped += 1;
+        false
+    }
+
+    /// Whether the averages say the stage pays on this link.
+    pub fn worth_it(&self, link_rate: u64) -> bool {
+        link_rate == 0 || self.saved * 1e9 / link_rate as f64 > self.cost_ns
+    }
+
+    /// Records one use: its cost and the bytes it saved (0 when it did not win).
+    pub fn record(&mut self, cost_ns: u64, saved_bytes: u64) {
+        let (c, s) = (cost_ns as f64, saved_bytes as f64);
+        if self.uses == 0 {
+            (self.cost_ns, self.saved) = (c, s);
+        } else {
+            self.cost_ns += ALPHA * (c - self.cost_ns);
+            self.saved += ALPHA * (s - self.saved);
+        }
+        self.uses += 1;
+    }
+
+    /// Uses skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+}
+
+/// The gates of an encoder's costly stages.
+#[derive(Debug, Clone, Copy)]
+pub struct Gates {
+    /// lz4 with the page's last-sent version as dictionary.
+    pub dict: Gate,
+    /// The fallback compressor (whole pages and block literals).
+    pub compress: Gate,
+    /// Entropy coding of the frame's payload (one use per frame).
+    pub entropy: Gate,
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            dict: Gate::default(),
+            compress: Gate::default(),
+            entropy: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With no link rate the gate never closes, whatever the stage costs.
+    #[test]
+    fn no_link_rate_never_skips() {
+        let mut g = Gate::default();
+        for _ in 0..1000 {
+            assert!(g.open(0));
+            g.record(1_000_000, 0);
+        }
+        assert_eq!(g.skipped(), 0);
+    }
+
+    /// A stage that saves more link time than it costs stays open; one that does not closes
+    /// after the warm-up and is then probed once in PROBE_EVERY uses.
+    #[test]
+    fn closes_exactly_when_the_link_time_saved_is_less_than_the_cost() {
+        // 1 GB/s: a byte is 1 ns
+        let mut pays = Gate::default();
+        let mut costs = Gate::default();
+        let (mut ran_pays, mut ran_costs) = (0, 0);
+        for _ in 0..WARMUP + 10 * PROBE_EVERY {
+            if pays.open(1_000_000_000) {
+                ran_pays += 1;
+                pays.record(1_000, 2_000); // 1 us for 2 us of link time
+            }
+            if costs.open(1_000_000_000) {
+                ran_costs += 1;
+                costs.record(3_000, 2_000); // 3 us for 2 us of link time
+            }
+        }
+        assert_eq!(ran_pays, WARMUP + 10 * PROBE_EVERY);
+        assert_eq!(pays.skipped(), 0);
+        assert_eq!(
+            ran_costs,
+            WARMUP + 10,
+            "warm-up, then one probe per PROBE_EVERY"
+        );
+        // the same costly stage pays on a link 2x slower
+        assert!(costs.worth_it(500_000_000 - 1));
+        assert!(!costs.worth_it(1_000_000_000));
+    }
+
+    /// Probes let the gate reopen when the workload changes.
+    #[test]
+    fn reopens_when_savings_come_back() {
+        let mut g = Gate::default();
+        for _ in 0..200 {
+            if g.open(1_000_000_000) {
+                g.record(3_000, 0);
+            }
+        }
+        assert!(!g.worth_it(1_000_000_000));
+        let mut reopened_after = None;
+        for i in 0..10_000 {
+            if g.open(1_000_000_000) {
+                g.record(3_000, 4_000);
+            }
+            if g.worth_it(1_000_000_000) {
+                reopened_after = Some(i);
+                break;
+            }
+        }
+        assert!(reopened_after.is_some(), "a probe measured the new savings");
+    }
+}

@@ -1,0 +1,112 @@
+//! Adaptive stages (`Config::link_rate`): on a link so slow that every saved byte is worth any
+//! time, the encoder does exactly what it does without a link rate; on a link so fast that no
+//! compression can pay, it stops compressing (but for probes) and the replica is still exact.
+//! No wall-clock time is asserted: the two extremes decide the same way on any machine.
+
+use fgbi::{Config, Decoder, Encoder, EncoderStats};
+
+const PS: usize = 4096;
+const PAGES: usize = 256;
+
+/// Compressible, changing memory: text-like pages that move and change a little every epoch.
+fn epochs() -> Vec<Vec<u8>> {
+    let mut x = 0x1234_5678_9abc_def0u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let words: Vec<&[u8]> = vec![
+        b"session", b"user", b"\"id\":", b"{", b"}", b"expires", b"42",
+    ];
+    let mut mem = Vec::with_capacity(PAGES * PS);
+    while mem.len() < PAGES * PS {
+        mem.extend_from_slice(words[next() as usize % words.len()]);
+    }
+    mem.truncate(PAGES * PS);
+    let mut out = vec![mem.clone()];
+    for _ in 0..5 {
+        for _ in 0..PAGES {
+            let p = next() as usize % PAGES;
+            let at = p * PS + next() as usize % (PS - 64);
+            let from = next() as usize % (PAGES * PS - 64);
+            mem.copy_within(from..from + 64, at);
+        }
+        out.push(mem.clone());
+    }
+    out
+}
+
+/// Runs every epoch through an encoder with `link_rate` and a decoder; returns the frames and
+/// the encoder's counters, after checking the replica after each frame.
+fn run(link_rate: u64) -> (Vec<Vec<u8>>, EncoderStats) {
+    let cfg = Config {
+        link_rate,
+        ..Config::default()
+    };
+    let mut enc = Encoder::new(cfg).unwrap();
+    enc.set_stream_id(7);
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut replica = vec![0u8; PAGES * PS];
+    let mut frames = Vec::new();
+    let mut prev: Option<Vec<u8>> = None;
+    for (e, mem) in epochs().into_iter().enumerate() {
+        enc.begin_epoch(e as u64).unwrap();
+        for p in 0..PAGES {
+            let page = &mem[p * PS..(p + 1) * PS];
+            if prev
+                .as_ref()
+                .is_none_or(|old| &old[p * PS..(p + 1) * PS] != page)
+            {
+                enc.add_page((p * PS) as u64, page).unwrap();
+            }
+        }
+        let f = enc.end_epoch().unwrap().to_vec();
+        dec.apply_flat(&f, &mut replica).unwrap();
+        assert!(replica == mem, "epoch {e}: replica differs");
+        frames.push(f);
+        prev = Some(mem);
+    }
+    (frames, enc.stats())
+}
+
+/// On a 1 byte/s link a saved byte is worth a second of encoding: a gate could close only on a
+/// stage that has not saved a single byte in its warm-up, which this workload never does, so the
+/// frames are the same as without a link rate (this does not depend on the machine's speed).
+#[test]
+fn a_slow_link_changes_nothing() {
+    let (plain, s0) = run(0);
+    let (slow, s1) = run(1);
+    assert_eq!(
+        s1.skipped_dict + s1.skipped_compress + s1.skipped_entropy,
+        0
+    );
+    assert!(plain == slow, "same frames byte for byte");
+    assert!(s0.dict.pages + s0.compressed.pages > 0 && s0.entropy_frames > 0);
+}
+
+#[test]
+fn a_link_faster_than_any_compressor_stops_compression_but_for_probes() {
+    let (plain, _) = run(0);
+    let (fast, s) = run(u64::MAX);
+    let (bytes_plain, bytes_fast): (usize, usize) = (
+        plain.iter().map(Vec::len).sum(),
+        fast.iter().map(Vec::len).sum(),
+    );
+    assert!(bytes_fast > bytes_plain, "{bytes_fast} vs {bytes_plain}");
+    assert!(s.skipped_compress > 0, "{s:?}");
+    assert!(s.skipped_entropy > 0, "{s:?}");
+    // after the warm-up, at most one use in PROBE_EVERY gets through each gate
+    let compress_runs = s.compressed.pages + s.blocks.pages;
+    assert!(
+        s.skipped_compress > compress_runs,
+        "skipped {} vs ran at most {}",
+        s.skipped_compress,
+        compress_runs
+    );
+    let frames = s.epochs;
+    assert!(
+        s.entropy_frames <= fgbi::adapt::FRAME_WARMUP + frames / fgbi::adapt::FRAME_PROBE_EVERY + 1
+    );
+}
