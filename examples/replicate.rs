@@ -537,13 +537,16 @@ fn main() {
     let n = all.nanos;
     let ms = |v: u64| v as f64 / 1e6;
     println!(
-        "encoder time by stage (ms): zero {:.0}, delta {:.0}, blocks {:.0}, dict {:.0}, compress {:.0}, update {:.0}",
+        "encoder time by stage (ms): zero {:.0}, delta {:.0}, blocks {:.0}, dict {:.0}, compress {:.0}, update {:.0}, entropy {:.0} ({} frames recoded, {:.1} KB saved)",
         ms(n.zero),
         ms(n.delta),
         ms(n.blocks),
         ms(n.dict),
         ms(n.compress),
-        ms(n.update)
+        ms(n.update),
+        ms(n.entropy),
+        all.entropy_frames,
+        all.entropy_saved as f64 / 1e3
     );
     if replica == guest.mem {
         println!(

@@ -139,6 +139,12 @@ fn eval_json_reports_every_method_and_verifies() {
     assert!(st["zero"]["pages"].as_u64().unwrap() > 0);
     assert!(st["delta"]["pages"].as_u64().unwrap() + st["dict"]["pages"].as_u64().unwrap() > 0);
     assert!(v["fgbi"]["bytes_sent"].as_u64() < v["zero+raw"]["bytes_sent"].as_u64());
+    // the entropy stage recoded frames and says what it saved; no link rate, no skips
+    assert!(st["entropy_frames"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["entropy_saved_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(st["skipped_compress"].as_u64(), Some(0));
+    assert!(st["stage_seconds"]["entropy"].is_number());
+    assert_eq!(v["config"]["link_rate"].as_u64(), Some(0));
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("fgbi") && chart.contains("xbzrle"));
 
@@ -148,6 +154,8 @@ fn eval_json_reports_every_method_and_verifies() {
         "zero,delta",
         "--fallback",
         "deflate:1",
+        "--adapt-gbps",
+        "10",
     ]));
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);

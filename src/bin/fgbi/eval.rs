@@ -373,6 +373,7 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
                 "hash_bytes": cfg.hash_bytes,
                 "stages": stages_string(&cfg.stages),
                 "fallback": fallback_string(&cfg.fallback),
+                "link_rate": cfg.link_rate,
             }),
         );
         for (n, t) in names.iter().zip(&totals) {
