@@ -337,6 +337,68 @@ impl Route for Join<'_> {
         self.pos[i] = end;
         Ok(())
     }
+    /// The same moves and checks as [`lz4_body`], reading the streams as slices: lz4 blocks are
+    /// most of a payload. `tests::join_lz4_equals_generic_route` checks it against the generic
+    /// walk.
+    fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
+        const END: &str = "a stream ends before its last op";
+        const BAD: &str = "lz4 sequence runs past its block";
+        let [ctrl, tokens, lits, lo, hi, _] = self.streams;
+        let [pc, pt, pl, plo, phi, _] = &mut self.pos;
+        let out = &mut *self.out;
+        let start = out.len();
+        loop {
+            let token = *tokens.get(*pt).ok_or(END)?;
+            *pt += 1;
+            out.push(token);
+            let mut n = (token >> 4) as usize;
+            if n == 15 {
+                loop {
+                    let b = *ctrl.get(*pc).ok_or(END)?;
+                    *pc += 1;
+                    out.push(b);
+                    n += b as usize;
+                    if b != 255 || out.len() - start >= len {
+                        break;
+                    }
+                }
+            }
+            let used = out.len() - start;
+            if used > len || n > len - used {
+                return Err(BAD);
+            }
+            let end = *pl + n; // n <= len, no overflow
+            out.extend_from_slice(lits.get(*pl..end).ok_or(END)?);
+            *pl = end;
+            let used = used + n;
+            if used == len {
+                return Ok(());
+            }
+            if len - used < 2 {
+                return Err(BAD);
+            }
+            out.push(*lo.get(*plo).ok_or(END)?);
+            *plo += 1;
+            out.push(*hi.get(*phi).ok_or(END)?);
+            *phi += 1;
+            if token & 15 == 15 {
+                loop {
+                    if out.len() - start >= len {
+                        return Err(BAD);
+                    }
+                    let b = *ctrl.get(*pc).ok_or(END)?;
+                    *pc += 1;
+                    out.push(b);
+                    if b != 255 {
+                        break;
+                    }
+                }
+            }
+            if out.len() - start >= len {
+                return Err("lz4 block ends with a match");
+            }
+        }
+    }
 }
 
 /// A varint of stream `s`: its value and its length in bytes.

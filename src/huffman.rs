@@ -249,6 +249,8 @@ impl std::fmt::Display for HuffmanError {
 pub struct Decoder {
     /// `symbol << 8 | length`; length 0 marks bit patterns that are no code (incomplete codes).
     table: Box<[u16; 1 << MAX_BITS]>,
+    /// Every bit pattern is a code (Kraft sum exactly 1): no entry has length 0.
+    complete: bool,
 }
 
 impl Decoder {
@@ -258,6 +260,7 @@ impl Decoder {
     pub fn new(lens: &Lengths) -> Result<Decoder, HuffmanError> {
         let mut d = Decoder {
             table: Box::new([0; 1 << MAX_BITS]),
+            complete: false,
         };
         d.set(lens)?;
         Ok(d)
@@ -280,6 +283,7 @@ impl Decoder {
         if kraft > 1 << MAX_BITS {
             return Err(HuffmanError::Oversubscribed);
         }
+        self.complete = kraft == 1 << MAX_BITS;
         let codes = canonical_codes(lens);
         self.table.fill(0);
         for s in 0..256 {
@@ -303,25 +307,28 @@ impl Decoder {
         let mask = (1u64 << MAX_BITS) - 1;
         let total_bits = src.len() as u64 * 8;
         let mut bitpos = 0u64;
-        let mut chunks = out.chunks_exact_mut(4);
-        for c in &mut chunks {
-            // 57 or more valid bits after the shift: four symbols of at most 11 bits each
-            let mut w = peek(src, bitpos);
-            for o in c.iter_mut() {
-                let e = self.table[(w & mask) as usize];
-                let l = (e & 0xff) as u64;
-                if l == 0 {
-                    return Err(HuffmanError::BadCode);
+        let mut done = 0;
+        if self.complete {
+            // Fast path: five symbols (at most 55 bits) per 8-byte load, while the load lies
+            // inside `src` (so the bits consumed cannot pass its end); no entry is a non-code.
+            for c in out.chunks_exact_mut(5) {
+                let byte = (bitpos / 8) as usize;
+                let Some(w8) = src.get(byte..byte + 8) else {
+                    break;
+                };
+                let mut w = u64::from_le_bytes(w8.try_into().unwrap()) >> (bitpos % 8);
+                for o in c {
+                    let e = self.table[(w & mask) as usize];
+                    let l = (e & 0xff) as u64;
+                    *o = (e >> 8) as u8;
+                    w >>= l;
+                    bitpos += l;
                 }
-                *o = (e >> 8) as u8;
-                w >>= l;
-                bitpos += l;
-            }
-            if bitpos > total_bits {
-                return Err(HuffmanError::LengthMismatch);
+                done += 5;
             }
         }
-        for o in chunks.into_remainder() {
+        // The rest symbol by symbol, each checked.
+        for o in &mut out[done..] {
             let e = self.table[(peek(src, bitpos) & mask) as usize];
             let l = (e & 0xff) as u64;
             if l == 0 {
@@ -329,8 +336,11 @@ impl Decoder {
             }
             *o = (e >> 8) as u8;
             bitpos += l;
+            if bitpos > total_bits {
+                return Err(HuffmanError::LengthMismatch);
+            }
         }
-        if bitpos > total_bits || bitpos.div_ceil(8) != src.len() as u64 {
+        if bitpos.div_ceil(8) != src.len() as u64 {
             return Err(HuffmanError::LengthMismatch);
         }
         // the padding after the last symbol is zero bits, so a frame has one spelling

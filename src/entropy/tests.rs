@@ -338,3 +338,106 @@ fn split_lz4_equals_generic_route() {
     }
     assert!(checked > 50);
 }
+
+/// The generic walk over a [`Join`], without its fast lz4 path.
+struct GenericJoin<'a>(Join<'a>);
+
+impl Route for GenericJoin<'_> {
+    fn more(&self) -> bool {
+        self.0.more()
+    }
+    fn byte(&mut self, s: Stream) -> Result<u8, &'static str> {
+        self.0.byte(s)
+    }
+    fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str> {
+        self.0.bytes(s, n)
+    }
+}
+
+/// Join's own lz4 walk rebuilds exactly what the generic walk rebuilds, from the same stream
+/// positions, and fails where it fails: on real streams and on streams with bytes changed,
+/// dropped or added.
+#[test]
+fn join_lz4_equals_generic_route() {
+    let mut rng = Rng(85);
+    let mut checked = (0, 0);
+    for cfg in configs() {
+        let (ps, bs) = (cfg.page_size, cfg.block_size);
+        for p in payloads(cfg) {
+            // the streams of this payload, split by the generic walk
+            let mut count = Split {
+                src: &p,
+                pos: 0,
+                at: [0; STREAMS],
+                out: None,
+            };
+            route(&mut count, ps, bs).unwrap();
+            let mut start = [0usize; STREAMS + 1];
+            for s in 0..STREAMS {
+                start[s + 1] = start[s] + count.at[s];
+            }
+            let mut buf = vec![0u8; p.len()];
+            let at: [usize; STREAMS] = std::array::from_fn(|s| start[s]);
+            route(
+                &mut Generic(Split {
+                    src: &p,
+                    pos: 0,
+                    at,
+                    out: Some(&mut buf),
+                }),
+                ps,
+                bs,
+            )
+            .unwrap();
+            let clean: Vec<Vec<u8>> = (0..STREAMS)
+                .map(|s| buf[start[s]..start[s + 1]].to_vec())
+                .collect();
+            for round in 0..30 {
+                let mut streams = clean.clone();
+                if round > 0 {
+                    let s = rng.below(STREAMS);
+                    let v = &mut streams[s];
+                    match rng.below(3) {
+                        _ if v.is_empty() => v.push(rng.below(256) as u8),
+                        0 => {
+                            let i = rng.below(v.len());
+                            v[i] = rng.below(256) as u8;
+                        }
+                        1 => {
+                            v.remove(rng.below(v.len()));
+                        }
+                        _ => v.insert(rng.below(v.len()), rng.below(256) as u8),
+                    }
+                }
+                let refs: [&[u8]; STREAMS] = std::array::from_fn(|s| &streams[s][..]);
+                let (mut out_f, mut out_g) = (Vec::new(), Vec::new());
+                let mut f = Join {
+                    streams: refs,
+                    pos: [0; STREAMS],
+                    out: &mut out_f,
+                };
+                let rf = route(&mut f, ps, bs);
+                let pos_f = f.pos;
+                let mut g = GenericJoin(Join {
+                    streams: refs,
+                    pos: [0; STREAMS],
+                    out: &mut out_g,
+                });
+                let rg = route(&mut g, ps, bs);
+                let pos_g = g.0.pos;
+                assert_eq!(rf.is_ok(), rg.is_ok(), "round {round}");
+                if rf.is_ok() {
+                    assert_eq!(pos_f, pos_g);
+                    assert!(out_f == out_g);
+                    checked.0 += 1;
+                } else {
+                    checked.1 += 1;
+                }
+                if round == 0 {
+                    assert!(out_f == p);
+                }
+            }
+        }
+    }
+    assert!(checked.0 > 50 && checked.1 > 50, "{checked:?}");
+}

@@ -219,3 +219,35 @@ fn decoder_survives_random_garbage() {
         let _ = d.decode(&src, &mut out);
     }
 }
+
+/// With a complete code (the fast path), decoding a symbol count other than the coded one is
+/// refused unless the difference hides in the last byte's padding: fewer symbols whose bits end
+/// in the same byte (the rest then fails the zero-padding check unless it is zero bits), or up to
+/// 7 more symbols read from zero padding bits. Either way the symbols decoded agree with the data.
+#[test]
+fn complete_codes_refuse_wrong_symbol_counts() {
+    let mut rng = Rng(74);
+    let data: Vec<u8> = (0..300)
+        .map(|_| rng.below(4).min(rng.below(4)) as u8)
+        .collect();
+    let lens = code_lengths(&histogram(&data));
+    assert_eq!(kraft(&lens), 1 << MAX_BITS, "complete");
+    let mut coded = Vec::new();
+    encode(&data, &lens, &mut coded);
+    let d = Decoder::new(&lens).unwrap();
+    let mut accepted = 0;
+    for n in 0..data.len() * 2 {
+        let mut out = vec![0u8; n];
+        let r = d.decode(&coded, &mut out);
+        if n == data.len() {
+            r.unwrap();
+            assert!(out == data);
+        } else if r.is_ok() {
+            accepted += 1;
+            let m = n.min(data.len());
+            assert!(out[..m] == data[..m], "n {n}");
+            assert!(n + 8 > data.len() && n < data.len() + 8, "n {n}");
+        }
+    }
+    assert!(accepted <= 14);
+}
