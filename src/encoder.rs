@@ -88,6 +88,8 @@ struct Work {
     coded: Vec<u8>,
     /// Decisions of the adaptive stages (with a link rate).
     gates: Gates,
+    /// Try every encoding on every page (see [`Encoder::set_exhaustive`]).
+    exhaustive: bool,
     epoch: Option<u64>,
     last_epoch: Option<u64>,
     resync_pending: bool,
@@ -198,6 +200,7 @@ impl Encoder {
                 entropy: EntropyEncoder::default(),
                 coded: Vec::new(),
                 gates: Gates::default(),
+                exhaustive: false,
                 epoch: None,
                 last_epoch: None,
                 resync_pending: true,
@@ -368,6 +371,16 @@ impl Encoder {
         self.w.epoch = None;
     }
 
+    /// With `true`, every page known to the cache is encoded every way the enabled stages allow
+    /// (XOR delta, changed blocks, lz4 with the old page as dictionary, the page compressed whole)
+    /// and the smallest op is sent, instead of the encoder's cheap per-page choice (small deltas
+    /// at once, no dictionary pass on small or random-looking changes, no whole-page compression
+    /// when blocks found something). Slower; for measuring how far the cheap choice is from the
+    /// best of all (`fgbi eval --exhaustive`). Frames stay valid either way.
+    pub fn set_exhaustive(&mut self, on: bool) {
+        self.w.exhaustive = on;
+    }
+
     /// Counters since creation.
     pub fn stats(&self) -> EncoderStats {
         let mut s = self.w.stats;
@@ -469,7 +482,7 @@ impl Work {
                     varint::put(&mut self.best, n as u64);
                     self.best.extend_from_slice(&self.tmp[..n]);
                     best_kind = Some(Kind::Delta);
-                    if n <= ps / SMALL_DELTA_DIVISOR {
+                    if n <= ps / SMALL_DELTA_DIVISOR && !self.exhaustive {
                         // small: send it; the blocks it touched are the changed ones
                         mark_delta_blocks(&self.tmp[..n], bs, &mut self.changed);
                         for i in self.changed.iter_ones() {
@@ -499,7 +512,7 @@ impl Work {
         if stages.blocks {
             // an all-literal block op is the page compressed plainly, which the dictionary pass
             // below beats or matches: then it is not worth compressing
-            self.encode_blocks(page_idx, page, cache, !stages.dict);
+            self.encode_blocks(page_idx, page, cache, !stages.dict || self.exhaustive);
             if !self.cand.is_empty() && (best_kind.is_none() || self.cand.len() < self.best.len()) {
                 std::mem::swap(&mut self.cand, &mut self.best);
                 best_kind = Some(Kind::Blocks);
@@ -510,15 +523,17 @@ impl Work {
 
         // random-looking content (encrypted, compressed) gains nothing from a dictionary or a
         // compressor either, unless it moved: that case is given up for speed
-        let random =
-            if stages.blocks && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64 {
-                self.lits_random // the literals were the whole page: already probed
-            } else {
-                compress::looks_incompressible(page)
-            };
+        let random = if self.exhaustive {
+            false
+        } else if stages.blocks && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64
+        {
+            self.lits_random // the literals were the whole page: already probed
+        } else {
+            compress::looks_incompressible(page)
+        };
         if stages.dict
             && !random
-            && (best_kind.is_none() || self.best.len() > ps / DICT_MIN_DIVISOR)
+            && (best_kind.is_none() || self.best.len() > ps / DICT_MIN_DIVISOR || self.exhaustive)
             && self.gate_dict()
         {
             let limit = self.best_budget(ps);
@@ -543,7 +558,10 @@ impl Work {
 
         // without blocks (or with nothing found yet), the page compressed whole is the remaining
         // candidate
-        if (!stages.blocks || best_kind.is_none()) && !random && self.whole_page(page) {
+        if (!stages.blocks || best_kind.is_none() || self.exhaustive)
+            && !random
+            && self.whole_page(page)
+        {
             best_kind = Some(Kind::Whole);
         }
         match best_kind {

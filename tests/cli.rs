@@ -156,6 +156,9 @@ fn eval_json_reports_every_method_and_verifies() {
         "deflate:1",
         "--adapt-gbps",
         "10",
+        "--policy",
+        "direct",
+        "--exhaustive",
     ]));
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -168,6 +171,7 @@ fn eval_json_reports_every_method_and_verifies() {
         "zstd-1",
         "fgbi",
         "every epoch identical",
+        "per-page choice vs the best of all encodings per page (--exhaustive, replica verified)",
     ] {
         assert!(text.contains(m), "{m} missing from\n{text}");
     }

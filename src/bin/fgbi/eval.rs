@@ -6,6 +6,7 @@ use crate::plot;
 use crate::progress;
 use crate::trace::{Trace, PAGE};
 use clap::Args;
+use fgbi::cache::Policy;
 use fgbi::{Decoder, Encoder, EncoderStats};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -32,10 +33,51 @@ pub struct EvalArgs {
     /// Per-epoch detail.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Eviction policy of libfgbi's full-page cache: clock (libfgbi's, with admission) or direct
+    /// (QEMU XBZRLE's direct-mapped cache).
+    #[arg(long, value_parser = parse_policy, default_value = "clock")]
+    pub policy: Policy,
+    /// Also run libfgbi trying every encoding on every page and keeping the smallest
+    /// (`Encoder::set_exhaustive`), and report how far the normal per-page choice is from it.
+    #[arg(long)]
+    pub exhaustive: bool,
     /// Testing aid: flip one bit of libfgbi's frame of this epoch before decoding it. The decoder
     /// must reject it; eval reports the rejection, resynchronises and exits with status 1.
     #[arg(long, hide = true)]
     pub tamper_epoch: Option<u64>,
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    match s {
+        "clock" => Ok(Policy::Clock),
+        "direct" => Ok(Policy::DirectMapped),
+        _ => Err(format!("unknown policy {s:?} (clock, direct)")),
+    }
+}
+
+/// Frame bytes of the ops, before the entropy stage.
+fn op_bytes(s: &EncoderStats) -> u64 {
+    [s.zero, s.raw, s.compressed, s.delta, s.dict, s.blocks]
+        .iter()
+        .map(|c| c.bytes)
+        .sum()
+}
+
+/// libfgbi in exhaustive mode: its own encoder, decoder and replica.
+struct Exhaustive {
+    enc: Encoder,
+    dec: Decoder,
+    replica: Vec<u8>,
+    totals: MethodTotals,
+    verified: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ExhaustiveJson {
+    #[serde(flatten)]
+    totals: MethodTotals,
+    verified: bool,
+    op_bytes: u64,
 }
 
 /// Totals of one method.
@@ -224,8 +266,21 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
     let mut baselines = baselines::all(cfg.cache_bytes);
     let mut totals: Vec<MethodTotals> = vec![MethodTotals::default(); baselines.len()];
     let mut ft = MethodTotals::default();
-    let mut enc = Encoder::new(cfg).map_err(|e| e.to_string())?;
+    let mut enc = Encoder::with_policy(cfg, a.policy).map_err(|e| e.to_string())?;
     let mut decoder = Decoder::new(cfg).map_err(|e| e.to_string())?;
+    let mut exh = if a.exhaustive {
+        let mut enc = Encoder::with_policy(cfg, a.policy).map_err(|e| e.to_string())?;
+        enc.set_exhaustive(true);
+        Some(Exhaustive {
+            enc,
+            dec: Decoder::new(cfg).map_err(|e| e.to_string())?,
+            replica: vec![0u8; trace.image_bytes],
+            totals: MethodTotals::default(),
+            verified: true,
+        })
+    } else {
+        None
+    };
     let mut replica = vec![0u8; trace.image_bytes];
     // Fault the replica in now: epoch 0 writes every page of it anyway, and first-touch page
     // faults of a fresh allocation would otherwise be charged to libfgbi's decode time.
@@ -320,6 +375,28 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
         }
         per_epoch_stats.push((dirty.len(), enc.epoch_stats()));
 
+        if let Some(x) = &mut exh {
+            bar.set_message(format!("epoch {e}: fgbi exhaustive"));
+            let t0 = Instant::now();
+            x.enc.begin_epoch(e as u64).map_err(|x| x.to_string())?;
+            for &p in &dirty {
+                let off = p as usize * PAGE;
+                x.enc
+                    .add_page(p * PAGE as u64, &cur[off..off + PAGE])
+                    .map_err(|x| x.to_string())?;
+            }
+            let frame = x.enc.end_epoch().map_err(|x| x.to_string())?;
+            x.totals.encode_seconds += t0.elapsed().as_secs_f64();
+            x.totals.add_epoch(e, frame.len() as u64, dirty_bytes);
+            let t0 = Instant::now();
+            let ok = x.dec.apply_flat(frame, &mut x.replica).is_ok();
+            x.totals.decode_seconds += t0.elapsed().as_secs_f64();
+            if !ok || x.replica[..] != cur[..] {
+                x.verified = false;
+                failures.push(format!("epoch {e}: exhaustive fgbi's replica differs"));
+            }
+        }
+
         for (m, t) in baselines.iter_mut().zip(totals.iter_mut()) {
             bar.set_message(format!(
                 "epoch {e}: {}, {} dirty pages",
@@ -386,6 +463,14 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
             stages: stages_json(&stats),
         };
         obj.insert("fgbi".into(), serde_json::to_value(f).unwrap());
+        if let Some(x) = &exh {
+            let j = ExhaustiveJson {
+                totals: x.totals.clone(),
+                verified: x.verified,
+                op_bytes: op_bytes(&x.enc.stats()),
+            };
+            obj.insert("fgbi_exhaustive".into(), serde_json::to_value(j).unwrap());
+        }
         obj.insert("failures".into(), failures.clone().into());
         println!(
             "{}",
@@ -404,6 +489,28 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
             verified,
             &per_epoch_stats,
         );
+        if let Some(x) = &exh {
+            let (ob, xb) = (op_bytes(&stats), op_bytes(&x.enc.stats()));
+            println!();
+            println!(
+                "per-page choice vs the best of all encodings per page (--exhaustive, replica {}):",
+                if x.verified {
+                    "verified"
+                } else {
+                    "NOT verified"
+                }
+            );
+            println!(
+                "  ops before entropy: {} vs {} bytes ({:+.1}%); frames: {} vs {} bytes ({:+.1}%); exhaustive encode {:.2} GB/s",
+                ob,
+                xb,
+                (ob as f64 / xb as f64 - 1.0) * 100.0,
+                ft.bytes_sent,
+                x.totals.bytes_sent,
+                (ft.bytes_sent as f64 / x.totals.bytes_sent as f64 - 1.0) * 100.0,
+                x.totals.dirty_bytes as f64 / x.totals.encode_seconds / 1e9
+            );
+        }
     }
     for f in &failures {
         eprintln!("fgbi eval: {f}");

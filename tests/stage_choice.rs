@@ -1,7 +1,9 @@
-//! Adaptive stages (`Config::link_rate`): on a link so slow that every saved byte is worth any
-//! time, the encoder does exactly what it does without a link rate; on a link so fast that no
-//! compression can pay, it stops compressing (but for probes) and the replica is still exact.
-//! No wall-clock time is asserted: the two extremes decide the same way on any machine.
+//! How the encoder chooses stages. Adaptive stages (`Config::link_rate`): on a link so slow that
+//! every saved byte is worth any time, the encoder does exactly what it does without a link rate;
+//! on a link so fast that no compression can pay, it stops compressing (but for probes) and the
+//! replica is still exact. No wall-clock time is asserted: the two extremes decide the same way on
+//! any machine. Exhaustive mode (`Encoder::set_exhaustive`): trying every encoding on every page
+//! never sends more than the cheap per-page choice.
 
 use fgbi::{Config, Decoder, Encoder, EncoderStats};
 
@@ -41,12 +43,17 @@ fn epochs() -> Vec<Vec<u8>> {
 /// Runs every epoch through an encoder with `link_rate` and a decoder; returns the frames and
 /// the encoder's counters, after checking the replica after each frame.
 fn run(link_rate: u64) -> (Vec<Vec<u8>>, EncoderStats) {
+    run_with(link_rate, false)
+}
+
+fn run_with(link_rate: u64, exhaustive: bool) -> (Vec<Vec<u8>>, EncoderStats) {
     let cfg = Config {
         link_rate,
         ..Config::default()
     };
     let mut enc = Encoder::new(cfg).unwrap();
     enc.set_stream_id(7);
+    enc.set_exhaustive(exhaustive);
     let mut dec = Decoder::new(cfg).unwrap();
     let mut replica = vec![0u8; PAGES * PS];
     let mut frames = Vec::new();
@@ -109,4 +116,25 @@ fn a_link_faster_than_any_compressor_stops_compression_but_for_probes() {
     assert!(
         s.entropy_frames <= fgbi::adapt::FRAME_WARMUP + frames / fgbi::adapt::FRAME_PROBE_EVERY + 1
     );
+}
+
+/// Frame bytes of the ops, before the entropy stage.
+fn op_bytes(s: &EncoderStats) -> u64 {
+    [s.zero, s.raw, s.compressed, s.delta, s.dict, s.blocks]
+        .iter()
+        .map(|c| c.bytes)
+        .sum()
+}
+
+/// The exhaustive encoder keeps the smallest of every candidate op per page: its ops never
+/// take more bytes than the cheap choice's (up to sharing-table slot collisions, which depend on
+/// each encoder's random hash seed), it tries the dictionary on more pages, and its frames
+/// decode exactly (checked in `run_with`).
+#[test]
+fn exhaustive_mode_never_sends_more_ops_bytes() {
+    let (_, cheap) = run_with(0, false);
+    let (_, best) = run_with(0, true);
+    let (c, b) = (op_bytes(&cheap), op_bytes(&best));
+    assert!(b * 1000 <= c * 1001, "exhaustive {b} vs cheap {c}");
+    assert!(best.nanos.dict > 0 && best.dict.pages + best.delta.pages > 0);
 }
