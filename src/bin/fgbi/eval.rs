@@ -37,6 +37,9 @@ pub struct EvalArgs {
     /// (QEMU XBZRLE's direct-mapped cache).
     #[arg(long, value_parser = parse_policy, default_value = "clock")]
     pub policy: Policy,
+    /// Run libfgbi only, without the baselines (for sweeps of libfgbi's own options).
+    #[arg(long)]
+    pub no_baselines: bool,
     /// Also run libfgbi trying every encoding on every page and keeping the smallest
     /// (`Encoder::set_exhaustive`), and report how far the normal per-page choice is from it.
     #[arg(long)]
@@ -263,7 +266,11 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
     let cfg = a.cfg.config()?;
     let trace = Trace::open(&a.trace)?;
     let pages = trace.pages();
-    let mut baselines = baselines::all(cfg.cache_bytes);
+    let mut baselines = if a.no_baselines {
+        Vec::new()
+    } else {
+        baselines::all(cfg.cache_bytes)
+    };
     let mut totals: Vec<MethodTotals> = vec![MethodTotals::default(); baselines.len()];
     let mut ft = MethodTotals::default();
     let mut enc = Encoder::with_policy(cfg, a.policy).map_err(|e| e.to_string())?;
@@ -510,6 +517,14 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
                 (ft.bytes_sent as f64 / x.totals.bytes_sent as f64 - 1.0) * 100.0,
                 x.totals.dirty_bytes as f64 / x.totals.encode_seconds / 1e9
             );
+            let xs = x.enc.stats();
+            println!(
+                "  pages (bytes) per op, choice vs exhaustive: delta {} ({}) vs {} ({}), dict {} ({}) vs {} ({}), blocks {} ({}) vs {} ({}), compressed {} ({}) vs {} ({})",
+                stats.delta.pages, stats.delta.bytes, xs.delta.pages, xs.delta.bytes,
+                stats.dict.pages, stats.dict.bytes, xs.dict.pages, xs.dict.bytes,
+                stats.blocks.pages, stats.blocks.bytes, xs.blocks.pages, xs.blocks.bytes,
+                stats.compressed.pages, stats.compressed.bytes, xs.compressed.pages, xs.compressed.bytes
+            );
         }
     }
     for f in &failures {
@@ -566,7 +581,8 @@ fn print_tables(
         "{:<9} {:>14} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
         "method", "bytes sent", "MiB", "MiB >e0", "ratio", "enc GB/s", "dec GB/s", "eff GB/s"
     );
-    let raw = totals[0].bytes_sent.max(1) as f64;
+    // raw's bytes (8-byte header + page per dirty page), also without the baselines
+    let raw = ft.dirty_bytes.div_ceil(PAGE as u64).max(1) as f64 * (PAGE + 8) as f64;
     let link = a.link_gbps * 1e9 / 8.0;
     let row = |n: &str, t: &MethodTotals| {
         let gbs = |s: f64| {
