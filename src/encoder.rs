@@ -310,7 +310,10 @@ impl Encoder {
         } else {
             0
         };
-        let entropy = w.cfg.stages.entropy && w.frame.len() > HEADER_LEN;
+        // pages sent RAW are incompressible; a payload made of little else is not worth coding
+        let payload = (w.frame.len() - HEADER_LEN) as u64;
+        let raw = w.stats.raw.bytes - w.epoch_start.raw.bytes;
+        let entropy = w.cfg.stages.entropy && payload > 0 && raw * 8 < payload * 7;
         if entropy && !w.gates.entropy.open(w.cfg.link_rate) {
             w.stats.skipped_entropy += 1;
         } else if entropy {

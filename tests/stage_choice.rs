@@ -138,3 +138,35 @@ fn exhaustive_mode_never_sends_more_ops_bytes() {
     assert!(b * 1000 <= c * 1001, "exhaustive {b} vs cheap {c}");
     assert!(best.nanos.dict > 0 && best.dict.pages + best.delta.pages > 0);
 }
+
+/// An epoch of random (incompressible) pages goes out as RAW ops and is not entropy coded (the
+/// stage would only spend time); an epoch of text-like pages is.
+#[test]
+fn incompressible_epochs_skip_the_entropy_stage() {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random = vec![0u8; 64 * PS];
+    for b in random.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let text = &epochs()[0][..64 * PS];
+    for (mem, coded) in [(&random[..], false), (text, true)] {
+        let mut enc = Encoder::new(Config::default()).unwrap();
+        enc.begin_epoch(0).unwrap();
+        for p in 0..64 {
+            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS])
+                .unwrap();
+        }
+        let f = enc.end_epoch().unwrap().to_vec();
+        let flags = u32::from_le_bytes(f[8..12].try_into().unwrap());
+        assert_eq!(flags & fgbi::frame::FLAG_ENTROPY != 0, coded);
+        let mut replica = vec![0u8; 64 * PS];
+        Decoder::new(Config::default())
+            .unwrap()
+            .apply_flat(&f, &mut replica)
+            .unwrap();
+        assert!(replica == mem);
+    }
+}
