@@ -5,14 +5,17 @@ use fgbi::frame::{self, Header, HEADER_LEN};
 use fgbi::{Config, Decoder, Encoder, Stages};
 use fgbi_fuzz::{initial_state, reference_apply, reference_unentropy, BS, PAGES, PS};
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 /// Both decoders on one payload of an epoch-1 frame over the fuzz target's start state: the
 /// library's verdict (error text) and replica, and the reference's replica.
 fn both(flags: u32, op_count: u32, payload: &[u8]) -> (Result<Vec<u8>, String>, Option<Vec<u8>>) {
-    let (cfg, stream, genuine, mem0) = initial_state();
+    static INIT: OnceLock<(Config, u64, Vec<u8>, Vec<u8>)> = OnceLock::new();
+    let (cfg, stream, genuine, mem0) = INIT.get_or_init(initial_state);
+    let (cfg, stream) = (*cfg, *stream);
     let mut dec = Decoder::new(cfg).unwrap();
     let mut mem = vec![0u8; mem0.len()];
-    dec.apply_flat(&genuine, &mut mem).unwrap();
+    dec.apply_flat(genuine, &mut mem).unwrap();
     let h = Header {
         flags,
         page_size: PS as u32,
@@ -207,7 +210,8 @@ fn genuine_frames_agree_entropy_on_and_off() {
                         known.clear();
                     }
                     known.extend(
-                        (0..PAGES as u64).filter(|p| epoch == 0 || !(*p as usize + e).is_multiple_of(3)),
+                        (0..PAGES as u64)
+                            .filter(|p| epoch == 0 || !(*p as usize + e).is_multiple_of(3)),
                     );
                 }
             }
@@ -572,5 +576,159 @@ fn lz4_block_must_end_with_literals() {
         "plain lz4 block ending with a match: library {:?}, reference {}",
         lib.map(|_| ()),
         reference.is_some()
+    );
+}
+
+/// Canonical codes of `lengths` (value -> (code, length)), as the spec defines them; the test's own
+/// encoder.
+fn canonical(lengths: &[u8; 256]) -> Vec<(u32, u8)> {
+    let mut count = [0u32; 12];
+    for &l in lengths.iter().filter(|&&l| l > 0) {
+        count[l as usize] += 1;
+    }
+    let mut next = [0u32; 12];
+    let mut code = 0;
+    for bits in 1..12 {
+        code = (code + count[bits - 1]) << 1;
+        next[bits] = code;
+    }
+    let mut out = vec![(0, 0); 256];
+    for v in 0..256 {
+        let l = lengths[v] as usize;
+        if l > 0 {
+            out[v] = (next[l], l as u8);
+            next[l] += 1;
+        }
+    }
+    out
+}
+
+/// Writes codes most significant bit first into a least-significant-bit-first byte string.
+fn encode(codes: &[(u32, u8)], symbols: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut bit = 0usize;
+    for &s in symbols {
+        let (c, l) = codes[s as usize];
+        for i in (0..l).rev() {
+            if bit.is_multiple_of(8) {
+                out.push(0);
+            }
+            *out.last_mut().unwrap() |= (((c >> i) & 1) as u8) << (bit % 8);
+            bit += 1;
+        }
+    }
+    out
+}
+
+/// Random code tables (full and listed), random pages coded with them into LITERALS under RAW ops,
+/// then random damage to the coded bytes, the table or the lengths: the two decoders agree on
+/// every one.
+#[test]
+fn random_huffman_literals_agree() {
+    let mut x = 0x1234_5678_9abc_def1u64;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let (mut accepted, mut refused) = (0, 0);
+    // (fewer rounds without optimisation: the library's debug build is slow)
+    let rounds = if cfg!(debug_assertions) { 800 } else { 5000 };
+    for round in 0..rounds {
+        // a random prefix code: lengths 1..=11 for a random set of values, fixed up to satisfy Kraft
+        let mut lengths = [0u8; 256];
+        let present = 1 + rnd(256) as usize;
+        for _ in 0..present {
+            lengths[rnd(256) as usize] = 1 + rnd(11) as u8;
+        }
+        loop {
+            let kraft: u32 = lengths
+                .iter()
+                .filter(|&&l| l > 0)
+                .map(|&l| 1u32 << (11 - l))
+                .sum();
+            if kraft <= 1 << 11 {
+                break;
+            }
+            let v = rnd(256) as usize;
+            if lengths[v] > 0 && lengths[v] < 11 {
+                lengths[v] += 1;
+            }
+        }
+        let alphabet: Vec<u8> = (0..=255u8).filter(|&v| lengths[v as usize] > 0).collect();
+        let pages = 1 + rnd(3) as usize;
+        let symbols: Vec<u8> = (0..pages * PS)
+            .map(|_| alphabet[rnd(alphabet.len() as u64) as usize])
+            .collect();
+        let codes = canonical(&lengths);
+        let mut coded = encode(&codes, &symbols);
+        let mut len = symbols.len() as u64;
+        let mut lengths_w = lengths;
+        // damage, most of the time
+        match rnd(8) {
+            0 => {}
+            1 => {
+                let i = rnd(coded.len() as u64) as usize;
+                coded[i] ^= 1 << rnd(8);
+            }
+            2 => {
+                coded.pop();
+            }
+            3 => coded.push(rnd(2) as u8),
+            4 => len -= 1 + rnd(3),
+            5 => len += 1 + rnd(3),
+            6 => {
+                let v = rnd(256) as usize;
+                lengths_w[v] = rnd(13) as u8;
+            }
+            _ => {
+                let last = coded.len() - 1;
+                coded[last] |= 0x80;
+            }
+        }
+        let mut lit = Vec::new();
+        if round % 2 == 0 {
+            lit.push(1);
+            varint(len, &mut lit);
+            let mut table = [0u8; 128];
+            for v in 0..256 {
+                table[v / 2] |= lengths_w[v] << (4 * (v % 2));
+            }
+            lit.extend_from_slice(&table);
+        } else {
+            // listed: the values with a nonzero length (a damaged length 0 drops the value)
+            lit.push(2);
+            varint(len, &mut lit);
+            let listed: Vec<usize> = (0..256).filter(|&v| lengths_w[v] > 0).collect();
+            let mut bm = [0u8; 32];
+            for &v in &listed {
+                bm[v / 8] |= 1 << (v % 8);
+            }
+            lit.extend_from_slice(&bm);
+            let mut nib = vec![0u8; listed.len().div_ceil(2)];
+            for (i, &v) in listed.iter().enumerate() {
+                nib[i / 2] |= lengths_w[v] << (4 * (i % 2));
+            }
+            lit.extend_from_slice(&nib);
+        }
+        varint(coded.len() as u64, &mut lit);
+        lit.extend_from_slice(&coded);
+        // CTRL: RAW ops on pages 0, 1, 2
+        let ctrl: Vec<u8> = (0..pages).flat_map(|_| [0x01, 0x00]).collect();
+        let mut p = vec![0];
+        varint(ctrl.len() as u64, &mut p);
+        p.extend_from_slice(&ctrl);
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(&lit);
+        p.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        match agree(E, pages as u32, &p) {
+            Ok(()) => accepted += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(
+        accepted > rounds / 10 && refused > rounds / 10,
+        "{accepted} accepted, {refused} refused"
     );
 }
