@@ -8,7 +8,7 @@
 //! instead of spending their time on the header.
 
 use fgbi::compress::{Compressor, Deflate, Lz4};
-use fgbi::{Config, Encoder, Stages};
+use fgbi::{Config, Encoder, Fallback, Stages};
 use std::path::Path;
 
 const PS: usize = 512;
@@ -86,13 +86,103 @@ fn main() {
         let f = enc.end_epoch().unwrap();
         for (k, frame) in [&first[..], f].into_iter().enumerate() {
             let (h, payload) = fgbi::frame::open(frame).unwrap();
-            let mut seed = vec![0u8, h.is_resync() as u8];
+            let mut seed = vec![0u8, (h.flags & 3) as u8];
             seed.extend_from_slice(&(h.op_count as u16).to_le_bytes());
             seed.extend_from_slice(payload);
             write(out, "frame_decode", &format!("mix{m}-epoch{k}"), &seed);
             let mut raw = vec![1u8];
             raw.extend_from_slice(frame);
             write(out, "frame_decode", &format!("mix{m}-epoch{k}-wire"), &raw);
+            count += 2;
+        }
+    }
+
+    // frame_decode, text pages: skewed byte statistics, so the encoder entropy codes the later
+    // epochs too (every op kind then reaches the six streams); the same script with the entropy
+    // stage off gives the plain twin of each frame
+    let text = |seed: usize, len: usize| -> Vec<u8> {
+        const WORDS: [&str; 12] = [
+            "page ", "frame ", "the ", "backup ", "of ", "epoch ", "stream ", "and ", "dirty ",
+            "replica ", "to ", "block ",
+        ];
+        let mut x = seed as u64 * 0x9e37_79b9_7f4a_7c15 + 1;
+        let mut out = Vec::with_capacity(len + 16);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(WORDS[(x % 12) as usize].as_bytes());
+        }
+        out.truncate(len);
+        out
+    };
+    let text_mixes = [
+        ("text-lz4", Stages::ALL, Fallback::Lz4),
+        ("text-deflate", Stages::ALL, Fallback::Deflate(6)),
+        (
+            "text-noblocks",
+            Stages {
+                blocks: false,
+                ..Stages::ALL
+            },
+            Fallback::Lz4,
+        ),
+        (
+            "text-plain",
+            Stages {
+                entropy: false,
+                ..Stages::ALL
+            },
+            Fallback::Lz4,
+        ),
+    ];
+    for (name, stages, fallback) in text_mixes {
+        let cfg = Config {
+            page_size: PS,
+            block_size: BS,
+            stages,
+            fallback,
+            ..Config::default()
+        };
+        let mut enc = Encoder::new(cfg).expect("config");
+        let mut mem = text(1, PS * PAGES);
+        for e in 0..3usize {
+            if e > 0 {
+                // sparse edits (DELTA), rewritten text (DICT or COMPRESSED), moved and zeroed
+                // blocks (BLOCKS), a fresh page
+                for k in 0..6 {
+                    mem[(e + k) % PAGES * PS + 37 * k + e] = b'#';
+                }
+                let fresh = text(10 + e, PS);
+                mem[(e + 4) * PS..(e + 5) * PS].copy_from_slice(&fresh);
+                let half = text(20 + e, PS / 2);
+                mem[(e + 6) * PS + 100..(e + 6) * PS + 100 + PS / 2].copy_from_slice(&half);
+                mem.copy_within(2 * BS..5 * BS, (e + 9) * PS + 3 * BS);
+                mem[(e + 11) * PS + BS..(e + 11) * PS + 3 * BS].fill(0);
+                mem[(e + 12) * PS..(e + 13) * PS].fill(0);
+                // bytes of most values, small ones far more often: a full 128-byte code table
+                let mut x = 0x2545_f491_4f6c_dd1du64 + e as u64;
+                for b in &mut mem[(e + 1) * PS..(e + 3) * PS] {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let u = (x >> 40) as f64 / (1u64 << 24) as f64;
+                    *b = (256.0 * u * u * u) as u8;
+                }
+            }
+            enc.begin_epoch(e as u64).unwrap();
+            for (i, p) in mem.chunks(PS).enumerate() {
+                enc.add_page((i * PS) as u64, p).unwrap();
+            }
+            let frame = enc.end_epoch().unwrap();
+            let (h, payload) = fgbi::frame::open(frame).unwrap();
+            let mut seed = vec![0u8, (h.flags & 3) as u8];
+            seed.extend_from_slice(&(h.op_count as u16).to_le_bytes());
+            seed.extend_from_slice(payload);
+            write(out, "frame_decode", &format!("{name}-epoch{e}"), &seed);
+            let mut raw = vec![1u8];
+            raw.extend_from_slice(frame);
+            write(out, "frame_decode", &format!("{name}-epoch{e}-wire"), &raw);
             count += 2;
         }
     }

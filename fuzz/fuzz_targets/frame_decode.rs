@@ -2,8 +2,9 @@
 //! (written from FORMAT.md) says, or refuses and leaves the replica untouched.
 //!
 //! Input: byte 0 picks the mode. Even: the rest is a payload, framed with a valid header for the
-//! decoder's stream (flags from byte 1, op count from bytes 2-3) and a valid checksum, so the
-//! fuzzer works on the ops. Odd: the rest is taken as a whole frame, as it came off the wire.
+//! decoder's stream (flags from byte 1: bit 0 `RESYNC`, bit 1 `ENTROPY`; op count from bytes 2-3)
+//! and a valid checksum, so the fuzzer works on the ops (or on the entropy-coded streams). Odd: the
+//! rest is taken as a whole frame, as it came off the wire.
 #![no_main]
 use fgbi::frame::{self, Header, HEADER_LEN};
 use fgbi_fuzz::{initial_state, reference_apply, PAGES, PS};
@@ -23,10 +24,12 @@ fuzz_target!(|data: &[u8]| {
 
     let (frame, expected) = if mode % 2 == 0 && rest.len() >= 3 {
         let resync = rest[0] & 1 != 0;
+        let entropy = rest[0] & 2 != 0;
         let op_count = u16::from_le_bytes([rest[1], rest[2]]) as u32;
         let payload = &rest[3..];
         let h = Header {
-            flags: if resync { frame::FLAG_RESYNC } else { 0 },
+            flags: (if resync { frame::FLAG_RESYNC } else { 0 })
+                | (if entropy { frame::FLAG_ENTROPY } else { 0 }),
             page_size: PS as u32,
             block_size: fgbi_fuzz::BS as u32,
             op_count,
@@ -38,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         f.extend_from_slice(payload);
         frame::seal(&mut f, h);
         let known: HashSet<u64> = (0..PAGES as u64).collect();
-        (f, Some(reference_apply(payload, op_count, resync, &known, &mem)))
+        (f, Some(reference_apply(payload, op_count, resync, entropy, &known, &mem)))
     } else {
         (rest.to_vec(), None)
     };
