@@ -18,7 +18,7 @@ use crate::adapt::Gates;
 use crate::bitmap::{BlockBitmap, PageSet};
 use crate::cache::{Cached, PageCache, Policy};
 use crate::compress::{self, Codec, Engine, Lz4};
-use crate::config::Config;
+use crate::config::{Config, Fallback};
 use crate::entropy::EntropyEncoder;
 use crate::error::Error;
 use crate::frame::{self, block, op, Header, HEADER_LEN};
@@ -310,10 +310,12 @@ impl Encoder {
         } else {
             0
         };
-        // pages sent RAW are incompressible; a payload made of little else is not worth coding
+        // with a compressor, pages sent RAW were found incompressible; a payload made of little
+        // else is not worth coding (without one, RAW pages may well be compressible)
         let payload = (w.frame.len() - HEADER_LEN) as u64;
         let raw = w.stats.raw.bytes - w.epoch_start.raw.bytes;
-        let entropy = w.cfg.stages.entropy && payload > 0 && raw * 8 < payload * 7;
+        let incompressible = w.cfg.fallback != Fallback::None && raw * 8 >= payload * 7;
+        let entropy = w.cfg.stages.entropy && payload > 0 && !incompressible;
         if entropy && !w.gates.entropy.open(w.cfg.link_rate) {
             w.stats.skipped_entropy += 1;
         } else if entropy {

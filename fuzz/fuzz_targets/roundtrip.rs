@@ -20,8 +20,12 @@ fuzz_target!(|data: &[u8]| {
         hash_bytes: [0, 2 * 120, 1 << 12, 0][((data[1] >> 4) & 3) as usize],
         stages,
         fallback: [Fallback::Lz4, Fallback::Deflate(1), Fallback::None, Fallback::Lz4][((data[1] >> 6) & 3) as usize],
+        // adaptive stages: off, or a link no compressor can keep up with (gates close)
+        link_rate: if s & 64 != 0 { u64::MAX } else { 0 },
     };
     let mut enc = Encoder::new(cfg).unwrap();
+    // every candidate op on every page instead of the cheap choice
+    enc.set_exhaustive(s & 128 != 0);
     let mut dec = Decoder::new(cfg).unwrap();
     let mut mem = vec![0u8; PS * PAGES];
     let mut replica = vec![0u8; PS * PAGES];
