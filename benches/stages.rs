@@ -14,6 +14,9 @@
 //! - `delta/{1,16,64,512}B`: `delta::encode` / `delta::decode` vs `xbzrle::encode_scalar_reference`
 //!   (QEMU-style scalar XBZRLE encoder), on pages with that many changed bytes.
 //! - `compress/{text,random}`: `Lz4`, `Deflate::new(1)` vs a raw copy, per 4 KiB page.
+//! - `entropy`: the entropy stage (`EntropyEncoder::encode`, `EntropyDecoder::decode`) on the
+//!   payload of a real encoder epoch over text pages (lz4 and dictionary ops), vs deflate-1
+//!   (miniz_oxide) of the same payload as one buffer; GB/s of payload.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fgbi::compress::{Compressor, Deflate, Lz4};
@@ -307,12 +310,90 @@ fn bench_compress(c: &mut Criterion) {
     }
 }
 
+fn bench_entropy(c: &mut Criterion) {
+    use fgbi::entropy::{EntropyDecoder, EntropyEncoder};
+    use fgbi::frame::{HEADER_LEN, TRAILER_LEN};
+    // payload of a second epoch: text pages with moved and rewritten pieces (DICT and BLOCKS ops)
+    let bytes = (working_set() / 8).max(64 * PAGE);
+    let mut mem = text_pages(bytes, 6);
+    let cfg = fgbi::Config {
+        stages: fgbi::Stages {
+            entropy: false,
+            ..fgbi::Stages::ALL
+        },
+        ..fgbi::Config::default()
+    };
+    let mut enc = fgbi::Encoder::new(cfg).unwrap();
+    let mut rng = Rng(7);
+    let mut payload = Vec::new();
+    for epoch in 0..2 {
+        if epoch == 1 {
+            for p in 0..bytes / PAGE {
+                let (from, at) = (rng.below(bytes - 512), p * PAGE + rng.below(PAGE - 512));
+                mem.copy_within(from..from + 300, at);
+            }
+        }
+        enc.begin_epoch(epoch).unwrap();
+        for (i, p) in mem.chunks_exact(PAGE).enumerate() {
+            enc.add_page((i * PAGE) as u64, p).unwrap();
+        }
+        let f = enc.end_epoch().unwrap();
+        payload = f[HEADER_LEN..f.len() - TRAILER_LEN].to_vec();
+    }
+    let mut ee = EntropyEncoder::default();
+    let mut ed = EntropyDecoder::default();
+    let mut coded = Vec::new();
+    ee.encode(&payload, PAGE, cfg.block_size, &mut coded)
+        .unwrap();
+    let mut plain = Vec::new();
+    let deflated = miniz_oxide::deflate::compress_to_vec(&payload, 1);
+    eprintln!(
+        "entropy: payload {} bytes -> entropy {} ({:.3}), deflate-1 {} ({:.3})",
+        payload.len(),
+        coded.len(),
+        coded.len() as f64 / payload.len() as f64,
+        deflated.len(),
+        deflated.len() as f64 / payload.len() as f64
+    );
+    let mut g = c.benchmark_group("entropy");
+    g.throughput(Throughput::Bytes(payload.len() as u64));
+    g.sample_size(10);
+    g.bench_function("encode", |b| {
+        b.iter(|| {
+            coded.clear();
+            ee.encode(&payload, PAGE, cfg.block_size, &mut coded)
+                .unwrap();
+            black_box(coded.len())
+        })
+    });
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            ed.decode(&coded, PAGE, cfg.block_size, &mut plain).unwrap();
+            black_box(plain.len())
+        })
+    });
+    g.bench_function("deflate1_encode", |b| {
+        b.iter(|| black_box(miniz_oxide::deflate::compress_to_vec(&payload, 1).len()))
+    });
+    g.bench_function("deflate1_decode", |b| {
+        b.iter(|| {
+            black_box(
+                miniz_oxide::inflate::decompress_to_vec(&deflated)
+                    .unwrap()
+                    .len(),
+            )
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_hash,
     bench_zero,
     bench_share,
     bench_delta,
-    bench_compress
+    bench_compress,
+    bench_entropy
 );
 criterion_main!(benches);
