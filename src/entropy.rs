@@ -654,7 +654,8 @@ impl std::fmt::Display for EntropyError {
 /// Rebuilds payloads from entropy-coded ones; keeps its buffers from frame to frame.
 pub struct EntropyDecoder {
     decoded: Vec<u8>,
-    huff: huffman::Decoder,
+    /// One decoding table per stream (two streams are decoded at once).
+    huff: Vec<huffman::Decoder>,
 }
 
 impl Default for EntropyDecoder {
@@ -663,7 +664,9 @@ impl Default for EntropyDecoder {
         lens[0] = 1;
         EntropyDecoder {
             decoded: Vec::new(),
-            huff: huffman::Decoder::new(&lens).expect("a valid one-symbol code"),
+            huff: (0..STREAMS)
+                .map(|_| huffman::Decoder::new(&lens).expect("a valid one-symbol code"))
+                .collect(),
         }
     }
 }
@@ -758,8 +761,10 @@ impl EntropyDecoder {
         if self.decoded.len() < huff_total {
             self.decoded.resize(huff_total, 0);
         }
-        let mut start = 0;
-        for a in at.iter().filter(|a| a.huffman) {
+        // each Huffman stream's table, and where its symbols go in `decoded`
+        let mut jobs: [(usize, usize); STREAMS] = [(0, 0); STREAMS]; // (stream, start)
+        let (mut njobs, mut start) = (0, 0);
+        for (i, a) in at.iter().enumerate().filter(|(_, a)| a.huffman) {
             let lens = if a.listed {
                 get_listed(coded, a.table)?.0
             } else {
@@ -767,14 +772,39 @@ impl EntropyDecoder {
                     coded[a.table..a.table + TABLE_BYTES].try_into().unwrap();
                 huffman::unpack_lengths(table)
             };
-            self.huff.set(&lens).map_err(EntropyError::Huffman)?;
-            self.huff
-                .decode(
-                    &coded[a.data..a.data + a.data_len],
-                    &mut self.decoded[start..start + a.len],
-                )
-                .map_err(EntropyError::Huffman)?;
+            self.huff[i].set(&lens).map_err(EntropyError::Huffman)?;
+            jobs[njobs] = (i, start);
+            njobs += 1;
             start += a.len;
+        }
+        // decode two streams at a time, the longest with the next longest
+        let jobs = &mut jobs[..njobs];
+        jobs.sort_unstable_by_key(|&(i, _)| std::cmp::Reverse(at[i].len));
+        for pair in jobs.chunks(2) {
+            let (i, si) = pair[0];
+            let ai = at[i];
+            let src_i = &coded[ai.data..ai.data + ai.data_len];
+            let r = match pair.get(1) {
+                None => self.huff[i].decode(src_i, &mut self.decoded[si..si + ai.len]),
+                Some(&(j, sj)) => {
+                    let aj = at[j];
+                    let src_j = &coded[aj.data..aj.data + aj.data_len];
+                    // disjoint regions of `decoded`
+                    let (out_i, out_j) = if si < sj {
+                        let (lo, hi) = self.decoded.split_at_mut(sj);
+                        (&mut lo[si..si + ai.len], &mut hi[..aj.len])
+                    } else {
+                        let (lo, hi) = self.decoded.split_at_mut(si);
+                        (&mut hi[..ai.len], &mut lo[sj..sj + aj.len])
+                    };
+                    let (ri, rj) = huffman::decode_pair(
+                        (&self.huff[i], src_i, out_i),
+                        (&self.huff[j], src_j, out_j),
+                    );
+                    ri.and(rj)
+                }
+            };
+            r.map_err(EntropyError::Huffman)?;
         }
         let mut start = 0;
         let streams: [&[u8]; STREAMS] = std::array::from_fn(|i| {
@@ -805,7 +835,7 @@ impl EntropyDecoder {
 
     /// Bytes of buffers held.
     pub fn memory_bytes(&self) -> usize {
-        self.decoded.capacity() + 2 * (1 << huffman::MAX_BITS)
+        self.decoded.capacity() + STREAMS * 2 * (1 << huffman::MAX_BITS)
     }
 }
 

@@ -304,31 +304,46 @@ impl Decoder {
     /// Decodes exactly `out.len()` symbols from `src`, which must end with the byte holding the
     /// last symbol's last bit, padded with zero bits (as [`encode`] writes it).
     pub fn decode(&self, src: &[u8], out: &mut [u8]) -> Result<(), HuffmanError> {
+        let mut c = Cursor::default();
+        self.fast(src, out, &mut c);
+        self.finish(src, out, c)
+    }
+
+    /// Fast path: five symbols (at most 55 bits) per 8-byte load, while the load lies inside
+    /// `src` (so the bits consumed cannot pass its end) and the code is complete (no entry is a
+    /// non-code). Advances `c`; stops early, leaving the rest to [`finish`](Self::finish).
+    #[inline(always)]
+    fn step5(&self, src: &[u8], out: &mut [u8], c: &mut Cursor) -> bool {
+        let byte = (c.bitpos / 8) as usize;
+        let (Some(w8), Some(o)) = (src.get(byte..byte + 8), out.get_mut(c.done..c.done + 5)) else {
+            return false;
+        };
+        let mask = (1u64 << MAX_BITS) - 1;
+        let mut w = u64::from_le_bytes(w8.try_into().unwrap()) >> (c.bitpos % 8);
+        for o in o {
+            let e = self.table[(w & mask) as usize];
+            let l = (e & 0xff) as u64;
+            *o = (e >> 8) as u8;
+            w >>= l;
+            c.bitpos += l;
+        }
+        c.done += 5;
+        true
+    }
+
+    /// Runs the fast path as far as it goes.
+    fn fast(&self, src: &[u8], out: &mut [u8], c: &mut Cursor) {
+        if self.complete {
+            while self.step5(src, out, c) {}
+        }
+    }
+
+    /// Decodes the rest symbol by symbol, each checked, then checks the end of the coded data.
+    fn finish(&self, src: &[u8], out: &mut [u8], c: Cursor) -> Result<(), HuffmanError> {
         let mask = (1u64 << MAX_BITS) - 1;
         let total_bits = src.len() as u64 * 8;
-        let mut bitpos = 0u64;
-        let mut done = 0;
-        if self.complete {
-            // Fast path: five symbols (at most 55 bits) per 8-byte load, while the load lies
-            // inside `src` (so the bits consumed cannot pass its end); no entry is a non-code.
-            for c in out.chunks_exact_mut(5) {
-                let byte = (bitpos / 8) as usize;
-                let Some(w8) = src.get(byte..byte + 8) else {
-                    break;
-                };
-                let mut w = u64::from_le_bytes(w8.try_into().unwrap()) >> (bitpos % 8);
-                for o in c {
-                    let e = self.table[(w & mask) as usize];
-                    let l = (e & 0xff) as u64;
-                    *o = (e >> 8) as u8;
-                    w >>= l;
-                    bitpos += l;
-                }
-                done += 5;
-            }
-        }
-        // The rest symbol by symbol, each checked.
-        for o in &mut out[done..] {
+        let mut bitpos = c.bitpos;
+        for o in &mut out[c.done..] {
             let e = self.table[(peek(src, bitpos) & mask) as usize];
             let l = (e & 0xff) as u64;
             if l == 0 {
@@ -349,6 +364,35 @@ impl Decoder {
         }
         Ok(())
     }
+}
+
+/// Where a decoding stands: bits consumed, symbols written.
+#[derive(Clone, Copy, Default)]
+struct Cursor {
+    bitpos: u64,
+    done: usize,
+}
+
+/// Decodes two independent coded streams at once, each exactly as [`Decoder::decode`] would:
+/// the two table-lookup chains interleave, so the processor overlaps them (one stream alone is
+/// bound by the latency of each lookup feeding the next shift). Returns both results.
+pub fn decode_pair(
+    a: (&Decoder, &[u8], &mut [u8]),
+    b: (&Decoder, &[u8], &mut [u8]),
+) -> (Result<(), HuffmanError>, Result<(), HuffmanError>) {
+    let (da, sa, oa) = a;
+    let (db, sb, ob) = b;
+    let (mut ca, mut cb) = (Cursor::default(), Cursor::default());
+    if da.complete && db.complete {
+        while da.step5(sa, oa, &mut ca) {
+            if !db.step5(sb, ob, &mut cb) {
+                break;
+            }
+        }
+    }
+    da.fast(sa, oa, &mut ca);
+    db.fast(sb, ob, &mut cb);
+    (da.finish(sa, oa, ca), db.finish(sb, ob, cb))
 }
 
 /// 64 bits of `src` starting at bit `bitpos` (LSB first), zeros past its end; at least 57 of them

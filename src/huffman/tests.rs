@@ -251,3 +251,59 @@ fn complete_codes_refuse_wrong_symbol_counts() {
     }
     assert!(accepted <= 14);
 }
+
+/// Decoding two streams at once gives exactly what decoding each alone gives: the same symbols
+/// and the same verdict, on valid streams of every length mix and on damaged ones.
+#[test]
+fn decode_pair_equals_two_single_decodes() {
+    let mut rng = Rng(75);
+    for it in 0..600 {
+        let mut make = |rng: &mut Rng| {
+            let n = match rng.below(3) {
+                0 => rng.below(12),
+                1 => rng.below(300),
+                _ => 2000 + rng.below(3000),
+            };
+            let alphabet = 1 + rng.below(200);
+            let data: Vec<u8> = (0..n)
+                .map(|_| rng.below(alphabet).min(rng.below(alphabet)) as u8)
+                .collect();
+            let lens = if data.is_empty() {
+                let mut l = [0u8; 256];
+                l[0] = 1;
+                l
+            } else {
+                code_lengths(&histogram(&data))
+            };
+            let mut coded = Vec::new();
+            encode(&data, &lens, &mut coded);
+            // damage one in three: a flipped bit, a byte short, or one symbol too many asked
+            let mut want = data.len();
+            match rng.below(6) {
+                0 if !coded.is_empty() => {
+                    let i = rng.below(coded.len());
+                    coded[i] ^= 1 << rng.below(8);
+                }
+                1 if !coded.is_empty() => {
+                    coded.pop();
+                }
+                2 => want += 1,
+                _ => {}
+            }
+            (Decoder::new(&lens).unwrap(), coded, want)
+        };
+        let (da, ca, na) = make(&mut rng);
+        let (db, cb, nb) = make(&mut rng);
+        let (mut oa, mut ob) = (vec![0u8; na], vec![0u8; nb]);
+        let (ra, rb) = decode_pair((&da, &ca, &mut oa), (&db, &cb, &mut ob));
+        let (mut sa, mut sb) = (vec![0u8; na], vec![0u8; nb]);
+        assert_eq!(ra, da.decode(&ca, &mut sa), "it {it}");
+        assert_eq!(rb, db.decode(&cb, &mut sb), "it {it}");
+        if ra.is_ok() {
+            assert!(oa == sa);
+        }
+        if rb.is_ok() {
+            assert!(ob == sb);
+        }
+    }
+}
