@@ -258,7 +258,7 @@ fn complete_codes_refuse_wrong_symbol_counts() {
 fn decode_pair_equals_two_single_decodes() {
     let mut rng = Rng(75);
     for it in 0..600 {
-        let mut make = |rng: &mut Rng| {
+        let make = |rng: &mut Rng| {
             let n = match rng.below(3) {
                 0 => rng.below(12),
                 1 => rng.below(300),
