@@ -307,12 +307,16 @@ fn split_lz4(body: &[u8], at: &mut [usize; STREAMS], out: &mut [u8]) -> Result<(
 /// 16 bytes at once.
 const GAP: usize = 16;
 
-/// Streams → payload.
+/// Streams → payload. `out` is as long as all streams together (every payload byte comes from
+/// exactly one stream byte, so `o` cannot pass its end); `o` is how much is written.
 struct Join<'a> {
     streams: [&'a [u8]; STREAMS],
     pos: [usize; STREAMS],
-    out: &'a mut Vec<u8>,
+    out: &'a mut [u8],
+    o: usize,
 }
+
+const STREAM_END: &str = "a stream ends before its last op";
 
 impl Route for Join<'_> {
     fn more(&self) -> bool {
@@ -320,20 +324,18 @@ impl Route for Join<'_> {
     }
     fn byte(&mut self, s: Stream) -> Result<u8, &'static str> {
         let i = s as usize;
-        let b = *self.streams[i]
-            .get(self.pos[i])
-            .ok_or("a stream ends before its last op")?;
+        let b = *self.streams[i].get(self.pos[i]).ok_or(STREAM_END)?;
         self.pos[i] += 1;
-        self.out.push(b);
+        self.out[self.o] = b;
+        self.o += 1;
         Ok(b)
     }
     fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str> {
         let i = s as usize;
         let end = self.pos[i].checked_add(n).ok_or("length overflows")?;
-        let b = self.streams[i]
-            .get(self.pos[i]..end)
-            .ok_or("a stream ends before its last op")?;
-        self.out.extend_from_slice(b);
+        let b = self.streams[i].get(self.pos[i]..end).ok_or(STREAM_END)?;
+        self.out[self.o..self.o + n].copy_from_slice(b);
+        self.o += n;
         self.pos[i] = end;
         Ok(())
     }
@@ -341,63 +343,90 @@ impl Route for Join<'_> {
     /// most of a payload. `tests::join_lz4_equals_generic_route` checks it against the generic
     /// walk.
     fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
-        const END: &str = "a stream ends before its last op";
         const BAD: &str = "lz4 sequence runs past its block";
         let [ctrl, tokens, lits, lo, hi, _] = self.streams;
         let [pc, pt, pl, plo, phi, _] = &mut self.pos;
         let out = &mut *self.out;
-        let start = out.len();
-        loop {
-            let token = *tokens.get(*pt).ok_or(END)?;
+        let mut o = self.o;
+        let start = o;
+        let r = loop {
+            let Some(&token) = tokens.get(*pt) else {
+                break Err(STREAM_END);
+            };
             *pt += 1;
-            out.push(token);
+            out[o] = token;
+            o += 1;
             let mut n = (token >> 4) as usize;
             if n == 15 {
                 loop {
-                    let b = *ctrl.get(*pc).ok_or(END)?;
+                    let Some(&b) = ctrl.get(*pc) else {
+                        self.o = o;
+                        return Err(STREAM_END);
+                    };
                     *pc += 1;
-                    out.push(b);
+                    out[o] = b;
+                    o += 1;
                     n += b as usize;
-                    if b != 255 || out.len() - start >= len {
+                    if b != 255 || o - start >= len {
                         break;
                     }
                 }
             }
-            let used = out.len() - start;
+            let used = o - start;
             if used > len || n > len - used {
-                return Err(BAD);
+                break Err(BAD);
             }
-            let end = *pl + n; // n <= len, no overflow
-            out.extend_from_slice(lits.get(*pl..end).ok_or(END)?);
+            let end = *pl + n; // n <= len: no overflow
+            if end > lits.len() {
+                break Err(STREAM_END);
+            }
+            // short literal runs move 16 bytes at once when both sides have them (the extra
+            // bytes are overwritten next)
+            if n <= 16 && *pl + 16 <= lits.len() && o + 16 <= out.len() {
+                out[o..o + 16].copy_from_slice(&lits[*pl..*pl + 16]);
+            } else {
+                out[o..o + n].copy_from_slice(&lits[*pl..end]);
+            }
+            o += n;
             *pl = end;
             let used = used + n;
             if used == len {
-                return Ok(());
+                break Ok(());
             }
             if len - used < 2 {
-                return Err(BAD);
+                break Err(BAD);
             }
-            out.push(*lo.get(*plo).ok_or(END)?);
-            *plo += 1;
-            out.push(*hi.get(*phi).ok_or(END)?);
-            *phi += 1;
+            let (Some(&l), Some(&h)) = (lo.get(*plo), hi.get(*phi)) else {
+                break Err(STREAM_END);
+            };
+            (*plo, *phi) = (*plo + 1, *phi + 1);
+            out[o] = l;
+            out[o + 1] = h;
+            o += 2;
             if token & 15 == 15 {
                 loop {
-                    if out.len() - start >= len {
+                    if o - start >= len {
+                        self.o = o;
                         return Err(BAD);
                     }
-                    let b = *ctrl.get(*pc).ok_or(END)?;
+                    let Some(&b) = ctrl.get(*pc) else {
+                        self.o = o;
+                        return Err(STREAM_END);
+                    };
                     *pc += 1;
-                    out.push(b);
+                    out[o] = b;
+                    o += 1;
                     if b != 255 {
                         break;
                     }
                 }
             }
-            if out.len() - start >= len {
-                return Err("lz4 block ends with a match");
+            if o - start >= len {
+                break Err("lz4 block ends with a match");
             }
-        }
+        };
+        self.o = o;
+        r
     }
 }
 
@@ -817,14 +846,18 @@ impl EntropyDecoder {
                 &coded[a.data..a.data + a.data_len]
             }
         });
+        // the payload is exactly as long as the streams together (checked: every stream read to
+        // its end)
         payload.clear();
-        payload.reserve(total);
+        payload.resize(total, 0);
         let mut j = Join {
             streams,
             pos: [0; STREAMS],
             out: payload,
+            o: 0,
         };
         route(&mut j, ps, bs).map_err(EntropyError::Streams)?;
+        debug_assert!(j.o <= total);
         if j.pos.iter().zip(&streams).any(|(&p, s)| p != s.len()) {
             return Err(EntropyError::Streams(
                 "bytes left in a stream after the last op",
