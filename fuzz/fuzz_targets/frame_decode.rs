@@ -6,8 +6,8 @@
 //! and a valid checksum, so the fuzzer works on the ops (or on the entropy-coded streams). Odd: the
 //! rest is taken as a whole frame, as it came off the wire.
 #![no_main]
-use fgbi::frame::{self, Header, HEADER_LEN};
-use fgbi_fuzz::{initial_state, reference_apply, PAGES, PS};
+use fgbi::frame;
+use fgbi_fuzz::{initial_state, reference_apply, PAGES};
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -27,19 +27,9 @@ fuzz_target!(|data: &[u8]| {
         let entropy = rest[0] & 2 != 0;
         let op_count = u16::from_le_bytes([rest[1], rest[2]]) as u32;
         let payload = &rest[3..];
-        let h = Header {
-            flags: (if resync { frame::FLAG_RESYNC } else { 0 })
-                | (if entropy { frame::FLAG_ENTROPY } else { 0 }),
-            page_size: PS as u32,
-            block_size: fgbi_fuzz::BS as u32,
-            op_count,
-            stream_id: *stream,
-            epoch: 1,
-            payload_len: 0,
-        };
-        let mut f = vec![0u8; HEADER_LEN];
-        f.extend_from_slice(payload);
-        frame::seal(&mut f, h);
+        let flags = (if resync { frame::FLAG_RESYNC } else { 0 })
+            | (if entropy { frame::FLAG_ENTROPY } else { 0 });
+        let f = fgbi_fuzz::epoch1_frame(flags, op_count, *stream, payload);
         let known: HashSet<u64> = (0..PAGES as u64).collect();
         (f, Some(reference_apply(payload, op_count, resync, entropy, &known, &mem)))
     } else {

@@ -506,3 +506,14 @@ pub fn initial_state() -> (fgbi::Config, u64, Vec<u8>, Vec<u8>) {
     let frame = enc.end_epoch().expect("frame").to_vec();
     (cfg, 0xf022, frame, mem)
 }
+
+/// An epoch-1 frame of stream `stream` (the fuzz geometry) around `payload`: header filled in,
+/// checksum appended.
+pub fn epoch1_frame(flags: u32, op_count: u32, stream: u64, payload: &[u8]) -> Vec<u8> {
+    use fgbi::frame::{self, Header, HEADER_LEN};
+    let h = Header { flags, page_size: PS as u32, block_size: BS as u32, op_count, stream_id: stream, epoch: 1, payload_len: 0 };
+    let mut f = vec![0u8; HEADER_LEN];
+    f.extend_from_slice(payload);
+    frame::seal(&mut f, h);
+    f
+}

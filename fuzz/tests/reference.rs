@@ -1,9 +1,9 @@
 //! The reference decoder against the library on genuine frames (entropy on and off) and on
 //! hand-made entropy-coded payloads that probe the corners of FORMAT.md, "Entropy-coded payload".
 
-use fgbi::frame::{self, Header, HEADER_LEN};
+use fgbi::frame;
 use fgbi::{Config, Decoder, Encoder, Stages};
-use fgbi_fuzz::{initial_state, reference_apply, reference_unentropy, BS, PAGES, PS};
+use fgbi_fuzz::{epoch1_frame, initial_state, reference_apply, reference_unentropy, BS, PAGES, PS};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -16,18 +16,7 @@ fn both(flags: u32, op_count: u32, payload: &[u8]) -> (Result<Vec<u8>, String>, 
     let mut dec = Decoder::new(cfg).unwrap();
     let mut mem = vec![0u8; mem0.len()];
     dec.apply_flat(genuine, &mut mem).unwrap();
-    let h = Header {
-        flags,
-        page_size: PS as u32,
-        block_size: BS as u32,
-        op_count,
-        stream_id: stream,
-        epoch: 1,
-        payload_len: 0,
-    };
-    let mut f = vec![0u8; HEADER_LEN];
-    f.extend_from_slice(payload);
-    frame::seal(&mut f, h);
+    let f = epoch1_frame(flags, op_count, stream, payload);
     let known: HashSet<u64> = (0..PAGES as u64).collect();
     let reference = reference_apply(
         payload,
