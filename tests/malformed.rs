@@ -355,3 +355,59 @@ fn unknown_op_kind_and_codec() {
         |e| matches!(e, Error::CorruptOp { .. }),
     );
 }
+
+/// Entropy-coded payloads (flag ENTROPY) that do not decode are refused with `Entropy` before
+/// anything is written, each with a valid checksum so the container's own checks are reached:
+/// the flag on a plain payload, the coded payload cut short at every length, a stream mode that
+/// does not exist, and a stream longer than the bytes present.
+#[test]
+fn entropy_coded_payloads_that_do_not_decode() {
+    let mut s = setup();
+    let (h, plain) = frame::open(&s.next).unwrap();
+    let plain = plain.to_vec();
+    let h = if h.flags & frame::FLAG_ENTROPY != 0 {
+        h
+    } else {
+        // the genuine next frame, entropy coded by hand (the encoder found it too small to pay)
+        let mut coded = Vec::new();
+        fgbi::entropy::EntropyEncoder::default()
+            .encode(&plain, PS, Config::default().block_size, &mut coded)
+            .unwrap();
+        let f = crafted(&s.next, h.op_count, &coded);
+        s.next = resealed(&f, |h| h.flags |= frame::FLAG_ENTROPY);
+        frame::open(&s.next).unwrap().0
+    };
+    let payload = frame::open(&s.next).unwrap().1.to_vec();
+    let next = s.next.clone();
+    // it applies, and every refusal below leaves room for it (see `refused`)
+    s.dec.apply_flat(&next, &mut s.replica).unwrap();
+    assert!(s.replica == s.primary_after_next);
+    let entropy = |e: &Error| matches!(e, Error::Entropy(_));
+    let with = |payload: &[u8], flags: u32| {
+        let f = crafted(&next, h.op_count, payload);
+        resealed(&f, |h| h.flags = flags)
+    };
+    // a plain payload (ZERO op on page 0) that claims to be entropy coded
+    refused(&with(&[op::ZERO, 0], h.flags), entropy);
+    for n in (0..payload.len()).step_by(7) {
+        refused(&with(&payload[..n], h.flags), |e| {
+            entropy(e) || matches!(e, Error::OpCountMismatch { .. })
+        });
+    }
+    let mut bad_mode = payload.clone();
+    bad_mode[0] = 9;
+    refused(&with(&bad_mode, h.flags), entropy);
+    let mut long = vec![0u8]; // stored CTRL stream declaring 1 GiB
+    varint::put(&mut long, 1 << 30);
+    refused(&with(&long, h.flags), entropy);
+    // the genuine payload without the flag is not a valid plain payload either
+    refused(&with(&payload, h.flags & !frame::FLAG_ENTROPY), |e| {
+        matches!(
+            e,
+            Error::CorruptOp { .. }
+                | Error::OutOfBounds { .. }
+                | Error::UnknownPage { .. }
+                | Error::OpCountMismatch { .. }
+        )
+    });
+}
