@@ -212,6 +212,28 @@ impl EncoderStats {
         }
     }
 
+    /// Frame bytes of the ops (all kinds), as written before the entropy stage recodes the
+    /// payload.
+    ///
+    /// ```
+    /// use fgbi::stats::{EncoderStats, OpCount};
+    /// let s = EncoderStats { delta: OpCount { pages: 2, bytes: 90 }, zero: OpCount { pages: 1, bytes: 2 }, ..Default::default() };
+    /// assert_eq!(s.op_bytes(), 92);
+    /// ```
+    pub fn op_bytes(&self) -> u64 {
+        [
+            self.zero,
+            self.raw,
+            self.compressed,
+            self.delta,
+            self.dict,
+            self.blocks,
+        ]
+        .iter()
+        .map(|c| c.bytes)
+        .sum()
+    }
+
     /// Sum of the time spent in all stages, in seconds.
     pub fn encode_seconds(&self) -> f64 {
         let n = self.nanos;

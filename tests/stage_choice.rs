@@ -118,14 +118,6 @@ fn a_link_faster_than_any_compressor_stops_compression_but_for_probes() {
     );
 }
 
-/// Frame bytes of the ops, before the entropy stage.
-fn op_bytes(s: &EncoderStats) -> u64 {
-    [s.zero, s.raw, s.compressed, s.delta, s.dict, s.blocks]
-        .iter()
-        .map(|c| c.bytes)
-        .sum()
-}
-
 /// The exhaustive encoder keeps the smallest of every candidate op per page: its ops never
 /// take more bytes than the cheap choice's (up to sharing-table slot collisions, which depend on
 /// each encoder's random hash seed), it tries the dictionary on more pages, and its frames
@@ -134,7 +126,7 @@ fn op_bytes(s: &EncoderStats) -> u64 {
 fn exhaustive_mode_never_sends_more_ops_bytes() {
     let (_, cheap) = run_with(0, false);
     let (_, best) = run_with(0, true);
-    let (c, b) = (op_bytes(&cheap), op_bytes(&best));
+    let (c, b) = (cheap.op_bytes(), best.op_bytes());
     assert!(b * 1000 <= c * 1001, "exhaustive {b} vs cheap {c}");
     assert!(best.nanos.dict > 0 && best.dict.pages + best.delta.pages > 0);
 }

@@ -58,14 +58,6 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
     }
 }
 
-/// Frame bytes of the ops, before the entropy stage.
-fn op_bytes(s: &EncoderStats) -> u64 {
-    [s.zero, s.raw, s.compressed, s.delta, s.dict, s.blocks]
-        .iter()
-        .map(|c| c.bytes)
-        .sum()
-}
-
 /// libfgbi in exhaustive mode: its own encoder, decoder and replica.
 struct Exhaustive {
     enc: Encoder,
@@ -474,7 +466,7 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
             let j = ExhaustiveJson {
                 totals: x.totals.clone(),
                 verified: x.verified,
-                op_bytes: op_bytes(&x.enc.stats()),
+                op_bytes: x.enc.stats().op_bytes(),
             };
             obj.insert("fgbi_exhaustive".into(), serde_json::to_value(j).unwrap());
         }
@@ -497,7 +489,7 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
             &per_epoch_stats,
         );
         if let Some(x) = &exh {
-            let (ob, xb) = (op_bytes(&stats), op_bytes(&x.enc.stats()));
+            let (ob, xb) = (stats.op_bytes(), x.enc.stats().op_bytes());
             println!();
             println!(
                 "per-page choice vs the best of all encodings per page (--exhaustive, replica {}):",
