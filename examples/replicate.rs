@@ -19,7 +19,7 @@
 
 use fgbi::bitmap::DirtyBitmap;
 use fgbi::cache::Policy;
-use fgbi::{channels, Config, EncoderStats, Fallback, Stages};
+use fgbi::{channels, Config, EncoderStats, Fallback};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -90,25 +90,7 @@ fn parse_args() -> Args {
             }
             "--stages" => {
                 let v = value();
-                a.cfg.stages = match v.as_str() {
-                    "all" => Stages::ALL,
-                    "none" => Stages::NONE,
-                    list => {
-                        let mut s = Stages::NONE;
-                        for name in list.split(',') {
-                            match name {
-                                "zero" => s.zero = true,
-                                "blocks" => s.blocks = true,
-                                "sharing" => s.sharing = true,
-                                "delta" => s.delta = true,
-                                "dict" => s.dict = true,
-                                "entropy" => s.entropy = true,
-                                other => usage(&format!("unknown stage {other}")),
-                            }
-                        }
-                        s
-                    }
-                }
+                a.cfg.stages = v.parse().unwrap_or_else(|e: String| usage(&e));
             }
             "-h" | "--help" => usage("replicates a guest memory over TCP and verifies it"),
             other => usage(&format!("unknown flag {other}")),

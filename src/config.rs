@@ -60,6 +60,70 @@ impl Default for Stages {
     }
 }
 
+impl Stages {
+    /// Each stage's name (as [`FromStr`](std::str::FromStr) and `Display` spell it) and switch.
+    fn named(&mut self) -> [(&'static str, &mut bool); 6] {
+        [
+            ("zero", &mut self.zero),
+            ("blocks", &mut self.blocks),
+            ("sharing", &mut self.sharing),
+            ("delta", &mut self.delta),
+            ("dict", &mut self.dict),
+            ("entropy", &mut self.entropy),
+        ]
+    }
+}
+
+/// A comma-separated list of the stages to enable (`zero,blocks,sharing,delta,dict,entropy`), or
+/// `all`, or `none`.
+///
+/// ```
+/// let s: fgbi::Stages = "zero,delta".parse().unwrap();
+/// assert!(s.zero && s.delta && !s.dict);
+/// assert_eq!(s.to_string(), "zero,delta");
+/// assert_eq!("all".parse::<fgbi::Stages>().unwrap(), fgbi::Stages::ALL);
+/// assert!("zero,fast".parse::<fgbi::Stages>().is_err());
+/// ```
+impl std::str::FromStr for Stages {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Stages, String> {
+        let mut st = Stages::NONE;
+        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match w {
+                "all" => st = Stages::ALL,
+                "none" => {}
+                _ => match st.named().into_iter().find(|(n, _)| *n == w) {
+                    Some((_, on)) => *on = true,
+                    None => {
+                        return Err(format!(
+                            "unknown stage {w:?} (zero, blocks, sharing, delta, dict, entropy, all, none)"
+                        ))
+                    }
+                },
+            }
+        }
+        Ok(st)
+    }
+}
+
+/// The enabled stages, comma-separated, or `none`.
+impl std::fmt::Display for Stages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut copy = *self;
+        let on: Vec<&str> = copy
+            .named()
+            .into_iter()
+            .filter(|(_, on)| **on)
+            .map(|(n, _)| n)
+            .collect();
+        if on.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&on.join(","))
+        }
+    }
+}
+
 /// The general-purpose compressor for content that is new to the backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fallback {

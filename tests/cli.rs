@@ -234,11 +234,8 @@ fn encode_decode_round_trip() {
     .success());
     let stream = std::fs::read(&frames).unwrap();
     assert_eq!(&stream[..8], b"FGBISTRM");
-    assert!(
-        run(bin().arg("decode").arg(&frames).arg(&base).arg(&outimg))
-            .status
-            .success()
-    );
+    let decode = || run(bin().arg("decode").arg(&frames).arg(&base).arg(&outimg));
+    assert!(decode().status.success());
     assert!(std::fs::read(&outimg).unwrap() == *images.last().unwrap());
 
     // a flipped bit in the last frame is rejected
@@ -246,24 +243,12 @@ fn encode_decode_round_trip() {
     let n = bad.len();
     bad[n - 20] ^= 1;
     std::fs::write(&frames, &bad).unwrap();
-    let out = bin()
-        .arg("decode")
-        .arg(&frames)
-        .arg(&base)
-        .arg(&outimg)
-        .output()
-        .unwrap();
+    let out = decode();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rejected"));
     // a truncated stream is reported
     std::fs::write(&frames, &stream[..n - 5]).unwrap();
-    let out = bin()
-        .arg("decode")
-        .arg(&frames)
-        .arg(&base)
-        .arg(&outimg)
-        .output()
-        .unwrap();
+    let out = decode();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("truncated"));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -38,45 +38,11 @@ pub fn parse_fallback(s: &str) -> Result<Fallback, String> {
 
 /// Parses a comma-separated list of the stages to enable (`all` and `none` too).
 pub fn parse_stages(s: &str) -> Result<Stages, String> {
-    let mut st = Stages::NONE;
-    for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-        match w {
-            "all" => st = Stages::ALL,
-            "none" => {}
-            "zero" => st.zero = true,
-            "blocks" => st.blocks = true,
-            "sharing" => st.sharing = true,
-            "delta" => st.delta = true,
-            "dict" => st.dict = true,
-            "entropy" => st.entropy = true,
-            _ => {
-                return Err(format!(
-                    "unknown stage {w:?} (zero, blocks, sharing, delta, dict, entropy, all, none)"
-                ))
-            }
-        }
-    }
-    Ok(st)
+    s.parse()
 }
 
 pub fn stages_string(s: &Stages) -> String {
-    let v: Vec<&str> = [
-        (s.zero, "zero"),
-        (s.blocks, "blocks"),
-        (s.sharing, "sharing"),
-        (s.delta, "delta"),
-        (s.dict, "dict"),
-        (s.entropy, "entropy"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, n)| *n)
-    .collect();
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(",")
-    }
+    s.to_string()
 }
 
 pub fn fallback_string(f: &Fallback) -> String {
