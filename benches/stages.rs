@@ -13,7 +13,11 @@
 //! - `share`: `ShareTable` insert and lookup (ops/s) vs `HashMap<u64, u64>` of the same capacity.
 //! - `delta/{1,16,64,512}B`: `delta::encode` / `delta::decode` vs `xbzrle::encode_scalar_reference`
 //!   (QEMU-style scalar XBZRLE encoder), on pages with that many changed bytes.
-//! - `compress/{text,random}`: `Lz4`, `Deflate::new(1)` vs a raw copy, per 4 KiB page.
+//! - `compress/{text,random}`: `Lz4` (libfgbi's matcher, `fgbi::lz`), its peers lz4_flex's
+//!   compressor and `Deflate::new(1)`, and a raw copy, per 4 KiB page.
+//! - `compress_dict/heap`: `Lz4::compress_with_dict` vs lz4_flex's `compress_into_with_dict` on
+//!   heap-like pages against their previous version (an object moved, words rewritten, fresh
+//!   bytes); both print their size ratio.
 //! - `entropy`: the entropy stage (`EntropyEncoder::encode`, `EntropyDecoder::decode`) on the
 //!   payload of a real encoder epoch over text pages (lz4 and dictionary ops), vs deflate-1
 //!   (miniz_oxide) of the same payload as one buffer; GB/s of payload.
@@ -277,9 +281,11 @@ fn bench_compress(c: &mut Criterion) {
         g.sample_size(10);
         let mut sizes = Vec::new();
         let mut lz4 = Lz4::default();
+        let mut flex = Lz4Flex;
         let mut deflate = Deflate::new(1);
         for (cname, comp) in [
             ("lz4", &mut lz4 as &mut dyn Compressor),
+            ("lz4_flex", &mut flex as &mut dyn Compressor),
             ("deflate1", &mut deflate as &mut dyn Compressor),
         ] {
             let total: usize = buf
@@ -308,6 +314,88 @@ fn bench_compress(c: &mut Criterion) {
         eprintln!("compress/{name} size ratio: {}", sizes.join(", "));
         g.finish();
     }
+}
+
+/// The peer: lz4_flex's own block compressor (greedy parse), which libfgbi used before
+/// `fgbi::lz`.
+struct Lz4Flex;
+
+impl Compressor for Lz4Flex {
+    fn codec(&self) -> fgbi::compress::Codec {
+        fgbi::compress::Codec::Lz4
+    }
+    fn compress(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        let mut big = [0u8; lz4_flex::block::get_maximum_output_size(PAGE)];
+        let n = lz4_flex::block::compress_into(input, &mut big).ok()?;
+        out.get_mut(..n)?.copy_from_slice(&big[..n]);
+        Some(n)
+    }
+}
+
+/// Heap-like pages (8-byte words: zeros, small integers, pointers, random) and, for each, a
+/// new version with an object moved, words rewritten and a run of fresh words: what the
+/// dictionary stage gets.
+fn heap_page_pairs(bytes: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = Rng(seed);
+    let mut old = vec![0u8; bytes];
+    for w in old.chunks_exact_mut(8) {
+        let r = rng.next();
+        let v = match r % 4 {
+            0 => 0,
+            1 => r >> 56,
+            2 => 0x7f00_0000_0000 + ((r >> 20) % 4096) * 8,
+            _ => rng.next(),
+        };
+        w.copy_from_slice(&v.to_le_bytes());
+    }
+    let mut new = old.clone();
+    for p in new.chunks_exact_mut(PAGE) {
+        let from = rng.below(PAGE / 2) & !7;
+        let to = rng.below(PAGE / 2) & !7;
+        p.copy_within(from..from + PAGE / 4, to);
+        for _ in 0..16 {
+            let at = rng.below(PAGE / 8) * 8;
+            p[at..at + 8].copy_from_slice(&rng.next().to_le_bytes());
+        }
+        let at = rng.below(PAGE - 256);
+        rng.fill(&mut p[at..at + 256]);
+    }
+    (old, new)
+}
+
+fn bench_compress_dict(c: &mut Criterion) {
+    let ws = (working_set() / 8).max(PAGE);
+    let (old, new) = heap_page_pairs(ws, 6);
+    let mut out = vec![0u8; PAGE - 1];
+    let mut big = vec![0u8; lz4_flex::block::get_maximum_output_size(PAGE)];
+    let mut lz4 = Lz4::default();
+    let mut g = c.benchmark_group("compress_dict/heap");
+    g.throughput(Throughput::Bytes(ws as u64));
+    g.sample_size(10);
+    let mut ours = |out: &mut [u8]| -> usize {
+        let mut total = 0;
+        for (o, n) in old.chunks_exact(PAGE).zip(new.chunks_exact(PAGE)) {
+            total += lz4.compress_with_dict(n, o, out).unwrap_or(PAGE);
+        }
+        total
+    };
+    let ours_size = ours(&mut out);
+    g.bench_function("lz4", |b| b.iter(|| black_box(ours(&mut out))));
+    let flex = |big: &mut [u8]| -> usize {
+        let mut total = 0;
+        for (o, n) in old.chunks_exact(PAGE).zip(new.chunks_exact(PAGE)) {
+            total += lz4_flex::block::compress_into_with_dict(n, big, o).unwrap();
+        }
+        total
+    };
+    let flex_size = flex(&mut big);
+    g.bench_function("lz4_flex", |b| b.iter(|| black_box(flex(&mut big))));
+    eprintln!(
+        "compress_dict/heap size ratio: lz4 {:.3}, lz4_flex {:.3}",
+        ours_size as f64 / ws as f64,
+        flex_size as f64 / ws as f64
+    );
+    g.finish();
 }
 
 fn bench_entropy(c: &mut Criterion) {
@@ -394,6 +482,7 @@ criterion_group!(
     bench_share,
     bench_delta,
     bench_compress,
+    bench_compress_dict,
     bench_entropy
 );
 criterion_main!(benches);

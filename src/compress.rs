@@ -1,10 +1,11 @@
 //! General-purpose fallback compressors behind one trait: deflate (miniz_oxide) and lz4
-//! (lz4_flex), plus lz4 with a preset dictionary (the page's last-sent version).
+//! (lz4 block format), plus lz4 with a preset dictionary (the page's last-sent version).
 //!
 //! Compressors write into a caller-sized buffer and answer `None` when the output would not fit.
 //! Callers pass a buffer one byte shorter than the input, so `None` means "compression does not
 //! pay: send it raw". Nothing here allocates per call after construction.
 
+use crate::lz::PageLz;
 use miniz_oxide::deflate::core::{
     compress as deflate_compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
     TDEFLStatus,
@@ -67,10 +68,9 @@ pub trait Compressor {
     fn compress(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize>;
 }
 
-/// lz4 block compression (lz4_flex).
-///
-/// lz4_flex wants room for the worst case up front; when `out` is smaller, the block is compressed
-/// into an internal buffer and copied if it fits.
+/// lz4 block compression: the standard lz4 block format, written by libfgbi's own matcher
+/// ([`crate::lz::PageLz`], made for pages and their last-sent versions) and read by any lz4 block
+/// decoder (libfgbi decodes with lz4_flex).
 ///
 /// ```
 /// use fgbi::compress::{decompress, Compressor, Lz4};
@@ -84,34 +84,16 @@ pub trait Compressor {
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Lz4 {
-    buf: Vec<u8>,
+    lz: PageLz,
 }
 
 impl Lz4 {
-    /// An lz4 compressor whose internal buffer is sized for inputs up to `len` bytes up front,
-    /// so no call on such inputs allocates (the default one allocates on first need).
+    /// An lz4 compressor sized up front for inputs (and dictionaries) up to `len` bytes, so no
+    /// call on such inputs allocates (the default one allocates on first need).
     pub fn with_input_len(len: usize) -> Lz4 {
         Lz4 {
-            buf: vec![0; lz4_flex::block::get_maximum_output_size(len)],
+            lz: PageLz::with_window(2 * len),
         }
-    }
-
-    fn run(&mut self, input: &[u8], dict: Option<&[u8]>, out: &mut [u8]) -> Option<usize> {
-        let worst = lz4_flex::block::get_maximum_output_size(input.len());
-        let direct = out.len() >= worst;
-        if !direct && self.buf.len() < worst {
-            self.buf.resize(worst, 0);
-        }
-        let dst: &mut [u8] = if direct { out } else { &mut self.buf };
-        let n = match dict {
-            Some(d) => lz4_flex::block::compress_into_with_dict(input, dst, d),
-            None => lz4_flex::block::compress_into(input, dst),
-        }
-        .ok()?;
-        if !direct {
-            out.get_mut(..n)?.copy_from_slice(&self.buf[..n]);
-        }
-        Some(n)
     }
 
     /// Compresses `input` with `dict` (for pages: the page's last-sent version) as preset
@@ -123,7 +105,7 @@ impl Lz4 {
         dict: &[u8],
         out: &mut [u8],
     ) -> Option<usize> {
-        self.run(input, Some(dict), out)
+        self.lz.compress_with_dict(input, dict, out)
     }
 }
 
@@ -132,7 +114,7 @@ impl Compressor for Lz4 {
         Codec::Lz4
     }
     fn compress(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize> {
-        self.run(input, None, out)
+        self.lz.compress(input, out)
     }
 }
 

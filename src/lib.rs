@@ -41,6 +41,7 @@ pub mod error;
 pub mod frame;
 pub mod hash;
 pub mod huffman;
+pub mod lz;
 pub mod scan;
 pub mod share;
 pub mod stats;
