@@ -7,7 +7,7 @@
 //! the XBZRLE data: QEMU's `8 + 1 + 2 + len`), COMP (`len` bytes of compressed page follow).
 
 use crate::trace::PAGE;
-use fgbi::compress::{self, Codec, Compressor, Deflate, Lz4};
+use fgbi::compress::{self, Codec, Compressor, Deflate};
 use fgbi::xbzrle;
 
 const RAW: u64 = 0;
@@ -216,7 +216,8 @@ pub enum Which {
 pub struct PerPage {
     which: Which,
     deflate: Deflate,
-    lz4: Lz4,
+    /// lz4_flex's worst-case output buffer (its compressor wants room for the worst case).
+    lz4_out: Vec<u8>,
     zc: zstd::bulk::Compressor<'static>,
     zd: zstd::bulk::Decompressor<'static>,
     scratch: compress::Scratch,
@@ -228,7 +229,7 @@ impl PerPage {
         PerPage {
             which,
             deflate: Deflate::new(1),
-            lz4: Lz4::default(),
+            lz4_out: vec![0; lz4_flex::block::get_maximum_output_size(PAGE)],
             zc: zstd::bulk::Compressor::new(1).expect("zstd compressor"),
             zd: zstd::bulk::Decompressor::new().expect("zstd decompressor"),
             scratch: compress::Scratch::default(),
@@ -249,7 +250,12 @@ impl Method for PerPage {
         let buf = &mut self.buf[..];
         let n = match self.which {
             Which::Zlib1 => self.deflate.compress(page, buf),
-            Which::Lz4 => self.lz4.compress(page, buf),
+            // lz4_flex's compressor, the same greedy parse as liblz4's default level that QEMU's
+            // multifd uses (libfgbi's own matcher, `fgbi::lz`, would flatter the baseline)
+            Which::Lz4 => lz4_flex::block::compress_into(page, &mut self.lz4_out)
+                .ok()
+                .filter(|&n| n <= buf.len())
+                .inspect(|&n| buf[..n].copy_from_slice(&self.lz4_out[..n])),
             Which::Zstd1 => self.zc.compress_to_buffer(page, buf).ok(),
         };
         match n {
