@@ -190,11 +190,7 @@ pub fn decompress(
             out.copy_from_slice(input);
             Ok(())
         }
-        Codec::Lz4 => match lz4_flex::block::decompress_into(input, out) {
-            Ok(n) if n == out.len() => Ok(()),
-            Ok(_) => Err(DecompressError::WrongLength),
-            Err(_) => Err(DecompressError::Corrupt),
-        },
+        Codec::Lz4 => crate::lz::decompress(input, &[], out),
         Codec::Deflate => {
             let state = scratch.inflate.get_or_insert_with(Default::default);
             state.init();
@@ -215,11 +211,7 @@ pub fn lz4_dict_decompress(
     dict: &[u8],
     out: &mut [u8],
 ) -> Result<(), DecompressError> {
-    match lz4_flex::block::decompress_into_with_dict(input, out, dict) {
-        Ok(n) if n == out.len() => Ok(()),
-        Ok(_) => Err(DecompressError::WrongLength),
-        Err(_) => Err(DecompressError::Corrupt),
-    }
+    crate::lz::decompress(input, dict, out)
 }
 
 /// The configured fallback compressor, ready to use: `None` answers "send it raw".

@@ -102,7 +102,6 @@ pub struct Decoder {
     /// Pages the frame being validated sends.
     pending: PageSet,
     scratch: Vec<u8>,
-    dict: Vec<u8>,
     refs: Vec<u8>,
     lits: Vec<u8>,
     inflate: compress::Scratch,
@@ -180,7 +179,6 @@ impl Decoder {
             known: PageSet::default(),
             pending: PageSet::default(),
             scratch: vec![0; ps],
-            dict: vec![0; ps],
             refs: Vec::with_capacity(ps),
             lits: vec![0; ps],
             inflate: compress::Scratch::default(),
@@ -211,10 +209,7 @@ impl Decoder {
     /// Counters since creation.
     pub fn stats(&self) -> DecoderStats {
         let mut s = self.stats;
-        let pages = self.scratch.capacity()
-            + self.dict.capacity()
-            + self.refs.capacity()
-            + self.lits.capacity();
+        let pages = self.scratch.capacity() + self.refs.capacity() + self.lits.capacity();
         s.memory_bytes = (pages
             + self.stage.memory_bytes()
             + self.entropy.memory_bytes()
@@ -454,7 +449,7 @@ impl Decoder {
                     let data = take(&mut pos, n)?;
                     if validate {
                         // validity does not depend on the dictionary's content, only its length
-                        lz4_dict_decompress(data, &self.dict, &mut self.scratch)
+                        crate::lz::validate(data, ps, ps)
                             .map_err(|_| corrupt("page does not decompress"))?;
                     } else {
                         let p = page(replica, addr, ps)?;

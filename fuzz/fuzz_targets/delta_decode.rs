@@ -4,7 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let page_len = [64usize, 512, 4096][sel as usize % 3];
     // malformed-input path
     let mut page = vec![0x5au8; page_len];

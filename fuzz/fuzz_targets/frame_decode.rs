@@ -16,7 +16,9 @@ static INIT: OnceLock<(fgbi::Config, u64, Vec<u8>, Vec<u8>)> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let (cfg, stream, genuine, mem0) = INIT.get_or_init(initial_state);
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut dec = fgbi::Decoder::new(*cfg).unwrap();
     let mut mem = vec![0u8; mem0.len()];
     dec.apply_flat(genuine, &mut mem).unwrap();
@@ -31,7 +33,12 @@ fuzz_target!(|data: &[u8]| {
             | (if entropy { frame::FLAG_ENTROPY } else { 0 });
         let f = fgbi_fuzz::epoch1_frame(flags, op_count, *stream, payload);
         let known: HashSet<u64> = (0..PAGES as u64).collect();
-        (f, Some(reference_apply(payload, op_count, resync, entropy, &known, &mem)))
+        (
+            f,
+            Some(reference_apply(
+                payload, op_count, resync, entropy, &known, &mem,
+            )),
+        )
     } else {
         (rest.to_vec(), None)
     };
@@ -41,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(_) => {
             if let Some(expected) = expected {
                 let expected = expected.expect("decoder accepted a frame the reference refuses");
-                assert!(mem == expected, "decoder and reference disagree on the replica");
+                assert!(
+                    mem == expected,
+                    "decoder and reference disagree on the replica"
+                );
             }
         }
         Err(_) => {

@@ -12,14 +12,26 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let s = data[0];
-    let stages = Stages { zero: s & 1 != 0, blocks: s & 2 != 0, sharing: s & 4 != 0, delta: s & 8 != 0, dict: s & 16 != 0, entropy: s & 32 != 0 };
+    let stages = Stages {
+        zero: s & 1 != 0,
+        blocks: s & 2 != 0,
+        sharing: s & 4 != 0,
+        delta: s & 8 != 0,
+        dict: s & 16 != 0,
+        entropy: s & 32 != 0,
+    };
     let cfg = Config {
         page_size: PS,
         block_size: [64, 128, 256, 512][(data[1] & 3) as usize],
         cache_bytes: [0, 3 * 700, 8 * 700, 1 << 16][((data[1] >> 2) & 3) as usize],
         hash_bytes: [0, 2 * 120, 1 << 12, 0][((data[1] >> 4) & 3) as usize],
         stages,
-        fallback: [Fallback::Lz4, Fallback::Deflate(1), Fallback::None, Fallback::Lz4][((data[1] >> 6) & 3) as usize],
+        fallback: [
+            Fallback::Lz4,
+            Fallback::Deflate(1),
+            Fallback::None,
+            Fallback::Lz4,
+        ][((data[1] >> 6) & 3) as usize],
         // adaptive stages: off, or a link no compressor can keep up with (gates close)
         link_rate: if s & 64 != 0 { u64::MAX } else { 0 },
     };
@@ -38,7 +50,12 @@ fuzz_target!(|data: &[u8]| {
         rest = rest.get(1..).unwrap_or(&[]);
         let mut dirty = [first; PAGES];
         for cmd in rest.chunks(4).take(n) {
-            let [op, page, off, val] = [cmd[0], *cmd.get(1).unwrap_or(&0), *cmd.get(2).unwrap_or(&0), *cmd.get(3).unwrap_or(&0)];
+            let [op, page, off, val] = [
+                cmd[0],
+                *cmd.get(1).unwrap_or(&0),
+                *cmd.get(2).unwrap_or(&0),
+                *cmd.get(3).unwrap_or(&0),
+            ];
             let p = page as usize % PAGES;
             let at = p * PS + (off as usize * 2) % PS;
             match op % 5 {
@@ -51,7 +68,10 @@ fuzz_target!(|data: &[u8]| {
                     let dst = p * PS + (off as usize * 64) % (PS - len + 1);
                     mem.copy_within(src..src + len, dst);
                 }
-                3 => mem[p * PS..(p + 1) * PS].iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8).wrapping_mul(val)),
+                3 => mem[p * PS..(p + 1) * PS]
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b = (i as u8).wrapping_mul(val)),
                 _ => mem[at..(at + 16).min((p + 1) * PS)].fill(val),
             }
             dirty[p] = true;
@@ -59,10 +79,12 @@ fuzz_target!(|data: &[u8]| {
         rest = rest.get(4 * n..).unwrap_or(&[]);
         enc.begin_epoch(epoch).unwrap();
         for p in (0..PAGES).filter(|&p| dirty[p]) {
-            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS]).unwrap();
+            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS])
+                .unwrap();
         }
         let frame = enc.end_epoch().unwrap();
-        dec.apply_flat(frame, &mut replica).expect("own frame refused");
+        dec.apply_flat(frame, &mut replica)
+            .expect("own frame refused");
         assert!(replica == mem, "replica differs after epoch {epoch}");
         epoch += 1;
         first = false;

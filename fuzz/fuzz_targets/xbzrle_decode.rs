@@ -42,7 +42,9 @@ fn reference(src: &[u8], dst: &mut [u8]) -> Option<usize> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, src)) = data.split_first() else { return };
+    let Some((&sel, src)) = data.split_first() else {
+        return;
+    };
     let len = [64usize, 4096, 16384][sel as usize % 3];
     let base: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
     let mut a = base.clone();

@@ -51,7 +51,9 @@ fn decompress(codec: u8, data: &[u8], out_len: usize) -> Option<Vec<u8>> {
             let mut state = DecompressorOxide::new();
             let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
             let (status, used, written) = decompress(&mut state, data, &mut out, 0, flags);
-            (status == miniz_oxide::inflate::TINFLStatus::Done && used == data.len() && written == out_len)
+            (status == miniz_oxide::inflate::TINFLStatus::Done
+                && used == data.len()
+                && written == out_len)
                 .then_some(out)
         }
         _ => None,
@@ -70,7 +72,11 @@ fn canonical_codes(lengths: &[u8; 256]) -> Option<HashMap<(u32, u32), u8>> {
         return None;
     }
     // Kraft: sum of 2^(11 - length) over present values <= 2^11
-    let kraft: u32 = lengths.iter().filter(|&&l| l > 0).map(|&l| 1u32 << (CODE_MAX - l as u32)).sum();
+    let kraft: u32 = lengths
+        .iter()
+        .filter(|&&l| l > 0)
+        .map(|&l| 1u32 << (CODE_MAX - l as u32))
+        .sum();
     if kraft > 1 << CODE_MAX {
         return None;
     }
@@ -162,7 +168,9 @@ fn entropy_streams(payload: &[u8]) -> Option<Vec<Vec<u8>>> {
             }
             2 => {
                 let bitmap = take(payload, &mut pos, 32)?;
-                let present: Vec<usize> = (0..256).filter(|&v| bitmap[v / 8] >> (v % 8) & 1 == 1).collect();
+                let present: Vec<usize> = (0..256)
+                    .filter(|&v| bitmap[v / 8] >> (v % 8) & 1 == 1)
+                    .collect();
                 let nibbles = take(payload, &mut pos, present.len().div_ceil(2))?;
                 for (i, &v) in present.iter().enumerate() {
                     lengths[v] = (nibbles[i / 2] >> (4 * (i % 2))) & 15;
@@ -228,7 +236,9 @@ impl Rebuild {
     /// A body `len` varint (1 ..= 2 x page size), returning the `out` length the body ends at.
     fn body_len(&mut self) -> Option<usize> {
         let l = self.varint(CTRL)?;
-        (1..=2 * PS as u64).contains(&l).then(|| self.out.len() + l as usize)
+        (1..=2 * PS as u64)
+            .contains(&l)
+            .then(|| self.out.len() + l as usize)
     }
 
     /// Fails when `n` more bytes would go past `end`.
@@ -338,11 +348,17 @@ impl Rebuild {
 /// checked when the rebuilt payload is read).
 pub fn reference_unentropy(payload: &[u8]) -> Option<Vec<u8>> {
     let streams = entropy_streams(payload)?;
-    let mut r = Rebuild { streams, pos: [0; 6], out: Vec::new() };
+    let mut r = Rebuild {
+        streams,
+        pos: [0; 6],
+        out: Vec::new(),
+    };
     while r.pos[CTRL] < r.streams[CTRL].len() {
         r.op()?;
     }
-    (0..6).all(|s| r.pos[s] == r.streams[s].len()).then_some(r.out)
+    (0..6)
+        .all(|s| r.pos[s] == r.streams[s].len())
+        .then_some(r.out)
 }
 
 /// Applies the ops of a frame payload to `mem` the plain way. `known` holds the pages the backup
@@ -365,7 +381,11 @@ pub fn reference_apply(
         payload
     };
     let nb = PS / BS;
-    let mut known: HashSet<u64> = if resync { HashSet::new() } else { known.clone() };
+    let mut known: HashSet<u64> = if resync {
+        HashSet::new()
+    } else {
+        known.clone()
+    };
     let mut out = mem.to_vec();
     let mut pos = 0usize;
     let mut prev = u64::MAX;
@@ -382,7 +402,9 @@ pub fn reference_apply(
         let tag = payload[pos];
         pos += 1;
         let (kind, codec) = (tag & 15, tag >> 4);
-        let idx = prev.wrapping_add(1).wrapping_add(unzigzag(leb(payload, &mut pos)?));
+        let idx = prev
+            .wrapping_add(1)
+            .wrapping_add(unzigzag(leb(payload, &mut pos)?));
         prev = idx;
         let at = in_mem(idx)?;
         let len_field = |pos: &mut usize| -> Option<usize> {
@@ -495,8 +517,20 @@ pub fn reference_apply(
 /// A deterministic replica and the genuine resync frame that produced it, for a decoder to start
 /// from: every page is known afterwards.
 pub fn initial_state() -> (fgbi::Config, u64, Vec<u8>, Vec<u8>) {
-    let cfg = fgbi::Config { page_size: PS, block_size: BS, ..fgbi::Config::default() };
-    let mem: Vec<u8> = (0..PS * PAGES).map(|i| if (i / PS) % 5 == 0 { 0 } else { (i * 7 / 3) as u8 }).collect();
+    let cfg = fgbi::Config {
+        page_size: PS,
+        block_size: BS,
+        ..fgbi::Config::default()
+    };
+    let mem: Vec<u8> = (0..PS * PAGES)
+        .map(|i| {
+            if (i / PS) % 5 == 0 {
+                0
+            } else {
+                (i * 7 / 3) as u8
+            }
+        })
+        .collect();
     let mut enc = fgbi::Encoder::new(cfg).expect("config");
     enc.set_stream_id(0xf022);
     enc.begin_epoch(0).expect("epoch");
@@ -511,7 +545,15 @@ pub fn initial_state() -> (fgbi::Config, u64, Vec<u8>, Vec<u8>) {
 /// checksum appended.
 pub fn epoch1_frame(flags: u32, op_count: u32, stream: u64, payload: &[u8]) -> Vec<u8> {
     use fgbi::frame::{self, Header, HEADER_LEN};
-    let h = Header { flags, page_size: PS as u32, block_size: BS as u32, op_count, stream_id: stream, epoch: 1, payload_len: 0 };
+    let h = Header {
+        flags,
+        page_size: PS as u32,
+        block_size: BS as u32,
+        op_count,
+        stream_id: stream,
+        epoch: 1,
+        payload_len: 0,
+    };
     let mut f = vec![0u8; HEADER_LEN];
     f.extend_from_slice(payload);
     frame::seal(&mut f, h);
