@@ -143,7 +143,13 @@ struct Split<'a> {
     pos: usize,
     at: [usize; STREAMS],
     out: Option<&'a mut [u8]>,
+    /// While moving: the counts of each byte value in the tokens and the low and high offset
+    /// bytes (streams that only lz4 blocks write, all through [`split_lz4`]).
+    counts: Counts,
 }
+
+/// Byte counts of the tokens, low offset and high offset streams.
+type Counts = [[u32; 256]; 3];
 
 impl Route for Split<'_> {
     fn more(&self) -> bool {
@@ -184,7 +190,13 @@ impl Route for Split<'_> {
             .ok_or("op runs past the payload")?;
         match &mut self.out {
             None => count_lz4(body, &mut self.at)?,
-            Some(out) => split_lz4(body, &self.src[self.pos..], &mut self.at, out),
+            Some(out) => split_lz4(
+                body,
+                &self.src[self.pos..],
+                &mut self.at,
+                out,
+                &mut self.counts,
+            ),
         }
         self.pos = end;
         Ok(())
@@ -255,7 +267,14 @@ fn count_lz4(body: &[u8], at: &mut [usize; STREAMS]) -> Result<(), &'static str>
 /// `out` (each followed by [`GAP`] free bytes). `wild` is the payload from the block on: short
 /// literal runs are copied 16 bytes at once from it, the bytes past the run landing in the gap
 /// or overwritten by the stream's next bytes.
-fn split_lz4(body: &[u8], wild: &[u8], at: &mut [usize; STREAMS], out: &mut [u8]) {
+fn split_lz4(
+    body: &[u8],
+    wild: &[u8],
+    at: &mut [usize; STREAMS],
+    out: &mut [u8],
+    counts: &mut Counts,
+) {
+    let [ct, clo, chi] = counts;
     let len = body.len();
     let [mut pc, mut pt, mut pl, mut po, ph, _] = *at;
     // the high offset bytes' region is at a fixed distance from the low ones'
@@ -266,6 +285,7 @@ fn split_lz4(body: &[u8], wild: &[u8], at: &mut [usize; STREAMS], out: &mut [u8]
         i += 1;
         out[pt] = token;
         pt += 1;
+        ct[token as usize] += 1;
         let mut n = (token >> 4) as usize;
         if n == 15 {
             let start = i;
@@ -290,8 +310,11 @@ fn split_lz4(body: &[u8], wild: &[u8], at: &mut [usize; STREAMS], out: &mut [u8]
         if i == len {
             break;
         }
-        out[po] = body[i];
-        out[po + dh] = body[i + 1];
+        let (l, h) = (body[i], body[i + 1]);
+        out[po] = l;
+        out[po + dh] = h;
+        clo[l as usize] += 1;
+        chi[h as usize] += 1;
         po += 1;
         i += 2;
         if token & 15 == 15 {
@@ -609,6 +632,7 @@ impl EntropyEncoder {
             pos: 0,
             at: [0; STREAMS],
             out: None,
+            counts: [[0; 256]; 3],
         };
         route(&mut count, ps, bs)?;
         let mut start = [0usize; STREAMS + 1];
@@ -623,10 +647,20 @@ impl EntropyEncoder {
             pos: 0,
             at: std::array::from_fn(|s| start[s]),
             out: Some(&mut self.streams[..]),
+            counts: [[0; 256]; 3],
         };
         route(&mut split, ps, bs)?;
+        let counts = split.counts;
         for s in 0..STREAMS {
-            write_stream(&self.streams[start[s]..start[s + 1] - GAP], out);
+            let stream = &self.streams[start[s]..start[s + 1] - GAP];
+            let counts = match s {
+                1 => counts[0],
+                3 => counts[1],
+                4 => counts[2],
+                _ => huffman::histogram(stream),
+            };
+            debug_assert!(counts == huffman::histogram(stream), "stream {s}");
+            write_stream(stream, &counts, out);
         }
         Ok(())
     }
@@ -637,11 +671,11 @@ impl EntropyEncoder {
     }
 }
 
-/// One stream: Huffman coded when that is smaller, else stored.
-fn write_stream(s: &[u8], out: &mut Vec<u8>) {
-    let counts = huffman::histogram(s);
-    let lens = huffman::code_lengths(&counts);
-    let coded = huffman::coded_bits(&counts, &lens).div_ceil(8) as usize;
+/// One stream, with the counts of its byte values: Huffman coded when that is smaller, else
+/// stored.
+fn write_stream(s: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) {
+    let lens = huffman::code_lengths(counts);
+    let coded = huffman::coded_bits(counts, &lens).div_ceil(8) as usize;
     let k = lens.iter().filter(|&&l| l > 0).count();
     let table = TABLE_BYTES.min(listed_table_len(k));
     if !s.is_empty() && table + varint::len(coded as u64) + coded < s.len() {
