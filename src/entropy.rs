@@ -136,13 +136,20 @@ trait Route {
 }
 
 /// Payload → streams, in two passes: `out` is `None` while the streams' lengths are counted
-/// (into `at`), then the bytes are moved into one buffer where stream `s` starts at `at[s]`.
+/// (into `at`) and the payload is checked, then the bytes are moved into one buffer where stream
+/// `s` starts at `at[s]` (the moving pass relies on the payload having passed the counting one).
 struct Split<'a> {
     src: &'a [u8],
     pos: usize,
     at: [usize; STREAMS],
     out: Option<&'a mut [u8]>,
+    /// While moving: the counts of each byte value in the tokens and the low and high offset
+    /// bytes (streams that only lz4 blocks write, all through [`split_lz4`]).
+    counts: Counts,
 }
+
+/// Byte counts of the tokens, low offset and high offset streams.
+type Counts = [[u32; 256]; 3];
 
 impl Route for Split<'_> {
     fn more(&self) -> bool {
@@ -183,7 +190,13 @@ impl Route for Split<'_> {
             .ok_or("op runs past the payload")?;
         match &mut self.out {
             None => count_lz4(body, &mut self.at)?,
-            Some(out) => split_lz4(body, &mut self.at, out)?,
+            Some(out) => split_lz4(
+                body,
+                &self.src[self.pos..],
+                &mut self.at,
+                out,
+                &mut self.counts,
+            ),
         }
         self.pos = end;
         Ok(())
@@ -192,115 +205,132 @@ impl Route for Split<'_> {
 
 const BAD_LZ4: &str = "lz4 sequence runs past its block";
 
-/// One lz4 sequence of `body` at `i`: (literal-length extension start, literals start, literals
-/// end, match-length extension start, sequence end); the last three are the literals end when
-/// the block ends after the literals.
-#[inline(always)]
-fn sequence(body: &[u8], mut i: usize) -> Result<(u8, [usize; 5]), &'static str> {
-    let token = *body.get(i).ok_or(BAD_LZ4)?;
-    i += 1;
-    let ext = i;
-    let mut n = (token >> 4) as usize;
-    if n == 15 {
-        loop {
-            let b = *body.get(i).ok_or(BAD_LZ4)?;
-            i += 1;
-            n += b as usize;
-            if b != 255 {
-                break;
-            }
-        }
-    }
-    let lit = i;
-    let lit_end = i
-        .checked_add(n)
-        .filter(|&e| e <= body.len())
-        .ok_or(BAD_LZ4)?;
-    if lit_end == body.len() {
-        return Ok((token, [ext, lit, lit_end, lit_end, lit_end]));
-    }
-    let mut j = lit_end + 2;
-    if j > body.len() {
-        return Err(BAD_LZ4);
-    }
-    let mext = j;
-    if token & 15 == 15 {
-        loop {
-            let b = *body.get(j).ok_or(BAD_LZ4)?;
-            j += 1;
-            if b != 255 {
-                break;
-            }
-        }
-    }
-    if j >= body.len() {
-        return Err("lz4 block ends with a match");
-    }
-    Ok((token, [ext, lit, lit_end, mext, j]))
-}
-
-/// Counts the bytes an lz4 block gives each stream.
+/// Counts the bytes an lz4 block gives each stream, checking the block as [`lz4_body`] does.
 fn count_lz4(body: &[u8], at: &mut [usize; STREAMS]) -> Result<(), &'static str> {
-    let mut i = 0;
-    while i < body.len() {
-        let (_, [ext, lit, lit_end, mext, next]) = sequence(body, i)?;
-        at[Stream::Tokens as usize] += 1;
-        at[Stream::Ctrl as usize] += (lit - ext) + (next - mext);
-        at[Stream::Literals as usize] += lit_end - lit;
-        if next > lit_end {
-            at[Stream::OffsetLow as usize] += 1;
-            at[Stream::OffsetHigh as usize] += 1;
-        }
-        i = next;
-    }
-    if body.is_empty() {
-        return Err(BAD_LZ4);
-    }
-    Ok(())
-}
-
-/// Copies `src` to `out[at..]`. Short copies move 16 bytes at once when both sides have them;
-/// the bytes past `src.len()` land in the gap after the stream's region ([`GAP`]) or are
-/// overwritten by the stream's next bytes.
-#[inline(always)]
-fn put(out: &mut [u8], at: usize, src: &[u8], whole: &[u8], from: usize) {
-    let n = src.len();
-    if n <= 16 && from + 16 <= whole.len() && at + 16 <= out.len() {
-        out[at..at + 16].copy_from_slice(&whole[from..from + 16]);
-    } else {
-        out[at..at + n].copy_from_slice(src);
-    }
-}
-
-/// Moves an lz4 block's bytes to the streams' regions of `out`.
-fn split_lz4(body: &[u8], at: &mut [usize; STREAMS], out: &mut [u8]) -> Result<(), &'static str> {
-    let [ctrl, tokens, lits, lo, hi, _] = at;
-    let mut i = 0;
-    while i < body.len() {
-        let (token, [ext, lit, lit_end, mext, next]) = sequence(body, i)?;
-        out[*tokens] = token;
-        *tokens += 1;
-        if lit > ext {
-            out[*ctrl..*ctrl + lit - ext].copy_from_slice(&body[ext..lit]);
-            *ctrl += lit - ext;
-        }
-        put(out, *lits, &body[lit..lit_end], body, lit);
-        *lits += lit_end - lit;
-        if next > lit_end {
-            out[*lo] = body[lit_end];
-            out[*hi] = body[lit_end + 1];
-            (*lo, *hi) = (*lo + 1, *hi + 1);
-            if next > mext {
-                out[*ctrl..*ctrl + next - mext].copy_from_slice(&body[mext..next]);
-                *ctrl += next - mext;
+    let len = body.len();
+    // sequences (one token each) and length-extension bytes
+    let (mut i, mut seqs, mut ext) = (0usize, 0usize, 0usize);
+    loop {
+        let token = *body.get(i).ok_or(BAD_LZ4)?;
+        i += 1;
+        seqs += 1;
+        let mut n = (token >> 4) as usize;
+        if n == 15 {
+            let start = i;
+            loop {
+                let b = *body.get(i).ok_or(BAD_LZ4)?;
+                i += 1;
+                n += b as usize;
+                if b != 255 {
+                    break;
+                }
             }
+            ext += i - start;
         }
-        i = next;
+        if n > len - i {
+            return Err(BAD_LZ4);
+        }
+        i += n;
+        if i == len {
+            break;
+        }
+        i += 2;
+        if i > len {
+            return Err(BAD_LZ4);
+        }
+        if token & 15 == 15 {
+            let start = i;
+            loop {
+                let b = *body.get(i).ok_or(BAD_LZ4)?;
+                i += 1;
+                if b != 255 {
+                    break;
+                }
+            }
+            ext += i - start;
+        }
+        if i >= len {
+            return Err("lz4 block ends with a match");
+        }
     }
-    if body.is_empty() {
-        return Err(BAD_LZ4);
-    }
+    // every sequence but the last has a match (two offset bytes); the rest are literals
+    let matches = seqs - 1;
+    at[Stream::Tokens as usize] += seqs;
+    at[Stream::Ctrl as usize] += ext;
+    at[Stream::OffsetLow as usize] += matches;
+    at[Stream::OffsetHigh as usize] += matches;
+    at[Stream::Literals as usize] += len - seqs - 2 * matches - ext;
     Ok(())
+}
+
+/// Moves the bytes of an lz4 block, already checked by [`count_lz4`], to the streams' regions of
+/// `out` (each followed by [`GAP`] free bytes). `wild` is the payload from the block on: short
+/// literal runs are copied 16 bytes at once from it, the bytes past the run landing in the gap
+/// or overwritten by the stream's next bytes.
+fn split_lz4(
+    body: &[u8],
+    wild: &[u8],
+    at: &mut [usize; STREAMS],
+    out: &mut [u8],
+    counts: &mut Counts,
+) {
+    let [ct, clo, chi] = counts;
+    let len = body.len();
+    let [mut pc, mut pt, mut pl, mut po, ph, _] = *at;
+    // the high offset bytes' region is at a fixed distance from the low ones'
+    let dh = ph - po;
+    let mut i = 0;
+    loop {
+        let token = body[i];
+        i += 1;
+        out[pt] = token;
+        pt += 1;
+        ct[token as usize] += 1;
+        let mut n = (token >> 4) as usize;
+        if n == 15 {
+            let start = i;
+            loop {
+                let b = body[i];
+                i += 1;
+                n += b as usize;
+                if b != 255 {
+                    break;
+                }
+            }
+            out[pc..pc + i - start].copy_from_slice(&body[start..i]);
+            pc += i - start;
+        }
+        if n <= 16 && i + 16 <= wild.len() && pl + 16 <= out.len() {
+            out[pl..pl + 16].copy_from_slice(&wild[i..i + 16]);
+        } else {
+            out[pl..pl + n].copy_from_slice(&body[i..i + n]);
+        }
+        pl += n;
+        i += n;
+        if i == len {
+            break;
+        }
+        let (l, h) = (body[i], body[i + 1]);
+        out[po] = l;
+        out[po + dh] = h;
+        clo[l as usize] += 1;
+        chi[h as usize] += 1;
+        po += 1;
+        i += 2;
+        if token & 15 == 15 {
+            let start = i;
+            loop {
+                let b = body[i];
+                i += 1;
+                if b != 255 {
+                    break;
+                }
+            }
+            out[pc..pc + i - start].copy_from_slice(&body[start..i]);
+            pc += i - start;
+        }
+    }
+    at[..5].copy_from_slice(&[pc, pt, pl, po, po + dh]);
 }
 
 /// Bytes left free after each stream's region while splitting, so that short copies may move
@@ -602,6 +632,7 @@ impl EntropyEncoder {
             pos: 0,
             at: [0; STREAMS],
             out: None,
+            counts: [[0; 256]; 3],
         };
         route(&mut count, ps, bs)?;
         let mut start = [0usize; STREAMS + 1];
@@ -616,10 +647,20 @@ impl EntropyEncoder {
             pos: 0,
             at: std::array::from_fn(|s| start[s]),
             out: Some(&mut self.streams[..]),
+            counts: [[0; 256]; 3],
         };
         route(&mut split, ps, bs)?;
+        let counts = split.counts;
         for s in 0..STREAMS {
-            write_stream(&self.streams[start[s]..start[s + 1] - GAP], out);
+            let stream = &self.streams[start[s]..start[s + 1] - GAP];
+            let counts = match s {
+                1 => counts[0],
+                3 => counts[1],
+                4 => counts[2],
+                _ => huffman::histogram(stream),
+            };
+            debug_assert!(counts == huffman::histogram(stream), "stream {s}");
+            write_stream(stream, &counts, out);
         }
         Ok(())
     }
@@ -630,11 +671,11 @@ impl EntropyEncoder {
     }
 }
 
-/// One stream: Huffman coded when that is smaller, else stored.
-fn write_stream(s: &[u8], out: &mut Vec<u8>) {
-    let counts = huffman::histogram(s);
-    let lens = huffman::code_lengths(&counts);
-    let coded = huffman::coded_bits(&counts, &lens).div_ceil(8) as usize;
+/// One stream, with the counts of its byte values: Huffman coded when that is smaller, else
+/// stored.
+fn write_stream(s: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) {
+    let lens = huffman::code_lengths(counts);
+    let coded = huffman::coded_bits(counts, &lens).div_ceil(8) as usize;
     let k = lens.iter().filter(|&&l| l > 0).count();
     let table = TABLE_BYTES.min(listed_table_len(k));
     if !s.is_empty() && table + varint::len(coded as u64) + coded < s.len() {
@@ -649,9 +690,8 @@ fn write_stream(s: &[u8], out: &mut Vec<u8>) {
             put_listed(&lens, out);
         }
         varint::put(out, coded as u64);
-        let before = out.len();
-        huffman::encode(s, &lens, out);
-        debug_assert_eq!(out.len() - before, coded);
+        // every byte of `s` has a code: the lengths are of its own counts
+        huffman::encode_exact(s, &lens, coded, out);
     } else {
         out.push(MODE_STORED);
         varint::put(out, s.len() as u64);

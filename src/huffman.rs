@@ -183,37 +183,49 @@ pub fn max_coded_len(n: usize) -> usize {
 /// # Panics
 /// When a byte of `data` has no code (a length of 0).
 pub fn encode(data: &[u8], lens: &Lengths, out: &mut Vec<u8>) {
+    let counts = histogram(data);
+    if let Some(s) = (0..256).find(|&s| counts[s] > 0 && lens[s] == 0) {
+        panic!("byte {s:#04x} has no code");
+    }
+    encode_exact(
+        data,
+        lens,
+        coded_bits(&counts, lens).div_ceil(8) as usize,
+        out,
+    );
+}
+
+/// [`encode`] for a caller that knows that every byte of `data` has a code and that the coded
+/// data takes `bytes` bytes (from [`coded_bits`] over the counts of `data`). A byte without a
+/// code would be left out of the bits; a wrong `bytes` panics.
+pub(crate) fn encode_exact(data: &[u8], lens: &Lengths, bytes: usize, out: &mut Vec<u8>) {
     let codes = canonical_codes(lens);
-    // one entry per byte value: code in the low 16 bits, length above
-    let table: [u32; 256] = std::array::from_fn(|s| codes[s] as u32 | (lens[s] as u32) << 16);
+    let code: [u64; 256] = std::array::from_fn(|s| codes[s] as u64);
+    let len: [u64; 256] = std::array::from_fn(|s| lens[s] as u64);
     let start = out.len();
-    out.resize(start + max_coded_len(data.len()), 0);
+    // the writer stores 8 bytes at a time: 7 past the last byte it keeps
+    out.resize(start + bytes + 8, 0);
     let buf = &mut out[start..];
-    let (mut acc, mut nbits, mut pos) = (0u64, 0u32, 0usize);
-    let put = |s: u8, acc: &mut u64, nbits: &mut u32| {
-        let e = table[s as usize];
-        let l = e >> 16;
-        assert!(l > 0, "byte {s:#04x} has no code");
-        *acc |= ((e & 0xffff) as u64) << *nbits;
-        *nbits += l;
-    };
-    let mut chunks = data.chunks_exact(4);
+    let (mut acc, mut nbits, mut pos) = (0u64, 0u64, 0usize);
+    let mut chunks = data.chunks_exact(5);
     for c in &mut chunks {
-        // at most 7 + 4 * 11 = 51 bits pending
-        put(c[0], &mut acc, &mut nbits);
-        put(c[1], &mut acc, &mut nbits);
-        put(c[2], &mut acc, &mut nbits);
-        put(c[3], &mut acc, &mut nbits);
+        // at most 7 + 5 * 11 = 62 bits pending
+        for &s in c {
+            acc |= code[s as usize] << nbits;
+            nbits += len[s as usize];
+        }
         buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
         pos += (nbits / 8) as usize;
         acc >>= nbits & !7;
         nbits &= 7;
     }
-    for &b in chunks.remainder() {
-        put(b, &mut acc, &mut nbits);
+    for &s in chunks.remainder() {
+        acc |= code[s as usize] << nbits;
+        nbits += len[s as usize];
     }
     buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
     pos += nbits.div_ceil(8) as usize;
+    debug_assert_eq!(pos, bytes, "coded length");
     out.truncate(start + pos);
 }
 

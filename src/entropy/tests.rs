@@ -292,12 +292,14 @@ fn split_lz4_equals_generic_route() {
                     pos: 0,
                     at: [0; STREAMS],
                     out: None,
+                    counts: [[0; 256]; 3],
                 };
                 let mut gen = Generic(Split {
                     src: &v,
                     pos: 0,
                     at: [0; STREAMS],
                     out: None,
+                    counts: [[0; 256]; 3],
                 });
                 let (rf, rg) = (route(&mut fast, ps, bs), route(&mut gen, ps, bs));
                 assert_eq!(rf.is_ok(), rg.is_ok());
@@ -319,18 +321,32 @@ fn split_lz4_equals_generic_route() {
                     pos: 0,
                     at,
                     out: Some(&mut out_fast),
+                    counts: [[0; 256]; 3],
                 };
                 route(&mut fast, ps, bs).unwrap();
+                let counts = fast.counts;
                 let mut gen = Generic(Split {
                     src: &v,
                     pos: 0,
                     at,
                     out: Some(&mut out_gen),
+                    counts: [[0; 256]; 3],
                 });
                 route(&mut gen, ps, bs).unwrap();
                 for s in 0..STREAMS {
                     let r = start[s]..start[s] + lens[s];
                     assert!(out_fast[r.clone()] == out_gen[r], "stream {s}");
+                }
+                // the counts kept while moving are those of the tokens and offset streams
+                for (c, s) in
+                    counts
+                        .iter()
+                        .zip([Stream::Tokens, Stream::OffsetLow, Stream::OffsetHigh])
+                {
+                    let s = s as usize;
+                    assert!(
+                        *c == crate::huffman::histogram(&out_fast[start[s]..start[s] + lens[s]])
+                    );
                 }
                 checked += 1;
             }
@@ -355,6 +371,7 @@ fn join_lz4_equals_generic_route() {
                 pos: 0,
                 at: [0; STREAMS],
                 out: None,
+                counts: [[0; 256]; 3],
             };
             route(&mut count, ps, bs).unwrap();
             let mut start = [0usize; STREAMS + 1];
@@ -369,6 +386,7 @@ fn join_lz4_equals_generic_route() {
                     pos: 0,
                     at,
                     out: Some(&mut buf),
+                    counts: [[0; 256]; 3],
                 }),
                 ps,
                 bs,

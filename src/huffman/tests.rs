@@ -307,3 +307,58 @@ fn decode_pair_equals_two_single_decodes() {
         }
     }
 }
+
+/// The coded bits, written one at a time: what [`encode`] must write, byte for byte.
+fn encode_bit_by_bit(data: &[u8], lens: &Lengths) -> Vec<u8> {
+    let codes = canonical_codes(lens);
+    let mut out = Vec::new();
+    let mut nbits = 0usize;
+    for &s in data {
+        for b in 0..lens[s as usize] {
+            if nbits.is_multiple_of(8) {
+                out.push(0);
+            }
+            out[nbits / 8] |= ((codes[s as usize] >> b) as u8 & 1) << (nbits % 8);
+            nbits += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn encode_writes_the_bits_of_a_bit_by_bit_writer() {
+    let mut rng = Rng(73);
+    // Fibonacci counts: codes of every length up to MAX_BITS, so that runs of the longest codes
+    // fill the writer's 64-bit accumulator as far as it goes
+    let mut fib = [0u32; 256];
+    let (mut a, mut b) = (1u32, 1u32);
+    for c in fib.iter_mut().take(40) {
+        *c = a;
+        (a, b) = (b, a.saturating_add(b));
+    }
+    let fib_lens = code_lengths(&fib);
+    assert!((0..5).all(|s| fib_lens[s] as u32 >= MAX_BITS - 1));
+    for it in 0..300 {
+        let n = rng.below(if it % 2 == 0 { 40 } else { 3000 });
+        let data: Vec<u8> = match it % 3 {
+            0 => (0..n).map(|_| rng.below(40) as u8).collect(),
+            1 => (0..n).map(|_| (rng.below(40) as u8).min(4)).collect(),
+            _ => (0..n).map(|_| rng.below(1 + it) as u8).collect(),
+        };
+        let mut lens = code_lengths(&histogram(&data));
+        if it % 3 < 2 {
+            lens = fib_lens;
+        }
+        let mut coded = vec![0xee]; // appended after what is there
+        encode(&data, &lens, &mut coded);
+        assert_eq!(coded[0], 0xee);
+        assert!(coded[1..] == encode_bit_by_bit(&data, &lens), "it {it}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "byte 0x62 has no code")]
+fn encode_panics_on_a_byte_without_a_code() {
+    let lens = code_lengths(&histogram(b"aaac"));
+    encode(b"aaabc", &lens, &mut Vec::new());
+}
