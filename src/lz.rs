@@ -436,6 +436,17 @@ fn walk<const WRITE: bool>(
                 out[d..d + 16].copy_from_slice(&chunk);
                 d += 16;
             }
+        } else if m > 32 {
+            // a short period repeated (runs of a byte or a word): the bytes from `o - off` on
+            // are the period over and over, so each copy can take all of them written so far,
+            // doubling the copy each time
+            let start = o - off;
+            let mut d = o;
+            while d < end {
+                let n = (d - start).min(end - d);
+                out.copy_within(start..start + n, d);
+                d += n;
+            }
         } else {
             for d in o..end {
                 out[d] = out[d - off];

@@ -373,3 +373,45 @@ proptest! {
         prop_assert_eq!(validate(&block, dict_len, len), decompress(&block, dict, &mut out));
     }
 }
+
+#[test]
+fn long_matches_with_short_periods_decode_like_lz4_flex() {
+    // runs of one byte, of a 3-byte and of an 8-byte pattern, then fresh bytes: offsets 1, 3
+    // and 8 with long matches (the decoder copies them by doubling)
+    let mut page = vec![0u8; 4096];
+    page[..1000].fill(0xab);
+    for (i, b) in page[1000..2500].iter_mut().enumerate() {
+        *b = [1, 2, 3][i % 3];
+    }
+    for (i, b) in page[2500..4000].iter_mut().enumerate() {
+        *b = (i % 8) as u8 * 17;
+    }
+    let mut r = xorshift(5);
+    for b in &mut page[4000..] {
+        *b = r() as u8;
+    }
+    let mut lz = PageLz::new();
+    for dict in [&[][..], &page[..]] {
+        let block = compress(&mut lz, &page, dict);
+        check_block(&block, dict, &page);
+        let mut back = vec![0u8; 4096];
+        decompress(&block, dict, &mut back).unwrap();
+        assert_eq!(back, page);
+    }
+    // hand-made: one literal, then 300 bytes at offset 1, 2 and 7
+    for off in [1u16, 2, 7] {
+        let lits: Vec<u8> = (1..=off as u8).collect();
+        let mut block = vec![((off as u8) << 4) | 15];
+        block.extend_from_slice(&lits);
+        block.extend_from_slice(&off.to_le_bytes());
+        block.extend_from_slice(&[255, 26]); // 300 = 4 + 15 + 255 + 26
+        block.extend_from_slice(&[0x10, 0xee]);
+        let len = off as usize + 300 + 1;
+        same_verdict(&block, &[], len);
+        let mut out = vec![0u8; len];
+        decompress(&block, &[], &mut out).unwrap();
+        for (i, &b) in out[..len - 1].iter().enumerate() {
+            assert_eq!(b, lits[i % off as usize]);
+        }
+    }
+}
