@@ -51,7 +51,7 @@ const MAX_OFFSET: usize = 65535;
 /// Hash table entries (as a power of two): 8192 positions, 32 KiB.
 const HASH_BITS: u32 = 13;
 /// Literal-run length (as a power of two) after which probing steps over one more byte.
-const SKIP_SHIFT: u32 = 6;
+const SKIP_SHIFT: u32 = 5;
 /// Matches this long are taken without looking one byte ahead.
 const LAZY_BELOW: usize = 32;
 
