@@ -42,14 +42,7 @@ fn check_block(block: &[u8], dict: &[u8], expect: &[u8]) {
         i += 1;
         let mut lits = (token >> 4) as usize;
         if lits == 15 {
-            loop {
-                let b = block[i];
-                i += 1;
-                lits += b as usize;
-                if b != 255 {
-                    break;
-                }
-            }
+            lits = length_ext(block, &mut i, lits).unwrap();
         }
         i += lits;
         produced += lits;
@@ -69,14 +62,7 @@ fn check_block(block: &[u8], dict: &[u8], expect: &[u8]) {
         i += 2;
         let mut m = (token & 15) as usize;
         if m == 15 {
-            loop {
-                let b = block[i];
-                i += 1;
-                m += b as usize;
-                if b != 255 {
-                    break;
-                }
-            }
+            m = length_ext(block, &mut i, m).unwrap();
         }
         produced += m + MIN_MATCH;
     }
