@@ -311,6 +311,21 @@ fn the_decoder_refuses_what_lz4_flex_refuses() {
     }
 }
 
+/// A block of a heap-like page (1 KiB of it from `heap_page(seed)`) against `dict`, then
+/// damaged: bytes XORed at the given places, the last `cut` bytes cut off.
+fn damaged_block(seed: u64, dict: &[u8], flips: &[(usize, u8)], cut: usize) -> Vec<u8> {
+    let old = heap_page(seed);
+    let mut new = heap_page(seed ^ 0x55);
+    new[..1024].copy_from_slice(&old[2048..3072]);
+    let mut block = compress(&mut PageLz::new(), &new, dict);
+    for &(at, x) in flips {
+        let at = at % block.len();
+        block[at] ^= x;
+    }
+    block.truncate(block.len().saturating_sub(cut));
+    block
+}
+
 proptest! {
     /// Damaged blocks (bytes changed, cut short or extended) and wrong output lengths: the
     /// decoder never panics and agrees with lz4_flex's checked decoder on accepting or refusing,
@@ -320,19 +335,10 @@ proptest! {
     fn damaged_blocks_get_lz4_flexs_verdict(seed in any::<u64>(),
                                             flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..4),
                                             cut in 0usize..8, len_delta in -2i64..3, with_dict in any::<bool>()) {
-        let mut lz = PageLz::new();
         let old = heap_page(seed);
-        let mut new = heap_page(seed ^ 0x55);
-        new[..1024].copy_from_slice(&old[2048..3072]);
         let dict: &[u8] = if with_dict { &old } else { &[] };
-        let mut block = compress(&mut lz, &new, dict);
-        for &(at, x) in &flips {
-            let at = at % block.len();
-            block[at] ^= x;
-        }
-        block.truncate(block.len().saturating_sub(cut));
-        let len = (new.len() as i64 + len_delta) as usize;
-        same_verdict(&block, dict, len);
+        let block = damaged_block(seed, dict, &flips, cut);
+        same_verdict(&block, dict, (4096 + len_delta) as usize);
     }
 }
 
@@ -343,18 +349,10 @@ proptest! {
     fn validate_agrees_with_decompress(seed in any::<u64>(),
                                        flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..4),
                                        cut in 0usize..8, len_delta in -2i64..3, dict_len in prop::sample::select(vec![0usize, 5, 4096])) {
-        let mut lz = PageLz::new();
         let old = heap_page(seed);
-        let mut new = heap_page(seed ^ 0x55);
-        new[..1024].copy_from_slice(&old[2048..3072]);
         let dict = &old[..dict_len];
-        let mut block = compress(&mut lz, &new, dict);
-        for &(at, x) in &flips {
-            let at = at % block.len();
-            block[at] ^= x;
-        }
-        block.truncate(block.len().saturating_sub(cut));
-        let len = (new.len() as i64 + len_delta) as usize;
+        let block = damaged_block(seed, dict, &flips, cut);
+        let len = (4096 + len_delta) as usize;
         let mut out = vec![0u8; len];
         prop_assert_eq!(validate(&block, dict_len, len), decompress(&block, dict, &mut out));
     }
