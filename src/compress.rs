@@ -70,7 +70,7 @@ pub trait Compressor {
 
 /// lz4 block compression: the standard lz4 block format, written by libfgbi's own matcher
 /// ([`crate::lz::PageLz`], made for pages and their last-sent versions) and read by any lz4 block
-/// decoder (libfgbi decodes with lz4_flex).
+/// decoder (libfgbi's own is [`crate::lz::decompress`]).
 ///
 /// ```
 /// use fgbi::compress::{decompress, Compressor, Lz4};
