@@ -6,7 +6,7 @@
 //! streams — op headers and lengths (`CTRL`), lz4 tokens, literal bytes (lz4 literals, raw pages,
 //! new bytes of deltas, raw literal blocks), the low and the high bytes of lz4 match offsets, and
 //! deflate output (already entropy coded) — and each stream is sent Huffman coded with one table
-//! for the whole frame, or stored when that is smaller. One parser ([`route`]) walks the ops in
+//! for the whole frame, or stored when that is smaller. One parser (`route`) walks the ops in
 //! both directions, so splitting and joining cannot disagree on which byte goes where.
 //!
 //! The decoder joins the streams back into exactly the payload the encoder wrote and validates
