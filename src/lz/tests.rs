@@ -244,7 +244,9 @@ fn same_verdict(block: &[u8], dict: &[u8], len: usize) {
 fn the_decoder_reads_every_block_the_matcher_writes() {
     let mut lz = PageLz::new();
     let old = heap_page(41);
-    for k in 0..64u64 {
+    // under Miri a few rounds only: each compresses and decodes whole pages three times
+    let rounds = if cfg!(miri) { 2 } else { 64 };
+    for k in 0..rounds {
         let mut new = heap_page(42 + k % 3);
         let at = (k as usize * 61) % 3000;
         new[at..at + 900].copy_from_slice(&old[(k as usize * 13) % 3000..][..900]);
