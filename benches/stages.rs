@@ -431,7 +431,7 @@ fn bench_entropy(c: &mut Criterion) {
     let mut ee = EntropyEncoder::default();
     let mut ed = EntropyDecoder::default();
     let mut coded = Vec::new();
-    ee.encode(&payload, PAGE, cfg.block_size, &mut coded)
+    ee.encode(&payload, PAGE, cfg.block_size, None, &mut coded)
         .unwrap();
     let mut plain = Vec::new();
     let deflated = miniz_oxide::deflate::compress_to_vec(&payload, 1);
@@ -449,14 +449,15 @@ fn bench_entropy(c: &mut Criterion) {
     g.bench_function("encode", |b| {
         b.iter(|| {
             coded.clear();
-            ee.encode(&payload, PAGE, cfg.block_size, &mut coded)
+            ee.encode(&payload, PAGE, cfg.block_size, None, &mut coded)
                 .unwrap();
             black_box(coded.len())
         })
     });
     g.bench_function("decode", |b| {
         b.iter(|| {
-            ed.decode(&coded, PAGE, cfg.block_size, &mut plain).unwrap();
+            ed.decode(&coded, PAGE, cfg.block_size, &mut plain, &mut |_, _| false)
+                .unwrap();
             black_box(plain.len())
         })
     });

@@ -316,8 +316,20 @@ impl Decoder {
         self.pending.clear();
         self.stage.reset();
         if h.flags & frame::FLAG_ENTROPY != 0 {
+            let ps = self.cfg.page_size;
+            // dictionaries of context-modelled literals: the backup's pages, only read
+            let mut load = |idx: u64, buf: &mut [u8]| match idx
+                .checked_mul(ps as u64)
+                .and_then(|addr| replica.page_mut(addr, ps))
+            {
+                Some(p) => {
+                    buf.copy_from_slice(p);
+                    true
+                }
+                None => false,
+            };
             self.entropy
-                .decode(payload, self.cfg.page_size, self.cfg.block_size, plain)
+                .decode(payload, ps, self.cfg.block_size, plain, &mut load)
                 .map_err(Error::Entropy)?;
             self.walk(Pass::Validate, &h, plain, replica)?;
             return Ok((h, None));

@@ -88,6 +88,15 @@ struct Work {
     frame: Vec<u8>,
     /// The entropy stage and the frame it codes (swapped with `frame` when smaller).
     entropy: EntropyEncoder,
+    /// The context of every literal of the frame's lz4 blocks, in frame order, for the entropy
+    /// stage's literal model.
+    lit_ctx: Vec<u16>,
+    /// Pages with an op in this frame so far. A DICT op on one of them has a dictionary the
+    /// decoder cannot see before the frame (the earlier op's result), so `lit_ctx` is then not
+    /// used for the frame.
+    in_frame: PageSet,
+    /// Whether `lit_ctx` may be used for this frame.
+    lit_ctx_ok: bool,
     coded: Vec<u8>,
     /// Decisions of the adaptive stages (with a link rate).
     gates: Gates,
@@ -201,6 +210,9 @@ impl Encoder {
                 dict_lz4: Lz4::with_input_len(ps),
                 frame: Vec::new(),
                 entropy: EntropyEncoder::default(),
+                lit_ctx: Vec::new(),
+                in_frame: PageSet::default(),
+                lit_ctx_ok: true,
                 coded: Vec::new(),
                 gates: Gates::default(),
                 exhaustive: false,
@@ -263,6 +275,9 @@ impl Encoder {
         w.epoch = Some(epoch);
         w.frame.clear();
         w.frame.resize(HEADER_LEN, 0);
+        w.lit_ctx.clear();
+        w.in_frame.clear();
+        w.lit_ctx_ok = true;
         w.prev_page = u64::MAX;
         w.op_count = 0;
         self.w.epoch_start = self.stats();
@@ -323,9 +338,13 @@ impl Encoder {
             w.coded.clear();
             w.coded.resize(HEADER_LEN, 0);
             let (ps, bs) = (w.cfg.page_size, w.cfg.block_size);
-            let r = w
-                .entropy
-                .encode(&w.frame[HEADER_LEN..], ps, bs, &mut w.coded);
+            let r = w.entropy.encode(
+                &w.frame[HEADER_LEN..],
+                ps,
+                bs,
+                Some(&w.lit_ctx),
+                &mut w.coded,
+            );
             debug_assert_eq!(r, Ok(()), "the encoder's own payload routes");
             let saved = w.frame.len().saturating_sub(w.coded.len()) as u64;
             if r.is_ok() && saved > 0 {
@@ -497,7 +516,7 @@ impl Work {
                             self.hashes[i] = self.hasher.hash(&page[i * bs..(i + 1) * bs]);
                         }
                         self.stats.nanos.delta += t.elapsed().as_nanos() as u64;
-                        self.emit(page_idx, Kind::Delta);
+                        self.emit(page_idx, Kind::Delta, page, old);
                         return Outcome::Sent;
                     }
                 }
@@ -580,7 +599,7 @@ impl Work {
             {
                 self.emit_raw(page_idx, page)
             }
-            Some(kind) => self.emit(page_idx, kind),
+            Some(kind) => self.emit(page_idx, kind, page, old),
             None => self.emit_raw(page_idx, page),
         }
         self.stats.nanos.compress += t3.elapsed().as_nanos() as u64;
@@ -610,7 +629,7 @@ impl Work {
         self.encode_blocks(page_idx, page, cache, true);
         std::mem::swap(&mut self.cand, &mut self.best);
         self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
-        self.emit(page_idx, Kind::Blocks);
+        self.emit(page_idx, Kind::Blocks, page, &[]);
         Outcome::Sent
     }
 
@@ -626,7 +645,7 @@ impl Work {
             self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
             if special {
                 std::mem::swap(&mut self.cand, &mut self.best);
-                self.emit(page_idx, Kind::Blocks);
+                self.emit(page_idx, Kind::Blocks, page, &[]);
             } else {
                 // every block is a literal: the literal section is the whole page, compressed
                 // (or raw); send it as such rather than compress the page a second time
@@ -638,7 +657,7 @@ impl Work {
                     self.best.clear();
                     self.best.push(op::COMPRESSED | codec << 4);
                     self.best.extend_from_slice(&self.cand[body..]);
-                    self.emit(page_idx, Kind::Whole);
+                    self.emit(page_idx, Kind::Whole, page, &[]);
                 }
             }
             return Outcome::Sent;
@@ -646,7 +665,7 @@ impl Work {
         self.changed.fill(false); // nothing hashed: nothing to index
         let t1 = Instant::now();
         if self.whole_page(page) {
-            self.emit(page_idx, Kind::Whole);
+            self.emit(page_idx, Kind::Whole, page, &[]);
         } else {
             self.emit_raw(page_idx, page);
         }
@@ -808,6 +827,9 @@ impl Work {
     /// Appends an op's tag and page address to the frame; returns where it starts.
     fn begin_op(&mut self, tag: u8, page_idx: u64) -> usize {
         let start = self.frame.len();
+        if self.cfg.stages.entropy {
+            self.in_frame.insert(page_idx);
+        }
         self.frame.push(tag);
         let rel = page_idx.wrapping_sub(self.prev_page.wrapping_add(1)) as i64;
         varint::put(&mut self.frame, varint::zigzag(rel));
@@ -820,8 +842,13 @@ impl Work {
         (self.frame.len() - start) as u64
     }
 
-    /// Appends the op held in `best` (tag byte, then body) for `page_idx`.
-    fn emit(&mut self, page_idx: u64, kind: Kind) {
+    /// Appends the op held in `best` (tag byte, then body) for `page_idx`, whose content is
+    /// `page` and (for a DICT op) whose dictionary is `old`; notes the contexts of its lz4
+    /// literals.
+    fn emit(&mut self, page_idx: u64, kind: Kind, page: &[u8], old: &[u8]) {
+        if self.cfg.stages.entropy {
+            self.note_contexts(page_idx, kind, page, old);
+        }
         let start = self.begin_op(self.best[0], page_idx);
         self.frame.extend_from_slice(&self.best[1..]);
         let n = self.finish_op(start);
@@ -839,6 +866,37 @@ impl Work {
                 s.literal_blocks += b.literal;
             }
         }
+    }
+
+    /// Appends to `lit_ctx` the contexts of the literals of the lz4 block `best` holds, if any.
+    fn note_contexts(&mut self, page_idx: u64, kind: Kind, page: &[u8], old: &[u8]) {
+        let codec = self.best[0] >> 4;
+        let mut pos = 1;
+        let (dict, out): (&[u8], &[u8]) = match kind {
+            Kind::Dict if self.in_frame.contains(page_idx) => {
+                self.lit_ctx_ok = false;
+                return;
+            }
+            Kind::Dict => (old, page),
+            Kind::Whole if codec == Codec::Lz4 as u8 => (&[], page),
+            Kind::Blocks if codec == Codec::Lz4 as u8 => {
+                // skip the block map and the references
+                let nblocks = self.cfg.blocks_per_page();
+                pos += nblocks.div_ceil(4);
+                let refs = self.pending_blocks.shared;
+                for _ in 0..2 * refs {
+                    varint::get(&self.best, &mut pos);
+                }
+                (&[], &self.lits[..])
+            }
+            _ => return,
+        };
+        let Some(n) = varint::get(&self.best, &mut pos) else {
+            debug_assert!(false, "an op of our own has its body length");
+            return;
+        };
+        let block = &self.best[pos..pos + n as usize];
+        crate::entropy::context::lz4_literal_contexts(block, dict, out, &mut self.lit_ctx);
     }
 
     fn emit_raw(&mut self, page_idx: u64, page: &[u8]) {

@@ -31,6 +31,8 @@
 //! assert_eq!(backup, mem);
 //! ```
 
+pub mod context;
+
 use crate::frame::{block, op};
 use crate::huffman::{self, HuffmanError, TABLE_BYTES};
 use crate::varint;
@@ -70,6 +72,10 @@ pub const MODE_HUFFMAN: u8 = 1;
 /// then their lengths, two per byte) and Huffman-coded bytes follow. Smaller than the full table
 /// when fewer than 192 values occur.
 pub const MODE_HUFFMAN_LISTED: u8 = 2;
+
+/// Stream mode byte, literal stream only: context-modelled Huffman coding (see [`context`]): a
+/// table count, a context map, the tables, and the coded bits.
+pub const MODE_CONTEXT: u8 = 3;
 
 /// Bytes of a listed table with `k` values.
 fn listed_table_len(k: usize) -> usize {
@@ -126,6 +132,8 @@ trait Route {
     fn byte(&mut self, s: Stream) -> Result<u8, &'static str>;
     /// Moves `n` bytes of stream `s`.
     fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str>;
+    /// Told each op's kind (the tag's low bits) and relative page address, before its body.
+    fn op(&mut self, _kind: u8, _rel: u64) {}
     /// Moves an lz4 block of exactly `len` bytes (see [`lz4_body`]).
     fn lz4(&mut self, len: usize) -> Result<(), &'static str>
     where
@@ -146,6 +154,13 @@ struct Split<'a> {
     /// While moving: the counts of each byte value in the tokens and the low and high offset
     /// bytes (streams that only lz4 blocks write, all through [`split_lz4`]).
     counts: Counts,
+    /// The contexts of the lz4 blocks' literals, in payload order (see [`context`]).
+    ctx_in: &'a [u16],
+    /// How many of `ctx_in` were used (counting pass: how many lz4 literals there are).
+    ctx_pos: usize,
+    /// While moving, with contexts: the context of each literal stream byte, and where the
+    /// literal stream starts in `out`.
+    ctx_out: Option<(&'a mut [u16], usize)>,
 }
 
 /// Byte counts of the tokens, low offset and high offset streams.
@@ -162,6 +177,9 @@ impl Route for Split<'_> {
         if let Some(out) = &mut self.out {
             out[*at] = b;
         }
+        if let (Stream::Literals, Some((ctx, base))) = (s, &mut self.ctx_out) {
+            ctx[*at - *base] = context::NO_CONTEXT;
+        }
         *at += 1;
         Ok(b)
     }
@@ -174,6 +192,9 @@ impl Route for Split<'_> {
         let at = &mut self.at[s as usize];
         if let Some(out) = &mut self.out {
             out[*at..*at + n].copy_from_slice(b);
+        }
+        if let (Stream::Literals, Some((ctx, base))) = (s, &mut self.ctx_out) {
+            ctx[*at - *base..*at - *base + n].fill(context::NO_CONTEXT);
         }
         *at += n;
         self.pos = end;
@@ -188,6 +209,7 @@ impl Route for Split<'_> {
             .src
             .get(self.pos..end)
             .ok_or("op runs past the payload")?;
+        let lits_before = self.at[Stream::Literals as usize];
         match &mut self.out {
             None => count_lz4(body, &mut self.at)?,
             Some(out) => split_lz4(
@@ -198,6 +220,15 @@ impl Route for Split<'_> {
                 &mut self.counts,
             ),
         }
+        let n = self.at[Stream::Literals as usize] - lits_before;
+        if let Some((ctx, base)) = &mut self.ctx_out {
+            let from = self
+                .ctx_in
+                .get(self.ctx_pos..self.ctx_pos + n)
+                .ok_or("fewer literal contexts than lz4 literals")?;
+            ctx[lits_before - *base..lits_before - *base + n].copy_from_slice(from);
+        }
+        self.ctx_pos += n;
         self.pos = end;
         Ok(())
     }
@@ -460,6 +491,151 @@ impl Route for Join<'_> {
     }
 }
 
+/// [`Join`] for a payload whose literal stream is context modelled: literals are decoded one by
+/// one as the ops are joined, and every lz4 block is decoded into `window` (after its dictionary
+/// page, for a DICT op) so that each literal's context is known when it is read.
+struct CtxJoin<'a, 'l> {
+    join: Join<'a>,
+    lits: context::LiteralReader<'a>,
+    load: &'l mut dyn FnMut(u64, &mut [u8]) -> bool,
+    /// Two pages: the dictionary, then the block's output.
+    window: &'a mut [u8],
+    ps: usize,
+    /// Page number of the current op (`u64::MAX` before the first, as the decoder counts).
+    prev: u64,
+    /// Kind of the current op.
+    kind: u8,
+}
+
+impl CtxJoin<'_, '_> {
+    fn literal(&mut self, ctx: u16) -> Result<u8, &'static str> {
+        let b = self.lits.next(ctx)?;
+        // one payload byte per stream byte read: the literal stream's declared length bounds `o`
+        let j = &mut self.join;
+        *j.out.get_mut(j.o).ok_or(STREAM_END)? = b;
+        j.o += 1;
+        Ok(b)
+    }
+}
+
+impl Route for CtxJoin<'_, '_> {
+    fn more(&self) -> bool {
+        self.join.more()
+    }
+    fn byte(&mut self, s: Stream) -> Result<u8, &'static str> {
+        match s {
+            Stream::Literals => self.literal(context::NO_CONTEXT),
+            _ => self.join.byte(s),
+        }
+    }
+    fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str> {
+        match s {
+            Stream::Literals => {
+                for _ in 0..n {
+                    self.literal(context::NO_CONTEXT)?;
+                }
+                Ok(())
+            }
+            _ => self.join.bytes(s, n),
+        }
+    }
+    fn op(&mut self, kind: u8, rel: u64) {
+        self.prev = self
+            .prev
+            .wrapping_add(1)
+            .wrapping_add(varint::unzigzag(rel) as u64);
+        self.kind = kind;
+    }
+    /// The moves and checks of [`lz4_body`], decoding the block into the window as it goes.
+    fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
+        const BAD: &str = "lz4 sequence runs past its block";
+        let ps = self.ps;
+        let dl = if self.kind == op::DICT { ps } else { 0 };
+        if dl > 0 && !(self.load)(self.prev, &mut self.window[..ps]) {
+            self.window[..ps].fill(0);
+        }
+        // offset of the last match; before the first, the same position in the dictionary
+        let mut rep = (dl > 0).then_some(dl);
+        let mut p = 0usize; // output bytes so far
+        let mut used = 0usize;
+        loop {
+            let token = self.join.byte(Stream::Tokens)?;
+            used += 1;
+            let mut n = (token >> 4) as usize;
+            if n == 15 {
+                loop {
+                    let b = self.join.byte(Stream::Ctrl)?;
+                    used += 1;
+                    n += b as usize;
+                    if b != 255 || used >= len {
+                        break;
+                    }
+                }
+            }
+            if used > len || n > len - used {
+                return Err(BAD);
+            }
+            if n > ps - p {
+                return Err("lz4 block decodes past its page");
+            }
+            // d <= dl + (output when the match was taken) <= dl + p
+            self.lits.run(self.window, dl + p, n, rep)?;
+            let j = &mut self.join;
+            // one payload byte per stream byte: the literal stream's declared length bounds `o`
+            j.out
+                .get_mut(j.o..j.o + n)
+                .ok_or(STREAM_END)?
+                .copy_from_slice(&self.window[dl + p..dl + p + n]);
+            j.o += n;
+            p += n;
+            used += n;
+            if used == len {
+                return Ok(());
+            }
+            if len - used < 2 {
+                return Err(BAD);
+            }
+            let lo = self.join.byte(Stream::OffsetLow)?;
+            let hi = self.join.byte(Stream::OffsetHigh)?;
+            used += 2;
+            let d = u16::from_le_bytes([lo, hi]) as usize;
+            if d == 0 || d > dl + p {
+                return Err("lz4 match starts before its window");
+            }
+            let mut m = (token & 15) as usize + crate::lz::MIN_MATCH;
+            if token & 15 == 15 {
+                loop {
+                    if used >= len {
+                        return Err(BAD);
+                    }
+                    let b = self.join.byte(Stream::Ctrl)?;
+                    used += 1;
+                    m += b as usize;
+                    if b != 255 {
+                        break;
+                    }
+                }
+            }
+            if used >= len {
+                return Err("lz4 block ends with a match");
+            }
+            if m > ps - p {
+                return Err("lz4 block decodes past its page");
+            }
+            let (to, from) = (dl + p, dl + p - d);
+            if d >= m {
+                self.window.copy_within(from..from + m, to);
+            } else {
+                for i in 0..m {
+                    self.window[to + i] = self.window[from + i];
+                }
+            }
+            p += m;
+            rep = Some(d);
+        }
+    }
+}
+
 /// A varint of stream `s`: its value and its length in bytes.
 fn varint<R: Route>(r: &mut R, s: Stream) -> Result<(u64, usize), &'static str> {
     let mut v = 0u64;
@@ -567,7 +743,8 @@ fn route<R: Route>(r: &mut R, ps: usize, bs: usize) -> Result<(), &'static str> 
     let nblocks = ps / bs;
     while r.more() {
         let tag = r.byte(Stream::Ctrl)?;
-        varint(r, Stream::Ctrl)?; // page address
+        let (rel, _) = varint(r, Stream::Ctrl)?; // page address
+        r.op(tag & 15, rel);
         let codec = tag >> 4;
         match tag & 15 {
             op::ZERO => {}
@@ -615,16 +792,29 @@ fn route<R: Route>(r: &mut R, ps: usize, bs: usize) -> Result<(), &'static str> 
 #[derive(Debug, Default)]
 pub struct EntropyEncoder {
     streams: Vec<u8>,
+    /// The context of each literal stream byte (when contexts are given).
+    ctx: Vec<u16>,
+    /// The literal model (context counts and tables).
+    model: context::Model,
 }
+
+/// Fewer literals than this are not worth a context model (its tables and clustering time).
+const MIN_CONTEXT_LITERALS: usize = 4096;
 
 impl EntropyEncoder {
     /// Appends the entropy-coded form of `payload` (the ops of a frame with page size `ps` and
     /// block size `bs`) to `out`. Fails only on a payload that is not a valid sequence of ops.
+    ///
+    /// `lit_ctx`, when given, holds the context of every literal of the payload's lz4 blocks in
+    /// payload order ([`context::lz4_literal_contexts`] of each block); the literal stream is
+    /// then context modelled when that is smaller. Without it, or when it does not match the
+    /// payload's lz4 literals, the literal stream is coded with one table.
     pub fn encode(
         &mut self,
         payload: &[u8],
         ps: usize,
         bs: usize,
+        lit_ctx: Option<&[u16]>,
         out: &mut Vec<u8>,
     ) -> Result<(), &'static str> {
         let mut count = Split {
@@ -633,8 +823,16 @@ impl EntropyEncoder {
             at: [0; STREAMS],
             out: None,
             counts: [[0; 256]; 3],
+            ctx_in: &[],
+            ctx_pos: 0,
+            ctx_out: None,
         };
         route(&mut count, ps, bs)?;
+        let n_lits = count.at[Stream::Literals as usize];
+        let lit_ctx = lit_ctx.filter(|c| {
+            debug_assert_eq!(c.len(), count.ctx_pos, "one context per lz4 literal");
+            c.len() == count.ctx_pos && n_lits >= MIN_CONTEXT_LITERALS
+        });
         let mut start = [0usize; STREAMS + 1];
         for s in 0..STREAMS {
             start[s + 1] = start[s] + count.at[s] + GAP;
@@ -642,12 +840,18 @@ impl EntropyEncoder {
         if self.streams.len() < start[STREAMS] {
             self.streams.resize(start[STREAMS], 0);
         }
+        if lit_ctx.is_some() && self.ctx.len() < n_lits {
+            self.ctx.resize(n_lits, 0);
+        }
         let mut split = Split {
             src: payload,
             pos: 0,
             at: std::array::from_fn(|s| start[s]),
             out: Some(&mut self.streams[..]),
             counts: [[0; 256]; 3],
+            ctx_in: lit_ctx.unwrap_or(&[]),
+            ctx_pos: 0,
+            ctx_out: lit_ctx.map(|_| (&mut self.ctx[..], start[Stream::Literals as usize])),
         };
         route(&mut split, ps, bs)?;
         let counts = split.counts;
@@ -660,14 +864,56 @@ impl EntropyEncoder {
                 _ => huffman::histogram(stream),
             };
             debug_assert!(counts == huffman::histogram(stream), "stream {s}");
-            write_stream(stream, &counts, out);
+            if s == Stream::Literals as usize && lit_ctx.is_some() {
+                let ctx = &self.ctx[..stream.len()];
+                write_literals(stream, ctx, &counts, &mut self.model, out);
+            } else {
+                write_stream(stream, &counts, out);
+            }
         }
         Ok(())
     }
 
     /// Bytes of buffers held.
     pub fn memory_bytes(&self) -> usize {
-        self.streams.capacity()
+        self.streams.capacity() + 2 * self.ctx.capacity() + 1024 * self.model.counts.capacity()
+    }
+}
+
+/// The literal stream: context modelled when that beats [`write_stream`]'s choice.
+fn write_literals(
+    s: &[u8],
+    ctx: &[u16],
+    counts: &[u32; 256],
+    model: &mut context::Model,
+    out: &mut Vec<u8>,
+) {
+    model.count(s, ctx);
+    model.cluster(context::tables_for(s.len()));
+    let coded = model.bits.div_ceil(8) as usize;
+    let with_ctx = 1 + model.tables_len() + varint::len(coded as u64) + coded;
+    if with_ctx >= stream_len(s.len(), counts) {
+        return write_stream(s, counts, out);
+    }
+    out.push(MODE_CONTEXT);
+    varint::put(out, s.len() as u64);
+    model.put_tables(out);
+    varint::put(out, coded as u64);
+    model.put_bits(s, ctx, coded, out);
+}
+
+/// Bytes [`write_stream`] writes for a stream of `n` bytes with these counts, less its length
+/// varint.
+fn stream_len(n: usize, counts: &[u32; 256]) -> usize {
+    let lens = huffman::code_lengths(counts);
+    let coded = huffman::coded_bits(counts, &lens).div_ceil(8) as usize;
+    let k = lens.iter().filter(|&&l| l > 0).count();
+    let table = TABLE_BYTES.min(listed_table_len(k));
+    let huff = 1 + table + varint::len(coded as u64) + coded;
+    if n > 0 && huff < 1 + n {
+        huff
+    } else {
+        1 + n
     }
 }
 
@@ -723,6 +969,10 @@ impl std::fmt::Display for EntropyError {
 /// Rebuilds payloads from entropy-coded ones; keeps its buffers from frame to frame.
 pub struct EntropyDecoder {
     decoded: Vec<u8>,
+    /// Tables of a context-modelled literal stream.
+    ctx: context::ContextTables,
+    /// A dictionary page followed by the output of the lz4 block being joined (context mode).
+    window: Vec<u8>,
     /// One decoding table per stream (two streams are decoded at once).
     huff: Vec<huffman::Decoder>,
 }
@@ -733,6 +983,8 @@ impl Default for EntropyDecoder {
         lens[0] = 1;
         EntropyDecoder {
             decoded: Vec::new(),
+            ctx: context::ContextTables::default(),
+            window: Vec::new(),
             huff: (0..STREAMS)
                 .map(|_| huffman::Decoder::new(&lens).expect("a valid one-symbol code"))
                 .collect(),
@@ -752,6 +1004,7 @@ impl std::fmt::Debug for EntropyDecoder {
 #[derive(Clone, Copy, Default)]
 struct StreamAt {
     huffman: bool,
+    context: bool,
     listed: bool,
     len: usize,
     table: usize,
@@ -763,18 +1016,24 @@ impl EntropyDecoder {
     /// Replaces `payload` with the payload that `coded` (an entropy-coded payload of a frame with
     /// page size `ps` and block size `bs`) stands for. Checks every stream header against the
     /// bytes present before allocating, and at most [`MAX_PLAIN_BYTES`] in all.
+    ///
+    /// A context-modelled literal stream needs the dictionary of each DICT op: `load(page, buf)`
+    /// copies the backup's current content of page number `page` into `buf` (one page) and
+    /// returns true, or returns false when it has no such page (zeros are used; the frame is
+    /// then refused when its ops are checked).
     pub fn decode(
         &mut self,
         coded: &[u8],
         ps: usize,
         bs: usize,
         payload: &mut Vec<u8>,
+        load: &mut dyn FnMut(u64, &mut [u8]) -> bool,
     ) -> Result<(), EntropyError> {
         use EntropyError::Container;
         let mut at = [StreamAt::default(); STREAMS];
         let mut pos = 0usize;
         let mut total = 0usize;
-        for a in &mut at {
+        for (si, a) in at.iter_mut().enumerate() {
             let mode = *coded
                 .get(pos)
                 .ok_or(Container("ends inside a stream header"))?;
@@ -813,6 +1072,19 @@ impl EntropyDecoder {
                         return Err(Container("coded length does not fit the stream length"));
                     }
                     (a.huffman, a.data, a.data_len) = (true, pos, m);
+                    pos += m;
+                }
+                MODE_CONTEXT if si == Stream::Literals as usize => {
+                    self.ctx.read(coded, &mut pos)?;
+                    let m = varint::get(coded, &mut pos).ok_or(Container("bad coded length"))?;
+                    if m > (coded.len() - pos) as u64 {
+                        return Err(Container("coded stream runs past the payload"));
+                    }
+                    let m = m as usize;
+                    if n as u64 > 8 * m as u64 {
+                        return Err(Container("coded length does not fit the stream length"));
+                    }
+                    (a.context, a.data, a.data_len) = (true, pos, m);
                     pos += m;
                 }
                 _ => return Err(Container("unknown stream mode")),
@@ -890,15 +1162,44 @@ impl EntropyDecoder {
         // its end)
         payload.clear();
         payload.resize(total, 0);
-        let mut j = Join {
+        let j = Join {
             streams,
             pos: [0; STREAMS],
             out: payload,
             o: 0,
         };
-        route(&mut j, ps, bs).map_err(EntropyError::Streams)?;
+        let lits = at[Stream::Literals as usize];
+        let j = if lits.context {
+            // literals are decoded as the ops are joined, each with its context
+            self.window.resize(2 * ps, 0);
+            let mut cj = CtxJoin {
+                join: j,
+                lits: context::LiteralReader::new(
+                    &self.ctx,
+                    &coded[lits.data..lits.data + lits.data_len],
+                    lits.len,
+                ),
+                load,
+                window: &mut self.window,
+                ps,
+                prev: u64::MAX,
+                kind: 0,
+            };
+            route(&mut cj, ps, bs).map_err(EntropyError::Streams)?;
+            cj.lits.finish().map_err(EntropyError::Streams)?;
+            cj.join
+        } else {
+            let mut j = j;
+            route(&mut j, ps, bs).map_err(EntropyError::Streams)?;
+            j
+        };
         debug_assert!(j.o <= total);
-        if j.pos.iter().zip(&streams).any(|(&p, s)| p != s.len()) {
+        if j.pos
+            .iter()
+            .zip(&j.streams)
+            .enumerate()
+            .any(|(i, (&p, s))| p != s.len() && !(i == Stream::Literals as usize && lits.context))
+        {
             return Err(EntropyError::Streams(
                 "bytes left in a stream after the last op",
             ));
@@ -908,7 +1209,10 @@ impl EntropyDecoder {
 
     /// Bytes of buffers held.
     pub fn memory_bytes(&self) -> usize {
-        self.decoded.capacity() + STREAMS * 2 * (1 << huffman::MAX_BITS)
+        self.decoded.capacity()
+            + STREAMS * 2 * (1 << huffman::MAX_BITS)
+            + self.ctx.memory_bytes()
+            + self.window.capacity()
     }
 }
 

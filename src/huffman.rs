@@ -147,7 +147,7 @@ pub fn unpack_lengths(packed: &[u8; TABLE_BYTES]) -> Lengths {
 
 /// Canonical codes for the lengths, bit-reversed for least-significant-bit-first writing.
 /// Lengths must be a valid code (see [`Decoder::new`]).
-fn canonical_codes(lens: &Lengths) -> [u16; 256] {
+pub(crate) fn canonical_codes(lens: &Lengths) -> [u16; 256] {
     let mut count = [0u16; 16];
     for &l in lens {
         count[l as usize] += 1;
@@ -313,6 +313,13 @@ impl Decoder {
         Ok(())
     }
 
+    /// The table entry for the next [`MAX_BITS`] bits (`symbol << 8 | length`, length 0 for bits
+    /// that are no code).
+    #[inline(always)]
+    pub(crate) fn entry(&self, bits: u64) -> u16 {
+        self.table[(bits & ((1 << MAX_BITS) - 1)) as usize]
+    }
+
     /// Decodes exactly `out.len()` symbols from `src`, which must end with the byte holding the
     /// last symbol's last bit, padded with zero bits (as [`encode`] writes it).
     pub fn decode(&self, src: &[u8], out: &mut [u8]) -> Result<(), HuffmanError> {
@@ -410,7 +417,7 @@ pub fn decode_pair(
 /// 64 bits of `src` starting at bit `bitpos` (LSB first), zeros past its end; at least 57 of them
 /// are meaningful.
 #[inline(always)]
-fn peek(src: &[u8], bitpos: u64) -> u64 {
+pub(crate) fn peek(src: &[u8], bitpos: u64) -> u64 {
     let byte = (bitpos / 8) as usize;
     let w = match src.get(byte..byte + 8) {
         Some(s) => u64::from_le_bytes(s.try_into().unwrap()),

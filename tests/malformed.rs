@@ -371,7 +371,7 @@ fn entropy_coded_payloads_that_do_not_decode() {
         // the genuine next frame, entropy coded by hand (the encoder found it too small to pay)
         let mut coded = Vec::new();
         fgbi::entropy::EntropyEncoder::default()
-            .encode(&plain, PS, Config::default().block_size, &mut coded)
+            .encode(&plain, PS, Config::default().block_size, None, &mut coded)
             .unwrap();
         let f = crafted(&s.next, h.op_count, &coded);
         s.next = resealed(&f, |h| h.flags |= frame::FLAG_ENTROPY);

@@ -94,11 +94,17 @@ fn join_rebuilds_exactly_the_payload_the_split_took_apart() {
                 kinds[i] |= p.first().is_some_and(|&t| t & 15 == *s) || p.contains(s);
             }
             let mut coded = Vec::new();
-            ee.encode(&p, cfg.page_size, cfg.block_size, &mut coded)
+            ee.encode(&p, cfg.page_size, cfg.block_size, None, &mut coded)
                 .unwrap();
             let mut back = Vec::new();
-            ed.decode(&coded, cfg.page_size, cfg.block_size, &mut back)
-                .unwrap();
+            ed.decode(
+                &coded,
+                cfg.page_size,
+                cfg.block_size,
+                &mut back,
+                &mut |_, _| false,
+            )
+            .unwrap();
             assert!(back == p, "{cfg:?}");
         }
     }
@@ -110,7 +116,7 @@ fn heap_like_payloads_shrink() {
     let mut ee = EntropyEncoder::default();
     let p = &payloads(cfg)[0];
     let mut coded = Vec::new();
-    ee.encode(p, cfg.page_size, cfg.block_size, &mut coded)
+    ee.encode(p, cfg.page_size, cfg.block_size, None, &mut coded)
         .unwrap();
     assert!(
         coded.len() * 10 < p.len() * 9,
@@ -130,7 +136,7 @@ fn every_stream_is_stored_when_coding_would_not_pay() {
     p.extend_from_slice(&page);
     let mut coded = Vec::new();
     EntropyEncoder::default()
-        .encode(&p, 4096, 256, &mut coded)
+        .encode(&p, 4096, 256, None, &mut coded)
         .unwrap();
     // six stored streams: mode + length each, plus the bytes
     assert_eq!(
@@ -153,7 +159,10 @@ fn split_refuses_what_is_not_a_payload() {
         &[op::ZERO, 0x80],                   // address varint cut short
         &[op::COMPRESSED, 0x00, 0x01, 0x00], // codec 0
     ] {
-        assert!(ee.encode(bad, 4096, 256, &mut out).is_err(), "{bad:x?}");
+        assert!(
+            ee.encode(bad, 4096, 256, None, &mut out).is_err(),
+            "{bad:x?}"
+        );
     }
 }
 
@@ -163,7 +172,7 @@ fn sample() -> (Vec<u8>, Vec<u8>) {
     let p = payloads(cfg).swap_remove(1);
     let mut coded = Vec::new();
     EntropyEncoder::default()
-        .encode(&p, cfg.page_size, cfg.block_size, &mut coded)
+        .encode(&p, cfg.page_size, cfg.block_size, None, &mut coded)
         .unwrap();
     assert_ne!(coded[0], MODE_STORED, "the control stream is coded");
     (p, coded)
@@ -174,7 +183,7 @@ fn container_errors_are_reported() {
     let (_, coded) = sample();
     let mut ed = EntropyDecoder::default();
     let mut out = Vec::new();
-    let mut dec = |c: &[u8]| ed.decode(c, 4096, 256, &mut out);
+    let mut dec = |c: &[u8]| ed.decode(c, 4096, 256, &mut out, &mut |_, _| false);
     assert!(matches!(dec(&[]), Err(EntropyError::Container(_))));
     assert!(
         matches!(dec(&[7, 0]), Err(EntropyError::Container(_))),
@@ -216,13 +225,13 @@ fn a_stream_with_bytes_left_over_is_refused() {
     }
     let mut out = Vec::new();
     assert!(matches!(
-        EntropyDecoder::default().decode(&c, 4096, 256, &mut out),
+        EntropyDecoder::default().decode(&c, 4096, 256, &mut out, &mut |_, _| false),
         Err(EntropyError::Streams(_))
     ));
     c[7] = 0; // literal stream empty, drop its byte
     c.remove(8);
     EntropyDecoder::default()
-        .decode(&c, 4096, 256, &mut out)
+        .decode(&c, 4096, 256, &mut out, &mut |_, _| false)
         .unwrap();
     assert_eq!(out, [op::ZERO, 0]);
 }
@@ -241,7 +250,7 @@ fn damaged_containers_never_panic() {
             let i = rng.below(c.len());
             c[i] ^= 1 << rng.below(8);
         }
-        match ed.decode(&c, 4096, 256, &mut out) {
+        match ed.decode(&c, 4096, 256, &mut out, &mut |_, _| false) {
             Err(_) => refused += 1,
             // the rebuilt payload may differ; the frame's checksum and the op validation catch it
             Ok(()) => assert!(out.len() <= 8 * c.len()),
@@ -250,7 +259,8 @@ fn damaged_containers_never_panic() {
     // flips inside literal bytes rebuild another valid-looking payload; flips in lengths,
     // tables and codes are refused here
     assert!(refused > rounds / 4, "{refused} of {rounds} refused");
-    ed.decode(&coded, 4096, 256, &mut out).unwrap();
+    ed.decode(&coded, 4096, 256, &mut out, &mut |_, _| false)
+        .unwrap();
     assert!(out == p);
 }
 
@@ -293,6 +303,9 @@ fn split_lz4_equals_generic_route() {
                     at: [0; STREAMS],
                     out: None,
                     counts: [[0; 256]; 3],
+                    ctx_in: &[],
+                    ctx_pos: 0,
+                    ctx_out: None,
                 };
                 let mut gen = Generic(Split {
                     src: &v,
@@ -300,6 +313,9 @@ fn split_lz4_equals_generic_route() {
                     at: [0; STREAMS],
                     out: None,
                     counts: [[0; 256]; 3],
+                    ctx_in: &[],
+                    ctx_pos: 0,
+                    ctx_out: None,
                 });
                 let (rf, rg) = (route(&mut fast, ps, bs), route(&mut gen, ps, bs));
                 assert_eq!(rf.is_ok(), rg.is_ok());
@@ -322,6 +338,9 @@ fn split_lz4_equals_generic_route() {
                     at,
                     out: Some(&mut out_fast),
                     counts: [[0; 256]; 3],
+                    ctx_in: &[],
+                    ctx_pos: 0,
+                    ctx_out: None,
                 };
                 route(&mut fast, ps, bs).unwrap();
                 let counts = fast.counts;
@@ -331,6 +350,9 @@ fn split_lz4_equals_generic_route() {
                     at,
                     out: Some(&mut out_gen),
                     counts: [[0; 256]; 3],
+                    ctx_in: &[],
+                    ctx_pos: 0,
+                    ctx_out: None,
                 });
                 route(&mut gen, ps, bs).unwrap();
                 for s in 0..STREAMS {
@@ -372,6 +394,9 @@ fn join_lz4_equals_generic_route() {
                 at: [0; STREAMS],
                 out: None,
                 counts: [[0; 256]; 3],
+                ctx_in: &[],
+                ctx_pos: 0,
+                ctx_out: None,
             };
             route(&mut count, ps, bs).unwrap();
             let mut start = [0usize; STREAMS + 1];
@@ -387,6 +412,9 @@ fn join_lz4_equals_generic_route() {
                     at,
                     out: Some(&mut buf),
                     counts: [[0; 256]; 3],
+                    ctx_in: &[],
+                    ctx_pos: 0,
+                    ctx_out: None,
                 }),
                 ps,
                 bs,
