@@ -531,9 +531,12 @@ impl Route for CtxJoin<'_, '_> {
     fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str> {
         match s {
             Stream::Literals => {
-                for _ in 0..n {
-                    self.literal(context::NO_CONTEXT)?;
-                }
+                let j = &mut self.join;
+                // one payload byte per stream byte: the literal stream's length bounds `o`
+                let end = j.o.checked_add(n).ok_or(STREAM_END)?;
+                self.lits
+                    .run_plain(j.out.get_mut(j.o..end).ok_or(STREAM_END)?)?;
+                j.o = end;
                 Ok(())
             }
             _ => self.join.bytes(s, n),

@@ -338,6 +338,16 @@ pub fn tables_for(n: usize) -> usize {
     (n / 16384).clamp(2, MAX_TABLES)
 }
 
+/// 64 bits of `src` from bit `bitpos` on (zeros past its end).
+#[inline(always)]
+fn bits_at(src: &[u8], bitpos: u64) -> u64 {
+    let byte = (bitpos / 8) as usize;
+    match src.get(byte..byte + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")) >> (bitpos % 8),
+        None => huffman::peek(src, bitpos),
+    }
+}
+
 /// Bits of one context map entry with `k` tables.
 fn map_bits(k: usize) -> u32 {
     usize::BITS - (k.max(1) - 1).leading_zeros()
@@ -500,30 +510,61 @@ impl<'a> LiteralReader<'a> {
         let tables = &self.tables.tables;
         let src = self.src;
         let mut bitpos = self.bitpos;
-        for q in at..at + n {
-            let ctx = match d {
-                Some(d) => win[q - d] as usize,
-                None => NO_CONTEXT as usize,
-            };
-            let t = &tables[map[ctx] as usize];
-            let byte = (bitpos / 8) as usize;
-            let bits = match src.get(byte..byte + 8) {
-                Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")) >> (bitpos % 8),
-                None => huffman::peek(src, bitpos),
-            };
-            let e = t.entry(bits);
-            let l = (e & 0xff) as u64;
-            if l == 0 {
-                return Err("literal bits that are no code");
+        let (mut q, end) = (at, at + n);
+        while q < end {
+            // one load serves five codes (at least 57 of its bits are the stream's)
+            let mut w = bits_at(src, bitpos);
+            let stop = end.min(q + 5);
+            while q < stop {
+                let ctx = match d {
+                    Some(d) => win[q - d] as usize,
+                    None => NO_CONTEXT as usize,
+                };
+                let e = tables[map[ctx] as usize].entry(w);
+                let l = e & 0xff;
+                if l == 0 {
+                    return Err("literal bits that are no code");
+                }
+                w >>= l;
+                bitpos += l as u64;
+                win[q] = (e >> 8) as u8;
+                q += 1;
             }
-            bitpos += l;
-            win[q] = (e >> 8) as u8;
         }
         if bitpos > src.len() as u64 * 8 {
             return Err("literal bits run past their stream");
         }
         self.bitpos = bitpos;
         self.left -= n;
+        Ok(())
+    }
+
+    /// Decodes `dst.len()` literals of context [`NO_CONTEXT`] into `dst`.
+    pub fn run_plain(&mut self, dst: &mut [u8]) -> Result<(), &'static str> {
+        if dst.len() > self.left {
+            return Err("more literals than the literal stream holds");
+        }
+        let t = &self.tables.tables[self.tables.map[NO_CONTEXT as usize] as usize];
+        let src = self.src;
+        let mut bitpos = self.bitpos;
+        for five in dst.chunks_mut(5) {
+            let mut w = bits_at(src, bitpos);
+            for o in five {
+                let e = t.entry(w);
+                let l = e & 0xff;
+                if l == 0 {
+                    return Err("literal bits that are no code");
+                }
+                w >>= l;
+                bitpos += l as u64;
+                *o = (e >> 8) as u8;
+            }
+        }
+        if bitpos > src.len() as u64 * 8 {
+            return Err("literal bits run past their stream");
+        }
+        self.bitpos = bitpos;
+        self.left -= dst.len();
         Ok(())
     }
 
