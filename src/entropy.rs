@@ -797,6 +797,8 @@ pub struct EntropyEncoder {
     streams: Vec<u8>,
     /// The context of each literal stream byte (when contexts are given).
     ctx: Vec<u16>,
+    /// The contexts of the token or high offset stream's bytes.
+    ctx2: Vec<u16>,
     /// The literal model (context counts and tables).
     model: context::Model,
 }
@@ -867,9 +869,25 @@ impl EntropyEncoder {
                 _ => huffman::histogram(stream),
             };
             debug_assert!(counts == huffman::histogram(stream), "stream {s}");
+            let n = stream.len();
             if s == Stream::Literals as usize && lit_ctx.is_some() {
-                let ctx = &self.ctx[..stream.len()];
-                write_literals(stream, ctx, &counts, &mut self.model, out);
+                let ctx = &self.ctx[..n];
+                write_context_stream(stream, ctx, &counts, &mut self.model, out);
+            } else if n >= MIN_CONTEXT_LITERALS
+                && (s == Stream::Tokens as usize || s == Stream::OffsetHigh as usize)
+            {
+                // tokens: the previous token; high offset bytes: the low byte of the offset
+                self.ctx2.clear();
+                if s == Stream::Tokens as usize {
+                    self.ctx2.push(0);
+                    self.ctx2.extend(stream[..n - 1].iter().map(|&b| b as u16));
+                } else {
+                    let lo = start[Stream::OffsetLow as usize];
+                    self.ctx2
+                        .extend(self.streams[lo..lo + n].iter().map(|&b| b as u16));
+                }
+                let stream = &self.streams[start[s]..start[s] + n];
+                write_context_stream(stream, &self.ctx2, &counts, &mut self.model, out);
             } else {
                 write_stream(stream, &counts, out);
             }
@@ -879,12 +897,16 @@ impl EntropyEncoder {
 
     /// Bytes of buffers held.
     pub fn memory_bytes(&self) -> usize {
-        self.streams.capacity() + 2 * self.ctx.capacity() + 1024 * self.model.counts.capacity()
+        self.streams.capacity()
+            + 2 * self.ctx.capacity()
+            + 2 * self.ctx2.capacity()
+            + 1024 * self.model.counts.capacity()
     }
 }
 
-/// The literal stream: context modelled when that beats [`write_stream`]'s choice.
-fn write_literals(
+/// A stream whose bytes have contexts (`ctx[i]` for `s[i]`): context modelled when that beats
+/// [`write_stream`]'s choice.
+fn write_context_stream(
     s: &[u8],
     ctx: &[u16],
     counts: &[u32; 256],
@@ -972,8 +994,12 @@ impl std::fmt::Display for EntropyError {
 /// Rebuilds payloads from entropy-coded ones; keeps its buffers from frame to frame.
 pub struct EntropyDecoder {
     decoded: Vec<u8>,
-    /// Tables of a context-modelled literal stream.
-    ctx: context::ContextTables,
+    /// Tables of each context-modelled stream (tokens, literals, high offset bytes).
+    ctx: [context::ContextTables; STREAMS],
+    /// Decoded context-modelled tokens (after a leading 0, the first token's context) and high
+    /// offset bytes.
+    tokens: Vec<u8>,
+    high: Vec<u8>,
     /// A dictionary page followed by the output of the lz4 block being joined (context mode).
     window: Vec<u8>,
     /// One decoding table per stream (two streams are decoded at once).
@@ -986,7 +1012,9 @@ impl Default for EntropyDecoder {
         lens[0] = 1;
         EntropyDecoder {
             decoded: Vec::new(),
-            ctx: context::ContextTables::default(),
+            ctx: Default::default(),
+            tokens: Vec::new(),
+            high: Vec::new(),
             window: Vec::new(),
             huff: (0..STREAMS)
                 .map(|_| huffman::Decoder::new(&lens).expect("a valid one-symbol code"))
@@ -1077,8 +1105,12 @@ impl EntropyDecoder {
                     (a.huffman, a.data, a.data_len) = (true, pos, m);
                     pos += m;
                 }
-                MODE_CONTEXT if si == Stream::Literals as usize => {
-                    self.ctx.read(coded, &mut pos)?;
+                MODE_CONTEXT
+                    if [Stream::Tokens, Stream::Literals, Stream::OffsetHigh]
+                        .iter()
+                        .any(|&s| s as usize == si) =>
+                {
+                    self.ctx[si].read(coded, &mut pos)?;
                     let m = varint::get(coded, &mut pos).ok_or(Container("bad coded length"))?;
                     if m > (coded.len() - pos) as u64 {
                         return Err(Container("coded stream runs past the payload"));
@@ -1151,7 +1183,7 @@ impl EntropyDecoder {
             r.map_err(EntropyError::Huffman)?;
         }
         let mut start = 0;
-        let streams: [&[u8]; STREAMS] = std::array::from_fn(|i| {
+        let mut streams: [&[u8]; STREAMS] = std::array::from_fn(|i| {
             let a = at[i];
             if a.huffman {
                 let s = &self.decoded[start..start + a.len];
@@ -1161,6 +1193,35 @@ impl EntropyDecoder {
                 &coded[a.data..a.data + a.data_len]
             }
         });
+        // context-modelled tokens (each in the context of the one before) and high offset bytes
+        // (each in the context of its low byte)
+        let (tk, hi) = (Stream::Tokens as usize, Stream::OffsetHigh as usize);
+        if at[tk].context {
+            let a = at[tk];
+            self.tokens.clear();
+            self.tokens.resize(a.len + 1, 0);
+            let mut r =
+                context::LiteralReader::new(&self.ctx[tk], &coded[a.data..][..a.data_len], a.len);
+            r.run(&mut self.tokens, 1, a.len, Some(1))
+                .and_then(|()| r.finish())
+                .map_err(EntropyError::Streams)?;
+            streams[tk] = &self.tokens[1..];
+        }
+        if at[hi].context {
+            let a = at[hi];
+            let lo = streams[Stream::OffsetLow as usize];
+            if lo.len() != a.len {
+                return Err(EntropyError::Streams("the offset streams differ in length"));
+            }
+            self.high.clear();
+            self.high.resize(a.len, 0);
+            let mut r =
+                context::LiteralReader::new(&self.ctx[hi], &coded[a.data..][..a.data_len], a.len);
+            r.run_by(lo, &mut self.high)
+                .and_then(|()| r.finish())
+                .map_err(EntropyError::Streams)?;
+            streams[hi] = &self.high;
+        }
         // the payload is exactly as long as the streams together (checked: every stream read to
         // its end)
         payload.clear();
@@ -1178,7 +1239,7 @@ impl EntropyDecoder {
             let mut cj = CtxJoin {
                 join: j,
                 lits: context::LiteralReader::new(
-                    &self.ctx,
+                    &self.ctx[Stream::Literals as usize],
                     &coded[lits.data..lits.data + lits.data_len],
                     lits.len,
                 ),
@@ -1214,7 +1275,9 @@ impl EntropyDecoder {
     pub fn memory_bytes(&self) -> usize {
         self.decoded.capacity()
             + STREAMS * 2 * (1 << huffman::MAX_BITS)
-            + self.ctx.memory_bytes()
+            + self.ctx.iter().map(|c| c.memory_bytes()).sum::<usize>()
+            + self.tokens.capacity()
+            + self.high.capacity()
             + self.window.capacity()
     }
 }

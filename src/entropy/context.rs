@@ -539,6 +539,37 @@ impl<'a> LiteralReader<'a> {
         Ok(())
     }
 
+    /// Decodes `dst.len()` bytes into `dst`, the context of `dst[i]` being `ctx[i]` (as long as
+    /// `dst`).
+    pub fn run_by(&mut self, ctx: &[u8], dst: &mut [u8]) -> Result<(), &'static str> {
+        if dst.len() > self.left || ctx.len() != dst.len() {
+            return Err("more literals than the literal stream holds");
+        }
+        let map = &self.tables.map;
+        let tables = &self.tables.tables;
+        let src = self.src;
+        let mut bitpos = self.bitpos;
+        for (five, c5) in dst.chunks_mut(5).zip(ctx.chunks(5)) {
+            let mut w = bits_at(src, bitpos);
+            for (o, &c) in five.iter_mut().zip(c5) {
+                let e = tables[map[c as usize] as usize].entry(w);
+                let l = e & 0xff;
+                if l == 0 {
+                    return Err("literal bits that are no code");
+                }
+                w >>= l;
+                bitpos += l as u64;
+                *o = (e >> 8) as u8;
+            }
+        }
+        if bitpos > src.len() as u64 * 8 {
+            return Err("literal bits run past their stream");
+        }
+        self.bitpos = bitpos;
+        self.left -= dst.len();
+        Ok(())
+    }
+
     /// Decodes `dst.len()` literals of context [`NO_CONTEXT`] into `dst`.
     pub fn run_plain(&mut self, dst: &mut [u8]) -> Result<(), &'static str> {
         if dst.len() > self.left {

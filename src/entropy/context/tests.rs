@@ -94,13 +94,19 @@ fn ctx_payload(rng: &mut Rng, ops: usize) -> (Vec<u8>, Vec<u16>, HashMap<u64, Ve
 
 /// The mode byte of each stream of an entropy-coded payload.
 fn modes(coded: &[u8]) -> [u8; STREAMS] {
+    starts(coded).map(|at| coded[at])
+}
+
+/// Where each stream of an entropy-coded payload starts (its mode byte).
+fn starts(coded: &[u8]) -> [usize; STREAMS] {
     let mut pos = 0;
-    let mut m = [0u8; STREAMS];
-    for mode in &mut m {
-        *mode = coded[pos];
+    let mut m = [0usize; STREAMS];
+    for at in &mut m {
+        *at = pos;
+        let mode = coded[pos];
         pos += 1;
         let n = varint::get(coded, &mut pos).unwrap() as usize;
-        match *mode {
+        match mode {
             MODE_STORED => {
                 pos += n;
                 continue;
@@ -312,62 +318,59 @@ fn damaged_context_streams_are_refused_or_rebuild_something_never_panic() {
 #[test]
 fn a_context_header_that_lies_is_refused() {
     let mut rng = Rng(96);
-    let (p, ctx, dicts) = ctx_payload(&mut rng, 40);
+    let (p, ctx, dicts) = ctx_payload(&mut rng, 120);
     let mut coded = Vec::new();
     EntropyEncoder::default()
         .encode(&p, PS, BS, Some(&ctx), &mut coded)
         .unwrap();
-    // find the literal stream's header
-    let mut pos = 0;
-    for _ in 0..Stream::Literals as usize {
-        let mode = coded[pos];
-        pos += 1;
-        let n = varint::get(&coded, &mut pos).unwrap() as usize;
-        match mode {
-            MODE_STORED => pos += n,
-            MODE_HUFFMAN => pos += crate::huffman::TABLE_BYTES,
-            _ => pos += get_listed(&coded, pos).unwrap().1,
-        }
-        if mode != MODE_STORED {
-            pos += varint::get(&coded, &mut pos).unwrap() as usize;
-        }
-    }
-    assert_eq!(coded[pos], MODE_CONTEXT);
-    let at_len = pos + 1;
-    let mut len_pos = at_len;
-    let n = varint::get(&coded, &mut len_pos).unwrap();
-    let k_at = len_pos;
     let mut ed = EntropyDecoder::default();
     let mut out = Vec::new();
     let mut dec = |c: &[u8]| ed.decode(c, PS, BS, &mut out, &mut loader(&dicts));
-    // no tables, too many tables
-    for k in [0u8, MAX_TABLES as u8 + 1] {
+    let mut seen = 0;
+    for (s, at) in starts(&coded).into_iter().enumerate() {
+        if coded[at] != MODE_CONTEXT {
+            continue;
+        }
+        seen |= 1 << s;
+        let at_len = at + 1;
+        let mut len_pos = at_len;
+        let n = varint::get(&coded, &mut len_pos).unwrap();
+        let k_at = len_pos;
+        // no tables, too many tables
+        for k in [0u8, MAX_TABLES as u8 + 1] {
+            let mut c = coded.clone();
+            c[k_at] = k;
+            assert!(
+                matches!(dec(&c), Err(EntropyError::Container(_))),
+                "stream {s}: {k} tables"
+            );
+        }
+        // a context mapped to a table that is not there (when the map's bits can say so), and
+        // non-zero padding after the map
+        let k = coded[k_at] as usize;
+        if !k.is_power_of_two() {
+            let mut c = coded.clone();
+            c[k_at + 1] |= (1 << map_bits(k)) - 1;
+            assert!(matches!(dec(&c), Err(EntropyError::Container(_))));
+        }
         let mut c = coded.clone();
-        c[k_at] = k;
-        assert!(
-            matches!(dec(&c), Err(EntropyError::Container(_))),
-            "{k} tables"
-        );
-    }
-    // a context mapped to a table that is not there (when the map's bits can say so), and
-    // non-zero padding after the map
-    let k = coded[k_at] as usize;
-    if !k.is_power_of_two() {
-        let mut c = coded.clone();
-        c[k_at + 1] |= (1 << map_bits(k)) - 1;
+        c[k_at + map_len(k)] |= 0x80;
         assert!(matches!(dec(&c), Err(EntropyError::Container(_))));
+        // one byte more or fewer than the bits hold
+        for m in [n - 1, n + 1] {
+            let mut c = coded[..at_len].to_vec();
+            varint::put(&mut c, m);
+            c.extend_from_slice(&coded[k_at..]);
+            assert!(dec(&c).is_err(), "stream {s}: {m} declared, {n} coded");
+        }
     }
-    let mut c = coded.clone();
-    c[k_at + map_len(k)] |= 0x80;
-    assert!(matches!(dec(&c), Err(EntropyError::Container(_))));
-    // one literal more or fewer than the bits hold
-    for m in [n - 1, n + 1] {
-        let mut c = coded[..at_len].to_vec();
-        varint::put(&mut c, m);
-        c.extend_from_slice(&coded[k_at..]);
-        assert!(dec(&c).is_err(), "{m} literals declared, {n} coded");
-    }
+    // all three context-modelled streams were damaged above
+    let want = 1 << Stream::Tokens as usize
+        | 1 << Stream::Literals as usize
+        | 1 << Stream::OffsetHigh as usize;
+    assert_eq!(seen & want, want, "streams with contexts: {seen:#b}");
     dec(&coded).unwrap();
+    assert!(out == p);
 }
 
 #[test]
