@@ -342,7 +342,7 @@ impl Encoder {
                 &w.frame[HEADER_LEN..],
                 ps,
                 bs,
-                Some(&w.lit_ctx),
+                w.lit_ctx_ok.then_some(&w.lit_ctx[..]),
                 &mut w.coded,
             );
             debug_assert_eq!(r, Ok(()), "the encoder's own payload routes");
@@ -870,6 +870,9 @@ impl Work {
 
     /// Appends to `lit_ctx` the contexts of the literals of the lz4 block `best` holds, if any.
     fn note_contexts(&mut self, page_idx: u64, kind: Kind, page: &[u8], old: &[u8]) {
+        if !self.lit_ctx_ok {
+            return;
+        }
         let codec = self.best[0] >> 4;
         let mut pos = 1;
         let (dict, out): (&[u8], &[u8]) = match kind {

@@ -834,10 +834,8 @@ impl EntropyEncoder {
         };
         route(&mut count, ps, bs)?;
         let n_lits = count.at[Stream::Literals as usize];
-        let lit_ctx = lit_ctx.filter(|c| {
-            debug_assert_eq!(c.len(), count.ctx_pos, "one context per lz4 literal");
-            c.len() == count.ctx_pos && n_lits >= MIN_CONTEXT_LITERALS
-        });
+        let lit_ctx =
+            lit_ctx.filter(|c| c.len() == count.ctx_pos && n_lits >= MIN_CONTEXT_LITERALS);
         let mut start = [0usize; STREAMS + 1];
         for s in 0..STREAMS {
             start[s + 1] = start[s] + count.at[s] + GAP;
@@ -874,11 +872,14 @@ impl EntropyEncoder {
                 let ctx = &self.ctx[..n];
                 write_context_stream(stream, ctx, &counts, &mut self.model, out);
             } else if n >= MIN_CONTEXT_LITERALS
-                && (s == Stream::Tokens as usize || s == Stream::OffsetHigh as usize)
+                && (s == Stream::Tokens as usize
+                    || s == Stream::OffsetLow as usize
+                    || s == Stream::OffsetHigh as usize)
             {
-                // tokens: the previous token; high offset bytes: the low byte of the offset
+                // tokens, low offset bytes: the stream's previous byte; high offset bytes: the
+                // low byte of the offset
                 self.ctx2.clear();
-                if s == Stream::Tokens as usize {
+                if s != Stream::OffsetHigh as usize {
                     self.ctx2.push(0);
                     self.ctx2.extend(stream[..n - 1].iter().map(|&b| b as u16));
                 } else {
@@ -996,9 +997,10 @@ pub struct EntropyDecoder {
     decoded: Vec<u8>,
     /// Tables of each context-modelled stream (tokens, literals, high offset bytes).
     ctx: [context::ContextTables; STREAMS],
-    /// Decoded context-modelled tokens (after a leading 0, the first token's context) and high
-    /// offset bytes.
+    /// Decoded context-modelled tokens and low offset bytes (each after a leading 0, the first
+    /// byte's context) and high offset bytes.
     tokens: Vec<u8>,
+    low: Vec<u8>,
     high: Vec<u8>,
     /// A dictionary page followed by the output of the lz4 block being joined (context mode).
     window: Vec<u8>,
@@ -1014,6 +1016,7 @@ impl Default for EntropyDecoder {
             decoded: Vec::new(),
             ctx: Default::default(),
             tokens: Vec::new(),
+            low: Vec::new(),
             high: Vec::new(),
             window: Vec::new(),
             huff: (0..STREAMS)
@@ -1106,10 +1109,18 @@ impl EntropyDecoder {
                     pos += m;
                 }
                 MODE_CONTEXT
-                    if [Stream::Tokens, Stream::Literals, Stream::OffsetHigh]
-                        .iter()
-                        .any(|&s| s as usize == si) =>
+                    if [
+                        Stream::Tokens,
+                        Stream::Literals,
+                        Stream::OffsetLow,
+                        Stream::OffsetHigh,
+                    ]
+                    .iter()
+                    .any(|&s| s as usize == si) =>
                 {
+                    if n == 0 {
+                        return Err(Container("an empty stream that is not stored"));
+                    }
                     self.ctx[si].read(coded, &mut pos)?;
                     let m = varint::get(coded, &mut pos).ok_or(Container("bad coded length"))?;
                     if m > (coded.len() - pos) as u64 {
@@ -1132,10 +1143,17 @@ impl EntropyDecoder {
         if pos != coded.len() {
             return Err(Container("bytes after the last stream"));
         }
-        // Huffman streams are decoded into one buffer, stored ones are read where they are
-        let huff_total: usize = at.iter().filter(|a| a.huffman).map(|a| a.len).sum();
-        if self.decoded.len() < huff_total {
-            self.decoded.resize(huff_total, 0);
+        // Huffman streams are decoded into one buffer, stored ones are read where they are; the
+        // buffer is sized for the coded streams of either kind, so that its size does not depend on which
+        // streams a frame happens to model with contexts (a steady stream of similar frames then
+        // allocates nothing)
+        let coded_total: usize = at
+            .iter()
+            .filter(|a| a.huffman || a.context)
+            .map(|a| a.len)
+            .sum();
+        if self.decoded.len() < coded_total {
+            self.decoded.resize(coded_total, 0);
         }
         // each Huffman stream's table, and where its symbols go in `decoded`
         let mut jobs: [(usize, usize); STREAMS] = [(0, 0); STREAMS]; // (stream, start)
@@ -1193,19 +1211,31 @@ impl EntropyDecoder {
                 &coded[a.data..a.data + a.data_len]
             }
         });
-        // context-modelled tokens (each in the context of the one before) and high offset bytes
-        // (each in the context of its low byte)
-        let (tk, hi) = (Stream::Tokens as usize, Stream::OffsetHigh as usize);
-        if at[tk].context {
-            let a = at[tk];
-            self.tokens.clear();
-            self.tokens.resize(a.len + 1, 0);
+        // context-modelled tokens and low offset bytes (each in the context of the byte before)
+        // and high offset bytes (each in the context of its low byte)
+        let (tk, lo, hi) = (
+            Stream::Tokens as usize,
+            Stream::OffsetLow as usize,
+            Stream::OffsetHigh as usize,
+        );
+        for (s, buf) in [(tk, &mut self.tokens), (lo, &mut self.low)] {
+            let a = at[s];
+            if !a.context {
+                continue;
+            }
+            buf.clear();
+            buf.resize(a.len + 1, 0);
             let mut r =
-                context::LiteralReader::new(&self.ctx[tk], &coded[a.data..][..a.data_len], a.len);
-            r.run(&mut self.tokens, 1, a.len, Some(1))
+                context::LiteralReader::new(&self.ctx[s], &coded[a.data..][..a.data_len], a.len);
+            r.run(buf, 1, a.len, Some(1))
                 .and_then(|()| r.finish())
                 .map_err(EntropyError::Streams)?;
+        }
+        if at[tk].context {
             streams[tk] = &self.tokens[1..];
+        }
+        if at[lo].context {
+            streams[lo] = &self.low[1..];
         }
         if at[hi].context {
             let a = at[hi];
@@ -1277,6 +1307,7 @@ impl EntropyDecoder {
             + STREAMS * 2 * (1 << huffman::MAX_BITS)
             + self.ctx.iter().map(|c| c.memory_bytes()).sum::<usize>()
             + self.tokens.capacity()
+            + self.low.capacity()
             + self.high.capacity()
             + self.window.capacity()
     }

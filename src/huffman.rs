@@ -313,6 +313,11 @@ impl Decoder {
         Ok(())
     }
 
+    /// All entries, indexed by the next [`MAX_BITS`] bits.
+    pub(crate) fn entries(&self) -> &[u16; 1 << MAX_BITS] {
+        &self.table
+    }
+
     /// The table entry for the next [`MAX_BITS`] bits (`symbol << 8 | length`, length 0 for bits
     /// that are no code).
     #[inline(always)]

@@ -29,7 +29,7 @@ pub const CONTEXTS: usize = 257;
 /// The context of literals with no match byte.
 pub const NO_CONTEXT: u16 = 256;
 /// Most Huffman tables one context-modelled stream may carry.
-pub const MAX_TABLES: usize = 64;
+pub const MAX_TABLES: usize = 128;
 
 /// Appends to `ctx` the context of every literal of `block`, an lz4 block that decodes to `out`
 /// with `dict` as its dictionary (empty for none). The block is the encoder's own: it is trusted
@@ -148,6 +148,17 @@ impl Model {
     pub fn cluster(&mut self, k: usize) {
         let k = k.clamp(1, MAX_TABLES);
         self.counts.resize(CONTEXTS, [0; 256]);
+        // room for the most tables at once, so that a steady stream of frames allocates nothing
+        self.sums
+            .reserve(MAX_TABLES.saturating_sub(self.sums.len()));
+        self.cost
+            .reserve(MAX_TABLES.saturating_sub(self.cost.len()));
+        self.kept
+            .reserve(MAX_TABLES.saturating_sub(self.kept.len()));
+        self.tables
+            .reserve(MAX_TABLES.saturating_sub(self.tables.len()));
+        self.codes
+            .reserve(MAX_TABLES.saturating_sub(self.codes.len()));
         let counts = &self.counts;
         self.totals.clear();
         self.totals.extend(
@@ -368,6 +379,10 @@ pub struct ContextTables {
     map: [u8; CONTEXTS],
     tables: Vec<huffman::Decoder>,
     used: usize,
+    /// The used tables' entries back to back, and where each context's table starts in it: one
+    /// lookup less per byte than going through `map` and `tables`.
+    flat: Vec<u16>,
+    start: [u32; CONTEXTS],
 }
 
 impl Default for ContextTables {
@@ -376,6 +391,8 @@ impl Default for ContextTables {
             map: [0; CONTEXTS],
             tables: Vec::new(),
             used: 0,
+            flat: Vec::new(),
+            start: [0; CONTEXTS],
         }
     }
 }
@@ -442,12 +459,26 @@ impl ContextTables {
             t.set(&lens).map_err(EntropyError::Huffman)?;
         }
         self.used = k;
+        const N: usize = 1 << huffman::MAX_BITS;
+        self.flat.resize(k * N, 0);
+        for (f, t) in self.flat.chunks_exact_mut(N).zip(&self.tables) {
+            f.copy_from_slice(t.entries());
+        }
+        for (s, &t) in self.start.iter_mut().zip(&self.map) {
+            *s = t as u32 * N as u32;
+        }
         Ok(())
+    }
+
+    /// The entry of context `ctx`'s table for the next [`huffman::MAX_BITS`] bits of `w`.
+    #[inline(always)]
+    fn entry(&self, ctx: usize, w: u64) -> u16 {
+        self.flat[self.start[ctx] as usize + (w & ((1 << huffman::MAX_BITS) - 1)) as usize]
     }
 
     /// Bytes of decoding tables held.
     pub fn memory_bytes(&self) -> usize {
-        self.tables.len() * 2 * (1 << huffman::MAX_BITS)
+        self.tables.len() * 2 * (1 << huffman::MAX_BITS) + 2 * self.flat.capacity()
     }
 }
 
@@ -506,11 +537,30 @@ impl<'a> LiteralReader<'a> {
         if at + n > win.len() || d.is_some_and(|d| d == 0 || d > at) {
             return Err("literals past their window");
         }
-        let map = &self.tables.map;
-        let tables = &self.tables.tables;
+        let t = self.tables;
         let src = self.src;
         let mut bitpos = self.bitpos;
         let (mut q, end) = (at, at + n);
+        if d == Some(1) {
+            // each byte in the context of the one before: kept in a register
+            let mut prev = win[at - 1] as usize;
+            while q < end {
+                let mut w = bits_at(src, bitpos);
+                let stop = end.min(q + 5);
+                while q < stop {
+                    let e = t.entry(prev, w);
+                    let l = e & 0xff;
+                    if l == 0 {
+                        return Err("literal bits that are no code");
+                    }
+                    w >>= l;
+                    bitpos += l as u64;
+                    prev = (e >> 8) as usize;
+                    win[q] = prev as u8;
+                    q += 1;
+                }
+            }
+        }
         while q < end {
             // one load serves five codes (at least 57 of its bits are the stream's)
             let mut w = bits_at(src, bitpos);
@@ -520,7 +570,7 @@ impl<'a> LiteralReader<'a> {
                     Some(d) => win[q - d] as usize,
                     None => NO_CONTEXT as usize,
                 };
-                let e = tables[map[ctx] as usize].entry(w);
+                let e = t.entry(ctx, w);
                 let l = e & 0xff;
                 if l == 0 {
                     return Err("literal bits that are no code");
@@ -545,14 +595,13 @@ impl<'a> LiteralReader<'a> {
         if dst.len() > self.left || ctx.len() != dst.len() {
             return Err("more literals than the literal stream holds");
         }
-        let map = &self.tables.map;
-        let tables = &self.tables.tables;
+        let t = self.tables;
         let src = self.src;
         let mut bitpos = self.bitpos;
         for (five, c5) in dst.chunks_mut(5).zip(ctx.chunks(5)) {
             let mut w = bits_at(src, bitpos);
             for (o, &c) in five.iter_mut().zip(c5) {
-                let e = tables[map[c as usize] as usize].entry(w);
+                let e = t.entry(c as usize, w);
                 let l = e & 0xff;
                 if l == 0 {
                     return Err("literal bits that are no code");
