@@ -280,49 +280,8 @@ impl Decoder {
 
     /// Rebuilds the table for another code, reusing its memory.
     pub fn set(&mut self, lens: &Lengths) -> Result<(), HuffmanError> {
-        let mut kraft = 0u32;
-        for &l in lens {
-            if l as u32 > MAX_BITS {
-                return Err(HuffmanError::LengthTooLong);
-            }
-            if l > 0 {
-                kraft += 1 << (MAX_BITS - l as u32);
-            }
-        }
-        if kraft == 0 {
-            return Err(HuffmanError::Empty);
-        }
-        if kraft > 1 << MAX_BITS {
-            return Err(HuffmanError::Oversubscribed);
-        }
-        self.complete = kraft == 1 << MAX_BITS;
-        let codes = canonical_codes(lens);
-        self.table.fill(0);
-        for s in 0..256 {
-            let l = lens[s] as u32;
-            if l == 0 {
-                continue;
-            }
-            let entry = (s as u16) << 8 | l as u16;
-            let mut i = codes[s] as usize;
-            while i < 1 << MAX_BITS {
-                self.table[i] = entry;
-                i += 1 << l;
-            }
-        }
+        self.complete = fill_table(lens, &mut self.table)?;
         Ok(())
-    }
-
-    /// All entries, indexed by the next [`MAX_BITS`] bits.
-    pub(crate) fn entries(&self) -> &[u16; 1 << MAX_BITS] {
-        &self.table
-    }
-
-    /// The table entry for the next [`MAX_BITS`] bits (`symbol << 8 | length`, length 0 for bits
-    /// that are no code).
-    #[inline(always)]
-    pub(crate) fn entry(&self, bits: u64) -> u16 {
-        self.table[(bits & ((1 << MAX_BITS) - 1)) as usize]
     }
 
     /// Decodes exactly `out.len()` symbols from `src`, which must end with the byte holding the
@@ -388,6 +347,45 @@ impl Decoder {
         }
         Ok(())
     }
+}
+
+/// Fills a decoding table (`symbol << 8 | length` per pattern of [`MAX_BITS`] bits, 0 for
+/// patterns that are no code) for these lengths, refusing lengths above [`MAX_BITS`],
+/// oversubscribed and empty codes; returns whether the code is complete.
+pub(crate) fn fill_table(
+    lens: &Lengths,
+    table: &mut [u16; 1 << MAX_BITS],
+) -> Result<bool, HuffmanError> {
+    let mut kraft = 0u32;
+    for &l in lens {
+        if l as u32 > MAX_BITS {
+            return Err(HuffmanError::LengthTooLong);
+        }
+        if l > 0 {
+            kraft += 1 << (MAX_BITS - l as u32);
+        }
+    }
+    if kraft == 0 {
+        return Err(HuffmanError::Empty);
+    }
+    if kraft > 1 << MAX_BITS {
+        return Err(HuffmanError::Oversubscribed);
+    }
+    let codes = canonical_codes(lens);
+    table.fill(0);
+    for s in 0..256 {
+        let l = lens[s] as u32;
+        if l == 0 {
+            continue;
+        }
+        let entry = (s as u16) << 8 | l as u16;
+        let mut i = codes[s] as usize;
+        while i < 1 << MAX_BITS {
+            table[i] = entry;
+            i += 1 << l;
+        }
+    }
+    Ok(kraft == 1 << MAX_BITS)
 }
 
 /// Where a decoding stands: bits consumed, symbols written.

@@ -29,7 +29,7 @@ pub const CONTEXTS: usize = 257;
 /// The context of literals with no match byte.
 pub const NO_CONTEXT: u16 = 256;
 /// Most Huffman tables one context-modelled stream may carry.
-pub const MAX_TABLES: usize = 128;
+pub const MAX_TABLES: usize = 255;
 
 /// Appends to `ctx` the context of every literal of `block`, an lz4 block that decodes to `out`
 /// with `dict` as its dictionary (empty for none). The block is the encoder's own: it is trusted
@@ -377,10 +377,8 @@ fn table_len(t: &Lengths) -> usize {
 /// The decoder's side: the context map and one decoding table per table of a stream.
 pub struct ContextTables {
     map: [u8; CONTEXTS],
-    tables: Vec<huffman::Decoder>,
-    used: usize,
-    /// The used tables' entries back to back, and where each context's table starts in it: one
-    /// lookup less per byte than going through `map` and `tables`.
+    /// The tables' decoding entries back to back (`2^MAX_BITS` each), and where each context's
+    /// table starts in it.
     flat: Vec<u16>,
     start: [u32; CONTEXTS],
 }
@@ -389,8 +387,6 @@ impl Default for ContextTables {
     fn default() -> Self {
         ContextTables {
             map: [0; CONTEXTS],
-            tables: Vec::new(),
-            used: 0,
             flat: Vec::new(),
             start: [0; CONTEXTS],
         }
@@ -428,13 +424,9 @@ impl ContextTables {
             return Err(Container("non-zero padding after the context map"));
         }
         *pos += 1 + map_len(k);
-        while self.tables.len() < k {
-            let mut one = [0u8; 256];
-            one[0] = 1;
-            self.tables
-                .push(huffman::Decoder::new(&one).expect("a valid one-symbol code"));
-        }
-        for t in &mut self.tables[..k] {
+        const N: usize = 1 << huffman::MAX_BITS;
+        self.flat.resize(k * N, 0);
+        for t in self.flat.chunks_exact_mut(N) {
             let form = *coded
                 .get(*pos)
                 .ok_or(Container("ends inside a context table"))?;
@@ -456,13 +448,8 @@ impl ContextTables {
                 }
                 _ => return Err(Container("unknown context table form")),
             };
-            t.set(&lens).map_err(EntropyError::Huffman)?;
-        }
-        self.used = k;
-        const N: usize = 1 << huffman::MAX_BITS;
-        self.flat.resize(k * N, 0);
-        for (f, t) in self.flat.chunks_exact_mut(N).zip(&self.tables) {
-            f.copy_from_slice(t.entries());
+            let t: &mut [u16; N] = t.try_into().expect("N entries");
+            huffman::fill_table(&lens, t).map_err(EntropyError::Huffman)?;
         }
         for (s, &t) in self.start.iter_mut().zip(&self.map) {
             *s = t as u32 * N as u32;
@@ -478,7 +465,7 @@ impl ContextTables {
 
     /// Bytes of decoding tables held.
     pub fn memory_bytes(&self) -> usize {
-        self.tables.len() * 2 * (1 << huffman::MAX_BITS) + 2 * self.flat.capacity()
+        2 * self.flat.capacity()
     }
 }
 
@@ -509,8 +496,9 @@ impl<'a> LiteralReader<'a> {
             return Err("more literals than the literal stream holds");
         }
         self.left -= 1;
-        let t = &self.tables.tables[self.tables.map[ctx as usize] as usize];
-        let e = t.entry(huffman::peek(self.src, self.bitpos));
+        let e = self
+            .tables
+            .entry(ctx as usize, huffman::peek(self.src, self.bitpos));
         let l = (e & 0xff) as u64;
         if l == 0 {
             return Err("literal bits that are no code");
@@ -624,13 +612,13 @@ impl<'a> LiteralReader<'a> {
         if dst.len() > self.left {
             return Err("more literals than the literal stream holds");
         }
-        let t = &self.tables.tables[self.tables.map[NO_CONTEXT as usize] as usize];
+        let t = self.tables;
         let src = self.src;
         let mut bitpos = self.bitpos;
         for five in dst.chunks_mut(5) {
             let mut w = bits_at(src, bitpos);
             for o in five {
-                let e = t.entry(w);
+                let e = t.entry(NO_CONTEXT as usize, w);
                 let l = e & 0xff;
                 if l == 0 {
                     return Err("literal bits that are no code");

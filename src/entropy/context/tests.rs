@@ -344,8 +344,8 @@ fn a_context_header_that_lies_is_refused() {
         let mut len_pos = at_len;
         let n = varint::get(&coded, &mut len_pos).unwrap();
         let k_at = len_pos;
-        // no tables, too many tables
-        for k in [0u8, MAX_TABLES as u8 + 1] {
+        // no tables (more than MAX_TABLES = 255 cannot be written)
+        for k in [0u8] {
             let mut c = coded.clone();
             c[k_at] = k;
             assert!(
@@ -556,8 +556,8 @@ fn context_table_headers_are_checked() {
     let mut bad = map.clone();
     bad[64] = 0b100;
     assert!(t.read(&good(&bad), &mut 0).is_err());
-    // no table, too many, a table form that does not exist, truncations
-    for k in [0u8, MAX_TABLES as u8 + 1] {
+    // no table (more than 255 cannot be written), a table form that does not exist, truncations
+    for k in [0u8] {
         let mut c = good(&map);
         c[0] = k;
         assert!(t.read(&c, &mut 0).is_err(), "{k} tables");
