@@ -345,14 +345,12 @@ fn a_context_header_that_lies_is_refused() {
         let n = varint::get(&coded, &mut len_pos).unwrap();
         let k_at = len_pos;
         // no tables (more than MAX_TABLES = 255 cannot be written)
-        for k in [0u8] {
-            let mut c = coded.clone();
-            c[k_at] = k;
-            assert!(
-                matches!(dec(&c), Err(EntropyError::Container(_))),
-                "stream {s}: {k} tables"
-            );
-        }
+        let mut c = coded.clone();
+        c[k_at] = 0;
+        assert!(
+            matches!(dec(&c), Err(EntropyError::Container(_))),
+            "stream {s}: no tables"
+        );
         // a context mapped to a table that is not there (when the map's bits can say so), and
         // non-zero padding after the map
         let k = coded[k_at] as usize;
@@ -557,11 +555,9 @@ fn context_table_headers_are_checked() {
     bad[64] = 0b100;
     assert!(t.read(&good(&bad), &mut 0).is_err());
     // no table (more than 255 cannot be written), a table form that does not exist, truncations
-    for k in [0u8] {
-        let mut c = good(&map);
-        c[0] = k;
-        assert!(t.read(&c, &mut 0).is_err(), "{k} tables");
-    }
+    let mut c = good(&map);
+    c[0] = 0;
+    assert!(t.read(&c, &mut 0).is_err(), "no tables");
     let mut c = good(&map);
     c[66] = 7;
     assert!(t.read(&c, &mut 0).is_err());
