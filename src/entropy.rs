@@ -73,8 +73,9 @@ pub const MODE_HUFFMAN: u8 = 1;
 /// when fewer than 192 values occur.
 pub const MODE_HUFFMAN_LISTED: u8 = 2;
 
-/// Stream mode byte, literal stream only: context-modelled Huffman coding (see [`context`]): a
-/// table count, a context map, the tables, and the coded bits.
+/// Stream mode byte, for the tokens, literals, low and high offset bytes: context-modelled
+/// Huffman coding (see [`context`]): a table count, a context map, the tables, and the coded
+/// bits.
 pub const MODE_CONTEXT: u8 = 3;
 
 /// Bytes of a listed table with `k` values.
@@ -797,7 +798,7 @@ pub struct EntropyEncoder {
     streams: Vec<u8>,
     /// The context of each literal stream byte (when contexts are given).
     ctx: Vec<u16>,
-    /// The contexts of the token or high offset stream's bytes.
+    /// The contexts of the token, low or high offset stream's bytes.
     ctx2: Vec<u16>,
     /// The literal model (context counts and tables).
     model: context::Model,
@@ -901,7 +902,7 @@ impl EntropyEncoder {
         self.streams.capacity()
             + 2 * self.ctx.capacity()
             + 2 * self.ctx2.capacity()
-            + 1024 * self.model.counts.capacity()
+            + self.model.memory_bytes()
     }
 }
 
@@ -995,13 +996,8 @@ impl std::fmt::Display for EntropyError {
 /// Rebuilds payloads from entropy-coded ones; keeps its buffers from frame to frame.
 pub struct EntropyDecoder {
     decoded: Vec<u8>,
-    /// Tables of each context-modelled stream (tokens, literals, high offset bytes).
+    /// Tables of each context-modelled stream (tokens, literals, low and high offset bytes).
     ctx: [context::ContextTables; STREAMS],
-    /// Decoded context-modelled tokens and low offset bytes (each after a leading 0, the first
-    /// byte's context) and high offset bytes.
-    tokens: Vec<u8>,
-    low: Vec<u8>,
-    high: Vec<u8>,
     /// A dictionary page followed by the output of the lz4 block being joined (context mode).
     window: Vec<u8>,
     /// One decoding table per stream (two streams are decoded at once).
@@ -1015,9 +1011,6 @@ impl Default for EntropyDecoder {
         EntropyDecoder {
             decoded: Vec::new(),
             ctx: Default::default(),
-            tokens: Vec::new(),
-            low: Vec::new(),
-            high: Vec::new(),
             window: Vec::new(),
             huff: (0..STREAMS)
                 .map(|_| huffman::Decoder::new(&lens).expect("a valid one-symbol code"))
@@ -1143,21 +1136,30 @@ impl EntropyDecoder {
         if pos != coded.len() {
             return Err(Container("bytes after the last stream"));
         }
-        // Huffman streams are decoded into one buffer, stored ones are read where they are; the
-        // buffer is sized for the coded streams of either kind, so that its size does not depend on which
-        // streams a frame happens to model with contexts (a steady stream of similar frames then
-        // allocates nothing)
-        let coded_total: usize = at
-            .iter()
-            .filter(|a| a.huffman || a.context)
-            .map(|a| a.len)
-            .sum();
+        // Huffman streams, and context-modelled tokens and offset bytes (each after one leading
+        // byte: the first byte's context), are decoded into one buffer; stored streams are read
+        // where they are, context-modelled literals as the payload is rebuilt
+        let (tk, lo, hi) = (
+            Stream::Tokens as usize,
+            Stream::OffsetLow as usize,
+            Stream::OffsetHigh as usize,
+        );
+        let mut slot = [0usize; STREAMS];
+        let mut coded_total = 0usize;
+        for (i, a) in at.iter().enumerate() {
+            slot[i] = coded_total;
+            if a.huffman {
+                coded_total += a.len;
+            } else if a.context && i != Stream::Literals as usize {
+                coded_total += a.len + 1;
+            }
+        }
         if self.decoded.len() < coded_total {
             self.decoded.resize(coded_total, 0);
         }
         // each Huffman stream's table, and where its symbols go in `decoded`
         let mut jobs: [(usize, usize); STREAMS] = [(0, 0); STREAMS]; // (stream, start)
-        let (mut njobs, mut start) = (0, 0);
+        let mut njobs = 0;
         for (i, a) in at.iter().enumerate().filter(|(_, a)| a.huffman) {
             let lens = if a.listed {
                 get_listed(coded, a.table)?.0
@@ -1167,9 +1169,8 @@ impl EntropyDecoder {
                 huffman::unpack_lengths(table)
             };
             self.huff[i].set(&lens).map_err(EntropyError::Huffman)?;
-            jobs[njobs] = (i, start);
+            jobs[njobs] = (i, slot[i]);
             njobs += 1;
-            start += a.len;
         }
         // decode two streams at a time, the longest with the next longest
         let jobs = &mut jobs[..njobs];
@@ -1200,58 +1201,53 @@ impl EntropyDecoder {
             };
             r.map_err(EntropyError::Huffman)?;
         }
-        let mut start = 0;
-        let mut streams: [&[u8]; STREAMS] = std::array::from_fn(|i| {
-            let a = at[i];
-            if a.huffman {
-                let s = &self.decoded[start..start + a.len];
-                start += a.len;
-                s
-            } else {
-                &coded[a.data..a.data + a.data_len]
-            }
-        });
         // context-modelled tokens and low offset bytes (each in the context of the byte before)
-        // and high offset bytes (each in the context of its low byte)
-        let (tk, lo, hi) = (
-            Stream::Tokens as usize,
-            Stream::OffsetLow as usize,
-            Stream::OffsetHigh as usize,
-        );
-        for (s, buf) in [(tk, &mut self.tokens), (lo, &mut self.low)] {
+        for s in [tk, lo] {
             let a = at[s];
             if !a.context {
                 continue;
             }
-            buf.clear();
-            buf.resize(a.len + 1, 0);
+            let buf = &mut self.decoded[slot[s]..slot[s] + a.len + 1];
+            buf[0] = 0;
             let mut r =
                 context::LiteralReader::new(&self.ctx[s], &coded[a.data..][..a.data_len], a.len);
             r.run(buf, 1, a.len, Some(1))
                 .and_then(|()| r.finish())
                 .map_err(EntropyError::Streams)?;
         }
-        if at[tk].context {
-            streams[tk] = &self.tokens[1..];
-        }
-        if at[lo].context {
-            streams[lo] = &self.low[1..];
-        }
+        // where each stream's bytes are (literals in context mode: read by the join itself)
+        let place = |i: usize| -> (bool, usize, usize) {
+            let a = at[i];
+            if a.huffman {
+                (true, slot[i], a.len)
+            } else if a.context && i != Stream::Literals as usize {
+                (true, slot[i] + 1, a.len)
+            } else {
+                (false, a.data, a.data_len)
+            }
+        };
+        // context-modelled high offset bytes (each in the context of its low byte)
         if at[hi].context {
             let a = at[hi];
-            let lo = streams[Stream::OffsetLow as usize];
-            if lo.len() != a.len {
+            let (head, tail) = self.decoded.split_at_mut(slot[hi]);
+            let low = match place(lo) {
+                (true, from, n) => &head[from..from + n],
+                (false, from, n) => &coded[from..from + n],
+            };
+            if low.len() != a.len {
                 return Err(EntropyError::Streams("the offset streams differ in length"));
             }
-            self.high.clear();
-            self.high.resize(a.len, 0);
             let mut r =
                 context::LiteralReader::new(&self.ctx[hi], &coded[a.data..][..a.data_len], a.len);
-            r.run_by(lo, &mut self.high)
+            r.run_by(low, &mut tail[1..1 + a.len])
                 .and_then(|()| r.finish())
                 .map_err(EntropyError::Streams)?;
-            streams[hi] = &self.high;
         }
+        let decoded = &self.decoded;
+        let streams: [&[u8]; STREAMS] = std::array::from_fn(|i| match place(i) {
+            (true, from, n) => &decoded[from..from + n],
+            (false, from, n) => &coded[from..from + n],
+        });
         // the payload is exactly as long as the streams together (checked: every stream read to
         // its end)
         payload.clear();
@@ -1306,9 +1302,6 @@ impl EntropyDecoder {
         self.decoded.capacity()
             + STREAMS * 2 * (1 << huffman::MAX_BITS)
             + self.ctx.iter().map(|c| c.memory_bytes()).sum::<usize>()
-            + self.tokens.capacity()
-            + self.low.capacity()
-            + self.high.capacity()
             + self.window.capacity()
     }
 }

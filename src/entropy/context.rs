@@ -1,22 +1,22 @@
-//! Context-modelled literals: each literal byte of an lz4 block is coded with a Huffman table
-//! chosen by the byte its last match offset points at (the *match byte*).
+//! Context modelling: bytes of a stream coded with one of up to [`MAX_TABLES`] Huffman tables,
+//! chosen per byte by a *context* that the decoder knows when it reaches that byte.
 //!
-//! After a match at offset `d` ends, the bytes that follow in the source are usually close to the
-//! bytes that followed the match's source: the same field of the next object of a heap, the next
-//! row of a table. Where lz4 had to emit literals (the match ended, or was too short to take), the
-//! byte at distance `d` still predicts them well. LZMA codes its first literal after a match this
-//! way; here every literal of an lz4 block is coded by its match byte, with one of up to
-//! [`MAX_TABLES`] Huffman tables per frame picked through a context map, so that the decoder
-//! stays a table lookup per byte.
+//! - **Literals** of an lz4 block, by their *match byte*. After a match at offset `d` ends, the
+//!   bytes that follow in the source are usually close to the bytes that followed the match's
+//!   source: the same field of the next object of a heap, the next row of a table. Where lz4 had
+//!   to emit literals, the byte at distance `d` still predicts them well (LZMA codes its first
+//!   literal after a match this way). The context of a literal at position `p` of a block's
+//!   output: before the block's first match, the dictionary's byte at `p` (same position in the
+//!   old page) for a block with a dictionary, else [`NO_CONTEXT`]; after a match at offset `d`,
+//!   the byte at `p - d` of the dictionary followed by the output. Literals outside lz4 blocks
+//!   (raw pages, delta runs, raw literal blocks) have [`NO_CONTEXT`].
+//! - **Tokens** and **low offset bytes**, by the stream's previous byte (0 for the first).
+//! - **High offset bytes**, by the low byte of the same offset.
 //!
-//! The context of a literal at position `p` of a block's output:
-//! - before the block's first match: the dictionary's byte at `p` (same position in the old page)
-//!   for a block with a dictionary, else [`NO_CONTEXT`];
-//! - after a match at offset `d`: the byte at `p - d` of the dictionary followed by the output.
-//!
-//! Literals outside lz4 blocks (raw pages, delta runs, raw literal blocks) have [`NO_CONTEXT`].
-//!
-//! On the Java heap trace the literals take 27% fewer bits than with one table per frame.
+//! The contexts of a stream are clustered per frame ([`Model::cluster`]); a context map sends
+//! each to its table, so the decoder stays a table lookup per byte. On the Java heap trace this
+//! takes 23% off the frames (order-0 estimates: literals 81 -> 59 MB, tokens 21 -> 15 MB, low
+//! offset bytes 19 -> 16 MB).
 
 use super::{
     get_listed, listed_table_len, put_listed, EntropyError, EntropyError::Container, MODE_HUFFMAN,
@@ -148,17 +148,6 @@ impl Model {
     pub fn cluster(&mut self, k: usize) {
         let k = k.clamp(1, MAX_TABLES);
         self.counts.resize(CONTEXTS, [0; 256]);
-        // room for the most tables at once, so that a steady stream of frames allocates nothing
-        self.sums
-            .reserve(MAX_TABLES.saturating_sub(self.sums.len()));
-        self.cost
-            .reserve(MAX_TABLES.saturating_sub(self.cost.len()));
-        self.kept
-            .reserve(MAX_TABLES.saturating_sub(self.kept.len()));
-        self.tables
-            .reserve(MAX_TABLES.saturating_sub(self.tables.len()));
-        self.codes
-            .reserve(MAX_TABLES.saturating_sub(self.codes.len()));
         let counts = &self.counts;
         self.totals.clear();
         self.totals.extend(
@@ -260,6 +249,17 @@ impl Model {
             .zip(&self.tables)
             .map(|(s, l)| huffman::coded_bits(s, l))
             .sum();
+    }
+
+    /// Bytes of buffers held.
+    pub fn memory_bytes(&self) -> usize {
+        let rows = self.counts.capacity() + self.kept.capacity() + self.codes.capacity();
+        rows * 1024
+            + self.sums.capacity() * 2048
+            + self.cost.capacity() * 1024
+            + self.tables.capacity() * 256
+            + self.totals.capacity() * 8
+            + self.active.capacity() * 2
     }
 
     /// Bytes of the tables part of a context-modelled stream: the table count, the context map
@@ -580,45 +580,36 @@ impl<'a> LiteralReader<'a> {
     /// Decodes `dst.len()` bytes into `dst`, the context of `dst[i]` being `ctx[i]` (as long as
     /// `dst`).
     pub fn run_by(&mut self, ctx: &[u8], dst: &mut [u8]) -> Result<(), &'static str> {
-        if dst.len() > self.left || ctx.len() != dst.len() {
-            return Err("more literals than the literal stream holds");
+        if ctx.len() != dst.len() {
+            return Err("a context stream of another length");
         }
-        let t = self.tables;
-        let src = self.src;
-        let mut bitpos = self.bitpos;
-        for (five, c5) in dst.chunks_mut(5).zip(ctx.chunks(5)) {
-            let mut w = bits_at(src, bitpos);
-            for (o, &c) in five.iter_mut().zip(c5) {
-                let e = t.entry(c as usize, w);
-                let l = e & 0xff;
-                if l == 0 {
-                    return Err("literal bits that are no code");
-                }
-                w >>= l;
-                bitpos += l as u64;
-                *o = (e >> 8) as u8;
-            }
-        }
-        if bitpos > src.len() as u64 * 8 {
-            return Err("literal bits run past their stream");
-        }
-        self.bitpos = bitpos;
-        self.left -= dst.len();
-        Ok(())
+        self.decode_into(dst, |i| ctx[i] as usize)
     }
 
     /// Decodes `dst.len()` literals of context [`NO_CONTEXT`] into `dst`.
     pub fn run_plain(&mut self, dst: &mut [u8]) -> Result<(), &'static str> {
+        self.decode_into(dst, |_| NO_CONTEXT as usize)
+    }
+
+    /// Decodes `dst.len()` bytes into `dst`, the context of `dst[i]` being `ctx(i)`, known before
+    /// any byte is decoded.
+    #[inline(always)]
+    fn decode_into(
+        &mut self,
+        dst: &mut [u8],
+        ctx: impl Fn(usize) -> usize,
+    ) -> Result<(), &'static str> {
         if dst.len() > self.left {
             return Err("more literals than the literal stream holds");
         }
         let t = self.tables;
         let src = self.src;
         let mut bitpos = self.bitpos;
-        for five in dst.chunks_mut(5) {
+        for (k, five) in dst.chunks_mut(5).enumerate() {
+            // one load serves five codes (at least 57 of its bits are the stream's)
             let mut w = bits_at(src, bitpos);
-            for o in five {
-                let e = t.entry(NO_CONTEXT as usize, w);
+            for (i, o) in five.iter_mut().enumerate() {
+                let e = t.entry(ctx(5 * k + i), w);
                 let l = e & 0xff;
                 if l == 0 {
                     return Err("literal bits that are no code");

@@ -566,3 +566,60 @@ fn context_table_headers_are_checked() {
         assert!(t.read(&c[..n], &mut 0).is_err(), "truncated at {n}");
     }
 }
+
+/// A CONTEXT stream of `n` bytes, one table (values 0 and 1, one bit each), all bits zero.
+fn zeros_in_context_mode(n: usize) -> Vec<u8> {
+    let mut c = vec![MODE_CONTEXT];
+    varint::put(&mut c, n as u64);
+    c.push(1); // one table: the map takes no bits
+    c.push(MODE_HUFFMAN_LISTED);
+    let mut bitmap = [0u8; 32];
+    bitmap[0] = 0b11;
+    c.extend_from_slice(&bitmap);
+    c.push(0x11);
+    varint::put(&mut c, n.div_ceil(8) as u64);
+    c.extend(std::iter::repeat_n(0, n.div_ceil(8)));
+    c
+}
+
+#[test]
+fn context_mode_is_refused_where_no_context_is_defined_and_offsets_must_pair_up() {
+    let stored = |b: &[u8]| {
+        let mut c = vec![MODE_STORED];
+        varint::put(&mut c, b.len() as u64);
+        c.extend_from_slice(b);
+        c
+    };
+    let container = |streams: [Vec<u8>; STREAMS]| streams.concat();
+    let mut out = Vec::new();
+    let mut dec =
+        |c: &[u8]| EntropyDecoder::default().decode(c, PS, BS, &mut out, &mut |_, _| false);
+    // one ZERO op; CONTEXT for the control stream or the deflate stream is refused
+    let ok = || {
+        [
+            stored(&[op::ZERO, 0]),
+            stored(&[]),
+            stored(&[]),
+            stored(&[]),
+            stored(&[]),
+            stored(&[]),
+        ]
+    };
+    dec(&container(ok())).unwrap();
+    for s in [Stream::Ctrl as usize, Stream::Opaque as usize] {
+        let mut c = ok();
+        c[s] = zeros_in_context_mode(2);
+        assert!(
+            matches!(dec(&container(c)), Err(EntropyError::Container(_))),
+            "stream {s}"
+        );
+    }
+    // high offset bytes in CONTEXT mode need as many low bytes
+    let mut c = ok();
+    c[Stream::OffsetLow as usize] = stored(&[0x10]);
+    c[Stream::OffsetHigh as usize] = zeros_in_context_mode(2);
+    assert_eq!(
+        dec(&container(c)),
+        Err(EntropyError::Streams("the offset streams differ in length"))
+    );
+}
