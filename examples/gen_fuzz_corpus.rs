@@ -21,6 +21,201 @@ fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     std::fs::write(d.join(name), bytes).expect("write seed");
 }
 
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint at `b[*pos..]`, copying its bytes to `out`.
+fn copy_varint(b: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> u64 {
+    let mut v = 0u64;
+    for i in 0.. {
+        let byte = b[*pos];
+        *pos += 1;
+        out.push(byte);
+        v |= ((byte & 0x7f) as u64) << (7 * i);
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    v
+}
+
+/// Stream numbers of an entropy-coded payload (FORMAT.md, "Entropy-coded payload").
+const CTRL: usize = 0;
+const TOKENS: usize = 1;
+const LITERALS: usize = 2;
+const OFFSET_LOW: usize = 3;
+const OFFSET_HIGH: usize = 4;
+const OPAQUE: usize = 5;
+
+/// Sends the bytes of the lz4 block `lz` to the streams they belong to.
+fn split_lz4(lz: &[u8], s: &mut [Vec<u8>; 6]) {
+    let mut i = 0;
+    loop {
+        let t = lz[i];
+        s[TOKENS].push(t);
+        i += 1;
+        let mut lit = (t >> 4) as usize;
+        if lit == 15 {
+            loop {
+                s[CTRL].push(lz[i]);
+                lit += lz[i] as usize;
+                i += 1;
+                if lz[i - 1] != 255 {
+                    break;
+                }
+            }
+        }
+        s[LITERALS].extend_from_slice(&lz[i..i + lit]);
+        i += lit;
+        if i == lz.len() {
+            return;
+        }
+        s[OFFSET_LOW].push(lz[i]);
+        s[OFFSET_HIGH].push(lz[i + 1]);
+        i += 2;
+        if t & 15 == 15 {
+            loop {
+                s[CTRL].push(lz[i]);
+                i += 1;
+                if lz[i - 1] != 255 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The six streams of a (valid, plain) payload of ops, each holding its bytes in payload order.
+fn split_streams(payload: &[u8], ps: usize, bs: usize) -> [Vec<u8>; 6] {
+    let mut s: [Vec<u8>; 6] = Default::default();
+    let mut pos = 0;
+    while pos < payload.len() {
+        let tag = payload[pos];
+        pos += 1;
+        s[CTRL].push(tag);
+        copy_varint(payload, &mut pos, &mut s[CTRL]); // address
+        let (kind, codec) = (tag & 15, tag >> 4);
+        let body = |pos: &mut usize, s: &mut [Vec<u8>; 6], lz4: bool| {
+            let len = copy_varint(payload, pos, &mut s[CTRL]) as usize;
+            let b = &payload[*pos..*pos + len];
+            if lz4 {
+                split_lz4(b, s);
+            } else {
+                s[OPAQUE].extend_from_slice(b);
+            }
+            *pos += len;
+        };
+        match kind {
+            0 => {}
+            1 => {
+                s[LITERALS].extend_from_slice(&payload[pos..pos + ps]);
+                pos += ps;
+            }
+            2 => body(&mut pos, &mut s, codec == 1),
+            3 => {
+                let len = copy_varint(payload, &mut pos, &mut s[CTRL]) as usize;
+                let end = pos + len;
+                while pos < end {
+                    copy_varint(payload, &mut pos, &mut s[CTRL]); // skip
+                    let run = copy_varint(payload, &mut pos, &mut s[CTRL]) as usize;
+                    s[LITERALS].extend_from_slice(&payload[pos..pos + run]);
+                    pos += run;
+                }
+            }
+            4 => body(&mut pos, &mut s, true),
+            _ => {
+                let nb = ps / bs;
+                let map = &payload[pos..pos + nb.div_ceil(4)];
+                s[CTRL].extend_from_slice(map);
+                pos += map.len();
+                let code = |i: usize| (map[i / 4] >> (2 * (i % 4))) & 3;
+                for _ in (0..nb).filter(|&i| code(i) == 2) {
+                    copy_varint(payload, &mut pos, &mut s[CTRL]);
+                    copy_varint(payload, &mut pos, &mut s[CTRL]);
+                }
+                let lits = (0..nb).filter(|&i| code(i) == 3).count();
+                match (lits, codec) {
+                    (0, _) => {}
+                    (_, 0) => {
+                        s[LITERALS].extend_from_slice(&payload[pos..pos + lits * bs]);
+                        pos += lits * bs;
+                    }
+                    (_, c) => body(&mut pos, &mut s, c == 1),
+                }
+            }
+        }
+    }
+    s
+}
+
+/// `bytes` as a CONTEXT stream (mode 3) of two tables chosen by the context's parity (context
+/// 256: the first), both the same fixed-length code over the values present: the bytes read back
+/// whatever their contexts, and the fuzzer's changes to either table or to the map make the
+/// contexts matter.
+fn context_stream(bytes: &[u8]) -> Vec<u8> {
+    let mut present = [false; 256];
+    for &b in bytes {
+        present[b as usize] = true;
+    }
+    let values: Vec<usize> = (0..256).filter(|&v| present[v]).collect();
+    let bits = (1..=8).find(|&l| 1usize << l >= values.len()).unwrap();
+    let mut out = vec![3];
+    varint(bytes.len() as u64, &mut out);
+    out.push(2); // tables
+    out.extend_from_slice(&[0xaa; 32]); // contexts 0 ..= 255: 1 bit each, the context's parity
+    out.push(0); // context 256, then padding
+    for _ in 0..2 {
+        out.push(2); // listed
+        let mut bitmap = [0u8; 32];
+        for &v in &values {
+            bitmap[v / 8] |= 1 << (v % 8);
+        }
+        out.extend_from_slice(&bitmap);
+        out.extend(std::iter::repeat_n(bits as u8 * 0x11, values.len() / 2));
+        if values.len() % 2 == 1 {
+            out.push(bits as u8);
+        }
+    }
+    // canonical code of the i-th present value: i on `bits` bits, most significant bit first,
+    // packed least significant bit first
+    let mut coded = Vec::new();
+    let mut at = 0usize;
+    for &b in bytes {
+        let code = values.iter().position(|&v| v == b as usize).unwrap();
+        for i in (0..bits).rev() {
+            if at.is_multiple_of(8) {
+                coded.push(0);
+            }
+            *coded.last_mut().unwrap() |= (((code >> i) & 1) as u8) << (at % 8);
+            at += 1;
+        }
+    }
+    varint(coded.len() as u64, &mut out);
+    out.extend_from_slice(&coded);
+    out
+}
+
+/// A plain payload entropy coded by hand: `CTRL` and `OPAQUE` stored, the other four streams
+/// CONTEXT coded (stored when empty: a CONTEXT stream holds at least one byte).
+fn context_coded(payload: &[u8], ps: usize, bs: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, s) in split_streams(payload, ps, bs).iter().enumerate() {
+        if s.is_empty() || k == CTRL || k == OPAQUE {
+            out.push(0);
+            varint(s.len() as u64, &mut out);
+            out.extend_from_slice(s);
+        } else {
+            out.extend_from_slice(&context_stream(s));
+        }
+    }
+    out
+}
+
 fn main() {
     let out = std::env::args()
         .nth(1)
@@ -94,6 +289,19 @@ fn main() {
             raw.extend_from_slice(frame);
             write(out, "frame_decode", &format!("mix{m}-epoch{k}-wire"), &raw);
             count += 2;
+            // the same ops with their lz4 tokens, literals and offsets CONTEXT coded
+            if h.flags & fgbi::frame::FLAG_ENTROPY == 0 && !payload.is_empty() {
+                let mut seed = vec![0u8, (h.flags & 3) as u8 | 2];
+                seed.extend_from_slice(&(h.op_count as u16).to_le_bytes());
+                seed.extend_from_slice(&context_coded(payload, PS, BS));
+                write(
+                    out,
+                    "frame_decode",
+                    &format!("mix{m}-epoch{k}-context"),
+                    &seed,
+                );
+                count += 1;
+            }
         }
     }
 

@@ -3,7 +3,10 @@
 
 use fgbi::frame;
 use fgbi::{Config, Decoder, Encoder, Stages};
-use fgbi_fuzz::{epoch1_frame, initial_state, reference_apply, reference_unentropy, BS, PAGES, PS};
+use fgbi_fuzz::{
+    epoch1_frame, initial_state, reference_apply, reference_apply_in, reference_unentropy,
+    Geometry, BS, PAGES, PS,
+};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -382,7 +385,11 @@ fn corners() {
                 p
             }),
         ),
-        ("unknown mode 3, len 0", 0, with_stream(3, vec![3, 0])),
+        (
+            "mode 3 (CONTEXT), len 0, nothing after",
+            0,
+            with_stream(3, vec![3, 0]),
+        ),
         (
             "3 ZERO ops, op count 2",
             2,
@@ -719,5 +726,904 @@ fn random_huffman_literals_agree() {
     assert!(
         accepted > rounds / 10 && refused > rounds / 10,
         "{accepted} accepted, {refused} refused"
+    );
+}
+
+fn read_varint(b: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    for i in 0..10 {
+        let byte = b[*pos];
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << (7 * i);
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    v
+}
+
+/// Each stream's mode and the payload bytes it spans (mode byte to last coded byte), walking the
+/// layout of FORMAT.md, "Entropy-coded payload", on a well-formed payload (nothing checked).
+fn stream_layout(payload: &[u8]) -> Vec<(u8, std::ops::Range<usize>)> {
+    let table_len = |at: usize, form: u8| match form {
+        1 => 128,
+        _ => {
+            let present: u32 = payload[at..at + 32].iter().map(|b| b.count_ones()).sum();
+            32 + (present as usize).div_ceil(2)
+        }
+    };
+    let mut pos = 0;
+    let mut layout = Vec::new();
+    for _ in 0..6 {
+        let start = pos;
+        let mode = payload[pos];
+        pos += 1;
+        let len = read_varint(payload, &mut pos) as usize;
+        match mode {
+            0 => pos += len,
+            1 | 2 => pos += table_len(pos, mode),
+            _ => {
+                let k = payload[pos] as usize;
+                pos += 1;
+                let w: usize = (0..=8).find(|&w| 1usize << w >= k).unwrap();
+                pos += (257 * w).div_ceil(8);
+                for _ in 0..k {
+                    let form = payload[pos];
+                    pos += 1 + table_len(pos + 1, form);
+                }
+            }
+        }
+        if mode != 0 {
+            let coded = read_varint(payload, &mut pos) as usize;
+            pos += coded;
+        }
+        layout.push((mode, start..pos));
+    }
+    assert_eq!(pos, payload.len(), "stream layout walk");
+    layout
+}
+
+/// Pages of the heap workload, 4 KiB each.
+const HEAP_PAGES: usize = 320;
+/// Bytes of one heap record.
+const REC: usize = 48;
+/// Where the heap lives in the guest's address space (for pointer-like words).
+const HEAP_BASE: u64 = 0x7f3a_5c40_0000;
+
+/// A xorshift generator: `rnd(n)` is in 0 .. n.
+fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed;
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    }
+}
+
+/// Writes heap record `r` (a 48-byte object: fixed header with a small kind, a counter, three
+/// pointer-like words into the heap or null, small fields), unless it runs past the heap.
+fn write_record(mem: &mut [u8], r: usize, counter: u32, rnd: &mut impl FnMut(u64) -> u64) {
+    let at = r * REC;
+    if at + REC > mem.len() {
+        return;
+    }
+    let records = (mem.len() / REC) as u64;
+    let rec = &mut mem[at..at + REC];
+    rec[0..2].copy_from_slice(&0xbeefu16.to_le_bytes());
+    rec[2] = rnd(6) as u8; // kind
+    rec[3] = REC as u8;
+    rec[4..8].copy_from_slice(&counter.to_le_bytes());
+    for j in 0..3 {
+        let ptr = if rnd(5) == 0 {
+            0
+        } else {
+            HEAP_BASE + rnd(records) * REC as u64
+        };
+        rec[8 + 8 * j..16 + 8 * j].copy_from_slice(&ptr.to_le_bytes());
+    }
+    rec[32..36].copy_from_slice(&(rnd(100) as u32).to_le_bytes());
+    rec[36..38].copy_from_slice(&((rnd(4) as u16) << 2).to_le_bytes());
+    rec[38..40].fill(0);
+    rec[40..48].copy_from_slice(&(rnd(256) * 16).to_le_bytes());
+}
+
+/// One epoch's edits of the heap: many records of many pages touched (counters, links, small
+/// fields), some pages reallocated whole, some single counters bumped, blocks moved, a page freed.
+/// Returns the pages that changed.
+fn edit_heap(mem: &mut [u8], epoch: u64, rnd: &mut impl FnMut(u64) -> u64) -> Vec<usize> {
+    let ps = 4096;
+    let records = mem.len() / REC;
+    let before = mem.to_vec();
+    // heavy edits: most records of 80 pages
+    for _ in 0..80 {
+        let page = rnd(HEAP_PAGES as u64) as usize;
+        for r in page * ps / REC..((page + 1) * ps / REC).min(records) {
+            if rnd(10) < 7 {
+                let at = r * REC;
+                let c = u32::from_le_bytes(mem[at + 4..at + 8].try_into().unwrap());
+                mem[at + 4..at + 8].copy_from_slice(&(c + 1 + rnd(3) as u32).to_le_bytes());
+                if rnd(3) == 0 {
+                    let ptr = HEAP_BASE + rnd(records as u64) * REC as u64;
+                    let j = rnd(3) as usize;
+                    mem[at + 8 + 8 * j..at + 16 + 8 * j].copy_from_slice(&ptr.to_le_bytes());
+                }
+                if rnd(2) == 0 {
+                    mem[at + 32] = rnd(100) as u8;
+                }
+            }
+        }
+    }
+    // compaction: records of a page slide down over a freed one, a new record at the end
+    for _ in 0..60 {
+        let page = rnd(HEAP_PAGES as u64) as usize;
+        let from = page * ps + rnd(64) as usize * REC / 2;
+        let end = (page + 1) * ps;
+        if from + REC < end {
+            mem.copy_within(from + REC..end, from);
+            let r = (end - REC) / REC;
+            write_record(mem, r, epoch as u32, rnd);
+        }
+    }
+    // reallocation: new records over whole pages
+    for _ in 0..30 {
+        let page = rnd(HEAP_PAGES as u64) as usize;
+        for r in page * ps / REC..((page + 1) * ps / REC + 1).min(records) {
+            write_record(mem, r, epoch as u32 * 1000 + rnd(50) as u32, rnd);
+        }
+    }
+    // a counter here and there
+    for _ in 0..40 {
+        let r = rnd(records as u64) as usize;
+        mem[r * REC + 4] = mem[r * REC + 4].wrapping_add(1);
+    }
+    // moved blocks, a freed page
+    for _ in 0..6 {
+        let from = rnd((mem.len() - 256) as u64) as usize & !255;
+        let to = rnd((mem.len() - 256) as u64) as usize & !255;
+        mem.copy_within(from..from + 256, to);
+    }
+    let freed = rnd(HEAP_PAGES as u64) as usize;
+    mem[freed * ps..(freed + 1) * ps].fill(0);
+    (0..HEAP_PAGES)
+        .filter(|&p| mem[p * ps..(p + 1) * ps] != before[p * ps..(p + 1) * ps])
+        .collect()
+}
+
+/// The heap workload's frames, with the memory each one leaves (the first a resync frame over
+/// every page).
+fn heap_frames(cfg: Config, epochs: u64) -> Vec<(Vec<u8>, Vec<u8>, fgbi::EncoderStats)> {
+    let ps = cfg.page_size;
+    let mut rnd = xorshift(0x5eed_cafe_f00d_0001);
+    let mut mem = vec![0u8; HEAP_PAGES * ps];
+    for r in 0..mem.len() / REC {
+        if (r * REC / ps) % 37 != 5 {
+            write_record(&mut mem, r, r as u32 % 7, &mut rnd);
+        }
+    }
+    let mut enc = Encoder::new(cfg).unwrap();
+    let mut frames = Vec::new();
+    for epoch in 0..epochs {
+        let pages: Vec<usize> = if epoch == 0 {
+            (0..HEAP_PAGES).collect()
+        } else {
+            edit_heap(&mut mem, epoch, &mut rnd)
+        };
+        enc.begin_epoch(epoch).unwrap();
+        for p in pages {
+            enc.add_page((p * ps) as u64, &mem[p * ps..(p + 1) * ps])
+                .unwrap();
+        }
+        let f = enc.end_epoch().unwrap().to_vec();
+        frames.push((f, mem.clone(), enc.epoch_stats()));
+    }
+    frames
+}
+
+/// Genuine frames of a heap-like workload (4 KiB pages): the encoder codes all four of `TOKENS`,
+/// `LITERALS`, `OFFSET_LOW` and `OFFSET_HIGH` with CONTEXT, with DICT ops in the same frames; the
+/// library and the reference rebuild the same memory from every frame.
+#[test]
+fn heap_frames_with_context_streams_agree() {
+    let cfg = Config::default();
+    let g = Geometry {
+        page: cfg.page_size,
+        block: cfg.block_size,
+    };
+    let frames = heap_frames(cfg, 8);
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut replica = vec![0u8; HEAP_PAGES * cfg.page_size];
+    let mut known = HashSet::new();
+    let mut all_four = 0;
+    for (e, (f, expect, stats)) in frames.iter().enumerate() {
+        let (h, payload) = frame::open(f).unwrap();
+        let entropy = h.flags & E != 0;
+        let layout = if entropy {
+            stream_layout(payload)
+        } else {
+            Vec::new()
+        };
+        let modes: Vec<u8> = layout.iter().map(|s| s.0).collect();
+        // the table count of each CONTEXT stream
+        let tables: Vec<u8> = layout
+            .iter()
+            .filter(|s| s.0 == 3)
+            .map(|s| {
+                let mut pos = s.1.start + 1;
+                read_varint(payload, &mut pos);
+                payload[pos]
+            })
+            .collect();
+        println!(
+            "epoch {e}: {} bytes, flags {}, modes {modes:?}, tables {tables:?}, dict {} delta {} \
+             blocks {} compressed {}",
+            f.len(),
+            h.flags,
+            stats.dict.pages,
+            stats.delta.pages,
+            stats.blocks.pages,
+            stats.compressed.pages
+        );
+        if entropy && modes[1..5] == [3, 3, 3, 3] && stats.dict.pages > 0 {
+            all_four += 1;
+        }
+        let want = reference_apply_in(
+            g,
+            payload,
+            h.op_count,
+            h.is_resync(),
+            entropy,
+            &known,
+            &replica,
+        )
+        .expect("reference refuses a genuine frame");
+        dec.apply_flat(f, &mut replica).unwrap();
+        assert!(&replica == expect, "epoch {e}: library replica differs");
+        assert!(&want == expect, "epoch {e}: reference replica differs");
+        known.extend(0..HEAP_PAGES as u64);
+    }
+    assert!(
+        all_four >= 3,
+        "{all_four} frames with four CONTEXT streams and DICT ops"
+    );
+}
+
+/// A decoder that has applied `frames` (to a scratch replica).
+fn replayed(cfg: Config, frames: &[(Vec<u8>, Vec<u8>, fgbi::EncoderStats)]) -> Decoder {
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut mem = vec![0u8; HEAP_PAGES * cfg.page_size];
+    for (f, _, _) in frames {
+        dec.apply_flat(f, &mut mem).unwrap();
+    }
+    dec
+}
+
+/// The heap workload's frames with bits flipped in their entropy-coded payloads (mostly inside
+/// the CONTEXT streams: context maps, tables, coded bits), resealed with a valid checksum: the
+/// library and the reference agree on accepting each one and on the memory it leaves.
+#[test]
+fn damaged_heap_frames_agree() {
+    let cfg = Config::default();
+    let g = Geometry {
+        page: cfg.page_size,
+        block: cfg.block_size,
+    };
+    let frames = heap_frames(cfg, 5);
+    let mut rnd = xorshift(0xdead_beef_1234_5679);
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut replica = vec![0u8; HEAP_PAGES * cfg.page_size];
+    let mut known = HashSet::new();
+    // accepted: as the genuine frame, or to other memory
+    let (mut same, mut other, mut refused) = (0, 0, 0);
+    for (e, (f, expect, _)) in frames.iter().enumerate() {
+        let (h, payload) = frame::open(f).unwrap();
+        assert!(h.flags & E != 0, "epoch {e}: frame not entropy coded");
+        let context: Vec<_> = stream_layout(payload)
+            .into_iter()
+            .filter(|s| s.0 == 3)
+            .map(|s| s.1)
+            .collect();
+        assert!(!context.is_empty(), "epoch {e}: no CONTEXT stream");
+        // (fewer copies of the big resync frame, and without optimisation)
+        let copies = match (e, cfg!(debug_assertions)) {
+            (0, true) => 3,
+            (0, false) => 30,
+            (_, true) => 30,
+            (_, false) => 300,
+        };
+        for _ in 0..copies {
+            let mut damaged = payload.to_vec();
+            let range = if rnd(4) == 0 {
+                0..payload.len()
+            } else {
+                context[rnd(context.len() as u64) as usize].clone()
+            };
+            for _ in 0..1 + rnd(3) {
+                let i = range.start + rnd(range.len() as u64) as usize;
+                damaged[i] ^= 1 << rnd(8);
+            }
+            let mut buf = vec![0u8; frame::HEADER_LEN];
+            buf.extend_from_slice(&damaged);
+            frame::seal(&mut buf, h);
+            let reference = reference_apply_in(
+                g,
+                &damaged,
+                h.op_count,
+                h.is_resync(),
+                true,
+                &known,
+                &replica,
+            );
+            let mut mem = replica.clone();
+            match dec.apply_flat(&buf, &mut mem) {
+                Ok(_) => {
+                    let reference = reference.expect("library accepts, reference refuses");
+                    assert!(mem == reference, "epoch {e}: replicas differ");
+                    if &mem == expect {
+                        same += 1;
+                    } else {
+                        other += 1;
+                    }
+                    // the decoder moved on: back to where it was
+                    dec = replayed(cfg, &frames[..e]);
+                }
+                Err(err) => {
+                    refused += 1;
+                    assert!(mem == replica, "a refused frame wrote to the replica");
+                    assert!(
+                        reference.is_none(),
+                        "epoch {e}: library refuses ({err}), reference accepts"
+                    );
+                }
+            }
+        }
+        dec.apply_flat(f, &mut replica).unwrap();
+        assert!(&replica == expect);
+        known.extend(0..HEAP_PAGES as u64);
+    }
+    println!(
+        "damaged frames: {same} accepted as the genuine one, {other} accepted with other \
+         memory, {refused} refused"
+    );
+    assert!(
+        same > 0 && other > 0 && refused > 0,
+        "{same} same, {other} other, {refused} refused"
+    );
+}
+
+/// Code lengths from (value, length) pairs.
+fn lengths_of(pairs: &[(u8, u8)]) -> [u8; 256] {
+    let mut l = [0u8; 256];
+    for &(v, n) in pairs {
+        l[v as usize] = n;
+    }
+    l
+}
+
+/// Two code tables over `values` (padded to at least three values) that give the values different
+/// codes: lengths 1, 2, 3, ... in increasing value order, and in decreasing order.
+fn two_tables(values: &[u8]) -> ([u8; 256], [u8; 256]) {
+    let mut v: Vec<u8> = values.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut pad = 0u8;
+    while v.len() < 3 {
+        if !v.contains(&pad) {
+            v.push(pad);
+        }
+        pad += 1;
+    }
+    v.sort_unstable();
+    assert!(v.len() <= 12);
+    let n = v.len();
+    let len = |i: usize| (i + 1).min(n - 1) as u8;
+    let (mut a, mut b) = ([0u8; 256], [0u8; 256]);
+    for i in 0..n {
+        a[v[i] as usize] = len(i);
+        b[v[n - 1 - i] as usize] = len(i);
+    }
+    (a, b)
+}
+
+/// The bytes of a code table of form 1 (full) or 2 (listed).
+fn table_bytes(form: u8, lengths: &[u8; 256]) -> Vec<u8> {
+    if form == 1 {
+        let mut t = vec![0u8; 128];
+        for v in 0..256 {
+            t[v / 2] |= lengths[v] << (4 * (v % 2));
+        }
+        return t;
+    }
+    let listed: Vec<usize> = (0..256).filter(|&v| lengths[v] > 0).collect();
+    let mut t = vec![0u8; 32];
+    for &v in &listed {
+        t[v / 8] |= 1 << (v % 8);
+    }
+    let mut nib = vec![0u8; listed.len().div_ceil(2)];
+    for (i, &v) in listed.iter().enumerate() {
+        nib[i / 2] |= lengths[v] << (4 * (i % 2));
+    }
+    t.extend_from_slice(&nib);
+    t
+}
+
+/// A CONTEXT stream (mode byte on): k = `tables.len()` tables (form, lengths), the context map
+/// `map` packed w = ceil(log2 k) bits an entry, then `symbols` (value, context), each coded with
+/// the table its context maps to.
+fn context_stream(
+    tables: &[(u8, [u8; 256])],
+    map: &[usize; 257],
+    symbols: &[(u8, usize)],
+) -> Vec<u8> {
+    let k = tables.len();
+    let w: usize = (0..=8).find(|&w| 1usize << w >= k).unwrap();
+    let mut p = vec![3];
+    varint(symbols.len() as u64, &mut p);
+    p.push(k as u8);
+    let mut packed = vec![0u8; (257 * w).div_ceil(8)];
+    for (c, &t) in map.iter().enumerate() {
+        for j in 0..w {
+            let bit = c * w + j;
+            packed[bit / 8] |= (((t >> j) & 1) as u8) << (bit % 8);
+        }
+    }
+    p.extend_from_slice(&packed);
+    for (form, lengths) in tables {
+        p.push(*form);
+        p.extend_from_slice(&table_bytes(*form, lengths));
+    }
+    let codes: Vec<Vec<(u32, u8)>> = tables.iter().map(|t| canonical(&t.1)).collect();
+    let mut coded: Vec<u8> = Vec::new();
+    let mut bit = 0usize;
+    for &(s, c) in symbols {
+        let (code, l) = codes[map[c]][s as usize];
+        assert!(l > 0, "value {s} has no code in context {c}");
+        for i in (0..l).rev() {
+            if bit.is_multiple_of(8) {
+                coded.push(0);
+            }
+            *coded.last_mut().unwrap() |= (((code >> i) & 1) as u8) << (bit % 8);
+            bit += 1;
+        }
+    }
+    varint(coded.len() as u64, &mut p);
+    p.extend_from_slice(&coded);
+    p
+}
+
+/// One STORED stream.
+fn stored1(s: &[u8]) -> Vec<u8> {
+    let mut p = vec![0];
+    varint(s.len() as u64, &mut p);
+    p.extend_from_slice(s);
+    p
+}
+
+/// An lz4 block split as the rebuild reads it: extension bytes (CTRL), tokens, literals (each
+/// with whether a match came before it in the block), offset low and high bytes.
+#[allow(clippy::type_complexity)]
+fn split_lz4(lz: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<(u8, bool)>, Vec<u8>, Vec<u8>) {
+    let (mut ext, mut tokens, mut lits, mut low, mut high) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut i, mut matched) = (0, false);
+    loop {
+        let t = lz[i];
+        tokens.push(t);
+        i += 1;
+        let mut lit = (t >> 4) as usize;
+        if lit == 15 {
+            loop {
+                ext.push(lz[i]);
+                lit += lz[i] as usize;
+                i += 1;
+                if lz[i - 1] != 255 {
+                    break;
+                }
+            }
+        }
+        lits.extend(lz[i..i + lit].iter().map(|&b| (b, matched)));
+        i += lit;
+        if i == lz.len() {
+            break;
+        }
+        low.push(lz[i]);
+        high.push(lz[i + 1]);
+        i += 2;
+        matched = true;
+        if t & 15 == 15 {
+            loop {
+                ext.push(lz[i]);
+                i += 1;
+                if lz[i - 1] != 255 {
+                    break;
+                }
+            }
+        }
+    }
+    (ext, tokens, lits, low, high)
+}
+
+/// Both decoders on an ENTROPY payload over the fuzz start state; they must agree. Returns the
+/// replica on acceptance.
+fn agreed_replica(op_count: u32, payload: &[u8]) -> Option<Vec<u8>> {
+    match both(E, op_count, payload) {
+        (Ok(a), Some(b)) => {
+            assert!(a == b, "replicas differ");
+            Some(a)
+        }
+        (Err(_), None) => None,
+        (lib, reference) => panic!(
+            "disagree: library {:?}, reference accepts: {}",
+            lib.map(|_| ()),
+            reference.is_some()
+        ),
+    }
+}
+
+/// Six streams, back to back.
+fn payload_of(streams: [Vec<u8>; 6]) -> Vec<u8> {
+    streams.concat()
+}
+
+/// Hand-made CONTEXT streams whose contexts are worked out by hand from FORMAT.md, each coded so
+/// that a decoder choosing another table for a byte decodes something else: RAW literals
+/// (context 256), a COMPRESSED lz4 page (tokens by the previous token, literals by the match
+/// byte, offsets), a DICT op (literals before the first match by the dictionary's byte at the same
+/// position, the last one by the match byte), and a DICT op on a page an earlier op of the frame
+/// wrote (the contexts still come from the page as it was before the frame).
+#[test]
+fn context_streams_hand_made() {
+    let (_, _, _, mem0) = initial_state();
+    let page = |mem: &[u8], p: usize| mem[p * PS..(p + 1) * PS].to_vec();
+    let empty = || stored1(&[]);
+    let parity_map = |at256: usize| {
+        let mut m = [0usize; 257];
+        for (c, t) in m.iter_mut().enumerate() {
+            *t = c & 1;
+        }
+        m[256] = at256;
+        m
+    };
+
+    // RAW page 3: 512 literals of context 256, which maps to table 1 of 2
+    let mut map256 = [0usize; 257];
+    map256[256] = 1;
+    let t0 = lengths_of(&[(0, 1)]);
+    let t7 = lengths_of(&[(7, 1), (8, 1)]);
+    let raw_lits = context_stream(&[(2, t0), (1, t7)], &map256, &vec![(7, 256); PS]);
+    let raw = payload_of([
+        stored1(&[0x01, 0x06]),
+        empty(),
+        raw_lits.clone(),
+        empty(),
+        empty(),
+        empty(),
+    ]);
+    let m = agreed_replica(1, &raw).expect("RAW literals, context 256");
+    assert_eq!(page(&m, 3), vec![7u8; PS]);
+
+    // COMPRESSED lz4 page 5 of sevens, all four streams CONTEXT coded
+    let lz = lz4_flex::block::compress(&[7u8; PS]);
+    let (ext, tokens, lits, low, high) = split_lz4(&lz);
+    assert!(!low.is_empty() && lits.iter().any(|l| l.1));
+    let mut ctrl = vec![0x12, 10];
+    varint(lz.len() as u64, &mut ctrl);
+    ctrl.extend_from_slice(&ext);
+    let (ta, tb) = two_tables(&tokens);
+    let tok_syms: Vec<(u8, usize)> = (0..tokens.len())
+        .map(|i| (tokens[i], if i == 0 { 0 } else { tokens[i - 1] as usize }))
+        .collect();
+    let (la, lb) = two_tables(&[7]);
+    let lit_syms: Vec<(u8, usize)> = lits
+        .iter()
+        .map(|&(b, matched)| (b, if matched { 7 } else { 256 }))
+        .collect();
+    let low_syms: Vec<(u8, usize)> = (0..low.len())
+        .map(|i| (low[i], if i == 0 { 0 } else { low[i - 1] as usize }))
+        .collect();
+    let high_syms: Vec<(u8, usize)> = (0..high.len())
+        .map(|i| (high[i], low[i] as usize))
+        .collect();
+    let (ha, hb) = two_tables(&high);
+    let mut map3 = [0usize; 257];
+    for (c, t) in map3.iter_mut().enumerate() {
+        *t = c % 3;
+    }
+    let compressed = |lit_syms: &[(u8, usize)]| {
+        payload_of([
+            stored1(&ctrl),
+            context_stream(&[(1, ta), (2, tb)], &parity_map(0), &tok_syms),
+            context_stream(&[(2, la), (1, lb)], &parity_map(0), lit_syms),
+            context_stream(&[(2, two_tables(&low).0)], &[0; 257], &low_syms),
+            context_stream(&[(2, ha), (1, hb), (2, ha)], &map3, &high_syms),
+            empty(),
+        ])
+    };
+    let p = compressed(&lit_syms);
+    let mut plain = vec![0x12, 10];
+    varint(lz.len() as u64, &mut plain);
+    plain.extend_from_slice(&lz);
+    assert_eq!(reference_unentropy(&p), Some(plain));
+    let m = agreed_replica(1, &p).expect("COMPRESSED lz4, four CONTEXT streams");
+    assert_eq!(page(&m, 5), vec![7u8; PS]);
+    // the same literals coded with context 256 throughout: something else, or refused
+    let wrong: Vec<(u8, usize)> = lit_syms.iter().map(|&(b, _)| (b, 256)).collect();
+    if let Some(m) = agreed_replica(1, &compressed(&wrong)) {
+        assert_ne!(page(&m, 5), vec![7u8; PS]);
+    }
+
+    // DICT page 1: 3 literals, a match of 508 at offset 512 (into the dictionary), 1 literal
+    let dict = page(&mem0, 1);
+    let block = [0x3f, 0x11, 0x22, 0x33, 0x00, 0x02, 255, 234, 0x10, 0x44];
+    let mut want = dict.clone();
+    want[..3].copy_from_slice(&[0x11, 0x22, 0x33]);
+    want[PS - 1] = 0x44;
+    assert_eq!(
+        lz4_flex::block::decompress_with_dict(&block, PS, &dict).unwrap(),
+        want
+    );
+    let (da, db) = two_tables(&[0x3f, 0x10]);
+    let tokens = context_stream(
+        &[(1, da), (2, db)],
+        &parity_map(0),
+        &[(0x3f, 0), (0x10, 0x3f)],
+    );
+    let offsets = [
+        context_stream(&[(2, t0)], &[0; 257], &[(0, 0)]),
+        context_stream(&[(2, two_tables(&[2]).1)], &[0; 257], &[(2, 0)]),
+    ];
+    // the contexts: the dictionary's bytes 0, 1, 2 (before the first match), then the match byte
+    // W[512 + 511 - 512] = dictionary byte 511
+    let dict_lits = [
+        (0x11, dict[0] as usize),
+        (0x22, dict[1] as usize),
+        (0x33, dict[2] as usize),
+        (0x44, dict[PS - 1] as usize),
+    ];
+    assert!(
+        dict_lits.iter().any(|l| l.1 % 2 == 1),
+        "a context 256 would code them alike"
+    );
+    let (dla, dlb) = two_tables(&[0x11, 0x22, 0x33, 0x44, 0x5a]);
+    let lit_tables = [(1, dla), (2, dlb)];
+    let p = payload_of([
+        stored1(&[0x04, 0x02, block.len() as u8, 255, 234]),
+        tokens.clone(),
+        context_stream(&lit_tables, &parity_map(0), &dict_lits),
+        offsets[0].clone(),
+        offsets[1].clone(),
+        empty(),
+    ]);
+    let m = agreed_replica(1, &p).expect("DICT, contexts from the dictionary");
+    assert_eq!(page(&m, 1), want);
+
+    // RAW page 1 (0x5a), then DICT page 1 with the same block: the op applies to the RAW op's page
+    // but its literals' contexts come from the page before the frame
+    let mut syms = vec![(0x5a, 256); PS];
+    syms.extend_from_slice(&dict_lits);
+    let p = payload_of([
+        stored1(&[0x01, 0x02, 0x04, 0x01, block.len() as u8, 255, 234]),
+        tokens.clone(),
+        context_stream(&lit_tables, &parity_map(0), &syms),
+        offsets[0].clone(),
+        offsets[1].clone(),
+        empty(),
+    ]);
+    let m = agreed_replica(2, &p).expect("DICT after RAW on the same page");
+    let mut want2 = vec![0x5a; PS];
+    want2[..3].copy_from_slice(&[0x11, 0x22, 0x33]);
+    want2[PS - 1] = 0x44;
+    assert_eq!(page(&m, 1), want2);
+
+    // corners of the layout: (name, op count, payload, accepted per FORMAT.md)
+    let with_lits = |lits: Vec<u8>| {
+        payload_of([
+            stored1(&[0x01, 0x06]),
+            empty(),
+            lits,
+            empty(),
+            empty(),
+            empty(),
+        ])
+    };
+    let patched = |at: usize, f: &dyn Fn(&mut u8)| {
+        let mut s = raw_lits.clone();
+        f(&mut s[at]);
+        with_lits(s)
+    };
+    // the RAW literal stream: mode, len (2 bytes), k, 33 map bytes, tables, coded
+    let map_at = 4;
+    let extra_byte = {
+        let mut s = raw_lits.clone();
+        let n = s.len();
+        assert_eq!(s[n - 65], 64); // coded: 64 bytes of 0
+        s[n - 65] = 65;
+        s.push(0);
+        with_lits(s)
+    };
+    let stray_bit = {
+        let mut t = tokens.clone();
+        *t.last_mut().unwrap() |= 0x80; // 4 bits of codes in it
+        payload_of([
+            stored1(&[0x04, 0x02, block.len() as u8, 255, 234]),
+            t,
+            context_stream(&lit_tables, &parity_map(0), &dict_lits),
+            offsets[0].clone(),
+            offsets[1].clone(),
+            empty(),
+        ])
+    };
+    let zero_op = |tokens: Vec<u8>| {
+        payload_of([
+            stored1(&[0x00, 0x00]),
+            tokens,
+            empty(),
+            empty(),
+            empty(),
+            empty(),
+        ])
+    };
+    let deflated = miniz_oxide::deflate::compress_to_vec(&[3u8; PS], 6);
+    let mut deflate_ctrl = vec![0x22, 0x00];
+    varint(deflated.len() as u64, &mut deflate_ctrl);
+    let deflate_op = |opaque: Vec<u8>| {
+        payload_of([
+            stored1(&deflate_ctrl),
+            empty(),
+            empty(),
+            empty(),
+            empty(),
+            opaque,
+        ])
+    };
+    let all8 = [8u8; 256];
+    let opaque_syms: Vec<(u8, usize)> = deflated.iter().map(|&b| (b, 0)).collect();
+    let mut over = vec![(2u8, t0), (1, t7)];
+    over[0].1[1] = 1;
+    over[0].1[2] = 1; // three codes of length 1, in a table no context uses
+    let mut many = vec![(2u8, t0); 254];
+    many.push((1, t7));
+    // OFFSET_LOW STORED with one byte more than OFFSET_HIGH (CONTEXT)
+    let low_longer = payload_of([
+        stored1(&ctrl),
+        context_stream(&[(1, ta), (2, tb)], &parity_map(0), &tok_syms),
+        context_stream(&[(2, la), (1, lb)], &parity_map(0), &lit_syms),
+        stored1(&[low.clone(), vec![0]].concat()),
+        context_stream(&[(2, ha), (1, hb), (2, ha)], &map3, &high_syms),
+        empty(),
+    ]);
+    let cases: Vec<(&str, u32, Vec<u8>, bool)> = vec![
+        ("RAW literals, k = 2", 1, raw.clone(), true),
+        ("k = 0", 1, with_lits(vec![3, 0x80, 0x04, 0, 0]), false),
+        (
+            "map: a padding bit set",
+            1,
+            patched(map_at + 32, &|b| *b |= 2),
+            false,
+        ),
+        (
+            "map: an entry >= k",
+            1,
+            with_lits(context_stream(
+                &[(2, t0), (1, t7), (2, t0)],
+                &{
+                    let mut m = map256;
+                    m[5] = 3;
+                    m
+                },
+                &vec![(7, 256); PS],
+            )),
+            false,
+        ),
+        ("table form 3", 1, patched(map_at + 33, &|b| *b = 3), false),
+        ("coded bytes: one 0 byte too many", 1, extra_byte, false),
+        ("a stray bit after the last code", 1, stray_bit, false),
+        (
+            "one literal more than the ops read",
+            1,
+            with_lits(context_stream(
+                &[(2, t0), (1, t7)],
+                &map256,
+                &vec![(7, 256); PS + 1],
+            )),
+            false,
+        ),
+        (
+            "an oversubscribed table no context uses",
+            1,
+            with_lits(context_stream(&over, &map256, &vec![(7, 256); PS])),
+            false,
+        ),
+        (
+            "k = 255: 8-bit map, 254 tables of one code",
+            1,
+            with_lits(context_stream(&many, &[254; 257], &vec![(7, 256); PS])),
+            true,
+        ),
+        // FORMAT.md does not say a table must hold a code; libfgbi refuses one that holds none,
+        // even when no context maps to it, and the reference follows it (reported as a gap)
+        (
+            "k = 2, table 0 empty (listed), no context uses it",
+            1,
+            with_lits(context_stream(
+                &[(2, [0; 256]), (1, t7)],
+                &[1; 257],
+                &vec![(7, 256); PS],
+            )),
+            false,
+        ),
+        (
+            "k = 2, table 0 empty (full), no context uses it",
+            1,
+            with_lits(context_stream(
+                &[(1, [0; 256]), (1, t7)],
+                &[1; 257],
+                &vec![(7, 256); PS],
+            )),
+            false,
+        ),
+        (
+            "k = 2, table 0 one code, no context uses it",
+            1,
+            with_lits(context_stream(
+                &[(1, t0), (1, t7)],
+                &[1; 257],
+                &vec![(7, 256); PS],
+            )),
+            true,
+        ),
+        (
+            "TOKENS CONTEXT, len 0",
+            1,
+            zero_op(context_stream(&[(2, t0)], &[0; 257], &[])),
+            false,
+        ),
+        ("TOKENS STORED, len 0", 1, zero_op(empty()), true),
+        (
+            "CTRL CONTEXT",
+            1,
+            payload_of([
+                context_stream(&[(2, t0)], &[0; 257], &[(0, 0), (0, 0)]),
+                empty(),
+                empty(),
+                empty(),
+                empty(),
+                empty(),
+            ]),
+            false,
+        ),
+        ("OPAQUE STORED", 1, deflate_op(stored1(&deflated)), true),
+        (
+            "OPAQUE CONTEXT",
+            1,
+            deflate_op(context_stream(&[(1, all8)], &[0; 257], &opaque_syms)),
+            false,
+        ),
+        (
+            "OFFSET_HIGH CONTEXT shorter than OFFSET_LOW",
+            1,
+            low_longer,
+            false,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, ops, p, accept) in cases {
+        let (lib, reference) = both(E, ops, &p);
+        println!(
+            "{name}: library {:?}, reference {}",
+            lib.as_ref().map(|_| "accepts"),
+            if reference.is_some() {
+                "accepts"
+            } else {
+                "refuses"
+            }
+        );
+        if lib.is_ok() != reference.is_some() || reference.is_some() != accept {
+            wrong.push(name);
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "disagree or not as FORMAT.md says: {wrong:?}"
     );
 }
