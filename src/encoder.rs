@@ -19,7 +19,7 @@ use crate::bitmap::{BlockBitmap, PageSet};
 use crate::cache::{Cached, PageCache, Policy};
 use crate::compress::{self, Codec, Engine, Lz4};
 use crate::config::{Config, Fallback};
-use crate::entropy::EntropyEncoder;
+use crate::entropy::{context, EntropyEncoder};
 use crate::error::Error;
 use crate::frame::{self, block, op, Header, HEADER_LEN};
 use crate::share::{self, ShareTable};
@@ -89,8 +89,10 @@ struct Work {
     /// The entropy stage and the frame it codes (swapped with `frame` when smaller).
     entropy: EntropyEncoder,
     /// The context of every literal of the frame's lz4 blocks, in frame order, for the entropy
-    /// stage's literal model.
+    /// stage's literal model: the first `lit_ctx_len` elements (the buffer only grows, so
+    /// nothing is cleared or refilled per op).
     lit_ctx: Vec<u16>,
+    lit_ctx_len: usize,
     /// Pages with an op in this frame so far. A DICT op on one of them has a dictionary the
     /// decoder cannot see before the frame (the earlier op's result), so `lit_ctx` is then not
     /// used for the frame.
@@ -211,6 +213,7 @@ impl Encoder {
                 frame: Vec::new(),
                 entropy: EntropyEncoder::default(),
                 lit_ctx: Vec::new(),
+                lit_ctx_len: 0,
                 in_frame: PageSet::default(),
                 lit_ctx_ok: true,
                 coded: Vec::new(),
@@ -275,7 +278,7 @@ impl Encoder {
         w.epoch = Some(epoch);
         w.frame.clear();
         w.frame.resize(HEADER_LEN, 0);
-        w.lit_ctx.clear();
+        w.lit_ctx_len = 0;
         w.in_frame.clear();
         w.lit_ctx_ok = true;
         w.prev_page = u64::MAX;
@@ -342,7 +345,7 @@ impl Encoder {
                 &w.frame[HEADER_LEN..],
                 ps,
                 bs,
-                w.lit_ctx_ok.then_some(&w.lit_ctx[..]),
+                w.lit_ctx_ok.then_some(&w.lit_ctx[..w.lit_ctx_len]),
                 &mut w.coded,
             );
             debug_assert_eq!(r, Ok(()), "the encoder's own payload routes");
@@ -415,8 +418,10 @@ impl Encoder {
         s.share = self.w.share.stats();
         let caches = self.cache.memory_bytes() + self.w.share.memory_bytes();
         s.cache_memory_bytes = caches as u64;
-        s.memory_bytes =
-            (caches + self.w.zero_pages.memory_bytes() + self.w.entropy.memory_bytes()) as u64;
+        s.memory_bytes = (caches
+            + self.w.zero_pages.memory_bytes()
+            + self.w.entropy.memory_bytes()
+            + 2 * self.w.lit_ctx.capacity()) as u64;
         s
     }
 
@@ -899,7 +904,16 @@ impl Work {
             return;
         };
         let block = &self.best[pos..pos + n as usize];
-        crate::entropy::context::lz4_literal_contexts(block, dict, out, &mut self.lit_ctx);
+        let need = self.lit_ctx_len + out.len() + context::CONTEXT_SLACK;
+        if self.lit_ctx.len() < need {
+            self.lit_ctx.resize(need.max(2 * self.lit_ctx.len()), 0);
+        }
+        self.lit_ctx_len += context::lz4_literal_contexts_into(
+            block,
+            dict,
+            out,
+            &mut self.lit_ctx[self.lit_ctx_len..],
+        );
     }
 
     fn emit_raw(&mut self, page_idx: u64, page: &[u8]) {

@@ -31,21 +31,39 @@ pub const NO_CONTEXT: u16 = 256;
 /// Most Huffman tables one context-modelled stream may carry.
 pub const MAX_TABLES: usize = 255;
 
+/// Room past the contexts [`lz4_literal_contexts_into`] needs in its output: it writes short
+/// runs 16 at a time.
+pub const CONTEXT_SLACK: usize = 16;
+
 /// Appends to `ctx` the context of every literal of `block`, an lz4 block that decodes to `out`
 /// with `dict` as its dictionary (empty for none). The block is the encoder's own: it is trusted
 /// to be well formed and to decode to `out`.
+///
+/// ```
+/// use fgbi::entropy::context::{lz4_literal_contexts, NO_CONTEXT};
+/// let block = [0x20, b'h', b'i']; // two literals, no match, no dictionary
+/// let mut ctx = vec![];
+/// lz4_literal_contexts(&block, &[], b"hi", &mut ctx);
+/// assert_eq!(ctx, [NO_CONTEXT, NO_CONTEXT]);
+/// ```
 pub fn lz4_literal_contexts(block: &[u8], dict: &[u8], out: &[u8], ctx: &mut Vec<u16>) {
+    let base = ctx.len();
+    ctx.resize(base + out.len() + CONTEXT_SLACK, 0);
+    let n = lz4_literal_contexts_into(block, dict, out, &mut ctx[base..]);
+    ctx.truncate(base + n);
+}
+
+/// [`lz4_literal_contexts`] into a slice of at least `out.len() + CONTEXT_SLACK` elements;
+/// returns how many contexts it wrote at its start (the elements after them are overwritten
+/// too). For an encoder that keeps one buffer for a frame's contexts without clearing it.
+pub fn lz4_literal_contexts_into(block: &[u8], dict: &[u8], out: &[u8], ctx: &mut [u16]) -> usize {
+    assert!(
+        ctx.len() >= out.len() + CONTEXT_SLACK,
+        "room for the contexts"
+    );
     let dl = dict.len();
-    // the window bytes `from..from + n` (dictionary, then output), widened
-    let window = |ctx: &mut Vec<u16>, from: usize, n: usize| {
-        let end = from + n;
-        ctx.extend(dict[from.min(dl)..end.min(dl)].iter().map(|&b| b as u16));
-        if end > dl {
-            ctx.extend(out[from.max(dl) - dl..end - dl].iter().map(|&b| b as u16));
-        }
-    };
     let mut rep: Option<usize> = (dl > 0).then_some(dl);
-    let (mut i, mut p) = (0usize, 0usize);
+    let (mut i, mut p, mut k) = (0usize, 0usize, 0usize);
     let ext = |i: &mut usize, mut n: usize| loop {
         let b = block[*i];
         *i += 1;
@@ -61,15 +79,43 @@ pub fn lz4_literal_contexts(block: &[u8], dict: &[u8], out: &[u8], ctx: &mut Vec
         if l == 15 {
             l = ext(&mut i, l);
         }
+        // k + l <= p + l <= out.len(): the 16-wide writes stay inside `ctx`
         match rep {
-            Some(d) => window(ctx, dl + p - d, l),
-            None => ctx.extend(std::iter::repeat_n(NO_CONTEXT, l)),
+            Some(d) => {
+                // the window bytes from + 0..l (dictionary, then output), widened
+                let from = dl + p - d;
+                let src = if from + l <= dl {
+                    dict.get(from..from + 16)
+                } else if from >= dl {
+                    out.get(from - dl..from - dl + 16)
+                } else {
+                    None
+                };
+                match src {
+                    Some(src) if l <= 16 => {
+                        let dst: &mut [u16; 16] =
+                            (&mut ctx[k..k + 16]).try_into().expect("16 elements");
+                        for (c, &b) in dst.iter_mut().zip(src) {
+                            *c = b as u16;
+                        }
+                    }
+                    _ => {
+                        for (j, c) in ctx[k..k + l].iter_mut().enumerate() {
+                            let at = from + j;
+                            *c = if at < dl { dict[at] } else { out[at - dl] } as u16;
+                        }
+                    }
+                }
+            }
+            None if l <= 16 => ctx[k..k + 16].fill(NO_CONTEXT),
+            None => ctx[k..k + l].fill(NO_CONTEXT),
         }
+        k += l;
         i += l;
         p += l;
         if i >= block.len() {
             debug_assert_eq!(p, out.len(), "the block decodes to `out`");
-            return;
+            return k;
         }
         let d = u16::from_le_bytes([block[i], block[i + 1]]) as usize;
         i += 2;
@@ -99,7 +145,9 @@ pub struct Model {
     totals: Vec<u64>,
     active: Vec<u16>,
     sums: Vec<[u64; 256]>,
-    cost: Vec<[u32; 256]>,
+    cost: Vec<[f32; 256]>,
+    /// `counts` of the active contexts as floats, in `active` order.
+    fcounts: Vec<[f32; 256]>,
     kept: Vec<[u32; 256]>,
     codes: Vec<[u32; 256]>,
 }
@@ -115,6 +163,7 @@ impl Default for Model {
             active: Vec::new(),
             sums: Vec::new(),
             cost: Vec::new(),
+            fcounts: Vec::new(),
             kept: Vec::new(),
             codes: Vec::new(),
         }
@@ -169,7 +218,13 @@ impl Model {
             map[c as usize] = j as u8;
         }
         self.sums.resize(k, [0; 256]);
-        self.cost.resize(k, [0; 256]);
+        self.cost.resize(k, [0.0; 256]);
+        self.fcounts.clear();
+        self.fcounts.extend(
+            self.active
+                .iter()
+                .map(|&c| counts[c as usize].map(|x| x as f32)),
+        );
         for _round in 0..4 {
             for s in &mut self.sums[..k] {
                 s.fill(0);
@@ -180,27 +235,25 @@ impl Model {
                     *a += b as u64;
                 }
             }
-            // cost of a byte in each table: -log2 of its smoothed share, in 1/16 bits
+            // cost of a byte in each table: -log2 of its smoothed share, in bits
             for (s, cost) in self.sums[..k].iter().zip(&mut self.cost[..k]) {
                 let n: u64 = s.iter().sum();
-                let denom = (n + 256) as f64;
+                let denom = (n + 256) as f32;
                 for (x, &f) in cost.iter_mut().zip(s) {
-                    *x = (-((f as f64 + 1.0) / denom).log2() * 16.0) as u32;
+                    *x = -((f as f32 + 1.0) / denom).log2();
                 }
             }
             let mut moved = false;
-            for &c in &self.active {
-                let h = &counts[c as usize];
-                let best = (0..k)
-                    .min_by_key(|&j| {
-                        h.iter()
-                            .zip(&self.cost[j])
-                            .map(|(&a, &b)| a as u64 * b as u64)
-                            .sum::<u64>()
-                    })
-                    .unwrap_or(0) as u8;
-                moved |= best != map[c as usize];
-                map[c as usize] = best;
+            for (&c, h) in self.active.iter().zip(&self.fcounts) {
+                let mut best = (f32::INFINITY, 0u8);
+                for (j, cost) in self.cost[..k].iter().enumerate() {
+                    let bits = dot(h, cost);
+                    if bits < best.0 {
+                        best = (bits, j as u8);
+                    }
+                }
+                moved |= best.1 != map[c as usize];
+                map[c as usize] = best.1;
             }
             if !moved {
                 break;
@@ -257,6 +310,7 @@ impl Model {
         rows * 1024
             + self.sums.capacity() * 2048
             + self.cost.capacity() * 1024
+            + self.fcounts.capacity() * 1024
             + self.tables.capacity() * 256
             + self.totals.capacity() * 8
             + self.active.capacity() * 2
@@ -341,6 +395,19 @@ impl Model {
         debug_assert_eq!(pos, bytes, "coded length");
         out.truncate(start + pos);
     }
+}
+
+/// `a . b` in 16 independent lanes (which the compiler vectorises; a plain float sum cannot be
+/// reordered, so it would not be).
+#[inline]
+fn dot(a: &[f32; 256], b: &[f32; 256]) -> f32 {
+    let mut lanes = [0f32; 16];
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        for i in 0..16 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum()
 }
 
 /// Tables worth trying for `n` literals: about one per 16 KiB of them, at least 2, at most

@@ -187,17 +187,32 @@ fn the_encoders_contexts_are_the_match_bytes() {
     let mut lz = PageLz::new();
     let mut block = vec![0u8; 2 * PS];
     let rounds = if cfg!(miri) { 4 } else { 200 };
-    for _ in 0..rounds {
+    for round in 0..rounds {
         let mut old = vec![0u8; PS];
         heap(&mut rng, &mut old);
         let mut page = old.clone();
         edit(&mut rng, &mut page);
+        if round % 2 == 1 {
+            // long literal runs, some of them (after a match into the old page) read partly
+            // from the old page and partly from the new one
+            rng.fill(&mut page);
+            for _ in 0..8 {
+                let (from, to) = (rng.below(PS - 64), rng.below(PS - 64));
+                let len = 8 + rng.below(56);
+                page[to..to + len].copy_from_slice(&old[from..from + len]);
+            }
+        }
         for dict in [&old[..], &[]] {
             let n = lz.compress_with_dict(&page, dict, &mut block).unwrap();
             let mut ctx = vec![7]; // appended to, not replaced
             lz4_literal_contexts(&block[..n], dict, &page, &mut ctx);
             assert_eq!(ctx[0], 7);
-            assert_eq!(ctx[1..], reference_contexts(&block[..n], dict, &page));
+            let want = reference_contexts(&block[..n], dict, &page);
+            assert_eq!(ctx[1..], want);
+            // the slice form, over a buffer holding garbage, writes the same at its start
+            let mut buf = vec![0xabcd; PS + CONTEXT_SLACK];
+            let k = lz4_literal_contexts_into(&block[..n], dict, &page, &mut buf);
+            assert_eq!(buf[..k], want);
         }
     }
 }
