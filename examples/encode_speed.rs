@@ -1,0 +1,127 @@
+//! Encode speed on a real trace, without the rest of `fgbi eval` around it: the dirty pages of
+//! every epoch are read into memory first, then a fresh encoder (default configuration) encodes
+//! all epochs, `--rounds` times; prints the bytes sent, the best round's encode GB/s over the dirty
+//! bytes and that round's time per stage. The first round's frames are decoded and checked
+//! against the images, so a speed-up that breaks the format does not go unnoticed.
+//!
+//! ```text
+//! cargo run --release --example encode_speed -- TRACE_DIR [--rounds R] [--epochs N] [--no-check]
+//! ```
+//!
+//! `--no-check` skips the decode check (for profiling the encoder alone).
+//!
+//! Speeds on a shared machine move between runs; the best of several rounds moves least.
+
+use fgbi::{Config, Decoder, Encoder};
+use std::time::Instant;
+
+const PS: usize = 4096;
+
+struct Epoch {
+    /// Page indexes of the dirty pages.
+    pages: Vec<u64>,
+    /// Their contents, back to back.
+    data: Vec<u8>,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut dir = None;
+    let (mut rounds, mut max_epochs, mut check_first) = (3usize, usize::MAX, true);
+    while let Some(a) = args.next() {
+        let mut num = |what: &str| -> usize {
+            args.next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{what} needs a number"))
+        };
+        match a.as_str() {
+            "--rounds" => rounds = num("--rounds").max(1),
+            "--epochs" => max_epochs = num("--epochs"),
+            "--no-check" => check_first = false,
+            _ => dir = Some(a),
+        }
+    }
+    let dir = dir.expect("usage: encode_speed TRACE_DIR [--rounds R] [--epochs N] [--no-check]");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("trace directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("epoch-") && n.ends_with(".img"))
+        .collect();
+    names.sort();
+    names.truncate(max_epochs);
+
+    let mut epochs = Vec::new();
+    let mut images = Vec::new();
+    let mut prev: Option<Vec<u8>> = None;
+    for name in &names {
+        let cur = std::fs::read(format!("{dir}/{name}")).expect("epoch image");
+        let mut e = Epoch {
+            pages: Vec::new(),
+            data: Vec::new(),
+        };
+        for (i, page) in cur.chunks_exact(PS).enumerate() {
+            let dirty = match &prev {
+                None => true,
+                Some(p) => &p[i * PS..(i + 1) * PS] != page,
+            };
+            if dirty {
+                e.pages.push(i as u64);
+                e.data.extend_from_slice(page);
+            }
+        }
+        epochs.push(e);
+        images.push(cur.clone());
+        prev = Some(cur);
+    }
+    let dirty: usize = epochs.iter().map(|e| e.data.len()).sum();
+    let image_bytes = images.first().map_or(0, |i| i.len());
+
+    let cfg = Config::default();
+    let mut best: Option<(f64, fgbi::EncoderStats)> = None;
+    let mut sent = 0u64;
+    for round in 0..rounds {
+        let mut enc = Encoder::new(cfg).expect("encoder");
+        let mut check = (round == 0 && check_first)
+            .then(|| (Decoder::new(cfg).expect("decoder"), vec![0u8; image_bytes]));
+        let mut secs = 0.0;
+        sent = 0;
+        for (n, e) in epochs.iter().enumerate() {
+            let t = Instant::now();
+            enc.begin_epoch(n as u64).expect("begin");
+            for (&p, page) in e.pages.iter().zip(e.data.chunks_exact(PS)) {
+                enc.add_page(p * PS as u64, page).expect("add");
+            }
+            let frame = enc.end_epoch().expect("end");
+            secs += t.elapsed().as_secs_f64();
+            sent += frame.len() as u64;
+            if let Some((dec, replica)) = &mut check {
+                dec.apply_flat(frame, replica).expect("frame decodes");
+                assert!(replica[..] == images[n][..], "epoch {n}: replica differs");
+            }
+        }
+        if best.as_ref().is_none_or(|(s, _)| secs < *s) {
+            best = Some((secs, enc.stats()));
+        }
+    }
+    let (secs, stats) = best.expect("one round");
+    println!(
+        "{dir}: {} epochs, {:.1} MiB dirty, {:.2} MiB sent ({sent} bytes), best of {rounds}: \
+         {secs:.3} s, {:.3} GB/s",
+        epochs.len(),
+        dirty as f64 / (1 << 20) as f64,
+        sent as f64 / (1 << 20) as f64,
+        dirty as f64 / secs / 1e9
+    );
+    let n = &stats.nanos;
+    println!(
+        "stage ms: zero {:.1} delta {:.1} blocks {:.1} dict {:.1} compress {:.1} update {:.1} \
+         entropy {:.1}",
+        n.zero as f64 / 1e6,
+        n.delta as f64 / 1e6,
+        n.blocks as f64 / 1e6,
+        n.dict as f64 / 1e6,
+        n.compress as f64 / 1e6,
+        n.update as f64 / 1e6,
+        n.entropy as f64 / 1e6
+    );
+}
