@@ -125,6 +125,42 @@ fn common(w: &[u8], a: usize, b: usize, limit: usize) -> usize {
     n
 }
 
+/// The longest match at `p` among the three candidates (the same position in the dictionary at
+/// offset `same`, the last offset `rep`, the hash table's entry, which it replaces with `p`),
+/// other than at offset `skip`: (length, offset), length 0 for none.
+#[inline(always)]
+fn find(
+    w: &[u8],
+    table: &mut [u32],
+    p: usize,
+    same: usize,
+    rep: usize,
+    skip: usize,
+    match_limit: usize,
+) -> (usize, usize) {
+    let mut best = (0usize, 0usize);
+    let v = read32(w, p);
+    if same > 0 && same != skip && read32(w, p - same) == v {
+        best = (MIN_MATCH + common(w, p - same + 4, p + 4, match_limit), same);
+    }
+    if rep != same && rep != skip && rep > 0 && rep <= p && read32(w, p - rep) == v {
+        let l = MIN_MATCH + common(w, p - rep + 4, p + 4, match_limit);
+        if l > best.0 {
+            best = (l, rep);
+        }
+    }
+    let h = hash5(w, p);
+    let c = table[h] as usize;
+    table[h] = p as u32;
+    if c < p && p - c <= MAX_OFFSET && p - c != skip && read32(w, c) == v {
+        let l = MIN_MATCH + common(w, c + 4, p + 4, match_limit);
+        if l > best.0 {
+            best = (l, p - c);
+        }
+    }
+    best
+}
+
 /// Writes lz4 sequences into a caller's buffer; `None` once they do not fit.
 struct Sink<'a> {
     out: &'a mut [u8],
@@ -234,43 +270,16 @@ impl PageLz {
         let mut anchor = n;
         let mut cur = n;
 
-        // The longest match at `p` among the three candidates: (length, offset).
-        let find = |table: &mut [u32], p: usize, rep: usize| -> (usize, usize) {
-            let mut best = (0usize, 0usize);
-            let v = read32(w, p);
-            if same > 0 && read32(w, p - same) == v {
-                best = (
-                    MIN_MATCH + common(w, p - same + 4, p + 4, match_limit),
-                    same,
-                );
-            }
-            if rep != same && rep > 0 && rep <= p && read32(w, p - rep) == v {
-                let l = MIN_MATCH + common(w, p - rep + 4, p + 4, match_limit);
-                if l > best.0 {
-                    best = (l, rep);
-                }
-            }
-            let h = hash5(w, p);
-            let c = table[h] as usize;
-            table[h] = p as u32;
-            if c < p && p - c <= MAX_OFFSET && read32(w, c) == v {
-                let l = MIN_MATCH + common(w, c + 4, p + 4, match_limit);
-                if l > best.0 {
-                    best = (l, p - c);
-                }
-            }
-            best
-        };
-
         while cur <= last_start {
-            let (mut len, mut off) = find(table, cur, rep);
+            let (mut len, mut off) = find(w, table, cur, same, rep, 0, match_limit);
             if len < MIN_MATCH {
                 cur += 1 + ((cur - anchor) >> SKIP_SHIFT);
                 continue;
             }
             // Lazy: a longer match one byte on wins over this one.
             if len < LAZY_BELOW && cur < last_start {
-                let (l2, o2) = find(table, cur + 1, rep);
+                // (a candidate at this match's own offset would only be this match, shorter)
+                let (l2, o2) = find(w, table, cur + 1, same, rep, off, match_limit);
                 if l2 > len + 1 {
                     cur += 1;
                     len = l2;
