@@ -798,8 +798,6 @@ pub struct EntropyEncoder {
     streams: Vec<u8>,
     /// The context of each literal stream byte (when contexts are given).
     ctx: Vec<u16>,
-    /// The contexts of the token, low or high offset stream's bytes.
-    ctx2: Vec<u16>,
     /// The literal model (context counts and tables).
     model: context::Model,
 }
@@ -870,26 +868,19 @@ impl EntropyEncoder {
             debug_assert!(counts == huffman::histogram(stream), "stream {s}");
             let n = stream.len();
             if s == Stream::Literals as usize && lit_ctx.is_some() {
-                let ctx = &self.ctx[..n];
-                write_context_stream(stream, ctx, &counts, &mut self.model, out);
+                let by = context::Contexts::Given(&self.ctx[..n]);
+                write_context_stream(stream, by, &counts, &mut self.model, out);
             } else if n >= MIN_CONTEXT_LITERALS
-                && (s == Stream::Tokens as usize
-                    || s == Stream::OffsetLow as usize
-                    || s == Stream::OffsetHigh as usize)
+                && (s == Stream::Tokens as usize || s == Stream::OffsetLow as usize)
             {
-                // tokens, low offset bytes: the stream's previous byte; high offset bytes: the
-                // low byte of the offset
-                self.ctx2.clear();
-                if s != Stream::OffsetHigh as usize {
-                    self.ctx2.push(0);
-                    self.ctx2.extend(stream[..n - 1].iter().map(|&b| b as u16));
-                } else {
-                    let lo = start[Stream::OffsetLow as usize];
-                    self.ctx2
-                        .extend(self.streams[lo..lo + n].iter().map(|&b| b as u16));
-                }
-                let stream = &self.streams[start[s]..start[s] + n];
-                write_context_stream(stream, &self.ctx2, &counts, &mut self.model, out);
+                // tokens, low offset bytes: the stream's previous byte
+                let by = context::Contexts::Previous;
+                write_context_stream(stream, by, &counts, &mut self.model, out);
+            } else if n >= MIN_CONTEXT_LITERALS && s == Stream::OffsetHigh as usize {
+                // high offset bytes: the low byte of the offset
+                let lo = start[Stream::OffsetLow as usize];
+                let by = context::Contexts::Beside(&self.streams[lo..lo + n]);
+                write_context_stream(stream, by, &counts, &mut self.model, out);
             } else {
                 write_stream(stream, &counts, out);
             }
@@ -899,10 +890,7 @@ impl EntropyEncoder {
 
     /// Bytes of buffers held.
     pub fn memory_bytes(&self) -> usize {
-        self.streams.capacity()
-            + 2 * self.ctx.capacity()
-            + 2 * self.ctx2.capacity()
-            + self.model.memory_bytes()
+        self.streams.capacity() + 2 * self.ctx.capacity() + self.model.memory_bytes()
     }
 }
 
@@ -910,12 +898,12 @@ impl EntropyEncoder {
 /// [`write_stream`]'s choice.
 fn write_context_stream(
     s: &[u8],
-    ctx: &[u16],
+    ctx: context::Contexts<'_>,
     counts: &[u32; 256],
     model: &mut context::Model,
     out: &mut Vec<u8>,
 ) {
-    model.count(s, ctx);
+    model.count_by(s, ctx);
     model.cluster(context::tables_for(s.len()));
     let coded = model.bits.div_ceil(8) as usize;
     let with_ctx = 1 + model.tables_len() + varint::len(coded as u64) + coded;
@@ -926,7 +914,7 @@ fn write_context_stream(
     varint::put(out, s.len() as u64);
     model.put_tables(out);
     varint::put(out, coded as u64);
-    model.put_bits(s, ctx, coded, out);
+    model.put_bits_by(s, ctx, coded, out);
 }
 
 /// Bytes [`write_stream`] writes for a stream of `n` bytes with these counts, less its length

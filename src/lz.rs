@@ -141,7 +141,10 @@ fn find(
     let mut best = (0usize, 0usize);
     let v = read32(w, p);
     if same > 0 && same != skip && read32(w, p - same) == v {
-        best = (MIN_MATCH + common(w, p - same + 4, p + 4, match_limit), same);
+        best = (
+            MIN_MATCH + common(w, p - same + 4, p + 4, match_limit),
+            same,
+        );
     }
     if rep != same && rep != skip && rep > 0 && rep <= p && read32(w, p - rep) == v {
         let l = MIN_MATCH + common(w, p - rep + 4, p + 4, match_limit);

@@ -148,6 +148,8 @@ pub struct Model {
     cost: Vec<[f32; 256]>,
     /// `counts` of the active contexts as floats, in `active` order.
     fcounts: Vec<[f32; 256]>,
+    /// The table each active context chose in the last round.
+    choice: Vec<u8>,
     kept: Vec<[u32; 256]>,
     codes: Vec<[u32; 256]>,
 }
@@ -164,6 +166,7 @@ impl Default for Model {
             sums: Vec::new(),
             cost: Vec::new(),
             fcounts: Vec::new(),
+            choice: Vec::new(),
             kept: Vec::new(),
             codes: Vec::new(),
         }
@@ -182,12 +185,19 @@ impl std::fmt::Debug for Model {
 impl Model {
     /// Counts `lits` by their contexts (`ctx[i]` for `lits[i]`), replacing earlier counts.
     pub fn count(&mut self, lits: &[u8], ctx: &[u16]) {
+        self.count_by(lits, Contexts::Given(ctx));
+    }
+
+    /// Counts the bytes of `s` by their contexts, replacing earlier counts.
+    pub fn count_by(&mut self, s: &[u8], ctx: Contexts<'_>) {
         self.counts.resize(CONTEXTS, [0; 256]);
         for row in self.counts.iter_mut() {
             row.fill(0);
         }
-        for (&b, &x) in lits.iter().zip(ctx) {
-            self.counts[x as usize][b as usize] += 1;
+        match ctx {
+            Contexts::Given(c) => count_with(&mut self.counts, s, Given(c)),
+            Contexts::Previous => count_with(&mut self.counts, s, Previous(s)),
+            Contexts::Beside(o) => count_with(&mut self.counts, s, Beside(o)),
         }
     }
 
@@ -219,6 +229,7 @@ impl Model {
         }
         self.sums.resize(k, [0; 256]);
         self.cost.resize(k, [0.0; 256]);
+        self.choice.resize(self.active.len(), 0);
         self.fcounts.clear();
         self.fcounts.extend(
             self.active
@@ -243,17 +254,11 @@ impl Model {
                     *x = -((f as f32 + 1.0) / denom).log2();
                 }
             }
+            assign(&self.fcounts, &self.cost[..k], &mut self.choice);
             let mut moved = false;
-            for (&c, h) in self.active.iter().zip(&self.fcounts) {
-                let mut best = (f32::INFINITY, 0u8);
-                for (j, cost) in self.cost[..k].iter().enumerate() {
-                    let bits = dot(h, cost);
-                    if bits < best.0 {
-                        best = (bits, j as u8);
-                    }
-                }
-                moved |= best.1 != map[c as usize];
-                map[c as usize] = best.1;
+            for (&c, &j) in self.active.iter().zip(&self.choice) {
+                moved |= j != map[c as usize];
+                map[c as usize] = j;
             }
             if !moved {
                 break;
@@ -311,6 +316,7 @@ impl Model {
             + self.sums.capacity() * 2048
             + self.cost.capacity() * 1024
             + self.fcounts.capacity() * 1024
+            + self.choice.capacity()
             + self.tables.capacity() * 256
             + self.totals.capacity() * 8
             + self.active.capacity() * 2
@@ -358,48 +364,160 @@ impl Model {
     /// `bytes` bytes, `c.bits` bits padded with zero bits. Every literal must have a code in its
     /// table (the tables were built from these literals' counts).
     pub fn put_bits(&mut self, lits: &[u8], ctx: &[u16], bytes: usize, out: &mut Vec<u8>) {
-        debug_assert_eq!(lits.len(), ctx.len());
+        self.put_bits_by(lits, Contexts::Given(ctx), bytes, out);
+    }
+
+    /// [`put_bits`](Self::put_bits) with the contexts taken from `ctx`.
+    pub fn put_bits_by(&mut self, s: &[u8], ctx: Contexts<'_>, bytes: usize, out: &mut Vec<u8>) {
         // per table and byte: code << 8 | length
         self.codes.clear();
         self.codes.extend(self.tables.iter().map(|t| {
             let codes = huffman::canonical_codes(t);
             std::array::from_fn(|s| (codes[s] as u32) << 8 | t[s] as u32)
         }));
-        let (codes, map) = (&self.codes, &self.map);
         let start = out.len();
         out.resize(start + bytes + 8, 0);
         let buf = &mut out[start..];
-        let (mut acc, mut nbits, mut pos) = (0u64, 0u64, 0usize);
-        let put = |acc: &mut u64, nbits: &mut u64, l: u8, x: u16| {
-            let e = codes[map[x as usize] as usize][l as usize];
-            *acc |= ((e >> 8) as u64) << *nbits;
-            *nbits += (e & 0xff) as u64;
+        let (codes, map) = (&self.codes[..], &self.map);
+        let pos = match ctx {
+            Contexts::Given(c) => put_with(codes, map, s, Given(c), buf),
+            Contexts::Previous => put_with(codes, map, s, Previous(s), buf),
+            Contexts::Beside(o) => put_with(codes, map, s, Beside(o), buf),
         };
-        let mut chunks = lits.chunks_exact(5).zip(ctx.chunks_exact(5));
-        for (l5, x5) in &mut chunks {
-            // at most 7 + 5 * 11 = 62 bits pending
-            for (&l, &x) in l5.iter().zip(x5) {
-                put(&mut acc, &mut nbits, l, x);
-            }
-            buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
-            pos += (nbits / 8) as usize;
-            acc >>= nbits & !7;
-            nbits &= 7;
-        }
-        let done = lits.len() / 5 * 5;
-        for (&l, &x) in lits[done..].iter().zip(&ctx[done..]) {
-            put(&mut acc, &mut nbits, l, x);
-        }
-        buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
-        pos += nbits.div_ceil(8) as usize;
         debug_assert_eq!(pos, bytes, "coded length");
         out.truncate(start + pos);
     }
 }
 
+/// Where the contexts of a stream's bytes come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Contexts<'a> {
+    /// One per byte, given (`ctx[i]` for byte `i`; as long as the stream).
+    Given(&'a [u16]),
+    /// The stream's previous byte (0 for the first): tokens, low offset bytes.
+    Previous,
+    /// The byte at the same index of another stream as long as this one: a high offset byte's
+    /// low byte.
+    Beside(&'a [u8]),
+}
+
+/// The context of byte `i`, for the counting and coding loops (one copy of each per kind).
+trait ContextAt {
+    fn at(&self, i: usize) -> usize;
+}
+
+struct Given<'a>(&'a [u16]);
+struct Previous<'a>(&'a [u8]);
+struct Beside<'a>(&'a [u8]);
+
+impl ContextAt for Given<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> usize {
+        self.0[i] as usize
+    }
+}
+
+impl ContextAt for Previous<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.0[i - 1] as usize
+        }
+    }
+}
+
+impl ContextAt for Beside<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> usize {
+        self.0[i] as usize
+    }
+}
+
+fn count_with<C: ContextAt>(counts: &mut [[u32; 256]], s: &[u8], ctx: C) {
+    let counts = &mut counts[..CONTEXTS];
+    for (i, &b) in s.iter().enumerate() {
+        counts[ctx.at(i)][b as usize] += 1;
+    }
+}
+
+/// Codes `s` into `buf` (room for the coded bytes plus 8); returns the coded length in bytes.
+fn put_with<C: ContextAt>(
+    codes: &[[u32; 256]],
+    map: &[u8; CONTEXTS],
+    s: &[u8],
+    ctx: C,
+    buf: &mut [u8],
+) -> usize {
+    let (mut acc, mut nbits, mut pos) = (0u64, 0u64, 0usize);
+    let put = |acc: &mut u64, nbits: &mut u64, i: usize| {
+        let e = codes[map[ctx.at(i)] as usize][s[i] as usize];
+        *acc |= ((e >> 8) as u64) << *nbits;
+        *nbits += (e & 0xff) as u64;
+    };
+    let whole = s.len() / 5 * 5;
+    let mut i = 0;
+    while i < whole {
+        // at most 7 + 5 * 11 = 62 bits pending
+        for j in i..i + 5 {
+            put(&mut acc, &mut nbits, j);
+        }
+        buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
+        pos += (nbits / 8) as usize;
+        acc >>= nbits & !7;
+        nbits &= 7;
+        i += 5;
+    }
+    for j in whole..s.len() {
+        put(&mut acc, &mut nbits, j);
+    }
+    buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
+    pos + nbits.div_ceil(8) as usize
+}
+
+/// For each context (its byte counts as floats in `fcounts`), the table whose costs (`costs[j]`,
+/// bits per byte value) code it in the fewest bits, into `choice`; ties go to the lower table.
+///
+/// The clustering's main cost (up to 257 x 255 dot products of 256 per round): with AVX2 where
+/// the CPU has it, which halves it (`tests::assignment_is_the_same_with_avx2` checks that both
+/// give the same tables).
+pub(crate) fn assign(fcounts: &[[f32; 256]], costs: &[[f32; 256]], choice: &mut [u8]) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above), the one requirement for calling a
+        // function compiled with `#[target_feature(enable = "avx2")]`.
+        return unsafe { assign_avx2(fcounts, costs, choice) };
+    }
+    assign_in(fcounts, costs, choice)
+}
+
+/// [`assign`] compiled for AVX2 (the same code: the compiler vectorises [`dot`] 8 lanes wide).
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[target_feature(enable = "avx2")]
+pub(crate) fn assign_avx2(fcounts: &[[f32; 256]], costs: &[[f32; 256]], choice: &mut [u8]) {
+    assign_in(fcounts, costs, choice)
+}
+
+/// [`assign`] for whatever instruction set the caller was compiled for.
+#[inline(always)]
+pub(crate) fn assign_in(fcounts: &[[f32; 256]], costs: &[[f32; 256]], choice: &mut [u8]) {
+    for (h, out) in fcounts.iter().zip(choice.iter_mut()) {
+        let mut best = (f32::INFINITY, 0u8);
+        for (j, cost) in costs.iter().enumerate() {
+            let bits = dot(h, cost);
+            if bits < best.0 {
+                best = (bits, j as u8);
+            }
+        }
+        *out = best.1;
+    }
+}
+
 /// `a . b` in 16 independent lanes (which the compiler vectorises; a plain float sum cannot be
-/// reordered, so it would not be).
-#[inline]
+/// reordered, so it would not be). The same lanes and order on every instruction set, so the
+/// result is too.
+#[inline(always)]
 fn dot(a: &[f32; 256], b: &[f32; 256]) -> f32 {
     let mut lanes = [0f32; 16];
     for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {

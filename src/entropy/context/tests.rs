@@ -638,3 +638,88 @@ fn context_mode_is_refused_where_no_context_is_defined_and_offsets_must_pair_up(
         Err(EntropyError::Streams("the offset streams differ in length"))
     );
 }
+
+/// Byte counts of skewed, clustered shapes (as real contexts have), as floats.
+fn float_rows(rng: &mut Rng, n: usize) -> Vec<[f32; 256]> {
+    (0..n)
+        .map(|_| {
+            let centre = rng.below(256);
+            let width = 1 + rng.below(64);
+            let mut row = [0f32; 256];
+            for _ in 0..rng.below(2000) {
+                let b = (centre + rng.below(width)) % 256;
+                row[b] += 1.0;
+            }
+            row
+        })
+        .collect()
+}
+
+#[test]
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn assignment_is_the_same_with_avx2() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
+        eprintln!("no AVX2 on this CPU: nothing to compare");
+        return;
+    }
+    let mut rng = Rng(98);
+    for (contexts, tables) in [(1, 1), (257, 2), (257, 255), (40, 17)] {
+        let counts = float_rows(&mut rng, contexts);
+        let costs: Vec<[f32; 256]> = float_rows(&mut rng, tables)
+            .iter()
+            .map(|row| {
+                let n: f32 = row.iter().sum();
+                row.map(|f| -((f + 1.0) / (n + 256.0)).log2())
+            })
+            .collect();
+        let (mut plain, mut wide) = (vec![0u8; contexts], vec![0u8; contexts]);
+        assign_in(&counts, &costs, &mut plain);
+        // SAFETY: AVX2 was detected above.
+        unsafe { assign_avx2(&counts, &costs, &mut wide) };
+        assert_eq!(plain, wide, "{contexts} contexts, {tables} tables");
+        // and each choice is a cheapest table
+        for (row, &j) in counts.iter().zip(&plain) {
+            let bits = |t: &[f32; 256]| row.iter().zip(t).map(|(a, b)| a * b).sum::<f32>();
+            let best = costs.iter().map(bits).fold(f32::INFINITY, f32::min);
+            assert!(bits(&costs[j as usize]) <= best * 1.0001 + 1e-3);
+        }
+    }
+}
+
+#[test]
+fn derived_contexts_count_and_code_as_if_given() {
+    // Contexts::Previous and ::Beside are shorthands for contexts the caller could list; the
+    // model must count and code exactly as with the listed ones.
+    let mut rng = Rng(99);
+    let mut s = vec![0u8; 30_000];
+    let mut other = vec![0u8; 30_000];
+    for i in 0..s.len() {
+        other[i] = rng.below(16) as u8;
+        s[i] = if i > 0 && rng.below(3) > 0 {
+            s[i - 1].wrapping_add(other[i])
+        } else {
+            rng.below(256) as u8
+        };
+    }
+    let prev: Vec<u16> = std::iter::once(0)
+        .chain(s[..s.len() - 1].iter().map(|&b| b as u16))
+        .collect();
+    let beside: Vec<u16> = other.iter().map(|&b| b as u16).collect();
+    for (by, listed) in [
+        (Contexts::Previous, &prev),
+        (Contexts::Beside(&other), &beside),
+    ] {
+        let (mut a, mut b) = (Model::default(), Model::default());
+        a.count_by(&s, by);
+        b.count(&s, listed);
+        assert!(a.counts == b.counts, "{by:?}");
+        a.cluster(8);
+        b.cluster(8);
+        let bytes = a.bits.div_ceil(8) as usize;
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        a.put_bits_by(&s, by, bytes, &mut x);
+        b.put_bits(&s, listed, bytes, &mut y);
+        assert_eq!(x, y);
+        assert_eq!(x.len(), bytes);
+    }
+}
