@@ -72,18 +72,21 @@ pub fn code_lengths(counts: &[u32; 256]) -> Lengths {
 /// nothing (it runs once per stream per frame).
 fn unlimited_lengths(freq: &[u64; 256]) -> Lengths {
     let mut lens = [0u8; 256];
-    let mut syms = [(0u64, 0u16); 256];
+    // weight << 8 | value: one integer sort orders by weight, then value (weights are counts of
+    // at most 2^32, so nothing is lost)
+    let mut syms = [0u64; 256];
     let mut n = 0;
     for (s, &f) in freq.iter().enumerate() {
         if f > 0 {
-            syms[n] = (f, s as u16);
+            debug_assert!(f < 1 << 56);
+            syms[n] = f << 8 | s as u64;
             n += 1;
         }
     }
     match n {
         0 => return lens,
         1 => {
-            lens[syms[0].1 as usize] = 1;
+            lens[(syms[0] & 0xff) as usize] = 1;
             return lens;
         }
         _ => {}
@@ -94,7 +97,7 @@ fn unlimited_lengths(freq: &[u64; 256]) -> Lengths {
     let mut weight = [0u64; 511];
     let mut parent = [0u16; 511];
     for (w, s) in weight.iter_mut().zip(syms.iter()) {
-        *w = s.0;
+        *w = s >> 8;
     }
     let mut nodes = n;
     let (mut leaf, mut inner) = (0usize, n);
@@ -121,7 +124,7 @@ fn unlimited_lengths(freq: &[u64; 256]) -> Lengths {
         depth[i] = depth[parent[i] as usize] + 1;
     }
     for (i, s) in syms.iter().enumerate() {
-        lens[s.1 as usize] = depth[i].min(255) as u8;
+        lens[(s & 0xff) as usize] = depth[i].min(255) as u8;
     }
     lens
 }
