@@ -15,8 +15,6 @@
 use fgbi::{Config, Decoder, Encoder};
 use std::time::Instant;
 
-const PS: usize = 4096;
-
 struct Epoch {
     /// Page indexes of the dirty pages.
     pages: Vec<u64>,
@@ -49,20 +47,29 @@ fn main() {
         .collect();
     names.sort();
     names.truncate(max_epochs);
+    let cfg = Config::default();
+    let ps = cfg.page_size;
 
     let mut epochs = Vec::new();
     let mut images = Vec::new();
     let mut prev: Option<Vec<u8>> = None;
     for name in &names {
         let cur = std::fs::read(format!("{dir}/{name}")).expect("epoch image");
+        assert!(
+            cur.len() % ps == 0
+                && images
+                    .first()
+                    .is_none_or(|i: &Vec<u8>| i.len() == cur.len()),
+            "{name}: every image must be the same whole number of pages"
+        );
         let mut e = Epoch {
             pages: Vec::new(),
             data: Vec::new(),
         };
-        for (i, page) in cur.chunks_exact(PS).enumerate() {
+        for (i, page) in cur.chunks_exact(ps).enumerate() {
             let dirty = match &prev {
                 None => true,
-                Some(p) => &p[i * PS..(i + 1) * PS] != page,
+                Some(p) => &p[i * ps..(i + 1) * ps] != page,
             };
             if dirty {
                 e.pages.push(i as u64);
@@ -76,7 +83,6 @@ fn main() {
     let dirty: usize = epochs.iter().map(|e| e.data.len()).sum();
     let image_bytes = images.first().map_or(0, |i| i.len());
 
-    let cfg = Config::default();
     let mut best: Option<(f64, fgbi::EncoderStats)> = None;
     let mut sent = 0u64;
     for round in 0..rounds {
@@ -88,8 +94,8 @@ fn main() {
         for (n, e) in epochs.iter().enumerate() {
             let t = Instant::now();
             enc.begin_epoch(n as u64).expect("begin");
-            for (&p, page) in e.pages.iter().zip(e.data.chunks_exact(PS)) {
-                enc.add_page(p * PS as u64, page).expect("add");
+            for (&p, page) in e.pages.iter().zip(e.data.chunks_exact(ps)) {
+                enc.add_page((p as usize * ps) as u64, page).expect("add");
             }
             let frame = enc.end_epoch().expect("end");
             secs += t.elapsed().as_secs_f64();

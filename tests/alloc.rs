@@ -1,7 +1,8 @@
 //! No allocation per page on the hot path: after warm-up, encoding and decoding a steady-state
 //! epoch allocates nothing at all, whatever the number of pages (checked at 64 and 512 pages).
-//! (The one buffer that can still grow is the frame, a `Vec` that keeps its capacity: an epoch
-//! whose frame is larger than every earlier one reallocates it once, amortized, never per page.)
+//! (What can still grow are the buffers sized by the frame: the frame itself, the entropy
+//! stage's streams and the literal contexts, each a `Vec` that keeps its capacity: an epoch whose
+//! frame is larger than every earlier one reallocates them once, amortized, never per page.)
 
 use fgbi::{Config, Decoder, Encoder, Fallback};
 use std::alloc::{GlobalAlloc, Layout, System};

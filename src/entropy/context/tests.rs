@@ -677,6 +677,9 @@ fn assignment_is_the_same_with_avx2() {
         // SAFETY: AVX2 was detected above.
         unsafe { assign_avx2(&counts, &costs, &mut wide) };
         assert_eq!(plain, wide, "{contexts} contexts, {tables} tables");
+        let mut picked = vec![0u8; contexts];
+        assign(&counts, &costs, &mut picked);
+        assert_eq!(picked, plain, "the dispatcher");
         // and each choice is a cheapest table
         for (row, &j) in counts.iter().zip(&plain) {
             let bits = |t: &[f32; 256]| row.iter().zip(t).map(|(a, b)| a * b).sum::<f32>();
