@@ -421,6 +421,21 @@ impl Model {
 }
 
 /// Where the contexts of a stream's bytes come from.
+///
+/// ```
+/// use fgbi::entropy::context::{Contexts, Model};
+/// // eight values in turn: one table needs 3 bits a byte, but given the previous byte each
+/// // value has a single successor, and a table per context codes it in 1 bit (Huffman's least)
+/// let s: Vec<u8> = (0..20_000u32).map(|i| (i % 8 * 17) as u8).collect();
+/// let mut m = Model::default();
+/// m.count_by(&s, Contexts::Previous);
+/// m.cluster(8);
+/// let bytes = m.bits.div_ceil(8) as usize;
+/// assert_eq!(bytes, s.len() / 8);
+/// let mut out = Vec::new();
+/// m.put_bits_by(&s, Contexts::Previous, bytes, &mut out);
+/// assert_eq!(out.len(), bytes);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum Contexts<'a> {
     /// One per byte, given (`ctx[i]` for byte `i`; as long as the stream).
