@@ -12,6 +12,9 @@
 //!
 //! Speeds on a shared machine move between runs; the best of several rounds moves least.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use fgbi::{Config, Decoder, Encoder};
 use std::time::Instant;
 
@@ -40,12 +43,7 @@ fn main() {
         }
     }
     let dir = dir.expect("usage: encode_speed TRACE_DIR [--rounds R] [--epochs N] [--no-check]");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("trace directory")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("epoch-") && n.ends_with(".img"))
-        .collect();
-    names.sort();
+    let mut names = common::epoch_images(&dir);
     names.truncate(max_epochs);
     let cfg = Config::default();
     let ps = cfg.page_size;

@@ -11,6 +11,9 @@
 //! `--epochs N` uses the first N epoch transitions (default 3); speeds are the best of R rounds
 //! (default 3) over the pages held in memory.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use fgbi::lz::PageLz;
 use std::time::Instant;
 
@@ -38,12 +41,7 @@ fn main() {
         }
     }
     let dir = dir.expect("usage: matcher TRACE_DIR [--epochs N] [--rounds R]");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("trace directory")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("epoch-") && n.ends_with(".img"))
-        .collect();
-    names.sort();
+    let names = common::epoch_images(&dir);
     let read = |n: &String| std::fs::read(format!("{dir}/{n}")).expect("epoch image");
 
     // (old, new) page pairs, stored back to back.
