@@ -541,10 +541,15 @@ impl Work {
                 self.hashes[i] = self.hasher.hash(b);
             }
         }
+        // the dictionary pass below sees the old page, so it covers kept blocks as matches and
+        // beats or matches a block op made only of kept blocks and compressed literals: when it
+        // is going to run, such a block op is not worth compressing
+        let dict_planned =
+            stages.dict && !self.exhaustive && self.gates.dict.worth_it(self.cfg.link_rate);
+        let mut deferred = false;
         if stages.blocks {
-            // an all-literal block op is the page compressed plainly, which the dictionary pass
-            // below beats or matches: then it is not worth compressing
-            self.encode_blocks(page_idx, page, cache, !stages.dict || self.exhaustive);
+            deferred =
+                !self.encode_blocks(page_idx, page, cache, !dict_planned) && self.cand.is_empty();
             if !self.cand.is_empty() && (best_kind.is_none() || self.cand.len() < self.best.len()) {
                 std::mem::swap(&mut self.cand, &mut self.best);
                 best_kind = Some(Kind::Blocks);
@@ -557,9 +562,10 @@ impl Work {
         // compressor either, unless it moved: that case is given up for speed
         let random = if self.exhaustive {
             false
-        } else if stages.blocks && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64
+        } else if deferred
+            || stages.blocks && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64
         {
-            self.lits_random // the literals were the whole page: already probed
+            self.lits_random // already probed (on the whole page, or on literals beside kept ones)
         } else {
             compress::looks_incompressible(page)
         };
@@ -744,7 +750,8 @@ impl Work {
     /// Builds a BLOCKS op (tag, block map, references, literals) in `cand` for the blocks marked
     /// in `changed` (the others are kept); `hashes` holds the hashes of the changed blocks.
     /// Returns true if any block is zero or shared (so the op may beat plain compression).
-    /// With `plain_too` false, a page whose blocks are all literals leaves `cand` empty instead.
+    /// With `plain_too` false, a page with no zero or shared block leaves `cand` empty instead
+    /// (with `lits_random` set), except when kept blocks sit beside random-looking literals.
     fn encode_blocks(
         &mut self,
         page_idx: u64,
@@ -784,11 +791,15 @@ impl Work {
             self.cand[map_at + i / 4] |= code << (2 * (i % 4));
         }
         self.pending_blocks = n;
-        if !plain_too && n.literal as usize == nblocks {
-            // the caller compresses the page another way; it only needs to know if it is random
+        if !plain_too && n.zero + n.shared == 0 {
+            // only kept and literal blocks: the caller compresses the page another way, unless
+            // the literals look random and there are kept blocks (then the block op with the
+            // literals as they are is cheap and beats sending the page raw)
             self.lits_random = compress::looks_incompressible(&self.lits);
-            self.cand.clear();
-            return false;
+            if n.literal as usize == nblocks || !self.lits_random {
+                self.cand.clear();
+                return false;
+            }
         }
         if !self.lits.is_empty() {
             // literals that look random are sent as they are, without a compression attempt
