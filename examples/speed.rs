@@ -1,14 +1,19 @@
-//! Encode speed on a real trace, without the rest of `fgbi eval` around it: the dirty pages of
-//! every epoch are read into memory first, then a fresh encoder (default configuration) encodes
-//! all epochs, `--rounds` times; prints the bytes sent, the best round's encode GB/s over the dirty
-//! bytes and that round's time per stage. The first round's frames are decoded and checked
-//! against the images, so a speed-up that breaks the format does not go unnoticed.
+//! Encode and decode speed on a real trace, without the rest of `fgbi eval` around it: the dirty
+//! pages of every epoch are read into memory first, then a fresh encoder (default configuration)
+//! encodes all epochs, `--rounds` times; prints the bytes sent, the best round's encode GB/s over
+//! the dirty bytes and that round's time per stage. Then the first round's frames are applied by a
+//! fresh decoder to a zeroed replica, `--rounds` times, and the best round's decode GB/s (over the
+//! same dirty bytes) is printed; the first decode round checks the replica against every image,
+//! so a speed-up that breaks the format does not go unnoticed.
 //!
 //! ```text
-//! cargo run --release --example encode_speed -- TRACE_DIR [--rounds R] [--epochs N] [--no-check]
+//! cargo run --release --example speed -- TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G]
 //! ```
 //!
-//! `--no-check` skips the decode check (for profiling the encoder alone).
+//! `--no-check` skips decoding (for profiling the encoder alone); `--decode-rounds` sets the
+//! decode rounds apart from the encode rounds (for profiling the decoder: `--rounds 1`);
+//! `--stages` (as `fgbi eval --stages`), `--no-fallback` and `--adapt-gbps` (a link rate in
+//! whole Gbit/s for the adaptive stages) change the configuration.
 //!
 //! Speeds on a shared machine move between runs; the best of several rounds moves least.
 
@@ -29,6 +34,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut dir = None;
     let (mut rounds, mut max_epochs, mut check_first) = (3usize, usize::MAX, true);
+    let mut decode_rounds = None;
+    let mut cfg = Config::default();
     while let Some(a) = args.next() {
         let mut num = |what: &str| -> usize {
             args.next()
@@ -37,15 +44,25 @@ fn main() {
         };
         match a.as_str() {
             "--rounds" => rounds = num("--rounds").max(1),
+            "--decode-rounds" => decode_rounds = Some(num("--decode-rounds").max(1)),
             "--epochs" => max_epochs = num("--epochs"),
             "--no-check" => check_first = false,
+            "--stages" => {
+                let v = args.next().expect("--stages needs a list");
+                cfg.stages = v
+                    .parse()
+                    .expect("--stages: zero,blocks,sharing,delta,dict,entropy");
+            }
+            "--no-fallback" => cfg.fallback = fgbi::Fallback::None,
+            "--adapt-gbps" => cfg.link_rate = num("--adapt-gbps") as u64 * 125_000_000,
             _ => dir = Some(a),
         }
     }
-    let dir = dir.expect("usage: encode_speed TRACE_DIR [--rounds R] [--epochs N] [--no-check]");
+    let dir = dir.expect(
+        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G]",
+    );
     let mut names = common::epoch_images(&dir);
     names.truncate(max_epochs);
-    let cfg = Config::default();
     let ps = cfg.page_size;
 
     let mut epochs = Vec::new();
@@ -83,10 +100,9 @@ fn main() {
 
     let mut best: Option<(f64, fgbi::EncoderStats)> = None;
     let mut sent = 0u64;
+    let mut frames: Vec<Vec<u8>> = Vec::new();
     for round in 0..rounds {
         let mut enc = Encoder::new(cfg).expect("encoder");
-        let mut check = (round == 0 && check_first)
-            .then(|| (Decoder::new(cfg).expect("decoder"), vec![0u8; image_bytes]));
         let mut secs = 0.0;
         sent = 0;
         for (n, e) in epochs.iter().enumerate() {
@@ -98,14 +114,34 @@ fn main() {
             let frame = enc.end_epoch().expect("end");
             secs += t.elapsed().as_secs_f64();
             sent += frame.len() as u64;
-            if let Some((dec, replica)) = &mut check {
-                dec.apply_flat(frame, replica).expect("frame decodes");
-                assert!(replica[..] == images[n][..], "epoch {n}: replica differs");
+            if round == 0 && check_first {
+                frames.push(frame.to_vec());
             }
         }
         if best.as_ref().is_none_or(|(s, _)| secs < *s) {
             best = Some((secs, enc.stats()));
         }
+    }
+    let mut best_decode: Option<f64> = None;
+    let mut replica = vec![0u8; image_bytes];
+    let decode_rounds = if frames.is_empty() {
+        0
+    } else {
+        decode_rounds.unwrap_or(rounds)
+    };
+    for round in 0..decode_rounds {
+        let mut dec = Decoder::new(cfg).expect("decoder");
+        replica.fill(0); // and resident, as a backup's replica is
+        let mut secs = 0.0;
+        for (n, frame) in frames.iter().enumerate() {
+            let t = Instant::now();
+            dec.apply_flat(frame, &mut replica).expect("frame decodes");
+            secs += t.elapsed().as_secs_f64();
+            if round == 0 {
+                assert!(replica[..] == images[n][..], "epoch {n}: replica differs");
+            }
+        }
+        best_decode = Some(best_decode.map_or(secs, |b: f64| b.min(secs)));
     }
     let (secs, stats) = best.expect("one round");
     println!(
@@ -128,4 +164,10 @@ fn main() {
         n.update as f64 / 1e6,
         n.entropy as f64 / 1e6
     );
+    if let Some(secs) = best_decode {
+        println!(
+            "decode, best of {decode_rounds}: {secs:.3} s, {:.3} GB/s (every epoch checked)",
+            dirty as f64 / secs / 1e9
+        );
+    }
 }
