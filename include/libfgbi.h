@@ -133,7 +133,7 @@
 #define FGBI_CODEC_RAW 0
 
 /**
- * Codec: an lz4 block (lz4_flex, pure Rust).
+ * Codec: a standard lz4 block (written by libfgbi's own matcher, pure Rust).
  */
 #define FGBI_CODEC_LZ4 1
 

@@ -131,7 +131,8 @@ pub enum Fallback {
     None,
     /// Raw deflate (miniz_oxide) at the given level, 1 (fastest) to 9.
     Deflate(u8),
-    /// lz4 (lz4_flex): several times faster than deflate, somewhat larger output.
+    /// The standard lz4 block format, written by libfgbi's own matcher ([`crate::lz::PageLz`]):
+    /// several times faster than deflate, somewhat larger output.
     #[default]
     Lz4,
 }

@@ -24,7 +24,7 @@ pub const FGBI_STAGE_ALL: u32 = 63;
 
 /// Codec: stored as it is (as a fallback: send new content raw).
 pub const FGBI_CODEC_RAW: c_int = 0;
-/// Codec: an lz4 block (lz4_flex, pure Rust).
+/// Codec: a standard lz4 block (written by libfgbi's own matcher, pure Rust).
 pub const FGBI_CODEC_LZ4: c_int = 1;
 /// Codec: raw deflate, RFC 1951 without zlib header (miniz_oxide, pure Rust).
 pub const FGBI_CODEC_DEFLATE: c_int = 2;
