@@ -8,7 +8,10 @@
 //! `saved bytes / link rate > cost`. While a gate is closed the stage still runs on one use in
 //! [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per frame), so
 //! the averages follow the workload (memory that turns compressible again, a link that got
-//! faster).
+//! faster). The encoder measures entropy coding of a frame of 4 MiB or more on its first 1 MiB
+//! of ops, scaled to the frame ([`Verdict::Measure`]), and codes the whole frame only if that
+//! says it pays: the first frame (all of memory) is not coded just to learn that coding does
+//! not pay on a fast link.
 //!
 //! ```
 //! use fgbi::adapt::Gate;
@@ -34,6 +37,17 @@ pub const FRAME_PROBE_EVERY: u64 = 8;
 
 /// Weight of a new sample in the moving averages (1/16).
 const ALPHA: f64 = 1.0 / 16.0;
+
+/// What a [`Gate`] says of the next use of its stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Run it: no link limit, or it pays on this link.
+    Open,
+    /// Skip it: it costs more time than the bytes it saves take on the link.
+    Closed,
+    /// Run it (or a sample of it) and record what it cost and saved: warm-up or probe.
+    Measure,
+}
 
 /// The decision state of one stage.
 #[derive(Debug, Clone, Copy)]
@@ -72,16 +86,43 @@ impl Gate {
     /// Whether the stage should run on the next use, for a link of `link_rate` bytes per second
     /// (0: no link limit given, always run). Counts a skip when it says no.
     pub fn open(&mut self, link_rate: u64) -> bool {
-        if link_rate == 0 || self.uses < self.warmup || self.worth_it(link_rate) {
-            return true;
+        self.verdict(link_rate) != Verdict::Closed
+    }
+
+    /// What to do on the next use, for a link of `link_rate` bytes per second: run the stage
+    /// ([`Verdict::Open`]: no link limit, or the averages say it pays), skip it
+    /// ([`Verdict::Closed`], counted as a skip), or run it to measure ([`Verdict::Measure`]: in
+    /// the warm-up, and on a closed gate's probes). A caller that can measure a use more cheaply
+    /// than by making it (on a sample) does so on `Measure` and then asks
+    /// [`worth_it`](Self::worth_it); [`open`](Self::open) takes `Measure` as run.
+    ///
+    /// ```
+    /// use fgbi::adapt::{Gate, Verdict};
+    /// let mut g = Gate::new(1, 4);
+    /// assert_eq!(g.verdict(0), Verdict::Open); // no link limit
+    /// assert_eq!(g.verdict(1_000_000_000), Verdict::Measure); // warm-up
+    /// g.record(5_000, 100); // 5 us to save 100 ns of link time
+    /// let v: Vec<Verdict> = (0..4).map(|_| g.verdict(1_000_000_000)).collect();
+    /// assert_eq!(v[..3], [Verdict::Closed; 3]);
+    /// assert_eq!(v[3], Verdict::Measure); // the probe
+    /// ```
+    pub fn verdict(&mut self, link_rate: u64) -> Verdict {
+        if link_rate == 0 {
+            return Verdict::Open;
+        }
+        if self.uses < self.warmup {
+            return Verdict::Measure;
+        }
+        if self.worth_it(link_rate) {
+            return Verdict::Open;
         }
         self.since_probe += 1;
         if self.since_probe >= self.probe_every {
             self.since_probe = 0;
-            return true;
+            return Verdict::Measure;
         }
         self.skipped += 1;
-        false
+        Verdict::Closed
     }
 
     /// Whether the averages say the stage pays on this link.
