@@ -138,6 +138,8 @@ struct Work {
     pending_blocks: BlockCounts,
     /// Whether the literals of the last `encode_blocks` looked incompressible.
     lits_random: bool,
+    /// Whether they were the whole page (then `lits` is left empty: the page is the literals).
+    lits_whole: bool,
     stats: EncoderStats,
     epoch_start: EncoderStats,
 }
@@ -252,6 +254,7 @@ impl Encoder {
                 tmp: vec![0; delta::max_encoded_len(ps).max(ps)],
                 pending_blocks: BlockCounts::default(),
                 lits_random: false,
+                lits_whole: false,
                 stats: EncoderStats::default(),
                 epoch_start: EncoderStats::default(),
             },
@@ -819,31 +822,44 @@ impl Work {
                 n.shared += 1;
                 block::REF
             } else {
-                self.lits.extend_from_slice(blk);
                 n.literal += 1;
                 block::LITERAL
             };
             self.cand[map_at + i / 4] |= code << (2 * (i % 4));
         }
         self.pending_blocks = n;
+        // the literal section: the page itself when every block is a literal (most new pages:
+        // no staging copy), else the literal blocks gathered
+        let whole = n.literal as usize == nblocks;
+        self.lits_whole = whole;
+        if !whole && n.literal > 0 {
+            for i in 0..nblocks {
+                if (self.cand[map_at + i / 4] >> (2 * (i % 4))) & 3 == block::LITERAL {
+                    self.lits.extend_from_slice(&page[i * bs..(i + 1) * bs]);
+                }
+            }
+        }
+        if n.literal > 0 {
+            let lits = if whole { page } else { &self.lits[..] };
+            self.lits_random = compress::looks_incompressible(lits);
+        }
         if !plain_too && n.zero + n.shared == 0 {
             // only kept and literal blocks: the caller compresses the page another way, unless
             // the literals look random and there are kept blocks (then the block op with the
             // literals as they are is cheap and beats sending the page raw)
-            self.lits_random = compress::looks_incompressible(&self.lits);
-            if n.literal as usize == nblocks || !self.lits_random {
+            if whole || !self.lits_random {
                 self.cand.clear();
                 return false;
             }
         }
-        if !self.lits.is_empty() {
+        if n.literal > 0 {
             // literals that look random are sent as they are, without a compression attempt
-            let limit = self.lits.len().saturating_sub(varint::MAX_LEN + 1).max(1);
-            self.lits_random = compress::looks_incompressible(&self.lits);
+            let len = n.literal as usize * bs;
+            let limit = len.saturating_sub(varint::MAX_LEN + 1).max(1);
             let packed = if self.lits_random {
                 None
             } else {
-                self.compress_gated(true, page, limit)
+                self.compress_gated(!whole, page, limit)
             };
             match packed {
                 Some((codec, len)) => {
@@ -851,6 +867,7 @@ impl Work {
                     varint::put(&mut self.cand, len as u64);
                     self.cand.extend_from_slice(&self.tmp[..len]);
                 }
+                None if whole => self.cand.extend_from_slice(page),
                 None => self.cand.extend_from_slice(&self.lits),
             }
         }
@@ -964,7 +981,14 @@ impl Work {
                 for _ in 0..2 * refs {
                     varint::get(&self.best, &mut pos);
                 }
-                (&[], &self.lits[..])
+                (
+                    &[],
+                    if self.lits_whole {
+                        page
+                    } else {
+                        &self.lits[..]
+                    },
+                )
             }
             _ => return,
         };
