@@ -6,7 +6,8 @@
 //! moving average of its cost (nanoseconds per use) and of what it saved (bytes per use, against
 //! what would have been sent without it). A use is worth it when
 //! `saved bytes / link rate > cost`. While a gate is closed the stage still runs on one use in
-//! [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per frame), so
+//! [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per frame),
+//! times the whole number of times its cost exceeds what it saves (at most [`MAX_BACKOFF`]), so
 //! the averages follow the workload (memory that turns compressible again, a link that got
 //! faster). The encoder measures entropy coding of a frame of 4 MiB or more on its first 1 MiB
 //! of ops, scaled to the frame ([`Verdict::Measure`]), and codes the whole frame only if that
@@ -34,6 +35,10 @@ pub const PROBE_EVERY: u64 = 32;
 pub const FRAME_WARMUP: u64 = 2;
 /// A closed entropy gate codes one frame in this many, to keep measuring.
 pub const FRAME_PROBE_EVERY: u64 = 8;
+
+/// A closed gate probes at most this many times less often than its `probe_every` (see
+/// [`Gate::verdict`]).
+pub const MAX_BACKOFF: u64 = 8;
 
 /// Weight of a new sample in the moving averages (1/16).
 const ALPHA: f64 = 1.0 / 16.0;
@@ -101,7 +106,7 @@ impl Gate {
     /// let mut g = Gate::new(1, 4);
     /// assert_eq!(g.verdict(0), Verdict::Open); // no link limit
     /// assert_eq!(g.verdict(1_000_000_000), Verdict::Measure); // warm-up
-    /// g.record(5_000, 100); // 5 us to save 100 ns of link time
+    /// g.record(150, 100); // 150 ns to save 100 ns of link time
     /// let v: Vec<Verdict> = (0..4).map(|_| g.verdict(1_000_000_000)).collect();
     /// assert_eq!(v[..3], [Verdict::Closed; 3]);
     /// assert_eq!(v[3], Verdict::Measure); // the probe
@@ -117,7 +122,7 @@ impl Gate {
             return Verdict::Open;
         }
         self.since_probe += 1;
-        if self.since_probe >= self.probe_every {
+        if self.since_probe >= self.probe_every * self.backoff(link_rate) {
             self.since_probe = 0;
             return Verdict::Measure;
         }
@@ -128,6 +133,20 @@ impl Gate {
     /// Whether the averages say the stage pays on this link.
     pub fn worth_it(&self, link_rate: u64) -> bool {
         link_rate == 0 || self.saved * 1e9 / link_rate as f64 > self.cost_ns
+    }
+
+    /// How many times `probe_every` a closed gate waits between probes: the whole number of
+    /// times the stage's cost exceeds the link time it saves, from 1 to [`MAX_BACKOFF`]. A stage
+    /// that nearly pays is probed as often as ever; one that costs many times what it saves
+    /// (compression on a 10 Gbit/s link) is probed up to `MAX_BACKOFF` times less often, so its
+    /// probes stop costing a noticeable share of the encoder's time.
+    fn backoff(&self, link_rate: u64) -> u64 {
+        let saved_ns = self.saved * 1e9 / link_rate as f64;
+        if self.cost_ns >= saved_ns * MAX_BACKOFF as f64 {
+            MAX_BACKOFF
+        } else {
+            (self.cost_ns / saved_ns).clamp(1.0, MAX_BACKOFF as f64) as u64
+        }
     }
 
     /// Records one use: its cost and the bytes it saved (0 when it did not win).
@@ -212,6 +231,27 @@ mod tests {
         // the same costly stage pays on a link 2x slower
         assert!(costs.worth_it(500_000_000 - 1));
         assert!(!costs.worth_it(1_000_000_000));
+    }
+
+    /// A closed gate whose stage costs many times what it saves is probed up to MAX_BACKOFF
+    /// times less often; one that nearly pays (above: 1.5x) as often as ever.
+    #[test]
+    fn probes_back_off_with_how_far_the_stage_is_from_paying() {
+        let uses = WARMUP + 100 * PROBE_EVERY * MAX_BACKOFF;
+        let probes = |cost_ns: u64| {
+            let mut g = Gate::default();
+            let mut ran = 0;
+            for _ in 0..uses {
+                if g.open(1_000_000_000) {
+                    ran += 1;
+                    g.record(cost_ns, 1_000); // saves 1 us of link time
+                }
+            }
+            ran - WARMUP
+        };
+        assert_eq!(probes(1_500), 100 * MAX_BACKOFF);
+        assert_eq!(probes(3_500), 100 * MAX_BACKOFF / 3);
+        assert_eq!(probes(100_000), 100);
     }
 
     /// Probes let the gate reopen when the workload changes.

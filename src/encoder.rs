@@ -41,17 +41,16 @@ const SMALL_DELTA_DIVISOR: usize = 32;
 /// the cheap choice is within 0.1% of trying everything there.
 const DICT_MIN_DIVISOR: usize = 32;
 
-/// With a link rate, the entropy gate measures a frame of at least this many payload bytes on
-/// its first ops ([`ENTROPY_SAMPLE`] bytes of them) when it needs a measurement (warm-up,
-/// probes), instead of coding it whole: on a fast link the first frame, a full transfer of
-/// memory, would otherwise be coded only to learn that coding does not pay (on the JVM trace at
-/// 25 Gbit/s that was a third of the encoding time).
-const ENTROPY_SAMPLE_MIN_FRAME: usize = 4 << 20;
-/// Payload bytes (whole ops) the entropy gate measures a large frame on.
-const ENTROPY_SAMPLE: usize = 1 << 20;
+/// With a link rate, the entropy gate measures a frame on its first ops when it needs a
+/// measurement (warm-up, probes), instead of coding it whole: on a fast link the first frame, a
+/// full transfer of memory, would otherwise be coded only to learn that coding does not pay (on
+/// the JVM trace at 25 Gbit/s that was a third of the encoding time). The sample is the largest
+/// of these sizes (payload bytes, whole ops) that is at most a quarter of the frame's payload;
+/// smaller frames are measured whole.
+const ENTROPY_SAMPLES: [usize; 2] = [256 << 10, 1 << 20];
 
-/// Where a frame's first ops of [`ENTROPY_SAMPLE`] bytes end (0: not yet) and how many literal
-/// contexts they have (`None` when the frame's contexts were already given up).
+/// Where a frame's first ops of one of [`ENTROPY_SAMPLES`] bytes end (0: not yet) and how many
+/// literal contexts they have (`None` when the frame's contexts were already given up).
 #[derive(Debug, Clone, Copy, Default)]
 struct Sample {
     end: usize,
@@ -119,8 +118,8 @@ struct Work {
     coded: Vec<u8>,
     /// Decisions of the adaptive stages (with a link rate).
     gates: Gates,
-    /// Where the frame's first ops of [`ENTROPY_SAMPLE`] bytes or more end, once they do.
-    sample: Sample,
+    /// Where the frame's first ops of each of [`ENTROPY_SAMPLES`] bytes or more end, once they do.
+    samples: [Sample; ENTROPY_SAMPLES.len()],
     /// Try every encoding on every page (see [`Encoder::set_exhaustive`]).
     exhaustive: bool,
     epoch: Option<u64>,
@@ -239,7 +238,7 @@ impl Encoder {
                 lit_ctx_ok: true,
                 coded: Vec::new(),
                 gates: Gates::default(),
-                sample: Sample::default(),
+                samples: Default::default(),
                 exhaustive: false,
                 epoch: None,
                 last_epoch: None,
@@ -302,7 +301,7 @@ impl Encoder {
         w.frame.clear();
         w.frame.resize(HEADER_LEN, 0);
         w.lit_ctx_len = 0;
-        w.sample = Sample::default();
+        w.samples = Default::default();
         w.in_frame.clear();
         w.lit_ctx_ok = true;
         w.prev_page = u64::MAX;
@@ -364,11 +363,9 @@ impl Encoder {
                 Verdict::Closed => false,
                 // a large frame is measured on its first ops: coding it whole to learn that it
                 // does not pay would cost what the gate is there to save
-                Verdict::Measure
-                    if payload >= ENTROPY_SAMPLE_MIN_FRAME as u64 && w.sample.end > 0 =>
-                {
+                Verdict::Measure if w.sample_for(payload).is_some() => {
                     let t = Instant::now();
-                    let (end, ctx) = (w.sample.end, w.sample.lit_ctx);
+                    let Sample { end, lit_ctx: ctx } = w.sample_for(payload).unwrap_or_default();
                     let saved = w.entropy_code(end, ctx).map_or(0, |n| (end - n) as u64);
                     let ns = t.elapsed().as_nanos() as u64;
                     w.stats.nanos.entropy += ns;
@@ -907,13 +904,27 @@ impl Work {
 
     fn finish_op(&mut self, start: usize) -> u64 {
         self.op_count += 1;
-        if self.sample.end == 0 && self.frame.len() - HEADER_LEN >= ENTROPY_SAMPLE {
-            self.sample = Sample {
-                end: self.frame.len(),
-                lit_ctx: self.lit_ctx_ok.then_some(self.lit_ctx_len),
-            };
+        let len = self.frame.len();
+        for (sample, &size) in self.samples.iter_mut().zip(&ENTROPY_SAMPLES) {
+            if sample.end == 0 && len - HEADER_LEN >= size {
+                *sample = Sample {
+                    end: len,
+                    lit_ctx: self.lit_ctx_ok.then_some(self.lit_ctx_len),
+                };
+            }
         }
-        (self.frame.len() - start) as u64
+        (len - start) as u64
+    }
+
+    /// The sample the entropy gate measures a frame of `payload` bytes on, if it is large enough
+    /// to have one (see [`ENTROPY_SAMPLES`]).
+    fn sample_for(&self, payload: u64) -> Option<Sample> {
+        self.samples
+            .iter()
+            .zip(&ENTROPY_SAMPLES)
+            .rev()
+            .find(|(s, &size)| s.end > 0 && payload >= 4 * size as u64)
+            .map(|(s, _)| *s)
     }
 
     /// Entropy-codes the frame's ops up to `end` (with the first `lit_ctx` literal contexts, if
