@@ -363,20 +363,22 @@ impl Encoder {
                 Verdict::Closed => false,
                 // a large frame is measured on its first ops: coding it whole to learn that it
                 // does not pay would cost what the gate is there to save
-                Verdict::Measure if w.sample_for(payload).is_some() => {
-                    let t = Instant::now();
-                    let Sample { end, lit_ctx: ctx } = w.sample_for(payload).unwrap_or_default();
-                    let saved = w.entropy_code(end, ctx).map_or(0, |n| (end - n) as u64);
-                    let ns = t.elapsed().as_nanos() as u64;
-                    w.stats.nanos.entropy += ns;
-                    // scaled to the whole frame
-                    let scale = payload as f64 / (end - HEADER_LEN) as f64;
-                    w.gates
-                        .entropy
-                        .record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
-                    w.gates.entropy.worth_it(w.cfg.link_rate)
-                }
-                Verdict::Measure => true,
+                Verdict::Measure => match w.sample_for(payload) {
+                    None => true,
+                    Some(Sample { end, lit_ctx }) => {
+                        let t = Instant::now();
+                        let coded = w.entropy_code(end, lit_ctx);
+                        let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
+                        let ns = t.elapsed().as_nanos() as u64;
+                        w.stats.nanos.entropy += ns;
+                        // scaled to the whole frame
+                        let scale = payload as f64 / (end - HEADER_LEN) as f64;
+                        w.gates
+                            .entropy
+                            .record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
+                        w.gates.entropy.worth_it(w.cfg.link_rate)
+                    }
+                },
             };
         if entropy && !code {
             w.stats.skipped_entropy += 1;

@@ -201,15 +201,8 @@ fn random_blocks_beside_unchanged_ones_keep_the_unchanged() {
     assert!(s.bytes_out < (PS / 2 + 64) as u64, "{} bytes", s.bytes_out);
 }
 
-/// One epoch of `pages` text-like pages (compressible, so the entropy stage saves bytes),
-/// encoded without a fallback compressor (so the frame is RAW pages, never "incompressible")
-/// with `link_rate`: the frame (checked to decode) and the encoder's counters.
-fn one_large_frame(pages: usize, link_rate: u64) -> (Vec<u8>, EncoderStats) {
-    let cfg = Config {
-        link_rate,
-        fallback: fgbi::Fallback::None,
-        ..Config::default()
-    };
+/// `pages` pages of text-like content (compressible: the entropy stage saves bytes on it).
+fn text_pages(pages: usize) -> Vec<u8> {
     let words: [&[u8]; 5] = [b"alpha ", b"beta ", b"gamma ", b"delta ", b"epsilon "];
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let mut mem = Vec::with_capacity(pages * PS);
@@ -221,6 +214,18 @@ fn one_large_frame(pages: usize, link_rate: u64) -> (Vec<u8>, EncoderStats) {
         mem.extend_from_slice(&(x as u16).to_le_bytes());
     }
     mem.truncate(pages * PS);
+    mem
+}
+
+/// One epoch of `mem`'s pages encoded without a fallback compressor (so the frame is RAW pages,
+/// never taken for "incompressible" unmeasured) with `link_rate`: the frame (checked to decode)
+/// and the encoder's counters.
+fn one_large_frame(mem: &[u8], link_rate: u64) -> (Vec<u8>, EncoderStats) {
+    let cfg = Config {
+        link_rate,
+        fallback: fgbi::Fallback::None,
+        ..Config::default()
+    };
     let mut enc = Encoder::new(cfg).unwrap();
     enc.set_stream_id(9);
     enc.begin_epoch(0).unwrap();
@@ -228,7 +233,7 @@ fn one_large_frame(pages: usize, link_rate: u64) -> (Vec<u8>, EncoderStats) {
         enc.add_page((p * PS) as u64, page).unwrap();
     }
     let f = enc.end_epoch().unwrap().to_vec();
-    let mut replica = vec![0u8; pages * PS];
+    let mut replica = vec![0u8; mem.len()];
     Decoder::new(cfg)
         .unwrap()
         .apply_flat(&f, &mut replica)
@@ -237,27 +242,38 @@ fn one_large_frame(pages: usize, link_rate: u64) -> (Vec<u8>, EncoderStats) {
     (f, enc.stats())
 }
 
-/// A frame of 4 MiB or more that the entropy gate has to measure (its warm-up) is measured on
-/// its first 1 MiB of ops, not coded whole: on a link faster than any coder the frame goes out
-/// uncoded, and the gate counts a skip; on a slow link the sample says coding pays and the frame
-/// is coded exactly as without a link rate.
+/// A frame of 1 MiB or more that the entropy gate has to measure (its warm-up) is measured on
+/// its first ops, not coded whole: on a link faster than any coder the frame goes out uncoded,
+/// and the gate counts a skip; on a slow link the sample says coding pays and the frame is coded
+/// exactly as without a link rate. Both sample sizes: a 4.4 MB frame (1 MiB sample) and a
+/// 1.6 MB one (256 KiB sample).
 #[test]
 fn a_large_frame_is_measured_on_a_sample() {
-    let pages = 1100; // 4.4 MB of RAW ops
-    let (plain, s0) = one_large_frame(pages, 0);
-    assert_eq!(
-        s0.entropy_frames, 1,
-        "the entropy stage pays on this content"
-    );
-    let (fast, s) = one_large_frame(pages, u64::MAX);
-    assert_eq!((s.entropy_frames, s.skipped_entropy), (0, 1), "{s:?}");
-    assert!(
-        fast.len() > plain.len() * 5 / 4,
-        "{} vs {}",
-        fast.len(),
-        plain.len()
-    );
-    let (slow, s) = one_large_frame(pages, 1);
-    assert_eq!((s.entropy_frames, s.skipped_entropy), (1, 0), "{s:?}");
-    assert!(slow == plain, "same frame byte for byte");
+    for pages in [1100, 400] {
+        let mem = text_pages(pages);
+        let (plain, s0) = one_large_frame(&mem, 0);
+        assert_eq!(
+            s0.entropy_frames, 1,
+            "the entropy stage pays on this content"
+        );
+        let (fast, s) = one_large_frame(&mem, u64::MAX);
+        assert_eq!(
+            (s.entropy_frames, s.skipped_entropy),
+            (0, 1),
+            "{pages}: {s:?}"
+        );
+        assert!(
+            fast.len() > plain.len() * 5 / 4,
+            "{} vs {}",
+            fast.len(),
+            plain.len()
+        );
+        let (slow, s) = one_large_frame(&mem, 1);
+        assert_eq!(
+            (s.entropy_frames, s.skipped_entropy),
+            (1, 0),
+            "{pages}: {s:?}"
+        );
+        assert!(slow == plain, "{pages}: same frame byte for byte");
+    }
 }
