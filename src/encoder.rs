@@ -579,10 +579,13 @@ impl Work {
             }
         }
         // the dictionary pass below sees the old page, so it covers kept blocks as matches and
-        // beats or matches a block op made only of kept blocks and compressed literals: when it
-        // is going to run, such a block op is not worth compressing
-        let dict_planned =
-            stages.dict && !self.exhaustive && self.gates.dict.worth_it(self.cfg.link_rate);
+        // nearly always beats a block op made only of kept blocks and literals compressed with
+        // the same lz4: when it is going to run, such a block op is left out (and made after all
+        // if the dictionary pass does not win). Not with deflate, which may well beat it.
+        let dict_planned = stages.dict
+            && !self.exhaustive
+            && self.cfg.fallback == Fallback::Lz4
+            && self.gates.dict.worth_it(self.cfg.link_rate);
         let mut deferred = false;
         if stages.blocks {
             deferred =
@@ -597,6 +600,13 @@ impl Work {
 
         // random-looking content (encrypted, compressed) gains nothing from a dictionary or a
         // compressor either, unless it moved: that case is given up for speed
+        // the most the left-out block op would take (its literals uncompressed)
+        let deferred_bound = if deferred {
+            let lits = self.pending_blocks.literal as usize * self.cfg.block_size;
+            1 + self.cfg.blocks_per_page().div_ceil(4) + lits
+        } else {
+            usize::MAX
+        };
         let random = if self.exhaustive {
             false
         } else if deferred
@@ -612,7 +622,8 @@ impl Work {
             && self.gate_dict()
         {
             let limit = self.best_budget(ps);
-            let before = self.best_len_or_raw(ps);
+            // credited only with what it saves beyond the left-out block op's bound
+            let before = self.best_len_or_raw(ps).min(deferred_bound);
             let mut saved = 0;
             if let Some(n) = self
                 .dict_lz4
@@ -628,8 +639,21 @@ impl Work {
             let ns = t2.elapsed().as_nanos() as u64;
             self.gates.dict.record(ns, saved as u64);
         }
-        let t3 = Instant::now();
+        let mut t3 = Instant::now();
         self.stats.nanos.dict += (t3 - t2).as_nanos() as u64;
+        let dict_won = best_kind == Some(Kind::Dict) && self.best.len() <= deferred_bound;
+        if deferred && !random && !self.lits_whole && !dict_won {
+            // the dictionary pass did not win, or not by enough to be sure it beats the left-out
+            // block op: that op after all (a page of new blocks only is compressed whole below)
+            self.encode_blocks(page_idx, page, cache, true);
+            if !self.cand.is_empty() && (best_kind.is_none() || self.cand.len() < self.best.len()) {
+                std::mem::swap(&mut self.cand, &mut self.best);
+                best_kind = Some(Kind::Blocks);
+            }
+            let t = Instant::now();
+            self.stats.nanos.blocks += (t - t3).as_nanos() as u64;
+            t3 = t;
+        }
 
         // without blocks (or with nothing found yet), the page compressed whole is the remaining
         // candidate

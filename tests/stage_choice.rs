@@ -277,3 +277,61 @@ fn a_large_frame_is_measured_on_a_sample() {
         assert!(slow == plain, "{pages}: same frame byte for byte");
     }
 }
+
+/// Ops bytes for 64 text-like pages whose first `changed` eighths are rewritten in epoch 1
+/// (so the XOR delta is not small and the unchanged blocks are kept), with `fallback` and with
+/// or without the dictionary stage; the frames are checked to decode.
+fn half_changed(fallback: fgbi::Fallback, dict: bool, changed: usize) -> u64 {
+    let cfg = Config {
+        fallback,
+        stages: fgbi::Stages {
+            dict,
+            entropy: false,
+            ..fgbi::Stages::ALL
+        },
+        ..Config::default()
+    };
+    let pages = 64;
+    let old = text_pages(pages);
+    let mut new = old.clone();
+    let mut x = 0x0123_4567_89ab_cdefu64;
+    for page in new.chunks_exact_mut(PS) {
+        for (i, b) in page[..PS * changed / 8].iter_mut().enumerate() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = b"0123456789 abcdef"[(x % 17) as usize] ^ (i as u8 & 1);
+        }
+    }
+    let mut enc = Encoder::new(cfg).unwrap();
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut replica = vec![0u8; pages * PS];
+    for (e, mem) in [&old, &new].into_iter().enumerate() {
+        enc.begin_epoch(e as u64).unwrap();
+        for (p, page) in mem.chunks_exact(PS).enumerate() {
+            enc.add_page((p * PS) as u64, page).unwrap();
+        }
+        let f = enc.end_epoch().unwrap();
+        dec.apply_flat(f, &mut replica).unwrap();
+        assert!(&replica == mem, "epoch {e}: replica differs");
+    }
+    enc.epoch_stats().op_bytes()
+}
+
+/// Turning the dictionary stage on never costs bytes on pages with kept blocks: with deflate the
+/// block op (kept blocks and deflated literals) is still made and kept when smaller than the
+/// dictionary pass's lz4; with lz4, where the block op is left out when the dictionary pass runs,
+/// it is made after all when that pass does not win.
+#[test]
+fn the_dictionary_stage_never_costs_bytes_beside_kept_blocks() {
+    for changed in [2, 4, 6] {
+        for fallback in [fgbi::Fallback::Deflate(6), fgbi::Fallback::Lz4] {
+            let off = half_changed(fallback, false, changed);
+            let on = half_changed(fallback, true, changed);
+            assert!(
+                on * 1000 <= off * 1001,
+                "{fallback:?}, {changed}/8: {on} vs {off}"
+            );
+        }
+    }
+}
