@@ -1,8 +1,10 @@
 //! Encode and decode speed on a real trace, without the rest of `fgbi eval` around it: the dirty
-//! pages of every epoch are read into memory first, then a fresh encoder (default configuration)
-//! encodes all epochs, `--rounds` times; prints the bytes sent, the best round's encode GB/s over
-//! the dirty bytes and that round's time per stage. Then the first round's frames are applied by a
-//! fresh decoder to a zeroed replica, `--rounds` times, and the best round's decode GB/s (over the
+//! pages of every epoch are read into memory first, then a fresh encoder (the default
+//! configuration, or the one the options below give) encodes all epochs, `--rounds` times; prints
+//! the best round's bytes sent, encode GB/s over the dirty bytes and time per stage (with
+//! `--adapt-gbps` the rounds may send different bytes: the gates follow timings). Then the first
+//! round's frames are applied by a fresh decoder to a zeroed replica, `--decode-rounds` times
+//! (default `--rounds`), and the best round's decode GB/s (over the
 //! same dirty bytes) is printed; the first decode round checks the replica against every image,
 //! so a speed-up that breaks the format does not go unnoticed.
 //!
@@ -10,7 +12,8 @@
 //! cargo run --release --example speed -- TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G]
 //! ```
 //!
-//! `--no-check` skips decoding (for profiling the encoder alone); `--decode-rounds` sets the
+//! `--no-check` skips decoding (for profiling the encoder alone; `--decode-rounds` is then
+//! ignored); `--decode-rounds` sets the
 //! decode rounds apart from the encode rounds (for profiling the decoder: `--rounds 1`);
 //! `--stages` (as `fgbi eval --stages`), `--no-fallback` and `--adapt-gbps` (a link rate in
 //! whole Gbit/s for the adaptive stages) change the configuration.
@@ -55,6 +58,7 @@ fn main() {
             }
             "--no-fallback" => cfg.fallback = fgbi::Fallback::None,
             "--adapt-gbps" => cfg.link_rate = num("--adapt-gbps") as u64 * 125_000_000,
+            _ if a.starts_with('-') => panic!("unknown option {a}"),
             _ => dir = Some(a),
         }
     }
@@ -99,12 +103,10 @@ fn main() {
     let image_bytes = images.first().map_or(0, |i| i.len());
 
     let mut best: Option<(f64, fgbi::EncoderStats)> = None;
-    let mut sent = 0u64;
     let mut frames: Vec<Vec<u8>> = Vec::new();
     for round in 0..rounds {
         let mut enc = Encoder::new(cfg).expect("encoder");
         let mut secs = 0.0;
-        sent = 0;
         for (n, e) in epochs.iter().enumerate() {
             let t = Instant::now();
             enc.begin_epoch(n as u64).expect("begin");
@@ -113,7 +115,6 @@ fn main() {
             }
             let frame = enc.end_epoch().expect("end");
             secs += t.elapsed().as_secs_f64();
-            sent += frame.len() as u64;
             if round == 0 && check_first {
                 frames.push(frame.to_vec());
             }
@@ -144,6 +145,7 @@ fn main() {
         best_decode = Some(best_decode.map_or(secs, |b: f64| b.min(secs)));
     }
     let (secs, stats) = best.expect("one round");
+    let sent = stats.bytes_out;
     println!(
         "{dir}: {} epochs, {:.1} MiB dirty, {:.2} MiB sent ({sent} bytes), best of {rounds}: \
          {secs:.3} s, {:.3} GB/s",

@@ -9,10 +9,11 @@
 //! [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per frame),
 //! times the whole number of times its cost exceeds what it saves (at most [`MAX_BACKOFF`]), so
 //! the averages follow the workload (memory that turns compressible again, a link that got
-//! faster). The encoder measures entropy coding of a frame of 4 MiB or more on its first 1 MiB
-//! of ops, scaled to the frame ([`Verdict::Measure`]), and codes the whole frame only if that
-//! says it pays: the first frame (all of memory) is not coded just to learn that coding does
-//! not pay on a fast link.
+//! faster); the back-off applies to the entropy gate too (up to 64 frames between probes). The
+//! encoder measures entropy coding of a frame of 1 MiB or more on its first ops (256 KiB of
+//! them, or 1 MiB for frames of 4 MiB or more), scaled to the frame ([`Verdict::Measure`]), and
+//! codes the whole frame only if that says it pays: the first frame (all of memory) is not coded
+//! just to learn that coding does not pay on a fast link.
 //!
 //! ```
 //! use fgbi::adapt::Gate;
@@ -122,7 +123,7 @@ impl Gate {
             return Verdict::Open;
         }
         self.since_probe += 1;
-        if self.since_probe >= self.probe_every * self.backoff(link_rate) {
+        if self.since_probe >= self.probe_every.saturating_mul(self.backoff(link_rate)) {
             self.since_probe = 0;
             return Verdict::Measure;
         }
