@@ -967,6 +967,10 @@ impl Work {
             &mut self.coded,
         );
         debug_assert_eq!(r, Ok(()), "the encoder's own payload routes");
+        debug_assert!(
+            !self.entropy.contexts_mismatched(),
+            "the encoder's literal contexts match its ops"
+        );
         r.ok().map(|()| self.coded.len())
     }
 

@@ -800,12 +800,21 @@ pub struct EntropyEncoder {
     ctx: Vec<u16>,
     /// The literal model (context counts and tables).
     model: context::Model,
+    /// Whether the last `encode` was given literal contexts that did not match its payload.
+    ctx_mismatch: bool,
 }
 
 /// Fewer literals than this are not worth a context model (its tables and clustering time).
 const MIN_CONTEXT_LITERALS: usize = 4096;
 
 impl EntropyEncoder {
+    /// Whether the last [`encode`](Self::encode) was given literal contexts whose count did not
+    /// match its payload's lz4 literals (and so coded the literals with one table): the
+    /// encoder's own contexts always match (checked in its debug builds).
+    pub(crate) fn contexts_mismatched(&self) -> bool {
+        self.ctx_mismatch
+    }
+
     /// Appends the entropy-coded form of `payload` (the ops of a frame with page size `ps` and
     /// block size `bs`) to `out`. Fails only on a payload that is not a valid sequence of ops.
     ///
@@ -833,6 +842,7 @@ impl EntropyEncoder {
         };
         route(&mut count, ps, bs)?;
         let n_lits = count.at[Stream::Literals as usize];
+        self.ctx_mismatch = lit_ctx.is_some_and(|c| c.len() != count.ctx_pos);
         let lit_ctx =
             lit_ctx.filter(|c| c.len() == count.ctx_pos && n_lits >= MIN_CONTEXT_LITERALS);
         let mut start = [0usize; STREAMS + 1];

@@ -221,9 +221,17 @@ fn text_pages(pages: usize) -> Vec<u8> {
 /// never taken for "incompressible" unmeasured) with `link_rate`: the frame (checked to decode)
 /// and the encoder's counters.
 fn one_large_frame(mem: &[u8], link_rate: u64) -> (Vec<u8>, EncoderStats) {
+    one_large_frame_with(mem, link_rate, fgbi::Fallback::None)
+}
+
+fn one_large_frame_with(
+    mem: &[u8],
+    link_rate: u64,
+    fallback: fgbi::Fallback,
+) -> (Vec<u8>, EncoderStats) {
     let cfg = Config {
         link_rate,
-        fallback: fgbi::Fallback::None,
+        fallback,
         ..Config::default()
     };
     let mut enc = Encoder::new(cfg).unwrap();
@@ -276,6 +284,27 @@ fn a_large_frame_is_measured_on_a_sample() {
         );
         assert!(slow == plain, "{pages}: same frame byte for byte");
     }
+}
+
+/// The same on a slow link with lz4 ops, whose literals are context-modelled: the sample
+/// carries the literal contexts of its own ops (the encoder's debug builds check that their
+/// count matches the sample's literals) and the frame is coded as without a link rate. (On a
+/// fast link the compression gate closes first and the frame of RAW pages skips the entropy
+/// stage unmeasured.)
+#[test]
+fn a_large_frame_of_lz4_ops_is_measured_on_a_sample() {
+    let mem = text_pages(2000);
+    let (plain, s0) = one_large_frame_with(&mem, 0, fgbi::Fallback::Lz4);
+    assert_eq!(s0.compressed.pages, 2000, "{s0:?}");
+    assert!(
+        plain.len() > 1 << 20,
+        "a frame with a sample: {}",
+        plain.len()
+    );
+    assert_eq!(s0.entropy_frames, 1);
+    let (slow, s) = one_large_frame_with(&mem, 1, fgbi::Fallback::Lz4);
+    assert_eq!((s.entropy_frames, s.skipped_entropy), (1, 0), "{s:?}");
+    assert!(slow == plain, "same frame byte for byte");
 }
 
 /// Ops bytes for 64 text-like pages whose first `changed` eighths are rewritten in epoch 1
