@@ -137,8 +137,6 @@ struct Work {
     pending_blocks: BlockCounts,
     /// Whether the literals of the last `encode_blocks` looked incompressible.
     lits_random: bool,
-    /// Whether they were the whole page (then `lits` is left empty: the page is the literals).
-    lits_whole: bool,
     stats: EncoderStats,
     epoch_start: EncoderStats,
 }
@@ -253,7 +251,6 @@ impl Encoder {
                 tmp: vec![0; delta::max_encoded_len(ps).max(ps)],
                 pending_blocks: BlockCounts::default(),
                 lits_random: false,
-                lits_whole: false,
                 stats: EncoderStats::default(),
                 epoch_start: EncoderStats::default(),
             },
@@ -609,9 +606,7 @@ impl Work {
         };
         let random = if self.exhaustive {
             false
-        } else if deferred
-            || stages.blocks && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64
-        {
+        } else if deferred || stages.blocks && self.lits_whole() {
             self.lits_random // already probed (on the whole page, or on literals beside kept ones)
         } else {
             compress::looks_incompressible(page)
@@ -642,7 +637,7 @@ impl Work {
         let mut t3 = Instant::now();
         self.stats.nanos.dict += (t3 - t2).as_nanos() as u64;
         let dict_won = best_kind == Some(Kind::Dict) && self.best.len() <= deferred_bound;
-        if deferred && !random && !self.lits_whole && !dict_won {
+        if deferred && !random && !self.lits_whole() && !dict_won {
             // the dictionary pass did not win, or not by enough to be sure it beats the left-out
             // block op: that op after all (a page of new blocks only is compressed whole below)
             self.encode_blocks(page_idx, page, cache, true);
@@ -665,10 +660,7 @@ impl Work {
         }
         match best_kind {
             // every block a literal and none compressed: RAW says the same without a block map
-            Some(Kind::Blocks)
-                if self.best[0] >> 4 == 0
-                    && self.pending_blocks.literal == self.cfg.blocks_per_page() as u64 =>
-            {
+            Some(Kind::Blocks) if self.best[0] >> 4 == 0 && self.lits_whole() => {
                 self.emit_raw(page_idx, page)
             }
             Some(kind) => self.emit(page_idx, kind, page, old),
@@ -854,7 +846,6 @@ impl Work {
         // the literal section: the page itself when every block is a literal (most new pages:
         // no staging copy), else the literal blocks gathered
         let whole = n.literal as usize == nblocks;
-        self.lits_whole = whole;
         if !whole && n.literal > 0 {
             for i in 0..nblocks {
                 if (self.cand[map_at + i / 4] >> (2 * (i % 4))) & 3 == block::LITERAL {
@@ -894,8 +885,13 @@ impl Work {
                 None => self.cand.extend_from_slice(&self.lits),
             }
         }
-        self.pending_blocks = n;
         n.zero + n.shared > 0
+    }
+
+    /// Whether every block of the last `encode_blocks` was a literal: then `lits` is left empty
+    /// and the page itself is the literal section.
+    fn lits_whole(&self) -> bool {
+        self.pending_blocks.literal as usize == self.cfg.blocks_per_page()
     }
 
     /// A location the backup holds with exactly `blk`'s content, confirmed byte for byte against
@@ -1024,7 +1020,7 @@ impl Work {
                 }
                 (
                     &[],
-                    if self.lits_whole {
+                    if self.lits_whole() {
                         page
                     } else {
                         &self.lits[..]
