@@ -368,12 +368,16 @@ impl Encoder {
                         let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
                         let ns = t.elapsed().as_nanos() as u64;
                         w.stats.nanos.entropy += ns;
-                        // scaled to the whole frame
+                        // scaled to the whole frame; kept as the gate's measurement only if the
+                        // frame is not coded (coded, the whole frame's measurement replaces it)
                         let scale = payload as f64 / (end - HEADER_LEN) as f64;
-                        w.gates
-                            .entropy
-                            .record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
-                        w.gates.entropy.worth_it(w.cfg.link_rate)
+                        let mut measured = w.gates.entropy;
+                        measured.record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
+                        let pays = measured.worth_it(w.cfg.link_rate);
+                        if !pays {
+                            w.gates.entropy = measured;
+                        }
+                        pays
                     }
                 },
             };
