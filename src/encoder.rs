@@ -589,11 +589,18 @@ impl Work {
             && self.gates.dict.worth_it(self.cfg.link_rate);
         let mut deferred = false;
         if stages.blocks {
+            self.classify_blocks(page_idx, page, cache);
+            let n = self.pending_blocks;
+            // left out: only kept and literal blocks, unless the literals look random beside
+            // kept blocks (then the op with the literals as they are is cheap and beats raw)
             deferred =
-                !self.encode_blocks(page_idx, page, cache, !dict_planned) && self.cand.is_empty();
-            if !self.cand.is_empty() && (best_kind.is_none() || self.cand.len() < self.best.len()) {
-                std::mem::swap(&mut self.cand, &mut self.best);
-                best_kind = Some(Kind::Blocks);
+                dict_planned && n.zero + n.shared == 0 && (self.lits_whole() || !self.lits_random);
+            if !deferred {
+                self.pack_literals(page);
+                if best_kind.is_none() || self.cand.len() < self.best.len() {
+                    std::mem::swap(&mut self.cand, &mut self.best);
+                    best_kind = Some(Kind::Blocks);
+                }
             }
         }
         let t2 = Instant::now();
@@ -643,9 +650,10 @@ impl Work {
         let dict_won = best_kind == Some(Kind::Dict) && self.best.len() <= deferred_bound;
         if deferred && !random && !self.lits_whole() && !dict_won {
             // the dictionary pass did not win, or not by enough to be sure it beats the left-out
-            // block op: that op after all (a page of new blocks only is compressed whole below)
-            self.encode_blocks(page_idx, page, cache, true);
-            if !self.cand.is_empty() && (best_kind.is_none() || self.cand.len() < self.best.len()) {
+            // block op: that op after all (a page of new blocks only is compressed whole below);
+            // `cand` still holds its map and references
+            self.pack_literals(page);
+            if best_kind.is_none() || self.cand.len() < self.best.len() {
                 std::mem::swap(&mut self.cand, &mut self.best);
                 best_kind = Some(Kind::Blocks);
             }
@@ -694,7 +702,7 @@ impl Work {
             self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
             return Outcome::Unchanged;
         }
-        self.encode_blocks(page_idx, page, cache, true);
+        self.encode_blocks(page_idx, page, cache);
         std::mem::swap(&mut self.cand, &mut self.best);
         self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
         self.emit(page_idx, Kind::Blocks, page, &[]);
@@ -709,7 +717,7 @@ impl Work {
         if self.cfg.stages.blocks {
             self.hasher
                 .hashes(page, self.cfg.block_size, &mut self.hashes);
-            let special = self.encode_blocks(page_idx, page, cache, true);
+            let special = self.encode_blocks(page_idx, page, cache);
             self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
             if special {
                 std::mem::swap(&mut self.cand, &mut self.best);
@@ -807,22 +815,24 @@ impl Work {
     /// Builds a BLOCKS op (tag, block map, references, literals) in `cand` for the blocks marked
     /// in `changed` (the others are kept); `hashes` holds the hashes of the changed blocks.
     /// Returns true if any block is zero or shared (so the op may beat plain compression).
-    /// With `plain_too` false, a page with no zero or shared block leaves `cand` empty instead
-    /// (with `lits_random` set), except when kept blocks sit beside random-looking literals.
-    fn encode_blocks(
-        &mut self,
-        page_idx: u64,
-        page: &[u8],
-        cache: &PageCache,
-        plain_too: bool,
-    ) -> bool {
+    fn encode_blocks(&mut self, page_idx: u64, page: &[u8], cache: &PageCache) -> bool {
+        self.classify_blocks(page_idx, page, cache);
+        self.pack_literals(page);
+        let n = self.pending_blocks;
+        n.zero + n.shared > 0
+    }
+
+    /// The first part of a BLOCKS op: tag, block map and references in `cand`, the counts in
+    /// `pending_blocks`, the literal blocks gathered in `lits` (left empty when every block is
+    /// one: the page is then the literal section) and probed for randomness (`lits_random`).
+    fn classify_blocks(&mut self, page_idx: u64, page: &[u8], cache: &PageCache) {
         let bs = self.cfg.block_size;
         let nblocks = self.cfg.blocks_per_page();
         let zero_stage = self.cfg.stages.zero;
         self.cand.clear();
         self.lits.clear();
         self.lits_random = false;
-        self.cand.push(op::BLOCKS); // codec added below
+        self.cand.push(op::BLOCKS); // codec added by pack_literals
         let map_at = self.cand.len();
         self.cand.resize(map_at + nblocks.div_ceil(4), 0);
         let mut n = BlockCounts::default();
@@ -849,7 +859,7 @@ impl Work {
         self.pending_blocks = n;
         // the literal section: the page itself when every block is a literal (most new pages:
         // no staging copy), else the literal blocks gathered
-        let whole = n.literal as usize == nblocks;
+        let whole = self.lits_whole();
         if !whole && n.literal > 0 {
             for i in 0..nblocks {
                 if (self.cand[map_at + i / 4] >> (2 * (i % 4))) & 3 == block::LITERAL {
@@ -861,35 +871,32 @@ impl Work {
             let lits = if whole { page } else { &self.lits[..] };
             self.lits_random = compress::looks_incompressible(lits);
         }
-        if !plain_too && n.zero + n.shared == 0 {
-            // only kept and literal blocks: the caller compresses the page another way, unless
-            // the literals look random and there are kept blocks (then the block op with the
-            // literals as they are is cheap and beats sending the page raw)
-            if whole || !self.lits_random {
-                self.cand.clear();
-                return false;
-            }
+    }
+
+    /// Completes the BLOCKS op `classify_blocks` began in `cand` with its literal section:
+    /// compressed, or as it is when random-looking or not compressible.
+    fn pack_literals(&mut self, page: &[u8]) {
+        let n = self.pending_blocks;
+        if n.literal == 0 {
+            return;
         }
-        if n.literal > 0 {
-            // literals that look random are sent as they are, without a compression attempt
-            let len = n.literal as usize * bs;
-            let limit = len.saturating_sub(varint::MAX_LEN + 1).max(1);
-            let packed = if self.lits_random {
-                None
-            } else {
-                self.compress_gated(!whole, page, limit)
-            };
-            match packed {
-                Some((codec, len)) => {
-                    self.cand[0] |= (codec as u8) << 4;
-                    varint::put(&mut self.cand, len as u64);
-                    self.cand.extend_from_slice(&self.tmp[..len]);
-                }
-                None if whole => self.cand.extend_from_slice(page),
-                None => self.cand.extend_from_slice(&self.lits),
+        let whole = self.lits_whole();
+        let len = n.literal as usize * self.cfg.block_size;
+        let limit = len.saturating_sub(varint::MAX_LEN + 1).max(1);
+        let packed = if self.lits_random {
+            None
+        } else {
+            self.compress_gated(!whole, page, limit)
+        };
+        match packed {
+            Some((codec, len)) => {
+                self.cand[0] |= (codec as u8) << 4;
+                varint::put(&mut self.cand, len as u64);
+                self.cand.extend_from_slice(&self.tmp[..len]);
             }
+            None if whole => self.cand.extend_from_slice(page),
+            None => self.cand.extend_from_slice(&self.lits),
         }
-        n.zero + n.shared > 0
     }
 
     /// Whether every block of the last `encode_blocks` was a literal: then `lits` is left empty
