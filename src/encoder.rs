@@ -207,8 +207,21 @@ impl Encoder {
 
     /// An encoder whose full cache uses the given eviction policy (for comparing policies).
     pub fn with_policy(cfg: Config, policy: Policy) -> Result<Encoder, Error> {
+        Self::build(cfg, policy, hash::random_seed(), hash::random_seed())
+    }
+
+    /// An encoder whose block-hash seed and stream id are derived from `seed` instead of drawn at
+    /// random, so that the same pages give the same frames byte for byte: for comparing frame
+    /// streams across builds and for reproducible tests. Not for production streams: a random
+    /// stream id is what lets a decoder tell two streams apart, and a secret hash seed is what
+    /// keeps an adversary from crafting colliding blocks.
+    pub fn with_seed(cfg: Config, seed: u64) -> Result<Encoder, Error> {
+        let stream_id = xxhash_rust::xxh3::xxh3_64_with_seed(b"fgbi stream id", seed);
+        Self::build(cfg, Policy::Clock, seed, stream_id)
+    }
+
+    fn build(cfg: Config, policy: Policy, seed: u64, stream_id: u64) -> Result<Encoder, Error> {
         cfg.validate()?;
-        let seed = hash::random_seed();
         let (full_pages, share_entries) = full_tier_pages(&cfg);
         let hash_pages = if cfg.stages.blocks {
             cfg.hash_bytes / PageCache::hash_cost(cfg.page_size, cfg.block_size)
@@ -223,7 +236,7 @@ impl Encoder {
             w: Work {
                 cfg,
                 hasher: hash::BlockHasher::new(seed),
-                stream_id: hash::random_seed(),
+                stream_id,
                 share: ShareTable::with_capacity(share_entries),
                 zero_pages: PageSet::default(),
                 engine: Engine::with_input_len(cfg.fallback, ps),

@@ -255,6 +255,37 @@ fn encode_decode_round_trip() {
 }
 
 #[test]
+fn encode_with_a_seed_writes_the_same_stream_twice_and_without_one_does_not() {
+    let dir = tmpdir("seed");
+    let trace = dir.join("trace");
+    std::fs::create_dir(&trace).unwrap();
+    make_trace(&trace, 32, 3);
+    let encode = |name: &str, seed: Option<&str>| {
+        let out = dir.join(name);
+        let mut cmd = bin();
+        cmd.arg("encode").arg(&trace).arg(&out);
+        if let Some(s) = seed {
+            cmd.args(["--seed", s]);
+        }
+        assert!(run(&mut cmd).status.success());
+        std::fs::read(out).unwrap()
+    };
+    let (a, b) = (encode("a.bin", Some("7")), encode("b.bin", Some("7")));
+    assert_eq!(a, b, "the same seed must give the same frames");
+    assert_ne!(
+        a,
+        encode("c.bin", Some("8")),
+        "the stream id follows the seed"
+    );
+    assert_ne!(
+        encode("d.bin", None),
+        encode("e.bin", None),
+        "random by default"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn record_a_child_that_writes_a_known_pattern() {
     // the interpreter itself, not a wrapper script (pyenv shims) that would delay its start
     let python = match Command::new("python3")

@@ -26,6 +26,11 @@ pub struct EncodeArgs {
     pub frames: PathBuf,
     #[command(flatten)]
     pub cfg: ConfigArgs,
+    /// Derive the block-hash seed and stream id from this number instead of drawing them at
+    /// random, so the same trace gives the same frames byte for byte (for comparing builds; not
+    /// for production streams).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -53,7 +58,11 @@ pub fn encode(a: &EncodeArgs) -> Result<(), String> {
     hdr.extend_from_slice(&(trace.image_bytes as u64).to_le_bytes());
     let io = |e: std::io::Error| format!("{}: {e}", a.frames.display());
     w.write_all(&hdr).map_err(io)?;
-    let mut enc = Encoder::new(cfg).map_err(|e| e.to_string())?;
+    let mut enc = match a.seed {
+        Some(seed) => Encoder::with_seed(cfg, seed),
+        None => Encoder::new(cfg),
+    }
+    .map_err(|e| e.to_string())?;
     let bar = progress::bar(trace.epochs() as u64, "epochs");
     let mut prev = None;
     let mut total = HEADER_LEN as u64;
