@@ -36,8 +36,8 @@
 //! assert_eq!(guest, replica);
 //! ```
 
-use crate::cache::Policy;
 use crate::decoder::{Regions, Replica};
+use crate::stages::cache::Policy;
 use crate::{Config, Decoder, Encoder, Error};
 
 /// Bytes of guest address space dealt to one channel at a time.

@@ -5,7 +5,7 @@
 //! Callers pass a buffer one byte shorter than the input, so `None` means "compression does not
 //! pay: send it raw". Nothing here allocates per call after construction.
 
-use crate::lz::PageLz;
+use crate::lz4::PageLz;
 use miniz_oxide::deflate::core::{
     compress as deflate_compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
     TDEFLStatus,
@@ -59,6 +59,15 @@ impl std::fmt::Display for DecompressError {
 
 impl std::error::Error for DecompressError {}
 
+impl From<crate::lz4::Error> for DecompressError {
+    fn from(e: crate::lz4::Error) -> Self {
+        match e {
+            crate::lz4::Error::Corrupt => DecompressError::Corrupt,
+            crate::lz4::Error::WrongLength => DecompressError::WrongLength,
+        }
+    }
+}
+
 /// A general-purpose compressor usable on any buffer.
 pub trait Compressor {
     /// The codec this compressor produces.
@@ -69,8 +78,8 @@ pub trait Compressor {
 }
 
 /// lz4 block compression: the standard lz4 block format, written by libfgbi's own matcher
-/// ([`crate::lz::PageLz`], made for pages and their last-sent versions) and read by any lz4 block
-/// decoder (libfgbi's own is [`crate::lz::decompress`]).
+/// ([`crate::lz4::PageLz`], made for pages and their last-sent versions) and read by any lz4 block
+/// decoder (libfgbi's own is [`crate::lz4::decompress`]).
 ///
 /// ```
 /// use fgbi::compress::{decompress, Compressor, Lz4};
@@ -190,7 +199,7 @@ pub fn decompress(
             out.copy_from_slice(input);
             Ok(())
         }
-        Codec::Lz4 => crate::lz::decompress(input, &[], out),
+        Codec::Lz4 => Ok(crate::lz4::decompress(input, &[], out)?),
         Codec::Deflate => {
             let state = scratch.inflate.get_or_insert_with(Default::default);
             state.init();
@@ -211,7 +220,7 @@ pub fn lz4_dict_decompress(
     dict: &[u8],
     out: &mut [u8],
 ) -> Result<(), DecompressError> {
-    crate::lz::decompress(input, dict, out)
+    Ok(crate::lz4::decompress(input, dict, out)?)
 }
 
 /// The configured fallback compressor, ready to use: `None` answers "send it raw".

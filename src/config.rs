@@ -5,7 +5,7 @@
 //! header carries both and the decoder refuses a mismatch). The other fields only steer the
 //! encoder: a decoder decodes every op whatever stages its own config enables.
 
-use crate::hash::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
+use crate::stages::hash::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 
 /// Smallest page size accepted.
 pub const MIN_PAGE_SIZE: usize = 512;
@@ -131,7 +131,7 @@ pub enum Fallback {
     None,
     /// Raw deflate (miniz_oxide) at the given level, 1 (fastest) to 9.
     Deflate(u8),
-    /// The standard lz4 block format, written by libfgbi's own matcher ([`crate::lz::PageLz`]):
+    /// The standard lz4 block format, written by libfgbi's own matcher ([`crate::lz4::PageLz`]):
     /// several times faster than deflate, somewhat larger output.
     #[default]
     Lz4,
@@ -163,7 +163,7 @@ pub struct Config {
     /// Speed of the link the frames go over, in bytes per second, or 0 when unknown. When set,
     /// the encoder skips dictionary compression, fallback compression and entropy coding where
     /// they cost more time than the bytes they save take on the link (see
-    /// [`adapt`](crate::adapt)). Default 0.
+    /// [`adapt`](crate::encoder::gates)). Default 0.
     pub link_rate: u64,
 }
 

@@ -1,6 +1,7 @@
 //! Errors of the encoder and the decoder.
 
 use crate::config::ConfigError;
+use crate::format::EnvelopeError;
 
 /// Why a frame was rejected, or why an encoder call was refused.
 ///
@@ -139,6 +140,33 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<EnvelopeError> for Error {
+    fn from(e: EnvelopeError) -> Self {
+        match e {
+            EnvelopeError::Truncated { needed, got } => Error::Truncated { needed, got },
+            EnvelopeError::TrailingBytes { declared, got } => {
+                Error::TrailingBytes { declared, got }
+            }
+            EnvelopeError::BadMagic => Error::BadMagic,
+            EnvelopeError::UnsupportedVersion(v) => Error::UnsupportedVersion(v),
+            EnvelopeError::BadHeader => Error::BadHeader,
+            EnvelopeError::ChecksumMismatch { expected, actual } => {
+                Error::ChecksumMismatch { expected, actual }
+            }
+            EnvelopeError::UnknownFlags(v) => Error::UnknownFlags(v),
+        }
+    }
+}
+
+/// The same message as the crate error it becomes.
+impl std::fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Error::from(*self).fmt(f)
+    }
+}
+
+impl std::error::Error for EnvelopeError {}
 
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {

@@ -5,11 +5,24 @@
 //! compact, checksummed frame; the backup's [`Decoder`] validates the whole frame and applies it
 //! to its replica of the memory, bit for bit.
 //!
-//! Every dirty page goes through composable stages, each a module usable on its own:
-//! [`zero`] detection, block [`hash`]ing (xxh3), the [`share`] table of identical blocks, the page
-//! [`cache`] of last-sent versions with an XOR+RLE [`delta`] codec, a QEMU-compatible [`xbzrle`]
-//! codec, and general-purpose fallback [`compress`]ion. The [`frame`] format is documented byte by
-//! byte in `FORMAT.md`.
+//! The modules follow the data path:
+//!
+//! ```text
+//! dirty page ─► stages ─────────► codecs ─────────► encoder ──► frame ──► decoder ──► replica
+//!               zero, hash,        compress, lz4,    per-page    format    validate,
+//!               share, cache,      entropy           choice,               then apply
+//!               delta (scan)                         gates
+//! ```
+//!
+//! - [`stages`]: the per-page stages, each usable on its own ([`stages::zero`],
+//!   [`stages::hash`], [`stages::share`], [`stages::cache`], [`stages::delta`], and QEMU's
+//!   [`stages::xbzrle`] format), with their SIMD kernels in [`stages::scan`].
+//! - [`compress`] and [`lz4`]: general-purpose compression of new content; [`entropy`]: the
+//!   frame-wide Huffman stage with context modelling.
+//! - [`encoder`]: the epoch API and the choice of op per page; [`format`]: the frame on the wire,
+//!   byte by byte in `FORMAT.md`; [`decoder`]: validation of a whole frame, then its application.
+//! - [`channels`]: one stream split across N encoders and decoders by address; [`config`],
+//!   [`error`], [`stats`]; `ffi` (feature `capi`): the C ABI of `include/libfgbi.h`.
 //!
 //! ```
 //! use fgbi::{Config, Decoder, Encoder};
@@ -27,38 +40,43 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod adapt;
-pub mod bitmap;
-pub mod cache;
 pub mod channels;
 pub mod compress;
 pub mod config;
 pub mod decoder;
-pub mod delta;
 pub mod encoder;
 pub mod entropy;
 pub mod error;
-pub mod frame;
-pub mod hash;
-pub mod huffman;
-pub mod lz;
-pub mod scan;
-pub mod share;
+pub mod format;
+pub mod lz4;
+pub mod stages;
 pub mod stats;
-pub mod varint;
-pub mod xbzrle;
-pub mod zero;
+
+#[cfg(feature = "capi")]
+pub mod ffi;
 
 pub use config::{Config, Fallback, Stages};
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
 pub use decoder::{Applied, Decoder, Regions, Replica};
 pub use encoder::Encoder;
 pub use error::Error;
 pub use stats::{DecoderStats, EncoderStats};
 
-#[cfg(feature = "capi")]
-pub mod ffi;
+// The module paths of releases before the tree was arranged by the data path; they name the same
+// items as their new homes.
+#[doc(hidden)]
+pub use encoder::gates as adapt;
+#[doc(hidden)]
+pub use entropy::huffman;
+#[doc(hidden)]
+pub use format as frame;
+#[doc(hidden)]
+pub use format::varint;
+#[doc(hidden)]
+pub use lz4 as lz;
+#[doc(hidden)]
+pub use stages::{bitmap, cache, delta, hash, scan, share, xbzrle, zero};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

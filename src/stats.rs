@@ -1,7 +1,7 @@
 //! Counters of the encoder and the decoder, per epoch and cumulative.
 
-use crate::cache::CacheStats;
-use crate::share::ShareStats;
+use crate::stages::cache::CacheStats;
+use crate::stages::share::ShareStats;
 
 /// Pages one kind of op carried and the bytes those ops took in frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use super::{
     get_listed, listed_table_len, put_listed, EntropyError, EntropyError::Container, MODE_HUFFMAN,
     MODE_HUFFMAN_LISTED, TABLE_BYTES,
 };
-use crate::huffman::{self, Lengths};
+use crate::entropy::huffman::{self, Lengths};
 
 /// Number of contexts: the 256 match byte values and [`NO_CONTEXT`].
 pub const CONTEXTS: usize = 257;
@@ -125,7 +125,7 @@ pub fn lz4_literal_contexts_into(block: &[u8], dict: &[u8], out: &[u8], ctx: &mu
         }
         let d = u16::from_le_bytes([block[i], block[i + 1]]) as usize;
         i += 2;
-        let mut m = (token & 15) as usize + crate::lz::MIN_MATCH;
+        let mut m = (token & 15) as usize + crate::lz4::MIN_MATCH;
         if token & 15 == 15 {
             m = ext(&mut i, m);
         }

@@ -2,7 +2,7 @@
 //! containers and streams are refused with an error, never a panic.
 
 use super::*;
-use crate::scan::tests::Rng;
+use crate::stages::scan::tests::Rng;
 use crate::{Config, Encoder, Fallback, Stages};
 
 /// Payloads of real encoder output (all ops kinds, both codecs) over a few epochs.
@@ -52,7 +52,7 @@ fn payloads(cfg: Config) -> Vec<Vec<u8>> {
                 .unwrap();
         }
         let f = enc.end_epoch().unwrap();
-        out.push(f[crate::frame::HEADER_LEN..f.len() - crate::frame::TRAILER_LEN].to_vec());
+        out.push(f[crate::format::HEADER_LEN..f.len() - crate::format::TRAILER_LEN].to_vec());
     }
     out
 }
@@ -367,7 +367,9 @@ fn split_lz4_equals_generic_route() {
                 {
                     let s = s as usize;
                     assert!(
-                        *c == crate::huffman::histogram(&out_fast[start[s]..start[s] + lens[s]])
+                        *c == crate::entropy::huffman::histogram(
+                            &out_fast[start[s]..start[s] + lens[s]]
+                        )
                     );
                 }
                 checked += 1;

@@ -3,7 +3,7 @@
 
 use super::error::{fail, guard, null, FResult, FGBI_ERR_CONFIG, FGBI_ERR_INVALID_ARG};
 use crate::config::{ConfigError, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
-use crate::hash::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
+use crate::stages::hash::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 use crate::{Config, Fallback, Stages};
 use std::ffi::c_int;
 

@@ -8,7 +8,7 @@ use super::error::{
 };
 use super::{no_overlap, out, slice, slice_mut};
 use crate::compress::{self, Codec, Compressor, Deflate, Lz4, Scratch};
-use crate::{delta, hash, xbzrle};
+use crate::stages::{delta, hash, xbzrle};
 use std::ffi::c_int;
 
 /// Stores the xxh3-64 hash (with `seed`) of each `block_size`-byte block of `buf` in `out`:
@@ -57,7 +57,7 @@ pub extern "C" fn fgbi_delta_max_len(len: usize) -> usize {
     // at most len/2 + 1 runs, each a skip and a length (varints of at most `len`) and its bytes
     let runs = len / 2 + 1;
     let worst = runs
-        .saturating_mul(2 * crate::varint::len(len as u64))
+        .saturating_mul(2 * crate::format::varint::len(len as u64))
         .saturating_add(len);
     worst.max(delta::max_encoded_len(len))
 }

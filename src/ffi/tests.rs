@@ -494,7 +494,10 @@ fn stage_functions_round_trip_and_report_sizes() {
             fgbi_block_hashes(old.as_ptr(), PS, 256, 1, hashes.as_mut_ptr(), 16),
             FGBI_OK
         );
-        assert_eq!(hashes[3], crate::hash::block_hash(&old[768..1024], 1));
+        assert_eq!(
+            hashes[3],
+            crate::stages::hash::block_hash(&old[768..1024], 1)
+        );
 
         for (codec, level) in [
             (FGBI_CODEC_LZ4, 0),

@@ -7,9 +7,9 @@ use super::super::{
     MODE_HUFFMAN, MODE_HUFFMAN_LISTED, MODE_STORED, STREAMS,
 };
 use super::*;
-use crate::lz::PageLz;
-use crate::scan::tests::Rng;
-use crate::varint;
+use crate::format::varint;
+use crate::lz4::PageLz;
+use crate::stages::scan::tests::Rng;
 use std::collections::HashMap;
 
 const PS: usize = 4096;
@@ -111,7 +111,7 @@ fn starts(coded: &[u8]) -> [usize; STREAMS] {
                 pos += n;
                 continue;
             }
-            MODE_HUFFMAN => pos += crate::huffman::TABLE_BYTES,
+            MODE_HUFFMAN => pos += crate::entropy::huffman::TABLE_BYTES,
             MODE_HUFFMAN_LISTED => pos += get_listed(coded, pos).unwrap().1,
             MODE_CONTEXT => ContextTables::default().read(coded, &mut pos).unwrap(),
             _ => unreachable!(),
@@ -429,7 +429,7 @@ fn clustering_gives_every_context_a_table_that_codes_its_bytes() {
 
 #[test]
 fn encoder_frames_use_contexts_and_replicate_exactly() {
-    use crate::{frame, Config, Decoder, Encoder};
+    use crate::{format, Config, Decoder, Encoder};
     let cfg = Config::default();
     let mut enc = Encoder::new(cfg).unwrap();
     let mut dec = Decoder::new(cfg).unwrap();
@@ -474,8 +474,8 @@ fn encoder_frames_use_contexts_and_replicate_exactly() {
                 .unwrap();
         }
         let f = enc.end_epoch().unwrap().to_vec();
-        let (h, payload) = frame::open(&f).unwrap();
-        if h.flags & frame::FLAG_ENTROPY != 0
+        let (h, payload) = format::open(&f).unwrap();
+        if h.flags & format::FLAG_ENTROPY != 0
             && modes(payload)[Stream::Literals as usize] == MODE_CONTEXT
         {
             with_contexts += 1;
@@ -527,8 +527,8 @@ fn a_page_added_twice_in_an_epoch_replicates_exactly() {
         // the second round's pages went as DICT ops on pages of this frame; the frame is still
         // entropy coded, its literals without contexts
         assert!(enc.epoch_stats().dict.pages > 0, "epoch {epoch}");
-        let (h, payload) = crate::frame::open(&f).unwrap();
-        assert!(h.flags & crate::frame::FLAG_ENTROPY != 0);
+        let (h, payload) = crate::format::open(&f).unwrap();
+        assert!(h.flags & crate::format::FLAG_ENTROPY != 0);
         assert_ne!(modes(payload)[Stream::Literals as usize], MODE_CONTEXT);
         dec.apply_flat(&f, &mut backup).unwrap();
         assert!(backup == mem, "epoch {epoch}");

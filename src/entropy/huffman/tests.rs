@@ -2,7 +2,7 @@
 //! refusals.
 
 use super::*;
-use crate::scan::tests::Rng;
+use crate::stages::scan::tests::Rng;
 
 fn round_trip(data: &[u8]) -> Vec<u8> {
     let lens = code_lengths(&histogram(data));

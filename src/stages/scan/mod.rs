@@ -1,6 +1,6 @@
 //! Run-finding kernels: where do two equally long buffers start and stop differing.
 //!
-//! Both page codecs ([`crate::delta`] and [`crate::xbzrle`]) describe a page as alternating runs of
+//! Both page codecs ([`crate::stages::delta`] and [`crate::stages::xbzrle`]) describe a page as alternating runs of
 //! unchanged and changed bytes, so their speed is the speed of finding run boundaries. This module
 //! provides that search with one implementation per instruction set, in the style of zlib-rs and
 //! BLAKE3: [`generic`](self) (portable, 8 bytes at a time in `u64` words), `avx2` and `avx512`

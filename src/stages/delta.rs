@@ -32,7 +32,7 @@
 //! Example: a 4096-byte page whose bytes 100..104 and 4095 changed encodes to
 //! `64 04 <4 bytes> 97 1f 01 <1 byte>` (skip 100, len 4, skip 3991, len 1): 10 bytes.
 
-use crate::scan::{self, Isa, Job, Kernel};
+use crate::stages::scan::{self, Isa, Job, Kernel};
 
 /// Gap of unchanged bytes absorbed into a run by the encoder.
 const MERGE_GAP: usize = 2;

@@ -15,7 +15,7 @@
 //! (plain CLOCK, LRU or FIFO then never hit). [`Policy::DirectMapped`] reproduces QEMU's
 //! XBZRLE cache (slot = page index modulo capacity) for comparison.
 
-use crate::hash;
+use crate::stages::hash;
 use bitvec::prelude::*;
 
 /// Bookkeeping bytes per tracked page on top of its data, at most: owner (8), free-list entry (4),

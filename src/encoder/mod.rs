@@ -14,17 +14,20 @@
 //! Then the cache and the sharing table record what the backup holds. Because the decoder applies
 //! ops strictly in order, the encoder always knows the backup's content.
 
-use crate::adapt::{Gates, Verdict};
-use crate::bitmap::{BlockBitmap, PageSet};
-use crate::cache::{Cached, PageCache, Policy};
+pub mod gates;
+
 use crate::compress::{self, Codec, Engine, Lz4};
 use crate::config::{Config, Fallback};
 use crate::entropy::{context, EntropyEncoder};
 use crate::error::Error;
-use crate::frame::{self, block, op, Header, HEADER_LEN};
-use crate::share::{self, ShareTable};
+use crate::format::varint;
+use crate::format::{self, block, op, Header, HEADER_LEN};
+use crate::stages::bitmap::{BlockBitmap, PageSet};
+use crate::stages::cache::{Cached, PageCache, Policy};
+use crate::stages::share::{self, ShareTable};
+use crate::stages::{delta, hash, zero};
 use crate::stats::{EncoderStats, OpCount};
-use crate::{delta, hash, varint, zero};
+use gates::{Gates, Verdict};
 use std::time::Instant;
 
 /// Largest guest address the encoder accepts (exclusive): 2^60 bytes.
@@ -357,7 +360,7 @@ impl Encoder {
             return Err(Error::State("end_epoch without begin_epoch"));
         };
         let mut flags = if w.resync_pending {
-            frame::FLAG_RESYNC
+            format::FLAG_RESYNC
         } else {
             0
         };
@@ -405,7 +408,7 @@ impl Encoder {
                 w.stats.entropy_frames += 1;
                 w.stats.entropy_saved += saved;
                 std::mem::swap(&mut w.frame, &mut w.coded);
-                flags |= frame::FLAG_ENTROPY;
+                flags |= format::FLAG_ENTROPY;
             }
             let ns = t.elapsed().as_nanos() as u64;
             w.stats.nanos.entropy += ns;
@@ -420,7 +423,7 @@ impl Encoder {
             epoch,
             payload_len: 0,
         };
-        frame::seal(&mut w.frame, header);
+        format::seal(&mut w.frame, header);
         if w.resync_pending {
             w.stats.resyncs += 1;
         }

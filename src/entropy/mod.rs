@@ -32,10 +32,11 @@
 //! ```
 
 pub mod context;
+pub mod huffman;
 
-use crate::frame::{block, op};
-use crate::huffman::{self, HuffmanError, TABLE_BYTES};
-use crate::varint;
+use crate::format::varint;
+use crate::format::{block, op};
+use huffman::{HuffmanError, TABLE_BYTES};
 
 /// Number of streams.
 pub const STREAMS: usize = 6;
@@ -606,7 +607,7 @@ impl Route for CtxJoin<'_, '_> {
             if d == 0 || d > dl + p {
                 return Err("lz4 match starts before its window");
             }
-            let mut m = (token & 15) as usize + crate::lz::MIN_MATCH;
+            let mut m = (token & 15) as usize + crate::lz4::MIN_MATCH;
             if token & 15 == 15 {
                 loop {
                     if used >= len {

@@ -1,3 +1,4 @@
+use super::decode::length_ext;
 use super::*;
 use proptest::prelude::*;
 
@@ -210,16 +211,11 @@ proptest! {
 }
 
 /// lz4_flex's checked decoder's verdict on a block, in `decompress`'s terms.
-fn flex_decode(
-    block: &[u8],
-    dict: &[u8],
-    out: &mut [u8],
-) -> Result<(), crate::compress::DecompressError> {
-    use crate::compress::DecompressError;
+fn flex_decode(block: &[u8], dict: &[u8], out: &mut [u8]) -> Result<(), Error> {
     match lz4_flex::block::decompress_into_with_dict(block, out, dict) {
         Ok(n) if n == out.len() => Ok(()),
-        Ok(_) => Err(DecompressError::WrongLength),
-        Err(_) => Err(DecompressError::Corrupt),
+        Ok(_) => Err(Error::WrongLength),
+        Err(_) => Err(Error::Corrupt),
     }
 }
 
@@ -263,7 +259,7 @@ fn the_decoder_reads_every_block_the_matcher_writes() {
 
 #[test]
 fn the_decoder_refuses_what_lz4_flex_refuses() {
-    use crate::compress::DecompressError::*;
+    use Error::*;
     let dict = [1u8, 2, 3, 4, 5, 6, 7, 8];
     let mut out = [0u8; 16];
     // literals only, exact length

@@ -31,7 +31,7 @@
 //! scratch (short runs are copied 16 bytes at a time when there is room). Unlike QEMU's encoder, which gives up as soon as fewer than 2 bytes of room
 //! remain, they succeed whenever the encoding fits.
 
-use crate::scan::{self, Isa, Job, Kernel};
+use crate::stages::scan::{self, Isa, Job, Kernel};
 
 /// Largest page this codec accepts: 16384 bytes (every run count must fit in 2 ULEB128 bytes).
 pub const MAX_PAGE: usize = 16384;

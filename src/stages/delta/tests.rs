@@ -2,7 +2,7 @@
 //! guards, and every malformed-input class in both validate() and decode().
 
 use super::*;
-use crate::scan::tests::{mutate, page_len, scaled, Rng};
+use crate::stages::scan::tests::{mutate, page_len, scaled, Rng};
 use proptest::prelude::*;
 
 fn random_page(rng: &mut Rng, n: usize) -> Vec<u8> {

@@ -17,7 +17,8 @@
 //! 48+n   8    xxh3-64 of bytes 0 .. 48+n
 //! ```
 
-use crate::error::Error;
+pub mod varint;
+
 use xxhash_rust::xxh3::xxh3_64;
 
 /// The four bytes every frame starts with.
@@ -62,6 +63,27 @@ pub mod block {
     pub const REF: u8 = 2;
     /// New content (in the literal section).
     pub const LITERAL: u8 = 3;
+}
+
+/// Why [`open`] refused a frame's envelope. The decoder reports each as the variant of
+/// [`crate::Error`] with the same name (and message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // variant fields are described with their variant
+pub enum EnvelopeError {
+    /// Shorter than a header and trailer, or than the length the header declares.
+    Truncated { needed: usize, got: usize },
+    /// Longer than the header declares.
+    TrailingBytes { declared: usize, got: usize },
+    /// Does not start with [`MAGIC`].
+    BadMagic,
+    /// A format version other than [`VERSION`].
+    UnsupportedVersion(u16),
+    /// A header length other than [`HEADER_LEN`].
+    BadHeader,
+    /// The checksum over header and payload does not match.
+    ChecksumMismatch { expected: u64, actual: u64 },
+    /// Flag bits outside [`KNOWN_FLAGS`].
+    UnknownFlags(u32),
 }
 
 /// A parsed frame header.
@@ -118,25 +140,28 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 /// flags) and returns its header and payload. Nothing about the ops is checked here.
 ///
 /// ```
-/// let err = fgbi::frame::open(b"not a frame at all, and long enough to hold a header....").unwrap_err();
-/// assert_eq!(err, fgbi::Error::BadMagic);
+/// use fgbi::format::{open, EnvelopeError};
+/// let err = open(b"not a frame at all, and long enough to hold a header....").unwrap_err();
+/// assert_eq!(err, EnvelopeError::BadMagic);
+/// // the decoder reports it as the same variant of the crate's error
+/// assert_eq!(fgbi::Error::from(err), fgbi::Error::BadMagic);
 /// ```
-pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), Error> {
+pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
     if frame.len() < HEADER_LEN + TRAILER_LEN {
-        return Err(Error::Truncated {
+        return Err(EnvelopeError::Truncated {
             needed: HEADER_LEN + TRAILER_LEN,
             got: frame.len(),
         });
     }
     if frame[0..4] != MAGIC {
-        return Err(Error::BadMagic);
+        return Err(EnvelopeError::BadMagic);
     }
     let version = u16_at(frame, 4);
     if version != VERSION {
-        return Err(Error::UnsupportedVersion(version));
+        return Err(EnvelopeError::UnsupportedVersion(version));
     }
     if u16_at(frame, 6) as usize != HEADER_LEN {
-        return Err(Error::BadHeader);
+        return Err(EnvelopeError::BadHeader);
     }
     let h = Header {
         flags: u32_at(frame, 8),
@@ -150,13 +175,13 @@ pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), Error> {
     let declared = (h.payload_len as u128) + (HEADER_LEN + TRAILER_LEN) as u128;
     if declared > frame.len() as u128 {
         let needed = usize::try_from(declared).unwrap_or(usize::MAX);
-        return Err(Error::Truncated {
+        return Err(EnvelopeError::Truncated {
             needed,
             got: frame.len(),
         });
     }
     if declared < frame.len() as u128 {
-        return Err(Error::TrailingBytes {
+        return Err(EnvelopeError::TrailingBytes {
             declared: declared as usize,
             got: frame.len(),
         });
@@ -165,10 +190,10 @@ pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), Error> {
     let expected = u64_at(frame, body);
     let actual = xxh3_64(&frame[..body]);
     if expected != actual {
-        return Err(Error::ChecksumMismatch { expected, actual });
+        return Err(EnvelopeError::ChecksumMismatch { expected, actual });
     }
     if h.flags & !KNOWN_FLAGS != 0 {
-        return Err(Error::UnknownFlags(h.flags & !KNOWN_FLAGS));
+        return Err(EnvelopeError::UnknownFlags(h.flags & !KNOWN_FLAGS));
     }
     Ok((h, &frame[HEADER_LEN..body]))
 }
@@ -229,19 +254,22 @@ mod tests {
         let f = sample();
         for len in 0..f.len() {
             assert!(
-                matches!(open(&f[..len]), Err(Error::Truncated { .. })),
+                matches!(open(&f[..len]), Err(EnvelopeError::Truncated { .. })),
                 "len {len}"
             );
         }
         let mut longer = f.clone();
         longer.push(0);
-        assert!(matches!(open(&longer), Err(Error::TrailingBytes { .. })));
+        assert!(matches!(
+            open(&longer),
+            Err(EnvelopeError::TrailingBytes { .. })
+        ));
     }
 
     #[test]
     fn a_payload_length_near_u64_max_does_not_overflow() {
         let mut f = sample();
         f[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(open(&f), Err(Error::Truncated { .. })));
+        assert!(matches!(open(&f), Err(EnvelopeError::Truncated { .. })));
     }
 }

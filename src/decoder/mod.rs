@@ -7,14 +7,15 @@
 //! does the second pass write the replica. A rejected frame leaves the replica and the decoder's
 //! state exactly as they were.
 
-use crate::bitmap::PageSet;
 use crate::compress::{self, lz4_dict_decompress, Codec};
 use crate::config::Config;
 use crate::entropy::EntropyDecoder;
 use crate::error::Error;
-use crate::frame::{self, block, op, Header};
+use crate::format::varint;
+use crate::format::{self, block, op, Header};
+use crate::stages::bitmap::PageSet;
+use crate::stages::delta;
 use crate::stats::DecoderStats;
-use crate::{delta, varint};
 use std::time::Instant;
 
 /// The backup's memory, page by page.
@@ -280,7 +281,7 @@ impl Decoder {
         replica: &mut R,
         plain: &mut Vec<u8>,
     ) -> Result<(Header, Option<&'f [u8]>), Error> {
-        let (h, payload) = frame::open(frame)?;
+        let (h, payload) = format::open(frame)?;
         if h.page_size as usize != self.cfg.page_size {
             return Err(Error::PageSizeMismatch {
                 frame: h.page_size,
@@ -315,7 +316,7 @@ impl Decoder {
         }
         self.pending.clear();
         self.stage.reset();
-        if h.flags & frame::FLAG_ENTROPY != 0 {
+        if h.flags & format::FLAG_ENTROPY != 0 {
             let ps = self.cfg.page_size;
             // dictionaries of context-modelled literals: the backup's pages, only read
             let mut load = |idx: u64, buf: &mut [u8]| match idx
@@ -461,7 +462,7 @@ impl Decoder {
                     let data = take(&mut pos, n)?;
                     if validate {
                         // validity does not depend on the dictionary's content, only its length
-                        crate::lz::validate(data, ps, ps)
+                        crate::lz4::validate(data, ps, ps)
                             .map_err(|_| corrupt("page does not decompress"))?;
                     } else {
                         let p = page(replica, addr, ps)?;

@@ -2,7 +2,7 @@
 //! round trips on every available scan ISA.
 
 use super::*;
-use crate::scan::tests::{mutate, page_len, scaled, Rng};
+use crate::stages::scan::tests::{mutate, page_len, scaled, Rng};
 use proptest::prelude::*;
 
 type EncodeFn = fn(&[u8], &[u8], &mut [u8]) -> Result<usize, Overflow>;
