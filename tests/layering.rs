@@ -190,6 +190,6 @@ fn the_checker_finds_a_circle() {
     assert!(cycle_from(&g, "a").is_none());
     assert_eq!(
         crate_paths("use crate::{a, b::c};\n// crate::d\nx(crate::e::f);\n#[cfg(test)]\ncrate::g"),
-        ["e::f", "a", "b::c"]
+        ["a", "b::c", "e::f"]
     );
 }
