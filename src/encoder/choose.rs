@@ -1,0 +1,298 @@
+//! The per-page choice: what the backup holds at the page decides which ops are tried, and the
+//! smallest one found is sent.
+
+use super::blocks::mark_delta_blocks;
+use super::{Kind, Outcome, Work, DICT_MIN_DIVISOR, SMALL_DELTA_DIVISOR};
+use crate::compress::{self, Codec};
+use crate::config::Fallback;
+use crate::format::{op, varint};
+use crate::stages::cache::PageCache;
+use crate::stages::delta;
+use std::time::Instant;
+
+impl Work {
+    /// Encodes against the backup's known content `old`; appends the winning op.
+    pub(super) fn against_copy(
+        &mut self,
+        page_idx: u64,
+        page: &[u8],
+        old: &[u8],
+        cache: &PageCache,
+    ) -> Outcome {
+        let ps = self.cfg.page_size;
+        let bs = self.cfg.block_size;
+        let stages = self.cfg.stages;
+        let t = Instant::now();
+        self.page.best.clear();
+        let mut best_kind = None;
+        if stages.delta {
+            match delta::encode(old, page, &mut self.page.body[..ps / 2]) {
+                Some(0) => {
+                    self.stats.nanos.delta += t.elapsed().as_nanos() as u64;
+                    return Outcome::Unchanged;
+                }
+                Some(n) => {
+                    self.page.best.push(op::DELTA);
+                    varint::put(&mut self.page.best, n as u64);
+                    self.page.best.extend_from_slice(&self.page.body[..n]);
+                    best_kind = Some(Kind::Delta);
+                    if n <= ps / SMALL_DELTA_DIVISOR && !self.exhaustive {
+                        // small: send it; the blocks it touched are the changed ones
+                        mark_delta_blocks(&self.page.body[..n], bs, &mut self.page.changed);
+                        for i in self.page.changed.iter_ones() {
+                            self.page.hashes[i] = self.hasher.hash(&page[i * bs..(i + 1) * bs]);
+                        }
+                        self.stats.nanos.delta += t.elapsed().as_nanos() as u64;
+                        self.emit(page_idx, Kind::Delta, page, old);
+                        return Outcome::Sent;
+                    }
+                }
+                None => {}
+            }
+        } else if page == old {
+            return Outcome::Unchanged;
+        }
+        let t1 = Instant::now();
+        self.stats.nanos.delta += (t1 - t).as_nanos() as u64;
+
+        // changed blocks by direct comparison; hash only those
+        for (i, (a, b)) in old.chunks_exact(bs).zip(page.chunks_exact(bs)).enumerate() {
+            let ch = a != b;
+            self.page.changed.set(i, ch);
+            if ch {
+                self.page.hashes[i] = self.hasher.hash(b);
+            }
+        }
+        // the dictionary pass below sees the old page, so it covers kept blocks as matches and
+        // nearly always beats a block op made only of kept blocks and literals compressed with
+        // the same lz4: when it is going to run, such a block op is left out (and made after all
+        // if the dictionary pass does not win). Not with deflate, which may well beat it.
+        let dict_planned = stages.dict
+            && !self.exhaustive
+            && self.cfg.fallback == Fallback::Lz4
+            && self.gates.dict.worth_it(self.cfg.link_rate);
+        let mut deferred = false;
+        if stages.blocks {
+            self.classify_blocks(page_idx, page, cache);
+            let n = self.page.blocks;
+            // left out: only kept and literal blocks, unless the literals look random beside
+            // kept blocks (then the op with the literals as they are is cheap and beats raw)
+            deferred =
+                dict_planned && n.zero + n.shared == 0 && (self.lits_whole() || !self.page.literals_random);
+            if !deferred {
+                self.pack_literals(page);
+                if best_kind.is_none() || self.page.block_op.len() < self.page.best.len() {
+                    std::mem::swap(&mut self.page.block_op, &mut self.page.best);
+                    best_kind = Some(Kind::Blocks);
+                }
+            }
+        }
+        let t2 = Instant::now();
+        self.stats.nanos.blocks += (t2 - t1).as_nanos() as u64;
+
+        // random-looking content (encrypted, compressed) gains nothing from a dictionary or a
+        // compressor either, unless it moved: that case is given up for speed
+        // the most the left-out block op would take (its literals uncompressed)
+        let deferred_bound = if deferred {
+            let lits = self.page.blocks.literal as usize * self.cfg.block_size;
+            1 + self.cfg.blocks_per_page().div_ceil(4) + lits
+        } else {
+            usize::MAX
+        };
+        let random = if self.exhaustive {
+            false
+        } else if deferred || stages.blocks && self.lits_whole() {
+            self.page.literals_random // already probed (on the whole page, or on literals beside kept ones)
+        } else {
+            compress::looks_incompressible(page)
+        };
+        if stages.dict
+            && !random
+            && (best_kind.is_none() || self.page.best.len() > ps / DICT_MIN_DIVISOR || self.exhaustive)
+            && self.gate_dict()
+        {
+            let limit = self.best_budget(ps);
+            // credited only with what it saves beyond the left-out block op's bound
+            let before = self.best_len_or_raw(ps).min(deferred_bound);
+            let mut saved = 0;
+            if let Some(n) = self
+                .dict_lz4
+                .compress_with_dict(page, old, &mut self.page.body[..limit])
+            {
+                self.page.best.clear();
+                self.page.best.push(op::DICT);
+                varint::put(&mut self.page.best, n as u64);
+                self.page.best.extend_from_slice(&self.page.body[..n]);
+                best_kind = Some(Kind::Dict);
+                saved = before.saturating_sub(self.page.best.len());
+            }
+            let ns = t2.elapsed().as_nanos() as u64;
+            self.gates.dict.record(ns, saved as u64);
+        }
+        let mut t3 = Instant::now();
+        self.stats.nanos.dict += (t3 - t2).as_nanos() as u64;
+        let dict_won = best_kind == Some(Kind::Dict) && self.page.best.len() <= deferred_bound;
+        if deferred && !random && !self.lits_whole() && !dict_won {
+            // the dictionary pass did not win, or not by enough to be sure it beats the left-out
+            // block op: that op after all (a page of new blocks only is compressed whole below);
+            // `cand` still holds its map and references
+            self.pack_literals(page);
+            if best_kind.is_none() || self.page.block_op.len() < self.page.best.len() {
+                std::mem::swap(&mut self.page.block_op, &mut self.page.best);
+                best_kind = Some(Kind::Blocks);
+            }
+            let t = Instant::now();
+            self.stats.nanos.blocks += (t - t3).as_nanos() as u64;
+            t3 = t;
+        }
+
+        // without blocks (or with nothing found yet), the page compressed whole is the remaining
+        // candidate
+        if (!stages.blocks || best_kind.is_none() || self.exhaustive)
+            && !random
+            && self.whole_page(page)
+        {
+            best_kind = Some(Kind::Whole);
+        }
+        match best_kind {
+            // every block a literal and none compressed: RAW says the same without a block map
+            Some(Kind::Blocks) if self.page.best[0] >> 4 == 0 && self.lits_whole() => {
+                self.emit_raw(page_idx, page)
+            }
+            Some(kind) => self.emit(page_idx, kind, page, old),
+            None => self.emit_raw(page_idx, page),
+        }
+        self.stats.nanos.compress += t3.elapsed().as_nanos() as u64;
+        Outcome::Sent
+    }
+
+    /// Encodes a page whose last-sent block hashes are `old`: only changed blocks are sent.
+    pub(super) fn against_hashes(
+        &mut self,
+        page_idx: u64,
+        page: &[u8],
+        old: &[u64],
+        cache: &PageCache,
+    ) -> Outcome {
+        let t = Instant::now();
+        self.hasher
+            .hashes(page, self.cfg.block_size, &mut self.page.hashes);
+        let mut any = false;
+        for (i, (a, b)) in old.iter().zip(&self.page.hashes).enumerate() {
+            self.page.changed.set(i, a != b);
+            any |= a != b;
+        }
+        if !any {
+            self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+            return Outcome::Unchanged;
+        }
+        self.encode_blocks(page_idx, page, cache);
+        std::mem::swap(&mut self.page.block_op, &mut self.page.best);
+        self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+        self.emit(page_idx, Kind::Blocks, page, &[]);
+        Outcome::Sent
+    }
+
+    /// Encodes a page whose content on the backup is unknown.
+    pub(super) fn fresh(&mut self, page_idx: u64, page: &[u8], cache: &PageCache) -> Outcome {
+        let t = Instant::now();
+        self.page.best.clear();
+        self.page.changed.fill(true);
+        if self.cfg.stages.blocks {
+            self.hasher
+                .hashes(page, self.cfg.block_size, &mut self.page.hashes);
+            let special = self.encode_blocks(page_idx, page, cache);
+            self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+            if special {
+                std::mem::swap(&mut self.page.block_op, &mut self.page.best);
+                self.emit(page_idx, Kind::Blocks, page, &[]);
+            } else {
+                // every block is a literal: the literal section is the whole page, compressed
+                // (or raw); send it as such rather than compress the page a second time
+                let codec = self.page.block_op[0] >> 4;
+                let body = 1 + self.cfg.blocks_per_page().div_ceil(4);
+                if codec == 0 {
+                    self.emit_raw(page_idx, page);
+                } else {
+                    self.page.best.clear();
+                    self.page.best.push(op::COMPRESSED | codec << 4);
+                    self.page.best.extend_from_slice(&self.page.block_op[body..]);
+                    self.emit(page_idx, Kind::Whole, page, &[]);
+                }
+            }
+            return Outcome::Sent;
+        }
+        self.page.changed.fill(false); // nothing hashed: nothing to index
+        let t1 = Instant::now();
+        if self.whole_page(page) {
+            self.emit(page_idx, Kind::Whole, page, &[]);
+        } else {
+            self.emit_raw(page_idx, page);
+        }
+        self.stats.nanos.compress += t1.elapsed().as_nanos() as u64;
+        Outcome::Sent
+    }
+
+    /// Room a new candidate has to beat the best so far (and raw).
+    pub(super) fn best_budget(&self, ps: usize) -> usize {
+        let best = if self.page.best.is_empty() {
+            ps
+        } else {
+            self.page.best.len().min(ps)
+        };
+        best.saturating_sub(varint::MAX_LEN + 1).max(1)
+    }
+
+    /// Bytes of the best op so far, or of a RAW op when there is none.
+    pub(super) fn best_len_or_raw(&self, ps: usize) -> usize {
+        if self.page.best.is_empty() {
+            ps + 2
+        } else {
+            self.page.best.len()
+        }
+    }
+
+    /// Whether to try dictionary compression on this page (adaptive stages).
+    pub(super) fn gate_dict(&mut self) -> bool {
+        let open = self.gates.dict.open(self.cfg.link_rate);
+        self.stats.skipped_dict += !open as u64;
+        open
+    }
+
+    /// The fallback compressor on `src` into `tmp[..limit]`, unless the adaptive gate says the
+    /// link is faster than compressing; records its cost and saving against sending `src` raw.
+    pub(super) fn compress_gated(
+        &mut self,
+        src_is_lits: bool,
+        page: &[u8],
+        limit: usize,
+    ) -> Option<(Codec, usize)> {
+        if !self.gates.compress.open(self.cfg.link_rate) {
+            self.stats.skipped_compress += 1;
+            return None;
+        }
+        let t = Instant::now();
+        let src: &[u8] = if src_is_lits { &self.page.literals } else { page };
+        let r = self.engine.compress(src, &mut self.page.body[..limit]);
+        let saved = r.map_or(0, |(_, n)| src.len().saturating_sub(n));
+        self.gates
+            .compress
+            .record(t.elapsed().as_nanos() as u64, saved as u64);
+        r
+    }
+
+    /// Puts the whole page compressed in `best` if that beats what `best` holds; true if it did.
+    pub(super) fn whole_page(&mut self, page: &[u8]) -> bool {
+        let limit = self.best_budget(page.len());
+        match self.compress_gated(false, page, limit) {
+            Some((codec, n)) => {
+                self.page.best.clear();
+                self.page.best.push(op::COMPRESSED | (codec as u8) << 4);
+                varint::put(&mut self.page.best, n as u64);
+                self.page.best.extend_from_slice(&self.page.body[..n]);
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The frame writer: ops appended to the open frame, the literal contexts the entropy stage
+//! models, and the end of an epoch (entropy coding when it pays, header, checksum).
+
+use super::{count, Kind, Work};
+use crate::encoder::gates::Verdict;
+use crate::entropy::{context, EntropyEncoder};
+use crate::compress::Codec;
+use crate::config::Fallback;
+use crate::format::{self, op, varint, Header, HEADER_LEN};
+use crate::stages::bitmap::PageSet;
+use std::time::Instant;
+
+/// With a link rate, the entropy gate measures a frame on its first ops when it needs a
+/// measurement (warm-up, probes), instead of coding it whole: on a fast link the first frame, a
+/// full transfer of memory, would otherwise be coded only to learn that coding does not pay (on
+/// the JVM trace at 25 Gbit/s that was a third of the encoding time). The sample is the largest
+/// of these sizes (payload bytes, whole ops) that is at most a quarter of the frame's payload;
+/// smaller frames are measured whole.
+const ENTROPY_SAMPLES: [usize; 2] = [256 << 10, 1 << 20];
+
+/// Where a frame's first ops of one of [`ENTROPY_SAMPLES`] bytes end (0: not yet) and how many
+/// literal contexts they have (`None` when the frame's contexts were already given up).
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    end: usize,
+    lit_ctx: Option<usize>,
+}
+
+/// The open frame and what the entropy stage needs to know of its ops.
+pub(super) struct FrameWriter {
+    /// The frame: a header's room, then the ops.
+    pub(super) frame: Vec<u8>,
+    /// The entropy stage, and the frame it codes (swapped with `frame` when smaller).
+    entropy: EntropyEncoder,
+    coded: Vec<u8>,
+    /// The context of every literal of the frame's lz4 blocks, in frame order, for the entropy
+    /// stage's literal model: the first `lit_ctx_len` elements (the buffer only grows, so
+    /// nothing is cleared or refilled per op).
+    lit_ctx: Vec<u16>,
+    lit_ctx_len: usize,
+    /// Whether `lit_ctx` may be used for this frame.
+    lit_ctx_ok: bool,
+    /// Pages with an op in this frame so far (kept only with the entropy stage). A DICT op on
+    /// one of them has a dictionary the decoder cannot see before the frame (the earlier op's
+    /// result), so `lit_ctx` is then not used for the frame.
+    in_frame: PageSet,
+    track_pages: bool,
+    /// Where the frame's first ops of each of [`ENTROPY_SAMPLES`] bytes or more end, once they do.
+    samples: [Sample; ENTROPY_SAMPLES.len()],
+    /// The page of the last op (addresses are coded relative to it).
+    prev_page: u64,
+    pub(super) op_count: u32,
+    pub(super) stream_id: u64,
+}
+
+impl FrameWriter {
+    pub(super) fn new(stream_id: u64, track_pages: bool) -> FrameWriter {
+        FrameWriter {
+            frame: Vec::new(),
+            entropy: EntropyEncoder::default(),
+            coded: Vec::new(),
+            lit_ctx: Vec::new(),
+            lit_ctx_len: 0,
+            lit_ctx_ok: true,
+            in_frame: PageSet::default(),
+            track_pages,
+            samples: Default::default(),
+            prev_page: u64::MAX,
+            op_count: 0,
+            stream_id,
+        }
+    }
+
+    /// Opens an empty frame.
+    pub(super) fn start(&mut self) {
+        self.frame.clear();
+        self.frame.resize(HEADER_LEN, 0);
+        self.lit_ctx_len = 0;
+        self.samples = Default::default();
+        self.in_frame.clear();
+        self.lit_ctx_ok = true;
+        self.prev_page = u64::MAX;
+        self.op_count = 0;
+    }
+
+    /// Bytes of buffers held besides the frame.
+    pub(super) fn memory_bytes(&self) -> usize {
+        self.entropy.memory_bytes() + 2 * self.lit_ctx.capacity()
+    }
+
+    /// Appends an op's tag and page address to the frame; returns where it starts.
+    pub(super) fn begin_op(&mut self, tag: u8, page_idx: u64) -> usize {
+        let start = self.frame.len();
+        if self.track_pages {
+            self.in_frame.insert(page_idx);
+        }
+        self.frame.push(tag);
+        let rel = page_idx.wrapping_sub(self.prev_page.wrapping_add(1)) as i64;
+        varint::put(&mut self.frame, varint::zigzag(rel));
+        self.prev_page = page_idx;
+        start
+    }
+
+    /// Counts the op that began at `start`; returns its length in bytes.
+    pub(super) fn finish_op(&mut self, start: usize) -> u64 {
+        self.op_count += 1;
+        let len = self.frame.len();
+        for (sample, &size) in self.samples.iter_mut().zip(&ENTROPY_SAMPLES) {
+            if sample.end == 0 && len - HEADER_LEN >= size {
+                *sample = Sample {
+                    end: len,
+                    lit_ctx: self.lit_ctx_ok.then_some(self.lit_ctx_len),
+                };
+            }
+        }
+        (len - start) as u64
+    }
+
+    /// The sample the entropy gate measures a frame of `payload` bytes on, if it is large enough
+    /// to have one (see [`ENTROPY_SAMPLES`]).
+    fn sample_for(&self, payload: u64) -> Option<Sample> {
+        self.samples
+            .iter()
+            .zip(&ENTROPY_SAMPLES)
+            .rev()
+            .find(|(s, &size)| s.end > 0 && payload >= 4 * size as u64)
+            .map(|(s, _)| *s)
+    }
+
+    /// Entropy-codes the frame's ops up to `end` (with the first `lit_ctx` literal contexts, if
+    /// any) into `coded` after a header's room; the length of `coded`, or `None` when the ops
+    /// do not route (never for the encoder's own).
+    fn entropy_code(
+        &mut self,
+        end: usize,
+        lit_ctx: Option<usize>,
+        ps: usize,
+        bs: usize,
+    ) -> Option<usize> {
+        self.coded.clear();
+        self.coded.resize(HEADER_LEN, 0);
+        let r = self.entropy.encode(
+            &self.frame[HEADER_LEN..end],
+            ps,
+            bs,
+            lit_ctx.map(|n| &self.lit_ctx[..n]),
+            &mut self.coded,
+        );
+        debug_assert_eq!(r, Ok(()), "the encoder's own payload routes");
+        debug_assert!(
+            !self.entropy.contexts_mismatched(),
+            "the encoder's literal contexts match its ops"
+        );
+        r.ok().map(|()| self.coded.len())
+    }
+}
+
+impl Work {
+    /// Closes the open frame of `epoch`: entropy codes its payload when the stage is on, the
+    /// payload is not mostly incompressible pages and the gate lets it, then writes the header
+    /// and the checksum.
+    pub(super) fn close_frame(&mut self, epoch: u64) {
+        let mut flags = if self.epochs.resync_pending {
+            format::FLAG_RESYNC
+        } else {
+            0
+        };
+        if self.entropy_code_frame() {
+            flags |= format::FLAG_ENTROPY;
+        }
+        let header = Header {
+            flags,
+            page_size: self.cfg.page_size as u32,
+            block_size: self.cfg.block_size as u32,
+            op_count: self.out.op_count,
+            stream_id: self.out.stream_id,
+            epoch,
+            payload_len: 0,
+        };
+        format::seal(&mut self.out.frame, header);
+    }
+
+    /// Replaces the frame's payload with its entropy-coded form when that is smaller and the
+    /// stage is worth running; true if it did.
+    fn entropy_code_frame(&mut self) -> bool {
+        let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
+        // with a compressor, pages sent RAW were found incompressible; a payload made of little
+        // else is not worth coding (without one, RAW pages may well be compressible)
+        let payload = (self.out.frame.len() - HEADER_LEN) as u64;
+        let raw = self.stats.raw.bytes - self.epoch_start.raw.bytes;
+        let incompressible = self.cfg.fallback != Fallback::None && raw * 8 >= payload * 7;
+        if !self.cfg.stages.entropy || payload == 0 || incompressible {
+            return false;
+        }
+        let code = match self.gates.entropy.verdict(self.cfg.link_rate) {
+            Verdict::Open => true,
+            Verdict::Closed => false,
+            // a large frame is measured on its first ops: coding it whole to learn that it
+            // does not pay would cost what the gate is there to save
+            Verdict::Measure => match self.out.sample_for(payload) {
+                None => true,
+                Some(sample) => self.entropy_sample_pays(sample, payload),
+            },
+        };
+        if !code {
+            self.stats.skipped_entropy += 1;
+            return false;
+        }
+        let t = Instant::now();
+        let w = &mut self.out;
+        let ctx = w.lit_ctx_ok.then_some(w.lit_ctx_len);
+        let coded = w.entropy_code(w.frame.len(), ctx, ps, bs);
+        let saved = coded.map_or(0, |n| w.frame.len().saturating_sub(n)) as u64;
+        if saved > 0 {
+            self.stats.entropy_frames += 1;
+            self.stats.entropy_saved += saved;
+            std::mem::swap(&mut w.frame, &mut w.coded);
+        }
+        let ns = t.elapsed().as_nanos() as u64;
+        self.stats.nanos.entropy += ns;
+        self.gates.entropy.record(ns, saved);
+        saved > 0
+    }
+
+    /// Codes the frame's first ops (`sample`) and tells whether coding the whole frame of
+    /// `payload` bytes would pay at the link rate, scaling the sample's cost and saving. The
+    /// measurement stays the gate's only when the frame is then not coded (coded, the whole
+    /// frame's measurement replaces it).
+    fn entropy_sample_pays(&mut self, sample: Sample, payload: u64) -> bool {
+        let Sample { end, lit_ctx } = sample;
+        let t = Instant::now();
+        let coded = self.out.entropy_code(end, lit_ctx, self.cfg.page_size, self.cfg.block_size);
+        let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
+        let ns = t.elapsed().as_nanos() as u64;
+        self.stats.nanos.entropy += ns;
+        let scale = payload as f64 / (end - HEADER_LEN) as f64;
+        let mut measured = self.gates.entropy;
+        measured.record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
+        let pays = measured.worth_it(self.cfg.link_rate);
+        if !pays {
+            self.gates.entropy = measured;
+        }
+        pays
+    }
+    /// Appends the op held in `best` (tag byte, then body) for `page_idx`, whose content is
+    /// `page` and (for a DICT op) whose dictionary is `old`; notes the contexts of its lz4
+    /// literals.
+    pub(super) fn emit(&mut self, page_idx: u64, kind: Kind, page: &[u8], old: &[u8]) {
+        if self.cfg.stages.entropy {
+            self.note_contexts(page_idx, kind, page, old);
+        }
+        let start = self.out.begin_op(self.page.best[0], page_idx);
+        self.out.frame.extend_from_slice(&self.page.best[1..]);
+        let n = self.out.finish_op(start);
+        let s = &mut self.stats;
+        match kind {
+            Kind::Delta => count(&mut s.delta, n),
+            Kind::Dict => count(&mut s.dict, n),
+            Kind::Whole => count(&mut s.compressed, n),
+            Kind::Blocks => {
+                count(&mut s.blocks, n);
+                let b = self.page.blocks;
+                s.zero_blocks += b.zero;
+                s.shared_blocks += b.shared;
+                s.kept_blocks += b.kept;
+                s.literal_blocks += b.literal;
+            }
+        }
+    }
+
+    /// Appends to `lit_ctx` the contexts of the literals of the lz4 block `best` holds, if any.
+    pub(super) fn note_contexts(&mut self, page_idx: u64, kind: Kind, page: &[u8], old: &[u8]) {
+        if !self.out.lit_ctx_ok {
+            return;
+        }
+        let codec = self.page.best[0] >> 4;
+        let mut pos = 1;
+        let (dict, out): (&[u8], &[u8]) = match kind {
+            Kind::Dict if self.out.in_frame.contains(page_idx) => {
+                self.out.lit_ctx_ok = false;
+                return;
+            }
+            Kind::Dict => (old, page),
+            Kind::Whole if codec == Codec::Lz4 as u8 => (&[], page),
+            Kind::Blocks if codec == Codec::Lz4 as u8 => {
+                // skip the block map and the references
+                let nblocks = self.cfg.blocks_per_page();
+                pos += nblocks.div_ceil(4);
+                let refs = self.page.blocks.shared;
+                for _ in 0..2 * refs {
+                    varint::get(&self.page.best, &mut pos);
+                }
+                (
+                    &[],
+                    if self.lits_whole() {
+                        page
+                    } else {
+                        &self.page.literals[..]
+                    },
+                )
+            }
+            _ => return,
+        };
+        let Some(n) = varint::get(&self.page.best, &mut pos) else {
+            debug_assert!(false, "an op of our own has its body length");
+            return;
+        };
+        let block = &self.page.best[pos..pos + n as usize];
+        let need = self.out.lit_ctx_len + out.len() + context::CONTEXT_SLACK;
+        if self.out.lit_ctx.len() < need {
+            self.out.lit_ctx.resize(need.max(2 * self.out.lit_ctx.len()), 0);
+        }
+        self.out.lit_ctx_len += context::lz4_literal_contexts_into(
+            block,
+            dict,
+            out,
+            &mut self.out.lit_ctx[self.out.lit_ctx_len..],
+        );
+    }
+
+    pub(super) fn emit_raw(&mut self, page_idx: u64, page: &[u8]) {
+        let start = self.out.begin_op(op::RAW, page_idx);
+        self.out.frame.extend_from_slice(page);
+        let n = self.out.finish_op(start);
+        count(&mut self.stats.raw, n);
+    }
+}
