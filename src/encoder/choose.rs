@@ -2,7 +2,7 @@
 //! smallest one found is sent.
 
 use super::blocks::mark_delta_blocks;
-use super::{Kind, Outcome, Work, DICT_MIN_DIVISOR, SMALL_DELTA_DIVISOR};
+use super::{Kind, Lap, Outcome, Work, DICT_MIN_DIVISOR, SMALL_DELTA_DIVISOR};
 use crate::compress::{self, Codec};
 use crate::config::Fallback;
 use crate::format::{op, varint};
@@ -10,8 +10,25 @@ use crate::stages::cache::PageCache;
 use crate::stages::delta;
 use std::time::Instant;
 
+/// What the XOR delta found.
+enum Delta {
+    /// The page equals what the backup holds.
+    Unchanged,
+    /// Small enough to send at once: it is in `best`.
+    Small,
+    /// In `best`, as the first candidate.
+    Candidate,
+    /// Larger than half a page: no candidate.
+    TooLarge,
+}
+
 impl Work {
     /// Encodes against the backup's known content `old`; appends the winning op.
+    ///
+    /// The XOR delta comes first: nothing changed, or a small delta, ends the page there. Else
+    /// the changed blocks are found by comparison and hashed, and the candidates are built in
+    /// order of cost: the BLOCKS op, lz4 with `old` as dictionary, the page compressed whole;
+    /// the smallest is sent.
     pub(super) fn against_copy(
         &mut self,
         page_idx: u64,
@@ -19,50 +36,30 @@ impl Work {
         old: &[u8],
         cache: &PageCache,
     ) -> Outcome {
-        let ps = self.cfg.page_size;
-        let bs = self.cfg.block_size;
         let stages = self.cfg.stages;
-        let t = Instant::now();
+        let mut lap = Lap::start();
         self.page.best.clear();
-        let mut best_kind = None;
+        let mut best = None;
         if stages.delta {
-            match delta::encode(old, page, &mut self.page.body[..ps / 2]) {
-                Some(0) => {
-                    self.stats.nanos.delta += t.elapsed().as_nanos() as u64;
+            match self.delta_candidate(page, old) {
+                Delta::Unchanged => {
+                    lap.to(&mut self.stats.nanos.delta);
                     return Outcome::Unchanged;
                 }
-                Some(n) => {
-                    self.page.best.push(op::DELTA);
-                    varint::put(&mut self.page.best, n as u64);
-                    self.page.best.extend_from_slice(&self.page.body[..n]);
-                    best_kind = Some(Kind::Delta);
-                    if n <= ps / SMALL_DELTA_DIVISOR && !self.exhaustive {
-                        // small: send it; the blocks it touched are the changed ones
-                        mark_delta_blocks(&self.page.body[..n], bs, &mut self.page.changed);
-                        for i in self.page.changed.iter_ones() {
-                            self.page.hashes[i] = self.hasher.hash(&page[i * bs..(i + 1) * bs]);
-                        }
-                        self.stats.nanos.delta += t.elapsed().as_nanos() as u64;
-                        self.emit(page_idx, Kind::Delta, page, old);
-                        return Outcome::Sent;
-                    }
+                Delta::Small => {
+                    lap.to(&mut self.stats.nanos.delta);
+                    self.emit(page_idx, Kind::Delta, page, old);
+                    return Outcome::Sent;
                 }
-                None => {}
+                Delta::Candidate => best = Some(Kind::Delta),
+                Delta::TooLarge => {}
             }
         } else if page == old {
             return Outcome::Unchanged;
         }
-        let t1 = Instant::now();
-        self.stats.nanos.delta += (t1 - t).as_nanos() as u64;
+        lap.to(&mut self.stats.nanos.delta);
 
-        // changed blocks by direct comparison; hash only those
-        for (i, (a, b)) in old.chunks_exact(bs).zip(page.chunks_exact(bs)).enumerate() {
-            let ch = a != b;
-            self.page.changed.set(i, ch);
-            if ch {
-                self.page.hashes[i] = self.hasher.hash(b);
-            }
-        }
+        self.hash_changed_blocks(page, old);
         // the dictionary pass below sees the old page, so it covers kept blocks as matches and
         // nearly always beats a block op made only of kept blocks and literals compressed with
         // the same lz4: when it is going to run, such a block op is left out (and made after all
@@ -77,21 +74,24 @@ impl Work {
             let n = self.page.blocks;
             // left out: only kept and literal blocks, unless the literals look random beside
             // kept blocks (then the op with the literals as they are is cheap and beats raw)
-            deferred =
-                dict_planned && n.zero + n.shared == 0 && (self.lits_whole() || !self.page.literals_random);
+            deferred = dict_planned
+                && n.zero + n.shared == 0
+                && (self.lits_whole() || !self.page.literals_random);
             if !deferred {
-                self.pack_literals(page);
-                if best_kind.is_none() || self.page.block_op.len() < self.page.best.len() {
-                    std::mem::swap(&mut self.page.block_op, &mut self.page.best);
-                    best_kind = Some(Kind::Blocks);
-                }
+                self.take_block_op(page, &mut best);
             }
         }
-        let t2 = Instant::now();
-        self.stats.nanos.blocks += (t2 - t1).as_nanos() as u64;
+        lap.to(&mut self.stats.nanos.blocks);
 
         // random-looking content (encrypted, compressed) gains nothing from a dictionary or a
         // compressor either, unless it moved: that case is given up for speed
+        let random = if self.exhaustive {
+            false
+        } else if deferred || stages.blocks && self.lits_whole() {
+            self.page.literals_random // probed (on the whole page, or on literals beside kept ones)
+        } else {
+            compress::looks_incompressible(page)
+        };
         // the most the left-out block op would take (its literals uncompressed)
         let deferred_bound = if deferred {
             let lits = self.page.blocks.literal as usize * self.cfg.block_size;
@@ -99,62 +99,26 @@ impl Work {
         } else {
             usize::MAX
         };
-        let random = if self.exhaustive {
-            false
-        } else if deferred || stages.blocks && self.lits_whole() {
-            self.page.literals_random // already probed (on the whole page, or on literals beside kept ones)
-        } else {
-            compress::looks_incompressible(page)
-        };
-        if stages.dict
-            && !random
-            && (best_kind.is_none() || self.page.best.len() > ps / DICT_MIN_DIVISOR || self.exhaustive)
-            && self.gate_dict()
-        {
-            let limit = self.best_budget(ps);
-            // credited only with what it saves beyond the left-out block op's bound
-            let before = self.best_len_or_raw(ps).min(deferred_bound);
-            let mut saved = 0;
-            if let Some(n) = self
-                .dict_lz4
-                .compress_with_dict(page, old, &mut self.page.body[..limit])
-            {
-                self.page.best.clear();
-                self.page.best.push(op::DICT);
-                varint::put(&mut self.page.best, n as u64);
-                self.page.best.extend_from_slice(&self.page.body[..n]);
-                best_kind = Some(Kind::Dict);
-                saved = before.saturating_sub(self.page.best.len());
-            }
-            let ns = t2.elapsed().as_nanos() as u64;
-            self.gates.dict.record(ns, saved as u64);
+        if !random {
+            self.dict_candidate(page, old, deferred_bound, &mut best);
         }
-        let mut t3 = Instant::now();
-        self.stats.nanos.dict += (t3 - t2).as_nanos() as u64;
-        let dict_won = best_kind == Some(Kind::Dict) && self.page.best.len() <= deferred_bound;
+        lap.to(&mut self.stats.nanos.dict);
+        let dict_won = best == Some(Kind::Dict) && self.page.best.len() <= deferred_bound;
         if deferred && !random && !self.lits_whole() && !dict_won {
             // the dictionary pass did not win, or not by enough to be sure it beats the left-out
             // block op: that op after all (a page of new blocks only is compressed whole below);
-            // `cand` still holds its map and references
-            self.pack_literals(page);
-            if best_kind.is_none() || self.page.block_op.len() < self.page.best.len() {
-                std::mem::swap(&mut self.page.block_op, &mut self.page.best);
-                best_kind = Some(Kind::Blocks);
-            }
-            let t = Instant::now();
-            self.stats.nanos.blocks += (t - t3).as_nanos() as u64;
-            t3 = t;
+            // `block_op` still holds its map and references
+            self.take_block_op(page, &mut best);
+            lap.to(&mut self.stats.nanos.blocks);
         }
 
         // without blocks (or with nothing found yet), the page compressed whole is the remaining
         // candidate
-        if (!stages.blocks || best_kind.is_none() || self.exhaustive)
-            && !random
-            && self.whole_page(page)
+        if (!stages.blocks || best.is_none() || self.exhaustive) && !random && self.whole_page(page)
         {
-            best_kind = Some(Kind::Whole);
+            best = Some(Kind::Whole);
         }
-        match best_kind {
+        match best {
             // every block a literal and none compressed: RAW says the same without a block map
             Some(Kind::Blocks) if self.page.best[0] >> 4 == 0 && self.lits_whole() => {
                 self.emit_raw(page_idx, page)
@@ -162,8 +126,91 @@ impl Work {
             Some(kind) => self.emit(page_idx, kind, page, old),
             None => self.emit_raw(page_idx, page),
         }
-        self.stats.nanos.compress += t3.elapsed().as_nanos() as u64;
+        lap.to(&mut self.stats.nanos.compress);
         Outcome::Sent
+    }
+
+    /// The XOR delta of `page` against `old`, put in `best` when it is a candidate. A small one
+    /// is sent without trying anything else: the blocks it touches are marked changed and
+    /// hashed for the sharing table.
+    fn delta_candidate(&mut self, page: &[u8], old: &[u8]) -> Delta {
+        let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
+        let p = &mut self.page;
+        let n = match delta::encode(old, page, &mut p.body[..ps / 2]) {
+            Some(0) => return Delta::Unchanged,
+            Some(n) => n,
+            None => return Delta::TooLarge,
+        };
+        p.best.push(op::DELTA);
+        varint::put(&mut p.best, n as u64);
+        p.best.extend_from_slice(&p.body[..n]);
+        if n > ps / SMALL_DELTA_DIVISOR || self.exhaustive {
+            return Delta::Candidate;
+        }
+        mark_delta_blocks(&p.body[..n], bs, &mut p.changed);
+        for i in p.changed.iter_ones() {
+            p.hashes[i] = self.hasher.hash(&page[i * bs..(i + 1) * bs]);
+        }
+        Delta::Small
+    }
+
+    /// Marks the blocks of `page` that differ from `old` and hashes only those.
+    fn hash_changed_blocks(&mut self, page: &[u8], old: &[u8]) {
+        let bs = self.cfg.block_size;
+        let p = &mut self.page;
+        for (i, (a, b)) in old.chunks_exact(bs).zip(page.chunks_exact(bs)).enumerate() {
+            let ch = a != b;
+            p.changed.set(i, ch);
+            if ch {
+                p.hashes[i] = self.hasher.hash(b);
+            }
+        }
+    }
+
+    /// Completes the BLOCKS op `classify_blocks` began and makes it `best` if it is smaller.
+    fn take_block_op(&mut self, page: &[u8], best: &mut Option<Kind>) {
+        self.pack_literals(page);
+        let p = &mut self.page;
+        if best.is_none() || p.block_op.len() < p.best.len() {
+            std::mem::swap(&mut p.block_op, &mut p.best);
+            *best = Some(Kind::Blocks);
+        }
+    }
+
+    /// lz4 with `old` as dictionary, put in `best` when the gate lets it run and the ops so far
+    /// leave room to save (or every encoding is tried); the gate is credited only with what it
+    /// saves beyond `deferred_bound`, the left-out block op's bound.
+    fn dict_candidate(
+        &mut self,
+        page: &[u8],
+        old: &[u8],
+        deferred_bound: usize,
+        best: &mut Option<Kind>,
+    ) {
+        let ps = self.cfg.page_size;
+        if !(self.cfg.stages.dict
+            && (best.is_none() || self.page.best.len() > ps / DICT_MIN_DIVISOR || self.exhaustive)
+            && self.gate_dict())
+        {
+            return;
+        }
+        let t = Instant::now();
+        let limit = self.best_budget(ps);
+        let before = self.best_len_or_raw(ps).min(deferred_bound);
+        let mut saved = 0;
+        let p = &mut self.page;
+        if let Some(n) = self
+            .dict_lz4
+            .compress_with_dict(page, old, &mut p.body[..limit])
+        {
+            p.best.clear();
+            p.best.push(op::DICT);
+            varint::put(&mut p.best, n as u64);
+            p.best.extend_from_slice(&p.body[..n]);
+            *best = Some(Kind::Dict);
+            saved = before.saturating_sub(p.best.len());
+        }
+        self.gates.dict.record(t.elapsed().as_nanos() as u64, saved as u64);
     }
 
     /// Encodes a page whose last-sent block hashes are `old`: only changed blocks are sent.

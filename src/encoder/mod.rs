@@ -152,6 +152,22 @@ enum Outcome {
     Sent,
 }
 
+/// A stopwatch whose laps are charged to the stages' time counters ([`EncoderStats::nanos`]).
+struct Lap(Instant);
+
+impl Lap {
+    fn start() -> Lap {
+        Lap(Instant::now())
+    }
+
+    /// Adds the time since the last lap to `counter` and starts the next lap.
+    fn to(&mut self, counter: &mut u64) {
+        let now = Instant::now();
+        *counter += (now - self.0).as_nanos() as u64;
+        self.0 = now;
+    }
+}
+
 fn count(c: &mut OpCount, bytes: u64) {
     c.pages += 1;
     c.bytes += bytes;
