@@ -293,6 +293,13 @@ const OPAQUE: usize = 5;
 struct Streams {
     bytes: Vec<Vec<u8>>,
     literals: Option<ContextStream>,
+    modes: [u8; 6],
+}
+
+/// The mode byte of each of an entropy-coded payload's six streams (FORMAT.md, "Entropy-coded
+/// payload"), or `None` when the payload does not split into its streams.
+pub fn reference_stream_modes(payload: &[u8]) -> Option<[u8; 6]> {
+    entropy_streams(payload).map(|s| s.modes)
 }
 
 /// Splits an entropy-coded payload into its six streams (FORMAT.md, "Entropy-coded payload").
@@ -301,8 +308,10 @@ fn entropy_streams(payload: &[u8]) -> Option<Streams> {
     let mut total = 0u64;
     let mut bytes: Vec<Vec<u8>> = Vec::new();
     let mut literals = None;
+    let mut modes = Vec::with_capacity(6);
     for s in 0..6 {
         let mode = *take(payload, &mut pos, 1)?.first()?;
+        modes.push(mode);
         let len = leb(payload, &mut pos)?;
         if len > STREAM_MAX {
             return None;
@@ -345,7 +354,11 @@ fn entropy_streams(payload: &[u8]) -> Option<Streams> {
             _ => return None,
         }
     }
-    (pos == payload.len()).then_some(Streams { bytes, literals })
+    (pos == payload.len()).then_some(Streams {
+        bytes,
+        literals,
+        modes: modes.try_into().ok()?,
+    })
 }
 
 /// Where page `idx` starts in `mem` (pages of `page` bytes), or `None` when the guest address
@@ -572,7 +585,9 @@ pub fn reference_unentropy(payload: &[u8]) -> Option<Vec<u8>> {
 /// checked when the rebuilt payload is read). `before` is the replica before the frame (the DICT
 /// ops' dictionaries, for the contexts of CONTEXT-coded literals).
 pub fn reference_unentropy_in(g: Geometry, payload: &[u8], before: &[u8]) -> Option<Vec<u8>> {
-    let Streams { bytes, literals } = entropy_streams(payload)?;
+    let Streams {
+        bytes, literals, ..
+    } = entropy_streams(payload)?;
     let mut r = Rebuild {
         g,
         before,
@@ -616,6 +631,49 @@ pub fn reference_apply_in(
     known: &HashSet<u64>,
     mem: &[u8],
 ) -> Option<Vec<u8>> {
+    let mut seen = Seen::default();
+    reference_apply_seen(g, payload, op_count, resync, entropy, known, mem, &mut seen)
+}
+
+/// What the ops of the frames read by [`reference_apply_seen`] used.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// Op tag bytes (kind in the low 4 bits, codec in the high 4).
+    pub tags: HashSet<u8>,
+    /// Block codes in BLOCKS ops' block maps.
+    pub block_codes: HashSet<u8>,
+    /// The modes of the entropy-coded payloads' streams, as (stream, mode) pairs.
+    pub stream_modes: HashSet<(usize, u8)>,
+    /// The pages the ops wrote.
+    pub pages: HashSet<u64>,
+}
+
+impl Seen {
+    /// Adds what `other` saw.
+    pub fn merge(&mut self, other: &Seen) {
+        self.tags.extend(&other.tags);
+        self.block_codes.extend(&other.block_codes);
+        self.stream_modes.extend(&other.stream_modes);
+        self.pages.extend(&other.pages);
+    }
+}
+
+/// [`reference_apply_in`], adding to `seen` what the frame's ops use.
+#[allow(clippy::too_many_arguments)]
+pub fn reference_apply_seen(
+    g: Geometry,
+    payload: &[u8],
+    op_count: u32,
+    resync: bool,
+    entropy: bool,
+    known: &HashSet<u64>,
+    mem: &[u8],
+    seen: &mut Seen,
+) -> Option<Vec<u8>> {
+    if entropy {
+        let modes = reference_stream_modes(payload)?;
+        seen.stream_modes.extend(modes.iter().copied().enumerate());
+    }
     let plain;
     let payload = if entropy {
         plain = reference_unentropy_in(g, payload, mem)?;
@@ -641,6 +699,7 @@ pub fn reference_apply_in(
         }
         let tag = payload[pos];
         pos += 1;
+        seen.tags.insert(tag);
         let (kind, codec) = (tag & 15, tag >> 4);
         let idx = prev
             .wrapping_add(1)
@@ -705,6 +764,7 @@ pub fn reference_apply_in(
                 let mut lits = 0;
                 let mut refs = Vec::new();
                 for i in 0..nb {
+                    seen.block_codes.insert(code(i));
                     match code(i) {
                         0 if !known.contains(&idx) => return None,
                         2 => {
@@ -749,6 +809,7 @@ pub fn reference_apply_in(
             _ => return None,
         }
         known.insert(idx);
+        seen.pages.insert(idx);
         n += 1;
     }
     (n == op_count).then_some(out)

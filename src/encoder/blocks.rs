@@ -49,7 +49,9 @@ impl Work {
             } else if zero_stage && zero::is_zero(blk) {
                 n.zero += 1;
                 block::ZERO
-            } else if let Some((src_page, src_blk)) = self.find_shared(self.page.hashes[i], blk, cache) {
+            } else if let Some((src_page, src_blk)) =
+                self.find_shared(self.page.hashes[i], blk, cache)
+            {
                 let rel = src_page.wrapping_sub(page_idx) as i64;
                 varint::put(&mut self.page.block_op, varint::zigzag(rel));
                 varint::put(&mut self.page.block_op, src_blk as u64);
@@ -68,7 +70,9 @@ impl Work {
         if !whole && n.literal > 0 {
             for i in 0..nblocks {
                 if (self.page.block_op[map_at + i / 4] >> (2 * (i % 4))) & 3 == block::LITERAL {
-                    self.page.literals.extend_from_slice(&page[i * bs..(i + 1) * bs]);
+                    self.page
+                        .literals
+                        .extend_from_slice(&page[i * bs..(i + 1) * bs]);
                 }
             }
         }
@@ -112,7 +116,12 @@ impl Work {
 
     /// A location the backup holds with exactly `blk`'s content, confirmed byte for byte against
     /// the cached copy; a stale table entry is dropped.
-    pub(super) fn find_shared(&mut self, h: u64, blk: &[u8], cache: &PageCache) -> Option<(u64, usize)> {
+    pub(super) fn find_shared(
+        &mut self,
+        h: u64,
+        blk: &[u8],
+        cache: &PageCache,
+    ) -> Option<(u64, usize)> {
         if !self.cfg.stages.sharing {
             return None;
         }

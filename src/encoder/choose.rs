@@ -210,7 +210,9 @@ impl Work {
             *best = Some(Kind::Dict);
             saved = before.saturating_sub(p.best.len());
         }
-        self.gates.dict.record(t.elapsed().as_nanos() as u64, saved as u64);
+        self.gates
+            .dict
+            .record(t.elapsed().as_nanos() as u64, saved as u64);
     }
 
     /// Encodes a page whose last-sent block hashes are `old`: only changed blocks are sent.
@@ -263,7 +265,9 @@ impl Work {
                 } else {
                     self.page.best.clear();
                     self.page.best.push(op::COMPRESSED | codec << 4);
-                    self.page.best.extend_from_slice(&self.page.block_op[body..]);
+                    self.page
+                        .best
+                        .extend_from_slice(&self.page.block_op[body..]);
                     self.emit(page_idx, Kind::Whole, page, &[]);
                 }
             }
@@ -319,7 +323,11 @@ impl Work {
             return None;
         }
         let t = Instant::now();
-        let src: &[u8] = if src_is_lits { &self.page.literals } else { page };
+        let src: &[u8] = if src_is_lits {
+            &self.page.literals
+        } else {
+            page
+        };
         let r = self.engine.compress(src, &mut self.page.body[..limit]);
         let saved = r.map_or(0, |(_, n)| src.len().saturating_sub(n));
         self.gates

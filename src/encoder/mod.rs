@@ -20,8 +20,6 @@ pub mod gates;
 mod writer;
 
 use crate::compress::{Engine, Lz4};
-use blocks::BlockCounts;
-use writer::FrameWriter;
 use crate::config::Config;
 use crate::error::Error;
 use crate::format::op;
@@ -30,8 +28,10 @@ use crate::stages::cache::{Cached, PageCache, Policy};
 use crate::stages::share::{self, ShareTable};
 use crate::stages::{delta, hash, zero};
 use crate::stats::{EncoderStats, OpCount};
+use blocks::BlockCounts;
 use gates::Gates;
 use std::time::Instant;
+use writer::FrameWriter;
 
 /// Largest guest address the encoder accepts (exclusive): 2^60 bytes.
 pub const MAX_GUEST_ADDR: u64 = 1 << 60;
@@ -394,9 +394,8 @@ impl Encoder {
         s.share = self.w.share.stats();
         let caches = self.cache.memory_bytes() + self.w.share.memory_bytes();
         s.cache_memory_bytes = caches as u64;
-        s.memory_bytes = (caches
-            + self.w.zero_pages.memory_bytes()
-            + self.w.out.memory_bytes()) as u64;
+        s.memory_bytes =
+            (caches + self.w.zero_pages.memory_bytes() + self.w.out.memory_bytes()) as u64;
         s
     }
 
@@ -462,4 +461,3 @@ impl Encoder {
         w.stats.nanos.update += t.elapsed().as_nanos() as u64;
     }
 }
-

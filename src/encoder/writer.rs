@@ -2,10 +2,10 @@
 //! models, and the end of an epoch (entropy coding when it pays, header, checksum).
 
 use super::{count, Kind, Work};
-use crate::encoder::gates::Verdict;
-use crate::entropy::{context, EntropyEncoder};
 use crate::compress::Codec;
 use crate::config::Fallback;
+use crate::encoder::gates::Verdict;
+use crate::entropy::{context, EntropyEncoder};
 use crate::format::{self, op, varint, Header, HEADER_LEN};
 use crate::stages::bitmap::PageSet;
 use std::time::Instant;
@@ -229,7 +229,9 @@ impl Work {
     fn entropy_sample_pays(&mut self, sample: Sample, payload: u64) -> bool {
         let Sample { end, lit_ctx } = sample;
         let t = Instant::now();
-        let coded = self.out.entropy_code(end, lit_ctx, self.cfg.page_size, self.cfg.block_size);
+        let coded = self
+            .out
+            .entropy_code(end, lit_ctx, self.cfg.page_size, self.cfg.block_size);
         let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
         let ns = t.elapsed().as_nanos() as u64;
         self.stats.nanos.entropy += ns;
@@ -308,7 +310,9 @@ impl Work {
         let block = &self.page.best[pos..pos + n as usize];
         let need = self.out.lit_ctx_len + out.len() + context::CONTEXT_SLACK;
         if self.out.lit_ctx.len() < need {
-            self.out.lit_ctx.resize(need.max(2 * self.out.lit_ctx.len()), 0);
+            self.out
+                .lit_ctx
+                .resize(need.max(2 * self.out.lit_ctx.len()), 0);
         }
         self.out.lit_ctx_len += context::lz4_literal_contexts_into(
             block,
