@@ -19,7 +19,7 @@
 //! are at the same position — changed heap pages mostly hold new objects shaped like the old
 //! ones, not old bytes. The extra candidates and the lazy step make lz4 blocks 5-10% smaller than
 //! lz4_flex's greedy parse and the frames 3-6% smaller after entropy coding, at about 60% of its
-//! speed (README, "Choosing the matcher").
+//! speed (docs/performance.md, "The lz4 matcher").
 //!
 //! The hash table is never cleared between calls: a stale entry is only a candidate, checked
 //! byte for byte against the current window before use, and candidates are always behind the
