@@ -61,8 +61,8 @@ pub use encoder::Encoder;
 pub use error::Error;
 pub use stats::{DecoderStats, EncoderStats};
 
-// The module paths of releases before the tree was arranged by the data path; they name the same
-// items as their new homes.
+// Shorter module paths that name the same items as their homes above (kept for code written
+// against them; the documentation uses the homes).
 #[doc(hidden)]
 pub use encoder::gates as adapt;
 #[doc(hidden)]

@@ -41,10 +41,10 @@ const SMALL_DELTA_DIVISOR: usize = 32;
 
 /// Dictionary compression is tried only when the best op so far exceeds this fraction of the page
 /// (1/N): when XOR and changed blocks already do very well, the dictionary pass (an lz4 run over
-/// the old and the new page) costs more than it could save. It was 1/8 until `fgbi eval
-/// --exhaustive` showed, on the Redis trace, deltas of 128-512 bytes that lz4 with the old page
-/// codes 4% smaller in total (new values repeated across the page: LRU clocks, counters); at 1/32
-/// the cheap choice is within 0.1% of trying everything there.
+/// the old and the new page) costs more than it could save. Deltas of 128-512 bytes still go
+/// through it: lz4 with the old page codes them smaller where new values repeat across the page
+/// (LRU clocks, counters); at 1/32 the cheap choice stays within 0.1% of trying everything
+/// (`fgbi eval --exhaustive`, Redis trace).
 const DICT_MIN_DIVISOR: usize = 32;
 
 /// Stateful encoder of one replication stream. See the module documentation.
