@@ -454,6 +454,11 @@ typedef struct fgbi_encoder_counters {
      * Frames whose entropy coding the link rate made not worth it.
      */
     uint64_t skipped_entropy;
+    /**
+     * Non-zero pages sent raw, without delta, block or cache work, as the link rate made that
+     * work not worth it.
+     */
+    uint64_t skipped_analysis;
 } fgbi_encoder_counters;
 
 #ifdef __cplusplus

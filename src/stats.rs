@@ -75,6 +75,9 @@ pub struct EncoderStats {
     pub entropy_frames: u64,
     /// Bytes the entropy stage saved: payload bytes before it minus after it, over those frames.
     pub entropy_saved: u64,
+    /// Non-zero pages sent RAW without analysis (delta, blocks, sharing, cache) as not worth
+    /// the time on the link.
+    pub skipped_analysis: u64,
     /// Pages on which dictionary compression was skipped as not worth the time on the link.
     pub skipped_dict: u64,
     /// Compressions (whole pages or block literals) skipped as not worth the time on the link.
@@ -138,6 +141,7 @@ impl EncoderStats {
         sub_fields!(d, e, nanos.entropy);
         sub_fields!(d, e, entropy_frames);
         sub_fields!(d, e, entropy_saved);
+        sub_fields!(d, e, skipped_analysis);
         sub_fields!(d, e, skipped_dict);
         sub_fields!(d, e, skipped_compress);
         sub_fields!(d, e, skipped_entropy);
@@ -189,6 +193,7 @@ impl EncoderStats {
         add!(nanos.entropy);
         add!(entropy_frames);
         add!(entropy_saved);
+        add!(skipped_analysis);
         add!(skipped_dict);
         add!(skipped_compress);
         add!(skipped_entropy);

@@ -2,18 +2,22 @@
 //! encoder skips a costly stage where the time it takes is more than the time the bytes it saves
 //! would take on the link.
 //!
-//! Each gated stage (dictionary compression, fallback compression, entropy coding) keeps a
-//! moving average of its cost (nanoseconds per use) and of what it saved (bytes per use, against
-//! what would have been sent without it). A use is worth it when
-//! `saved bytes / link rate > cost`. While a gate is closed the stage still runs on one use in
-//! [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per frame),
-//! times the whole number of times its cost exceeds what it saves (at most [`MAX_BACKOFF`]), so
-//! the averages follow the workload (memory that turns compressible again, a link that got
-//! faster); the back-off applies to the entropy gate too (up to 64 frames between probes). The
-//! encoder measures entropy coding of a frame of 1 MiB or more on its first ops (256 KiB of
-//! them, or 1 MiB for frames of 4 MiB or more), scaled to the frame ([`Verdict::Measure`]), and
-//! codes the whole frame only if that says it pays: the first frame (all of memory) is not coded
-//! just to learn that coding does not pay on a fast link.
+//! Each gated stage (the analysis of a non-zero page as a whole, dictionary compression,
+//! fallback compression, entropy coding) keeps a moving average of its cost (nanoseconds per
+//! use) and of what it saved (bytes per use, against what would have been sent without it). A
+//! use is worth it when `saved bytes / link rate > cost`. While a gate is closed the stage still
+//! runs on one use in [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used
+//! once per frame), times the whole number of times its cost exceeds what it saves (at most
+//! [`MAX_BACKOFF`]), so the averages follow the workload (memory that turns compressible again,
+//! a link that got faster); the back-off applies to the entropy gate too (up to 64 frames between
+//! probes). The encoder measures entropy coding of a frame of 1 MiB or more on its first ops
+//! (256 KiB of them, or 1 MiB for frames of 4 MiB or more), scaled to the frame
+//! ([`Verdict::Measure`]), and codes the whole frame only if that says it pays: the first frame
+//! (all of memory) is not coded just to learn that coding does not pay on a fast link.
+//!
+//! With the analysis gate closed a page is sent as zero or RAW, as a plain zero+raw sender
+//! would; the page cache still learns it while that is cheap beside the page's link time
+//! ([`StoreCost`]), so probes can find the deltas of a workload that turns delta-friendly.
 //!
 //! ```
 //! use fgbi::adapt::Gate;
@@ -168,9 +172,46 @@ impl Gate {
     }
 }
 
+/// What keeping the page cache up to date costs on pages sent RAW without analysis: kept while
+/// a store takes less than [`STORE_SHARE`] of the page's time on the link, so that on a link
+/// about as fast as memory the cache is given up too (pages then go out as zero or RAW alone).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreCost {
+    ns: f64,
+    uses: u64,
+}
+
+/// The share of a page's link time a cache store may take on pages sent RAW (1/N).
+pub const STORE_SHARE: u64 = 4;
+
+impl StoreCost {
+    /// Whether to keep storing pages of `page_size` bytes on a link of `link_rate` bytes per
+    /// second (always during the warm-up).
+    pub fn affordable(&self, link_rate: u64, page_size: usize) -> bool {
+        let link_ns = page_size as f64 * 1e9 / link_rate.max(1) as f64;
+        self.uses < WARMUP || self.ns * (STORE_SHARE as f64) < link_ns
+    }
+
+    /// Records the time one store took.
+    pub fn record(&mut self, ns: u64) {
+        let ns = ns as f64;
+        self.ns = if self.uses == 0 {
+            ns
+        } else {
+            self.ns + ALPHA * (ns - self.ns)
+        };
+        self.uses += 1;
+    }
+}
+
 /// The gates of an encoder's costly stages.
 #[derive(Debug, Clone, Copy)]
 pub struct Gates {
+    /// Everything done to a non-zero page beyond sending it RAW: the XOR delta, block hashing,
+    /// sharing and the page cache (and the stages below, which have gates of their own).
+    pub analysis: Gate,
+    /// The page cache's upkeep while the analysis gate is closed.
+    pub cache_store: StoreCost,
     /// lz4 with the page's last-sent version as dictionary.
     pub dict: Gate,
     /// The fallback compressor (whole pages and block literals).
@@ -182,6 +223,8 @@ pub struct Gates {
 impl Default for Gates {
     fn default() -> Self {
         Gates {
+            analysis: Gate::default(),
+            cache_store: StoreCost::default(),
             dict: Gate::default(),
             compress: Gate::default(),
             entropy: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY),
@@ -276,5 +319,22 @@ mod tests {
             }
         }
         assert!(reopened_after.is_some(), "a probe measured the new savings");
+    }
+
+    /// The cache is kept up while a store costs under a quarter of a page's link time: 100 ns
+    /// against 4 KiB at 1 GB/s (4 us) keeps it; the same store against a link as fast as memory
+    /// (4 KiB in 100 ns) gives it up once the warm-up has measured it.
+    #[test]
+    fn the_cache_is_given_up_only_where_a_store_costs_a_share_of_the_link_time() {
+        let mut c = StoreCost::default();
+        for _ in 0..WARMUP {
+            assert!(
+                c.affordable(40_000_000_000, 4096),
+                "kept during the warm-up"
+            );
+            c.record(100);
+        }
+        assert!(c.affordable(1_000_000_000, 4096));
+        assert!(!c.affordable(40_000_000_000, 4096));
     }
 }

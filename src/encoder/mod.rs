@@ -430,6 +430,26 @@ impl Encoder {
         }
         w.stats.nanos.zero += t.elapsed().as_nanos() as u64;
 
+        // With a link rate, the analysis of the page (delta, blocks, sharing, the cache) runs
+        // only while what it saves takes longer on the link than it costs; else the page goes
+        // out RAW and the cache forgets it
+        let gated = w.cfg.link_rate > 0 && (w.cfg.stages.delta || w.cfg.stages.blocks);
+        if gated && !w.gates.analysis.open(w.cfg.link_rate) {
+            // the cache still learns the page while that costs little beside the page's time on
+            // the link, so the gate's probes can find deltas again
+            if w.gates.cache_store.affordable(w.cfg.link_rate, ps) {
+                let t = Instant::now();
+                self.cache.store(page_idx, page);
+                w.gates.cache_store.record(t.elapsed().as_nanos() as u64);
+            } else {
+                self.cache.remove(page_idx);
+            }
+            w.emit_raw(page_idx, page);
+            w.stats.skipped_analysis += 1;
+            return;
+        }
+        let analysis_start = gated.then(|| (Instant::now(), w.out.frame.len()));
+
         // What does the backup hold at this page?
         let entry = self.cache.touch(page_idx);
         let cache = &self.cache;
@@ -443,6 +463,7 @@ impl Encoder {
         };
         if let Outcome::Unchanged = outcome {
             w.stats.unchanged += 1;
+            w.record_analysis(analysis_start);
             return;
         }
         // record what the backup now holds
@@ -459,5 +480,20 @@ impl Encoder {
             }
         }
         w.stats.nanos.update += t.elapsed().as_nanos() as u64;
+        w.record_analysis(analysis_start);
+    }
+}
+
+impl Work {
+    /// Credits the analysis gate with a page analysed from `start` (time, frame length): its
+    /// cost, and the bytes its op saved against a RAW op.
+    fn record_analysis(&mut self, start: Option<(Instant, usize)>) {
+        if let Some((t, len)) = start {
+            let raw_op = self.cfg.page_size + 2;
+            let saved = raw_op.saturating_sub(self.out.frame.len() - len);
+            self.gates
+                .analysis
+                .record(t.elapsed().as_nanos() as u64, saved as u64);
+        }
     }
 }

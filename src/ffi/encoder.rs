@@ -141,6 +141,9 @@ pub struct fgbi_encoder_counters {
     pub skipped_compress: u64,
     /// Frames whose entropy coding the link rate made not worth it.
     pub skipped_entropy: u64,
+    /// Non-zero pages sent raw, without delta, block or cache work, as the link rate made that
+    /// work not worth it.
+    pub skipped_analysis: u64,
 }
 
 impl From<EncoderStats> for fgbi_encoder_counters {
@@ -191,6 +194,7 @@ impl From<EncoderStats> for fgbi_encoder_counters {
             skipped_dict: s.skipped_dict,
             skipped_compress: s.skipped_compress,
             skipped_entropy: s.skipped_entropy,
+            skipped_analysis: s.skipped_analysis,
         }
     }
 }
