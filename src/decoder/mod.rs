@@ -7,6 +7,12 @@
 //! does the second pass write the replica. A rejected frame leaves the replica and the decoder's
 //! state exactly as they were.
 
+mod replica;
+mod stage;
+
+pub use replica::{Regions, Replica};
+pub use stage::STAGE_BYTES;
+
 use crate::compress::{self, lz4_dict_decompress, Codec};
 use crate::config::Config;
 use crate::entropy::EntropyDecoder;
@@ -16,61 +22,8 @@ use crate::format::{self, block, op, Header};
 use crate::stages::bitmap::PageSet;
 use crate::stages::delta;
 use crate::stats::DecoderStats;
+use stage::Stage;
 use std::time::Instant;
-
-/// The backup's memory, page by page.
-///
-/// Implemented for flat memory (`[u8]`, where guest address A is byte A) and for memory made of regions
-/// ([`Regions`]), for memory made of separate blocks as QEMU's
-/// RAM is.
-pub trait Replica {
-    /// The `len`-byte page at guest address `addr`, or `None` when the replica has no such page.
-    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]>;
-}
-
-impl Replica for [u8] {
-    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
-        let start = usize::try_from(addr).ok()?;
-        let end = start.checked_add(len)?;
-        self.get_mut(start..end)
-    }
-}
-
-/// A [`Replica`] made of separate regions of guest memory, each at its own guest address, as
-/// QEMU's RAM blocks are. (Any type can implement [`Replica`] itself; this is the common case.)
-///
-/// ```
-/// use fgbi::decoder::{Regions, Replica};
-/// let mut low = vec![0u8; 8192];
-/// let mut high = vec![0u8; 8192];
-/// let mut replica = Regions::new(vec![(0, &mut low[..]), (0x1_0000_0000, &mut high[..])]);
-/// assert!(replica.page_mut(0x1_0000_1000, 4096).is_some());
-/// assert!(replica.page_mut(0x2000, 4096).is_none());
-/// ```
-#[derive(Debug, Default)]
-pub struct Regions<'a> {
-    regions: Vec<(u64, &'a mut [u8])>,
-}
-
-impl<'a> Regions<'a> {
-    /// Regions given as (guest address of the first byte, memory).
-    pub fn new(mut regions: Vec<(u64, &'a mut [u8])>) -> Self {
-        regions.sort_by_key(|r| r.0);
-        Regions { regions }
-    }
-}
-
-impl Replica for Regions<'_> {
-    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
-        let i = self
-            .regions
-            .partition_point(|r| r.0 <= addr)
-            .checked_sub(1)?;
-        let (base, mem) = &mut self.regions[i];
-        let at = usize::try_from(addr - *base).ok()?;
-        mem.get_mut(at..at.checked_add(len)?)
-    }
-}
 
 /// What an applied frame did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,56 +64,6 @@ pub struct Decoder {
     entropy: EntropyDecoder,
     plain: Vec<u8>,
     stats: DecoderStats,
-}
-
-/// Bytes the validation pass may keep of decompressed data, so the apply pass copies instead of
-/// decompressing again. Fixed: a frame with more compressed output decompresses the rest twice.
-pub const STAGE_BYTES: usize = 16 << 20;
-
-/// Decompressed output kept from the validation pass, for a prefix of the frame's ops that carry
-/// compressed data (in op order).
-#[derive(Debug, Default)]
-struct Stage {
-    buf: Vec<u8>,
-    used: usize,
-    ops: usize,
-    closed: bool,
-    read_ops: usize,
-    read: usize,
-}
-
-impl Stage {
-    fn reset(&mut self) {
-        (self.used, self.ops, self.closed, self.read_ops, self.read) = (0, 0, false, 0, 0);
-    }
-    /// Validation: room for the next op's `len` decompressed bytes, or `None` once full.
-    fn slot(&mut self, len: usize) -> Option<&mut [u8]> {
-        if self.closed || self.used + len > STAGE_BYTES {
-            self.closed = true;
-            return None;
-        }
-        // grows to the largest frame's need (never past STAGE_BYTES), then stays
-        if self.buf.len() < self.used + len {
-            self.buf.resize(self.used + len, 0);
-        }
-        let s = &mut self.buf[self.used..self.used + len];
-        self.used += len;
-        self.ops += 1;
-        Some(s)
-    }
-    /// Application: the next op's staged bytes, if the validation pass kept them.
-    fn take(&mut self, len: usize) -> Option<&[u8]> {
-        self.read_ops += 1;
-        if self.read_ops > self.ops {
-            return None;
-        }
-        let s = &self.buf[self.read..self.read + len];
-        self.read += len;
-        Some(s)
-    }
-    fn memory_bytes(&self) -> usize {
-        self.buf.capacity()
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
