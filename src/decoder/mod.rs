@@ -176,3 +176,6 @@ impl Decoder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
