@@ -1,76 +1,36 @@
 //! The frame decoder: validates a whole frame, then applies it to the replica.
 //!
-//! Application happens in two passes over the payload with one parser. The first pass checks
-//! everything that could make the frame fail (every op's kind, lengths, addresses against the
-//! replica, that the pages an op depends on were sent since the last resync, and the coded data
-//! itself, decompressed into a scratch page) and writes nothing. Only when the whole frame passes
-//! does the second pass write the replica. A rejected frame leaves the replica and the decoder's
-//! state exactly as they were.
+//! The rule: a whole frame is validated before a byte of the replica is written, and a rejected
+//! frame leaves the replica and the decoder's state exactly as they were.
+//!
+//! The data path, one file per step:
+//! - [`Decoder::apply`] (here): validate, then apply, then record the frame's pages and epoch.
+//! - `validate.rs`: the validate pass. The envelope, the geometry, the epoch order, the entropy
+//!   stage, then every op: its page and references are in the replica, the pages it depends on
+//!   were sent since the last resync, its coded data decodes. Nothing is written.
+//! - `apply.rs`: the apply pass, run only on a validated frame. It writes the replica.
+//! - `reader.rs`: the one op parser both passes read the payload with, so they see the same ops.
+//!   It makes the checks that need only the payload and asks the pass for the others.
+//! - `stage.rs`: decompressed output the validate pass keeps for the apply pass.
+//! - `replica.rs`: the backup's memory as the decoder sees it ([`Replica`], [`Regions`]).
 
-use crate::compress::{self, lz4_dict_decompress, Codec};
+mod apply;
+mod reader;
+mod replica;
+mod stage;
+mod validate;
+
+pub use replica::{Regions, Replica};
+pub use stage::STAGE_BYTES;
+
+use crate::compress;
 use crate::config::Config;
 use crate::entropy::EntropyDecoder;
 use crate::error::Error;
-use crate::format::varint;
-use crate::format::{self, block, op, Header};
 use crate::stages::bitmap::PageSet;
-use crate::stages::delta;
 use crate::stats::DecoderStats;
+use stage::Stage;
 use std::time::Instant;
-
-/// The backup's memory, page by page.
-///
-/// Implemented for flat memory (`[u8]`, where guest address A is byte A) and for memory made of regions
-/// ([`Regions`]), for memory made of separate blocks as QEMU's
-/// RAM is.
-pub trait Replica {
-    /// The `len`-byte page at guest address `addr`, or `None` when the replica has no such page.
-    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]>;
-}
-
-impl Replica for [u8] {
-    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
-        let start = usize::try_from(addr).ok()?;
-        let end = start.checked_add(len)?;
-        self.get_mut(start..end)
-    }
-}
-
-/// A [`Replica`] made of separate regions of guest memory, each at its own guest address, as
-/// QEMU's RAM blocks are. (Any type can implement [`Replica`] itself; this is the common case.)
-///
-/// ```
-/// use fgbi::decoder::{Regions, Replica};
-/// let mut low = vec![0u8; 8192];
-/// let mut high = vec![0u8; 8192];
-/// let mut replica = Regions::new(vec![(0, &mut low[..]), (0x1_0000_0000, &mut high[..])]);
-/// assert!(replica.page_mut(0x1_0000_1000, 4096).is_some());
-/// assert!(replica.page_mut(0x2000, 4096).is_none());
-/// ```
-#[derive(Debug, Default)]
-pub struct Regions<'a> {
-    regions: Vec<(u64, &'a mut [u8])>,
-}
-
-impl<'a> Regions<'a> {
-    /// Regions given as (guest address of the first byte, memory).
-    pub fn new(mut regions: Vec<(u64, &'a mut [u8])>) -> Self {
-        regions.sort_by_key(|r| r.0);
-        Regions { regions }
-    }
-}
-
-impl Replica for Regions<'_> {
-    fn page_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
-        let i = self
-            .regions
-            .partition_point(|r| r.0 <= addr)
-            .checked_sub(1)?;
-        let (base, mem) = &mut self.regions[i];
-        let at = usize::try_from(addr - *base).ok()?;
-        mem.get_mut(at..at.checked_add(len)?)
-    }
-}
 
 /// What an applied frame did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,62 +71,6 @@ pub struct Decoder {
     entropy: EntropyDecoder,
     plain: Vec<u8>,
     stats: DecoderStats,
-}
-
-/// Bytes the validation pass may keep of decompressed data, so the apply pass copies instead of
-/// decompressing again. Fixed: a frame with more compressed output decompresses the rest twice.
-pub const STAGE_BYTES: usize = 16 << 20;
-
-/// Decompressed output kept from the validation pass, for a prefix of the frame's ops that carry
-/// compressed data (in op order).
-#[derive(Debug, Default)]
-struct Stage {
-    buf: Vec<u8>,
-    used: usize,
-    ops: usize,
-    closed: bool,
-    read_ops: usize,
-    read: usize,
-}
-
-impl Stage {
-    fn reset(&mut self) {
-        (self.used, self.ops, self.closed, self.read_ops, self.read) = (0, 0, false, 0, 0);
-    }
-    /// Validation: room for the next op's `len` decompressed bytes, or `None` once full.
-    fn slot(&mut self, len: usize) -> Option<&mut [u8]> {
-        if self.closed || self.used + len > STAGE_BYTES {
-            self.closed = true;
-            return None;
-        }
-        // grows to the largest frame's need (never past STAGE_BYTES), then stays
-        if self.buf.len() < self.used + len {
-            self.buf.resize(self.used + len, 0);
-        }
-        let s = &mut self.buf[self.used..self.used + len];
-        self.used += len;
-        self.ops += 1;
-        Some(s)
-    }
-    /// Application: the next op's staged bytes, if the validation pass kept them.
-    fn take(&mut self, len: usize) -> Option<&[u8]> {
-        self.read_ops += 1;
-        if self.read_ops > self.ops {
-            return None;
-        }
-        let s = &self.buf[self.read..self.read + len];
-        self.read += len;
-        Some(s)
-    }
-    fn memory_bytes(&self) -> usize {
-        self.buf.capacity()
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    Validate,
-    Apply,
 }
 
 impl Decoder {
@@ -235,13 +139,13 @@ impl Decoder {
         let t = Instant::now();
         // an entropy-coded payload is rebuilt into `plain`, taken out of self while in use
         let mut plain = std::mem::take(&mut self.plain);
-        let r = self.check(frame, replica, &mut plain);
+        let r = self.validate(frame, replica, &mut plain);
         let t1 = Instant::now();
         self.stats.validate_nanos += (t1 - t).as_nanos() as u64;
         let r = match r {
             Ok((h, payload)) => {
                 let payload = payload.unwrap_or(&plain);
-                self.walk(Pass::Apply, &h, payload, replica).map(|()| h)
+                self.apply_ops(&h, payload, replica).map(|()| h)
             }
             Err(e) => Err(e),
         };
@@ -271,328 +175,7 @@ impl Decoder {
             ops: h.op_count,
         })
     }
-
-    /// Everything short of writing: envelope, geometry, epoch order, every op. Returns the
-    /// header and the payload: the frame's own, or `None` when it was entropy coded and rebuilt
-    /// into `plain`.
-    fn check<'f, R: Replica + ?Sized>(
-        &mut self,
-        frame: &'f [u8],
-        replica: &mut R,
-        plain: &mut Vec<u8>,
-    ) -> Result<(Header, Option<&'f [u8]>), Error> {
-        let (h, payload) = format::open(frame)?;
-        if h.page_size as usize != self.cfg.page_size {
-            return Err(Error::PageSizeMismatch {
-                frame: h.page_size,
-                config: self.cfg.page_size as u32,
-            });
-        }
-        if h.block_size as usize != self.cfg.block_size {
-            return Err(Error::BlockSizeMismatch {
-                frame: h.block_size,
-                config: self.cfg.block_size as u32,
-            });
-        }
-        match self.sync {
-            None if !h.is_resync() => return Err(Error::NotSynchronized { epoch: h.epoch }),
-            None => {}
-            Some((stream, _)) if stream != h.stream_id => {
-                return Err(Error::ForeignStream {
-                    expected: stream,
-                    got: h.stream_id,
-                })
-            }
-            Some((_, last)) if h.epoch <= last => {
-                return Err(Error::EpochReplayed { last, got: h.epoch })
-            }
-            Some((_, last)) if !h.is_resync() && h.epoch != last + 1 => {
-                return Err(Error::EpochGap {
-                    expected: last + 1,
-                    got: h.epoch,
-                })
-            }
-            Some(_) => {}
-        }
-        self.pending.clear();
-        self.stage.reset();
-        if h.flags & format::FLAG_ENTROPY != 0 {
-            let ps = self.cfg.page_size;
-            // dictionaries of context-modelled literals: the backup's pages, only read
-            let mut load = |idx: u64, buf: &mut [u8]| match idx
-                .checked_mul(ps as u64)
-                .and_then(|addr| replica.page_mut(addr, ps))
-            {
-                Some(p) => {
-                    buf.copy_from_slice(p);
-                    true
-                }
-                None => false,
-            };
-            self.entropy
-                .decode(payload, ps, self.cfg.block_size, plain, &mut load)
-                .map_err(Error::Entropy)?;
-            self.walk(Pass::Validate, &h, plain, replica)?;
-            return Ok((h, None));
-        }
-        self.walk(Pass::Validate, &h, payload, replica)?;
-        Ok((h, Some(payload)))
-    }
-
-    /// One pass over the ops. In `Validate` every check runs and nothing is written; in `Apply`
-    /// the replica is written.
-    fn walk<R: Replica + ?Sized>(
-        &mut self,
-        pass: Pass,
-        h: &Header,
-        payload: &[u8],
-        replica: &mut R,
-    ) -> Result<(), Error> {
-        let ps = self.cfg.page_size;
-        let bs = self.cfg.block_size;
-        let nblocks = ps / bs;
-        let validate = pass == Pass::Validate;
-        let resync = h.is_resync();
-        let mut pos = 0usize;
-        let mut prev: u64 = u64::MAX;
-        let mut op_i: u32 = 0;
-        while pos < payload.len() {
-            if op_i == h.op_count {
-                return Err(Error::OpCountMismatch {
-                    declared: h.op_count,
-                    found: op_i.saturating_add(1),
-                });
-            }
-            let corrupt = |what| Error::CorruptOp { op: op_i, what };
-            let tag = payload[pos];
-            pos += 1;
-            let (kind, codec) = (tag & 0x0f, tag >> 4);
-            let rel = varint::get(payload, &mut pos).ok_or(corrupt("bad page address"))?;
-            let idx = prev
-                .wrapping_add(1)
-                .wrapping_add(varint::unzigzag(rel) as u64);
-            prev = idx;
-            let addr = idx.checked_mul(ps as u64).ok_or(Error::OutOfBounds {
-                op: op_i,
-                addr: u64::MAX,
-            })?;
-            if validate && replica.page_mut(addr, ps).is_none() {
-                return Err(Error::OutOfBounds { op: op_i, addr });
-            }
-            let known =
-                |s: &Self, i: u64| (!resync && s.known.contains(i)) || s.pending.contains(i);
-            let need_known = |s: &Self, i: u64| {
-                if validate && !known(s, i) {
-                    Err(Error::UnknownPage {
-                        op: op_i,
-                        addr: i.wrapping_mul(ps as u64),
-                    })
-                } else {
-                    Ok(())
-                }
-            };
-            let take = |pos: &mut usize, n: usize| -> Result<&[u8], Error> {
-                let end = pos
-                    .checked_add(n)
-                    .filter(|&e| e <= payload.len())
-                    .ok_or(corrupt("op runs past the payload"))?;
-                let s = &payload[*pos..end];
-                *pos = end;
-                Ok(s)
-            };
-            let take_len = |pos: &mut usize, max: usize| -> Result<usize, Error> {
-                let n = varint::get(payload, pos).ok_or(corrupt("bad length"))?;
-                if n == 0 || n > max as u64 {
-                    return Err(corrupt("length out of range"));
-                }
-                Ok(n as usize)
-            };
-            if codec != 0 && !matches!(kind, op::COMPRESSED | op::BLOCKS) {
-                return Err(corrupt("codec bits on an op without a codec"));
-            }
-            match kind {
-                op::ZERO => {
-                    if !validate {
-                        page(replica, addr, ps)?.fill(0);
-                    }
-                }
-                op::RAW => {
-                    let data = take(&mut pos, ps)?;
-                    if !validate {
-                        page(replica, addr, ps)?.copy_from_slice(data);
-                    }
-                }
-                op::COMPRESSED => {
-                    let codec = match Codec::from_u8(codec) {
-                        Some(c @ (Codec::Lz4 | Codec::Deflate)) => c,
-                        _ => return Err(corrupt("unknown codec")),
-                    };
-                    let n = take_len(&mut pos, 2 * ps)?;
-                    let data = take(&mut pos, n)?;
-                    if validate {
-                        let out = match self.stage.slot(ps) {
-                            Some(out) => out,
-                            None => &mut self.scratch[..],
-                        };
-                        compress::decompress(codec, data, out, &mut self.inflate)
-                            .map_err(|_| corrupt("page does not decompress"))?;
-                    } else {
-                        let out = page(replica, addr, ps)?;
-                        match self.stage.take(ps) {
-                            Some(staged) => out.copy_from_slice(staged),
-                            None => compress::decompress(codec, data, out, &mut self.inflate)
-                                .map_err(|_| corrupt("page does not decompress"))?,
-                        }
-                    }
-                }
-                op::DELTA => {
-                    need_known(self, idx)?;
-                    let n = take_len(&mut pos, 2 * ps)?;
-                    let data = take(&mut pos, n)?;
-                    if validate {
-                        delta::validate(data, ps).map_err(|_| corrupt("bad delta"))?;
-                    } else {
-                        delta::decode(data, page(replica, addr, ps)?)
-                            .map_err(|_| corrupt("bad delta"))?;
-                    }
-                }
-                op::DICT => {
-                    need_known(self, idx)?;
-                    let n = take_len(&mut pos, 2 * ps)?;
-                    let data = take(&mut pos, n)?;
-                    if validate {
-                        // validity does not depend on the dictionary's content, only its length
-                        crate::lz4::validate(data, ps, ps)
-                            .map_err(|_| corrupt("page does not decompress"))?;
-                    } else {
-                        let p = page(replica, addr, ps)?;
-                        lz4_dict_decompress(data, p, &mut self.scratch)
-                            .map_err(|_| corrupt("page does not decompress"))?;
-                        p.copy_from_slice(&self.scratch);
-                    }
-                }
-                op::BLOCKS => {
-                    let map = take(&mut pos, nblocks.div_ceil(4))?;
-                    let code = |i: usize| (map[i / 4] >> (2 * (i % 4))) & 3;
-                    if validate && map.len() * 4 > nblocks {
-                        let spare = map[map.len() - 1] >> (2 * (nblocks % 4));
-                        if spare != 0 {
-                            return Err(corrupt("block map has bits past the last block"));
-                        }
-                    }
-                    let (mut nref, mut nlit, mut nkeep) = (0usize, 0usize, 0usize);
-                    for i in 0..nblocks {
-                        match code(i) {
-                            block::REF => nref += 1,
-                            block::LITERAL => nlit += 1,
-                            block::KEEP => nkeep += 1,
-                            _ => {}
-                        }
-                    }
-                    if nkeep > 0 {
-                        need_known(self, idx)?;
-                    }
-                    // references: read the sources as the backup holds them before this op
-                    self.refs.clear();
-                    for _ in 0..nref {
-                        let rel = varint::get(payload, &mut pos).ok_or(corrupt("bad reference"))?;
-                        let blk = varint::get(payload, &mut pos).ok_or(corrupt("bad reference"))?;
-                        let src = idx.wrapping_add(varint::unzigzag(rel) as u64);
-                        if blk >= nblocks as u64 {
-                            return Err(corrupt("reference to a block past the page"));
-                        }
-                        let src_addr = src.checked_mul(ps as u64).ok_or(Error::OutOfBounds {
-                            op: op_i,
-                            addr: u64::MAX,
-                        })?;
-                        need_known(self, src)?;
-                        let Some(src_page) = replica.page_mut(src_addr, ps) else {
-                            return Err(Error::OutOfBounds {
-                                op: op_i,
-                                addr: src_addr,
-                            });
-                        };
-                        if !validate {
-                            let b = blk as usize * bs;
-                            self.refs.extend_from_slice(&src_page[b..b + bs]);
-                        }
-                    }
-                    // literals
-                    let lit_len = nlit * bs;
-                    // uncompressed literals are copied straight from the frame into the page
-                    let mut raw_lits: Option<&[u8]> = None;
-                    if nlit > 0 {
-                        match Codec::from_u8(codec) {
-                            Some(Codec::Raw) => raw_lits = Some(take(&mut pos, lit_len)?),
-                            Some(c) => {
-                                let n = take_len(&mut pos, 2 * ps)?;
-                                let data = take(&mut pos, n)?;
-                                let lits = &mut self.lits[..lit_len];
-                                let staged = if validate {
-                                    None
-                                } else {
-                                    self.stage.take(lit_len)
-                                };
-                                if let Some(staged) = staged {
-                                    lits.copy_from_slice(staged);
-                                } else {
-                                    let out = match validate
-                                        .then(|| self.stage.slot(lit_len))
-                                        .flatten()
-                                    {
-                                        Some(out) => out,
-                                        None => lits,
-                                    };
-                                    compress::decompress(c, data, out, &mut self.inflate)
-                                        .map_err(|_| corrupt("literal blocks do not decompress"))?;
-                                }
-                            }
-                            None => return Err(corrupt("unknown codec")),
-                        }
-                    } else if codec != 0 {
-                        return Err(corrupt("codec bits without literal blocks"));
-                    }
-                    if !validate {
-                        let p = page(replica, addr, ps)?;
-                        let (mut r, mut l) = (0, 0);
-                        for (i, dst) in p.chunks_exact_mut(bs).enumerate() {
-                            match code(i) {
-                                block::ZERO => dst.fill(0),
-                                block::REF => {
-                                    dst.copy_from_slice(&self.refs[r..r + bs]);
-                                    r += bs;
-                                }
-                                block::LITERAL => {
-                                    let lits = raw_lits.unwrap_or(&self.lits);
-                                    dst.copy_from_slice(&lits[l..l + bs]);
-                                    l += bs;
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-                _ => return Err(corrupt("unknown op kind")),
-            }
-            if validate {
-                self.pending.insert(idx);
-            }
-            op_i += 1;
-        }
-        if op_i != h.op_count {
-            return Err(Error::OpCountMismatch {
-                declared: h.op_count,
-                found: op_i,
-            });
-        }
-        Ok(())
-    }
 }
 
-/// The page at `addr` of a replica already validated to have it. A replica that stops
-/// answering for a page between the passes breaks its contract; that is reported, not trusted.
-fn page<R: Replica + ?Sized>(replica: &mut R, addr: u64, ps: usize) -> Result<&mut [u8], Error> {
-    replica.page_mut(addr, ps).ok_or(Error::State(
-        "replica lost a page between validation and apply",
-    ))
-}
+#[cfg(test)]
+mod tests;

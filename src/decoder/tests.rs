@@ -1,0 +1,238 @@
+//! The separation of the passes: the validate pass writes nothing, whatever the frame, and both
+//! passes read the same ops.
+
+use super::reader::{Body, Checks, Literals, Ops};
+use super::Decoder;
+use crate::config::{Config, Stages};
+use crate::encoder::Encoder;
+use crate::error::Error;
+use crate::format::{self, HEADER_LEN};
+
+const PAGES: usize = 24;
+const PS: usize = 4096;
+
+/// The frames of a primary whose memory changes a little each epoch, in ways that reach every
+/// op kind: small edits (delta), blocks copied across pages (blocks), pages zeroed and
+/// rewritten (zero, compressed, raw).
+fn frames(cfg: Config) -> Vec<Vec<u8>> {
+    let mut enc = Encoder::new(cfg).unwrap();
+    let mut mem: Vec<u8> = (0..PAGES * PS)
+        .map(|i| ((i / 5) as u8).wrapping_mul(i as u8 | 3))
+        .collect();
+    let mut out = Vec::new();
+    for epoch in 0..6usize {
+        enc.begin_epoch(epoch as u64).unwrap();
+        for p in 0..PAGES {
+            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS])
+                .unwrap();
+        }
+        out.push(enc.end_epoch().unwrap().to_vec());
+        for p in (0..PAGES).filter(|p| p % 4 != epoch % 4) {
+            mem[p * PS + 64 * epoch + 3] ^= 0x3c;
+        }
+        let blk = mem[2 * PS..2 * PS + 512].to_vec();
+        mem[(5 + epoch) * PS + 1024..(5 + epoch) * PS + 1536].copy_from_slice(&blk);
+        mem[(10 + epoch) * PS..(11 + epoch) * PS].fill(0);
+        let mut noise = (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for b in &mut mem[(17 + epoch % 6) * PS..(18 + epoch % 6) * PS] {
+            noise ^= noise << 13;
+            noise ^= noise >> 7;
+            noise ^= noise << 17;
+            *b = (noise >> 32) as u8;
+        }
+    }
+    out
+}
+
+/// Variants of a frame, most of them broken: payload truncated, bytes flipped, op count off by
+/// one, resync flag set (so nothing is known). Each is resealed so the ops are reached.
+fn variants(frame: &[u8]) -> Vec<Vec<u8>> {
+    let (h, payload) = format::open(frame).unwrap();
+    let seal = |payload: &[u8], h: format::Header| {
+        let mut buf = vec![0u8; HEADER_LEN];
+        buf.extend_from_slice(payload);
+        format::seal(&mut buf, h);
+        buf
+    };
+    let mut out = vec![frame.to_vec()];
+    for n in (0..payload.len()).step_by(payload.len() / 16 + 1) {
+        out.push(seal(&payload[..n], h));
+    }
+    for at in (0..payload.len()).step_by(payload.len() / 24 + 1) {
+        let mut p = payload.to_vec();
+        p[at] ^= 0x41;
+        out.push(seal(&p, h));
+    }
+    for op_count in [h.op_count.wrapping_sub(1), h.op_count + 1] {
+        out.push(seal(payload, format::Header { op_count, ..h }));
+    }
+    let resync = h.flags | format::FLAG_RESYNC;
+    out.push(seal(payload, format::Header { flags: resync, ..h }));
+    out
+}
+
+fn configs() -> Vec<Config> {
+    [true, false]
+        .into_iter()
+        .map(|entropy| Config {
+            stages: Stages {
+                entropy,
+                ..Stages::ALL
+            },
+            ..Config::default()
+        })
+        .collect()
+}
+
+/// The validate pass alone, on genuine frames and on broken ones, leaves the replica and the
+/// decoder's position as they were; a valid frame then applies.
+#[test]
+fn the_validate_pass_writes_nothing() {
+    for cfg in configs() {
+        let mut dec = Decoder::new(cfg).unwrap();
+        let mut replica = vec![0x77u8; PAGES * PS];
+        let (mut accepted, mut refused) = (0, 0);
+        let mut kinds = [0usize; 6];
+        for frame in frames(cfg) {
+            let (h, payload) = format::open(&frame).unwrap();
+            if h.flags & format::FLAG_ENTROPY == 0 {
+                let mut ops = Ops::new(payload, h.op_count, PS, cfg.block_size);
+                while let Some(op) = ops.next(&mut Anything).unwrap() {
+                    kinds[kind(&op.body)] += 1;
+                }
+            }
+            for v in variants(&frame) {
+                let before = replica.clone();
+                let position = dec.position();
+                let mut plain = Vec::new();
+                match dec.validate(&v, &mut replica[..], &mut plain) {
+                    Ok(_) => accepted += 1,
+                    Err(_) => refused += 1,
+                }
+                assert!(replica == before, "the validate pass wrote to the replica");
+                assert_eq!(dec.position(), position);
+            }
+            dec.apply_flat(&frame, &mut replica).unwrap();
+        }
+        assert!(accepted > 6 && refused > 100, "{accepted} {refused}");
+        if !cfg.stages.entropy {
+            assert!(
+                kinds.iter().all(|&n| n > 0),
+                "op kinds not reached: {kinds:?}"
+            );
+        }
+    }
+}
+
+/// A rejected frame leaves the decoder where it was: the genuine frame then applies and yields
+/// the same replica as on a decoder that never saw the rejected one.
+#[test]
+fn a_rejected_frame_changes_nothing() {
+    for cfg in configs() {
+        let frames = frames(cfg);
+        let mut expect = vec![0u8; PAGES * PS];
+        let mut clean = Decoder::new(cfg).unwrap();
+        for (i, frame) in frames.iter().enumerate() {
+            let before = expect.clone();
+            clean.apply_flat(frame, &mut expect).unwrap();
+            for v in &variants(frame)[1..] {
+                let mut dec = Decoder::new(cfg).unwrap();
+                let mut replica = vec![0u8; PAGES * PS];
+                for f in &frames[..i] {
+                    dec.apply_flat(f, &mut replica).unwrap();
+                }
+                let Err(e) = dec.apply_flat(v, &mut replica) else {
+                    continue; // still a valid frame (a flipped literal byte, the resync flag)
+                };
+                assert!(replica == before, "a rejected frame wrote ({e})");
+                assert_eq!(dec.stats().rejected, 1);
+                dec.apply_flat(frame, &mut replica).unwrap();
+                assert!(replica == expect);
+            }
+        }
+    }
+}
+
+fn kind(body: &Body<'_>) -> usize {
+    match body {
+        Body::Zero => 0,
+        Body::Raw(_) => 1,
+        Body::Compressed { .. } => 2,
+        Body::Delta(_) => 3,
+        Body::Dict(_) => 4,
+        Body::Blocks { .. } => 5,
+    }
+}
+
+/// Asks nothing of the backup: every page is there and known.
+struct Anything;
+
+impl Checks for Anything {
+    fn target(&mut self, _: u32, _: u64) -> Result<(), Error> {
+        Ok(())
+    }
+    fn known(&mut self, _: u32, _: u64) -> Result<(), Error> {
+        Ok(())
+    }
+    fn reference(&mut self, _: u32, _: u64, _: u64, _: usize) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The reader on a hand-written payload: relative addresses, each kind's body, the op count.
+#[test]
+fn the_reader_describes_each_op() {
+    let nblocks = PS / 256;
+    let mut p = vec![format::op::ZERO, 4]; // page 2 (zigzag 4: +2 from -1+1)
+    p.extend_from_slice(&[format::op::RAW, 0]); // page 3
+    p.extend_from_slice(&[0xab; PS]);
+    p.extend_from_slice(&[format::op::DELTA, 1, 3, 1, 2, 3]); // page 3 (zigzag 1: -1), 3 bytes
+    p.extend_from_slice(&[format::op::BLOCKS, 0]); // page 4, one literal block, the rest kept
+    p.push(3);
+    p.extend(std::iter::repeat_n(0, nblocks / 4 - 1));
+    p.extend_from_slice(&[0x5a; 256]);
+    let mut ops = Ops::new(&p, 4, PS, 256);
+    let mut got = Vec::new();
+    while let Some(op) = ops.next(&mut Anything).unwrap() {
+        got.push((op.index, op.idx, op.addr));
+        match (op.index, op.body) {
+            (0, Body::Zero) => {}
+            (1, Body::Raw(d)) => assert!(d.len() == PS && d[0] == 0xab),
+            (2, Body::Delta(d)) => assert_eq!(d, &[1, 2, 3]),
+            (3, Body::Blocks { map, lits }) => {
+                assert_eq!(map.code(0), format::block::LITERAL);
+                assert_eq!(map.code(1), format::block::KEEP);
+                assert!(matches!(lits, Literals::Raw(l) if l == [0x5a; 256]));
+            }
+            (i, body) => panic!("op {i}: {body:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        [
+            (0, 2, 2 * 4096),
+            (1, 3, 3 * 4096),
+            (2, 3, 3 * 4096),
+            (3, 4, 4 * 4096)
+        ]
+    );
+    // one op fewer declared, then one more
+    let mut ops = Ops::new(&p, 3, PS, 256);
+    let err = std::iter::from_fn(|| ops.next(&mut Anything).transpose()).find_map(Result::err);
+    assert_eq!(
+        err,
+        Some(Error::OpCountMismatch {
+            declared: 3,
+            found: 4
+        })
+    );
+    let mut ops = Ops::new(&p, 5, PS, 256);
+    let err = std::iter::from_fn(|| ops.next(&mut Anything).transpose()).find_map(Result::err);
+    assert_eq!(
+        err,
+        Some(Error::OpCountMismatch {
+            declared: 5,
+            found: 4
+        })
+    );
+}

@@ -1,0 +1,175 @@
+//! The validate pass: everything that could make a frame fail, with nothing written.
+//!
+//! Frame by frame: the envelope, the geometry against the configuration, the epoch against the
+//! stream followed, the entropy stage. Op by op, over the [`Ops`] reader: each page written and
+//! referenced is in the replica, each page an op depends on was sent since the last resync (or
+//! earlier in this frame), and each op's coded data decodes to exactly what it must. Compressed
+//! output decoded here is kept in the staging area for the apply pass, as far as it fits.
+//!
+//! The replica is only read (the entropy stage's dictionaries) and asked which pages it has.
+
+use super::reader::{Body, Checks, Literals, Ops};
+use super::{Decoder, Replica};
+use crate::compress;
+use crate::error::Error;
+use crate::format::{self, Header};
+use crate::stages::bitmap::PageSet;
+use crate::stages::delta;
+
+/// The state checks of the validate pass.
+struct Known<'a, R: ?Sized> {
+    replica: &'a mut R,
+    /// Pages sent since the last resync, unless this frame is a resync frame.
+    known: Option<&'a PageSet>,
+    /// Pages this frame wrote in earlier ops.
+    pending: &'a PageSet,
+    ps: usize,
+}
+
+impl<R: Replica + ?Sized> Checks for Known<'_, R> {
+    #[inline]
+    fn target(&mut self, op: u32, addr: u64) -> Result<(), Error> {
+        match self.replica.page_mut(addr, self.ps) {
+            Some(_) => Ok(()),
+            None => Err(Error::OutOfBounds { op, addr }),
+        }
+    }
+    #[inline]
+    fn known(&mut self, op: u32, idx: u64) -> Result<(), Error> {
+        if self.known.is_some_and(|k| k.contains(idx)) || self.pending.contains(idx) {
+            Ok(())
+        } else {
+            Err(Error::UnknownPage {
+                op,
+                addr: idx.wrapping_mul(self.ps as u64),
+            })
+        }
+    }
+    #[inline]
+    fn reference(&mut self, op: u32, src: u64, addr: u64, _blk: usize) -> Result<(), Error> {
+        self.known(op, src)?;
+        self.target(op, addr)
+    }
+}
+
+impl Decoder {
+    /// Everything short of writing: envelope, geometry, epoch order, every op. Returns the
+    /// header and the payload: the frame's own, or `None` when it was entropy coded and rebuilt
+    /// into `plain`.
+    pub(super) fn validate<'f, R: Replica + ?Sized>(
+        &mut self,
+        frame: &'f [u8],
+        replica: &mut R,
+        plain: &mut Vec<u8>,
+    ) -> Result<(Header, Option<&'f [u8]>), Error> {
+        let (h, payload) = format::open(frame)?;
+        self.check_position(&h)?;
+        self.pending.clear();
+        self.stage.reset();
+        if h.flags & format::FLAG_ENTROPY != 0 {
+            let ps = self.cfg.page_size;
+            // dictionaries of context-modelled literals: the backup's pages, only read
+            let mut load = |idx: u64, buf: &mut [u8]| match idx
+                .checked_mul(ps as u64)
+                .and_then(|addr| replica.page_mut(addr, ps))
+            {
+                Some(p) => {
+                    buf.copy_from_slice(p);
+                    true
+                }
+                None => false,
+            };
+            self.entropy
+                .decode(payload, ps, self.cfg.block_size, plain, &mut load)
+                .map_err(Error::Entropy)?;
+            self.validate_ops(&h, plain, replica)?;
+            return Ok((h, None));
+        }
+        self.validate_ops(&h, payload, replica)?;
+        Ok((h, Some(payload)))
+    }
+
+    /// The header against the configuration and the stream followed: geometry, stream, epoch.
+    fn check_position(&self, h: &Header) -> Result<(), Error> {
+        if h.page_size as usize != self.cfg.page_size {
+            return Err(Error::PageSizeMismatch {
+                frame: h.page_size,
+                config: self.cfg.page_size as u32,
+            });
+        }
+        if h.block_size as usize != self.cfg.block_size {
+            return Err(Error::BlockSizeMismatch {
+                frame: h.block_size,
+                config: self.cfg.block_size as u32,
+            });
+        }
+        match self.sync {
+            None if !h.is_resync() => Err(Error::NotSynchronized { epoch: h.epoch }),
+            None => Ok(()),
+            Some((stream, _)) if stream != h.stream_id => Err(Error::ForeignStream {
+                expected: stream,
+                got: h.stream_id,
+            }),
+            Some((_, last)) if h.epoch <= last => Err(Error::EpochReplayed { last, got: h.epoch }),
+            Some((_, last)) if !h.is_resync() && h.epoch != last + 1 => Err(Error::EpochGap {
+                expected: last + 1,
+                got: h.epoch,
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Every op of `payload`, in order; records the pages written in `pending`.
+    fn validate_ops<R: Replica + ?Sized>(
+        &mut self,
+        h: &Header,
+        payload: &[u8],
+        replica: &mut R,
+    ) -> Result<(), Error> {
+        let ps = self.cfg.page_size;
+        let mut ops = Ops::new(payload, h.op_count, ps, self.cfg.block_size);
+        loop {
+            let mut checks = Known {
+                replica: &mut *replica,
+                known: (!h.is_resync()).then_some(&self.known),
+                pending: &self.pending,
+                ps,
+            };
+            let Some(op) = ops.next(&mut checks)? else {
+                return Ok(());
+            };
+            let corrupt = |what| Error::CorruptOp { op: op.index, what };
+            match op.body {
+                Body::Compressed { codec, data } => {
+                    let out = match self.stage.slot(ps) {
+                        Some(out) => out,
+                        None => &mut self.scratch[..],
+                    };
+                    compress::decompress(codec, data, out, &mut self.inflate)
+                        .map_err(|_| corrupt("page does not decompress"))?;
+                }
+                Body::Delta(data) => {
+                    delta::validate(data, ps).map_err(|_| corrupt("bad delta"))?;
+                }
+                Body::Dict(data) => {
+                    // validity does not depend on the dictionary's content, only its length
+                    crate::lz4::validate(data, ps, ps)
+                        .map_err(|_| corrupt("page does not decompress"))?;
+                }
+                Body::Blocks {
+                    lits: Literals::Coded { codec, len, data },
+                    ..
+                } => {
+                    let out = match self.stage.slot(len) {
+                        Some(out) => out,
+                        None => &mut self.lits[..len],
+                    };
+                    compress::decompress(codec, data, out, &mut self.inflate)
+                        .map_err(|_| corrupt("literal blocks do not decompress"))?;
+                }
+                Body::Zero | Body::Raw(_) | Body::Blocks { .. } => {}
+            }
+            self.pending.insert(op.idx);
+        }
+    }
+}
