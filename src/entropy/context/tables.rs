@@ -2,9 +2,10 @@
 //! tables. Written from a [`Model`], read into [`ContextTables`].
 
 use super::{Model, CONTEXTS, MAX_TABLES};
+use crate::entropy::container::{get_listed, listed_table_len, put_listed};
 use crate::entropy::huffman::{self, Lengths, TABLE_BYTES};
 use crate::entropy::EntropyError::{self, Container};
-use crate::entropy::{get_listed, listed_table_len, put_listed, MODE_HUFFMAN, MODE_HUFFMAN_LISTED};
+use crate::entropy::{MODE_HUFFMAN, MODE_HUFFMAN_LISTED};
 
 impl Model {
     /// Bytes of the tables part of a context-modelled stream: the table count, the context map

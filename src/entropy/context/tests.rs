@@ -7,7 +7,7 @@ use super::cluster::assign_avx2;
 use super::cluster::{assign, assign_in};
 use super::tables::{map_bits, map_len};
 use super::*;
-use crate::entropy::get_listed;
+use crate::entropy::container::get_listed;
 use crate::entropy::{
     EntropyDecoder, EntropyEncoder, EntropyError, Stream, MODE_CONTEXT, MODE_HUFFMAN,
     MODE_HUFFMAN_LISTED, MODE_STORED, STREAMS,
