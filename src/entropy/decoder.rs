@@ -107,9 +107,9 @@ impl Layout {
 impl EntropyDecoder {
     /// Replaces `payload` with the payload that `coded` (an entropy-coded payload of a frame with
     /// page size `ps` and block size `bs`) stands for, in four steps: parse the container, decode
-    /// the Huffman-coded streams, then the context-modelled ones, and join. Checks every stream header against the
-    /// bytes present before allocating, and at most [`MAX_PLAIN_BYTES`](super::MAX_PLAIN_BYTES)
-    /// in all.
+    /// the Huffman-coded streams, then the context-modelled ones, and join. Checks every stream
+    /// header against the bytes present before allocating, and at most
+    /// [`MAX_PLAIN_BYTES`](super::MAX_PLAIN_BYTES) in all.
     ///
     /// A context-modelled literal stream needs the dictionary of each DICT op: `load(page, buf)`
     /// copies the backup's current content of page number `page` into `buf` (one page) and

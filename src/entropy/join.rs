@@ -39,9 +39,9 @@ impl Route for Join<'_> {
         self.pos[i] = end;
         Ok(())
     }
-    /// The same moves and checks as [`lz4_body`](super::route::lz4_body), reading the streams as slices: lz4 blocks are
-    /// most of a payload. `tests::join_lz4_equals_generic_route` checks it against the generic
-    /// walk.
+    /// The same moves and checks as [`lz4_body`](super::route::lz4_body), reading the streams
+    /// as slices: lz4 blocks are most of a payload. `tests::join_lz4_equals_generic_route`
+    /// checks it against the generic walk.
     fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
         let [ctrl, tokens, lits, lo, hi, _] = self.streams;
         let [pc, pt, pl, plo, phi, _] = &mut self.pos;
@@ -187,7 +187,8 @@ impl Route for CtxJoin<'_, '_> {
             .wrapping_add(varint::unzigzag(rel) as u64);
         self.kind = kind;
     }
-    /// The moves and checks of [`lz4_body`](super::route::lz4_body), decoding the block into the window as it goes.
+    /// The moves and checks of [`lz4_body`](super::route::lz4_body), decoding the block into
+    /// the window as it goes.
     fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
         let ps = self.ps;
         let dl = if self.kind == op::DICT { ps } else { 0 };

@@ -15,7 +15,7 @@ pub(super) struct Split<'a> {
     /// While moving: the counts of each byte value in the tokens and the low and high offset
     /// bytes (streams that only lz4 blocks write, all through [`split_lz4`]).
     pub(super) counts: Counts,
-    /// The contexts of the lz4 blocks' literals, in payload order (see [`context`](super::context)).
+    /// The contexts of the lz4 blocks' literals, in payload order (see [`context`]).
     pub(super) ctx_in: &'a [u16],
     /// How many of `ctx_in` were used (counting pass: how many lz4 literals there are).
     pub(super) ctx_pos: usize,
@@ -61,9 +61,9 @@ impl Route for Split<'_> {
         self.pos = end;
         Ok(())
     }
-    /// The same moves as [`lz4_body`](super::route::lz4_body), over the block as one slice: lz4 blocks are most of a
-    /// payload, and splitting is on the encoder's path. `tests::split_lz4_equals_generic_route`
-    /// checks it against the generic walk.
+    /// The same moves as [`lz4_body`](super::route::lz4_body), over the block as one slice: lz4
+    /// blocks are most of a payload, and splitting is on the encoder's path.
+    /// `tests::split_lz4_equals_generic_route` checks it against the generic walk.
     fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
         let end = self.pos.checked_add(len).ok_or("length overflows")?;
         let body = self
@@ -95,7 +95,8 @@ impl Route for Split<'_> {
     }
 }
 
-/// Counts the bytes an lz4 block gives each stream, checking the block as [`lz4_body`](super::route::lz4_body) does.
+/// Counts the bytes an lz4 block gives each stream, checking the block as
+/// [`lz4_body`](super::route::lz4_body) does.
 fn count_lz4(body: &[u8], at: &mut [usize; STREAMS]) -> Result<(), &'static str> {
     let len = body.len();
     // sequences (one token each) and length-extension bytes
