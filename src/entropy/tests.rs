@@ -1,7 +1,12 @@
 //! Entropy stage: split and join are inverse on every payload the encoder writes; malformed
 //! containers and streams are refused with an error, never a panic.
 
+use super::huffman::TABLE_BYTES;
+use super::join::Join;
+use super::route::{route, Route};
+use super::split::{Split, GAP};
 use super::*;
+use crate::format::{op, varint};
 use crate::stages::scan::tests::Rng;
 use crate::{Config, Encoder, Fallback, Stages};
 

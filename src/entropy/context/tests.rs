@@ -2,11 +2,17 @@
 //! dictionaries round trip when the decoder reads the same dictionaries, and damaged or lying
 //! context streams are refused without a panic.
 
-use super::super::{
-    get_listed, op, EntropyDecoder, EntropyEncoder, EntropyError, Stream, MODE_CONTEXT,
-    MODE_HUFFMAN, MODE_HUFFMAN_LISTED, MODE_STORED, STREAMS,
-};
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use super::cluster::assign_avx2;
+use super::cluster::{assign, assign_in};
+use super::tables::{map_bits, map_len};
 use super::*;
+use crate::entropy::container::get_listed;
+use crate::entropy::{
+    EntropyDecoder, EntropyEncoder, EntropyError, Stream, MODE_CONTEXT, MODE_HUFFMAN,
+    MODE_HUFFMAN_LISTED, MODE_STORED, STREAMS,
+};
+use crate::format::op;
 use crate::format::varint;
 use crate::lz4::PageLz;
 use crate::stages::scan::tests::Rng;

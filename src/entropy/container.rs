@@ -1,0 +1,261 @@
+//! The container: the six streams one after another, each a mode byte, its length and its bytes
+//! in that mode. Writing a stream in the mode that codes it smallest, and parsing the headers
+//! into where each stream's bytes are.
+
+use super::context::{self, ContextTables};
+use super::huffman::{self, TABLE_BYTES};
+use super::{EntropyError, Stream, MAX_PLAIN_BYTES, STREAMS};
+use crate::format::varint;
+use EntropyError::Container;
+
+/// Stream mode byte: the stream's bytes follow as they are.
+pub const MODE_STORED: u8 = 0;
+/// Stream mode byte: a full code-length table (256 lengths, [`TABLE_BYTES`] bytes) and
+/// Huffman-coded bytes follow.
+pub const MODE_HUFFMAN: u8 = 1;
+/// Stream mode byte: a listed code-length table (a 32-byte bitmap of the byte values that occur,
+/// then their lengths, two per byte) and Huffman-coded bytes follow. Smaller than the full table
+/// when fewer than 192 values occur.
+pub const MODE_HUFFMAN_LISTED: u8 = 2;
+
+/// Stream mode byte, for the tokens, literals, low and high offset bytes: context-modelled
+/// Huffman coding (see [`context`](super::context)): a table count, a context map, the tables,
+/// and the coded bits.
+pub const MODE_CONTEXT: u8 = 3;
+
+/// The streams that may be context modelled.
+const CONTEXT_STREAMS: [Stream; 4] = [
+    Stream::Tokens,
+    Stream::Literals,
+    Stream::OffsetLow,
+    Stream::OffsetHigh,
+];
+
+/// Bytes of a listed table with `k` values.
+pub(super) fn listed_table_len(k: usize) -> usize {
+    32 + k.div_ceil(2)
+}
+
+/// Writes the listed form of a code-length table.
+pub(super) fn put_listed(lens: &huffman::Lengths, out: &mut Vec<u8>) {
+    let mut bitmap = [0u8; 32];
+    for (s, &l) in lens.iter().enumerate() {
+        if l > 0 {
+            bitmap[s / 8] |= 1 << (s % 8);
+        }
+    }
+    out.extend_from_slice(&bitmap);
+    let mut listed = lens.iter().copied().filter(|&l| l > 0);
+    while let Some(lo) = listed.next() {
+        out.push(lo | listed.next().unwrap_or(0) << 4);
+    }
+}
+
+/// Reads a listed table at `table` (checked to be inside `coded`); returns the lengths and the
+/// table's length in bytes. A listed value with length 0 is refused.
+pub(super) fn get_listed(
+    coded: &[u8],
+    table: usize,
+) -> Result<(huffman::Lengths, usize), EntropyError> {
+    let bitmap = coded
+        .get(table..table + 32)
+        .ok_or(Container("code table runs past the payload"))?;
+    let k: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+    let packed = coded
+        .get(table + 32..table + listed_table_len(k))
+        .ok_or(Container("code table runs past the payload"))?;
+    let mut lens = [0u8; 256];
+    let mut i = 0;
+    for (s, l) in lens.iter_mut().enumerate() {
+        if bitmap[s / 8] >> (s % 8) & 1 != 0 {
+            *l = (packed[i / 2] >> (4 * (i % 2))) & 15;
+            if *l == 0 {
+                return Err(Container("a listed value without a code"));
+            }
+            i += 1;
+        }
+    }
+    if k % 2 == 1 && packed[k / 2] >> 4 != 0 {
+        return Err(Container("non-zero padding in a code table"));
+    }
+    Ok((lens, listed_table_len(k)))
+}
+
+/// One stream, with the counts of its byte values: Huffman coded when that is smaller, else
+/// stored.
+pub(super) fn write_stream(s: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) {
+    let lens = huffman::code_lengths(counts);
+    let coded = huffman::coded_bits(counts, &lens).div_ceil(8) as usize;
+    let k = lens.iter().filter(|&&l| l > 0).count();
+    let table = TABLE_BYTES.min(listed_table_len(k));
+    if !s.is_empty() && table + varint::len(coded as u64) + coded < s.len() {
+        out.push(0); // the mode, set below
+        let mode_at = out.len() - 1;
+        varint::put(out, s.len() as u64);
+        if table == TABLE_BYTES {
+            out[mode_at] = MODE_HUFFMAN;
+            out.extend_from_slice(&huffman::pack_lengths(&lens));
+        } else {
+            out[mode_at] = MODE_HUFFMAN_LISTED;
+            put_listed(&lens, out);
+        }
+        varint::put(out, coded as u64);
+        // every byte of `s` has a code: the lengths are of its own counts
+        huffman::encode_exact(s, &lens, coded, out);
+    } else {
+        out.push(MODE_STORED);
+        varint::put(out, s.len() as u64);
+        out.extend_from_slice(s);
+    }
+}
+
+/// Bytes [`write_stream`] writes for a stream of `n` bytes with these counts, less its length
+/// varint.
+fn stream_len(n: usize, counts: &[u32; 256]) -> usize {
+    let lens = huffman::code_lengths(counts);
+    let coded = huffman::coded_bits(counts, &lens).div_ceil(8) as usize;
+    let k = lens.iter().filter(|&&l| l > 0).count();
+    let table = TABLE_BYTES.min(listed_table_len(k));
+    let huff = 1 + table + varint::len(coded as u64) + coded;
+    if n > 0 && huff < 1 + n {
+        huff
+    } else {
+        1 + n
+    }
+}
+
+/// A stream whose bytes have contexts (`ctx[i]` for `s[i]`): context modelled when that beats
+/// [`write_stream`]'s choice.
+pub(super) fn write_context_stream(
+    s: &[u8],
+    ctx: context::Contexts<'_>,
+    counts: &[u32; 256],
+    model: &mut context::Model,
+    out: &mut Vec<u8>,
+) {
+    model.count_by(s, ctx);
+    model.cluster(context::tables_for(s.len()));
+    let coded = model.bits.div_ceil(8) as usize;
+    let with_ctx = 1 + model.tables_len() + varint::len(coded as u64) + coded;
+    if with_ctx >= stream_len(s.len(), counts) {
+        return write_stream(s, counts, out);
+    }
+    out.push(MODE_CONTEXT);
+    varint::put(out, s.len() as u64);
+    model.put_tables(out);
+    varint::put(out, coded as u64);
+    model.put_bits_by(s, ctx, coded, out);
+}
+
+/// Where a stream's bytes are in the container, and how they are coded.
+#[derive(Clone, Copy, Default)]
+pub(super) struct StreamAt {
+    /// Huffman coded with one table ([`MODE_HUFFMAN`] or [`MODE_HUFFMAN_LISTED`]).
+    pub huffman: bool,
+    /// Context modelled ([`MODE_CONTEXT`]); its tables were read by [`parse`].
+    pub context: bool,
+    /// The Huffman table is in the listed form.
+    pub listed: bool,
+    /// The stream's length (decoded).
+    pub len: usize,
+    /// Where the Huffman table starts.
+    pub table: usize,
+    /// Where the stream's bytes (stored or coded) start, and how many there are.
+    pub data: usize,
+    pub data_len: usize,
+}
+
+/// Parses the stream headers of a whole container: where each stream is, and the length of the
+/// payload they join into (at most [`MAX_PLAIN_BYTES`]). Every header is checked against the
+/// bytes present; the tables of each context-modelled stream `s` are read into `ctx[s]`.
+pub(super) fn parse(
+    coded: &[u8],
+    ctx: &mut [ContextTables; STREAMS],
+) -> Result<([StreamAt; STREAMS], usize), EntropyError> {
+    let mut at = [StreamAt::default(); STREAMS];
+    let mut pos = 0usize;
+    let mut total = 0usize;
+    for (si, a) in at.iter_mut().enumerate() {
+        *a = stream_at(coded, &mut pos, si, &mut ctx[si])?;
+        total += a.len;
+        if total > MAX_PLAIN_BYTES {
+            return Err(Container("payload longer than the limit"));
+        }
+    }
+    if pos != coded.len() {
+        return Err(Container("bytes after the last stream"));
+    }
+    Ok((at, total))
+}
+
+/// Parses the header of stream `si` at `*pos` and steps over its bytes.
+fn stream_at(
+    coded: &[u8],
+    pos: &mut usize,
+    si: usize,
+    ctx: &mut ContextTables,
+) -> Result<StreamAt, EntropyError> {
+    let mode = *coded
+        .get(*pos)
+        .ok_or(Container("ends inside a stream header"))?;
+    *pos += 1;
+    let n = varint::get(coded, pos).ok_or(Container("bad stream length"))?;
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n <= MAX_PLAIN_BYTES)
+        .ok_or(Container("stream longer than the limit"))?;
+    let mut a = StreamAt {
+        len: n,
+        ..StreamAt::default()
+    };
+    match mode {
+        MODE_STORED => {
+            if n > coded.len() - *pos {
+                return Err(Container("stored stream runs past the payload"));
+            }
+            (a.data, a.data_len) = (*pos, n);
+            *pos += n;
+        }
+        MODE_HUFFMAN | MODE_HUFFMAN_LISTED => {
+            a.table = *pos;
+            if mode == MODE_HUFFMAN {
+                if TABLE_BYTES > coded.len() - *pos {
+                    return Err(Container("code table runs past the payload"));
+                }
+                *pos += TABLE_BYTES;
+            } else {
+                a.listed = true;
+                *pos += get_listed(coded, *pos)?.1;
+            }
+            let m = coded_len(coded, pos)?;
+            if n == 0 || n as u64 > 8 * m as u64 {
+                return Err(Container("coded length does not fit the stream length"));
+            }
+            (a.huffman, a.data, a.data_len) = (true, *pos, m);
+            *pos += m;
+        }
+        MODE_CONTEXT if CONTEXT_STREAMS.iter().any(|&s| s as usize == si) => {
+            if n == 0 {
+                return Err(Container("an empty stream that is not stored"));
+            }
+            ctx.read(coded, pos)?;
+            let m = coded_len(coded, pos)?;
+            if n as u64 > 8 * m as u64 {
+                return Err(Container("coded length does not fit the stream length"));
+            }
+            (a.context, a.data, a.data_len) = (true, *pos, m);
+            *pos += m;
+        }
+        _ => return Err(Container("unknown stream mode")),
+    }
+    Ok(a)
+}
+
+/// The length of a stream's coded bits at `*pos`, checked to fit the bytes after it.
+fn coded_len(coded: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
+    let m = varint::get(coded, pos).ok_or(Container("bad coded length"))?;
+    if m > (coded.len() - *pos) as u64 {
+        return Err(Container("coded stream runs past the payload"));
+    }
+    Ok(m as usize)
+}

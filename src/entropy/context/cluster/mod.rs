@@ -1,0 +1,172 @@
+//! Clustering: grouping a stream's contexts into at most [`MAX_TABLES`] tables by k-means over
+//! their byte distributions. The inner loop, [`assign`], is in `portable.rs`, and compiled for
+//! AVX2 in `avx2.rs`.
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod avx2;
+mod portable;
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+pub(crate) use avx2::assign_avx2;
+pub(crate) use portable::assign_in;
+
+use super::{Model, CONTEXTS, MAX_TABLES};
+use crate::entropy::huffman;
+
+/// Rounds of k-means at most.
+const ROUNDS: usize = 4;
+
+impl Model {
+    /// Groups the counted contexts into at most `k` tables (k-means over the contexts' byte
+    /// distributions, seeded with the most frequent contexts, at most four rounds) and sets
+    /// `map`, `tables` and `bits`. The costs are `f32` (the platform's `log2`), so on another
+    /// platform a context near a tie may choose another table: the map is in the frame, so any
+    /// choice decodes.
+    pub fn cluster(&mut self, k: usize) {
+        let k = self.seed(k.clamp(1, MAX_TABLES));
+        self.refine(k);
+        self.build_tables(k);
+    }
+
+    /// Ranks the contexts that occur by their byte counts and seeds `k` clusters (fewer when
+    /// fewer contexts occur; returns how many): the largest contexts alone, the rest with the
+    /// largest. Sizes the scratch for [`refine`](Self::refine).
+    fn seed(&mut self, k: usize) -> usize {
+        self.counts.resize(CONTEXTS, [0; 256]);
+        let counts = &self.counts;
+        self.totals.clear();
+        self.totals.extend(
+            counts
+                .iter()
+                .map(|c| c.iter().map(|&x| x as u64).sum::<u64>()),
+        );
+        let totals = &self.totals;
+        self.active.clear();
+        self.active
+            .extend((0..CONTEXTS as u16).filter(|&c| totals[c as usize] > 0));
+        self.active
+            .sort_unstable_by_key(|&c| std::cmp::Reverse(totals[c as usize]));
+        let map = &mut self.map;
+        *map = [0; CONTEXTS];
+        let k = k.min(self.active.len()).max(1);
+        for (j, &c) in self.active.iter().enumerate().take(k) {
+            map[c as usize] = j as u8;
+        }
+        self.sums.resize(k, [0; 256]);
+        self.cost.resize(k, [0.0; 256]);
+        self.choice.resize(self.active.len(), 0);
+        self.fcounts.clear();
+        self.fcounts.extend(
+            self.active
+                .iter()
+                .map(|&c| counts[c as usize].map(|x| x as f32)),
+        );
+        k
+    }
+
+    /// The k-means rounds: each cluster's costs from the sum of its contexts' counts, then each
+    /// context to the cluster that codes it smallest, until no context moves (at most
+    /// [`ROUNDS`]).
+    fn refine(&mut self, k: usize) {
+        let counts = &self.counts;
+        let map = &mut self.map;
+        for _round in 0..ROUNDS {
+            for s in &mut self.sums[..k] {
+                s.fill(0);
+            }
+            for &c in &self.active {
+                let s = &mut self.sums[map[c as usize] as usize];
+                for (a, &b) in s.iter_mut().zip(&counts[c as usize]) {
+                    *a += b as u64;
+                }
+            }
+            // cost of a byte in each table: -log2 of its smoothed share, in bits
+            for (s, cost) in self.sums[..k].iter().zip(&mut self.cost[..k]) {
+                let n: u64 = s.iter().sum();
+                let denom = (n + 256) as f32;
+                for (x, &f) in cost.iter_mut().zip(s) {
+                    *x = -((f as f32 + 1.0) / denom).log2();
+                }
+            }
+            assign(&self.fcounts, &self.cost[..k], &mut self.choice);
+            let mut moved = false;
+            for (&c, &j) in self.active.iter().zip(&self.choice) {
+                moved |= j != map[c as usize];
+                map[c as usize] = j;
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    /// Drops the clusters no context chose and renumbers the others in order, then sets each
+    /// table's code lengths and the stream's cost in bits.
+    fn build_tables(&mut self, k: usize) {
+        let (counts, totals, map) = (&self.counts, &self.totals, &mut self.map);
+        self.kept.clear();
+        let mut renumber = [0u8; MAX_TABLES];
+        for (j, slot) in renumber.iter_mut().enumerate().take(k) {
+            let mut sum = [0u32; 256];
+            let mut any = false;
+            for &c in self
+                .active
+                .iter()
+                .filter(|&&c| map[c as usize] as usize == j)
+            {
+                for (a, &b) in sum.iter_mut().zip(&counts[c as usize]) {
+                    *a += b;
+                }
+                any = true;
+            }
+            if any {
+                *slot = self.kept.len() as u8;
+                self.kept.push(sum);
+            }
+        }
+        if self.kept.is_empty() {
+            // no literal at all: one table of one symbol keeps the stream well formed
+            let mut one = [0u32; 256];
+            one[0] = 1;
+            self.kept.push(one);
+        }
+        for (c, m) in map.iter_mut().enumerate() {
+            *m = if totals[c] > 0 {
+                renumber[*m as usize]
+            } else {
+                0
+            };
+        }
+        self.tables.clear();
+        self.tables
+            .extend(self.kept.iter().map(huffman::code_lengths));
+        self.bits = self
+            .kept
+            .iter()
+            .zip(&self.tables)
+            .map(|(s, l)| huffman::coded_bits(s, l))
+            .sum();
+    }
+}
+
+/// For each context (its byte counts as floats in `fcounts`), the table whose costs (`costs[j]`,
+/// bits per byte value) code it in the fewest bits, into `choice`; ties go to the lower table.
+///
+/// The clustering's main cost (up to 257 x 255 dot products of 256 per round), so compiled for
+/// AVX2 too and run so where the CPU has it (`tests::assignment_is_the_same_with_avx2` checks
+/// that both give the same tables).
+pub(crate) fn assign(fcounts: &[[f32; 256]], costs: &[[f32; 256]], choice: &mut [u8]) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above), the one requirement for calling a
+        // function compiled with `#[target_feature(enable = "avx2")]`.
+        return unsafe { assign_avx2(fcounts, costs, choice) };
+    }
+    assign_in(fcounts, costs, choice)
+}
+
+/// Tables worth trying for `n` literals: about one per 16 KiB of them, at least 2, at most
+/// [`MAX_TABLES`] (each table costs up to 160 bytes and its share of clustering time).
+pub fn tables_for(n: usize) -> usize {
+    (n / 16384).clamp(2, MAX_TABLES)
+}

@@ -1,0 +1,189 @@
+//! Decoding a context-modelled stream: [`LiteralReader`], a byte at a time (each with the table
+//! of its context) or in runs.
+
+use super::{ContextTables, NO_CONTEXT};
+use crate::entropy::huffman;
+
+/// Reads context-modelled literals one at a time, each with the table of its context; refuses
+/// bits that are no code, more literals than the stream declared, and reading past the bits.
+pub struct LiteralReader<'a> {
+    tables: &'a ContextTables,
+    src: &'a [u8],
+    bitpos: u64,
+    left: usize,
+}
+
+impl<'a> LiteralReader<'a> {
+    /// A reader of `n` literals coded in `src` with `tables`.
+    pub fn new(tables: &'a ContextTables, src: &'a [u8], n: usize) -> Self {
+        LiteralReader {
+            tables,
+            src,
+            bitpos: 0,
+            left: n,
+        }
+    }
+
+    /// The next literal, whose context is `ctx` (below [`CONTEXTS`]).
+    #[inline]
+    pub fn next(&mut self, ctx: u16) -> Result<u8, &'static str> {
+        if self.left == 0 {
+            return Err("more literals than the literal stream holds");
+        }
+        self.left -= 1;
+        let e = self
+            .tables
+            .entry(ctx as usize, huffman::peek(self.src, self.bitpos));
+        let l = (e & 0xff) as u64;
+        if l == 0 {
+            return Err("literal bits that are no code");
+        }
+        self.bitpos += l;
+        if self.bitpos > self.src.len() as u64 * 8 {
+            return Err("literal bits run past their stream");
+        }
+        Ok((e >> 8) as u8)
+    }
+
+    /// Decodes `n` literals into `win[at..at + n]`, the context of each being the byte `d`
+    /// before it in `win` (`d` at most `at`), or [`NO_CONTEXT`] without `d`.
+    pub fn run(
+        &mut self,
+        win: &mut [u8],
+        at: usize,
+        n: usize,
+        d: Option<usize>,
+    ) -> Result<(), &'static str> {
+        if n > self.left {
+            return Err("more literals than the literal stream holds");
+        }
+        if at + n > win.len() || d.is_some_and(|d| d == 0 || d > at) {
+            return Err("literals past their window");
+        }
+        let t = self.tables;
+        let src = self.src;
+        let mut bitpos = self.bitpos;
+        let (mut q, end) = (at, at + n);
+        if d == Some(1) {
+            // each byte in the context of the one before: kept in a register
+            let mut prev = win[at - 1] as usize;
+            while q < end {
+                let mut w = bits_at(src, bitpos);
+                let stop = end.min(q + 5);
+                while q < stop {
+                    let e = t.entry(prev, w);
+                    let l = e & 0xff;
+                    if l == 0 {
+                        return Err("literal bits that are no code");
+                    }
+                    w >>= l;
+                    bitpos += l as u64;
+                    prev = (e >> 8) as usize;
+                    win[q] = prev as u8;
+                    q += 1;
+                }
+            }
+        }
+        while q < end {
+            // one load serves five codes (at least 57 of its bits are the stream's)
+            let mut w = bits_at(src, bitpos);
+            let stop = end.min(q + 5);
+            while q < stop {
+                let ctx = match d {
+                    Some(d) => win[q - d] as usize,
+                    None => NO_CONTEXT as usize,
+                };
+                let e = t.entry(ctx, w);
+                let l = e & 0xff;
+                if l == 0 {
+                    return Err("literal bits that are no code");
+                }
+                w >>= l;
+                bitpos += l as u64;
+                win[q] = (e >> 8) as u8;
+                q += 1;
+            }
+        }
+        if bitpos > src.len() as u64 * 8 {
+            return Err("literal bits run past their stream");
+        }
+        self.bitpos = bitpos;
+        self.left -= n;
+        Ok(())
+    }
+
+    /// Decodes `dst.len()` bytes into `dst`, the context of `dst[i]` being `ctx[i]` (as long as
+    /// `dst`).
+    pub fn run_by(&mut self, ctx: &[u8], dst: &mut [u8]) -> Result<(), &'static str> {
+        if ctx.len() != dst.len() {
+            return Err("a context stream of another length");
+        }
+        self.decode_into(dst, |i| ctx[i] as usize)
+    }
+
+    /// Decodes `dst.len()` literals of context [`NO_CONTEXT`] into `dst`.
+    pub fn run_plain(&mut self, dst: &mut [u8]) -> Result<(), &'static str> {
+        self.decode_into(dst, |_| NO_CONTEXT as usize)
+    }
+
+    /// Decodes `dst.len()` bytes into `dst`, the context of `dst[i]` being `ctx(i)`, known before
+    /// any byte is decoded.
+    #[inline(always)]
+    fn decode_into(
+        &mut self,
+        dst: &mut [u8],
+        ctx: impl Fn(usize) -> usize,
+    ) -> Result<(), &'static str> {
+        if dst.len() > self.left {
+            return Err("more literals than the literal stream holds");
+        }
+        let t = self.tables;
+        let src = self.src;
+        let mut bitpos = self.bitpos;
+        for (k, five) in dst.chunks_mut(5).enumerate() {
+            // one load serves five codes (at least 57 of its bits are the stream's)
+            let mut w = bits_at(src, bitpos);
+            for (i, o) in five.iter_mut().enumerate() {
+                let e = t.entry(ctx(5 * k + i), w);
+                let l = e & 0xff;
+                if l == 0 {
+                    return Err("literal bits that are no code");
+                }
+                w >>= l;
+                bitpos += l as u64;
+                *o = (e >> 8) as u8;
+            }
+        }
+        if bitpos > src.len() as u64 * 8 {
+            return Err("literal bits run past their stream");
+        }
+        self.bitpos = bitpos;
+        self.left -= dst.len();
+        Ok(())
+    }
+
+    /// Checks that every literal was read and the bits end there (zero padding, no extra byte).
+    pub fn finish(&self) -> Result<(), &'static str> {
+        if self.left != 0 {
+            return Err("bytes left in a stream after the last op");
+        }
+        if self.bitpos.div_ceil(8) != self.src.len() as u64 {
+            return Err("literal bits do not end with the last literal");
+        }
+        if !self.bitpos.is_multiple_of(8) && self.src[self.src.len() - 1] >> (self.bitpos % 8) != 0
+        {
+            return Err("non-zero padding after the last literal");
+        }
+        Ok(())
+    }
+}
+
+/// 64 bits of `src` from bit `bitpos` on (zeros past its end).
+#[inline(always)]
+fn bits_at(src: &[u8], bitpos: u64) -> u64 {
+    let byte = (bitpos / 8) as usize;
+    match src.get(byte..byte + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")) >> (bitpos % 8),
+        None => huffman::peek(src, bitpos),
+    }
+}

@@ -1,0 +1,154 @@
+//! [`EntropyEncoder`]: splits a payload into its streams, then writes each stream in the mode
+//! that codes it smallest.
+
+use super::container::{write_context_stream, write_stream};
+use super::context;
+use super::huffman;
+use super::route::route;
+use super::split::{Counts, Split, GAP};
+use super::{Stream, STREAMS};
+
+/// Splits payloads and codes their streams; keeps its buffer (as long as the longest payload)
+/// from frame to frame.
+#[derive(Debug, Default)]
+pub struct EntropyEncoder {
+    streams: Vec<u8>,
+    /// The context of each literal stream byte (when contexts are given).
+    ctx: Vec<u16>,
+    /// The literal model (context counts and tables).
+    model: context::Model,
+    /// Whether the last `encode` was given literal contexts that did not match its payload.
+    ctx_mismatch: bool,
+}
+
+/// Fewer literals than this are not worth a context model (its tables and clustering time).
+const MIN_CONTEXT_LITERALS: usize = 4096;
+
+/// Where each stream starts in [`EntropyEncoder::streams`] after a split (`start[s + 1] - GAP`
+/// is where stream `s` ends).
+type Starts = [usize; STREAMS + 1];
+
+impl EntropyEncoder {
+    /// Whether the last [`encode`](Self::encode) was given literal contexts whose count did not
+    /// match its payload's lz4 literals (and so coded the literals with one table): the
+    /// encoder's own contexts always match (checked in its debug builds).
+    pub(crate) fn contexts_mismatched(&self) -> bool {
+        self.ctx_mismatch
+    }
+
+    /// Appends the entropy-coded form of `payload` (the ops of a frame with page size `ps` and
+    /// block size `bs`) to `out`. Fails only on a payload that is not a valid sequence of ops.
+    ///
+    /// `lit_ctx`, when given, holds the context of every literal of the payload's lz4 blocks in
+    /// payload order ([`context::lz4_literal_contexts`] of each block); the literal stream is
+    /// then context modelled when that is smaller. Without it, or when it does not match the
+    /// payload's lz4 literals, the literal stream is coded with one table.
+    pub fn encode(
+        &mut self,
+        payload: &[u8],
+        ps: usize,
+        bs: usize,
+        lit_ctx: Option<&[u16]>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str> {
+        let (start, counts, lits_by_ctx) = self.split(payload, ps, bs, lit_ctx)?;
+        self.write_streams(&start, &counts, lits_by_ctx, out);
+        Ok(())
+    }
+
+    /// Splits `payload` into `self.streams` (and, when the literals are to be context modelled,
+    /// their contexts into `self.ctx`) in two passes: one counts each stream's length and checks
+    /// the payload, the other moves the bytes. Returns where each stream starts, the byte counts
+    /// the moving pass took (see [`Split::counts`]), and whether the literals have contexts.
+    fn split(
+        &mut self,
+        payload: &[u8],
+        ps: usize,
+        bs: usize,
+        lit_ctx: Option<&[u16]>,
+    ) -> Result<(Starts, Counts, bool), &'static str> {
+        let mut count = Split {
+            src: payload,
+            pos: 0,
+            at: [0; STREAMS],
+            out: None,
+            counts: [[0; 256]; 3],
+            ctx_in: &[],
+            ctx_pos: 0,
+            ctx_out: None,
+        };
+        route(&mut count, ps, bs)?;
+        let n_lits = count.at[Stream::Literals as usize];
+        self.ctx_mismatch = lit_ctx.is_some_and(|c| c.len() != count.ctx_pos);
+        let lit_ctx =
+            lit_ctx.filter(|c| c.len() == count.ctx_pos && n_lits >= MIN_CONTEXT_LITERALS);
+        let mut start = [0usize; STREAMS + 1];
+        for s in 0..STREAMS {
+            start[s + 1] = start[s] + count.at[s] + GAP;
+        }
+        if self.streams.len() < start[STREAMS] {
+            self.streams.resize(start[STREAMS], 0);
+        }
+        if lit_ctx.is_some() && self.ctx.len() < n_lits {
+            self.ctx.resize(n_lits, 0);
+        }
+        let mut split = Split {
+            src: payload,
+            pos: 0,
+            at: std::array::from_fn(|s| start[s]),
+            out: Some(&mut self.streams[..]),
+            counts: [[0; 256]; 3],
+            ctx_in: lit_ctx.unwrap_or(&[]),
+            ctx_pos: 0,
+            ctx_out: lit_ctx.map(|_| (&mut self.ctx[..], start[Stream::Literals as usize])),
+        };
+        route(&mut split, ps, bs)?;
+        Ok((start, split.counts, lit_ctx.is_some()))
+    }
+
+    /// Writes the streams of the last [`split`](Self::split), each in the mode that codes it
+    /// smallest: context modelled (the literals by their given contexts, the tokens and low
+    /// offset bytes by the byte before, the high offset bytes by their low byte) when the
+    /// stream is long enough for a model to pay, else Huffman coded or stored.
+    fn write_streams(
+        &mut self,
+        start: &Starts,
+        counts: &Counts,
+        lits_by_ctx: bool,
+        out: &mut Vec<u8>,
+    ) {
+        for s in 0..STREAMS {
+            let stream = &self.streams[start[s]..start[s + 1] - GAP];
+            let counts = match s {
+                1 => counts[0],
+                3 => counts[1],
+                4 => counts[2],
+                _ => huffman::histogram(stream),
+            };
+            debug_assert!(counts == huffman::histogram(stream), "stream {s}");
+            let n = stream.len();
+            if s == Stream::Literals as usize && lits_by_ctx {
+                let by = context::Contexts::Given(&self.ctx[..n]);
+                write_context_stream(stream, by, &counts, &mut self.model, out);
+            } else if n >= MIN_CONTEXT_LITERALS
+                && (s == Stream::Tokens as usize || s == Stream::OffsetLow as usize)
+            {
+                // tokens, low offset bytes: the stream's previous byte
+                let by = context::Contexts::Previous;
+                write_context_stream(stream, by, &counts, &mut self.model, out);
+            } else if n >= MIN_CONTEXT_LITERALS && s == Stream::OffsetHigh as usize {
+                // high offset bytes: the low byte of the offset
+                let lo = start[Stream::OffsetLow as usize];
+                let by = context::Contexts::Beside(&self.streams[lo..lo + n]);
+                write_context_stream(stream, by, &counts, &mut self.model, out);
+            } else {
+                write_stream(stream, &counts, out);
+            }
+        }
+    }
+
+    /// Bytes of buffers held.
+    pub fn memory_bytes(&self) -> usize {
+        self.streams.capacity() + 2 * self.ctx.capacity() + self.model.memory_bytes()
+    }
+}
