@@ -178,6 +178,167 @@ fn eval_json_reports_every_method_and_verifies() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+const METHODS: [&str; 8] = [
+    "raw",
+    "zero+raw",
+    "xbzrle",
+    "zlib-1",
+    "lz4",
+    "zstd-1",
+    "fgbi-default",
+    "fgbi-adapted",
+];
+
+#[test]
+fn eval_ship_time_at_each_link() {
+    let dir = tmpdir("ship");
+    make_trace(&dir, 64, 5);
+    let svg = dir.join("ship.svg");
+    let out = run(bin()
+        .arg("eval")
+        .arg(&dir)
+        .args(["--links", "100,1", "--json", "--plot-ship"])
+        .arg(&svg));
+    assert!(out.status.success());
+    let v = json(&out);
+    let ship = v["ship"].as_array().expect("a ship list");
+    let links: Vec<f64> = ship
+        .iter()
+        .map(|r| r["link_gbps"].as_f64().unwrap())
+        .collect();
+    assert_eq!(links, [1.0, 100.0], "ascending, both links");
+    assert_eq!(v["links_gbps"], serde_json::json!([1.0, 100.0]));
+    let dirty = v["raw"]["dirty_bytes"].as_f64().unwrap();
+    for r in ship {
+        let l = r["link_gbps"].as_f64().unwrap();
+        let secs = r["seconds"].as_object().unwrap();
+        assert_eq!(secs.len(), METHODS.len(), "{r}");
+        let adapted = &r["fgbi_adapted"];
+        assert_eq!(adapted["verified"], serde_json::Value::Bool(true), "{r}");
+        assert_eq!(adapted["link_rate"].as_u64(), Some((l * 1e9 / 8.0) as u64));
+        for m in METHODS {
+            let s = secs[m]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{m} at {l}: {r}"));
+            assert!(s > 0.0, "{m} at {l}: {s}");
+            // the method's own run: a baseline's totals, libfgbi as configured, libfgbi adapted
+            let run = match m {
+                "fgbi-default" => &v["fgbi"],
+                "fgbi-adapted" => adapted,
+                _ => &v[m],
+            };
+            let bytes = run["bytes_sent"].as_f64().unwrap();
+            assert_eq!(r["bytes_sent"][m].as_f64(), Some(bytes), "{m} at {l}");
+            let link = bytes / (l * 1e9 / 8.0);
+            let (enc, dec) = (
+                run["encode_seconds"].as_f64().unwrap(),
+                run["decode_seconds"].as_f64().unwrap(),
+            );
+            assert!(enc > 0.0 && dec > 0.0, "{m}: decode measured: {run}");
+            // the model's floor, and its value: the slowest of the three stages
+            assert!(s >= link * (1.0 - 1e-9), "{m} at {l}: {s} < {link}");
+            let want = enc.max(link).max(dec);
+            assert!((s - want).abs() <= want * 1e-9, "{m} at {l}: {s} vs {want}");
+            let eff = r["effective_gbps"][m].as_f64().unwrap();
+            assert!((eff - dirty * 8.0 / s / 1e9).abs() <= eff * 1e-9);
+            assert!(["encode", "link", "decode"].contains(&r["bound"][m].as_str().unwrap()));
+        }
+        let fastest = r["fastest"].as_str().unwrap();
+        let min = METHODS
+            .iter()
+            .map(|m| secs[*m].as_f64().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(secs[fastest].as_f64(), Some(min));
+        let best = r["best_baseline"].as_str().unwrap();
+        assert!(!best.starts_with("fgbi"));
+        let ratio = r["fgbi_adapted_vs_best_baseline"].as_f64().unwrap();
+        let want = secs["fgbi-adapted"].as_f64().unwrap() / secs[best].as_f64().unwrap();
+        assert!((ratio - want).abs() <= want * 1e-9);
+    }
+    // at 1 Gbit/s the link bounds raw (4 KiB pages cost far less to copy than to send)
+    assert_eq!(ship[0]["bound"]["raw"], "link");
+    // adapted to the slow link libfgbi sends no more than adapted to the fast one
+    assert!(
+        ship[0]["fgbi_adapted"]["bytes_sent"].as_u64()
+            <= ship[1]["fgbi_adapted"]["bytes_sent"].as_u64()
+    );
+
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+    assert_eq!(chart.matches("<polyline").count(), METHODS.len(), "{chart}");
+    for m in METHODS {
+        assert!(chart.contains(&format!("<title>{m}</title>")), "{m}");
+    }
+    assert!(chart.contains("link rate, Gbit/s (log scale)"));
+    assert!(chart.contains("effective rate = dirty memory / ship time, Gbit/s (log scale)"));
+
+    // the table form: one row per link, the fastest named
+    let out = run(bin().arg("eval").arg(&dir).args(["--links", "1,100"]));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ship time, seconds"), "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("ship time"))
+        .skip(2)
+        .take(2)
+        .collect();
+    assert!(rows[0].trim_start().starts_with("1 ") && rows[1].trim_start().starts_with("100 "));
+    for r in rows {
+        assert!(
+            r.contains('*') && METHODS.iter().any(|m| r.contains(&format!(" {m} "))),
+            "{r}"
+        );
+    }
+
+    // --links none: no adapted runs, no ship table, an empty list
+    let out = run(bin()
+        .arg("eval")
+        .arg(&dir)
+        .args(["--links", "none", "--json"]));
+    assert!(out.status.success());
+    assert_eq!(json(&out)["ship"], serde_json::json!([]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_refuses_a_bad_link_rate() {
+    let dir = tmpdir("badlinks");
+    make_trace(&dir, 8, 2);
+    for (bad, says) in [
+        ("0", "above 0"),
+        ("1,0", "above 0"),
+        ("-2.5", "above 0"),
+        ("1,-1", "above 0"),
+        ("fast", "not a number"),
+        ("1,,10", "not a number"),
+        ("inf", "above 0"),
+    ] {
+        let out = bin()
+            .arg("eval")
+            .arg(&dir)
+            .arg("--links")
+            .arg(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--links {bad} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--links") && err.contains("bad link rate") && err.contains(says),
+            "--links {bad}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = bin()
+        .arg("eval")
+        .arg(&dir)
+        .args(["--link-gbps", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn eval_reports_a_tampered_frame_and_exits_1() {
     let dir = tmpdir("tamper");

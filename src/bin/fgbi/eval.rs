@@ -1,4 +1,8 @@
-//! `fgbi eval`: libfgbi and the baselines on the same dirty pages of a trace.
+//! `fgbi eval`: libfgbi and the baselines on the same dirty pages of a trace, and the time each
+//! takes to ship them over links of several rates.
+
+#[path = "ship.rs"]
+mod ship;
 
 use crate::baselines::{self, Method};
 use crate::opts::{fallback_string, stages_string, ConfigArgs};
@@ -7,8 +11,11 @@ use crate::progress;
 use crate::trace::{Trace, PAGE};
 use clap::Args;
 use fgbi::cache::Policy;
-use fgbi::{Decoder, Encoder, EncoderStats};
+use fgbi::{Config, Decoder, Encoder, EncoderStats};
+use indicatif::ProgressBar;
 use serde::Serialize;
+use serde_json::{json, Value};
+use ship::{Cost, Links, Row};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -27,9 +34,18 @@ pub struct EvalArgs {
     pub plot: Option<PathBuf>,
     #[command(flatten)]
     pub cfg: ConfigArgs,
-    /// Link speed in Gbit/s for the "effective GB/s" column.
-    #[arg(long, default_value_t = 10.0)]
+    /// Link speed in Gbit/s for the "eff GB/s" column of the method table (the ship-time model
+    /// at one link, libfgbi as configured).
+    #[arg(long, value_name = "G", value_parser = ship::parse_link, default_value_t = 10.0)]
     pub link_gbps: f64,
+    /// Link rates in Gbit/s for the ship-time table, comma-separated, or `none`. libfgbi runs
+    /// once more for each, its encoder adapted to that link (as with --adapt-gbps).
+    #[arg(long, value_name = "LIST", value_parser = ship::parse_links,
+          default_value = ship::DEFAULT_LINKS, allow_hyphen_values = true)]
+    pub links: Links,
+    /// Write an SVG chart (log-log) of effective rate against link rate for each method.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot_ship: Option<PathBuf>,
     /// Per-epoch detail.
     #[arg(long, short)]
     pub verbose: bool,
@@ -56,15 +72,6 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
         "direct" => Ok(Policy::DirectMapped),
         _ => Err(format!("unknown policy {s:?} (clock, direct)")),
     }
-}
-
-/// libfgbi in exhaustive mode: its own encoder, decoder and replica.
-struct Exhaustive {
-    enc: Encoder,
-    dec: Decoder,
-    replica: Vec<u8>,
-    totals: MethodTotals,
-    verified: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -254,49 +261,44 @@ fn run_baseline(
     Ok(bytes)
 }
 
-pub fn run(a: &EvalArgs) -> Result<bool, String> {
-    let cfg = a.cfg.config()?;
-    let trace = Trace::open(&a.trace)?;
-    let pages = trace.pages();
-    let mut baselines = if a.no_baselines {
-        Vec::new()
-    } else {
-        baselines::all(cfg.cache_bytes)
-    };
-    let mut totals: Vec<MethodTotals> = vec![MethodTotals::default(); baselines.len()];
-    let mut ft = MethodTotals::default();
-    let mut enc = Encoder::with_policy(cfg, a.policy).map_err(|e| e.to_string())?;
-    let mut decoder = Decoder::new(cfg).map_err(|e| e.to_string())?;
-    let mut exh = if a.exhaustive {
-        let mut enc = Encoder::with_policy(cfg, a.policy).map_err(|e| e.to_string())?;
-        enc.set_exhaustive(true);
-        Some(Exhaustive {
-            enc,
-            dec: Decoder::new(cfg).map_err(|e| e.to_string())?,
-            replica: vec![0u8; trace.image_bytes],
-            totals: MethodTotals::default(),
-            verified: true,
-        })
-    } else {
-        None
-    };
-    let mut replica = vec![0u8; trace.image_bytes];
-    // Fault the replica in now: epoch 0 writes every page of it anyway, and first-touch page
-    // faults of a fresh allocation would otherwise be charged to libfgbi's decode time.
+/// One run of libfgbi's encoder over the trace, every frame decoded onto a replica and checked.
+struct FgbiRun {
+    totals: MethodTotals,
+    verified: bool,
+    rejected: Vec<u64>,
+    failures: Vec<String>,
+    stats: EncoderStats,
+    per_epoch: Vec<(usize, EncoderStats)>,
+}
+
+/// How a libfgbi run differs from the others besides its configuration.
+struct FgbiPass<'a> {
+    /// Names the run in progress messages and failures.
+    label: &'a str,
+    policy: Policy,
+    exhaustive: bool,
+    tamper: Option<u64>,
+}
+
+/// An image-sized buffer for libfgbi's decoder, faulted in now: epoch 0 writes every page of it
+/// anyway, and first-touch page faults of a fresh allocation would otherwise be charged to
+/// libfgbi's decode time.
+fn fresh_replica(bytes: usize) -> Vec<u8> {
+    let mut replica = vec![0u8; bytes];
     for p in replica.chunks_mut(PAGE) {
         // SAFETY: p is a valid, exclusively borrowed, non-empty slice.
         unsafe { std::ptr::write_volatile(p.as_mut_ptr(), 0) };
     }
-    let mut out = Vec::with_capacity(BATCH * (PAGE + 16));
-    let mut dec = vec![0u8; BATCH * PAGE];
-    let mut verified = true;
-    let mut rejected = Vec::new();
-    let mut failures: Vec<String> = Vec::new();
-    let mut resync_next = false;
-    let mut dirty_pages_total = 0u64;
-    let mut per_epoch_stats: Vec<(usize, EncoderStats)> = Vec::new();
+    replica
+}
 
-    let bar = progress::bar(trace.epochs() as u64, "epochs");
+/// Calls `f(epoch, previous image, image, dirty pages)` for every epoch in order, with at most
+/// two images mapped at a time, and advances `bar`.
+fn for_each_epoch(
+    trace: &Trace,
+    bar: &ProgressBar,
+    mut f: impl FnMut(usize, Option<&[u8]>, &[u8], &[u64]) -> Result<(), String>,
+) -> Result<(), String> {
     let mut prev_map: Option<memmap2::Mmap> = None;
     for e in 0..trace.epochs() {
         let cur_map = trace.map(e)?;
@@ -311,32 +313,76 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
             std::hint::black_box(acc);
         }
         let dirty = trace.dirty_pages(prev, cur);
-        let dirty_bytes = (dirty.len() * PAGE) as u64;
-        dirty_pages_total += dirty.len() as u64;
+        f(e, prev, cur, &dirty)?;
+        drop(prev_map.take());
+        prev_map = Some(cur_map);
+        bar.inc(1);
+    }
+    Ok(())
+}
 
-        // libfgbi: encode, decode onto the replica, verify
-        bar.set_message(format!("epoch {e}: fgbi, {} dirty pages", dirty.len()));
-        let all_pages: Vec<u64>;
-        let fg_pages: &[u64] = if resync_next {
-            all_pages = (0..pages as u64).collect();
-            &all_pages
+/// The first page where the replica differs from the image.
+fn first_difference(replica: &[u8], image: &[u8]) -> Option<usize> {
+    if replica == image {
+        return None;
+    }
+    replica
+        .chunks(PAGE)
+        .zip(image.chunks(PAGE))
+        .position(|(x, y)| x != y)
+        .or(Some(0))
+}
+
+/// Runs libfgbi over the trace: per epoch `begin_epoch`, `add_page` for each dirty page,
+/// `end_epoch` (encode time); `Decoder::apply_flat` of the frame onto `replica` (decode time);
+/// then, untimed, the replica is compared with the image. After a rejected frame the encoder
+/// resynchronises and the next epoch carries every page.
+fn run_fgbi(
+    trace: &Trace,
+    cfg: Config,
+    pass: &FgbiPass,
+    replica: &mut [u8],
+) -> Result<FgbiRun, String> {
+    let mut enc = Encoder::with_policy(cfg, pass.policy).map_err(|e| e.to_string())?;
+    if pass.exhaustive {
+        enc.set_exhaustive(true);
+    }
+    let mut dec = Decoder::new(cfg).map_err(|e| e.to_string())?;
+    // a stale replica from an earlier run must not hide a page the decoder failed to write
+    replica.fill(0);
+    let mut r = FgbiRun {
+        totals: MethodTotals::default(),
+        verified: true,
+        rejected: Vec::new(),
+        failures: Vec::new(),
+        stats: EncoderStats::default(),
+        per_epoch: Vec::new(),
+    };
+    let label = pass.label;
+    let mut resync_next = false;
+    let all_pages: Vec<u64> = (0..trace.pages() as u64).collect();
+    let bar = progress::bar(trace.epochs() as u64, "epochs");
+    for_each_epoch(trace, &bar, |e, _, cur, dirty| {
+        bar.set_message(format!("{label}: epoch {e}, {} dirty pages", dirty.len()));
+        let pages = if std::mem::take(&mut resync_next) {
+            &all_pages[..]
         } else {
-            &dirty
+            dirty
         };
-        resync_next = false;
         let t0 = Instant::now();
         enc.begin_epoch(e as u64).map_err(|x| x.to_string())?;
-        for &p in fg_pages {
+        for &p in pages {
             let off = p as usize * PAGE;
             enc.add_page(p * PAGE as u64, &cur[off..off + PAGE])
                 .map_err(|x| x.to_string())?;
         }
         let frame = enc.end_epoch().map_err(|x| x.to_string())?;
-        ft.encode_seconds += t0.elapsed().as_secs_f64();
-        ft.add_epoch(e, frame.len() as u64, dirty_bytes);
+        r.totals.encode_seconds += t0.elapsed().as_secs_f64();
+        r.totals
+            .add_epoch(e, frame.len() as u64, (dirty.len() * PAGE) as u64);
         // the frame is decoded straight from the encoder's buffer; copied only to be tampered with
         let tampered: Vec<u8>;
-        let frame: &[u8] = if a.tamper_epoch == Some(e as u64) {
+        let frame: &[u8] = if pass.tamper == Some(e as u64) {
             let mut f = frame.to_vec();
             let i = f.len() / 2;
             f[i] ^= 0x10;
@@ -346,209 +392,341 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
             frame
         };
         let t0 = Instant::now();
-        let applied = decoder.apply_flat(frame, &mut replica);
-        ft.decode_seconds += t0.elapsed().as_secs_f64();
+        let applied = dec.apply_flat(frame, replica);
+        r.totals.decode_seconds += t0.elapsed().as_secs_f64();
         match applied {
             Ok(_) => {
-                if replica[..] != cur[..] {
-                    verified = false;
-                    let first = replica
-                        .chunks(PAGE)
-                        .zip(cur.chunks(PAGE))
-                        .position(|(x, y)| x != y)
-                        .unwrap_or(0);
-                    failures.push(format!(
-                        "epoch {e}: replica differs from the image (first at page {first})"
+                if let Some(first) = first_difference(replica, cur) {
+                    r.verified = false;
+                    r.failures.push(format!(
+                        "epoch {e}: {label}'s replica differs from the image (first at page {first})"
                     ));
                 }
             }
             Err(err) => {
-                verified = false;
-                rejected.push(e as u64);
-                failures.push(format!(
-                    "epoch {e}: fgbi frame rejected by the decoder: {err}; resynchronising"
+                r.verified = false;
+                r.rejected.push(e as u64);
+                r.failures.push(format!(
+                    "epoch {e}: {label} frame rejected by the decoder: {err}; resynchronising"
                 ));
                 enc.resync();
                 resync_next = true;
             }
         }
-        per_epoch_stats.push((dirty.len(), enc.epoch_stats()));
+        r.per_epoch.push((dirty.len(), enc.epoch_stats()));
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    r.stats = enc.stats();
+    Ok(r)
+}
 
-        if let Some(x) = &mut exh {
-            bar.set_message(format!("epoch {e}: fgbi exhaustive"));
-            let t0 = Instant::now();
-            x.enc.begin_epoch(e as u64).map_err(|x| x.to_string())?;
-            for &p in &dirty {
-                let off = p as usize * PAGE;
-                x.enc
-                    .add_page(p * PAGE as u64, &cur[off..off + PAGE])
-                    .map_err(|x| x.to_string())?;
-            }
-            let frame = x.enc.end_epoch().map_err(|x| x.to_string())?;
-            x.totals.encode_seconds += t0.elapsed().as_secs_f64();
-            x.totals.add_epoch(e, frame.len() as u64, dirty_bytes);
-            let t0 = Instant::now();
-            let ok = x.dec.apply_flat(frame, &mut x.replica).is_ok();
-            x.totals.decode_seconds += t0.elapsed().as_secs_f64();
-            if !ok || x.replica[..] != cur[..] {
-                x.verified = false;
-                failures.push(format!("epoch {e}: exhaustive fgbi's replica differs"));
-            }
-        }
-
-        for (m, t) in baselines.iter_mut().zip(totals.iter_mut()) {
+/// The baselines over the trace, in table order: (name, totals).
+fn run_baselines(trace: &Trace, cfg: &Config) -> Result<Vec<(&'static str, MethodTotals)>, String> {
+    let mut methods = baselines::all(cfg.cache_bytes);
+    let mut totals = vec![MethodTotals::default(); methods.len()];
+    let mut out = Vec::with_capacity(BATCH * (PAGE + 16));
+    let mut dec = vec![0u8; BATCH * PAGE];
+    let bar = progress::bar(trace.epochs() as u64, "epochs");
+    for_each_epoch(trace, &bar, |e, prev, cur, dirty| {
+        for (m, t) in methods.iter_mut().zip(totals.iter_mut()) {
             bar.set_message(format!(
-                "epoch {e}: {}, {} dirty pages",
+                "{}: epoch {e}, {} dirty pages",
                 m.name(),
                 dirty.len()
             ));
-            let b = run_baseline(m.as_mut(), t, &dirty, prev, cur, &mut out, &mut dec)?;
-            t.add_epoch(e, b, dirty_bytes);
+            let b = run_baseline(m.as_mut(), t, dirty, prev, cur, &mut out, &mut dec)?;
+            t.add_epoch(e, b, (dirty.len() * PAGE) as u64);
         }
-        drop(prev_map.take());
-        prev_map = Some(cur_map);
-        bar.inc(1);
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
-    drop(prev_map);
+    Ok(methods.iter().map(|m| m.name()).zip(totals).collect())
+}
 
-    let stats = enc.stats();
-    let names: Vec<&'static str> = baselines.iter().map(|m| m.name()).collect();
-
-    if let Some(path) = &a.plot {
-        let mut series: Vec<(&str, &[u64])> = names
-            .iter()
-            .zip(&totals)
-            .map(|(n, t)| (*n, &t.per_epoch_bytes[..]))
-            .collect();
-        series.push(("fgbi", &ft.per_epoch_bytes));
-        let svg = plot::svg(
-            &format!("bytes sent per epoch: {}", trace.dir.display()),
-            &series,
-        );
-        std::fs::write(path, svg).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-
-    if a.json {
-        let mut obj = serde_json::Map::new();
-        obj.insert("trace".into(), trace.dir.display().to_string().into());
-        obj.insert("epochs".into(), trace.epochs().into());
-        obj.insert("image_bytes".into(), trace.image_bytes.into());
-        obj.insert("dirty_pages".into(), dirty_pages_total.into());
-        obj.insert(
-            "meta".into(),
-            trace.meta.clone().unwrap_or(serde_json::Value::Null),
-        );
-        obj.insert("link_gbps".into(), a.link_gbps.into());
-        obj.insert(
-            "config".into(),
-            serde_json::json!({
-                "page_size": cfg.page_size,
-                "block_size": cfg.block_size,
-                "cache_bytes": cfg.cache_bytes,
-                "hash_bytes": cfg.hash_bytes,
-                "stages": stages_string(&cfg.stages),
-                "fallback": fallback_string(&cfg.fallback),
-                "link_rate": cfg.link_rate,
-            }),
-        );
-        for (n, t) in names.iter().zip(&totals) {
-            obj.insert((*n).into(), serde_json::to_value(t).unwrap());
-        }
-        let f = FgbiJson {
-            totals: ft.clone(),
-            verified,
-            rejected_epochs: rejected.clone(),
-            stages: stages_json(&stats),
+/// libfgbi once per link rate of `--links`, its encoder adapted to it (`Config::link_rate`).
+fn run_adapted(
+    trace: &Trace,
+    cfg: Config,
+    a: &EvalArgs,
+    replica: &mut [u8],
+) -> Result<Vec<FgbiRun>, String> {
+    let mut runs = Vec::new();
+    for &l in &a.links.0 {
+        let cfg = Config {
+            link_rate: ship::bytes_per_second(l) as u64,
+            ..cfg
         };
-        obj.insert("fgbi".into(), serde_json::to_value(f).unwrap());
-        if let Some(x) = &exh {
-            let j = ExhaustiveJson {
-                totals: x.totals.clone(),
-                verified: x.verified,
-                op_bytes: x.enc.stats().op_bytes(),
-            };
-            obj.insert("fgbi_exhaustive".into(), serde_json::to_value(j).unwrap());
-        }
-        obj.insert("failures".into(), failures.clone().into());
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::Value::Object(obj)).unwrap()
-        );
-    } else {
-        print_tables(
-            a,
-            &trace,
-            &cfg,
-            dirty_pages_total,
-            &names,
-            &totals,
-            &ft,
-            &stats,
-            verified,
-            &per_epoch_stats,
-        );
-        if let Some(x) = &exh {
-            let (ob, xb) = (stats.op_bytes(), x.enc.stats().op_bytes());
-            println!();
-            println!(
-                "per-page choice vs the best of all encodings per page (--exhaustive, replica {}):",
-                if x.verified {
-                    "verified"
-                } else {
-                    "NOT verified"
-                }
-            );
-            println!(
-                "  ops before entropy: {} vs {} bytes ({:+.1}%); frames: {} vs {} bytes ({:+.1}%); exhaustive encode {:.2} GB/s",
-                ob,
-                xb,
-                (ob as f64 / xb as f64 - 1.0) * 100.0,
-                ft.bytes_sent,
-                x.totals.bytes_sent,
-                (ft.bytes_sent as f64 / x.totals.bytes_sent as f64 - 1.0) * 100.0,
-                x.totals.dirty_bytes as f64 / x.totals.encode_seconds / 1e9
-            );
-            let xs = x.enc.stats();
-            println!(
-                "  pages (bytes) per op, choice vs exhaustive: delta {} ({}) vs {} ({}), dict {} ({}) vs {} ({}), blocks {} ({}) vs {} ({}), compressed {} ({}) vs {} ({})",
-                stats.delta.pages, stats.delta.bytes, xs.delta.pages, xs.delta.bytes,
-                stats.dict.pages, stats.dict.bytes, xs.dict.pages, xs.dict.bytes,
-                stats.blocks.pages, stats.blocks.bytes, xs.blocks.pages, xs.blocks.bytes,
-                stats.compressed.pages, stats.compressed.bytes, xs.compressed.pages, xs.compressed.bytes
-            );
-        }
+        cfg.validate().map_err(|e| e.to_string())?;
+        let label = format!("fgbi adapted to {l} Gbit/s");
+        let pass = FgbiPass {
+            label: &label,
+            policy: a.policy,
+            exhaustive: false,
+            tamper: None,
+        };
+        runs.push(run_fgbi(trace, cfg, &pass, replica)?);
     }
+    Ok(runs)
+}
+
+/// Everything one `eval` measured.
+struct Results {
+    cfg: Config,
+    trace: Trace,
+    /// libfgbi with the configuration of the command line.
+    fgbi: FgbiRun,
+    exhaustive: Option<FgbiRun>,
+    baselines: Vec<(&'static str, MethodTotals)>,
+    /// libfgbi adapted to each link of `--links`, in that order.
+    adapted: Vec<FgbiRun>,
+    /// The ship-time rows, one per link of `--links`.
+    ship: Vec<Row>,
+}
+
+impl Results {
+    fn dirty_bytes(&self) -> u64 {
+        self.fgbi.totals.dirty_bytes
+    }
+
+    /// Every failure of every libfgbi run.
+    fn failures(&self) -> Vec<String> {
+        let runs = std::iter::once(&self.fgbi)
+            .chain(&self.exhaustive)
+            .chain(&self.adapted);
+        runs.flat_map(|r| r.failures.iter().cloned()).collect()
+    }
+}
+
+/// The ship-time table's name of libfgbi as configured on the command line.
+fn default_name(a: &EvalArgs, cfg: &Config) -> String {
+    if cfg.link_rate == 0 {
+        "fgbi-default".into()
+    } else {
+        format!("fgbi-fixed-{}", a.cfg.adapt_gbps)
+    }
+}
+
+/// The ship-time rows: at each link every baseline, libfgbi as configured, libfgbi adapted.
+fn ship_rows(a: &EvalArgs, r: &Results) -> Vec<Row> {
+    let mut methods: Vec<(String, Cost)> = r
+        .baselines
+        .iter()
+        .map(|(n, t)| (n.to_string(), Cost::from(t)))
+        .collect();
+    methods.push((default_name(a, &r.cfg), Cost::from(&r.fgbi.totals)));
+    a.links
+        .0
+        .iter()
+        .zip(&r.adapted)
+        .map(|(&l, ad)| {
+            let mut m = methods.clone();
+            m.push((ship::ADAPTED.into(), Cost::from(&ad.totals)));
+            Row::new(l, &m)
+        })
+        .collect()
+}
+
+pub fn run(a: &EvalArgs) -> Result<bool, String> {
+    let cfg = a.cfg.config()?;
+    let trace = Trace::open(&a.trace)?;
+    let mut replica = fresh_replica(trace.image_bytes);
+    let main = FgbiPass {
+        label: "fgbi",
+        policy: a.policy,
+        exhaustive: false,
+        tamper: a.tamper_epoch,
+    };
+    let fgbi = run_fgbi(&trace, cfg, &main, &mut replica)?;
+    let exhaustive = if a.exhaustive {
+        let pass = FgbiPass {
+            label: "exhaustive fgbi",
+            exhaustive: true,
+            tamper: None,
+            ..main
+        };
+        Some(run_fgbi(&trace, cfg, &pass, &mut replica)?)
+    } else {
+        None
+    };
+    let baselines = if a.no_baselines {
+        Vec::new()
+    } else {
+        run_baselines(&trace, &cfg)?
+    };
+    let adapted = run_adapted(&trace, cfg, a, &mut replica)?;
+    drop(replica);
+    let mut r = Results {
+        cfg,
+        trace,
+        fgbi,
+        exhaustive,
+        baselines,
+        adapted,
+        ship: Vec::new(),
+    };
+    r.ship = ship_rows(a, &r);
+    write_plots(a, &r)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(a, &r)).unwrap());
+    } else {
+        print_tables(a, &r);
+    }
+    let failures = r.failures();
     for f in &failures {
         eprintln!("fgbi eval: {f}");
     }
     Ok(failures.is_empty())
 }
 
+/// `--plot` and `--plot-ship`.
+fn write_plots(a: &EvalArgs, r: &Results) -> Result<(), String> {
+    let write = |path: &PathBuf, svg: String| {
+        std::fs::write(path, svg).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    if let Some(path) = &a.plot {
+        let mut series: Vec<(&str, &[u64])> = r
+            .baselines
+            .iter()
+            .map(|(n, t)| (*n, &t.per_epoch_bytes[..]))
+            .collect();
+        series.push(("fgbi", &r.fgbi.totals.per_epoch_bytes));
+        let title = format!("bytes sent per epoch: {}", r.trace.dir.display());
+        write(path, plot::svg(&title, &series))?;
+    }
+    if let Some(path) = &a.plot_ship {
+        if r.ship.is_empty() {
+            return Err("--plot-ship needs link rates (--links)".into());
+        }
+        let series: Vec<(String, Vec<f64>)> = r.ship[0]
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let eff = r
+                    .ship
+                    .iter()
+                    .map(|row| ship::effective_gbps(r.dirty_bytes(), row.cells[i].seconds));
+                (c.method.clone(), eff.collect())
+            })
+            .collect();
+        let title = format!(
+            "effective rate over the link, one core a side: {}",
+            r.trace.dir.display()
+        );
+        write(path, plot::ship_svg(&title, &a.links.0, &series))?;
+    }
+    Ok(())
+}
+
+/// The JSON of a libfgbi run adapted to a link, for its ship row.
+fn adapted_json(run: &FgbiRun, link_rate: u64) -> Value {
+    let mut v = serde_json::to_value(&run.totals).unwrap();
+    let s = &run.stats;
+    v["verified"] = run.verified.into();
+    v["link_rate"] = link_rate.into();
+    v["skipped_dict"] = s.skipped_dict.into();
+    v["skipped_compress"] = s.skipped_compress.into();
+    v["skipped_entropy"] = s.skipped_entropy.into();
+    v
+}
+
+fn to_json(a: &EvalArgs, r: &Results) -> Value {
+    let cfg = &r.cfg;
+    let trace = &r.trace;
+    let mut obj = serde_json::Map::new();
+    obj.insert("trace".into(), trace.dir.display().to_string().into());
+    obj.insert("epochs".into(), trace.epochs().into());
+    obj.insert("image_bytes".into(), trace.image_bytes.into());
+    obj.insert("dirty_pages".into(), (r.dirty_bytes() / PAGE as u64).into());
+    obj.insert("meta".into(), trace.meta.clone().unwrap_or(Value::Null));
+    obj.insert("link_gbps".into(), a.link_gbps.into());
+    obj.insert(
+        "config".into(),
+        json!({
+            "page_size": cfg.page_size,
+            "block_size": cfg.block_size,
+            "cache_bytes": cfg.cache_bytes,
+            "hash_bytes": cfg.hash_bytes,
+            "stages": stages_string(&cfg.stages),
+            "fallback": fallback_string(&cfg.fallback),
+            "link_rate": cfg.link_rate,
+        }),
+    );
+    for (n, t) in &r.baselines {
+        obj.insert((*n).into(), serde_json::to_value(t).unwrap());
+    }
+    let f = FgbiJson {
+        totals: r.fgbi.totals.clone(),
+        verified: r.fgbi.verified,
+        rejected_epochs: r.fgbi.rejected.clone(),
+        stages: stages_json(&r.fgbi.stats),
+    };
+    obj.insert("fgbi".into(), serde_json::to_value(f).unwrap());
+    if let Some(x) = &r.exhaustive {
+        let j = ExhaustiveJson {
+            totals: x.totals.clone(),
+            verified: x.verified,
+            op_bytes: x.stats.op_bytes(),
+        };
+        obj.insert("fgbi_exhaustive".into(), serde_json::to_value(j).unwrap());
+    }
+    obj.insert("links_gbps".into(), a.links.0.clone().into());
+    obj.insert(
+        "ship_model".into(),
+        "max(encode_seconds, bytes_sent / link rate, decode_seconds)".into(),
+    );
+    let name = default_name(a, cfg);
+    let ship: Vec<Value> = r
+        .ship
+        .iter()
+        .zip(&r.adapted)
+        .map(|(row, ad)| {
+            let rate = ship::bytes_per_second(row.link_gbps) as u64;
+            ship::row_json(row, r.dirty_bytes(), &name, adapted_json(ad, rate))
+        })
+        .collect();
+    obj.insert("ship".into(), ship.into());
+    obj.insert("failures".into(), r.failures().into());
+    Value::Object(obj)
+}
+
 fn mib(b: u64) -> f64 {
     b as f64 / (1u64 << 20) as f64
 }
 
-#[allow(clippy::too_many_arguments)]
-fn print_tables(
-    a: &EvalArgs,
-    trace: &Trace,
-    cfg: &fgbi::Config,
-    dirty_pages: u64,
-    names: &[&str],
-    totals: &[MethodTotals],
-    ft: &MethodTotals,
-    s: &EncoderStats,
-    verified: bool,
-    per_epoch: &[(usize, EncoderStats)],
-) {
+fn print_tables(a: &EvalArgs, r: &Results) {
+    print_header(a, r);
+    println!();
+    print_methods(a, r);
+    println!();
+    print_stages(&r.fgbi.stats);
+    if a.verbose {
+        println!();
+        print_per_epoch(r);
+    }
+    if let Some(x) = &r.exhaustive {
+        println!();
+        print_exhaustive(&r.fgbi, x);
+    }
+    if !r.ship.is_empty() {
+        println!();
+        ship::print(&r.ship, r.dirty_bytes(), &default_name(a, &r.cfg));
+        println!();
+        print_adapted(a, r);
+    }
+}
+
+/// The trace, its workload and libfgbi's configuration.
+fn print_header(a: &EvalArgs, r: &Results) {
+    let (trace, cfg) = (&r.trace, &r.cfg);
     println!(
         "trace {}: {} epochs of {:.1} MiB images, {} dirty pages ({:.1} MiB)",
         trace.dir.display(),
         trace.epochs(),
         mib(trace.image_bytes as u64),
-        dirty_pages,
-        mib(dirty_pages * PAGE as u64)
+        r.dirty_bytes() / PAGE as u64,
+        mib(r.dirty_bytes())
     );
     if let Some(w) = trace
         .meta
@@ -568,14 +746,17 @@ fn print_tables(
         fallback_string(&cfg.fallback),
         a.link_gbps
     );
-    println!();
+}
+
+/// One row per method: bytes, ratio, speeds, effective rate at `--link-gbps`.
+fn print_methods(a: &EvalArgs, r: &Results) {
     println!(
         "{:<9} {:>14} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
         "method", "bytes sent", "MiB", "MiB >e0", "ratio", "enc GB/s", "dec GB/s", "eff GB/s"
     );
+    let ft = &r.fgbi.totals;
     // raw's bytes (8-byte header + page per dirty page), also without the baselines
     let raw = ft.dirty_bytes.div_ceil(PAGE as u64).max(1) as f64 * (PAGE + 8) as f64;
-    let link = a.link_gbps * 1e9 / 8.0;
     let row = |n: &str, t: &MethodTotals| {
         let gbs = |s: f64| {
             if s > 0.0 {
@@ -584,7 +765,7 @@ fn print_tables(
                 f64::INFINITY
             }
         };
-        let eff = t.dirty_bytes as f64 / t.encode_seconds.max(t.bytes_sent as f64 / link) / 1e9;
+        let (ship, _) = Cost::from(t).ship(a.link_gbps);
         println!(
             "{:<9} {:>14} {:>9.1} {:>9.1} {:>7.3} {:>9.2} {:>9.2} {:>9.2}",
             n,
@@ -594,22 +775,25 @@ fn print_tables(
             t.bytes_sent as f64 / raw,
             gbs(t.encode_seconds),
             gbs(t.decode_seconds),
-            eff
+            gbs(ship)
         );
     };
-    for (n, t) in names.iter().zip(totals) {
+    for (n, t) in &r.baselines {
         row(n, t);
     }
     row("fgbi", ft);
     println!(
         "fgbi replica check: {}",
-        if verified {
+        if r.fgbi.verified {
             "every epoch identical to its image"
         } else {
             "FAILED"
         }
     );
-    println!();
+}
+
+/// libfgbi's counters over the whole run.
+fn print_stages(s: &EncoderStats) {
     println!("{:<22} {:>10} {:>14}", "fgbi stage / op", "pages", "bytes");
     println!(
         "{:<22} {:>10} {:>14}",
@@ -651,31 +835,93 @@ fn print_tables(
         n.dict as f64 / 1e6, n.compress as f64 / 1e6, n.update as f64 / 1e6,
         n.entropy as f64 / 1e6, mib(s.memory_bytes)
     );
-    if a.verbose {
-        println!();
-        print!("{:>5} {:>8}", "epoch", "dirty");
-        for n in names.iter().chain(std::iter::once(&"fgbi")) {
-            print!(" {:>11}", n);
+}
+
+/// `--verbose`: one row per epoch.
+fn print_per_epoch(r: &Results) {
+    print!("{:>5} {:>8}", "epoch", "dirty");
+    for (n, _) in &r.baselines {
+        print!(" {:>11}", n);
+    }
+    print!(" {:>11}", "fgbi");
+    println!(
+        " {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "unch", "zero", "delta", "dict", "blocks", "comp", "raw"
+    );
+    let totals = r.baselines.iter().map(|(_, t)| t);
+    let totals: Vec<&MethodTotals> = totals.chain(std::iter::once(&r.fgbi.totals)).collect();
+    for (e, (d, st)) in r.fgbi.per_epoch.iter().enumerate() {
+        print!("{:>5} {:>8}", e, d);
+        for t in &totals {
+            print!(" {:>11}", t.per_epoch_bytes[e]);
         }
         println!(
             " {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
-            "unch", "zero", "delta", "dict", "blocks", "comp", "raw"
+            st.unchanged,
+            st.zero.pages,
+            st.delta.pages,
+            st.dict.pages,
+            st.blocks.pages,
+            st.compressed.pages,
+            st.raw.pages
         );
-        for (e, (d, st)) in per_epoch.iter().enumerate() {
-            print!("{:>5} {:>8}", e, d);
-            for t in totals.iter().chain(std::iter::once(ft)) {
-                print!(" {:>11}", t.per_epoch_bytes[e]);
-            }
-            println!(
-                " {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
-                st.unchanged,
-                st.zero.pages,
-                st.delta.pages,
-                st.dict.pages,
-                st.blocks.pages,
-                st.compressed.pages,
-                st.raw.pages
-            );
+    }
+}
+
+/// `--exhaustive`: the per-page choice against the best of all encodings.
+fn print_exhaustive(f: &FgbiRun, x: &FgbiRun) {
+    let (stats, xs) = (&f.stats, &x.stats);
+    let (ob, xb) = (stats.op_bytes(), xs.op_bytes());
+    let (ft, xt) = (&f.totals, &x.totals);
+    println!(
+        "per-page choice vs the best of all encodings per page (--exhaustive, replica {}):",
+        if x.verified {
+            "verified"
+        } else {
+            "NOT verified"
         }
+    );
+    println!(
+        "  ops before entropy: {} vs {} bytes ({:+.1}%); frames: {} vs {} bytes ({:+.1}%); exhaustive encode {:.2} GB/s",
+        ob,
+        xb,
+        (ob as f64 / xb as f64 - 1.0) * 100.0,
+        ft.bytes_sent,
+        xt.bytes_sent,
+        (ft.bytes_sent as f64 / xt.bytes_sent as f64 - 1.0) * 100.0,
+        xt.dirty_bytes as f64 / xt.encode_seconds / 1e9
+    );
+    println!(
+        "  pages (bytes) per op, choice vs exhaustive: delta {} ({}) vs {} ({}), dict {} ({}) vs {} ({}), blocks {} ({}) vs {} ({}), compressed {} ({}) vs {} ({})",
+        stats.delta.pages, stats.delta.bytes, xs.delta.pages, xs.delta.bytes,
+        stats.dict.pages, stats.dict.bytes, xs.dict.pages, xs.dict.bytes,
+        stats.blocks.pages, stats.blocks.bytes, xs.blocks.pages, xs.blocks.bytes,
+        stats.compressed.pages, stats.compressed.bytes, xs.compressed.pages, xs.compressed.bytes
+    );
+}
+
+/// libfgbi adapted to each link: what it sent, how fast it ran, what its gates skipped.
+fn print_adapted(a: &EvalArgs, r: &Results) {
+    println!("fgbi adapted to each link (--adapt-gbps L):");
+    println!(
+        "{:>6} {:>9} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10}  replica",
+        "Gbit/s", "MiB", "ratio", "enc GB/s", "dec GB/s", "skip dict", "skip comp", "skip entr"
+    );
+    let raw = r.dirty_bytes().div_ceil(PAGE as u64).max(1) as f64 * (PAGE + 8) as f64;
+    for (&l, ad) in a.links.0.iter().zip(&r.adapted) {
+        let t = &ad.totals;
+        let s = &ad.stats;
+        println!(
+            "{:>6} {:>9.1} {:>7.3} {:>9.2} {:>9.2} {:>10} {:>10} {:>10}  {}",
+            l,
+            mib(t.bytes_sent),
+            t.bytes_sent as f64 / raw,
+            t.dirty_bytes as f64 / t.encode_seconds / 1e9,
+            t.dirty_bytes as f64 / t.decode_seconds / 1e9,
+            s.skipped_dict,
+            s.skipped_compress,
+            s.skipped_entropy,
+            if ad.verified { "verified" } else { "FAILED" }
+        );
     }
 }
