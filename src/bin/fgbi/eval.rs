@@ -130,6 +130,7 @@ struct StagesJson {
     resyncs: u64,
     entropy_frames: u64,
     entropy_saved_bytes: u64,
+    skipped_analysis: u64,
     skipped_dict: u64,
     skipped_compress: u64,
     skipped_entropy: u64,
@@ -182,6 +183,7 @@ fn stages_json(s: &EncoderStats) -> StagesJson {
         resyncs: s.resyncs,
         entropy_frames: s.entropy_frames,
         entropy_saved_bytes: s.entropy_saved,
+        skipped_analysis: s.skipped_analysis,
         skipped_dict: s.skipped_dict,
         skipped_compress: s.skipped_compress,
         skipped_entropy: s.skipped_entropy,
@@ -625,6 +627,7 @@ fn adapted_json(run: &FgbiRun, link_rate: u64) -> Value {
     let s = &run.stats;
     v["verified"] = run.verified.into();
     v["link_rate"] = link_rate.into();
+    v["skipped_analysis"] = s.skipped_analysis.into();
     v["skipped_dict"] = s.skipped_dict.into();
     v["skipped_compress"] = s.skipped_compress.into();
     v["skipped_entropy"] = s.skipped_entropy.into();
@@ -822,10 +825,10 @@ fn print_stages(s: &EncoderStats) {
         "entropy stage (op bytes above are before it): {} of {} frames recoded, {} bytes saved",
         s.entropy_frames, s.epochs, s.entropy_saved
     );
-    if s.skipped_dict + s.skipped_compress + s.skipped_entropy > 0 {
+    if s.skipped_analysis + s.skipped_dict + s.skipped_compress + s.skipped_entropy > 0 {
         println!(
-            "adaptive stages skipped: dict on {} pages, {} compressions, entropy on {} frames",
-            s.skipped_dict, s.skipped_compress, s.skipped_entropy
+            "adaptive stages skipped: analysis on {} pages (sent raw), dict on {} pages, {} compressions, entropy on {} frames",
+            s.skipped_analysis, s.skipped_dict, s.skipped_compress, s.skipped_entropy
         );
     }
     let n = s.nanos;
@@ -904,20 +907,29 @@ fn print_exhaustive(f: &FgbiRun, x: &FgbiRun) {
 fn print_adapted(a: &EvalArgs, r: &Results) {
     println!("fgbi adapted to each link (--adapt-gbps L):");
     println!(
-        "{:>6} {:>9} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10}  replica",
-        "Gbit/s", "MiB", "ratio", "enc GB/s", "dec GB/s", "skip dict", "skip comp", "skip entr"
+        "{:>6} {:>9} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}  replica",
+        "Gbit/s",
+        "MiB",
+        "ratio",
+        "enc GB/s",
+        "dec GB/s",
+        "skip anal",
+        "skip dict",
+        "skip comp",
+        "skip entr"
     );
     let raw = r.dirty_bytes().div_ceil(PAGE as u64).max(1) as f64 * (PAGE + 8) as f64;
     for (&l, ad) in a.links.0.iter().zip(&r.adapted) {
         let t = &ad.totals;
         let s = &ad.stats;
         println!(
-            "{:>6} {:>9.1} {:>7.3} {:>9.2} {:>9.2} {:>10} {:>10} {:>10}  {}",
+            "{:>6} {:>9.1} {:>7.3} {:>9.2} {:>9.2} {:>10} {:>10} {:>10} {:>10}  {}",
             l,
             mib(t.bytes_sent),
             t.bytes_sent as f64 / raw,
             t.dirty_bytes as f64 / t.encode_seconds / 1e9,
             t.dirty_bytes as f64 / t.decode_seconds / 1e9,
+            s.skipped_analysis,
             s.skipped_dict,
             s.skipped_compress,
             s.skipped_entropy,
