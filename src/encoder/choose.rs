@@ -67,7 +67,7 @@ impl Work {
         let dict_planned = stages.dict
             && !self.exhaustive
             && self.cfg.fallback == Fallback::Lz4
-            && self.gates.dict.worth_it(self.cfg.link_rate);
+            && (self.ahead_of_link || self.gates.dict.worth_it(self.cfg.link_rate));
         let mut deferred = false;
         if stages.blocks {
             self.classify_blocks(page_idx, page, cache);
@@ -305,7 +305,7 @@ impl Work {
 
     /// Whether to try dictionary compression on this page (adaptive stages).
     pub(super) fn gate_dict(&mut self) -> bool {
-        let open = self.gates.dict.open(self.cfg.link_rate);
+        let open = self.ahead_of_link || self.gates.dict.open(self.cfg.link_rate);
         self.stats.skipped_dict += !open as u64;
         open
     }
@@ -318,7 +318,7 @@ impl Work {
         page: &[u8],
         limit: usize,
     ) -> Option<(Codec, usize)> {
-        if !self.gates.compress.open(self.cfg.link_rate) {
+        if !self.ahead_of_link && !self.gates.compress.open(self.cfg.link_rate) {
             self.stats.skipped_compress += 1;
             return None;
         }

@@ -22,7 +22,7 @@ mod writer;
 use crate::compress::{Engine, Lz4};
 use crate::config::Config;
 use crate::error::Error;
-use crate::format::op;
+use crate::format::{op, HEADER_LEN};
 use crate::stages::bitmap::{BlockBitmap, PageSet};
 use crate::stages::cache::{Cached, PageCache, Policy};
 use crate::stages::share::{self, ShareTable};
@@ -96,6 +96,10 @@ struct Work {
     dict_lz4: Lz4,
     /// Decisions of the adaptive stages (with a link rate).
     gates: Gates,
+    /// Whether the epoch's encoding so far took less time than its frame so far takes on the
+    /// link: then every stage runs, since the link, not the encoder, decides when the frame
+    /// arrives (see [`Epochs::ahead_of_link`]).
+    ahead_of_link: bool,
     epochs: Epochs,
     page: Scratch,
     out: FrameWriter,
@@ -107,12 +111,26 @@ struct Work {
 /// Where the encoder is in its sequence of epochs.
 #[derive(Debug, Clone, Copy)]
 struct Epochs {
+    /// When the open epoch began (with a link rate).
+    started: Option<Instant>,
     /// The epoch open now.
     epoch: Option<u64>,
     /// The last epoch ended.
     last: Option<u64>,
     /// The next frame is a resync frame.
     resync_pending: bool,
+}
+
+impl Epochs {
+    /// Whether the open epoch's encoding so far took less time than `payload` bytes (its frame
+    /// so far) take on a link of `link_rate` bytes per second. Encoding and sending overlap, so
+    /// while the encoder is ahead of the link a stage's time costs nothing and its saved bytes
+    /// arrive sooner; behind it, each stage must pay for itself (the gates).
+    fn ahead_of_link(&self, payload: usize, link_rate: u64) -> bool {
+        self.started.is_some_and(|t| {
+            (t.elapsed().as_nanos() as f64) < payload as f64 * 1e9 / link_rate as f64
+        })
+    }
 }
 
 /// One page's candidate ops and what they found, allocated once.
@@ -244,7 +262,9 @@ impl Encoder {
                 engine: Engine::with_input_len(cfg.fallback, ps),
                 dict_lz4: Lz4::with_input_len(ps),
                 gates: Gates::default(),
+                ahead_of_link: false,
                 epochs: Epochs {
+                    started: None,
                     epoch: None,
                     last: None,
                     resync_pending: true,
@@ -304,6 +324,7 @@ impl Encoder {
             }
         }
         w.epochs.epoch = Some(epoch);
+        w.epochs.started = (w.cfg.link_rate > 0).then(Instant::now);
         w.out.start();
         self.w.epoch_start = self.stats();
         Ok(())
@@ -433,8 +454,12 @@ impl Encoder {
         // With a link rate, the analysis of the page (delta, blocks, sharing, the cache) runs
         // only while what it saves takes longer on the link than it costs; else the page goes
         // out RAW and the cache forgets it
+        if w.cfg.link_rate > 0 {
+            let payload = w.out.frame.len() - HEADER_LEN;
+            w.ahead_of_link = w.epochs.ahead_of_link(payload, w.cfg.link_rate);
+        }
         let gated = w.cfg.link_rate > 0 && (w.cfg.stages.delta || w.cfg.stages.blocks);
-        if gated && !w.gates.analysis.open(w.cfg.link_rate) {
+        if gated && !w.ahead_of_link && !w.gates.analysis.open(w.cfg.link_rate) {
             // the cache still learns the page while that costs little beside the page's time on
             // the link, so the gate's probes can find deltas again
             if w.gates.cache_store.affordable(w.cfg.link_rate, ps) {
@@ -495,5 +520,29 @@ impl Work {
                 .analysis
                 .record(t.elapsed().as_nanos() as u64, saved as u64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The encoder is ahead of the link while its time so far is below its output's link time:
+    /// 1 ms of encoding against 10 MB on a 1 MB/s link (10 s) is ahead, against the same bytes on
+    /// a link a million times faster (10 us) it is not, and without an open epoch it never is.
+    #[test]
+    fn ahead_of_the_link_while_encoding_took_less_than_sending() {
+        let started = Instant::now() - std::time::Duration::from_millis(1);
+        let e = Epochs {
+            started: Some(started),
+            epoch: Some(0),
+            last: None,
+            resync_pending: true,
+        };
+        assert!(e.ahead_of_link(10_000_000, 1_000_000));
+        assert!(!e.ahead_of_link(10_000_000, 1_000_000_000_000));
+        assert!(!e.ahead_of_link(0, 1_000_000));
+        let idle = Epochs { started: None, ..e };
+        assert!(!idle.ahead_of_link(10_000_000, 1_000_000));
     }
 }
