@@ -582,6 +582,15 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
 }
 
 /// `--plot` and `--plot-ship`.
+/// The trace's directory name, for chart titles.
+fn trace_name(r: &Results) -> String {
+    let dir = &r.trace.dir;
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
 fn write_plots(a: &EvalArgs, r: &Results) -> Result<(), String> {
     let write = |path: &PathBuf, svg: String| {
         std::fs::write(path, svg).map_err(|e| format!("{}: {e}", path.display()))
@@ -593,7 +602,7 @@ fn write_plots(a: &EvalArgs, r: &Results) -> Result<(), String> {
             .map(|(n, t)| (*n, &t.per_epoch_bytes[..]))
             .collect();
         series.push(("fgbi", &r.fgbi.totals.per_epoch_bytes));
-        let title = format!("bytes sent per epoch: {}", r.trace.dir.display());
+        let title = format!("bytes sent per epoch: {}", trace_name(r));
         write(path, plot::svg(&title, &series))?;
     }
     if let Some(path) = &a.plot_ship {
@@ -614,7 +623,7 @@ fn write_plots(a: &EvalArgs, r: &Results) -> Result<(), String> {
             .collect();
         let title = format!(
             "effective rate over the link, one core a side: {}",
-            r.trace.dir.display()
+            trace_name(r)
         );
         write(path, plot::ship_svg(&title, &a.links.0, &series))?;
     }
