@@ -67,6 +67,11 @@ build_key() {
         (cd "$root" && libfgbi_files | LC_ALL=C sort | xargs -d '\n' sha256sum)
     } | sha256sum | cut -c1-64
 }
+# One build at a time per cache (a second build.sh waits for the first).
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock -w 3600 9 || fgbi_die "another build.sh holds $cache/.build.lock"
+
 key="$(build_key)"
 if [ -x "$binary" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
     done_msg "reusing $binary (patches, configure line and libfgbi sources unchanged since it was built)"
