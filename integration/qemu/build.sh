@@ -176,7 +176,7 @@ nice -n 10 ninja -C "$build" -j "$jobs" qemu-system-x86_64 >"$build/ninja.log" 2
 fgbi_log "ninja took $((SECONDS - t0)) s"
 
 # 6. The binary must carry libfgbi's encoder (linked statically) and call it from ram.c.
-nm "$binary" | grep -q ' T fgbi_xbzrle_encode$' ||
+nm "$binary" | grep ' T fgbi_xbzrle_encode$' >/dev/null ||
     fgbi_die "$binary does not contain fgbi_xbzrle_encode: libfgbi was not linked"
 echo "$key" >"$stamp"
 done_msg "installed $binary (QEMU $QEMU_UPSTREAM_VERSION + $(basename -a "${patches[@]}" | tr '\n' ' ')linked with libfgbi $(sed -n 's/^Version: //p' "$prefix/lib/pkgconfig/fgbi.pc"))"

@@ -309,7 +309,9 @@ def one_run(a, run, rundir):
             "-machine", "pc-i440fx-10.0,accel=tcg,memory-backend=m0",
             "-object", f"memory-backend-file,id=m0,size={ram_mib}M,mem-path={ram_file},share=on",
             "-m", f"{ram_mib}M", "-smp", "1", "-nic", "none", "-vga", "none",
-            "-L", "/usr/share/qemu", "-no-user-config", "-nodefaults",
+            # Debian's firmware search path (its qemu-system-x86's -L help) on both sides
+            "-L", "/usr/share/qemu", "-L", "/usr/share/seabios", "-L", "/usr/lib/ipxe/qemu",
+            "-no-user-config", "-nodefaults",
             "-kernel", a.kernel, "-initrd", a.initrd,
             "-append", f"console=ttyS0 panic=-1 quiet fgbi.ws={a.workload_mib} "
                        f"fgbi.batch={a.batch} fgbi.pause={a.pause}",
