@@ -118,36 +118,37 @@ unpack() {
 }
 [ -d "$srcdir/.fgbi-applied" ] || unpack
 
-# 4. The patch series: when it differs from the one applied, reverse the old one and apply the new
-#    one (only the patched files change, so ninja rebuilds only what depends on them).
-applied=("$srcdir"/.fgbi-applied/*.patch)
-same=1
-if [ "${#applied[@]}" -ne "${#patches[@]}" ] || [ ! -e "${applied[0]}" ]; then
-    same=0
-else
-    for i in "${!patches[@]}"; do
-        cmp -s "${patches[$i]}" "${applied[$i]}" || same=0
-    done
-fi
-if [ "$same" = 0 ]; then
-    if [ -e "${applied[0]}" ]; then
-        fgbi_log "the patch series changed: reversing the applied one"
-        for ((i = ${#applied[@]} - 1; i >= 0; i--)); do
-            if ! patch -d "$srcdir" -p1 -R -s --dry-run <"${applied[$i]}" >/dev/null 2>&1; then
-                fgbi_log "cannot reverse $(basename "${applied[$i]}"): unpacking the source again"
-                unpack
-                break
-            fi
-            patch -d "$srcdir" -p1 -R -s <"${applied[$i]}"
-            rm -f "${applied[$i]}"
-        done
+# 4. The patch series: from the first patch that differs from the applied one, reverse the applied
+#    patches and apply the new ones (only the files they touch change, so ninja rebuilds only what
+#    depends on them).
+applied=()
+for p in "$srcdir"/.fgbi-applied/*.patch; do
+    [ -e "$p" ] && applied+=("$p")
+done
+first=0
+while [ "$first" -lt "${#patches[@]}" ] && [ "$first" -lt "${#applied[@]}" ] &&
+    [ "$(basename "${patches[$first]}")" = "$(basename "${applied[$first]}")" ] &&
+    cmp -s "${patches[$first]}" "${applied[$first]}"; do
+    first=$((first + 1))
+done
+for ((i = ${#applied[@]} - 1; i >= first; i--)); do
+    fgbi_log "reversing $(basename "${applied[$i]}") (the patch series changed)"
+    if ! patch -d "$srcdir" -p1 -R -s --dry-run <"${applied[$i]}" >/dev/null 2>&1; then
+        fgbi_log "cannot reverse $(basename "${applied[$i]}"): unpacking the source again"
+        unpack
+        first=0
+        break
     fi
-    for p in "${patches[@]}"; do
-        fgbi_log "applying $(basename "$p")"
-        patch -d "$srcdir" -p1 -s --no-backup-if-mismatch <"$p" || fgbi_die "$(basename "$p") does not apply to QEMU $QEMU_UPSTREAM_VERSION"
-        cp "$p" "$srcdir/.fgbi-applied/"
-    done
-fi
+    patch -d "$srcdir" -p1 -R -s <"${applied[$i]}"
+    rm -f "${applied[$i]}"
+done
+for ((i = first; i < ${#patches[@]}; i++)); do
+    p="${patches[$i]}"
+    fgbi_log "applying $(basename "$p")"
+    patch -d "$srcdir" -p1 -s --no-backup-if-mismatch <"$p" ||
+        fgbi_die "$(basename "$p") does not apply to QEMU $QEMU_UPSTREAM_VERSION (source: $srcdir)"
+    cp "$p" "$srcdir/.fgbi-applied/"
+done
 
 # 5. Configure (once, or when the configure line changed), then build the one binary.
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
