@@ -404,7 +404,22 @@ def one_run(a, run, rundir):
         if src_state != "postmigrate" and not (a.stopped_guest and src_state == "paused"):
             raise Failure(f"run {run}: the source is '{src_state}' after the migration, not postmigrate")
 
-        # stop both (the source prints libfgbi's counters at cleanup), then compare
+        # The patched source prints libfgbi's counters when it cleans up the migration, in a
+        # bottom half that runs after the status is already 'completed': a quit before it would
+        # lose them, so wait for the line (or for a stock source's QEMU_FGBI_STATS silence).
+        if a.mode == "fgbi-xbzrle":
+            deadline = time.monotonic() + 20
+            while True:
+                with open(src.stderr_path, errors="replace") as f:
+                    if fgbi_stats(f.read()):
+                        break
+                src.check_alive()
+                if time.monotonic() > deadline:
+                    raise Failure(f"run {run}: the patched source did not print its "
+                                  f"fgbi_xbzrle_encode counter within 20 s of completing")
+                time.sleep(0.05)
+
+        # stop both, then compare
         for q in reversed(qemus):
             q.stop()
         relay.close()
@@ -516,7 +531,12 @@ def main():
 
     failed = False
     for run in range(1, a.runs + 1):
-        r = one_run(a, run, os.path.join(base, f"run{run}"))
+        rundir = os.path.join(base, f"run{run}")
+        try:
+            r = one_run(a, run, rundir)
+        except Failure:
+            log(f"run {run}: QEMU logs, command lines, serial logs and RAM files: {rundir}")
+            raise
         problems = []
         if not r["verified"]:
             problems.append(f"the RAM files differ on {r.get('differing_pages')} pages "
@@ -547,6 +567,7 @@ def main():
         if problems:
             for pr in problems:
                 log(f"run {run}: {pr}")
+            log(f"run {run}: QEMU logs, command lines, serial logs and RAM files: {rundir}")
             failed = True
             break
     return 1 if failed else 0
