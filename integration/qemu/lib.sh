@@ -22,8 +22,8 @@ fgbi_die() {
 # with the URI and keyring of the machine's existing Debian entries.
 fgbi_apt_sources() {
     local f=/etc/apt/sources.list.d/fgbi-qemu.sources
-    if apt-cache policy 2>/dev/null | grep -q 'bookworm-backports/main amd64 Packages' &&
-        apt-cache showsrc "qemu=$QEMU_DEB_VERSION" >/dev/null 2>&1; then
+    if apt-cache policy 2>/dev/null | grep 'bookworm-backports/main amd64 Packages' >/dev/null &&
+        apt-cache showsrc qemu 2>/dev/null | grep -x "Version: $QEMU_DEB_VERSION" >/dev/null; then
         return 0
     fi
     [ "$(id -u)" = 0 ] || fgbi_die "apt sources for bookworm-backports are missing and we are not root: add them (see $f in integration/qemu/README.md)"
@@ -56,7 +56,7 @@ fgbi_need_pkgs() {
     fi
     local missing=() p
     for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$p")
     done
     [ "${#missing[@]}" -eq 0 ] && return 0
     [ "$(id -u)" = 0 ] || fgbi_die "missing packages ${missing[*]} ($why) and we are not root to install them"

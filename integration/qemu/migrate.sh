@@ -39,7 +39,7 @@ esac
 
 fgbi_need_stock_qemu
 # The destination must be Debian's binary exactly as packaged: dpkg --verify checks its md5sum.
-if dpkg --verify qemu-system-x86 2>/dev/null | grep -q "$STOCK_QEMU\$"; then
+if dpkg --verify qemu-system-x86 2>/dev/null | grep "$STOCK_QEMU\$" >/dev/null; then
     fgbi_die "$STOCK_QEMU differs from the file Debian's qemu-system-x86 package installed"
 fi
 dest="$STOCK_QEMU"
