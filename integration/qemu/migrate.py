@@ -248,12 +248,6 @@ class Relay:
             s.close()
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---------------------------------------------------------------------------- one run
 
 def wait_for_serial(q, pattern, timeout):
@@ -350,8 +344,13 @@ def one_run(a, run, rundir):
         src.cmd("migrate-set-parameters", xbzrle_cache_size=a.cache, max_bandwidth=a.bandwidth,
                 downtime_limit=a.downtime_limit)
 
-        dport = free_port()
-        dst.cmd("migrate-incoming", uri=f"tcp:127.0.0.1:{dport}")
+        # the destination listens on a port the kernel picks (no race with other programs)
+        dst.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
+        addrs = dst.cmd("query-migrate").get("socket-address") or []
+        ports = [int(x["port"]) for x in addrs if x.get("type") == "inet" and x.get("port")]
+        if not ports:
+            raise Failure(f"dst: query-migrate gives no listening port ({addrs})")
+        dport = ports[0]
         relay = Relay(dport, a.self_test_corrupt_every)
         log(f"run {run}: migrating {ram_mib} MiB ({a.mode}), max-bandwidth {a.bandwidth} B/s, "
             f"via relay 127.0.0.1:{relay.port} -> 127.0.0.1:{dport}")
