@@ -10,7 +10,7 @@
 #                Debian's unmodified /usr/bin/qemu-system-x86_64 as the destination
 #   --json       one JSON object per run on stdout (logs go to stderr)
 #   --runs N     N migrations, each with freshly started QEMUs (default 1)
-#   --bandwidth RATE   QEMU's max-bandwidth in bytes/s, K/M/G suffixes (default 64M)
+#   --bandwidth RATE   QEMU's max-bandwidth in bytes/s, K/M/G suffixes of 1024 (default 64M)
 # RAM files and logs: /dev/shm/fgbi-qemu/MODE/runN/ (kept until the next invocation of the mode).
 # Exit status 0 only when every run completed and verified.
 set -euo pipefail
