@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Live-migrates the test guest (Debian's kernel + a busybox initramfs running guest/workload.c)
+# between two QEMU 10.0 processes on this machine, with XBZRLE on, and checks that the two RAM
+# files are identical afterwards.
+#
+# Usage: integration/qemu/migrate.sh --mode stock|fgbi-xbzrle [--json] [--runs N]
+#                                    [--bandwidth RATE] [more options: migrate.py --help]
+#   stock        Debian's /usr/bin/qemu-system-x86_64 (10.0.x) on both sides, QEMU's own encoder
+#   fgbi-xbzrle  the patched QEMU (build.sh: XBZRLE pages encoded by libfgbi) as the source,
+#                Debian's unmodified /usr/bin/qemu-system-x86_64 as the destination
+#   --json       one JSON object per run on stdout (logs go to stderr)
+#   --runs N     N migrations, each with freshly started QEMUs (default 1)
+#   --bandwidth RATE   QEMU's max-bandwidth in bytes/s, K/M/G suffixes of 1024 (default 64M)
+# RAM files and logs: /dev/shm/fgbi-qemu/MODE/runN/ (kept until the next invocation of the mode).
+# Exit status 0 only when every run completed and verified.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+FGBI_LOG_NAME=migrate.sh
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+mode=""
+args=("$@")
+for ((i = 0; i < $#; i++)); do
+    case "${args[$i]}" in
+    --mode) mode="${args[$((i + 1))]:-}" ;;
+    --mode=*) mode="${args[$i]#--mode=}" ;;
+    -h | --help)
+        sed -n '2,17p' "$0"
+        exit 0
+        ;;
+    esac
+done
+case "$mode" in
+stock | fgbi-xbzrle) ;;
+"") fgbi_die "--mode stock|fgbi-xbzrle is required" ;;
+*) fgbi_die "unknown mode '$mode' (stock or fgbi-xbzrle)" ;;
+esac
+
+fgbi_need_stock_qemu
+# The destination must be Debian's binary exactly as packaged: dpkg --verify checks its md5sum.
+if dpkg --verify qemu-system-x86 2>/dev/null | grep "$STOCK_QEMU\$" >/dev/null; then
+    fgbi_die "$STOCK_QEMU differs from the file Debian's qemu-system-x86 package installed"
+fi
+dest="$STOCK_QEMU"
+if [ "$mode" = stock ]; then
+    source_bin="$STOCK_QEMU"
+else
+    source_bin="$("$here/build.sh" --print-binary)"
+fi
+guest="$("$here/guest/build-guest.sh")"
+
+exec python3 "$here/migrate.py" --source-binary "$source_bin" --dest-binary "$dest" \
+    --kernel "$guest/vmlinuz" --initrd "$guest/initramfs.cpio.gz" "$@"
