@@ -423,9 +423,9 @@ fn main() {
     write(out, "decompress", "deflate", &seed);
     count += 2;
 
-    // roundtrip: stage bits, config bits, then epochs of 4-byte commands
+    // roundtrip: stage bits, config bits, frame size, then epochs of 4-byte commands
     for (k, cfg) in [0xffu8, 0x1f, 0x03, 0x08].into_iter().enumerate() {
-        let mut seed = vec![cfg, (k as u8) * 0x55, 3];
+        let mut seed = vec![cfg, (k as u8) * 0x55, k as u8, 3];
         seed.extend_from_slice(&[0, 1, 5, 9, 2, 3, 1, 7, 4, 2, 0, 0x41]);
         seed.extend_from_slice(&[2, 3, 4, 1, 1, 9, 2, 2, 8, 8]);
         write(out, "roundtrip", &format!("script{k}"), &seed);

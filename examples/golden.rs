@@ -118,6 +118,14 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // the default stages with epochs sent in parts of about 3 KB
+            name: "parts",
+            cfg: Config {
+                frame_bytes: 3000,
+                ..base
+            },
+        },
+        Case {
             name: "small-pages",
             cfg: Config {
                 page_size: 512,
@@ -205,6 +213,8 @@ fn encode(case: &Case) -> (Vec<u8>, String) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut enc = Encoder::with_seed(cfg, 1).expect("config");
     let mut mem = vec![0u8; PAGES * ps];
+    // the memory as of the last epoch's end, which the backup holds until a part changes it
+    let mut mem_before = mem.clone();
     let mut frames = Vec::new();
     let mut expect = String::new();
     writeln!(
@@ -226,17 +236,29 @@ fn encode(case: &Case) -> (Vec<u8>, String) {
             dirty = (0..PAGES).collect();
         }
         enc.begin_epoch(epoch).expect("epoch order");
+        // the replica after a part: the pages added so far at their new content
+        let mut replica_after = mem_before.clone();
         for &p in &dirty {
             enc.add_page((p * ps) as u64, &mem[p * ps..(p + 1) * ps])
                 .expect("page");
+            replica_after[p * ps..(p + 1) * ps].copy_from_slice(&mem[p * ps..(p + 1) * ps]);
+            if let Some(part) = enc.take_frame() {
+                put(&mut frames, &mut expect, epoch, part, &replica_after);
+            }
         }
         let frame = enc.end_epoch().expect("frame");
-        let flags = u32::from_le_bytes(frame[8..12].try_into().unwrap());
-        frames.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        frames.extend_from_slice(frame);
-        writeln!(expect, "frame {epoch} {flags} {:016x}", xxh3_64(&mem)).unwrap();
+        put(&mut frames, &mut expect, epoch, frame, &mem);
+        mem_before.copy_from_slice(&mem);
     }
     (frames, expect)
+}
+
+/// Appends `frame` to the stream and its line to the expectations.
+fn put(frames: &mut Vec<u8>, expect: &mut String, epoch: u64, frame: &[u8], replica: &[u8]) {
+    let flags = u32::from_le_bytes(frame[8..12].try_into().unwrap());
+    frames.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    frames.extend_from_slice(frame);
+    writeln!(expect, "frame {epoch} {flags} {:016x}", xxh3_64(replica)).unwrap();
 }
 
 fn main() {

@@ -15,8 +15,9 @@
 //! `--no-check` skips decoding (for profiling the encoder alone; `--decode-rounds` is then
 //! ignored); `--decode-rounds` sets the
 //! decode rounds apart from the encode rounds (for profiling the decoder: `--rounds 1`);
-//! `--stages` (as `fgbi eval --stages`), `--no-fallback` and `--adapt-gbps` (a link rate in
-//! whole Gbit/s for the adaptive stages) change the configuration.
+//! `--stages` (as `fgbi eval --stages`), `--no-fallback`, `--adapt-gbps` (a link rate in
+//! whole Gbit/s for the adaptive stages) and `--frame-bytes` (epochs sent in parts of that
+//! payload size) change the configuration.
 //!
 //! Speeds on a shared machine move between runs; the best of several rounds moves least.
 
@@ -58,12 +59,13 @@ fn main() {
             }
             "--no-fallback" => cfg.fallback = fgbi::Fallback::None,
             "--adapt-gbps" => cfg.link_rate = num("--adapt-gbps") as u64 * 125_000_000,
+            "--frame-bytes" => cfg.frame_bytes = num("--frame-bytes"),
             _ if a.starts_with('-') => panic!("unknown option {a}"),
             _ => dir = Some(a),
         }
     }
     let dir = dir.expect(
-        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G]",
+        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B]",
     );
     let mut names = common::epoch_images(&dir);
     names.truncate(max_epochs);
@@ -103,20 +105,29 @@ fn main() {
     let image_bytes = images.first().map_or(0, |i| i.len());
 
     let mut best: Option<(f64, fgbi::EncoderStats)> = None;
-    let mut frames: Vec<Vec<u8>> = Vec::new();
+    // the frames of each epoch (its parts, then its last frame), from the first round
+    let mut frames: Vec<Vec<Vec<u8>>> = Vec::new();
     for round in 0..rounds {
         let mut enc = Encoder::new(cfg).expect("encoder");
         let mut secs = 0.0;
         for (n, e) in epochs.iter().enumerate() {
             let t = Instant::now();
+            let keep = round == 0 && check_first;
+            let mut parts = Vec::new();
             enc.begin_epoch(n as u64).expect("begin");
             for (&p, page) in e.pages.iter().zip(e.data.chunks_exact(ps)) {
                 enc.add_page((p as usize * ps) as u64, page).expect("add");
+                if let Some(part) = enc.take_frame() {
+                    if keep {
+                        parts.push(part.to_vec());
+                    }
+                }
             }
             let frame = enc.end_epoch().expect("end");
             secs += t.elapsed().as_secs_f64();
-            if round == 0 && check_first {
-                frames.push(frame.to_vec());
+            if keep {
+                parts.push(frame.to_vec());
+                frames.push(parts);
             }
         }
         if best.as_ref().is_none_or(|(s, _)| secs < *s) {
@@ -134,9 +145,11 @@ fn main() {
         let mut dec = Decoder::new(cfg).expect("decoder");
         replica.fill(0); // and resident, as a backup's replica is
         let mut secs = 0.0;
-        for (n, frame) in frames.iter().enumerate() {
+        for (n, parts) in frames.iter().enumerate() {
             let t = Instant::now();
-            dec.apply_flat(frame, &mut replica).expect("frame decodes");
+            for frame in parts {
+                dec.apply_flat(frame, &mut replica).expect("frame decodes");
+            }
             secs += t.elapsed().as_secs_f64();
             if round == 0 {
                 assert!(replica[..] == images[n][..], "epoch {n}: replica differs");

@@ -459,6 +459,11 @@ typedef struct fgbi_encoder_counters {
      * work not worth it.
      */
     uint64_t skipped_analysis;
+    /**
+     * Frames produced: one per epoch, more when epochs are sent in parts
+     * (`fgbi_config_set_frame_bytes`).
+     */
+    uint64_t frames;
 } fgbi_encoder_counters;
 
 #ifdef __cplusplus
@@ -526,6 +531,18 @@ int fgbi_config_set_cache_bytes(struct fgbi_config *cfg, size_t bytes);
  * `cfg` must be NULL (refused) or a live configuration.
  */
 int fgbi_config_set_link_rate(struct fgbi_config *cfg, uint64_t bytes_per_second);
+
+/**
+ * Sets the payload size, in bytes, at which the encoder closes a frame and starts the next part
+ * of the epoch (0, the default: one frame per epoch). A frame then ends after the op that makes
+ * its payload reach `bytes` (at most about a page more), and `fgbi_encoder_take_frame` hands it
+ * out while the epoch goes on, so the encoder's frame buffer stays that small however large the
+ * epoch. Each part is entropy coded on its own: small parts send a little more.
+ *
+ * # Safety
+ * `cfg` must be NULL (refused) or a live configuration.
+ */
+int fgbi_config_set_frame_bytes(struct fgbi_config *cfg, size_t bytes);
 
 /**
  * Sets the budget of the hashes-only tier in bytes (block hashes of last-sent versions of pages
@@ -715,6 +732,21 @@ int fgbi_encoder_begin_epoch(struct fgbi_encoder *enc, uint64_t epoch);
 int fgbi_encoder_add_page(struct fgbi_encoder *enc, uint64_t guest_addr, const uint8_t *page);
 
 /**
+ * Hands out the part of the epoch that the last `fgbi_encoder_add_page` (or `_len`) closed, when
+ * epochs are sent in parts (`fgbi_config_set_frame_bytes`): `*frame` and `*frame_len` get the
+ * frame, or NULL and 0 when none waits. Call it after every
+ * add_page call and send the frame before the next call on the encoder, which may reuse its
+ * buffer. While a part waits, add_page and end_epoch fail with `FGBI_ERR_STATE` (nothing lost:
+ * take the part and call again). The backup applies the parts in order as they arrive, then the
+ * frame `fgbi_encoder_end_epoch` returns, which ends the epoch.
+ *
+ * # Safety
+ * `enc` must be NULL (refused) or a live encoder; `frame` and `frame_len` NULL (refused) or
+ * writable.
+ */
+int fgbi_encoder_take_frame(struct fgbi_encoder *enc, const uint8_t **frame, size_t *frame_len);
+
+/**
  * Like `fgbi_encoder_add_page`, with the page's length: a page whose length is not the page
  * size gives `FGBI_ERR_INVALID_ARG`.
  *
@@ -731,7 +763,9 @@ int fgbi_encoder_add_page_len(struct fgbi_encoder *enc,
  * Adds `n` dirty pages: page `i` at guest address `addrs[i]` with content `pages[i]`
  * (page-size bytes each). Every address and page pointer is checked first: a NULL page or a
  * misaligned address fails before any page is added, and the last error message names the
- * index. `n` = 0 does nothing (the arrays may then be NULL).
+ * index. `n` = 0 does nothing (the arrays may then be NULL). Not for epochs sent in parts
+ * (`fgbi_config_set_frame_bytes`), where a part must be taken after the page that closed it:
+ * then `FGBI_ERR_STATE` before any page is added (use `fgbi_encoder_add_page`).
  *
  * # Safety
  * `enc` must be NULL (refused) or a live encoder; `addrs` and `pages` NULL (refused) or `n`

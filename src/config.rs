@@ -165,6 +165,14 @@ pub struct Config {
     /// they cost more time than the bytes they save take on the link (see
     /// [`adapt`](crate::encoder::gates)). Default 0.
     pub link_rate: u64,
+    /// Payload size at which the encoder closes a frame and starts the next part of the epoch,
+    /// in bytes, or 0 for one frame per epoch. With a limit, a frame ends after the op that makes
+    /// its payload reach `frame_bytes` (so it holds at most `frame_bytes` plus one op, about a
+    /// page more), the caller takes it with [`Encoder::take_frame`](crate::Encoder::take_frame)
+    /// and can send it while the epoch goes on, and the decoder applies it on arrival: the
+    /// encoder's frame buffer stays that small however many pages an epoch has. Each part is
+    /// entropy coded on its own, so small parts send more bytes. Default 0.
+    pub frame_bytes: usize,
 }
 
 impl Default for Config {
@@ -177,6 +185,7 @@ impl Default for Config {
             stages: Stages::ALL,
             fallback: Fallback::Lz4,
             link_rate: 0,
+            frame_bytes: 0,
         }
     }
 }

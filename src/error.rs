@@ -38,6 +38,9 @@ pub enum Error {
     EpochReplayed { last: u64, got: u64 },
     /// One or more epochs are missing between the last applied frame and this one.
     EpochGap { expected: u64, got: u64 },
+    /// A part of an epoch sent in parts is missing, repeated or out of order: the frame of
+    /// `epoch` carries part `got` where part `expected` was due.
+    PartOutOfOrder { epoch: u64, expected: u64, got: u64 },
     /// An op is malformed (unknown kind, bad length, invalid coded data); `op` is its index.
     CorruptOp { op: u32, what: &'static str },
     /// An op addresses a page outside the replica.
@@ -110,6 +113,15 @@ impl std::fmt::Display for Error {
             EpochGap { expected, got } => {
                 write!(f, "epoch gap: expected epoch {expected}, got {got}")
             }
+            PartOutOfOrder {
+                epoch,
+                expected,
+                got,
+            } => write!(
+                f,
+                "epoch {epoch}: expected its part {expected}, got part {got} (a part is missing, \
+                 repeated or out of order)"
+            ),
             CorruptOp { op, what } => write!(f, "op {op} is corrupt: {what}"),
             OutOfBounds { op, addr } => {
                 write!(f, "op {op} addresses {addr:#x}, outside the replica")

@@ -37,6 +37,8 @@ pub struct StageNanos {
 pub struct EncoderStats {
     /// Epochs ended.
     pub epochs: u64,
+    /// Frames produced (one per epoch, more with [`Config::frame_bytes`](crate::Config)).
+    pub frames: u64,
     /// Resync frames produced.
     pub resyncs: u64,
     /// Pages added.
@@ -103,6 +105,7 @@ impl EncoderStats {
         let mut d = *self;
         let e = earlier;
         sub_fields!(d, e, epochs);
+        sub_fields!(d, e, frames);
         sub_fields!(d, e, resyncs);
         sub_fields!(d, e, pages_in);
         sub_fields!(d, e, bytes_in);
@@ -155,6 +158,7 @@ impl EncoderStats {
             ($($f:ident).+) => { d.$($f).+ += o.$($f).+; };
         }
         add!(epochs);
+        add!(frames);
         add!(resyncs);
         add!(pages_in);
         add!(bytes_in);

@@ -3,7 +3,8 @@
 //! from FORMAT.md (`fuzz/src/lib.rs`, with this file's own reading of the frame envelope) must
 //! rebuild that memory after every frame, and the set must use every op kind, codec, block code
 //! and entropy stream mode. The frames pin the wire format: a change to it shows here first.
-//! `tests/golden/README.md` says how to regenerate them when the format version changes.
+//! `tests/golden/README.md` says how to regenerate them when the format version changes;
+//! `tests/golden/v1/` keeps the streams of format version 1, which the decoder still reads.
 
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
@@ -27,13 +28,18 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
+/// The cases of the current version (`NAME`) and of version 1 (`v1/NAME`).
 fn cases() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(golden_dir())
-        .expect("tests/golden")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".frames").map(str::to_string))
-        .collect();
-    names.sort();
+    let mut names = Vec::new();
+    for (dir, prefix) in [(golden_dir(), ""), (golden_dir().join("v1"), "v1/")] {
+        let mut here: Vec<String> = std::fs::read_dir(&dir)
+            .expect("tests/golden")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".frames").map(|n| format!("{prefix}{n}")))
+            .collect();
+        here.sort();
+        names.extend(here);
+    }
     names
 }
 
@@ -81,14 +87,17 @@ fn read_frames(name: &str) -> Vec<Vec<u8>> {
     frames
 }
 
-/// The envelope as FORMAT.md describes it: magic, version 1, header length 48, the header's
-/// fields, the payload and an xxh3-64 of all before the trailer.
+/// The envelope as FORMAT.md describes it: magic, version 2 with a 56-byte header (or version 1
+/// with a 48-byte one, without the part field), the header's fields, the payload and an xxh3-64
+/// of all before the trailer.
 struct Envelope<'a> {
+    version: u16,
     flags: u32,
     page_size: u32,
     block_size: u32,
     op_count: u32,
     epoch: u64,
+    part: u64,
     payload: &'a [u8],
 }
 
@@ -96,29 +105,40 @@ fn read_envelope(f: &[u8]) -> Envelope<'_> {
     let u32_at = |i: usize| u32::from_le_bytes(f[i..i + 4].try_into().unwrap());
     let u64_at = |i: usize| u64::from_le_bytes(f[i..i + 8].try_into().unwrap());
     assert_eq!(&f[..4], b"FGBI");
-    assert_eq!(u16::from_le_bytes([f[4], f[5]]), 1, "format version");
-    assert_eq!(u16::from_le_bytes([f[6], f[7]]), 48, "header length");
-    let payload_len = u64_at(40) as usize;
-    assert_eq!(f.len(), 48 + payload_len + 8, "declared length");
+    let version = u16::from_le_bytes([f[4], f[5]]);
+    let hl = match version {
+        1 => 48,
+        2 => 56,
+        v => panic!("format version {v}"),
+    };
     assert_eq!(
-        u64_at(48 + payload_len),
-        xxh3_64(&f[..48 + payload_len]),
+        u16::from_le_bytes([f[6], f[7]]) as usize,
+        hl,
+        "header length"
+    );
+    let payload_len = u64_at(40) as usize;
+    assert_eq!(f.len(), hl + payload_len + 8, "declared length");
+    assert_eq!(
+        u64_at(hl + payload_len),
+        xxh3_64(&f[..hl + payload_len]),
         "checksum"
     );
     Envelope {
+        version,
         flags: u32_at(8),
         page_size: u32_at(12),
         block_size: u32_at(16),
         op_count: u32_at(20),
         epoch: u64_at(32),
-        payload: &f[48..48 + payload_len],
+        part: if version == 2 { u64_at(48) } else { 0 },
+        payload: &f[hl..hl + payload_len],
     }
 }
 
 #[test]
 fn the_golden_set_is_there() {
     let names = cases();
-    assert!(names.len() >= 5, "golden cases: {names:?}");
+    assert!(names.len() >= 11, "golden cases: {names:?}");
     for n in &names {
         let e = read_expect(n);
         assert_eq!(
@@ -147,6 +167,7 @@ fn the_library_decoder_rebuilds_the_memory_after_every_golden_frame() {
                 .unwrap_or_else(|err| panic!("{name} epoch {epoch}: {err}"));
             assert_eq!(applied.epoch, epoch, "{name}");
             assert_eq!(applied.resync, flags & 1 != 0, "{name} epoch {epoch}");
+            assert_eq!(applied.partial, flags & 4 != 0, "{name} epoch {epoch}");
             assert_eq!(
                 xxh3_64(&replica),
                 hash,
@@ -160,6 +181,7 @@ fn the_library_decoder_rebuilds_the_memory_after_every_golden_frame() {
 fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
     let mut seen = Seen::default();
     let mut resyncs_after_the_first = 0;
+    let mut parts_after_the_first = 0;
     for name in cases() {
         let e = read_expect(&name);
         let g = Geometry {
@@ -168,10 +190,21 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
         };
         let mut replica = vec![0u8; e.pages * e.ps];
         let mut known = HashSet::new();
+        // the part due next: 0, or the next part of an epoch whose last frame was partial
+        let mut due = 0;
         for (i, (f, &(epoch, flags, hash))) in read_frames(&name).iter().zip(&e.frames).enumerate()
         {
             let env = read_envelope(f);
             assert_eq!((env.epoch, env.flags), (epoch, flags), "{name}");
+            assert_eq!(env.version, if name.starts_with("v1/") { 1 } else { 2 });
+            let partial = env.flags & 4 != 0;
+            assert!(
+                env.version == 2 || !partial,
+                "{name}: a partial version 1 frame"
+            );
+            assert_eq!(env.part, due, "{name} epoch {epoch}: part number");
+            due = if partial { env.part + 1 } else { 0 };
+            parts_after_the_first += (env.part > 0) as usize;
             assert_eq!(
                 (env.page_size as usize, env.block_size as usize),
                 (e.ps, e.bs)
@@ -206,6 +239,7 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
         resyncs_after_the_first > 0,
         "a resync in the middle of a stream"
     );
+    assert!(parts_after_the_first > 0, "an epoch sent in parts");
     // every op kind with every codec it takes
     let tags = [0x00, 0x01, 0x12, 0x22, 0x03, 0x04, 0x05, 0x15, 0x25];
     let missing: Vec<String> = tags

@@ -148,8 +148,8 @@ fn wrong_magic_version_and_header_length() {
     bad[0] = b'X';
     refused(&bad, |e| *e == Error::BadMagic);
     let mut bad = s.next.clone();
-    bad[4..6].copy_from_slice(&2u16.to_le_bytes());
-    refused(&bad, |e| *e == Error::UnsupportedVersion(2));
+    bad[4..6].copy_from_slice(&3u16.to_le_bytes());
+    refused(&bad, |e| *e == Error::UnsupportedVersion(3));
     let mut bad = s.next.clone();
     bad[6..8].copy_from_slice(&40u16.to_le_bytes());
     refused(&bad, |e| *e == Error::BadHeader);
@@ -276,6 +276,7 @@ fn reference_to_a_location_never_sent() {
             stream_id: 7,
             epoch: 0,
             payload_len: 0,
+            part: 0,
         };
         let mut buf = vec![0u8; HEADER_LEN];
         buf.extend_from_slice(payload);

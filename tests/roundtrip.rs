@@ -88,9 +88,20 @@ fn config() -> impl Strategy<Value = (Config, Policy)> {
         prop::sample::select(vec![Policy::Clock, Policy::DirectMapped]),
         // adaptive stages: none, a slow link, 10 Gbit/s, a link no compressor can keep up with
         prop::sample::select(vec![0u64, 1, 1_250_000_000, u64::MAX]),
+        // an epoch in one frame, or in parts: one op each, or a few pages' worth
+        prop::sample::select(vec![0usize, 0, 1, 8192]),
     )
         .prop_map(
-            |(stages, block_size, cache_bytes, hash_bytes, fallback, policy, link_rate)| {
+            |(
+                stages,
+                block_size,
+                cache_bytes,
+                hash_bytes,
+                fallback,
+                policy,
+                link_rate,
+                frame_bytes,
+            )| {
                 (
                     Config {
                         page_size: 4096,
@@ -100,6 +111,7 @@ fn config() -> impl Strategy<Value = (Config, Policy)> {
                         stages,
                         fallback,
                         link_rate,
+                        frame_bytes,
                     },
                     policy,
                 )
@@ -136,6 +148,22 @@ fn initial() -> Vec<u8> {
     mem
 }
 
+/// Adds a page; a part of the epoch it closes is applied at once, as a receiver would.
+fn add(
+    enc: &mut Encoder,
+    dec: &mut Decoder,
+    replica: &mut [u8],
+    p: usize,
+    page: &[u8],
+) -> Result<(), TestCaseError> {
+    enc.add_page((p * 4096) as u64, page).unwrap();
+    if let Some(part) = enc.take_frame() {
+        dec.apply_flat(part, replica)
+            .map_err(|err| TestCaseError::fail(format!("a part: {err}")))?;
+    }
+    Ok(())
+}
+
 fn run(cfg: Config, policy: Policy, script: &[Vec<Change>]) -> Result<(), TestCaseError> {
     let mut enc = Encoder::with_policy(cfg, policy).unwrap();
     let mut dec = Decoder::new(cfg).unwrap();
@@ -146,7 +174,7 @@ fn run(cfg: Config, policy: Policy, script: &[Vec<Change>]) -> Result<(), TestCa
 
     enc.begin_epoch(0).unwrap();
     for p in 0..PAGES {
-        enc.add_page((p * 4096) as u64, &page(&mem, p)).unwrap();
+        add(&mut enc, &mut dec, &mut replica, p, &page(&mem, p))?;
     }
     let frame = enc.end_epoch().unwrap().to_vec();
     dec.apply_flat(&frame, &mut replica).unwrap();
@@ -189,8 +217,13 @@ fn run(cfg: Config, policy: Policy, script: &[Vec<Change>]) -> Result<(), TestCa
                     dirty[*page] = true;
                 }
                 Change::AddNow { page } => {
-                    enc.add_page((page * 4096) as u64, &page_of(&mem, *page))
-                        .unwrap();
+                    add(
+                        &mut enc,
+                        &mut dec,
+                        &mut replica,
+                        *page,
+                        &page_of(&mem, *page),
+                    )?;
                     dirty[*page] = false;
                 }
             }
@@ -199,7 +232,7 @@ fn run(cfg: Config, policy: Policy, script: &[Vec<Change>]) -> Result<(), TestCa
         let mut order: Vec<usize> = (0..PAGES).filter(|&p| dirty[p]).collect();
         order.sort_by_key(|&p| (p * 7 + e) % PAGES);
         for p in order {
-            enc.add_page((p * 4096) as u64, &page(&mem, p)).unwrap();
+            add(&mut enc, &mut dec, &mut replica, p, &page(&mem, p))?;
         }
         let frame = enc.end_epoch().unwrap().to_vec();
         dec.apply_flat(&frame, &mut replica)

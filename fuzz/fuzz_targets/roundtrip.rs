@@ -1,5 +1,6 @@
 //! Encode -> decode round trip driven by arbitrary epoch scripts: after every epoch the replica
-//! equals the primary, whatever the stages, block size and cache budget.
+//! equals the primary, whatever the stages, block size, cache budget and frame size (an epoch in
+//! one frame or in parts applied as they come).
 #![no_main]
 use fgbi::{Config, Decoder, Encoder, Fallback, Stages};
 use libfuzzer_sys::fuzz_target;
@@ -8,7 +9,7 @@ const PS: usize = 512;
 const PAGES: usize = 12;
 
 fuzz_target!(|data: &[u8]| {
-    if data.len() < 3 {
+    if data.len() < 4 {
         return;
     }
     let s = data[0];
@@ -34,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
         ][((data[1] >> 6) & 3) as usize],
         // adaptive stages: off, or a link no compressor can keep up with (gates close)
         link_rate: if s & 64 != 0 { u64::MAX } else { 0 },
+        frame_bytes: [0, 1, 600, 2048][(data[2] & 3) as usize],
     };
     let mut enc = Encoder::new(cfg).unwrap();
     // every candidate op on every page instead of the cheap choice
@@ -43,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     let mut replica = vec![0u8; PS * PAGES];
     let mut epoch = 0u64;
     // each epoch: a count byte, then that many 4-byte commands (op, page, offset, value)
-    let mut rest = &data[2..];
+    let mut rest = &data[3..];
     let mut first = true;
     while !rest.is_empty() || first {
         let n = rest.first().copied().unwrap_or(0) as usize % 16;
@@ -81,6 +83,10 @@ fuzz_target!(|data: &[u8]| {
         for p in (0..PAGES).filter(|&p| dirty[p]) {
             enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS])
                 .unwrap();
+            if let Some(part) = enc.take_frame() {
+                dec.apply_flat(part, &mut replica)
+                    .expect("own part refused");
+            }
         }
         let frame = enc.end_epoch().unwrap();
         dec.apply_flat(frame, &mut replica)

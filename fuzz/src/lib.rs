@@ -854,6 +854,7 @@ pub fn epoch1_frame(flags: u32, op_count: u32, stream: u64, payload: &[u8]) -> V
         stream_id: stream,
         epoch: 1,
         payload_len: 0,
+        part: 0,
     };
     let mut f = vec![0u8; HEADER_LEN];
     f.extend_from_slice(payload);

@@ -39,6 +39,8 @@ pub struct Applied {
     pub epoch: u64,
     /// Whether it was a resync frame.
     pub resync: bool,
+    /// Whether its epoch continues in the next frame (a part of an epoch sent in parts).
+    pub partial: bool,
     /// Ops (pages written).
     pub ops: u32,
 }
@@ -56,8 +58,10 @@ pub struct Applied {
 #[derive(Debug)]
 pub struct Decoder {
     cfg: Config,
-    /// (stream id, last epoch applied) once synchronised.
+    /// (stream id, epoch of the last frame applied) once synchronised.
     sync: Option<(u64, u64)>,
+    /// The part due next when the last frame applied was a part of its epoch with more to come.
+    next_part: Option<u64>,
     /// Pages sent since the last resync.
     known: PageSet,
     /// Pages the frame being validated sends.
@@ -81,6 +85,7 @@ impl Decoder {
         Ok(Decoder {
             cfg,
             sync: None,
+            next_part: None,
             known: PageSet::default(),
             pending: PageSet::default(),
             scratch: vec![0; ps],
@@ -99,15 +104,22 @@ impl Decoder {
         &self.cfg
     }
 
-    /// The stream followed and the last epoch applied, once synchronised.
+    /// The stream followed and the epoch of the last frame applied, once synchronised.
     pub fn position(&self) -> Option<(u64, u64)> {
         self.sync
+    }
+
+    /// Whether the last frame applied was a part of an epoch whose remaining parts are still to
+    /// come (the replica holds a partly applied epoch).
+    pub fn epoch_open(&self) -> bool {
+        self.next_part.is_some()
     }
 
     /// Forgets the stream: the next frame must be a resync frame, from any stream. Use it when
     /// the primary restarted.
     pub fn reset(&mut self) {
         self.sync = None;
+        self.next_part = None;
         self.known.clear();
     }
 
@@ -163,6 +175,7 @@ impl Decoder {
         }
         self.known.union_with(&self.pending);
         self.sync = Some((h.stream_id, h.epoch));
+        self.next_part = h.is_partial().then(|| h.part + 1);
         let ps = self.cfg.page_size as u64;
         self.stats.frames += 1;
         self.stats.bytes_in += frame.len() as u64;
@@ -172,6 +185,7 @@ impl Decoder {
         Ok(Applied {
             epoch: h.epoch,
             resync: h.is_resync(),
+            partial: h.is_partial(),
             ops: h.op_count,
         })
     }

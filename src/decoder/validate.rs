@@ -52,6 +52,19 @@ impl<R: Replica + ?Sized> Checks for Known<'_, R> {
     }
 }
 
+/// The frame is part `due` of its epoch.
+fn check_part(h: &Header, due: u64) -> Result<(), Error> {
+    if h.part == due {
+        Ok(())
+    } else {
+        Err(Error::PartOutOfOrder {
+            epoch: h.epoch,
+            expected: due,
+            got: h.part,
+        })
+    }
+}
+
 impl Decoder {
     /// Everything short of writing: envelope, geometry, epoch order, every op. Returns the
     /// header and the payload: the frame's own, or `None` when it was entropy coded and rebuilt
@@ -103,19 +116,43 @@ impl Decoder {
                 config: self.cfg.block_size as u32,
             });
         }
-        match self.sync {
-            None if !h.is_resync() => Err(Error::NotSynchronized { epoch: h.epoch }),
-            None => Ok(()),
-            Some((stream, _)) if stream != h.stream_id => Err(Error::ForeignStream {
+        // a resync frame, and a frame that starts an epoch, is its epoch's part 0
+        let due = match self.next_part {
+            Some(part) if !h.is_resync() => part,
+            _ => 0,
+        };
+        let Some((stream, last)) = self.sync else {
+            return if !h.is_resync() {
+                Err(Error::NotSynchronized { epoch: h.epoch })
+            } else {
+                check_part(h, 0)
+            };
+        };
+        if stream != h.stream_id {
+            return Err(Error::ForeignStream {
                 expected: stream,
                 got: h.stream_id,
-            }),
-            Some((_, last)) if h.epoch <= last => Err(Error::EpochReplayed { last, got: h.epoch }),
-            Some((_, last)) if !h.is_resync() && h.epoch != last + 1 => Err(Error::EpochGap {
-                expected: last + 1,
+            });
+        }
+        // a resync frame may start any later epoch (abandoning one left open); otherwise the
+        // next frame continues the open epoch, or starts the one after the last
+        let expected = if self.next_part.is_some() {
+            last
+        } else {
+            match last.checked_add(1) {
+                Some(next) => next,
+                None => return Err(Error::EpochReplayed { last, got: h.epoch }),
+            }
+        };
+        if h.epoch < expected || h.is_resync() && h.epoch <= last {
+            Err(Error::EpochReplayed { last, got: h.epoch })
+        } else if !h.is_resync() && h.epoch != expected {
+            Err(Error::EpochGap {
+                expected,
                 got: h.epoch,
-            }),
-            Some(_) => Ok(()),
+            })
+        } else {
+            check_part(h, due)
         }
     }
 

@@ -31,7 +31,7 @@ use crate::stats::{EncoderStats, OpCount};
 use blocks::BlockCounts;
 use gates::Gates;
 use std::time::Instant;
-use writer::FrameWriter;
+use writer::{FrameWriter, Part};
 
 /// Largest guest address the encoder accepts (exclusive): 2^60 bytes.
 pub const MAX_GUEST_ADDR: u64 = 1 << 60;
@@ -325,7 +325,9 @@ impl Encoder {
         }
         w.epochs.epoch = Some(epoch);
         w.epochs.started = (w.cfg.link_rate > 0).then(Instant::now);
-        w.out.start();
+        w.out.start(w.stats.raw.bytes);
+        w.out.epoch_bytes_closed = 0;
+        w.out.parts_closed = 0;
         self.w.epoch_start = self.stats();
         Ok(())
     }
@@ -353,27 +355,60 @@ impl Encoder {
                 addr,
             });
         }
-        if w.out.op_count == u32::MAX {
-            return Err(Error::State("too many ops in one epoch"));
+        match w.out.part {
+            Part::Open => {}
+            Part::Waiting => {
+                return Err(Error::State("add_page before the finished frame was taken"))
+            }
+            Part::Taken => self.w.out.start(self.w.stats.raw.bytes),
+        }
+        if self.w.out.op_count == u32::MAX {
+            return Err(Error::State("too many ops in one frame"));
         }
         self.encode_page(addr / ps as u64, page);
+        let w = &mut self.w;
+        let limit = w.cfg.frame_bytes;
+        if limit > 0 && w.out.frame.len() - HEADER_LEN >= limit {
+            let epoch = w.epochs.epoch.expect("checked above");
+            w.close_frame(epoch, true);
+            w.out.part = Part::Waiting;
+        }
         Ok(())
+    }
+
+    /// The part of the epoch the last [`add_page`](Self::add_page) closed, if one waits: with
+    /// [`Config::frame_bytes`] set, call it after every `add_page` and send the frame before the
+    /// next call on the encoder (it is valid until then). The frame carries the epoch's number and
+    /// says that the epoch goes on; the frame [`end_epoch`](Self::end_epoch) returns ends it. A
+    /// decoder applies the parts in order as they arrive.
+    pub fn take_frame(&mut self) -> Option<&[u8]> {
+        let out = &mut self.w.out;
+        if out.part != Part::Waiting {
+            return None;
+        }
+        out.part = Part::Taken;
+        Some(&out.frame)
     }
 
     /// Ends the epoch and returns its frame, valid until the next call on the encoder.
     pub fn end_epoch(&mut self) -> Result<&[u8], Error> {
         let w = &mut self.w;
-        let Some(epoch) = w.epochs.epoch.take() else {
+        let Some(epoch) = w.epochs.epoch else {
             return Err(Error::State("end_epoch without begin_epoch"));
         };
-        w.close_frame(epoch);
-        if w.epochs.resync_pending {
-            w.stats.resyncs += 1;
+        match w.out.part {
+            Part::Open => {}
+            Part::Waiting => {
+                return Err(Error::State(
+                    "end_epoch before the finished frame was taken",
+                ))
+            }
+            Part::Taken => w.out.start(w.stats.raw.bytes),
         }
-        w.epochs.resync_pending = false;
+        w.epochs.epoch = None;
+        w.close_frame(epoch, false);
         w.epochs.last = Some(epoch);
         w.stats.epochs += 1;
-        w.stats.bytes_out += w.out.frame.len() as u64;
         Ok(&w.out.frame)
     }
 
@@ -394,8 +429,16 @@ impl Encoder {
         self.cache.clear();
         self.w.share.clear();
         self.w.zero_pages.clear();
-        self.w.epochs.resync_pending = true;
-        self.w.epochs.epoch = None;
+        let e = &mut self.w.epochs;
+        if let Some(open) = e.epoch.take() {
+            if self.w.out.parts_closed > 0 {
+                // parts of it went out: the backup may have applied them, so the resync frame
+                // must carry a later epoch
+                e.last = Some(open);
+            }
+        }
+        e.resync_pending = true;
+        self.w.out.part = Part::Open;
     }
 
     /// With `true`, every page known to the cache is encoded every way the enabled stages allow
@@ -455,7 +498,7 @@ impl Encoder {
         // only while what it saves takes longer on the link than it costs; else the page goes
         // out RAW and the cache forgets it
         if w.cfg.link_rate > 0 {
-            let payload = w.out.frame.len() - HEADER_LEN;
+            let payload = w.out.epoch_bytes_closed + w.out.frame.len() - HEADER_LEN;
             w.ahead_of_link = w.epochs.ahead_of_link(payload, w.cfg.link_rate);
         }
         let gated = w.cfg.link_rate > 0 && (w.cfg.stages.delta || w.cfg.stages.blocks);

@@ -51,6 +51,25 @@ pub(super) struct FrameWriter {
     prev_page: u64,
     pub(super) op_count: u32,
     pub(super) stream_id: u64,
+    /// Where the epoch's parts stand (with `Config::frame_bytes`).
+    pub(super) part: Part,
+    /// Bytes of the epoch's frames closed before the open one.
+    pub(super) epoch_bytes_closed: usize,
+    /// The epoch's frames closed before the open one (the open one's part number).
+    pub(super) parts_closed: u64,
+    /// The encoder's count of RAW op bytes when the open frame began.
+    pub(super) raw_at_start: u64,
+}
+
+/// The open epoch's frame, when an epoch is sent in parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    /// A frame is open and takes ops.
+    Open,
+    /// A part was closed and waits for [`take_frame`](crate::Encoder::take_frame).
+    Waiting,
+    /// The closed part was taken; the next op opens the next part.
+    Taken,
 }
 
 impl FrameWriter {
@@ -68,11 +87,17 @@ impl FrameWriter {
             prev_page: u64::MAX,
             op_count: 0,
             stream_id,
+            part: Part::Open,
+            epoch_bytes_closed: 0,
+            parts_closed: 0,
+            raw_at_start: 0,
         }
     }
 
-    /// Opens an empty frame.
-    pub(super) fn start(&mut self) {
+    /// Opens an empty frame; `raw` is the encoder's count of RAW op bytes so far.
+    pub(super) fn start(&mut self, raw: u64) {
+        self.part = Part::Open;
+        self.raw_at_start = raw;
         self.frame.clear();
         self.frame.resize(HEADER_LEN, 0);
         self.lit_ctx_len = 0;
@@ -156,15 +181,19 @@ impl FrameWriter {
 }
 
 impl Work {
-    /// Closes the open frame of `epoch`: entropy codes its payload when the stage is on, the
-    /// payload is not mostly incompressible pages and the gate lets it, then writes the header
-    /// and the checksum.
-    pub(super) fn close_frame(&mut self, epoch: u64) {
+    /// Closes the open frame of `epoch` (with `partial`, a part of the epoch with more to come):
+    /// entropy codes its payload when the stage is on, the payload is not mostly incompressible
+    /// pages and the gate lets it, then writes the header and the checksum. The epoch's first
+    /// frame after a resync carries the resync flag.
+    pub(super) fn close_frame(&mut self, epoch: u64, partial: bool) {
         let mut flags = if self.epochs.resync_pending {
             format::FLAG_RESYNC
         } else {
             0
         };
+        if partial {
+            flags |= format::FLAG_PARTIAL;
+        }
         if self.entropy_code_frame() {
             flags |= format::FLAG_ENTROPY;
         }
@@ -176,8 +205,17 @@ impl Work {
             stream_id: self.out.stream_id,
             epoch,
             payload_len: 0,
+            part: self.out.parts_closed,
         };
         format::seal(&mut self.out.frame, header);
+        self.out.parts_closed += 1;
+        if self.epochs.resync_pending {
+            self.stats.resyncs += 1;
+            self.epochs.resync_pending = false;
+        }
+        self.stats.frames += 1;
+        self.stats.bytes_out += self.out.frame.len() as u64;
+        self.out.epoch_bytes_closed += self.out.frame.len();
     }
 
     /// Replaces the frame's payload with its entropy-coded form when that is smaller and the
@@ -187,7 +225,7 @@ impl Work {
         // with a compressor, pages sent RAW were found incompressible; a payload made of little
         // else is not worth coding (without one, RAW pages may well be compressible)
         let payload = (self.out.frame.len() - HEADER_LEN) as u64;
-        let raw = self.stats.raw.bytes - self.epoch_start.raw.bytes;
+        let raw = self.stats.raw.bytes - self.out.raw_at_start;
         let incompressible = self.cfg.fallback != Fallback::None && raw * 8 >= payload * 7;
         if !self.cfg.stages.entropy || payload == 0 || incompressible {
             return false;

@@ -161,6 +161,22 @@ pub unsafe extern "C" fn fgbi_config_set_link_rate(
     })
 }
 
+/// Sets the payload size, in bytes, at which the encoder closes a frame and starts the next part
+/// of the epoch (0, the default: one frame per epoch). A frame then ends after the op that makes
+/// its payload reach `bytes` (at most about a page more), and `fgbi_encoder_take_frame` hands it
+/// out while the epoch goes on, so the encoder's frame buffer stays that small however large the
+/// epoch. Each part is entropy coded on its own: small parts send a little more.
+///
+/// # Safety
+/// `cfg` must be NULL (refused) or a live configuration.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_config_set_frame_bytes(cfg: *mut fgbi_config, bytes: usize) -> c_int {
+    with_config("fgbi_config_set_frame_bytes", cfg, |c| {
+        c.frame_bytes = bytes;
+        Ok(())
+    })
+}
+
 /// Sets the budget of the hashes-only tier in bytes (block hashes of last-sent versions of pages
 /// not in the full tier). 0 disables it. Default 8 MiB.
 ///

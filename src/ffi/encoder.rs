@@ -144,6 +144,9 @@ pub struct fgbi_encoder_counters {
     /// Non-zero pages sent raw, without delta, block or cache work, as the link rate made that
     /// work not worth it.
     pub skipped_analysis: u64,
+    /// Frames produced: one per epoch, more when epochs are sent in parts
+    /// (`fgbi_config_set_frame_bytes`).
+    pub frames: u64,
 }
 
 impl From<EncoderStats> for fgbi_encoder_counters {
@@ -195,6 +198,7 @@ impl From<EncoderStats> for fgbi_encoder_counters {
             skipped_compress: s.skipped_compress,
             skipped_entropy: s.skipped_entropy,
             skipped_analysis: s.skipped_analysis,
+            frames: s.frames,
         }
     }
 }
@@ -298,6 +302,36 @@ pub unsafe extern "C" fn fgbi_encoder_add_page(
     })
 }
 
+/// Hands out the part of the epoch that the last `fgbi_encoder_add_page` (or `_len`) closed, when
+/// epochs are sent in parts (`fgbi_config_set_frame_bytes`): `*frame` and `*frame_len` get the
+/// frame, or NULL and 0 when none waits. Call it after every
+/// add_page call and send the frame before the next call on the encoder, which may reuse its
+/// buffer. While a part waits, add_page and end_epoch fail with `FGBI_ERR_STATE` (nothing lost:
+/// take the part and call again). The backup applies the parts in order as they arrive, then the
+/// frame `fgbi_encoder_end_epoch` returns, which ends the epoch.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `frame` and `frame_len` NULL (refused) or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_take_frame(
+    enc: *mut fgbi_encoder,
+    frame: *mut *const u8,
+    frame_len: *mut usize,
+) -> c_int {
+    guard_handle("fgbi_encoder_take_frame", "encoder", enc, |e| {
+        // SAFETY: NULL or writable (caller's rule).
+        let (frame, frame_len) = unsafe { (out(frame, "frame")?, out(frame_len, "frame_len")?) };
+        let (p, n) = e
+            .enc
+            .take_frame()
+            .map_or((std::ptr::null(), 0), |f| (f.as_ptr(), f.len()));
+        *frame = p;
+        *frame_len = n;
+        Ok(())
+    })
+}
+
 /// Like `fgbi_encoder_add_page`, with the page's length: a page whose length is not the page
 /// size gives `FGBI_ERR_INVALID_ARG`.
 ///
@@ -322,7 +356,9 @@ pub unsafe extern "C" fn fgbi_encoder_add_page_len(
 /// Adds `n` dirty pages: page `i` at guest address `addrs[i]` with content `pages[i]`
 /// (page-size bytes each). Every address and page pointer is checked first: a NULL page or a
 /// misaligned address fails before any page is added, and the last error message names the
-/// index. `n` = 0 does nothing (the arrays may then be NULL).
+/// index. `n` = 0 does nothing (the arrays may then be NULL). Not for epochs sent in parts
+/// (`fgbi_config_set_frame_bytes`), where a part must be taken after the page that closed it:
+/// then `FGBI_ERR_STATE` before any page is added (use `fgbi_encoder_add_page`).
 ///
 /// # Safety
 /// `enc` must be NULL (refused) or a live encoder; `addrs` and `pages` NULL (refused) or `n`
@@ -336,6 +372,13 @@ pub unsafe extern "C" fn fgbi_encoder_add_pages(
 ) -> c_int {
     guard_handle("fgbi_encoder_add_pages", "encoder", enc, |e| {
         let ps = e.enc.config().page_size;
+        if e.enc.config().frame_bytes > 0 && n > 0 {
+            return Err(fail(
+                FGBI_ERR_STATE,
+                "fgbi_encoder_add_pages with epochs sent in parts: add pages one at a time and \
+                 take each part (fgbi_encoder_take_frame)",
+            ));
+        }
         // SAFETY: NULL or n readable elements (caller's rule).
         let addrs = unsafe { slice(addrs, n, "addrs") }?;
         // SAFETY: as above.

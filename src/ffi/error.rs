@@ -77,6 +77,7 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         | ForeignStream { .. }
         | EpochReplayed { .. }
         | EpochGap { .. }
+        | PartOutOfOrder { .. }
         | EpochOrder { .. } => FGBI_ERR_EPOCH,
         OutOfBounds { .. } => FGBI_ERR_OUT_OF_BOUNDS,
         State(_) => FGBI_ERR_STATE,

@@ -1,21 +1,24 @@
-//! The frame: one epoch's ops behind a fixed header, closed by a checksum. `FORMAT.md` describes
+//! The frame: one epoch's ops, or a part of them, behind a fixed header, closed by a checksum. `FORMAT.md` describes
 //! it byte by byte; this module holds the constants, the header codec and the op tags.
 //!
 //! ```text
 //! offset size field
 //!  0     4    magic "FGBI"
-//!  4     2    format version (1), little endian like every field
-//!  6     2    header length (48)
-//!  8     4    flags (bit 0: resync)
+//!  4     2    format version (2; 1 is read too), little endian like every field
+//!  6     2    header length (56)
+//!  8     4    flags (bit 0: resync, bit 1: entropy, bit 2: partial)
 //! 12     4    page size
 //! 16     4    block size
 //! 20     4    op count
 //! 24     8    stream id
 //! 32     8    epoch
 //! 40     8    payload length
-//! 48     n    payload: op count ops
-//! 48+n   8    xxh3-64 of bytes 0 .. 48+n
+//! 48     8    part: the frame's index within its epoch (version 2)
+//! 56     n    payload: op count ops
+//! 56+n   8    xxh3-64 of bytes 0 .. 56+n
 //! ```
+//!
+//! Version 1 frames, which are read too, have a 48-byte header without the part field.
 
 pub mod varint;
 
@@ -23,10 +26,14 @@ use xxhash_rust::xxh3::xxh3_64;
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"FGBI";
-/// The format version this crate writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this crate writes. It reads this one and [`VERSION_1`].
+pub const VERSION: u16 = 2;
+/// The first format version: as version 2 without [`FLAG_PARTIAL`] (an epoch is one frame).
+pub const VERSION_1: u16 = 1;
 /// Header length in bytes.
-pub const HEADER_LEN: usize = 48;
+pub const HEADER_LEN: usize = 56;
+/// Header length of [`VERSION_1`] frames (no part field).
+pub const HEADER_LEN_1: usize = 48;
 /// Checksum trailer length in bytes.
 pub const TRAILER_LEN: usize = 8;
 /// Flag: the frame starts a new synchronisation; it depends on nothing the backup held before.
@@ -34,8 +41,14 @@ pub const FLAG_RESYNC: u32 = 1;
 /// Flag: the payload is entropy coded (see [`entropy`](crate::entropy)); the ops are what it
 /// decodes to.
 pub const FLAG_ENTROPY: u32 = 2;
-/// Every flag this version defines.
-pub const KNOWN_FLAGS: u32 = FLAG_RESYNC | FLAG_ENTROPY;
+/// Flag (version 2): the epoch continues in the stream's next frame, which carries the same
+/// epoch number and the next part number. An epoch sent in parts is a sequence of such frames
+/// ended by one without it.
+pub const FLAG_PARTIAL: u32 = 4;
+/// Every flag [`VERSION`] defines.
+pub const KNOWN_FLAGS: u32 = FLAG_RESYNC | FLAG_ENTROPY | FLAG_PARTIAL;
+/// Every flag [`VERSION_1`] defines.
+pub const KNOWN_FLAGS_1: u32 = FLAG_RESYNC | FLAG_ENTROPY;
 
 /// Op kinds (the low 4 bits of an op's tag byte; the high 4 bits carry a codec where one applies).
 pub mod op {
@@ -76,13 +89,13 @@ pub enum EnvelopeError {
     TrailingBytes { declared: usize, got: usize },
     /// Does not start with [`MAGIC`].
     BadMagic,
-    /// A format version other than [`VERSION`].
+    /// A format version other than [`VERSION`] and [`VERSION_1`].
     UnsupportedVersion(u16),
-    /// A header length other than [`HEADER_LEN`].
+    /// A header length other than the version's ([`HEADER_LEN`], [`HEADER_LEN_1`]).
     BadHeader,
     /// The checksum over header and payload does not match.
     ChecksumMismatch { expected: u64, actual: u64 },
-    /// Flag bits outside [`KNOWN_FLAGS`].
+    /// Flag bits the frame's version does not define.
     UnknownFlags(u32),
 }
 
@@ -103,12 +116,19 @@ pub struct Header {
     pub epoch: u64,
     /// Payload length in bytes.
     pub payload_len: u64,
+    /// The frame's index within its epoch: 0 for an epoch's first (or only) frame.
+    pub part: u64,
 }
 
 impl Header {
     /// True when the frame is a resynchronisation frame.
     pub fn is_resync(&self) -> bool {
         self.flags & FLAG_RESYNC != 0
+    }
+
+    /// True when the epoch continues in the next frame ([`FLAG_PARTIAL`]).
+    pub fn is_partial(&self) -> bool {
+        self.flags & FLAG_PARTIAL != 0
     }
 
     /// Writes the header into the first [`HEADER_LEN`] bytes of `out`.
@@ -123,6 +143,7 @@ impl Header {
         out[24..32].copy_from_slice(&self.stream_id.to_le_bytes());
         out[32..40].copy_from_slice(&self.epoch.to_le_bytes());
         out[40..48].copy_from_slice(&self.payload_len.to_le_bytes());
+        out[48..56].copy_from_slice(&self.part.to_le_bytes());
     }
 }
 
@@ -141,7 +162,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 ///
 /// ```
 /// use fgbi::format::{open, EnvelopeError};
-/// let err = open(b"not a frame at all, and long enough to hold a header....").unwrap_err();
+/// let err = open(b"not a frame at all, but long enough to hold a header and a checksum......").unwrap_err();
 /// assert_eq!(err, EnvelopeError::BadMagic);
 /// // the decoder reports it as the same variant of the crate's error
 /// assert_eq!(fgbi::Error::from(err), fgbi::Error::BadMagic);
@@ -157,11 +178,19 @@ pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
         return Err(EnvelopeError::BadMagic);
     }
     let version = u16_at(frame, 4);
-    if version != VERSION {
-        return Err(EnvelopeError::UnsupportedVersion(version));
-    }
-    if u16_at(frame, 6) as usize != HEADER_LEN {
+    let (header_len, known_flags) = match version {
+        VERSION => (HEADER_LEN, KNOWN_FLAGS),
+        VERSION_1 => (HEADER_LEN_1, KNOWN_FLAGS_1),
+        _ => return Err(EnvelopeError::UnsupportedVersion(version)),
+    };
+    if u16_at(frame, 6) as usize != header_len {
         return Err(EnvelopeError::BadHeader);
+    }
+    if frame.len() < header_len + TRAILER_LEN {
+        return Err(EnvelopeError::Truncated {
+            needed: header_len + TRAILER_LEN,
+            got: frame.len(),
+        });
     }
     let h = Header {
         flags: u32_at(frame, 8),
@@ -171,8 +200,13 @@ pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
         stream_id: u64_at(frame, 24),
         epoch: u64_at(frame, 32),
         payload_len: u64_at(frame, 40),
+        part: if version == VERSION {
+            u64_at(frame, 48)
+        } else {
+            0
+        },
     };
-    let declared = (h.payload_len as u128) + (HEADER_LEN + TRAILER_LEN) as u128;
+    let declared = (h.payload_len as u128) + (header_len + TRAILER_LEN) as u128;
     if declared > frame.len() as u128 {
         let needed = usize::try_from(declared).unwrap_or(usize::MAX);
         return Err(EnvelopeError::Truncated {
@@ -192,10 +226,10 @@ pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
     if expected != actual {
         return Err(EnvelopeError::ChecksumMismatch { expected, actual });
     }
-    if h.flags & !KNOWN_FLAGS != 0 {
-        return Err(EnvelopeError::UnknownFlags(h.flags & !KNOWN_FLAGS));
+    if h.flags & !known_flags != 0 {
+        return Err(EnvelopeError::UnknownFlags(h.flags & !known_flags));
     }
-    Ok((h, &frame[HEADER_LEN..body]))
+    Ok((h, &frame[header_len..body]))
 }
 
 /// Fills in the header and appends the checksum of a frame whose payload was written after a
@@ -222,6 +256,7 @@ mod tests {
             stream_id: 9,
             epoch: 41,
             payload_len: 0,
+            part: 0,
         };
         seal(&mut buf, h);
         buf
@@ -264,6 +299,45 @@ mod tests {
             open(&longer),
             Err(EnvelopeError::TrailingBytes { .. })
         ));
+    }
+
+    /// Rewrites the version and flags of a sealed frame and seals it again (a version 1 frame
+    /// without the part field).
+    fn reseal(f: &[u8], version: u16, flags: u32) -> Vec<u8> {
+        let mut g = f[..f.len() - TRAILER_LEN].to_vec();
+        if version == VERSION_1 {
+            g.drain(HEADER_LEN_1..HEADER_LEN);
+            g[6..8].copy_from_slice(&(HEADER_LEN_1 as u16).to_le_bytes());
+        }
+        g[4..6].copy_from_slice(&version.to_le_bytes());
+        g[8..12].copy_from_slice(&flags.to_le_bytes());
+        let sum = xxh3_64(&g);
+        g.extend_from_slice(&sum.to_le_bytes());
+        g
+    }
+
+    #[test]
+    fn version_1_frames_open_but_may_not_be_partial() {
+        let f = sample();
+        assert_eq!(u16_at(&f, 4), VERSION);
+        let v1 = reseal(&f, VERSION_1, FLAG_RESYNC | FLAG_ENTROPY);
+        let (h, payload) = open(&v1).unwrap();
+        assert_eq!((h.epoch, h.part, payload), (41, 0, &b"payload bytes"[..]));
+        let v1_partial = reseal(&f, VERSION_1, FLAG_RESYNC | FLAG_PARTIAL);
+        assert_eq!(
+            open(&v1_partial).unwrap_err(),
+            EnvelopeError::UnknownFlags(FLAG_PARTIAL)
+        );
+        let v2_partial = reseal(&f, VERSION, FLAG_PARTIAL);
+        assert!(open(&v2_partial).unwrap().0.is_partial());
+        assert_eq!(
+            open(&reseal(&f, 3, 0)).unwrap_err(),
+            EnvelopeError::UnsupportedVersion(3)
+        );
+        assert_eq!(
+            open(&reseal(&f, VERSION, 8)).unwrap_err(),
+            EnvelopeError::UnknownFlags(8)
+        );
     }
 
     #[test]

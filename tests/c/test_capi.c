@@ -702,6 +702,63 @@ static void test_xbzrle(void) {
     CHECK_RC(fgbi_xbzrle_decode(cut, sizeof cut, NULL, PAGE), -1);
 }
 
+/* Epochs sent in parts: each part taken after the page that closed it is applied at once; while a
+ * part waits, add_page and end_epoch fail without losing it; add_pages is refused; the parts and
+ * the last frame rebuild the memory. */
+static void test_parts(void) {
+    pair p;
+    memset(&p, 0, sizeof p);
+    CHECK_RC(fgbi_config_new(&p.cfg), FGBI_OK);
+    CHECK_RC(fgbi_config_set_frame_bytes(p.cfg, 8192), FGBI_OK);
+    CHECK_RC(fgbi_config_set_frame_bytes(NULL, 8192), FGBI_ERR_NULL);
+    CHECK_RC(fgbi_encoder_new(p.cfg, &p.enc), FGBI_OK);
+    CHECK_RC(fgbi_decoder_new(p.cfg, &p.dec), FGBI_OK);
+    const size_t pages = 24;
+    uint8_t *mem = malloc(pages * PAGE);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < pages * PAGE; i++) {
+        x = x * 1103515245u + 12345u; /* noise: every page is sent raw */
+        mem[i] = (uint8_t)(x >> 16);
+    }
+    uint8_t *rep = calloc(pages, PAGE);
+    const uint8_t *f = NULL;
+    size_t n = 0;
+    int parts = 0, ok = 1;
+    CHECK_RC(fgbi_encoder_begin_epoch(p.enc, 0), FGBI_OK);
+    uint64_t addr = 0;
+    const uint8_t *pg = mem;
+    CHECK_RC(fgbi_encoder_add_pages(p.enc, &addr, &pg, 1), FGBI_ERR_STATE);
+    for (size_t i = 0; i < pages; i++) {
+        CHECK_RC(fgbi_encoder_add_page(p.enc, i * PAGE, mem + i * PAGE), FGBI_OK);
+        if (i == 1) {
+            /* two raw pages reach 8192 bytes: a part waits, nothing else until it is taken */
+            const uint8_t *g = NULL;
+            size_t m = 0;
+            CHECK_RC(fgbi_encoder_end_epoch(p.enc, &g, &m), FGBI_ERR_STATE);
+            CHECK_RC(fgbi_encoder_add_page(p.enc, 2 * PAGE, mem + 2 * PAGE), FGBI_ERR_STATE);
+        }
+        CHECK_RC(fgbi_encoder_take_frame(p.enc, &f, &n), FGBI_OK);
+        if (f == NULL) {
+            ok &= n == 0;
+            continue;
+        }
+        parts++;
+        ok &= fgbi_decoder_apply_flat(p.dec, f, n, rep, pages * PAGE) == FGBI_OK;
+    }
+    CHECK_RC(fgbi_encoder_take_frame(p.enc, NULL, &n), FGBI_ERR_NULL);
+    CHECK_RC(fgbi_encoder_end_epoch(p.enc, &f, &n), FGBI_OK);
+    ok &= fgbi_decoder_apply_flat(p.dec, f, n, rep, pages * PAGE) == FGBI_OK;
+    CHECK(ok);
+    CHECK(parts >= 8);
+    CHECK(memcmp(mem, rep, pages * PAGE) == 0);
+    fgbi_encoder_counters es;
+    CHECK_RC(fgbi_encoder_stats(p.enc, &es), FGBI_OK);
+    CHECK(es.frames == (uint64_t)parts + 1 && es.epochs == 1);
+    free(mem);
+    free(rep);
+    pair_free(&p);
+}
+
 int main(void) {
     test_version_and_strerror();
     test_config();
@@ -710,6 +767,7 @@ int main(void) {
     test_corrupt_frames_leave_memory_unchanged();
     test_epochs_and_resync();
     test_end_epoch_into();
+    test_parts();
     test_apply_cb();
     test_stages();
     test_threads();

@@ -2,8 +2,8 @@
 //!
 //! Stream layout (all integers little-endian), documented in docs/cli.md:
 //! a 32-byte header — magic `FGBISTRM`, u32 version (1), u32 page size, u32 block size,
-//! u32 reserved (0), u64 image size in bytes — then per epoch a u64 frame length followed by
-//! that many bytes of libfgbi frame.
+//! u32 reserved (0), u64 image size in bytes — then per frame (one per epoch, or an epoch's
+//! parts with `--frame-bytes`) a u64 frame length followed by that many bytes of libfgbi frame.
 
 use crate::opts::ConfigArgs;
 use crate::progress;
@@ -69,21 +69,27 @@ pub fn encode(a: &EncodeArgs) -> Result<(), String> {
     for e in 0..trace.epochs() {
         let cur = trace.map(e)?;
         let dirty = trace.dirty_pages(prev.as_deref(), &cur);
+        let mut put = |frame: &[u8]| -> Result<u64, String> {
+            w.write_all(&(frame.len() as u64).to_le_bytes())
+                .map_err(io)?;
+            w.write_all(frame).map_err(io)?;
+            Ok(8 + frame.len() as u64)
+        };
+        let mut epoch_bytes = 0;
         enc.begin_epoch(e as u64).map_err(|x| x.to_string())?;
         for &p in &dirty {
             let off = p as usize * PAGE;
             enc.add_page(p * PAGE as u64, &cur[off..off + PAGE])
                 .map_err(|x| x.to_string())?;
+            if let Some(part) = enc.take_frame() {
+                epoch_bytes += put(part)?;
+            }
         }
-        let frame = enc.end_epoch().map_err(|x| x.to_string())?;
-        w.write_all(&(frame.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        w.write_all(frame).map_err(io)?;
-        total += 8 + frame.len() as u64;
+        epoch_bytes += put(enc.end_epoch().map_err(|x| x.to_string())?)?;
+        total += epoch_bytes;
         bar.set_message(format!(
-            "{} dirty pages, frame {} bytes",
+            "{} dirty pages, {epoch_bytes} bytes of frames",
             dirty.len(),
-            frame.len()
         ));
         prev = Some(cur);
         bar.inc(1);
@@ -91,8 +97,9 @@ pub fn encode(a: &EncodeArgs) -> Result<(), String> {
     bar.finish_and_clear();
     w.flush().map_err(io)?;
     eprintln!(
-        "fgbi encode: {} epochs, {} bytes written to {}",
+        "fgbi encode: {} epochs in {} frames, {} bytes written to {}",
         trace.epochs(),
+        enc.stats().frames,
         total,
         a.frames.display()
     );

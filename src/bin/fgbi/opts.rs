@@ -76,6 +76,10 @@ pub struct ConfigArgs {
     /// the link. 0: not adaptive.
     #[arg(long, default_value_t = 0.0)]
     pub adapt_gbps: f64,
+    /// Send each epoch in frames of about this payload size (bytes; K/M/G suffixes), each
+    /// decoded as it comes; 0: one frame per epoch.
+    #[arg(long, value_parser = parse_bytes, default_value = "0")]
+    pub frame_bytes: usize,
 }
 
 impl ConfigArgs {
@@ -88,6 +92,7 @@ impl ConfigArgs {
             stages: self.stages,
             fallback: self.fallback,
             link_rate: (self.adapt_gbps.max(0.0) * 1e9 / 8.0) as u64,
+            frame_bytes: self.frame_bytes,
         };
         cfg.validate().map_err(|e| e.to_string())?;
         Ok(cfg)
