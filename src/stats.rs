@@ -15,7 +15,7 @@ pub struct OpCount {
 /// Nanoseconds spent in each stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StageNanos {
-    /// Zero detection.
+    /// Zero detection (timed on one page in 16, scaled).
     pub zero: u64,
     /// Cache lookup, XOR+RLE delta and change detection against the cached copy.
     pub delta: u64,

@@ -201,8 +201,10 @@ fn stages_json(s: &EncoderStats) -> StagesJson {
 }
 
 /// Runs a baseline over one epoch's dirty pages in batches: encode a batch (timed), decode it
-/// (timed; the backup's previous pages are put in place first for methods that need them), then
-/// check the decoded pages against the image (not timed). Returns the stream bytes.
+/// into `rep`, a replica of the whole image as libfgbi's decoder writes (timed; for methods that
+/// need the backup's previous pages, those are put back in place first, untimed, since `rep` is
+/// shared by all methods), then check the decoded pages against the image (not timed). Returns
+/// the stream bytes.
 fn run_baseline(
     m: &mut dyn Method,
     t: &mut MethodTotals,
@@ -210,24 +212,23 @@ fn run_baseline(
     prev: Option<&[u8]>,
     cur: &[u8],
     out: &mut Vec<u8>,
-    dec: &mut [u8],
+    rep: &mut [u8],
 ) -> Result<u64, String> {
     let mut bytes = 0u64;
+    let page = |p: u64| p as usize * PAGE..(p as usize + 1) * PAGE;
     for batch in dirty.chunks(BATCH) {
         out.clear();
         let t0 = Instant::now();
         for &p in batch {
-            let off = p as usize * PAGE;
-            m.encode(p, &cur[off..off + PAGE], out);
+            m.encode(p, &cur[page(p)], out);
         }
         t.encode_seconds += t0.elapsed().as_secs_f64();
         bytes += out.len() as u64;
         if m.needs_old() {
-            for (i, &p) in batch.iter().enumerate() {
-                let slot = &mut dec[i * PAGE..(i + 1) * PAGE];
+            for &p in batch {
                 match prev {
-                    Some(prev) => slot.copy_from_slice(&prev[p as usize * PAGE..][..PAGE]),
-                    None => slot.fill(0),
+                    Some(prev) => rep[page(p)].copy_from_slice(&prev[page(p)]),
+                    None => rep[page(p)].fill(0),
                 }
             }
         }
@@ -244,15 +245,13 @@ fn run_baseline(
             if i == batch.len() {
                 return Err(format!("{}: record for page {idx} out of order", m.name()));
             }
-            let slot = &mut dec[i * PAGE..(i + 1) * PAGE];
-            let got = m.decode(out, &mut pos, slot)?;
+            let got = m.decode(out, &mut pos, &mut rep[page(idx)])?;
             debug_assert_eq!(got, idx);
             i += 1;
         }
         t.decode_seconds += t0.elapsed().as_secs_f64();
-        for (i, &p) in batch.iter().enumerate() {
-            let off = p as usize * PAGE;
-            if dec[i * PAGE..(i + 1) * PAGE] != cur[off..off + PAGE] {
+        for &p in batch {
+            if rep[page(p)] != cur[page(p)] {
                 return Err(format!(
                     "{}: page {p} decoded wrongly (baseline bug)",
                     m.name()
@@ -446,7 +445,9 @@ fn run_baselines(trace: &Trace, cfg: &Config) -> Result<Vec<(&'static str, Metho
     let mut methods = baselines::all(cfg.cache_bytes);
     let mut totals = vec![MethodTotals::default(); methods.len()];
     let mut out = Vec::with_capacity(BATCH * (PAGE + 16));
-    let mut dec = vec![0u8; BATCH * PAGE];
+    // written before it is read, and resident as a backup's replica is
+    let mut rep = vec![0u8; trace.image_bytes];
+    rep.fill(1);
     let bar = progress::bar(trace.epochs() as u64, "epochs");
     for_each_epoch(trace, &bar, |e, prev, cur, dirty| {
         for (m, t) in methods.iter_mut().zip(totals.iter_mut()) {
@@ -455,7 +456,7 @@ fn run_baselines(trace: &Trace, cfg: &Config) -> Result<Vec<(&'static str, Metho
                 m.name(),
                 dirty.len()
             ));
-            let b = run_baseline(m.as_mut(), t, dirty, prev, cur, &mut out, &mut dec)?;
+            let b = run_baseline(m.as_mut(), t, dirty, prev, cur, &mut out, &mut rep)?;
             t.add_epoch(e, b, (dirty.len() * PAGE) as u64);
         }
         Ok(())
