@@ -12,7 +12,8 @@
  *   memory: one pass over all pairs of a set (8192 pairs = 64 MiB of old + 64 MiB of new pages,
  *           more than the last-level cache), ns per page of the pass;
  *   cache:  32 pairs at a time (256 KiB, L2-resident): one untimed pass, then 8 timed passes.
- * The median over the repetitions is reported.
+ * Times are this thread's CPU time, per chunk of 64 pairs (memory) or per batch (cache); the
+ * median of each chunk over the repetitions is taken, and the medians summed.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -291,10 +292,12 @@ static void check_set(const struct set *s, struct check *c)
     }
 }
 
+/* This thread's CPU time: time the scheduler gave other jobs on the shared cores is not
+ * counted (their effect on the caches and on memory bandwidth still is). */
 static double now_ns(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
@@ -312,28 +315,29 @@ static double pass(enc_fn f, uint8_t *old, uint8_t *nw, size_t n)
     return t;
 }
 
-/* ns per page: one pass over all pairs (memory) */
-static double time_memory(enc_fn f, const struct set *s)
+/* memory: one pass over all pairs, timed in chunks of 64 pairs (t[chunk]) */
+#define CHUNK 64
+static void time_memory(enc_fn f, const struct set *s, double *t)
 {
-    return pass(f, s->old, s->new_, s->n) / s->n;
+    for (size_t b = 0, c = 0; b < s->n; b += CHUNK, c++) {
+        size_t m = s->n - b < CHUNK ? s->n - b : CHUNK;
+        t[c] = pass(f, s->old + b * PAGE, s->new_ + b * PAGE, m);
+    }
 }
 
+/* cache: 32 pairs at a time, one untimed pass then INNER timed ones (t[batch]) */
 #define BATCH 32
 #define INNER 8
-/* ns per page: 32 pairs at a time, warm (cache) */
-static double time_cache(enc_fn f, const struct set *s)
+static void time_cache(enc_fn f, const struct set *s, double *t)
 {
-    double t = 0;
-    size_t pages = 0;
-    for (size_t b = 0; b < s->n; b += BATCH) {
+    for (size_t b = 0, c = 0; b < s->n; b += BATCH, c++) {
         size_t m = s->n - b < BATCH ? s->n - b : BATCH;
         uint8_t *o = s->old + b * PAGE, *nw = s->new_ + b * PAGE;
         pass(f, o, nw, m);
+        t[c] = 0;
         for (int k = 0; k < INNER; k++)
-            t += pass(f, o, nw, m);
-        pages += m * INNER;
+            t[c] += pass(f, o, nw, m);
     }
-    return t / pages;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -411,21 +415,40 @@ int main(int argc, char **argv)
         printf("This CPU has no AVX512BW: QEMU's xbzrle_encode_buffer dispatches to its scalar "
                "encoder, so its AVX512 encoder cannot be measured here; the dispatched column is "
                "the scalar encoder behind QEMU's function pointer.\n");
-    printf("%d repetitions, medians; ns per 4 KiB page\n\n", reps);
+    printf("%d repetitions; ns per 4 KiB page (thread CPU time, per-chunk medians over the "
+           "repetitions, summed)\n\n", reps);
     for (int si = 0; si < ns; si++) {
         struct set *s = &sets[si];
         struct result *r = &res[si];
         check_set(s, &r->c);
-        double v[2][NENC][reps];
+        /* t[regime][encoder][chunk][rep]: the per-chunk median over the repetitions, summed
+         * over the chunks, so a chunk that another job disturbed in some repetitions does not
+         * count. */
+        size_t nch[2] = {(s->n + CHUNK - 1) / CHUNK, (s->n + BATCH - 1) / BATCH};
+        size_t pages[2] = {s->n, s->n * INNER};
+        double *t[2][NENC], *row = malloc((nch[0] > nch[1] ? nch[0] : nch[1]) * sizeof *row);
+        for (int g = 0; g < 2; g++)
+            for (int k = 0; k < NENC; k++)
+                t[g][k] = malloc(nch[g] * reps * sizeof(double));
         for (int rep = 0; rep < reps; rep++)
             for (int j = 0; j < NENC; j++) {
                 int k = (j + rep) % NENC;
-                v[0][k][rep] = time_memory(ENC[k].f, s);
-                v[1][k][rep] = time_cache(ENC[k].f, s);
+                time_memory(ENC[k].f, s, row);
+                for (size_t c = 0; c < nch[0]; c++)
+                    t[0][k][c * reps + rep] = row[c];
+                time_cache(ENC[k].f, s, row);
+                for (size_t c = 0; c < nch[1]; c++)
+                    t[1][k][c * reps + rep] = row[c];
             }
         for (int g = 0; g < 2; g++)
-            for (int k = 0; k < NENC; k++)
-                r->med[g][k] = median(v[g][k], reps);
+            for (int k = 0; k < NENC; k++) {
+                double sum = 0;
+                for (size_t c = 0; c < nch[g]; c++)
+                    sum += median(t[g][k] + c * reps, reps);
+                r->med[g][k] = sum / pages[g];
+                free(t[g][k]);
+            }
+        free(row);
         fprintf(stderr, "driver: %-20s memory: fgbi %.0f, qemu-dispatched %.0f, qemu-scalar %.0f ns/page\n",
                 s->name, r->med[0][0], r->med[0][1], r->med[0][2]);
     }

@@ -383,8 +383,10 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, S: RunSink>(
         if m == 0 && prev_top == 0 {
             prev_m = 0;
             base += 64;
+            // No software prefetch here: the hardware prefetchers follow this plain sequential
+            // scan, and the hints cost more than they gained (measured with
+            // bench/qemu-xbzrle: 16 changed bytes per page, 10-25% faster without).
             while n.saturating_sub(base) >= 64 {
-                prefetch(pa, pb, n, base);
                 // SAFETY: base + 64 <= n: in bounds of both slices (equal lengths by contract);
                 // the CPU supports K (our contract).
                 m = unsafe { K::mask64(pa.add(base), pb.add(base)) };
