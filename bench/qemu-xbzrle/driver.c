@@ -9,7 +9,7 @@
  * and with QEMU's decoder) to the new page, QEMU's encoders agree byte for byte, and the encoders
  * agree on which pages do not fit (-1). Then each encoder is timed, interleaved (the encoders
  * take turns, in a rotating order, so load from other jobs is shared), in two regimes:
- *   memory: one pass over all pairs of a set (8192 pairs = 64 MiB of old + 64 MiB of new pages,
+ *   memory: one pass over all pairs of a set (8192 pairs = 32 MiB of old + 32 MiB of new pages,
  *           more than the last-level cache), ns per page of the pass;
  *   cache:  32 pairs at a time (256 KiB, L2-resident): one untimed pass, then 8 timed passes.
  * Times are this thread's CPU time, per chunk of 64 pairs (memory) or per batch (cache); the
@@ -454,7 +454,7 @@ int main(int argc, char **argv)
     }
 
     static const char *regime[2] = {
-        "memory (one pass over all pairs, 2 x 32 MiB or more: from DRAM)",
+        "memory (one pass over all pairs: 8192 pairs are 2 x 32 MiB, more than the L3)",
         "cache (32 pairs at a time, warm: from L2)"};
     for (int g = 0; g < 2; g++) {
         printf("### %s\n\n", regime[g]);
