@@ -33,7 +33,7 @@ esac
 cache="$FGBI_QEMU_CACHE"
 prefix="$cache/libfgbi"
 srcdir="$cache/src/qemu-$QEMU_UPSTREAM_VERSION"
-tarball="$cache/src/qemu_${QEMU_UPSTREAM_VERSION}+ds.orig.tar.xz"
+tarball="$FGBI_QEMU_TARBALL"
 build="$cache/build"
 binary="$build/qemu-system-x86_64"
 stamp="$build/.fgbi-build-key"
@@ -94,14 +94,7 @@ fi
 
 # 3. QEMU's source: Debian's .orig tarball of the same 10.0.2 as the stock binary.
 unpack() {
-    if [ ! -f "$tarball" ]; then
-        fgbi_apt_sources
-        fgbi_log "apt-get source --tar-only qemu=$QEMU_DEB_VERSION into $cache/src (why: the source to patch)"
-        mkdir -p "$cache/src"
-        (cd "$cache/src" && apt-get source -q --download-only --tar-only "qemu=$QEMU_DEB_VERSION" >/dev/null 2>&1) ||
-            true
-        [ -f "$tarball" ] || fgbi_die "apt-get source did not give $tarball"
-    fi
+    fgbi_fetch_qemu_tarball "the source to patch"
     fgbi_log "unpacking $tarball into $srcdir"
     rm -rf "$srcdir"
     tar -C "$cache/src" -xf "$tarball"

@@ -44,6 +44,21 @@ EOF
     apt-get update -q >/dev/null || fgbi_die "apt-get update failed"
 }
 
+# Debian's .orig tarball of QEMU $QEMU_UPSTREAM_VERSION, in $FGBI_QEMU_CACHE/src.
+FGBI_QEMU_TARBALL="$FGBI_QEMU_CACHE/src/qemu_${QEMU_UPSTREAM_VERSION}+ds.orig.tar.xz"
+
+# fgbi_fetch_qemu_tarball "why": fetches $FGBI_QEMU_TARBALL with apt-get source --tar-only (the
+# source package of the stock binary's exact version) when it is missing.
+fgbi_fetch_qemu_tarball() {
+    [ -f "$FGBI_QEMU_TARBALL" ] && return 0
+    fgbi_apt_sources
+    fgbi_log "apt-get source --tar-only qemu=$QEMU_DEB_VERSION into $FGBI_QEMU_CACHE/src (why: $1)"
+    mkdir -p "$FGBI_QEMU_CACHE/src"
+    (cd "$FGBI_QEMU_CACHE/src" && apt-get source -q --download-only --tar-only "qemu=$QEMU_DEB_VERSION" >/dev/null 2>&1) ||
+        true
+    [ -f "$FGBI_QEMU_TARBALL" ] || fgbi_die "apt-get source did not give $FGBI_QEMU_TARBALL"
+}
+
 # fgbi_need_pkgs "why" [-t SUITE] pkg...: installs the packages that are not installed yet, saying
 # which and why.
 fgbi_need_pkgs() {

@@ -377,6 +377,35 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, S: RunSink>(
     let mut base = 0usize;
     let mut m = if n > 0 { mask_at(0) } else { 0 };
     while base < n {
+        // Fast path: no change and no open run (filling cannot set bits when m == 0). Skip
+        // unchanged blocks in a loop of its own that holds nothing but the kernel (inside the
+        // main loop the walker's state crowds the registers: measured 2.5x slower per block).
+        if m == 0 && prev_top == 0 {
+            prev_m = 0;
+            base += 64;
+            // No software prefetch here: the hardware prefetchers follow this plain sequential
+            // scan, and the hints cost more than they gained (measured with
+            // bench/qemu-xbzrle: 16 changed bytes per page, 10-25% faster without).
+            while n.saturating_sub(base) >= 64 {
+                // SAFETY: base + 64 <= n: in bounds of both slices (equal lengths by contract);
+                // the CPU supports K (our contract).
+                m = unsafe { K::mask64(pa.add(base), pb.add(base)) };
+                if m != 0 {
+                    break;
+                }
+                base += 64;
+            }
+            if base >= n {
+                break;
+            }
+            if n - base < 64 {
+                m = mask_at(base);
+            }
+            if m == 0 {
+                // An unchanged tail block: the loop ends on the next round.
+                continue;
+            }
+        }
         let next_base = base + 64;
         prefetch(pa, pb, n, base);
         // Gap filling looks 2 bits into the next block.
@@ -385,19 +414,6 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, S: RunSink>(
         } else {
             0
         };
-        // Fast path: no change and no open run (filling cannot set bits when m == 0).
-        if m == 0 && prev_top == 0 {
-            prev_m = 0;
-            base = next_base;
-            m = if GAP > 0 {
-                next_m
-            } else if base < n {
-                mask_at(base)
-            } else {
-                0
-            };
-            continue;
-        }
         let filled = match GAP {
             0 => m,
             _ => {
