@@ -460,6 +460,11 @@ typedef struct fgbi_encoder_counters {
      */
     uint64_t skipped_analysis;
     /**
+     * Pages analysed without their block work (hashing, BLOCKS ops, sharing) as the link rate
+     * made it not worth it.
+     */
+    uint64_t skipped_blocks;
+    /**
      * Frames produced: one per epoch, more when epochs are sent in parts
      * (`fgbi_config_set_frame_bytes`).
      */

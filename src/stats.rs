@@ -82,6 +82,9 @@ pub struct EncoderStats {
     pub skipped_analysis: u64,
     /// Pages on which dictionary compression was skipped as not worth the time on the link.
     pub skipped_dict: u64,
+    /// Pages analysed without their block work (hashing, BLOCKS ops, sharing), as the link rate
+    /// made it not worth it.
+    pub skipped_blocks: u64,
     /// Compressions (whole pages or block literals) skipped as not worth the time on the link.
     pub skipped_compress: u64,
     /// Frames whose entropy coding was skipped as not worth the time on the link.
@@ -146,6 +149,7 @@ impl EncoderStats {
         sub_fields!(d, e, entropy_saved);
         sub_fields!(d, e, skipped_analysis);
         sub_fields!(d, e, skipped_dict);
+        sub_fields!(d, e, skipped_blocks);
         sub_fields!(d, e, skipped_compress);
         sub_fields!(d, e, skipped_entropy);
         d
@@ -199,6 +203,7 @@ impl EncoderStats {
         add!(entropy_saved);
         add!(skipped_analysis);
         add!(skipped_dict);
+        add!(skipped_blocks);
         add!(skipped_compress);
         add!(skipped_entropy);
         add!(memory_bytes);

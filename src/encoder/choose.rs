@@ -37,6 +37,7 @@ impl Work {
         cache: &PageCache,
     ) -> Outcome {
         let stages = self.cfg.stages;
+        let blocks_on = self.blocks_open;
         let mut lap = Lap::start();
         self.page.best.clear();
         let mut best = None;
@@ -59,7 +60,12 @@ impl Work {
         }
         lap.to(&mut self.stats.nanos.delta);
 
-        self.hash_changed_blocks(page, old);
+        let blocks_start = (Instant::now(), self.best_len_or_raw(self.cfg.page_size));
+        if blocks_on {
+            self.hash_changed_blocks(page, old);
+        } else {
+            self.page.changed.fill(false); // nothing hashed: nothing for the sharing table
+        }
         // the dictionary pass below sees the old page, so it covers kept blocks as matches and
         // nearly always beats a block op made only of kept blocks and literals compressed with
         // the same lz4: when it is going to run, such a block op is left out (and made after all
@@ -69,7 +75,7 @@ impl Work {
             && self.cfg.fallback == Fallback::Lz4
             && (self.ahead_of_link || self.gates.dict.worth_it(self.cfg.link_rate));
         let mut deferred = false;
-        if stages.blocks {
+        if blocks_on {
             self.classify_blocks(page_idx, page, cache);
             let n = self.page.blocks;
             // left out: only kept and literal blocks, unless the literals look random beside
@@ -80,6 +86,11 @@ impl Work {
             if !deferred {
                 self.take_block_op(page, &mut best);
             }
+            let (t, before) = blocks_start;
+            let saved = before.saturating_sub(self.best_len_or_raw(self.cfg.page_size));
+            self.gates
+                .blocks
+                .record(t.elapsed().as_nanos() as u64, saved as u64);
         }
         lap.to(&mut self.stats.nanos.blocks);
 
@@ -87,7 +98,7 @@ impl Work {
         // compressor either, unless it moved: that case is given up for speed
         let random = if self.exhaustive {
             false
-        } else if deferred || stages.blocks && self.lits_whole() {
+        } else if deferred || blocks_on && self.lits_whole() {
             self.page.literals_random // probed (on the whole page, or on literals beside kept ones)
         } else {
             compress::looks_incompressible(page)
@@ -114,8 +125,7 @@ impl Work {
 
         // without blocks (or with nothing found yet), the page compressed whole is the remaining
         // candidate
-        if (!stages.blocks || best.is_none() || self.exhaustive) && !random && self.whole_page(page)
-        {
+        if (!blocks_on || best.is_none() || self.exhaustive) && !random && self.whole_page(page) {
             best = Some(Kind::Whole);
         }
         match best {
@@ -146,6 +156,10 @@ impl Work {
         p.best.extend_from_slice(&p.body[..n]);
         if n > ps / SMALL_DELTA_DIVISOR || self.exhaustive {
             return Delta::Candidate;
+        }
+        if !self.blocks_open {
+            p.changed.fill(false); // nothing hashed: nothing for the sharing table
+            return Delta::Small;
         }
         mark_delta_blocks(&p.body[..n], bs, &mut p.changed);
         for i in p.changed.iter_ones() {
@@ -247,11 +261,21 @@ impl Work {
         let t = Instant::now();
         self.page.best.clear();
         self.page.changed.fill(true);
-        if self.cfg.stages.blocks {
+        if self.blocks_open {
             self.hasher
                 .hashes(page, self.cfg.block_size, &mut self.page.hashes);
             let special = self.encode_blocks(page_idx, page, cache);
-            self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+            let ns = t.elapsed().as_nanos() as u64;
+            self.stats.nanos.blocks += ns;
+            // what zero and shared blocks saved against the page as it is (compressing the
+            // literals is the compressor's saving)
+            let ps = self.cfg.page_size;
+            let saved = if special {
+                (ps + 2).saturating_sub(self.page.block_op.len())
+            } else {
+                0
+            };
+            self.gates.blocks.record(ns, saved as u64);
             if special {
                 std::mem::swap(&mut self.page.block_op, &mut self.page.best);
                 self.emit(page_idx, Kind::Blocks, page, &[]);

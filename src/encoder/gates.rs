@@ -2,8 +2,8 @@
 //! encoder skips a costly stage where the time it takes is more than the time the bytes it saves
 //! would take on the link.
 //!
-//! Each gated stage (the analysis of a non-zero page as a whole, dictionary compression,
-//! fallback compression, entropy coding) keeps a moving average of its cost (nanoseconds per
+//! Each gated stage (the analysis of a non-zero page as a whole, its block work, dictionary
+//! compression, fallback compression, entropy coding) keeps a moving average of its cost (nanoseconds per
 //! use) and of what it saved (bytes per use, against what would have been sent without it). A
 //! use is worth it when `saved bytes / link rate > cost`. While a gate is closed the stage still
 //! runs on one use in [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used
@@ -212,6 +212,11 @@ pub struct Gates {
     pub analysis: Gate,
     /// The page cache's upkeep while the analysis gate is closed.
     pub cache_store: StoreCost,
+    /// Block work on a page the analysis runs on: comparing and hashing its blocks, the BLOCKS
+    /// op with zero and shared blocks, the sharing table's upkeep. Closed, the analysis is the
+    /// XOR delta against the cached copy (and the compressors, under their own gates), as
+    /// QEMU's XBZRLE: what pays on a link where hashing does not.
+    pub blocks: Gate,
     /// lz4 with the page's last-sent version as dictionary.
     pub dict: Gate,
     /// The fallback compressor (whole pages and block literals).
@@ -225,6 +230,7 @@ impl Default for Gates {
         Gates {
             analysis: Gate::default(),
             cache_store: StoreCost::default(),
+            blocks: Gate::default(),
             dict: Gate::default(),
             compress: Gate::default(),
             entropy: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY),

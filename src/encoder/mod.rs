@@ -108,6 +108,9 @@ struct Work {
     /// link: then every stage runs, since the link, not the encoder, decides when the frame
     /// arrives (see [`Epochs::ahead_of_link`]).
     ahead_of_link: bool,
+    /// Whether the page being encoded gets its block work (hashing, BLOCKS ops, sharing): the
+    /// blocks stage is on and, with a link rate, its gate lets it.
+    blocks_open: bool,
     epochs: Epochs,
     page: Scratch,
     out: FrameWriter,
@@ -271,6 +274,7 @@ impl Encoder {
                 dict_lz4: Lz4::with_input_len(ps),
                 gates: Gates::default(),
                 ahead_of_link: false,
+                blocks_open: cfg.stages.blocks,
                 epochs: Epochs {
                     started: None,
                     epoch: None,
@@ -532,6 +536,9 @@ impl Encoder {
             return;
         }
         let analysis_start = gated.then(|| (Instant::now(), w.out.frame.len()));
+        w.blocks_open = w.cfg.stages.blocks
+            && (w.exhaustive || w.ahead_of_link || w.gates.blocks.open(w.cfg.link_rate));
+        w.stats.skipped_blocks += (w.cfg.stages.blocks && !w.blocks_open) as u64;
 
         // What does the backup hold at this page?
         let entry = self.cache.touch(page_idx);
@@ -539,9 +546,7 @@ impl Encoder {
         let outcome = match cache.view(entry) {
             Cached::Full(old) => w.against_copy(page_idx, page, old, cache),
             Cached::Miss if was_zero => w.against_copy(page_idx, page, &self.zeros, cache),
-            Cached::Hashes(old) if w.cfg.stages.blocks => {
-                w.against_hashes(page_idx, page, old, cache)
-            }
+            Cached::Hashes(old) if w.blocks_open => w.against_hashes(page_idx, page, old, cache),
             Cached::Hashes(_) | Cached::Miss => w.fresh(page_idx, page, cache),
         };
         if let Outcome::Unchanged = outcome {
@@ -584,6 +589,56 @@ impl Work {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With the blocks gate closed and the analysis gate open, a page with a few changed bytes
+    /// still goes out as a XOR delta, a new page as RAW or compressed, never as a BLOCKS op, and
+    /// nothing is hashed into the sharing table; the replica is exact. The gates are set by hand,
+    /// so no timing decides.
+    #[test]
+    fn a_closed_blocks_gate_leaves_the_delta_and_skips_the_block_work() {
+        use crate::Decoder;
+        // a link so fast that the encoder is never ahead of it (which would open every gate)
+        let cfg = Config {
+            link_rate: 1 << 62,
+            ..Config::default()
+        };
+        let mut enc = Encoder::with_seed(cfg, 9).unwrap();
+        let mut dec = Decoder::new(cfg).unwrap();
+        let ps = cfg.page_size;
+        let mut mem: Vec<u8> = (0..4 * ps).map(|i| (i * 7 / 5) as u8).collect();
+        let mut replica = vec![0u8; mem.len()];
+        for epoch in 0..3u64 {
+            if epoch > 0 {
+                for p in 0..3 {
+                    mem[p * ps + 100 + epoch as usize] ^= 0x55;
+                }
+            }
+            // analysis pays (a large saving for no time), block work never does
+            let g = &mut enc.w.gates;
+            for _ in 0..gates::WARMUP {
+                g.analysis.record(0, 1 << 50);
+                g.blocks.record(1 << 30, 0);
+            }
+            let before = enc.stats();
+            enc.begin_epoch(epoch).unwrap();
+            for (p, page) in mem.chunks(ps).enumerate() {
+                enc.add_page((p * ps) as u64, page).unwrap();
+            }
+            let frame = enc.end_epoch().unwrap();
+            dec.apply_flat(frame, &mut replica).unwrap();
+            assert!(replica == mem, "epoch {epoch}");
+            let s = enc.stats().since(&before);
+            assert_eq!(s.blocks.pages, 0, "epoch {epoch}: a BLOCKS op");
+            assert!(s.skipped_blocks > 0 && s.skipped_analysis == 0);
+            assert_eq!(s.share.inserts, 0, "epoch {epoch}: blocks hashed");
+            if epoch > 0 {
+                assert_eq!(
+                    s.delta.pages, 3,
+                    "epoch {epoch}: the small changes as deltas"
+                );
+            }
+        }
+    }
 
     /// The encoder is ahead of the link while its time so far is below its output's link time:
     /// 1 ms of encoding against 10 MB on a 1 MB/s link (10 s) is ahead, against the same bytes on

@@ -144,6 +144,9 @@ pub struct fgbi_encoder_counters {
     /// Non-zero pages sent raw, without delta, block or cache work, as the link rate made that
     /// work not worth it.
     pub skipped_analysis: u64,
+    /// Pages analysed without their block work (hashing, BLOCKS ops, sharing) as the link rate
+    /// made it not worth it.
+    pub skipped_blocks: u64,
     /// Frames produced: one per epoch, more when epochs are sent in parts
     /// (`fgbi_config_set_frame_bytes`).
     pub frames: u64,
@@ -198,6 +201,7 @@ impl From<EncoderStats> for fgbi_encoder_counters {
             skipped_compress: s.skipped_compress,
             skipped_entropy: s.skipped_entropy,
             skipped_analysis: s.skipped_analysis,
+            skipped_blocks: s.skipped_blocks,
             frames: s.frames,
         }
     }

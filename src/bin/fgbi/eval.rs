@@ -43,6 +43,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "LIST", value_parser = ship::parse_links,
           default_value = ship::DEFAULT_LINKS, allow_hyphen_values = true)]
     pub links: Links,
+    /// Payload size of the frames of the ship-time runs (K/M/G suffixes): each epoch goes out in
+    /// parts of about this size, each decoded as it arrives, as a streaming sender sends them (0:
+    /// one frame per epoch). The run as configured uses --frame-bytes.
+    #[arg(long, value_name = "B", value_parser = crate::opts::parse_bytes, default_value = "1M")]
+    pub ship_frame_bytes: usize,
     /// Write an SVG chart (log-log) of effective rate against link rate for each method.
     #[arg(long, value_name = "FILE.svg")]
     pub plot_ship: Option<PathBuf>,
@@ -131,6 +136,7 @@ struct StagesJson {
     entropy_frames: u64,
     entropy_saved_bytes: u64,
     skipped_analysis: u64,
+    skipped_blocks: u64,
     skipped_dict: u64,
     skipped_compress: u64,
     skipped_entropy: u64,
@@ -184,6 +190,7 @@ fn stages_json(s: &EncoderStats) -> StagesJson {
         entropy_frames: s.entropy_frames,
         entropy_saved_bytes: s.entropy_saved,
         skipped_analysis: s.skipped_analysis,
+        skipped_blocks: s.skipped_blocks,
         skipped_dict: s.skipped_dict,
         skipped_compress: s.skipped_compress,
         skipped_entropy: s.skipped_entropy,
@@ -476,6 +483,7 @@ fn run_adapted(
     for &l in &a.links.0 {
         let cfg = Config {
             link_rate: ship::bytes_per_second(l) as u64,
+            frame_bytes: a.ship_frame_bytes,
             ..cfg
         };
         cfg.validate().map_err(|e| e.to_string())?;
@@ -656,6 +664,7 @@ fn adapted_json(run: &FgbiRun, link_rate: u64) -> Value {
     v["verified"] = run.verified.into();
     v["link_rate"] = link_rate.into();
     v["skipped_analysis"] = s.skipped_analysis.into();
+    v["skipped_blocks"] = s.skipped_blocks.into();
     v["skipped_dict"] = s.skipped_dict.into();
     v["skipped_compress"] = s.skipped_compress.into();
     v["skipped_entropy"] = s.skipped_entropy.into();
@@ -853,10 +862,11 @@ fn print_stages(s: &EncoderStats) {
         "entropy stage (op bytes above are before it): {} of {} frames recoded, {} bytes saved",
         s.entropy_frames, s.epochs, s.entropy_saved
     );
-    if s.skipped_analysis + s.skipped_dict + s.skipped_compress + s.skipped_entropy > 0 {
+    let skipped = s.skipped_analysis + s.skipped_blocks + s.skipped_dict;
+    if skipped + s.skipped_compress + s.skipped_entropy > 0 {
         println!(
-            "adaptive stages skipped: analysis on {} pages (sent raw), dict on {} pages, {} compressions, entropy on {} frames",
-            s.skipped_analysis, s.skipped_dict, s.skipped_compress, s.skipped_entropy
+            "adaptive stages skipped: analysis on {} pages (sent raw), block work on {} pages, dict on {} pages, {} compressions, entropy on {} frames",
+            s.skipped_analysis, s.skipped_blocks, s.skipped_dict, s.skipped_compress, s.skipped_entropy
         );
     }
     let n = s.nanos;
@@ -935,13 +945,14 @@ fn print_exhaustive(f: &FgbiRun, x: &FgbiRun) {
 fn print_adapted(a: &EvalArgs, r: &Results) {
     println!("fgbi adapted to each link (--adapt-gbps L):");
     println!(
-        "{:>6} {:>9} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}  replica",
+        "{:>6} {:>9} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}  replica",
         "Gbit/s",
         "MiB",
         "ratio",
         "enc GB/s",
         "dec GB/s",
         "skip anal",
+        "skip blck",
         "skip dict",
         "skip comp",
         "skip entr"
@@ -951,13 +962,14 @@ fn print_adapted(a: &EvalArgs, r: &Results) {
         let t = &ad.totals;
         let s = &ad.stats;
         println!(
-            "{:>6} {:>9.1} {:>7.3} {:>9.2} {:>9.2} {:>10} {:>10} {:>10} {:>10}  {}",
+            "{:>6} {:>9.1} {:>7.3} {:>9.2} {:>9.2} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
             l,
             mib(t.bytes_sent),
             t.bytes_sent as f64 / raw,
             t.dirty_bytes as f64 / t.encode_seconds / 1e9,
             t.dirty_bytes as f64 / t.decode_seconds / 1e9,
             s.skipped_analysis,
+            s.skipped_blocks,
             s.skipped_dict,
             s.skipped_compress,
             s.skipped_entropy,
