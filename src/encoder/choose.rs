@@ -2,7 +2,7 @@
 //! smallest one found is sent.
 
 use super::blocks::mark_delta_blocks;
-use super::{Kind, Lap, Outcome, Work, DICT_MIN_DIVISOR, SMALL_DELTA_DIVISOR};
+use super::{Kind, Lap, Lead, Outcome, Work, DICT_MIN_DIVISOR, SMALL_DELTA_DIVISOR};
 use crate::compress::{self, Codec};
 use crate::config::Fallback;
 use crate::format::{op, varint};
@@ -73,7 +73,7 @@ impl Work {
         let dict_planned = stages.dict
             && !self.exhaustive
             && self.cfg.fallback == Fallback::Lz4
-            && (self.ahead_of_link || self.gates.dict.worth_it(self.cfg.link_rate));
+            && (self.lead == Lead::FarAhead || self.gates.dict.worth_it(self.cfg.link_rate));
         let mut deferred = false;
         if blocks_on {
             self.classify_blocks(page_idx, page, cache);
@@ -329,7 +329,7 @@ impl Work {
 
     /// Whether to try dictionary compression on this page (adaptive stages).
     pub(super) fn gate_dict(&mut self) -> bool {
-        let open = self.ahead_of_link || self.gates.dict.open(self.cfg.link_rate);
+        let open = self.lead == Lead::FarAhead || self.gates.dict.open(self.cfg.link_rate);
         self.stats.skipped_dict += !open as u64;
         open
     }
@@ -342,7 +342,7 @@ impl Work {
         page: &[u8],
         limit: usize,
     ) -> Option<(Codec, usize)> {
-        if !self.ahead_of_link && !self.gates.compress.open(self.cfg.link_rate) {
+        if self.lead != Lead::FarAhead && !self.gates.compress.open(self.cfg.link_rate) {
             self.stats.skipped_compress += 1;
             return None;
         }

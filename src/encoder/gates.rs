@@ -175,21 +175,31 @@ impl Gate {
 /// What keeping the page cache up to date costs on pages sent RAW without analysis: kept while
 /// a store takes less than [`STORE_SHARE`] of the page's time on the link, so that on a link
 /// about as fast as memory the cache is given up too (pages then go out as zero or RAW alone).
+/// Given up, it still stores one page in [`PROBE_EVERY`] to keep measuring.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreCost {
     ns: f64,
     uses: u64,
+    since_probe: u64,
 }
 
 /// The share of a page's link time a cache store may take on pages sent RAW (1/N).
 pub const STORE_SHARE: u64 = 4;
 
 impl StoreCost {
-    /// Whether to keep storing pages of `page_size` bytes on a link of `link_rate` bytes per
-    /// second (always during the warm-up).
-    pub fn affordable(&self, link_rate: u64, page_size: usize) -> bool {
+    /// Whether to store the next page of `page_size` bytes on a link of `link_rate` bytes per
+    /// second: during the warm-up, while stores are cheap beside the link, and as a probe.
+    pub fn affordable(&mut self, link_rate: u64, page_size: usize) -> bool {
         let link_ns = page_size as f64 * 1e9 / link_rate.max(1) as f64;
-        self.uses < WARMUP || self.ns * (STORE_SHARE as f64) < link_ns
+        if self.uses < WARMUP || self.ns * (STORE_SHARE as f64) < link_ns {
+            return true;
+        }
+        self.since_probe += 1;
+        if self.since_probe >= PROBE_EVERY {
+            self.since_probe = 0;
+            return true;
+        }
+        false
     }
 
     /// Records the time one store took.
@@ -207,9 +217,13 @@ impl StoreCost {
 /// The gates of an encoder's costly stages.
 #[derive(Debug, Clone, Copy)]
 pub struct Gates {
-    /// Everything done to a non-zero page beyond sending it RAW: the XOR delta, block hashing,
-    /// sharing and the page cache (and the stages below, which have gates of their own).
+    /// Everything done to a non-zero page whose last-sent copy the cache holds, beyond sending
+    /// it RAW: the XOR delta, block hashing, sharing and the page cache (and the stages below,
+    /// which have gates of their own).
     pub analysis: Gate,
+    /// The same for any other page (only block hashes known, or nothing): block work and
+    /// compression, which save far less per nanosecond than a delta against a copy.
+    pub analysis_uncached: Gate,
     /// The page cache's upkeep while the analysis gate is closed.
     pub cache_store: StoreCost,
     /// Block work on a page the analysis runs on: comparing and hashing its blocks, the BLOCKS
@@ -225,10 +239,22 @@ pub struct Gates {
     pub entropy: Gate,
 }
 
+impl Gates {
+    /// The analysis gate of a page whose last-sent copy is `cached` (or not).
+    pub fn analysis_gate(&mut self, cached: bool) -> &mut Gate {
+        if cached {
+            &mut self.analysis
+        } else {
+            &mut self.analysis_uncached
+        }
+    }
+}
+
 impl Default for Gates {
     fn default() -> Self {
         Gates {
             analysis: Gate::default(),
+            analysis_uncached: Gate::default(),
             cache_store: StoreCost::default(),
             blocks: Gate::default(),
             dict: Gate::default(),
@@ -329,7 +355,8 @@ mod tests {
 
     /// The cache is kept up while a store costs under a quarter of a page's link time: 100 ns
     /// against 4 KiB at 1 GB/s (4 us) keeps it; the same store against a link as fast as memory
-    /// (4 KiB in 100 ns) gives it up once the warm-up has measured it.
+    /// (4 KiB in 100 ns) gives it up once the warm-up has measured it, but for probes that find
+    /// it cheap again when it is.
     #[test]
     fn the_cache_is_given_up_only_where_a_store_costs_a_share_of_the_link_time() {
         let mut c = StoreCost::default();
@@ -342,5 +369,15 @@ mod tests {
         }
         assert!(c.affordable(1_000_000_000, 4096));
         assert!(!c.affordable(40_000_000_000, 4096));
+        // given up, it still stores one page in PROBE_EVERY, whose time it records
+        let probes = (0..10 * PROBE_EVERY)
+            .filter(|_| c.affordable(40_000_000_000, 4096))
+            .count();
+        assert_eq!(probes as u64, 10);
+        // cheap again (the first stores paid for touching fresh memory): kept again
+        for _ in 0..64 {
+            c.record(10);
+        }
+        assert!(c.affordable(40_000_000_000, 4096));
     }
 }

@@ -104,10 +104,10 @@ struct Work {
     dict_lz4: Lz4,
     /// Decisions of the adaptive stages (with a link rate).
     gates: Gates,
-    /// Whether the epoch's encoding so far took less time than its frame so far takes on the
-    /// link: then every stage runs, since the link, not the encoder, decides when the frame
-    /// arrives (see [`Epochs::ahead_of_link`]).
-    ahead_of_link: bool,
+    /// How far the epoch's encoding so far is ahead of its frames so far on the link (see
+    /// [`Epochs::lead`]): ahead, the link decides when the frames arrive, so stages may spend
+    /// the encoder's spare time, the cheapest per byte saved first.
+    lead: Lead,
     /// Whether the page being encoded gets its block work (hashing, BLOCKS ops, sharing): the
     /// blocks stage is on and, with a link rate, its gate lets it.
     blocks_open: bool,
@@ -117,6 +117,18 @@ struct Work {
     stats: EncoderStats,
     /// `stats` when the current (or last) epoch began.
     epoch_start: EncoderStats,
+}
+
+/// How far the encoder is ahead of the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Lead {
+    /// Behind (or no link rate): each stage must pay for itself (the gates).
+    Behind,
+    /// Ahead: the analysis of every page runs (the XOR delta and the block work, which save the
+    /// most bytes per nanosecond); dictionary, compression and entropy coding stay gated.
+    Ahead,
+    /// More than twice as fast as the link so far: every stage runs.
+    FarAhead,
 }
 
 /// Where the encoder is in its sequence of epochs.
@@ -133,14 +145,23 @@ struct Epochs {
 }
 
 impl Epochs {
-    /// Whether the open epoch's encoding so far took less time than `payload` bytes (its frame
-    /// so far) take on a link of `link_rate` bytes per second. Encoding and sending overlap, so
-    /// while the encoder is ahead of the link a stage's time costs nothing and its saved bytes
-    /// arrive sooner; behind it, each stage must pay for itself (the gates).
-    fn ahead_of_link(&self, payload: usize, link_rate: u64) -> bool {
-        self.started.is_some_and(|t| {
-            (t.elapsed().as_nanos() as f64) < payload as f64 * 1e9 / link_rate as f64
-        })
+    /// How the open epoch's encoding time so far compares with the time `payload` bytes (its
+    /// frames so far) take on a link of `link_rate` bytes per second. Encoding and sending
+    /// overlap, so while the encoder is ahead of the link a stage's time costs nothing and its
+    /// saved bytes arrive sooner; behind it, each stage must pay for itself (the gates).
+    fn lead(&self, payload: usize, link_rate: u64) -> Lead {
+        let Some(t) = self.started else {
+            return Lead::Behind;
+        };
+        let spent = t.elapsed().as_nanos() as f64;
+        let link = payload as f64 * 1e9 / link_rate as f64;
+        if 2.0 * spent < link {
+            Lead::FarAhead
+        } else if spent < link {
+            Lead::Ahead
+        } else {
+            Lead::Behind
+        }
     }
 }
 
@@ -261,8 +282,13 @@ impl Encoder {
         };
         let nblocks = cfg.blocks_per_page();
         let ps = cfg.page_size;
+        let mut cache = PageCache::new(ps, cfg.block_size, full_pages, hash_pages, policy, seed);
+        if cfg.link_rate > 0 {
+            // the gates time the stores: none may pay for first touching the cache's memory
+            cache.prefault();
+        }
         Ok(Encoder {
-            cache: PageCache::new(ps, cfg.block_size, full_pages, hash_pages, policy, seed),
+            cache,
             zeros: vec![0; ps],
             w: Work {
                 cfg,
@@ -273,7 +299,7 @@ impl Encoder {
                 engine: Engine::with_input_len(cfg.fallback, ps),
                 dict_lz4: Lz4::with_input_len(ps),
                 gates: Gates::default(),
-                ahead_of_link: false,
+                lead: Lead::Behind,
                 blocks_open: cfg.stages.blocks,
                 epochs: Epochs {
                     started: None,
@@ -340,7 +366,7 @@ impl Encoder {
         w.out.start(w.stats.raw.bytes);
         w.out.epoch_bytes_closed = 0;
         w.out.parts_closed = 0;
-        w.ahead_of_link = false;
+        w.lead = Lead::Behind;
         self.w.epoch_start = self.stats();
         Ok(())
     }
@@ -518,15 +544,19 @@ impl Encoder {
         // out RAW and the cache forgets it
         if w.cfg.link_rate > 0 && w.stats.pages_in.is_multiple_of(AHEAD_CHECKED_EVERY) {
             let payload = w.out.epoch_bytes_closed + w.out.frame.len() - HEADER_LEN;
-            w.ahead_of_link = w.epochs.ahead_of_link(payload, w.cfg.link_rate);
+            w.lead = w.epochs.lead(payload, w.cfg.link_rate);
         }
         let gated = w.cfg.link_rate > 0 && (w.cfg.stages.delta || w.cfg.stages.blocks);
-        if gated && !w.ahead_of_link && !w.gates.analysis.open(w.cfg.link_rate) {
-            // the cache still learns the page while that costs little beside the page's time on
-            // the link, so the gate's probes can find deltas again
+        let ahead = w.lead >= Lead::Ahead;
+        // a page whose last-sent copy the cache holds costs a delta; any other page, block work
+        // or compression: two gates, as what each saves per nanosecond differs by far
+        let cached = gated && (was_zero || self.cache.peek_full(page_idx).is_some());
+        if gated && !ahead && !w.gates.analysis_gate(cached).open(w.cfg.link_rate) {
+            // the cache still learns the page (a copy, no hashing) while that costs little
+            // beside the page's time on the link, so the gate's probes can find deltas again
             if w.gates.cache_store.affordable(w.cfg.link_rate, ps) {
                 let t = Instant::now();
-                self.cache.store(page_idx, page);
+                self.cache.store_copy(page_idx, page);
                 w.gates.cache_store.record(t.elapsed().as_nanos() as u64);
             } else {
                 self.cache.remove(page_idx);
@@ -535,9 +565,11 @@ impl Encoder {
             w.stats.skipped_analysis += 1;
             return;
         }
-        let analysis_start = gated.then(|| (Instant::now(), w.out.frame.len()));
-        w.blocks_open = w.cfg.stages.blocks
-            && (w.exhaustive || w.ahead_of_link || w.gates.blocks.open(w.cfg.link_rate));
+        // ahead of the link every stage runs, so the analysis is measured only behind it, where
+        // its cost is that of the stages whose own gates let them run
+        let analysis_start = (gated && !ahead).then(|| (Instant::now(), w.out.frame.len(), cached));
+        w.blocks_open =
+            w.cfg.stages.blocks && (w.exhaustive || ahead || w.gates.blocks.open(w.cfg.link_rate));
         w.stats.skipped_blocks += (w.cfg.stages.blocks && !w.blocks_open) as u64;
 
         // What does the backup hold at this page?
@@ -554,9 +586,13 @@ impl Encoder {
             w.record_analysis(analysis_start);
             return;
         }
-        // record what the backup now holds
+        // record what the backup now holds (block hashes only for the block work)
         let t = Instant::now();
-        self.cache.store(page_idx, page);
+        if w.blocks_open {
+            self.cache.store(page_idx, page);
+        } else {
+            self.cache.store_copy(page_idx, page);
+        }
         let w = &mut self.w;
         if w.cfg.stages.sharing && w.cfg.stages.blocks && w.share.capacity() > 0 {
             let bs = w.cfg.block_size;
@@ -573,14 +609,14 @@ impl Encoder {
 }
 
 impl Work {
-    /// Credits the analysis gate with a page analysed from `start` (time, frame length): its
-    /// cost, and the bytes its op saved against a RAW op.
-    fn record_analysis(&mut self, start: Option<(Instant, usize)>) {
-        if let Some((t, len)) = start {
+    /// Credits the analysis gate of a page analysed from `start` (time, frame length, whether
+    /// its copy was cached) with its cost and the bytes its op saved against a RAW op.
+    fn record_analysis(&mut self, start: Option<(Instant, usize, bool)>) {
+        if let Some((t, len, cached)) = start {
             let raw_op = self.cfg.page_size + 2;
             let saved = raw_op.saturating_sub(self.out.frame.len() - len);
             self.gates
-                .analysis
+                .analysis_gate(cached)
                 .record(t.elapsed().as_nanos() as u64, saved as u64);
         }
     }
@@ -617,6 +653,7 @@ mod tests {
             let g = &mut enc.w.gates;
             for _ in 0..gates::WARMUP {
                 g.analysis.record(0, 1 << 50);
+                g.analysis_uncached.record(0, 1 << 50);
                 g.blocks.record(1 << 30, 0);
             }
             let before = enc.stats();
@@ -640,9 +677,10 @@ mod tests {
         }
     }
 
-    /// The encoder is ahead of the link while its time so far is below its output's link time:
-    /// 1 ms of encoding against 10 MB on a 1 MB/s link (10 s) is ahead, against the same bytes on
-    /// a link a million times faster (10 us) it is not, and without an open epoch it never is.
+    /// The encoder is ahead of the link while its time so far is below its output's link time,
+    /// far ahead below half of it: 1 ms of encoding against 10 MB on a 1 MB/s link (10 s) is far
+    /// ahead, against the same bytes on a link a million times faster (10 us) it is behind, and
+    /// without an open epoch it is never ahead.
     #[test]
     fn ahead_of_the_link_while_encoding_took_less_than_sending() {
         let started = Instant::now() - std::time::Duration::from_millis(1);
@@ -652,10 +690,17 @@ mod tests {
             last: None,
             resync_pending: true,
         };
-        assert!(e.ahead_of_link(10_000_000, 1_000_000));
-        assert!(!e.ahead_of_link(10_000_000, 1_000_000_000_000));
-        assert!(!e.ahead_of_link(0, 1_000_000));
+        assert_eq!(e.lead(10_000_000, 1_000_000), Lead::FarAhead);
+        assert_eq!(e.lead(10_000_000, 1_000_000_000_000), Lead::Behind);
+        assert_eq!(e.lead(0, 1_000_000), Lead::Behind);
+        // 1 ms spent (and a little more by now) against 1.5 ms of link time: ahead, not far
+        let started = Instant::now() - std::time::Duration::from_millis(1);
+        let e = Epochs {
+            started: Some(started),
+            ..e
+        };
+        assert_eq!(e.lead(1_500_000, 1_000_000_000), Lead::Ahead);
         let idle = Epochs { started: None, ..e };
-        assert!(!idle.ahead_of_link(10_000_000, 1_000_000));
+        assert_eq!(idle.lead(10_000_000, 1_000_000), Lead::Behind);
     }
 }

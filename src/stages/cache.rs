@@ -347,6 +347,14 @@ impl PageCache {
         self.page_size / self.block_size
     }
 
+    /// Writes every byte of the tiers' memory once, so that no store later pays the first touch
+    /// of a page of memory (the kernel's page fault and zeroing, several times a store's own
+    /// cost): for an encoder whose gates time the stores.
+    pub fn prefault(&mut self) {
+        self.data.fill(0);
+        self.hashes.fill(0);
+    }
+
     fn page_data(&self, s: u32) -> &[u8] {
         &self.data[s as usize * self.page_size..][..self.page_size]
     }
@@ -413,10 +421,22 @@ impl PageCache {
     /// Records `content` as the version of `page` the backup now holds. With a full tier the copy
     /// is kept (evicting another page if needed); without one, its block hashes are kept.
     pub fn store(&mut self, page: u64, content: &[u8]) {
+        self.store_with(page, content, true)
+    }
+
+    /// [`store`](Self::store) without block hashes: the copy goes into the full tier if it is
+    /// admitted, else the page is forgotten, and an evicted page is forgotten rather than kept
+    /// as its hashes. It costs the copy and the bookkeeping, no hashing: for pages sent while
+    /// the encoder does no block work (the hashes tier serves only that).
+    pub fn store_copy(&mut self, page: u64, content: &[u8]) {
+        self.store_with(page, content, false)
+    }
+
+    fn store_with(&mut self, page: u64, content: &[u8], hashes: bool) {
         debug_assert_eq!(content.len(), self.page_size);
         self.freq.bump(page);
         if self.full.len() == 0 {
-            return self.store_hashes(page, content);
+            return self.store_elsewhere(page, content, hashes);
         }
         let s = match self.map.get(page) {
             Some(Where::Full(s)) => s,
@@ -429,7 +449,7 @@ impl PageCache {
                     let victim = self.full.owner[s as usize];
                     if self.freq.get(page) <= self.freq.get(victim) {
                         // stays in (or enters) the hashes tier, in its own slot
-                        return self.store_hashes(page, content);
+                        return self.store_elsewhere(page, content, hashes);
                     }
                 }
                 // admitted: its hashes-tier slot, if any, is no longer its place
@@ -440,11 +460,16 @@ impl PageCache {
                     self.stats.evictions += 1;
                     self.map.remove(v);
                     // demote: the victim's copy is still in slot s
-                    if let Some(off) = self.hash_slot(v) {
-                        let n = self.nblocks();
-                        let copy = &self.data[s as usize * self.page_size..][..self.page_size];
-                        self.hasher
-                            .hashes(copy, self.block_size, &mut self.hashes[off..off + n]);
+                    if hashes {
+                        if let Some(off) = self.hash_slot(v) {
+                            let n = self.nblocks();
+                            let copy = &self.data[s as usize * self.page_size..][..self.page_size];
+                            self.hasher.hashes(
+                                copy,
+                                self.block_size,
+                                &mut self.hashes[off..off + n],
+                            );
+                        }
                     }
                 }
                 self.map.insert(page, Where::Full(s));
@@ -452,6 +477,15 @@ impl PageCache {
             }
         };
         self.data[s as usize * self.page_size..][..self.page_size].copy_from_slice(content);
+    }
+
+    /// A page not (or no longer) in the full tier: its hashes kept, or it is forgotten.
+    fn store_elsewhere(&mut self, page: u64, content: &[u8], hashes: bool) {
+        if hashes {
+            self.store_hashes(page, content)
+        } else {
+            self.remove(page)
+        }
     }
 
     fn store_hashes(&mut self, page: u64, content: &[u8]) {
@@ -663,6 +697,36 @@ mod tests {
             .count();
         assert_eq!(known, 3);
         assert_eq!(c.stats().hash_evictions, 7);
+    }
+
+    #[test]
+    fn a_copy_store_keeps_no_hashes_and_forgets_what_it_does_not_keep() {
+        // 2 full slots, room for hashes
+        let mut c = PageCache::new(4096, 256, 2, 8, Policy::Clock, 1);
+        c.store(10, &page(1));
+        c.store(11, &page(2));
+        assert!(matches!(c.lookup(10), Cached::Full(_)));
+        // a third page evicts one: with store_copy the victim is forgotten, not demoted
+        for _ in 0..3 {
+            c.store_copy(12, &page(3)); // visited more often than the victims: admitted
+        }
+        let held: Vec<u64> = [10u64, 11, 12]
+            .into_iter()
+            .filter(|&p| !matches!(c.lookup(p), Cached::Miss))
+            .collect();
+        assert_eq!(held.len(), 2, "{held:?}");
+        assert!(held.contains(&12));
+        assert!(matches!(c.lookup(12), Cached::Full(_)));
+        // a page that had hashes and is refused admission is forgotten (its hashes are stale)
+        let mut d = PageCache::new(4096, 256, 1, 8, Policy::Clock, 1);
+        for _ in 0..4 {
+            d.store(20, &page(4)); // hot: the full slot
+        }
+        d.store(21, &page(5)); // refused: hashes
+        assert!(matches!(d.lookup(21), Cached::Hashes(_)));
+        d.store_copy(21, &page(6)); // refused again, and without hashes
+        assert!(matches!(d.lookup(21), Cached::Miss));
+        assert!(matches!(d.lookup(20), Cached::Full(_)));
     }
 
     #[test]
