@@ -16,6 +16,10 @@
 //!   cache (64 MiB); on a hit `fgbi::xbzrle::encode` (QEMU's format), raw on a miss or overflow;
 //! - decode peers: `lz4_per_page_decode`, `zlib1_per_page_decode`, `xbzrle_cache_decode`.
 //!
+//! `fgbi_fast_link_decode` decodes the frames of an encoder told of a 100 Gbit/s link (which
+//! sheds its costly stages: zero, delta, blocks and raw pages); its peer `copy_pages_decode`
+//! copies the dirty pages into the replica, what a receiver of raw pages does at the least.
+//!
 //! Run: `cargo bench --bench epoch -- --warm-up-time 1 --measurement-time 5`
 //! (FGBI_BENCH_WORKLOADS=sparse,random runs only those; FGBI_BENCH_PEERS=0 skips the peers.)
 
@@ -166,7 +170,9 @@ struct Fgbi {
 
 impl Fgbi {
     fn new(workload: Workload) -> Fgbi {
-        let cfg = Config::default();
+        Fgbi::with(workload, Config::default())
+    }
+    fn with(workload: Workload, cfg: Config) -> Fgbi {
         let mut s = Fgbi {
             guest: Guest::new(workload),
             enc: Encoder::new(cfg).unwrap(),
@@ -405,6 +411,41 @@ fn bench(c: &mut Criterion) {
                 })
             });
             assert!(f.replica == f.guest.mem, "replica differs");
+        }
+        // fgbi decoder, fast-link frames, next to a plain copy of the dirty pages
+        {
+            let cfg = Config {
+                link_rate: 100 * 125_000_000,
+                ..Config::default()
+            };
+            let mut f = Fgbi::with(w, cfg);
+            g.bench_function("fgbi_fast_link_decode", |b| {
+                b.iter_custom(|iters| {
+                    let mut t = Duration::ZERO;
+                    for _ in 0..iters {
+                        f.guest.run();
+                        t += f.epoch().1;
+                    }
+                    t
+                })
+            });
+            assert!(f.replica == f.guest.mem, "replica differs");
+            let mut replica = f.replica.clone();
+            g.bench_function("copy_pages_decode", |b| {
+                b.iter_custom(|iters| {
+                    let mut t = Duration::ZERO;
+                    for _ in 0..iters {
+                        f.guest.run();
+                        let t0 = Instant::now();
+                        for &p in &f.guest.dirty {
+                            replica[p * PAGE..][..PAGE]
+                                .copy_from_slice(&f.guest.mem[p * PAGE..][..PAGE]);
+                        }
+                        t += t0.elapsed();
+                    }
+                    t
+                })
+            });
         }
 
         if !peers {
