@@ -10,8 +10,9 @@
 //! handed back (streaming stores are weakly ordered; the fence makes them visible to other
 //! threads in program order).
 
-/// Payload bytes from which a frame's page copies stream: beyond what the caches could keep.
-pub(super) const STREAM_MIN_PAYLOAD: usize = 4 << 20;
+/// Payload bytes from which a frame's page copies stream: half of a common 32 MiB L3, so the
+/// frames that stream are those whose pages the caches could not keep anyway.
+pub(super) const STREAM_MIN_PAYLOAD: usize = 16 << 20;
 
 /// Copies pages into the replica, streaming when it was created with `stream` set.
 pub(super) struct Streamer {
