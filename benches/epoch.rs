@@ -454,7 +454,6 @@ fn bench(c: &mut Criterion) {
             });
             assert!(f.replica == f.guest.mem, "replica differs");
         }
-
         // at a link as fast as memory (100 Gbit/s), epochs in 1 MiB parts: the floor, next to
         // zero+raw pages (zero test, then the page copied into a 1 MiB send buffer)
         {

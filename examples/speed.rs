@@ -9,8 +9,12 @@
 //! so a speed-up that breaks the format does not go unnoticed.
 //!
 //! ```text
-//! cargo run --release --example speed -- TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G]
+//! cargo run --release --example speed -- TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B] [--frames FILE]
 //! ```
+//!
+//! `--frames FILE` keeps the first round's frames in FILE: written when FILE does not exist, read
+//! (and the encoding skipped) when it does, so two builds decode the very same frames (the
+//! adaptive gates follow timings, so two encodings may differ).
 //!
 //! `--no-check` skips decoding (for profiling the encoder alone; `--decode-rounds` is then
 //! ignored); `--decode-rounds` sets the
@@ -39,6 +43,7 @@ fn main() {
     let mut dir = None;
     let (mut rounds, mut max_epochs, mut check_first) = (3usize, usize::MAX, true);
     let mut decode_rounds = None;
+    let mut frames_file: Option<String> = None;
     let mut cfg = Config::default();
     while let Some(a) = args.next() {
         let mut num = |what: &str| -> usize {
@@ -60,12 +65,13 @@ fn main() {
             "--no-fallback" => cfg.fallback = fgbi::Fallback::None,
             "--adapt-gbps" => cfg.link_rate = num("--adapt-gbps") as u64 * 125_000_000,
             "--frame-bytes" => cfg.frame_bytes = num("--frame-bytes"),
+            "--frames" => frames_file = Some(args.next().expect("--frames needs a file")),
             _ if a.starts_with('-') => panic!("unknown option {a}"),
             _ => dir = Some(a),
         }
     }
     let dir = dir.expect(
-        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B]",
+        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B] [--frames FILE]",
     );
     let mut names = common::epoch_images(&dir);
     names.truncate(max_epochs);
@@ -107,6 +113,11 @@ fn main() {
     let mut best: Option<(f64, fgbi::EncoderStats)> = None;
     // the frames of each epoch (its parts, then its last frame), from the first round
     let mut frames: Vec<Vec<Vec<u8>>> = Vec::new();
+    let cached = frames_file
+        .as_deref()
+        .and_then(|f| std::fs::read(f).ok())
+        .map(|b| read_frames(&b));
+    let rounds = if cached.is_some() { 0 } else { rounds };
     for round in 0..rounds {
         let mut enc = Encoder::new(cfg).expect("encoder");
         let mut secs = 0.0;
@@ -138,7 +149,13 @@ fn main() {
             best = Some((secs, enc.stats()));
         }
     }
-    let mut best_decode: Option<f64> = None;
+    if let Some(c) = cached {
+        assert_eq!(c.len(), epochs.len(), "--frames: the frames of every epoch");
+        frames = c;
+    } else if let (Some(f), false) = (&frames_file, frames.is_empty()) {
+        std::fs::write(f, write_frames(&frames)).expect("--frames: write");
+    }
+    let mut best_decode: Option<(f64, fgbi::DecoderStats)> = None;
     let mut replica = vec![0u8; image_bytes];
     let decode_rounds = if frames.is_empty() {
         0
@@ -159,14 +176,86 @@ fn main() {
                 assert!(replica[..] == images[n][..], "epoch {n}: replica differs");
             }
         }
-        best_decode = Some(best_decode.map_or(secs, |b: f64| b.min(secs)));
+        if best_decode.as_ref().is_none_or(|(b, _)| secs < *b) {
+            best_decode = Some((secs, dec.stats()));
+        }
     }
-    let (secs, stats) = best.expect("one round");
+    if let Some((secs, stats)) = best {
+        print_encode(&dir, epochs.len(), dirty, rounds, secs, &stats);
+        if cfg.link_rate > 0 {
+            println!(
+                "gates skipped: analysis {} pages, block work {}, dict {}, compress {}, entropy \
+                 {} frames (of {})",
+                stats.skipped_analysis,
+                stats.skipped_blocks,
+                stats.skipped_dict,
+                stats.skipped_compress,
+                stats.skipped_entropy,
+                stats.frames
+            );
+        }
+    } else {
+        let sent: usize = frames.iter().flatten().map(|f| f.len()).sum();
+        println!(
+            "{dir}: {} epochs, {:.1} MiB dirty, {:.2} MiB sent ({sent} bytes), frames read from file",
+            epochs.len(),
+            dirty as f64 / (1 << 20) as f64,
+            sent as f64 / (1 << 20) as f64
+        );
+    }
+    if let Some((secs, s)) = best_decode {
+        println!(
+            "decode, best of {decode_rounds}: {secs:.3} s, {:.3} GB/s (every epoch checked; \
+             validate {:.1} ms, apply {:.1} ms)",
+            dirty as f64 / secs / 1e9,
+            s.validate_nanos as f64 / 1e6,
+            s.apply_nanos as f64 / 1e6
+        );
+    }
+}
+
+/// The frames of every epoch back to back, each after its length (8 bytes, little endian).
+fn write_frames(epochs: &[Vec<Vec<u8>>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in epochs.iter().flatten() {
+        out.extend_from_slice(&(f.len() as u64).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// [`write_frames`]'s output back into epochs: an epoch's frames end with one that is not
+/// partial.
+fn read_frames(mut b: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    let mut epochs = Vec::new();
+    let mut parts = Vec::new();
+    while !b.is_empty() {
+        let (len, rest) = b.split_at(8);
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
+        let frame = rest[..len].to_vec();
+        b = &rest[len..];
+        let (h, _) = fgbi::format::open(&frame).expect("--frames: a frame");
+        parts.push(frame);
+        if !h.is_partial() {
+            epochs.push(std::mem::take(&mut parts));
+        }
+    }
+    epochs
+}
+
+fn print_encode(
+    dir: &str,
+    nepochs: usize,
+    dirty: usize,
+    rounds: usize,
+    secs: f64,
+    stats: &fgbi::EncoderStats,
+) {
     let sent = stats.bytes_out;
     println!(
         "{dir}: {} epochs, {:.1} MiB dirty, {:.2} MiB sent ({sent} bytes), best of {rounds}: \
          {secs:.3} s, {:.3} GB/s",
-        epochs.len(),
+        nepochs,
         dirty as f64 / (1 << 20) as f64,
         sent as f64 / (1 << 20) as f64,
         dirty as f64 / secs / 1e9
@@ -183,22 +272,4 @@ fn main() {
         n.update as f64 / 1e6,
         n.entropy as f64 / 1e6
     );
-    if cfg.link_rate > 0 {
-        println!(
-            "gates skipped: analysis {} pages, block work {}, dict {}, compress {}, entropy {} \
-             frames (of {})",
-            stats.skipped_analysis,
-            stats.skipped_blocks,
-            stats.skipped_dict,
-            stats.skipped_compress,
-            stats.skipped_entropy,
-            stats.frames
-        );
-    }
-    if let Some(secs) = best_decode {
-        println!(
-            "decode, best of {decode_rounds}: {secs:.3} s, {:.3} GB/s (every epoch checked)",
-            dirty as f64 / secs / 1e9
-        );
-    }
 }

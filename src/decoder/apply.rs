@@ -5,6 +5,7 @@
 //! not for memory safety: a page or reference the replica does not have, or data that does not
 //! decode, is an error, never a panic or a write out of bounds.
 
+use super::nt::{Streamer, STREAM_MIN_PAYLOAD};
 use super::reader::{BlockMap, Body, Checks, Literals, Ops};
 use super::{Decoder, Replica};
 use crate::compress::{self, lz4_dict_decompress};
@@ -51,6 +52,8 @@ impl Decoder {
     ) -> Result<(), Error> {
         let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
         let mut ops = Ops::new(payload, h.op_count, ps, bs);
+        // fenced when dropped, on every way out
+        let mut nt = Streamer::new(payload.len() >= STREAM_MIN_PAYLOAD);
         loop {
             self.refs.clear();
             let mut sources = Sources {
@@ -65,11 +68,11 @@ impl Decoder {
             let corrupt = |what| Error::CorruptOp { op: op.index, what };
             match op.body {
                 Body::Zero => page(replica, op.addr, ps)?.fill(0),
-                Body::Raw(data) => page(replica, op.addr, ps)?.copy_from_slice(data),
+                Body::Raw(data) => nt.copy(page(replica, op.addr, ps)?, data),
                 Body::Compressed { codec, data } => {
                     let out = page(replica, op.addr, ps)?;
                     match self.stage.take(ps) {
-                        Some(staged) => out.copy_from_slice(staged),
+                        Some(staged) => nt.copy(out, staged),
                         None => compress::decompress(codec, data, out, &mut self.inflate)
                             .map_err(|_| corrupt("page does not decompress"))?,
                     }
@@ -82,7 +85,7 @@ impl Decoder {
                     let p = page(replica, op.addr, ps)?;
                     lz4_dict_decompress(data, p, &mut self.scratch)
                         .map_err(|_| corrupt("page does not decompress"))?;
-                    p.copy_from_slice(&self.scratch);
+                    nt.copy(p, &self.scratch);
                 }
                 Body::Blocks { map, lits } => {
                     let lits = match lits {

@@ -11,10 +11,12 @@
 //! - `apply.rs`: the apply pass, run only on a validated frame. It writes the replica.
 //! - `reader.rs`: the one op parser both passes read the payload with, so they see the same ops.
 //!   It makes the checks that need only the payload and asks the pass for the others.
+//! - `nt.rs`: page copies into the replica with streaming stores, for large frames.
 //! - `stage.rs`: decompressed output the validate pass keeps for the apply pass.
 //! - `replica.rs`: the backup's memory as the decoder sees it ([`Replica`], [`Regions`]).
 
 mod apply;
+mod nt;
 mod reader;
 mod replica;
 mod stage;

@@ -115,6 +115,12 @@ impl<'p> Ops<'p> {
         }
     }
 
+    /// Bytes of the payload read so far.
+    #[inline]
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
     /// The next op, or `None` at the end of a payload that held as many ops as declared.
     #[inline]
     pub fn next<C: Checks>(&mut self, checks: &mut C) -> Result<Option<Op<'p>>, Error> {

@@ -236,3 +236,80 @@ fn the_reader_describes_each_op() {
         })
     );
 }
+
+/// A plain resync frame of `n` RAW pages at pages 0.., each filled with its index; `kind`
+/// replaces the first op's kind. Its payload is several times what the checksum hashes ahead of
+/// the op reader, so the checksum is computed in steps.
+fn raw_frame(n: usize, first_kind: u8, flags: u32) -> Vec<u8> {
+    let mut buf = vec![0u8; HEADER_LEN];
+    for i in 0..n {
+        buf.extend_from_slice(&[if i == 0 { first_kind } else { 1 }, 0]);
+        buf.extend(std::iter::repeat_n(i as u8, PS));
+    }
+    let h = format::Header {
+        flags,
+        page_size: PS as u32,
+        block_size: 256,
+        op_count: n as u32,
+        stream_id: 7,
+        epoch: 0,
+        payload_len: 0,
+        part: 0,
+    };
+    format::seal(&mut buf, h);
+    buf
+}
+
+#[test]
+fn the_checksum_error_comes_first_in_a_frame_hashed_in_steps() {
+    let n = 3 * super::validate::HASH_AHEAD / PS;
+    let cfg = Config::default();
+    let check = |frame: &[u8], pages: usize| {
+        let mut dec = Decoder::new(cfg).unwrap();
+        let mut mem = vec![0xaau8; pages * PS];
+        let r = dec.apply_flat(frame, &mut mem);
+        if r.is_err() {
+            assert!(
+                mem.iter().all(|&b| b == 0xaa),
+                "{r:?}: the replica was written"
+            );
+            assert_eq!(dec.position(), None);
+        }
+        r.map(|a| a.ops)
+    };
+    let good = raw_frame(n, 1, format::FLAG_RESYNC);
+    assert_eq!(check(&good, n), Ok(n as u32));
+    let flip_last = |mut f: Vec<u8>| {
+        let at = f.len() - 20; // in the last page, hashed last
+        f[at] ^= 1;
+        f
+    };
+    // the frame's own faults, each found before the checksum is complete
+    let bad_kind = raw_frame(n, 9, format::FLAG_RESYNC);
+    assert!(matches!(
+        check(&bad_kind, n),
+        Err(Error::CorruptOp { op: 0, .. })
+    ));
+    assert!(matches!(
+        check(&good, n / 2),
+        Err(Error::OutOfBounds { .. })
+    ));
+    let no_resync = raw_frame(n, 1, 0);
+    assert!(matches!(
+        check(&no_resync, n),
+        Err(Error::NotSynchronized { .. })
+    ));
+    let bad_flags = raw_frame(n, 1, format::FLAG_RESYNC | 8);
+    assert!(matches!(check(&bad_flags, n), Err(Error::UnknownFlags(8))));
+    // with a damaged last page, each is a checksum mismatch instead
+    for (f, pages) in [
+        (&good, n),
+        (&bad_kind, n),
+        (&good, n / 2),
+        (&no_resync, n),
+        (&bad_flags, n),
+    ] {
+        let r = check(&flip_last(f.clone()), pages);
+        assert!(matches!(r, Err(Error::ChecksumMismatch { .. })), "{r:?}");
+    }
+}

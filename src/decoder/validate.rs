@@ -6,15 +6,23 @@
 //! earlier in this frame), and each op's coded data decodes to exactly what it must. Compressed
 //! output decoded here is kept in the staging area for the apply pass, as far as it fits.
 //!
+//! A plain payload's checksum is computed during the op walk, a little ahead of the reader, so
+//! the frame is read from memory once for both; a checksum mismatch is still the error reported
+//! whenever the checksum differs, as if it had been checked first.
+//!
 //! The replica is only read (the entropy stage's dictionaries) and asked which pages it has.
 
 use super::reader::{Body, Checks, Literals, Ops};
 use super::{Decoder, Replica};
 use crate::compress;
 use crate::error::Error;
-use crate::format::{self, Header};
+use crate::format::{self, Checksum, Header};
 use crate::stages::bitmap::PageSet;
 use crate::stages::delta;
+
+/// Bytes of a plain payload the checksum runs ahead of the op reader: what the reader parses
+/// next is still in cache (an op reads at most a few pages).
+pub(super) const HASH_AHEAD: usize = 64 << 10;
 
 /// The state checks of the validate pass.
 struct Known<'a, R: ?Sized> {
@@ -75,31 +83,40 @@ impl Decoder {
         replica: &mut R,
         plain: &mut Vec<u8>,
     ) -> Result<(Header, Option<&'f [u8]>), Error> {
-        let (h, payload) = format::open(frame)?;
-        self.check_position(&h)?;
-        self.pending.clear();
-        self.stage.reset();
-        if h.flags & format::FLAG_ENTROPY != 0 {
-            let ps = self.cfg.page_size;
-            // dictionaries of context-modelled literals: the backup's pages, only read
-            let mut load = |idx: u64, buf: &mut [u8]| match idx
-                .checked_mul(ps as u64)
-                .and_then(|addr| replica.page_mut(addr, ps))
-            {
-                Some(p) => {
-                    buf.copy_from_slice(p);
-                    true
-                }
-                None => false,
-            };
-            self.entropy
-                .decode(payload, ps, self.cfg.block_size, plain, &mut load)
-                .map_err(Error::Entropy)?;
-            self.validate_ops(&h, plain, replica)?;
-            return Ok((h, None));
+        let (h, payload) = format::open_unverified(frame)?;
+        let mut sum = format::Checksum::new(frame);
+        if h.flags & format::FLAG_ENTROPY == 0 {
+            // a plain payload: the checksum is computed as the ops are read, a little ahead of
+            // them, so each part of the frame comes from memory once for both; its error comes
+            // first, whatever else fails
+            let r = format::check_flags(frame, &h)
+                .map_err(Error::from)
+                .and_then(|()| self.check_position(&h))
+                .and_then(|()| self.validate_ops(&h, payload, replica, Some(&mut sum)));
+            sum.finish()?;
+            r?;
+            return Ok((h, Some(payload)));
         }
-        self.validate_ops(&h, payload, replica)?;
-        Ok((h, Some(payload)))
+        sum.finish()?;
+        format::check_flags(frame, &h)?;
+        self.check_position(&h)?;
+        let ps = self.cfg.page_size;
+        // dictionaries of context-modelled literals: the backup's pages, only read
+        let mut load = |idx: u64, buf: &mut [u8]| match idx
+            .checked_mul(ps as u64)
+            .and_then(|addr| replica.page_mut(addr, ps))
+        {
+            Some(p) => {
+                buf.copy_from_slice(p);
+                true
+            }
+            None => false,
+        };
+        self.entropy
+            .decode(payload, ps, self.cfg.block_size, plain, &mut load)
+            .map_err(Error::Entropy)?;
+        self.validate_ops(&h, plain, replica, None)?;
+        Ok((h, None))
     }
 
     /// The header against the configuration and the stream followed: geometry, stream, epoch.
@@ -156,16 +173,26 @@ impl Decoder {
         }
     }
 
-    /// Every op of `payload`, in order; records the pages written in `pending`.
+    /// Every op of `payload`, in order; records the pages written in `pending`. With `sum`, the
+    /// frame's payload (which `payload` then is) is hashed into it a little ahead of the reader.
     fn validate_ops<R: Replica + ?Sized>(
         &mut self,
         h: &Header,
         payload: &[u8],
         replica: &mut R,
+        mut sum: Option<&mut Checksum<'_>>,
     ) -> Result<(), Error> {
+        self.pending.clear();
+        self.stage.reset();
         let ps = self.cfg.page_size;
         let mut ops = Ops::new(payload, h.op_count, ps, self.cfg.block_size);
         loop {
+            if let Some(sum) = sum.as_deref_mut() {
+                let at = format::HEADER_LEN + ops.pos();
+                if sum.done() < at + HASH_AHEAD / 2 {
+                    sum.advance_to(at + HASH_AHEAD);
+                }
+            }
             let mut checks = Known {
                 replica: &mut *replica,
                 known: (!h.is_resync()).then_some(&self.known),

@@ -22,7 +22,7 @@
 
 pub mod varint;
 
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, Xxh3Default};
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"FGBI";
@@ -168,6 +168,18 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 /// assert_eq!(fgbi::Error::from(err), fgbi::Error::BadMagic);
 /// ```
 pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
+    let (h, payload) = open_unverified(frame)?;
+    let mut sum = Checksum::new(frame);
+    sum.finish()?;
+    check_flags(frame, &h)?;
+    Ok((h, payload))
+}
+
+/// The envelope checks [`open`] makes before the checksum (length, magic, version, header
+/// length, declared length): the header and the payload, neither yet verified. The caller must
+/// then run [`Checksum`] over the frame and [`check_flags`], and report their errors before any
+/// it finds in the payload, as [`open`] does.
+pub fn open_unverified(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
     if frame.len() < HEADER_LEN + TRAILER_LEN {
         return Err(EnvelopeError::Truncated {
             needed: HEADER_LEN + TRAILER_LEN,
@@ -178,9 +190,9 @@ pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
         return Err(EnvelopeError::BadMagic);
     }
     let version = u16_at(frame, 4);
-    let (header_len, known_flags) = match version {
-        VERSION => (HEADER_LEN, KNOWN_FLAGS),
-        VERSION_1 => (HEADER_LEN_1, KNOWN_FLAGS_1),
+    let header_len = match version {
+        VERSION => HEADER_LEN,
+        VERSION_1 => HEADER_LEN_1,
         _ => return Err(EnvelopeError::UnsupportedVersion(version)),
     };
     if u16_at(frame, 6) as usize != header_len {
@@ -220,16 +232,81 @@ pub fn open(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
             got: frame.len(),
         });
     }
-    let body = frame.len() - TRAILER_LEN;
-    let expected = u64_at(frame, body);
-    let actual = xxh3_64(&frame[..body]);
-    if expected != actual {
-        return Err(EnvelopeError::ChecksumMismatch { expected, actual });
+    Ok((h, &frame[header_len..frame.len() - TRAILER_LEN]))
+}
+
+/// The flags check of [`open`], after the checksum, for `frame` (which passed
+/// [`open_unverified`]) and its header `h`: no flag set that the frame's version reserves.
+pub fn check_flags(frame: &[u8], h: &Header) -> Result<(), EnvelopeError> {
+    let known = if u16_at(frame, 4) == VERSION_1 {
+        KNOWN_FLAGS_1
+    } else {
+        KNOWN_FLAGS
+    };
+    if h.flags & !known != 0 {
+        return Err(EnvelopeError::UnknownFlags(h.flags & !known));
     }
-    if h.flags & !known_flags != 0 {
-        return Err(EnvelopeError::UnknownFlags(h.flags & !known_flags));
+    Ok(())
+}
+
+/// The checksum of a frame that passed [`open_unverified`], computed in steps so that a reader
+/// can hash the part of the frame it is about to parse while it is in cache.
+pub struct Checksum<'f> {
+    /// Header and payload: what the checksum covers.
+    body: &'f [u8],
+    expected: u64,
+    /// Bytes of `body` hashed so far.
+    done: usize,
+    hasher: Xxh3Default,
+}
+
+impl<'f> Checksum<'f> {
+    /// The checksum of `frame`, which passed [`open_unverified`], none of it hashed yet.
+    pub fn new(frame: &'f [u8]) -> Self {
+        let body = frame.len().saturating_sub(TRAILER_LEN);
+        Checksum {
+            body: &frame[..body],
+            expected: frame.get(body..).map_or(0, |t| u64_at(t, 0)),
+            done: 0,
+            hasher: Xxh3Default::new(),
+        }
     }
-    Ok((h, &frame[header_len..body]))
+
+    /// Bytes of header and payload hashed so far (the payload starts at [`HEADER_LEN`], or
+    /// [`HEADER_LEN_1`] in a version 1 frame).
+    #[inline]
+    pub fn done(&self) -> usize {
+        self.done
+    }
+
+    /// Hashes on, up to byte `to` of the frame (or its end).
+    #[inline]
+    pub fn advance_to(&mut self, to: usize) {
+        let to = to.min(self.body.len());
+        if to > self.done {
+            self.hasher.update(&self.body[self.done..to]);
+            self.done = to;
+        }
+    }
+
+    /// Hashes the rest and compares: `ChecksumMismatch` when the frame's checksum differs.
+    pub fn finish(&mut self) -> Result<(), EnvelopeError> {
+        let actual = if self.done == 0 {
+            // whole frames hash faster in one call
+            self.done = self.body.len();
+            xxh3_64(self.body)
+        } else {
+            self.advance_to(self.body.len());
+            self.hasher.digest()
+        };
+        if actual != self.expected {
+            return Err(EnvelopeError::ChecksumMismatch {
+                expected: self.expected,
+                actual,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Fills in the header and appends the checksum of a frame whose payload was written after a
@@ -244,6 +321,38 @@ pub fn seal(buf: &mut Vec<u8>, mut header: Header) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checksum_in_steps_is_the_checksum() {
+        let mut buf = vec![0u8; HEADER_LEN];
+        buf.extend((0..5000u32).map(|i| (i * 31 + i / 7) as u8));
+        let h = Header {
+            flags: 0,
+            page_size: 4096,
+            block_size: 256,
+            op_count: 0,
+            stream_id: 1,
+            epoch: 0,
+            payload_len: 0,
+            part: 0,
+        };
+        seal(&mut buf, h);
+        for step in [1, 63, 64, 255, 256, 1000, 4096, 1 << 20] {
+            let mut sum = Checksum::new(&buf);
+            while sum.done() < buf.len() - TRAILER_LEN {
+                sum.advance_to(sum.done() + step);
+            }
+            assert_eq!(sum.finish(), Ok(()));
+            let mut bad = buf.clone();
+            bad[HEADER_LEN + 4000] ^= 1;
+            let mut sum = Checksum::new(&bad);
+            sum.advance_to(step);
+            assert!(matches!(
+                sum.finish(),
+                Err(EnvelopeError::ChecksumMismatch { .. })
+            ));
+        }
+    }
 
     fn sample() -> Vec<u8> {
         let mut buf = vec![0u8; HEADER_LEN];
