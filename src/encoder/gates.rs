@@ -48,6 +48,9 @@ pub const MAX_BACKOFF: u64 = 8;
 /// Weight of a new sample in the moving averages (1/16).
 const ALPHA: f64 = 1.0 / 16.0;
 
+/// Past the warm-up, a gate takes a use's cost as at most this many times its average.
+pub const OUTLIER: f64 = 8.0;
+
 /// What a [`Gate`] says of the next use of its stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -154,9 +157,15 @@ impl Gate {
         }
     }
 
-    /// Records one use: its cost and the bytes it saved (0 when it did not win).
+    /// Records one use: its cost and the bytes it saved (0 when it did not win). Past the
+    /// warm-up a cost is taken as at most [`OUTLIER`] times the average: a use the thread was
+    /// preempted in (milliseconds on a shared machine) would otherwise hold the gate shut for
+    /// thousands of uses.
     pub fn record(&mut self, cost_ns: u64, saved_bytes: u64) {
-        let (c, s) = (cost_ns as f64, saved_bytes as f64);
+        let (mut c, s) = (cost_ns as f64, saved_bytes as f64);
+        if self.uses >= self.warmup {
+            c = c.min(OUTLIER * self.cost_ns.max(1.0));
+        }
         if self.uses == 0 {
             (self.cost_ns, self.saved) = (c, s);
         } else {
@@ -173,9 +182,10 @@ impl Gate {
 }
 
 /// What keeping the page cache up to date costs on pages sent RAW without analysis: kept while
-/// a store takes less than [`STORE_SHARE`] of the page's time on the link, so that on a link
-/// about as fast as memory the cache is given up too (pages then go out as zero or RAW alone).
-/// Given up, it still stores one page in [`PROBE_EVERY`] to keep measuring.
+/// a page sent RAW and stored still takes less time than the page takes on the link (the encoder
+/// then keeps up with the link while the cache learns), so that on a link about as fast as
+/// memory the cache is given up too (pages then go out as zero or RAW alone). Given up, it still
+/// stores one page in [`PROBE_EVERY`] to keep measuring.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreCost {
     ns: f64,
@@ -183,15 +193,13 @@ pub struct StoreCost {
     since_probe: u64,
 }
 
-/// The share of a page's link time a cache store may take on pages sent RAW (1/N).
-pub const STORE_SHARE: u64 = 4;
-
 impl StoreCost {
     /// Whether to store the next page of `page_size` bytes on a link of `link_rate` bytes per
-    /// second: during the warm-up, while stores are cheap beside the link, and as a probe.
-    pub fn affordable(&mut self, link_rate: u64, page_size: usize) -> bool {
+    /// second, when sending a page RAW takes `shed_ns`: during the warm-up, while the two take
+    /// less than the page's time on the link, and as a probe.
+    pub fn affordable(&mut self, link_rate: u64, page_size: usize, shed_ns: u64) -> bool {
         let link_ns = page_size as f64 * 1e9 / link_rate.max(1) as f64;
-        if self.uses < WARMUP || self.ns * (STORE_SHARE as f64) < link_ns {
+        if self.uses < WARMUP || self.ns + (shed_ns as f64) < link_ns {
             return true;
         }
         self.since_probe += 1;
@@ -214,6 +222,37 @@ impl StoreCost {
     }
 }
 
+/// What sending a page RAW without analysis costs (the cache's upkeep included), timed on one
+/// shed page in [`SHED_TIMED_EVERY`]. The analysis gates are credited with their cost beyond it:
+/// the first read of a page that is not in the processor's cache is paid by whichever path reads
+/// it, and sending it RAW reads it too.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShedCost {
+    ns: f64,
+    uses: u64,
+}
+
+/// The shed path is timed on one page in this many.
+pub const SHED_TIMED_EVERY: u64 = 16;
+
+impl ShedCost {
+    /// Records the time one shed page took.
+    pub fn record(&mut self, ns: u64) {
+        let ns = ns as f64;
+        self.ns = if self.uses == 0 {
+            ns
+        } else {
+            self.ns + ALPHA * (ns - self.ns)
+        };
+        self.uses += 1;
+    }
+
+    /// The average, in nanoseconds (0 before the first page is timed).
+    pub fn ns(&self) -> u64 {
+        self.ns as u64
+    }
+}
+
 /// The gates of an encoder's costly stages.
 #[derive(Debug, Clone, Copy)]
 pub struct Gates {
@@ -226,6 +265,8 @@ pub struct Gates {
     pub analysis_uncached: Gate,
     /// The page cache's upkeep while the analysis gate is closed.
     pub cache_store: StoreCost,
+    /// What a page sent RAW without analysis costs.
+    pub shed: ShedCost,
     /// Block work on a page the analysis runs on: comparing and hashing its blocks, the BLOCKS
     /// op with zero and shared blocks, the sharing table's upkeep. Closed, the analysis is the
     /// XOR delta against the cached copy (and the compressors, under their own gates), as
@@ -256,6 +297,7 @@ impl Default for Gates {
             analysis: Gate::default(),
             analysis_uncached: Gate::default(),
             cache_store: StoreCost::default(),
+            shed: ShedCost::default(),
             blocks: Gate::default(),
             dict: Gate::default(),
             compress: Gate::default(),
@@ -330,6 +372,19 @@ mod tests {
         assert_eq!(probes(100_000), 100);
     }
 
+    /// One use that took a thousand times the usual (the thread was preempted) moves the
+    /// average by at most OUTLIER times the usual cost over 16, and the gate stays open.
+    #[test]
+    fn one_preempted_use_does_not_shut_the_gate() {
+        let mut g = Gate::default();
+        for _ in 0..WARMUP {
+            g.record(1_000, 2_000); // 1 us for 2 us of link time at 1 GB/s
+        }
+        g.record(1_000_000, 2_000);
+        assert!(g.worth_it(1_000_000_000));
+        assert!(g.cost_ns < 1_000.0 + OUTLIER * 1_000.0 / 16.0 + 1.0);
+    }
+
     /// Probes let the gate reopen when the workload changes.
     #[test]
     fn reopens_when_savings_come_back() {
@@ -353,31 +408,35 @@ mod tests {
         assert!(reopened_after.is_some(), "a probe measured the new savings");
     }
 
-    /// The cache is kept up while a store costs under a quarter of a page's link time: 100 ns
-    /// against 4 KiB at 1 GB/s (4 us) keeps it; the same store against a link as fast as memory
-    /// (4 KiB in 100 ns) gives it up once the warm-up has measured it, but for probes that find
-    /// it cheap again when it is.
+    /// The cache is kept up while a store and a RAW page take less than the page's link time:
+    /// 100 ns and 1 us against 4 KiB at 1 GB/s (4 us) keeps it; the same against a link as fast
+    /// as memory (4 KiB in 100 ns) gives it up once the warm-up has measured it, but for probes
+    /// that find it cheap again when it is.
     #[test]
-    fn the_cache_is_given_up_only_where_a_store_costs_a_share_of_the_link_time() {
+    fn the_cache_is_given_up_only_where_storing_would_fall_behind_the_link() {
         let mut c = StoreCost::default();
         for _ in 0..WARMUP {
             assert!(
-                c.affordable(40_000_000_000, 4096),
+                c.affordable(40_000_000_000, 4096, 1_000),
                 "kept during the warm-up"
             );
             c.record(100);
         }
-        assert!(c.affordable(1_000_000_000, 4096));
-        assert!(!c.affordable(40_000_000_000, 4096));
+        assert!(c.affordable(1_000_000_000, 4096, 1_000));
+        assert!(
+            !c.affordable(1_000_000_000, 4096, 4_000),
+            "with the RAW page, over 4 us"
+        );
+        assert!(!c.affordable(40_000_000_000, 4096, 1_000));
         // given up, it still stores one page in PROBE_EVERY, whose time it records
         let probes = (0..10 * PROBE_EVERY)
-            .filter(|_| c.affordable(40_000_000_000, 4096))
+            .filter(|_| c.affordable(40_000_000_000, 4096, 1_000))
             .count();
         assert_eq!(probes as u64, 10);
         // cheap again (the first stores paid for touching fresh memory): kept again
         for _ in 0..64 {
             c.record(10);
         }
-        assert!(c.affordable(40_000_000_000, 4096));
+        assert!(c.affordable(40_000_000_000, 4096, 50));
     }
 }

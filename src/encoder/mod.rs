@@ -552,17 +552,28 @@ impl Encoder {
         // or compression: two gates, as what each saves per nanosecond differs by far
         let cached = gated && (was_zero || self.cache.peek_full(page_idx).is_some());
         if gated && !ahead && !w.gates.analysis_gate(cached).open(w.cfg.link_rate) {
-            // the cache still learns the page (a copy, no hashing) while that costs little
-            // beside the page's time on the link, so the gate's probes can find deltas again
-            if w.gates.cache_store.affordable(w.cfg.link_rate, ps) {
+            w.stats.skipped_analysis += 1;
+            let timed = w
+                .stats
+                .skipped_analysis
+                .is_multiple_of(gates::SHED_TIMED_EVERY);
+            let t0 = timed.then(Instant::now);
+            // sent first, so the store that follows reads the page from the processor's cache
+            w.emit_raw(page_idx, page);
+            if let Some(t0) = t0 {
+                w.gates.shed.record(t0.elapsed().as_nanos() as u64);
+            }
+            // the cache still learns the page (a copy, no hashing) while the encoder, storing,
+            // still sends pages faster than the link carries them, so that the gate's probes
+            // find deltas again
+            let shed_ns = w.gates.shed.ns();
+            if w.gates.cache_store.affordable(w.cfg.link_rate, ps, shed_ns) {
                 let t = Instant::now();
                 self.cache.store_copy(page_idx, page);
                 w.gates.cache_store.record(t.elapsed().as_nanos() as u64);
             } else {
                 self.cache.remove(page_idx);
             }
-            w.emit_raw(page_idx, page);
-            w.stats.skipped_analysis += 1;
             return;
         }
         // ahead of the link every stage runs, so the analysis is measured only behind it, where
@@ -610,14 +621,14 @@ impl Encoder {
 
 impl Work {
     /// Credits the analysis gate of a page analysed from `start` (time, frame length, whether
-    /// its copy was cached) with its cost and the bytes its op saved against a RAW op.
+    /// its copy was cached) with its cost beyond sending the page RAW and the bytes its op saved
+    /// against a RAW op.
     fn record_analysis(&mut self, start: Option<(Instant, usize, bool)>) {
         if let Some((t, len, cached)) = start {
             let raw_op = self.cfg.page_size + 2;
             let saved = raw_op.saturating_sub(self.out.frame.len() - len);
-            self.gates
-                .analysis_gate(cached)
-                .record(t.elapsed().as_nanos() as u64, saved as u64);
+            let cost = (t.elapsed().as_nanos() as u64).saturating_sub(self.gates.shed.ns());
+            self.gates.analysis_gate(cached).record(cost, saved as u64);
         }
     }
 }
