@@ -16,6 +16,10 @@
 //! (and the encoding skipped) when it does, so two builds decode the very same frames (the
 //! adaptive gates follow timings, so two encodings may differ).
 //!
+//! `--in-place` reads each dirty page where it lies in its epoch's image (scattered, mostly not
+//! in the processor's cache, as a hypervisor reads guest memory and as `fgbi eval` does) instead
+//! of from a packed copy of the epoch's dirty pages.
+//!
 //! `--no-check` skips decoding (for profiling the encoder alone; `--decode-rounds` is then
 //! ignored); `--decode-rounds` sets the
 //! decode rounds apart from the encode rounds (for profiling the decoder: `--rounds 1`);
@@ -44,6 +48,9 @@ fn main() {
     let (mut rounds, mut max_epochs, mut check_first) = (3usize, usize::MAX, true);
     let mut decode_rounds = None;
     let mut frames_file: Option<String> = None;
+    let mut in_place = false;
+    let mut pollute = false;
+    let mut junk = vec![1u8; 128 << 20];
     let mut cfg = Config::default();
     while let Some(a) = args.next() {
         let mut num = |what: &str| -> usize {
@@ -56,6 +63,8 @@ fn main() {
             "--decode-rounds" => decode_rounds = Some(num("--decode-rounds").max(1)),
             "--epochs" => max_epochs = num("--epochs"),
             "--no-check" => check_first = false,
+            "--in-place" => in_place = true,
+            "--pollute" => pollute = true,
             "--stages" => {
                 let v = args.next().expect("--stages needs a list");
                 cfg.stages = v
@@ -71,7 +80,7 @@ fn main() {
         }
     }
     let dir = dir.expect(
-        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B] [--frames FILE]",
+        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B] [--frames FILE] [--in-place]",
     );
     let mut names = common::epoch_images(&dir);
     names.truncate(max_epochs);
@@ -122,13 +131,23 @@ fn main() {
         let mut enc = Encoder::new(cfg).expect("encoder");
         let mut secs = 0.0;
         for (n, e) in epochs.iter().enumerate() {
+            if pollute {
+                // what runs between two epochs (the guest) leaves nothing of the encoder's
+                // memory in the processor's caches
+                junk.iter_mut().step_by(64).for_each(|b| *b = b.wrapping_add(1));
+            }
             let t = Instant::now();
             let keep = round == 0 && check_first;
             let mut parts = Vec::new();
             // copying the parts kept for decoding is not the encoder's time
             let mut copying = 0.0;
             enc.begin_epoch(n as u64).expect("begin");
-            for (&p, page) in e.pages.iter().zip(e.data.chunks_exact(ps)) {
+            for (i, &p) in e.pages.iter().enumerate() {
+                let page = if in_place {
+                    &images[n][p as usize * ps..][..ps]
+                } else {
+                    &e.data[i * ps..][..ps]
+                };
                 enc.add_page((p as usize * ps) as u64, page).expect("add");
                 if let Some(part) = enc.take_frame() {
                     if keep {
