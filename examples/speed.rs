@@ -134,7 +134,9 @@ fn main() {
             if pollute {
                 // what runs between two epochs (the guest) leaves nothing of the encoder's
                 // memory in the processor's caches
-                junk.iter_mut().step_by(64).for_each(|b| *b = b.wrapping_add(1));
+                junk.iter_mut()
+                    .step_by(64)
+                    .for_each(|b| *b = b.wrapping_add(1));
             }
             let t = Instant::now();
             let keep = round == 0 && check_first;

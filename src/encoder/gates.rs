@@ -188,8 +188,7 @@ impl Gate {
 /// stores one page in [`PROBE_EVERY`] to keep measuring.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreCost {
-    ns: f64,
-    uses: u64,
+    time: Nanos,
     since_probe: u64,
 }
 
@@ -199,7 +198,7 @@ impl StoreCost {
     /// less than the page's time on the link, and as a probe.
     pub fn affordable(&mut self, link_rate: u64, page_size: usize, shed_ns: u64) -> bool {
         let link_ns = page_size as f64 * 1e9 / link_rate.max(1) as f64;
-        if self.uses < WARMUP || self.ns + (shed_ns as f64) < link_ns {
+        if self.time.uses < WARMUP || self.time.ns + (shed_ns as f64) < link_ns {
             return true;
         }
         self.since_probe += 1;
@@ -212,6 +211,20 @@ impl StoreCost {
 
     /// Records the time one store took.
     pub fn record(&mut self, ns: u64) {
+        self.time.record(ns);
+    }
+}
+
+/// A moving average of a time in nanoseconds (new samples weigh [`ALPHA`]) and how many
+/// samples it has seen.
+#[derive(Debug, Clone, Copy, Default)]
+struct Nanos {
+    ns: f64,
+    uses: u64,
+}
+
+impl Nanos {
+    fn record(&mut self, ns: u64) {
         let ns = ns as f64;
         self.ns = if self.uses == 0 {
             ns
@@ -227,10 +240,7 @@ impl StoreCost {
 /// the first read of a page that is not in the processor's cache is paid by whichever path reads
 /// it, and sending it RAW reads it too.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ShedCost {
-    ns: f64,
-    uses: u64,
-}
+pub struct ShedCost(Nanos);
 
 /// The shed path is timed on one page in this many.
 pub const SHED_TIMED_EVERY: u64 = 16;
@@ -238,18 +248,12 @@ pub const SHED_TIMED_EVERY: u64 = 16;
 impl ShedCost {
     /// Records the time one shed page took.
     pub fn record(&mut self, ns: u64) {
-        let ns = ns as f64;
-        self.ns = if self.uses == 0 {
-            ns
-        } else {
-            self.ns + ALPHA * (ns - self.ns)
-        };
-        self.uses += 1;
+        self.0.record(ns);
     }
 
     /// The average, in nanoseconds (0 before the first page is timed).
     pub fn ns(&self) -> u64 {
-        self.ns as u64
+        self.0.ns as u64
     }
 }
 
