@@ -107,8 +107,9 @@ fn a_slow_link_changes_nothing() {
 }
 
 /// On a link as fast as memory nothing beats sending the page: after the warm-up only the
-/// analysis gate's probes analyse a page, the rest go out as zero or RAW ops, and the frames are
-/// not entropy coded but for the entropy gate's probes.
+/// analysis gate's probes analyse a page, the rest go out as zero or RAW ops (or compressed on
+/// the compressor gate's probes), and the frames are not entropy coded but for the entropy
+/// gate's probes.
 #[test]
 fn a_link_faster_than_any_analysis_sends_zero_and_raw_pages_but_for_probes() {
     let (plain, _) = run(0);
@@ -124,7 +125,15 @@ fn a_link_faster_than_any_analysis_sends_zero_and_raw_pages_but_for_probes() {
         "{analysed} of {} pages analysed",
         s.pages_in
     );
-    assert!(s.raw.pages >= s.skipped_analysis, "{s:?}");
+    // a page not analysed goes out RAW, or compressed whole on the compressor gate's probes
+    assert!(
+        s.raw.pages + s.compressed.pages >= s.skipped_analysis,
+        "{s:?}"
+    );
+    assert!(
+        s.compressed.pages <= fgbi::adapt::WARMUP + s.pages_in / fgbi::adapt::PROBE_EVERY + 1,
+        "{s:?}"
+    );
     // frames of RAW pages are not worth entropy coding
     let frames = s.epochs;
     assert!(

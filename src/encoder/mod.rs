@@ -20,7 +20,7 @@ pub mod gates;
 mod writer;
 
 use crate::compress::{Engine, Lz4};
-use crate::config::Config;
+use crate::config::{Config, Fallback};
 use crate::error::Error;
 use crate::format::{op, HEADER_LEN};
 use crate::stages::bitmap::{BlockBitmap, PageSet};
@@ -125,7 +125,8 @@ enum Lead {
     /// Behind (or no link rate): each stage must pay for itself (the gates).
     Behind,
     /// Ahead: the analysis of every page runs (the XOR delta and the block work, which save the
-    /// most bytes per nanosecond); dictionary, compression and entropy coding stay gated.
+    /// most bytes per nanosecond) and the fallback compressor; dictionary compression and entropy
+    /// coding stay gated.
     Ahead,
     /// More than twice as fast as the link so far: every stage runs.
     FarAhead,
@@ -558,10 +559,17 @@ impl Encoder {
                 .skipped_analysis
                 .is_multiple_of(gates::SHED_TIMED_EVERY);
             let t0 = timed.then(Instant::now);
-            // sent first, so the store that follows reads the page from the processor's cache
-            w.emit_raw(page_idx, page);
-            if let Some(t0) = t0 {
-                w.gates.shed.record(t0.elapsed().as_nanos() as u64);
+            // sent first, so the store that follows reads the page from the processor's cache:
+            // compressed whole where the compressor's own gate says that pays (as a per-page
+            // compressor sends it), else RAW
+            w.page.best.clear();
+            if w.cfg.fallback != Fallback::None && w.whole_page(page) {
+                w.emit(page_idx, Kind::Whole, page, &[]);
+            } else {
+                w.emit_raw(page_idx, page);
+                if let Some(t0) = t0 {
+                    w.gates.shed.record(t0.elapsed().as_nanos() as u64);
+                }
             }
             // the cache still learns the page (a copy, no hashing) while the encoder, storing,
             // still sends pages faster than the link carries them, so that the gate's probes
