@@ -19,7 +19,7 @@
 //!   [`stages::xbzrle`] format), with their SIMD kernels in [`stages::scan`].
 //! - [`compress`] and [`lz4`]: general-purpose compression of new content; [`entropy`]: the
 //!   frame-wide Huffman stage with context modelling.
-//! - [`encoder`]: the epoch API and the choice of op per page; [`format`]: the frame on the wire,
+//! - [`encoder`]: the epoch API and the choice of op per page; [`format`](mod@format): the frame on the wire,
 //!   byte by byte in `FORMAT.md`; [`decoder`]: validation of a whole frame, then its application.
 //! - [`channels`]: one stream split across N encoders and decoders by address; [`config`],
 //!   [`error`], [`stats`]; `ffi` (feature `capi`): the C ABI of `include/libfgbi.h`.

@@ -2,22 +2,25 @@
 //! encoder skips a costly stage where the time it takes is more than the time the bytes it saves
 //! would take on the link.
 //!
-//! Each gated stage (the analysis of a non-zero page as a whole, its block work, dictionary
-//! compression, fallback compression, entropy coding) keeps a moving average of its cost (nanoseconds per
-//! use) and of what it saved (bytes per use, against what would have been sent without it). A
-//! use is worth it when `saved bytes / link rate > cost`. While a gate is closed the stage still
-//! runs on one use in [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used
-//! once per frame), times the whole number of times its cost exceeds what it saves (at most
+//! Each gated stage (the analysis of a non-zero page, in two gates: pages whose last-sent copy
+//! the cache holds and the others; its block work; dictionary compression; fallback
+//! compression; entropy coding) keeps a moving average of its cost (nanoseconds per use) and of
+//! what it saved (bytes per use, against what would have been sent without it). A use is worth
+//! it when `saved bytes / link rate > cost`. While a gate is closed the stage still runs on one
+//! use in [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per
+//! frame), times the whole number of times its cost exceeds what it saves (at most
 //! [`MAX_BACKOFF`]), so the averages follow the workload (memory that turns compressible again,
-//! a link that got faster); the back-off applies to the entropy gate too (up to 64 frames between
-//! probes). The encoder measures entropy coding of a frame of 1 MiB or more on its first ops
-//! (256 KiB of them, or 1 MiB for frames of 4 MiB or more), scaled to the frame
+//! a link that got faster); the back-off applies to the entropy gate too (up to 64 frames
+//! between probes). The encoder measures entropy coding of a frame of 1 MiB or more on its
+//! first ops (256 KiB of them, or 1 MiB for frames of 4 MiB or more), scaled to the frame
 //! ([`Verdict::Measure`]), and codes the whole frame only if that says it pays: the first frame
 //! (all of memory) is not coded just to learn that coding does not pay on a fast link.
 //!
-//! With the analysis gate closed a page is sent as zero or RAW, as a plain zero+raw sender
-//! would; the page cache still learns it while that is cheap beside the page's link time
-//! ([`StoreCost`]), so probes can find the deltas of a workload that turns delta-friendly.
+//! With its analysis gate closed a page is sent compressed whole (where the compressor's gate
+//! lets it) or RAW, as a per-page sender would; what that costs ([`ShedCost`]) is what the
+//! analysis and the compressor are credited beyond. The page cache still learns such a page
+//! while sending and storing it keep up with the link ([`StoreCost`]), so probes can find the
+//! deltas of a workload that turns delta-friendly.
 //!
 //! ```
 //! use fgbi::adapt::Gate;

@@ -41,7 +41,7 @@
 //! ```
 
 //!
-//! [`PageLz`] is the matcher ([`matcher`]); [`decompress`] and [`validate`] ([`decode`]) read any
+//! [`PageLz`] is the matcher (`matcher.rs`); [`decompress`] and [`validate`] (`decode.rs`) read any
 //! lz4 block, with or without a preset dictionary, and refuse malformed ones with an [`Error`].
 
 mod decode;

@@ -24,7 +24,7 @@ impl<'a> LiteralReader<'a> {
         }
     }
 
-    /// The next literal, whose context is `ctx` (below [`CONTEXTS`]).
+    /// The next literal, whose context is `ctx` (below [`CONTEXTS`](super::CONTEXTS)).
     #[inline]
     pub fn next(&mut self, ctx: u16) -> Result<u8, &'static str> {
         if self.left == 0 {
