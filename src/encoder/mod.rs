@@ -373,7 +373,10 @@ impl Encoder {
     }
 
     /// Adds the dirty page at guest address `addr` (a multiple of the page size). The same page
-    /// may be added more than once in an epoch; the backup ends with the last version.
+    /// may be added more than once in an epoch; the backup ends with the last version. With
+    /// [`Config::frame_bytes`] the page's op may close a part of the epoch: take it with
+    /// [`take_frame`](Self::take_frame) before the next call (until then this returns
+    /// [`Error::State`] and adds nothing).
     pub fn add_page(&mut self, addr: u64, page: &[u8]) -> Result<(), Error> {
         let w = &self.w;
         if w.epochs.epoch.is_none() {
