@@ -24,7 +24,8 @@
 //! Run: `cargo bench --bench epoch -- --warm-up-time 1 --measurement-time 5`
 //! (FGBI_BENCH_WORKLOADS=sparse,random runs only those; FGBI_BENCH_PEERS=0 skips the peers.)
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use fgbi::compress::{decompress, Codec, Compressor, Deflate, Scratch};
 use fgbi::{xbzrle, Config, Decoder, Encoder};
 use std::hint::black_box;
@@ -391,6 +392,25 @@ fn xbzrle_decode(dirty: &[usize], enc: &PerPageOut, mem: &mut [u8]) {
     }
 }
 
+/// `{name}_encode` and `{name}_decode`: one epoch of the workload per iteration through `f`'s
+/// encoder, and through its decoder; the replica is checked after both.
+fn bench_fgbi(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, f: &mut Fgbi) {
+    for (side, decode) in [("encode", false), ("decode", true)] {
+        g.bench_function(format!("{name}_{side}"), |b| {
+            b.iter_custom(|iters| {
+                let mut t = Duration::ZERO;
+                for _ in 0..iters {
+                    f.guest.run();
+                    let (enc, dec) = f.epoch();
+                    t += if decode { dec } else { enc };
+                }
+                t
+            })
+        });
+    }
+    assert!(f.replica == f.guest.mem, "{name}: replica differs");
+}
+
 fn bench(c: &mut Criterion) {
     let workloads = [
         Workload::Sparse,
@@ -416,19 +436,10 @@ fn bench(c: &mut Criterion) {
         g.sample_size(10);
         let mut ratios: Vec<(String, f64)> = Vec::new();
 
-        // fgbi encoder
+        // fgbi encoder and decoder, as configured by default
         {
             let mut f = Fgbi::new(w);
-            g.bench_function("fgbi_encode", |b| {
-                b.iter_custom(|iters| {
-                    let mut t = Duration::ZERO;
-                    for _ in 0..iters {
-                        f.guest.run();
-                        t += f.epoch().0;
-                    }
-                    t
-                })
-            });
+            bench_fgbi(&mut g, "fgbi", &mut f);
             ratios.push(("fgbi".into(), f.last_frame as f64 / dirty_bytes as f64));
             let st = f.enc.epoch_stats();
             eprintln!(
@@ -442,17 +453,6 @@ fn bench(c: &mut Criterion) {
                 st.raw.pages,
                 st.unchanged
             );
-            g.bench_function("fgbi_decode", |b| {
-                b.iter_custom(|iters| {
-                    let mut t = Duration::ZERO;
-                    for _ in 0..iters {
-                        f.guest.run();
-                        t += f.epoch().1;
-                    }
-                    t
-                })
-            });
-            assert!(f.replica == f.guest.mem, "replica differs");
         }
         // at a link as fast as memory (100 Gbit/s), epochs in 1 MiB parts: the floor, next to
         // zero+raw pages (zero test, then the page copied into a 1 MiB send buffer)
@@ -463,28 +463,8 @@ fn bench(c: &mut Criterion) {
                 ..Config::default()
             };
             let mut f = Fgbi::with_config(w, cfg);
-            g.bench_function("fgbi_100g_encode", |b| {
-                b.iter_custom(|iters| {
-                    let mut t = Duration::ZERO;
-                    for _ in 0..iters {
-                        f.guest.run();
-                        t += f.epoch().0;
-                    }
-                    t
-                })
-            });
+            bench_fgbi(&mut g, "fgbi_100g", &mut f);
             ratios.push(("fgbi_100g".into(), f.last_frame as f64 / dirty_bytes as f64));
-            g.bench_function("fgbi_100g_decode", |b| {
-                b.iter_custom(|iters| {
-                    let mut t = Duration::ZERO;
-                    for _ in 0..iters {
-                        f.guest.run();
-                        t += f.epoch().1;
-                    }
-                    t
-                })
-            });
-            assert!(f.replica == f.guest.mem, "replica differs at 100 Gbit/s");
         }
         if peers {
             let mut guest = Guest::new(w);
