@@ -455,8 +455,8 @@ typedef struct fgbi_encoder_counters {
      */
     uint64_t skipped_entropy;
     /**
-     * Non-zero pages sent raw, without delta, block or cache work, as the link rate made that
-     * work not worth it.
+     * Non-zero pages sent without delta or block work (RAW, or compressed whole where the
+     * compressor pays), as the link rate made that work not worth it.
      */
     uint64_t skipped_analysis;
     /**

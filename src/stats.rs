@@ -77,8 +77,8 @@ pub struct EncoderStats {
     pub entropy_frames: u64,
     /// Bytes the entropy stage saved: payload bytes before it minus after it, over those frames.
     pub entropy_saved: u64,
-    /// Non-zero pages sent RAW without analysis (delta, blocks, sharing, cache) as not worth
-    /// the time on the link.
+    /// Non-zero pages sent without analysis (delta, blocks, sharing) as not worth the time on the
+    /// link: RAW, or compressed whole where the compressor pays.
     pub skipped_analysis: u64,
     /// Pages on which dictionary compression was skipped as not worth the time on the link.
     pub skipped_dict: u64,

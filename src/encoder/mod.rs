@@ -543,9 +543,9 @@ impl Encoder {
         }
         w.stats.nanos.zero += zero_time(t);
 
-        // With a link rate, the analysis of the page (delta, blocks, sharing, the cache) runs
-        // only while what it saves takes longer on the link than it costs; else the page goes
-        // out RAW and the cache forgets it
+        // With a link rate, the analysis of the page (delta, blocks, sharing) runs only while
+        // what it saves takes longer on the link than it costs, or while the encoder is ahead of
+        // the link
         if w.cfg.link_rate > 0 && w.stats.pages_in.is_multiple_of(AHEAD_CHECKED_EVERY) {
             let payload = w.out.epoch_bytes_closed + w.out.frame.len() - HEADER_LEN;
             w.lead = w.epochs.lead(payload, w.cfg.link_rate);
@@ -556,37 +556,10 @@ impl Encoder {
         // or compression: two gates, as what each saves per nanosecond differs by far
         let cached = gated && (was_zero || self.cache.peek_full(page_idx).is_some());
         if gated && !ahead && !w.gates.analysis_gate(cached).open(w.cfg.link_rate) {
-            w.stats.skipped_analysis += 1;
-            let timed = w
-                .stats
-                .skipped_analysis
-                .is_multiple_of(gates::SHED_TIMED_EVERY);
-            let t0 = timed.then(Instant::now);
-            // sent first, so the store that follows reads the page from the processor's cache:
-            // compressed whole where the compressor's own gate says that pays (as a per-page
-            // compressor sends it), else RAW
-            w.page.best.clear();
-            if w.cfg.fallback != Fallback::None && w.whole_page(page) {
-                w.emit(page_idx, Kind::Whole, page, &[]);
-            } else {
-                w.emit_raw(page_idx, page);
-                if let Some(t0) = t0 {
-                    w.gates.shed.record(t0.elapsed().as_nanos() as u64);
-                }
-            }
-            // the cache still learns the page (a copy, no hashing) while the encoder, storing,
-            // still sends pages faster than the link carries them, so that the gate's probes
-            // find deltas again
-            let shed_ns = w.gates.shed.ns();
-            if w.gates.cache_store.affordable(w.cfg.link_rate, ps, shed_ns) {
-                let t = Instant::now();
-                self.cache.store_copy(page_idx, page);
-                w.gates.cache_store.record(t.elapsed().as_nanos() as u64);
-            } else {
-                self.cache.remove(page_idx);
-            }
+            self.send_unanalysed(page_idx, page);
             return;
         }
+        let w = &mut self.w;
         // ahead of the link every stage runs, so the analysis is measured only behind it, where
         // its cost is that of the stages whose own gates let them run
         let analysis_start = (gated && !ahead).then(|| (Instant::now(), w.out.frame.len(), cached));
@@ -627,6 +600,41 @@ impl Encoder {
         }
         w.stats.nanos.update += t.elapsed().as_nanos() as u64;
         w.record_analysis(analysis_start);
+    }
+
+    /// Sends a page without analysis: compressed whole where the compressor's own gate says that
+    /// pays (as a per-page compressor sends it), else RAW. The cache still learns the page (a
+    /// copy, no hashing) while the encoder, storing, still sends pages faster than the link
+    /// carries them, so that the analysis gates' probes find deltas again; else it forgets it.
+    fn send_unanalysed(&mut self, page_idx: u64, page: &[u8]) {
+        let w = &mut self.w;
+        w.stats.skipped_analysis += 1;
+        let timed = w
+            .stats
+            .skipped_analysis
+            .is_multiple_of(gates::SHED_TIMED_EVERY);
+        let t0 = timed.then(Instant::now);
+        // sent first, so the store that follows reads the page from the processor's cache
+        w.page.best.clear();
+        if w.cfg.fallback != Fallback::None && w.whole_page(page) {
+            w.emit(page_idx, Kind::Whole, page, &[]);
+        } else {
+            w.emit_raw(page_idx, page);
+            if let Some(t0) = t0 {
+                w.gates.shed.record(t0.elapsed().as_nanos() as u64);
+            }
+        }
+        let shed_ns = w.gates.shed.ns();
+        if w.gates
+            .cache_store
+            .affordable(w.cfg.link_rate, w.cfg.page_size, shed_ns)
+        {
+            let t = Instant::now();
+            self.cache.store_copy(page_idx, page);
+            w.gates.cache_store.record(t.elapsed().as_nanos() as u64);
+        } else {
+            self.cache.remove(page_idx);
+        }
     }
 }
 

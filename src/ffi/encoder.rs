@@ -141,8 +141,8 @@ pub struct fgbi_encoder_counters {
     pub skipped_compress: u64,
     /// Frames whose entropy coding the link rate made not worth it.
     pub skipped_entropy: u64,
-    /// Non-zero pages sent raw, without delta, block or cache work, as the link rate made that
-    /// work not worth it.
+    /// Non-zero pages sent without delta or block work (RAW, or compressed whole where the
+    /// compressor pays), as the link rate made that work not worth it.
     pub skipped_analysis: u64,
     /// Pages analysed without their block work (hashing, BLOCKS ops, sharing) as the link rate
     /// made it not worth it.
