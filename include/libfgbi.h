@@ -482,6 +482,26 @@ extern "C" {
 const char *fgbi_version(void);
 
 /**
+ * The channel (0 to `n` - 1) that carries guest address `guest_addr` when memory is split
+ * across `n` channels the way libfgbi splits it: 2 MiB chunks dealt round robin. Any fixed
+ * mapping of pages to channels works, as long as each page always travels on the same channel
+ * (its encoder deltas against what its own decoder wrote); this one keeps neighbouring pages
+ * together. `n` = 0 counts as 1.
+ */
+uint32_t fgbi_channel_of(uint64_t guest_addr, uint32_t n);
+
+/**
+ * Makes `cfg` the configuration of one of `n` channels that share it: its cache and hash
+ * budgets and its link rate divided by `n` (`n` = 0 counts as 1). Make each channel's encoder
+ * and decoder from the result, and give each encoder its own stream id
+ * (`fgbi_encoder_set_stream_id`) so a frame on the wrong channel is refused.
+ *
+ * # Safety
+ * `cfg` must be NULL (refused) or a live configuration.
+ */
+int fgbi_config_split(struct fgbi_config *cfg, uint32_t n);
+
+/**
  * Makes a configuration with the default values and stores it in `*out`.
  *
  * # Safety
@@ -819,6 +839,45 @@ int fgbi_encoder_end_epoch_into(struct fgbi_encoder *enc,
  * `enc` must be NULL (refused) or a live encoder.
  */
 int fgbi_encoder_resync(struct fgbi_encoder *enc);
+
+/**
+ * Tells the encoder that the backup now holds zeros in the `len` bytes from `guest_addr`,
+ * written there by another path than this encoder's frames (zero pages the caller sends itself,
+ * a region reset to zeros): it sends nothing for them while they stay zero and deltas their next
+ * content against zeros. `guest_addr` and `len` are multiples of the page size
+ * (`FGBI_ERR_INVALID_ARG`).
+ *
+ * Notes take effect between frames: call them outside an epoch, or after `begin_epoch` or
+ * `fgbi_encoder_take_frame` before the next page (else `FGBI_ERR_STATE`, nothing changed). The
+ * backup must make the change after applying every frame taken before the note and before
+ * applying any frame taken after it.
+ *
+ * # Safety
+ * `enc` must be NULL (refused) or a live encoder.
+ */
+int fgbi_encoder_note_zero(struct fgbi_encoder *enc, uint64_t guest_addr, uint64_t len);
+
+/**
+ * Tells the encoder that the backup may no longer hold what it was sent for the `len` bytes
+ * from `guest_addr` (a discarded region, memory changed on the backup or by another path with
+ * content the encoder does not know): the pages' next versions are sent without reference to
+ * old content, and no other page refers to their blocks. Rules as for `fgbi_encoder_note_zero`.
+ *
+ * # Safety
+ * `enc` must be NULL (refused) or a live encoder.
+ */
+int fgbi_encoder_forget(struct fgbi_encoder *enc, uint64_t guest_addr, uint64_t len);
+
+/**
+ * Tells the encoder that the backup now holds `page` (page-size bytes, copied) at `guest_addr`,
+ * sent there by another path: it keeps a copy within its cache budget and deltas the page's next
+ * version against it. Rules as for `fgbi_encoder_note_zero`.
+ *
+ * # Safety
+ * `enc` must be NULL (refused) or a live encoder; `page` NULL (refused) or page-size readable
+ * bytes.
+ */
+int fgbi_encoder_note_page(struct fgbi_encoder *enc, uint64_t guest_addr, const uint8_t *page);
 
 /**
  * Sets the stream id written in every frame from the next one on (random by default; e.g. to

@@ -49,6 +49,18 @@ pub fn channel_of(addr: u64, n: usize) -> usize {
     ((addr / CHUNK) % n.max(1) as u64) as usize
 }
 
+/// The configuration of one of `n` channels that share `cfg`: its memory budgets (cache, hashes)
+/// and its link rate divided by `n`, as the channels share the memory and the link.
+pub fn channel_config(cfg: Config, n: usize) -> Config {
+    let n = n.max(1);
+    Config {
+        cache_bytes: cfg.cache_bytes / n,
+        hash_bytes: cfg.hash_bytes / n,
+        link_rate: cfg.link_rate / n as u64,
+        ..cfg
+    }
+}
+
 /// `n` encoders, one per channel, sharing `cfg`'s memory budgets equally; their stream ids are
 /// distinct (channel `i` has the first encoder's id plus `i`).
 pub fn encoders(cfg: Config, n: usize) -> Result<Vec<Encoder>, Error> {
@@ -58,11 +70,7 @@ pub fn encoders(cfg: Config, n: usize) -> Result<Vec<Encoder>, Error> {
 /// [`encoders`] with the given cache eviction policy.
 pub fn encoders_with_policy(cfg: Config, n: usize, policy: Policy) -> Result<Vec<Encoder>, Error> {
     let n = n.max(1);
-    let share = Config {
-        cache_bytes: cfg.cache_bytes / n,
-        hash_bytes: cfg.hash_bytes / n,
-        ..cfg
-    };
+    let share = channel_config(cfg, n);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let mut e = Encoder::with_policy(share, policy)?;
@@ -169,10 +177,11 @@ mod tests {
     }
 
     #[test]
-    fn encoders_split_the_budget_and_have_distinct_streams() {
+    fn encoders_split_the_budgets_and_the_link_and_have_distinct_streams() {
         let cfg = Config {
             cache_bytes: 8 << 20,
             hash_bytes: 2 << 20,
+            link_rate: 1 << 30,
             ..Config::default()
         };
         let encs = encoders(cfg, 4).unwrap();
@@ -180,6 +189,7 @@ mod tests {
         assert_eq!(ids.len(), 4);
         for e in &encs {
             assert_eq!(e.config().cache_bytes, 2 << 20);
+            assert_eq!(e.config().link_rate, 1 << 28);
             assert!(e.stats().cache_memory_bytes <= (2 << 20) + (512 << 10));
         }
     }

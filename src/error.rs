@@ -59,6 +59,8 @@ pub enum Error {
     Unaligned(u64),
     /// A page buffer whose length is not the page size.
     PageLength { expected: usize, got: usize },
+    /// A range of guest memory whose length is not a multiple of the page size.
+    RangeLength(u64),
 }
 
 impl std::fmt::Display for Error {
@@ -146,6 +148,9 @@ impl std::fmt::Display for Error {
             Unaligned(a) => write!(f, "guest address {a:#x} is not a multiple of the page size"),
             PageLength { expected, got } => {
                 write!(f, "page of {got} bytes, page size is {expected}")
+            }
+            RangeLength(n) => {
+                write!(f, "range of {n} bytes is not a multiple of the page size")
             }
         }
     }

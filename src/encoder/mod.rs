@@ -484,6 +484,95 @@ impl Encoder {
         self.w.out.part = Part::Open;
     }
 
+    /// The backup now holds zeros in the `len` bytes from `addr`, written there by another path
+    /// than this encoder's frames (zero pages a hypervisor sends itself, a region reset to zeros).
+    /// The encoder then sends nothing for those pages while they stay zero, and deltas their next
+    /// content against zeros. `addr` and `len` are multiples of the page size.
+    ///
+    /// A note takes effect between frames: call it outside an epoch, or right after
+    /// [`begin_epoch`](Self::begin_epoch) or [`take_frame`](Self::take_frame) before the next
+    /// page. The backup must apply the change after every frame taken before the note and before
+    /// any frame taken after it ([`Error::State`] mid-frame, nothing changed).
+    pub fn note_zero(&mut self, addr: u64, len: u64) -> Result<(), Error> {
+        let pages = self.note_range(addr, len)?;
+        for p in pages {
+            self.cache.remove(p);
+            if self.w.cfg.stages.zero {
+                self.w.zero_pages.insert(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// The backup may no longer hold what this encoder sent for the `len` bytes from `addr` (a
+    /// discarded region, memory the backup reset or wrote by another path with content the
+    /// encoder does not know): their next versions are sent without reference to any old content,
+    /// and no other page refers to their blocks. The same rules as for
+    /// [`note_zero`](Self::note_zero).
+    pub fn forget(&mut self, addr: u64, len: u64) -> Result<(), Error> {
+        let pages = self.note_range(addr, len)?;
+        for p in pages {
+            self.cache.remove(p);
+            self.w.zero_pages.remove(p);
+        }
+        Ok(())
+    }
+
+    /// The backup now holds `page` at `addr`, sent there by another path: the encoder keeps a copy
+    /// (within its cache budget) and deltas the page's next version against it. The same rules as
+    /// for [`note_zero`](Self::note_zero).
+    pub fn note_page(&mut self, addr: u64, page: &[u8]) -> Result<(), Error> {
+        let ps = self.w.cfg.page_size;
+        if page.len() != ps {
+            return Err(Error::PageLength {
+                expected: ps,
+                got: page.len(),
+            });
+        }
+        if self.w.cfg.stages.zero && zero::is_zero(page) {
+            return self.note_zero(addr, ps as u64);
+        }
+        let mut pages = self.note_range(addr, ps as u64)?;
+        let p = pages.next().expect("one page");
+        self.w.zero_pages.remove(p);
+        if self.cache.full_capacity() > 0 {
+            self.cache.store_copy(p, page);
+        } else {
+            self.cache.remove(p);
+        }
+        Ok(())
+    }
+
+    /// The page indices of a noted range, once the range and the moment are checked.
+    fn note_range(&self, addr: u64, len: u64) -> Result<std::ops::Range<u64>, Error> {
+        let w = &self.w;
+        let mid_frame = w.epochs.epoch.is_some()
+            && match w.out.part {
+                Part::Open => w.out.op_count > 0,
+                Part::Waiting => true,
+                Part::Taken => false,
+            };
+        if mid_frame {
+            return Err(Error::State(
+                "a note on the backup's content between ops of a frame (note between frames)",
+            ));
+        }
+        let ps = w.cfg.page_size as u64;
+        if !addr.is_multiple_of(ps) {
+            return Err(Error::Unaligned(addr));
+        }
+        if !len.is_multiple_of(ps) {
+            return Err(Error::RangeLength(len));
+        }
+        match addr.checked_add(len) {
+            Some(end) if end <= MAX_GUEST_ADDR => Ok(addr / ps..end / ps),
+            _ => Err(Error::OutOfBounds {
+                op: w.out.op_count,
+                addr: addr.saturating_add(len),
+            }),
+        }
+    }
+
     /// With `true`, every page known to the cache is encoded every way the enabled stages allow
     /// (XOR delta, changed blocks, lz4 with the old page as dictionary, the page compressed whole)
     /// and the smallest op is sent, instead of the encoder's cheap per-page choice (small deltas

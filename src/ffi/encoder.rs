@@ -494,6 +494,72 @@ pub unsafe extern "C" fn fgbi_encoder_resync(enc: *mut fgbi_encoder) -> c_int {
     })
 }
 
+/// Tells the encoder that the backup now holds zeros in the `len` bytes from `guest_addr`,
+/// written there by another path than this encoder's frames (zero pages the caller sends itself,
+/// a region reset to zeros): it sends nothing for them while they stay zero and deltas their next
+/// content against zeros. `guest_addr` and `len` are multiples of the page size
+/// (`FGBI_ERR_INVALID_ARG`).
+///
+/// Notes take effect between frames: call them outside an epoch, or after `begin_epoch` or
+/// `fgbi_encoder_take_frame` before the next page (else `FGBI_ERR_STATE`, nothing changed). The
+/// backup must make the change after applying every frame taken before the note and before
+/// applying any frame taken after it.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_note_zero(
+    enc: *mut fgbi_encoder,
+    guest_addr: u64,
+    len: u64,
+) -> c_int {
+    guard_handle("fgbi_encoder_note_zero", "encoder", enc, |e| {
+        e.enc.note_zero(guest_addr, len)?;
+        Ok(())
+    })
+}
+
+/// Tells the encoder that the backup may no longer hold what it was sent for the `len` bytes
+/// from `guest_addr` (a discarded region, memory changed on the backup or by another path with
+/// content the encoder does not know): the pages' next versions are sent without reference to
+/// old content, and no other page refers to their blocks. Rules as for `fgbi_encoder_note_zero`.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_forget(
+    enc: *mut fgbi_encoder,
+    guest_addr: u64,
+    len: u64,
+) -> c_int {
+    guard_handle("fgbi_encoder_forget", "encoder", enc, |e| {
+        e.enc.forget(guest_addr, len)?;
+        Ok(())
+    })
+}
+
+/// Tells the encoder that the backup now holds `page` (page-size bytes, copied) at `guest_addr`,
+/// sent there by another path: it keeps a copy within its cache budget and deltas the page's next
+/// version against it. Rules as for `fgbi_encoder_note_zero`.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `page` NULL (refused) or page-size readable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_note_page(
+    enc: *mut fgbi_encoder,
+    guest_addr: u64,
+    page: *const u8,
+) -> c_int {
+    guard_handle("fgbi_encoder_note_page", "encoder", enc, |e| {
+        let ps = e.enc.config().page_size;
+        // SAFETY: NULL or page-size readable bytes (caller's rule).
+        let page = unsafe { slice(page, ps, "page") }?;
+        e.enc.note_page(guest_addr, page)?;
+        Ok(())
+    })
+}
+
 /// Sets the stream id written in every frame from the next one on (random by default; e.g. to
 /// number parallel channels). A decoder follows one stream id.
 ///

@@ -81,7 +81,7 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         | EpochOrder { .. } => FGBI_ERR_EPOCH,
         OutOfBounds { .. } => FGBI_ERR_OUT_OF_BOUNDS,
         State(_) => FGBI_ERR_STATE,
-        Unaligned(_) | PageLength { .. } => FGBI_ERR_INVALID_ARG,
+        Unaligned(_) | PageLength { .. } | RangeLength(_) => FGBI_ERR_INVALID_ARG,
     }
 }
 

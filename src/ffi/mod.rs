@@ -65,12 +65,14 @@
 //! while none changes it. The stage functions, `fgbi_version` and `fgbi_strerror` may be called
 //! from any thread. The last error message is kept per thread.
 
+mod channels;
 mod config;
 mod decoder;
 mod encoder;
 mod error;
 mod stages;
 
+pub use channels::*;
 pub use config::*;
 pub use decoder::*;
 pub use encoder::*;
