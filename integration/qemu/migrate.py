@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -242,7 +243,14 @@ class Relay:
                 b.sendall(view[:n])
                 setattr(self, attr, getattr(self, attr) + n)
         except OSError:
-            pass
+            # The peer is gone (e.g. a destination that refused the stream and exited): reset
+            # the other side too, as a direct TCP connection would, so that the sender's writes
+            # fail instead of filling the relay's socket forever.
+            try:
+                a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                a.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         finally:
             try:
                 b.shutdown(socket.SHUT_WR)
