@@ -662,7 +662,7 @@ def one_run(a, run, rundir):
                           f"{info.get('error-desc', '')} (dst: {dst.stderr_tail()})")
 
         stats = None
-        fgbi_send = fgbi_recv = None
+        fgbi_send = fgbi_recv = fgbi_conf = None
         if converged:
             src_state = src.cmd("query-status")["status"]
             dst_state = dst.cmd("query-status")["status"]
@@ -682,6 +682,14 @@ def one_run(a, run, rundir):
                 fgbi_recv = wait_stderr(dst, lambda t: fgbi_multifd_stats(t, "recv"),
                                         lambda c: len(c) == a.channels,
                                         "its multifd-fgbi recv counters")
+                with open(src.stderr_path, errors="replace") as f:
+                    f.seek(src_err_offset)
+                    m = re.search(r"multifd-fgbi: channel 0: libfgbi (\S+) link_rate=(\d+) "
+                                  r"cache_bytes=(\d+)", f.read())
+                if m:
+                    fgbi_conf = {"libfgbi_version": m.group(1),
+                                 "link_rate_per_channel": int(m.group(2)),
+                                 "cache_bytes_per_channel": int(m.group(3))}
         else:
             dst_state = None
 
@@ -736,6 +744,8 @@ def one_run(a, run, rundir):
             "fgbi_encode": stats,
             "fgbi_multifd_send": fgbi_send,
             "fgbi_multifd_recv": fgbi_recv,
+            # libfgbi's configuration per channel (link rate 0: unknown, no adaptive gates)
+            "fgbi_multifd_config": fgbi_conf,
             "source_binary": a.source_binary,
             "dest_binary": a.dest_binary,
             "source_version": versions["src"],

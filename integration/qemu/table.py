@@ -40,13 +40,17 @@ if multifd:
           "| source CPU (main + send) | destination CPU (recv) | verified |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in multifd:
+        mode = r["mode"]
+        conf = r.get("fgbi_multifd_config") or {}
+        if conf.get("link_rate_per_channel") == 0:
+            mode += " (link rate unknown: no gates)"
         if r.get("converged", True):
             total = f"{r['total_ms'] / 1000:.2f} s"
             down = f"{r['downtime_ms']} ms"
         else:
             total = f"did not converge in {r['wall_ms'] / 1000:.0f} s"
             down = "-"
-        print(f"| {r['mode']} | {rate(r['max_bandwidth'])} | {r['run']} | {total} | {down} "
+        print(f"| {mode} | {rate(r['max_bandwidth'])} | {r['run']} | {total} | {down} "
               f"| {r['rounds']} | {r['wire_bytes'] / 1e6:.1f} MB "
               f"| {cpu(r.get('cpu_src_main_s'), r.get('cpu_src_send_s'))} "
               f"| {cpu(r.get('cpu_dst_recv_s'))} | {str(r['verified']).lower()} |")
