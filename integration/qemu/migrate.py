@@ -4,8 +4,9 @@
 Run through migrate.sh, which builds (or reuses) the patched QEMU and the guest and passes their
 paths. For each run: start the destination (-S -incoming defer) and the source, both with guest
 RAM in a file under /dev/shm; wait until the guest's workload runs; migrate over 127.0.0.1
-through a relay that counts the bytes on the socket, with XBZRLE on and a bandwidth limit; wait
-for the end; stop both QEMUs; compare the two RAM files byte for byte. Every QEMU process is
+through a relay that counts the bytes on the socket, with XBZRLE or multifd on and a bandwidth
+limit; wait for the end; stop both QEMUs; compare the two RAM files byte for byte. With
+--corrupt, a first migration through a relay that damages one multifd packet must fail first. Every QEMU process is
 stopped by its own pid whatever happens. Any failure: a clear message on stderr and exit 1.
 """
 

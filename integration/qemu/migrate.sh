@@ -34,7 +34,7 @@ for ((i = 0; i < $#; i++)); do
     --mode) mode="${args[$((i + 1))]:-}" ;;
     --mode=*) mode="${args[$i]#--mode=}" ;;
     -h | --help)
-        sed -n '2,26p' "$0"
+        sed -n '2,23p' "$0"
         exit 0
         ;;
     esac
