@@ -214,3 +214,62 @@ fn steady_state_epochs_allocate_nothing_with_deflate() {
         ..Config::default()
     });
 }
+
+/// Encodes and decodes one epoch of the pages `pages` of `guest` (taking and applying parts as
+/// they close); returns the allocations made.
+fn epoch_in_parts(
+    enc: &mut Encoder,
+    dec: &mut Decoder,
+    guest: &Guest,
+    replica: &mut [u8],
+    epoch: u64,
+    pages: impl Iterator<Item = usize>,
+) -> u64 {
+    let mem = &guest.mem;
+    allocations(|| {
+        enc.begin_epoch(epoch).unwrap();
+        for p in pages {
+            enc.add_page((p * PAGE) as u64, &mem[p * PAGE..][..PAGE])
+                .unwrap();
+            if let Some(part) = enc.take_frame() {
+                dec.apply_flat(part, replica).unwrap();
+            }
+        }
+        let frame = enc.end_epoch().unwrap();
+        dec.apply_flat(frame, replica).unwrap();
+    })
+}
+
+/// With `Config::frame_bytes` the frame buffers are reserved when the encoder and decoder are
+/// made: after two small epochs (which let the page sets meet the address range, the entropy
+/// stage code its first frames and the kernels pick their instruction set), an epoch 8 times
+/// larger allocates nothing, where without a frame size the same epoch grows the frame.
+#[test]
+fn with_a_frame_size_a_larger_epoch_allocates_nothing() {
+    let run = |frame_bytes: usize| {
+        let cfg = Config {
+            cache_bytes: 4 << 20,
+            frame_bytes,
+            ..Config::default()
+        };
+        let pages = 512; // one chunk of the page sets
+        let mut guest = Guest::new(pages);
+        let mut replica = vec![0u8; pages * PAGE];
+        let mut enc = Encoder::new(cfg).unwrap();
+        let mut dec = Decoder::new(cfg).unwrap();
+        epoch_in_parts(&mut enc, &mut dec, &guest, &mut replica, 0, 0..64);
+        for p in 0..64 {
+            guest.write(p, 1);
+        }
+        epoch_in_parts(&mut enc, &mut dec, &guest, &mut replica, 1, 0..64);
+        for p in 0..pages {
+            guest.write(p, 2);
+        }
+        let a = epoch_in_parts(&mut enc, &mut dec, &guest, &mut replica, 2, 0..pages);
+        // the pages the first epoch did not send are still zero in the replica
+        assert_eq!(replica, guest.mem);
+        a
+    };
+    assert_eq!(run(64 << 10), 0, "allocations with 64 KiB frames");
+    assert!(run(0) > 0, "a whole-epoch frame grew without allocating?");
+}

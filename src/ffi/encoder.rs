@@ -361,7 +361,7 @@ pub unsafe extern "C" fn fgbi_encoder_add_page_len(
 /// (page-size bytes each). Every address and page pointer is checked first: a NULL page or a
 /// misaligned address fails before any page is added, and the last error message names the
 /// index. `n` = 0 does nothing (the arrays may then be NULL). Not for epochs sent in parts
-/// (`fgbi_config_set_frame_bytes`), where a part must be taken after the page that closed it:
+/// (`fgbi_config_set_frame_bytes`, `fgbi_config_set_frame_pages`), where a part must be taken after the page that closed it:
 /// then `FGBI_ERR_STATE` before any page is added (use `fgbi_encoder_add_page`).
 ///
 /// # Safety
@@ -376,7 +376,7 @@ pub unsafe extern "C" fn fgbi_encoder_add_pages(
 ) -> c_int {
     guard_handle("fgbi_encoder_add_pages", "encoder", enc, |e| {
         let ps = e.enc.config().page_size;
-        if e.enc.config().frame_bytes > 0 && n > 0 {
+        if e.enc.config().in_parts() && n > 0 {
             return Err(fail(
                 FGBI_ERR_STATE,
                 "fgbi_encoder_add_pages with epochs sent in parts: add pages one at a time and \

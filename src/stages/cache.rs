@@ -15,6 +15,8 @@
 //! (plain CLOCK, LRU or FIFO then never hit). [`Policy::DirectMapped`] reproduces QEMU's
 //! XBZRLE cache (slot = page index modulo capacity) for comparison.
 
+use crate::budget::{filled, grow};
+use crate::error::Error;
 use crate::stages::hash;
 use bitvec::prelude::*;
 
@@ -80,11 +82,11 @@ struct Freq {
 }
 
 impl Freq {
-    fn new(counters: usize) -> Freq {
-        Freq {
-            c: vec![0; counters],
+    fn new(counters: usize) -> Result<Freq, Error> {
+        Ok(Freq {
+            c: filled(counters, 0, "the cache's use counters")?,
             visits: 0,
-        }
+        })
     }
     #[inline]
     fn slot(&self, page: u64) -> usize {
@@ -131,17 +133,17 @@ struct PageIndex {
 const HASH_TIER_BIT: u32 = 1 << 31;
 
 impl PageIndex {
-    fn with_capacity(n: usize) -> PageIndex {
+    fn with_capacity(n: usize) -> Result<PageIndex, Error> {
         let slots = if n == 0 {
             0
         } else {
             (n * 4).div_ceil(3).next_power_of_two()
         };
-        PageIndex {
-            keys: vec![FREE; slots],
-            vals: vec![0; slots],
+        Ok(PageIndex {
+            keys: filled(slots, FREE, "the cache's page index")?,
+            vals: filled(slots, 0, "the cache's page index")?,
             mask: slots.saturating_sub(1),
-        }
+        })
     }
     #[inline]
     fn home(&self, k: u64) -> usize {
@@ -219,20 +221,28 @@ struct Slots {
 }
 
 impl Slots {
-    fn new(n: usize) -> Slots {
-        Slots {
-            owner: vec![FREE; n],
+    fn new(n: usize) -> Result<Slots, Error> {
+        let mut free = Vec::new();
+        grow(&mut free, n, "the cache's free slots")?;
+        free.extend((0..n as u32).rev());
+        Ok(Slots {
+            owner: filled(n, FREE, "the cache's slot owners")?,
             mark: bitvec![u64, Lsb0; 0; n],
-            free: (0..n as u32).rev().collect(),
+            free,
             hand: 0,
-        }
+        })
     }
     fn len(&self) -> usize {
         self.owner.len()
     }
     fn clear(&mut self) {
         let n = self.len();
-        *self = Slots::new(n);
+        self.owner.fill(FREE);
+        self.mark.fill(false);
+        // within the capacity it was made with: no allocation
+        self.free.clear();
+        self.free.extend((0..n as u32).rev());
+        self.hand = 0;
     }
     fn release(&mut self, s: u32) {
         self.owner[s as usize] = FREE;
@@ -313,7 +323,8 @@ impl PageCache {
     }
 
     /// A cache of `full_pages` page copies and `hash_pages` hash entries; `seed` is the block
-    /// hash seed (the encoder's), used when demoting.
+    /// hash seed (the encoder's), used when demoting. Panics when the memory cannot be had (see
+    /// [`try_new`](Self::try_new)).
     pub fn new(
         page_size: usize,
         block_size: usize,
@@ -322,43 +333,54 @@ impl PageCache {
         policy: Policy,
         seed: u64,
     ) -> Self {
+        Self::try_new(page_size, block_size, full_pages, hash_pages, policy, seed)
+            .expect("memory for the page cache")
+    }
+
+    /// [`new`](Self::new), with all its memory allocated and written now ([`Error::OutOfMemory`]
+    /// when it cannot be had), so that no store later pays for first touching it (the kernel's
+    /// page fault and zeroing cost several times a store, and the gates time the stores).
+    pub fn try_new(
+        page_size: usize,
+        block_size: usize,
+        full_pages: usize,
+        hash_pages: usize,
+        policy: Policy,
+        seed: u64,
+    ) -> Result<Self, Error> {
         let nblocks = page_size / block_size;
-        let map = PageIndex::with_capacity(full_pages + hash_pages);
-        PageCache {
+        // the largest first: a budget beyond what can be had fails before anything is written
+        let data = filled(
+            full_pages.saturating_mul(page_size),
+            0,
+            "the cache's page copies",
+        )?;
+        let map = PageIndex::with_capacity(full_pages + hash_pages)?;
+        Ok(PageCache {
             page_size,
             block_size,
             hasher: hash::BlockHasher::new(seed),
             policy,
             map,
-            data: vec![0; full_pages * page_size],
-            full: Slots::new(full_pages),
-            hashes: vec![0; hash_pages * nblocks],
-            hash_slots: Slots::new(hash_pages),
+            data,
+            full: Slots::new(full_pages)?,
+            hashes: filled(
+                hash_pages.saturating_mul(nblocks),
+                0,
+                "the cache's block hashes",
+            )?,
+            hash_slots: Slots::new(hash_pages)?,
             freq: Freq::new(if full_pages == 0 {
                 0
             } else {
                 (full_pages * 4).next_power_of_two()
-            }),
+            })?,
             stats: CacheStats::default(),
-        }
+        })
     }
 
     fn nblocks(&self) -> usize {
         self.page_size / self.block_size
-    }
-
-    /// Writes every byte of the tiers' memory once, so that no store later pays the first touch
-    /// of a page of memory (the kernel's page fault and zeroing, several times a store's own
-    /// cost): for an encoder whose gates time the stores.
-    pub fn prefault(&mut self) {
-        // one write per 4 KiB is enough; black_box keeps the compiler from dropping writes of
-        // zeros to memory it knows was allocated zeroed
-        for b in self.data.iter_mut().step_by(4096) {
-            *b = std::hint::black_box(0);
-        }
-        for h in self.hashes.iter_mut().step_by(512) {
-            *h = std::hint::black_box(0);
-        }
     }
 
     fn page_data(&self, s: u32) -> &[u8] {
@@ -577,7 +599,7 @@ mod tests {
 
     #[test]
     fn page_index_agrees_with_a_hash_map_under_churn() {
-        let mut idx = PageIndex::with_capacity(300);
+        let mut idx = PageIndex::with_capacity(300).unwrap();
         let mut reference = std::collections::HashMap::new();
         let mut x = 99u64;
         for step in 0..20000u32 {
