@@ -306,3 +306,37 @@ fn notes_refuse_unaligned_ranges_and_addresses_beyond_the_encoder() {
     ));
     enc.note_zero(0, 1 << 30).unwrap();
 }
+
+/// A note on a page the encoder never sent (before the first frame, or after a resync) only
+/// makes it forget the page: the decoder accepts ops that depend on a page only when the page
+/// came in its stream, so the next frames must not lean on the note.
+#[test]
+fn notes_on_pages_never_sent_do_not_make_ops_depend_on_them() {
+    let cfg = Config::default();
+    let mut enc = Encoder::with_seed(cfg, 21).unwrap();
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut mem: Vec<u8> = (0..4 * PS).map(|i| (i % 251) as u8).collect();
+    let mut replica = vec![0u8; 4 * PS];
+    // page 1 zero and page 2 carried by another path before anything was sent
+    mem[PS..2 * PS].fill(0);
+    enc.note_zero(PS as u64, PS as u64).unwrap();
+    replica[2 * PS..3 * PS].copy_from_slice(&mem[2 * PS..3 * PS]);
+    enc.note_page(2 * PS as u64, &mem[2 * PS..3 * PS]).unwrap();
+    for epoch in 0..3u64 {
+        mem[PS + 10 + epoch as usize] = 1 + epoch as u8; // page 1 no longer zero
+        mem[2 * PS + 20 + epoch as usize] ^= 0xff; // page 2 edited
+        enc.begin_epoch(epoch).unwrap();
+        for p in 0..4 {
+            enc.add_page((p * PS) as u64, page(&mem, p)).unwrap();
+        }
+        let frame = enc.end_epoch().unwrap();
+        dec.apply_flat(frame, &mut replica)
+            .unwrap_or_else(|e| panic!("epoch {epoch}: {e}"));
+        assert!(mem == replica, "epoch {epoch}");
+        if epoch == 1 {
+            // and again after a resync
+            enc.resync();
+            enc.note_zero(3 * PS as u64, PS as u64).unwrap();
+        }
+    }
+}

@@ -493,6 +493,10 @@ impl Encoder {
     /// The encoder then sends nothing for those pages while they stay zero, and deltas their next
     /// content against zeros. `addr` and `len` are multiples of the page size.
     ///
+    /// A note on a page this encoder has not sent since the last resync (or no longer holds in
+    /// its caches) only makes it forget the page: the decoder accepts an op that depends on a page
+    /// only when that page came in its own stream.
+    ///
     /// A note takes effect between frames: call it outside an epoch, or right after
     /// [`begin_epoch`](Self::begin_epoch) or [`take_frame`](Self::take_frame) before the next
     /// page. The backup must apply the change after every frame taken before the note and before
@@ -500,13 +504,20 @@ impl Encoder {
     pub fn note_zero(&mut self, addr: u64, len: u64) -> Result<(), Error> {
         let pages = self.note_range(addr, len)?;
         for p in pages {
+            let sent = self.sent(p);
             self.cache.remove(p);
-            if self.w.cfg.stages.zero {
+            if sent && self.w.cfg.stages.zero {
                 // unrecorded (no memory for the set to grow), the page is sent when added
                 self.w.zero_pages.try_insert(p);
             }
         }
         Ok(())
+    }
+
+    /// Whether the encoder knows page `p` as sent in this stream since the last resync (in a
+    /// cache tier or as a zero page): the decoder accepts ops that depend on such pages only.
+    fn sent(&self, p: u64) -> bool {
+        self.cache.holds(p) || self.w.zero_pages.contains(p)
     }
 
     /// The backup may no longer hold what this encoder sent for the `len` bytes from `addr` (a
@@ -539,8 +550,9 @@ impl Encoder {
         }
         let mut pages = self.note_range(addr, ps as u64)?;
         let p = pages.next().expect("one page");
+        let sent = self.sent(p);
         self.w.zero_pages.remove(p);
-        if self.cache.full_capacity() > 0 {
+        if sent && self.cache.full_capacity() > 0 {
             self.cache.store_copy(p, page);
         } else {
             self.cache.remove(p);

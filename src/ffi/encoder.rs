@@ -500,6 +500,10 @@ pub unsafe extern "C" fn fgbi_encoder_resync(enc: *mut fgbi_encoder) -> c_int {
 /// content against zeros. `guest_addr` and `len` are multiples of the page size
 /// (`FGBI_ERR_INVALID_ARG`).
 ///
+/// A note on a page this encoder has not sent since the last resync (or no longer holds in its
+/// caches) only makes it forget the page: a decoder accepts ops depending on a page only when that
+/// page came in its own stream.
+///
 /// Notes take effect between frames: call them outside an epoch, or after `begin_epoch` or
 /// `fgbi_encoder_take_frame` before the next page (else `FGBI_ERR_STATE`, nothing changed). The
 /// backup must make the change after applying every frame taken before the note and before

@@ -546,6 +546,11 @@ impl PageCache {
         Some(s as usize * self.nblocks())
     }
 
+    /// Whether either tier holds `page` (its copy or its block hashes), without counting a use.
+    pub fn holds(&self, page: u64) -> bool {
+        self.map.get(page).is_some()
+    }
+
     /// Forgets `page` (e.g. it became all zeros, which is tracked elsewhere).
     pub fn remove(&mut self, page: u64) {
         match self.map.remove(page) {
