@@ -4,6 +4,9 @@
 //! stage's streams and the literal contexts, each a `Vec` that keeps its capacity: an epoch whose
 //! frame is larger than every earlier one reallocates them once, amortized, never per page.)
 
+mod common;
+
+use common::Rng;
 use fgbi::{Config, Decoder, Encoder, Fallback};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -54,17 +57,6 @@ fn allocations(f: impl FnOnce()) -> u64 {
 }
 
 const PAGE: usize = 4096;
-
-/// xorshift, deterministic.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// A guest whose pages exercise every op kind: zero pages, small deltas, large changes,
 /// duplicated blocks and random (incompressible) content.

@@ -3,6 +3,9 @@
 //! (plain or entropy coded) before it writes or allocates anything, and applies every frame of an
 //! encoder with the same frame size.
 
+mod common;
+
+use common::Rng;
 use fgbi::format::{self, HEADER_LEN, TRAILER_LEN};
 use fgbi::{Config, Decoder, Encoder, Error};
 
@@ -44,15 +47,19 @@ fn text_pages(n: usize) -> Vec<u8> {
 
 /// Random pages: sent RAW.
 fn noise_pages(n: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..n * PS)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    Rng(0x2545_f491_4f6c_dd1d).bytes(n * PS)
+}
+
+/// Sends `mem` as epoch `epoch`, every page, applying the parts as they come.
+fn send_epoch(enc: &mut Encoder, dec: &mut Decoder, mem: &[u8], replica: &mut [u8], epoch: u64) {
+    enc.begin_epoch(epoch).unwrap();
+    for (i, page) in mem.chunks(PS).enumerate() {
+        enc.add_page((i * PS) as u64, page).unwrap();
+        if let Some(part) = enc.take_frame() {
+            dec.apply_flat(part, replica).unwrap();
+        }
+    }
+    dec.apply_flat(enc.end_epoch().unwrap(), replica).unwrap();
 }
 
 fn one_frame(cfg: Config, mem: &[u8]) -> Vec<u8> {
@@ -137,15 +144,7 @@ fn a_decoder_with_the_encoders_frame_size_applies_every_part() {
         let mut replica = vec![0u8; mem.len()];
         for epoch in 0..3u64 {
             mem[epoch as usize * 100..][..8].copy_from_slice(b"changed!");
-            enc.begin_epoch(epoch).unwrap();
-            for (i, page) in mem.chunks(PS).enumerate() {
-                enc.add_page((i * PS) as u64, page).unwrap();
-                if let Some(part) = enc.take_frame() {
-                    dec.apply_flat(part, &mut replica).unwrap();
-                }
-            }
-            dec.apply_flat(enc.end_epoch().unwrap(), &mut replica)
-                .unwrap();
+            send_epoch(&mut enc, &mut dec, &mem, &mut replica, epoch);
             assert!(replica == mem, "frame_bytes {frame_bytes}, epoch {epoch}");
         }
     }
@@ -166,15 +165,7 @@ fn a_bounded_decoders_buffers_do_not_grow_with_the_epoch() {
     let mut mem = text_pages(256);
     mem.extend(noise_pages(256));
     let mut replica = vec![0u8; mem.len()];
-    enc.begin_epoch(0).unwrap();
-    for (i, page) in mem.chunks(PS).enumerate() {
-        enc.add_page((i * PS) as u64, page).unwrap();
-        if let Some(part) = enc.take_frame() {
-            dec.apply_flat(part, &mut replica).unwrap();
-        }
-    }
-    dec.apply_flat(enc.end_epoch().unwrap(), &mut replica)
-        .unwrap();
+    send_epoch(&mut enc, &mut dec, &mem, &mut replica, 0);
     assert!(replica == mem);
     let after = dec.stats().memory_bytes;
     assert!(

@@ -4,24 +4,13 @@
 //! never a reference again, and a note is refused between the ops of one frame without changing
 //! anything.
 
+mod common;
+
+use common::Rng;
 use fgbi::{Config, Decoder, Encoder, Error, Stages};
 
 const PS: usize = 4096;
 const PAGES: usize = 64;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn page(mem: &[u8], p: usize) -> &[u8] {
     &mem[p * PS..(p + 1) * PS]
