@@ -283,7 +283,7 @@ impl Encoder {
         };
         let nblocks = cfg.blocks_per_page();
         let ps = cfg.page_size;
-        let cache = PageCache::try_new(ps, cfg.block_size, full_pages, hash_pages, policy, seed)?;
+        let cache = PageCache::new(ps, cfg.block_size, full_pages, hash_pages, policy, seed)?;
         let mut out = FrameWriter::new(stream_id, cfg.stages.entropy);
         // epochs in parts: the frame buffers are bounded, so they are reserved now
         out.reserve(cfg.frame_payload_limit().unwrap_or(0), cfg.stages.entropy)?;

@@ -289,7 +289,7 @@ impl Slots {
 ///
 /// ```
 /// use fgbi::cache::{Cached, PageCache, Policy};
-/// let mut cache = PageCache::new(4096, 256, 1 << 20, 0, Policy::Clock, 0);
+/// let mut cache = PageCache::new(4096, 256, 1 << 20, 0, Policy::Clock, 0).unwrap();
 /// let page = vec![7u8; 4096];
 /// cache.store(12, &page);
 /// assert!(matches!(cache.lookup(12), Cached::Full(p) if p == &page[..]));
@@ -323,24 +323,11 @@ impl PageCache {
     }
 
     /// A cache of `full_pages` page copies and `hash_pages` hash entries; `seed` is the block
-    /// hash seed (the encoder's), used when demoting. Panics when the memory cannot be had (see
-    /// [`try_new`](Self::try_new)).
+    /// hash seed (the encoder's), used when demoting. All its memory is allocated and written now
+    /// ([`Error::OutOfMemory`] when it cannot be had), so that no store later pays for first
+    /// touching it (the kernel's page fault and zeroing cost several times a store, and the gates
+    /// time the stores).
     pub fn new(
-        page_size: usize,
-        block_size: usize,
-        full_pages: usize,
-        hash_pages: usize,
-        policy: Policy,
-        seed: u64,
-    ) -> Self {
-        Self::try_new(page_size, block_size, full_pages, hash_pages, policy, seed)
-            .expect("memory for the page cache")
-    }
-
-    /// [`new`](Self::new), with all its memory allocated and written now ([`Error::OutOfMemory`]
-    /// when it cannot be had), so that no store later pays for first touching it (the kernel's
-    /// page fault and zeroing cost several times a store, and the gates time the stores).
-    pub fn try_new(
         page_size: usize,
         block_size: usize,
         full_pages: usize,
@@ -635,7 +622,7 @@ mod tests {
 
     #[test]
     fn clock_keeps_a_page_that_is_used_every_round() {
-        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1);
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1).unwrap();
         for p in 0..4 {
             c.store(p, &page(p as u8));
         }
@@ -656,7 +643,7 @@ mod tests {
 
     #[test]
     fn a_page_refused_admission_keeps_its_own_hashes_slot() {
-        let mut c = PageCache::new(4096, 256, 1, 4, Policy::Clock, 3);
+        let mut c = PageCache::new(4096, 256, 1, 4, Policy::Clock, 3).unwrap();
         c.store(1, &page(1));
         c.store(1, &page(1)); // hot: holds the only full slot
         c.store(2, &page(2)); // refused: hashes tier
@@ -676,7 +663,7 @@ mod tests {
     fn a_dirty_set_larger_than_the_tier_does_not_flush_it() {
         // 4 slots, 10 pages dirtied every round in the same order: with admission the first pages
         // stay and are hit every round; plain FIFO/CLOCK would never hit
-        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1);
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1).unwrap();
         for _round in 0..5 {
             for p in 0..10 {
                 c.lookup(p);
@@ -688,7 +675,7 @@ mod tests {
 
     #[test]
     fn direct_mapped_evicts_on_slot_conflict_even_when_hot() {
-        let mut c = PageCache::new(4096, 256, 4, 0, Policy::DirectMapped, 1);
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::DirectMapped, 1).unwrap();
         c.store(0, &page(1));
         c.lookup(0);
         c.store(4, &page(2)); // same slot as page 0
@@ -698,7 +685,7 @@ mod tests {
 
     #[test]
     fn an_evicted_page_is_demoted_to_its_hashes() {
-        let mut c = PageCache::new(4096, 256, 1, 8, Policy::Clock, 77);
+        let mut c = PageCache::new(4096, 256, 1, 8, Policy::Clock, 77).unwrap();
         let mut first = page(3);
         first[300] = 9;
         c.store(10, &first);
@@ -721,7 +708,7 @@ mod tests {
 
     #[test]
     fn without_a_full_tier_pages_are_kept_as_hashes_and_the_tier_is_bounded() {
-        let mut c = PageCache::new(4096, 512, 0, 3, Policy::Clock, 5);
+        let mut c = PageCache::new(4096, 512, 0, 3, Policy::Clock, 5).unwrap();
         for p in 0..10 {
             c.store(p, &page(p as u8));
         }
@@ -735,7 +722,7 @@ mod tests {
     #[test]
     fn a_copy_store_keeps_no_hashes_and_forgets_what_it_does_not_keep() {
         // 2 full slots, room for hashes
-        let mut c = PageCache::new(4096, 256, 2, 8, Policy::Clock, 1);
+        let mut c = PageCache::new(4096, 256, 2, 8, Policy::Clock, 1).unwrap();
         c.store(10, &page(1));
         c.store(11, &page(2));
         assert!(matches!(c.lookup(10), Cached::Full(_)));
@@ -751,7 +738,7 @@ mod tests {
         assert!(held.contains(&12));
         assert!(matches!(c.lookup(12), Cached::Full(_)));
         // a page that had hashes and is refused admission is forgotten (its hashes are stale)
-        let mut d = PageCache::new(4096, 256, 1, 8, Policy::Clock, 1);
+        let mut d = PageCache::new(4096, 256, 1, 8, Policy::Clock, 1).unwrap();
         for _ in 0..4 {
             d.store(20, &page(4)); // hot: the full slot
         }
@@ -764,7 +751,7 @@ mod tests {
 
     #[test]
     fn remove_and_clear_forget_pages_and_free_their_slots() {
-        let mut c = PageCache::new(4096, 256, 2, 2, Policy::Clock, 0);
+        let mut c = PageCache::new(4096, 256, 2, 2, Policy::Clock, 0).unwrap();
         c.store(1, &page(1));
         c.store(2, &page(2));
         c.remove(1);
