@@ -431,5 +431,15 @@ fn main() {
         write(out, "roundtrip", &format!("script{k}"), &seed);
         count += 1;
     }
+    // roundtrip with notes: epochs whose commands zero (5), carry (6) and lose (7) pages by
+    // another path between frames
+    for (k, cfg) in [0xffu8, 0x0b, 0x3f].into_iter().enumerate() {
+        let mut seed = vec![cfg, 0x55, k as u8, 2];
+        seed.extend_from_slice(&[0, 1, 5, 9, 3, 2, 0, 0x41]);
+        seed.extend_from_slice(&[3, 5, 1, 0, 0, 6, 2, 8, 0x33, 7, 3, 0, 0x10]);
+        seed.extend_from_slice(&[2, 0, 1, 9, 0x22, 6, 1, 4, 0x44]);
+        write(out, "roundtrip", &format!("notes{k}"), &seed);
+        count += 1;
+    }
     println!("wrote {count} seeds under {}", out.display());
 }

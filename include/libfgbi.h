@@ -206,6 +206,20 @@
 #define FGBI_ERR_INTERNAL (-10)
 
 /**
+ * Memory could not be had: at creation, the budgets the configuration names (caches, tables,
+ * frame buffers) could not be reserved; later, a buffer the configuration does not bound (a
+ * whole epoch's frame without `fgbi_config_set_frame_bytes`, the set of zero pages) could not
+ * grow. Nothing was changed; the process was not aborted.
+ */
+#define FGBI_ERR_NO_MEMORY (-11)
+
+/**
+ * A frame larger than the decoder's configuration allows: its payload exceeds the frame size
+ * set with `fgbi_config_set_frame_bytes` plus one op. Nothing was written.
+ */
+#define FGBI_ERR_TOO_LARGE (-12)
+
+/**
  * An encoder or decoder configuration (opaque). Made by `fgbi_config_new` with the defaults
  * (page 4096, block 256, cache 64 MiB, hashes 8 MiB, every stage, lz4 fallback), changed by the
  * setters, read (copied) by `fgbi_encoder_new` / `fgbi_decoder_new`, freed by
@@ -562,12 +576,28 @@ int fgbi_config_set_link_rate(struct fgbi_config *cfg, uint64_t bytes_per_second
  * of the epoch (0, the default: one frame per epoch). A frame then ends after the op that makes
  * its payload reach `bytes` (at most about a page more), and `fgbi_encoder_take_frame` hands it
  * out while the epoch goes on, so the encoder's frame buffer stays that small however large the
- * epoch. Each part is entropy coded on its own: small parts send a little more.
+ * epoch. Each part is entropy coded on its own: small parts send a little more. The encoder and
+ * a decoder made with it reserve their frame buffers for that size plus one RAW op when they are
+ * made, and such a decoder refuses a larger frame (`FGBI_ERR_TOO_LARGE`): give the decoder the
+ * encoder's value.
  *
  * # Safety
  * `cfg` must be NULL (refused) or a live configuration.
  */
 int fgbi_config_set_frame_bytes(struct fgbi_config *cfg, size_t bytes);
+
+/**
+ * Sets the number of pages added after which the encoder closes a frame and starts the next part
+ * of the epoch (0, the default: no such limit), e.g. a hypervisor's batch of pages. Pages found
+ * unchanged count too. With `fgbi_config_set_frame_bytes` as well, a frame ends at whichever
+ * limit it reaches first. Like the frame size, it bounds the frame buffers of the encoder and of
+ * a decoder made with it (`frame_pages` RAW ops), reserved when they are made; such a decoder
+ * refuses a larger frame (`FGBI_ERR_TOO_LARGE`).
+ *
+ * # Safety
+ * `cfg` must be NULL (refused) or a live configuration.
+ */
+int fgbi_config_set_frame_pages(struct fgbi_config *cfg, size_t pages);
 
 /**
  * Sets the budget of the hashes-only tier in bytes (block hashes of last-sent versions of pages
@@ -789,7 +819,7 @@ int fgbi_encoder_add_page_len(struct fgbi_encoder *enc,
  * (page-size bytes each). Every address and page pointer is checked first: a NULL page or a
  * misaligned address fails before any page is added, and the last error message names the
  * index. `n` = 0 does nothing (the arrays may then be NULL). Not for epochs sent in parts
- * (`fgbi_config_set_frame_bytes`), where a part must be taken after the page that closed it:
+ * (`fgbi_config_set_frame_bytes`, `fgbi_config_set_frame_pages`), where a part must be taken after the page that closed it:
  * then `FGBI_ERR_STATE` before any page is added (use `fgbi_encoder_add_page`).
  *
  * # Safety

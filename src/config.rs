@@ -151,7 +151,9 @@ pub struct Config {
     /// Block size in bytes: a power of two from 64 to 4096, at most `page_size`. Default 256.
     pub block_size: usize,
     /// Budget of the full-page cache tier (last-sent page copies, with their sharing-table
-    /// entries), in bytes. 0 disables it. Default 64 MiB.
+    /// entries), in bytes. 0 disables it. Default 64 MiB. Like `hash_bytes`, allocated and
+    /// written when the encoder is made ([`Error::OutOfMemory`](crate::Error::OutOfMemory) if it
+    /// cannot be had); the caches never grow beyond it.
     pub cache_bytes: usize,
     /// Budget of the hashes-only tier (block hashes of last-sent versions of pages that are not in
     /// the full tier), in bytes. 0 disables it. Default 8 MiB.
@@ -172,7 +174,22 @@ pub struct Config {
     /// and can send it while the epoch goes on, and the decoder applies it on arrival: the
     /// encoder's frame buffer stays that small however many pages an epoch has. Each part is
     /// entropy coded on its own, so small parts send more bytes. Default 0.
+    ///
+    /// It also bounds the buffers: an encoder or decoder made with a limit reserves its frame
+    /// buffers for `frame_bytes` plus one op when it is made, and a decoder refuses a frame whose
+    /// payload (rebuilt, when entropy coded) is larger
+    /// ([`Error::FrameTooLarge`](crate::Error::FrameTooLarge)): give the decoder the encoder's
+    /// value. Without a limit a
+    /// frame holds a whole epoch and the buffers grow with the largest, failing with
+    /// [`Error::OutOfMemory`](crate::Error::OutOfMemory) (not aborting) when they cannot.
     pub frame_bytes: usize,
+    /// Pages added after which the encoder closes a frame and starts the next part of the epoch
+    /// (pages found unchanged count too), or 0 for no such limit. Works like `frame_bytes`, and
+    /// with it: a frame ends at whichever limit it reaches first. A frame of `frame_pages` pages
+    /// holds at most `frame_pages` RAW ops, which bounds the buffers of both sides as
+    /// `frame_bytes` does. For a caller whose unit is a batch of pages (a hypervisor's packet).
+    /// Default 0.
+    pub frame_pages: usize,
 }
 
 impl Default for Config {
@@ -186,6 +203,7 @@ impl Default for Config {
             fallback: Fallback::Lz4,
             link_rate: 0,
             frame_bytes: 0,
+            frame_pages: 0,
         }
     }
 }
@@ -235,6 +253,24 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Whether epochs go out in parts (`frame_bytes` or `frame_pages` set).
+    pub fn in_parts(&self) -> bool {
+        self.frame_bytes > 0 || self.frame_pages > 0
+    }
+
+    /// The largest payload a frame of this configuration holds when epochs go out in parts:
+    /// `frame_bytes` plus one RAW op, or `frame_pages` RAW ops, whichever is smaller (`None`
+    /// without parts: a frame holds a whole epoch).
+    pub fn frame_payload_limit(&self) -> Option<usize> {
+        let op = crate::format::max_op_len(self.page_size);
+        let by_bytes = (self.frame_bytes > 0).then(|| self.frame_bytes.saturating_add(op));
+        let by_pages = (self.frame_pages > 0).then(|| self.frame_pages.saturating_mul(op));
+        match (by_bytes, by_pages) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Blocks per page.

@@ -61,6 +61,13 @@ pub enum Error {
     PageLength { expected: usize, got: usize },
     /// A range of guest memory whose length is not a multiple of the page size.
     RangeLength(u64),
+    /// Memory for `what` (`bytes` more) could not be had: at creation, the configured budgets
+    /// could not be reserved; later, a buffer the configuration does not bound could not grow.
+    /// The call changed nothing.
+    OutOfMemory { what: &'static str, bytes: usize },
+    /// The frame's payload is larger than the decoder's configuration allows
+    /// ([`Config::frame_bytes`](crate::Config::frame_bytes) plus one op).
+    FrameTooLarge { payload: usize, limit: usize },
 }
 
 impl std::fmt::Display for Error {
@@ -148,6 +155,19 @@ impl std::fmt::Display for Error {
             Unaligned(a) => write!(f, "guest address {a:#x} is not a multiple of the page size"),
             PageLength { expected, got } => {
                 write!(f, "page of {got} bytes, page size is {expected}")
+            }
+            OutOfMemory { what, bytes } => {
+                write!(
+                    f,
+                    "out of memory: {bytes} more bytes for {what} could not be allocated"
+                )
+            }
+            FrameTooLarge { payload, limit } => {
+                write!(
+                    f,
+                    "frame payload of {payload} bytes exceeds the configured limit of {limit} \
+                     (frame size plus one op)"
+                )
             }
             RangeLength(n) => {
                 write!(f, "range of {n} bytes is not a multiple of the page size")

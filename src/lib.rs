@@ -40,6 +40,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod budget;
 pub mod channels;
 pub mod compress;
 pub mod config;

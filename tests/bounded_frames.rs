@@ -253,3 +253,74 @@ fn a_resync_abandons_an_epoch_whose_parts_went_out() {
     }
     assert!(replica == images[2]);
 }
+
+/// `Config::frame_pages` closes a part after that many pages added (unchanged ones too), and with
+/// `frame_bytes` as well a part ends at whichever limit it reaches first; a decoder with the same
+/// configuration applies them all, and one with a smaller page limit refuses a part that holds
+/// more than its limit of RAW ops.
+#[test]
+fn parts_of_a_number_of_pages_close_at_that_count_or_the_byte_limit() {
+    let images = epochs(2);
+    for (frame_pages, frame_bytes) in [(7, 0), (7, 2 * PS), (1, 0)] {
+        let cfg = Config {
+            frame_pages,
+            frame_bytes,
+            ..Config::default()
+        };
+        let mut enc = Encoder::with_seed(cfg, 8).unwrap();
+        let mut dec = Decoder::new(cfg).unwrap();
+        let mut replica = vec![0u8; PAGES * PS];
+        for (e, image) in images.iter().enumerate() {
+            enc.begin_epoch(e as u64).unwrap();
+            let mut since = 0;
+            for (i, page) in image.chunks(PS).enumerate() {
+                enc.add_page((i * PS) as u64, page).unwrap();
+                since += 1;
+                if let Some(part) = enc.take_frame() {
+                    let payload = part.len() - HEADER_LEN - TRAILER_LEN;
+                    let by_bytes = frame_bytes > 0 && payload >= frame_bytes;
+                    assert!(
+                        since == frame_pages || by_bytes,
+                        "a part after {since} pages, {payload} bytes"
+                    );
+                    since = 0;
+                    dec.apply_flat(part, &mut replica).unwrap();
+                }
+                assert!(since < frame_pages, "no part after {since} pages");
+            }
+            dec.apply_flat(enc.end_epoch().unwrap(), &mut replica)
+                .unwrap();
+            assert!(&replica == image, "epoch {e}");
+        }
+    }
+    // a decoder whose limit is one RAW op refuses a part of seven noise pages
+    let cfg = Config {
+        frame_pages: 7,
+        ..Config::default()
+    };
+    let mut enc = Encoder::with_seed(cfg, 8).unwrap();
+    enc.begin_epoch(0).unwrap();
+    let noise = &images[0];
+    let mut part = None;
+    for (i, page) in noise
+        .chunks(PS)
+        .enumerate()
+        .filter(|(i, _)| i % 4 == 1)
+        .take(7)
+    {
+        enc.add_page((i * PS) as u64, page).unwrap();
+        part = enc.take_frame().map(<[u8]>::to_vec);
+    }
+    let part = part.expect("a part after seven pages");
+    let mut strict = Decoder::new(Config {
+        frame_pages: 1,
+        ..Config::default()
+    })
+    .unwrap();
+    let mut replica = vec![0u8; PAGES * PS];
+    assert!(matches!(
+        strict.apply_flat(&part, &mut replica),
+        Err(Error::FrameTooLarge { .. })
+    ));
+    assert!(replica.iter().all(|&b| b == 0));
+}

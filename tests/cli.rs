@@ -1,6 +1,9 @@
 //! End-to-end tests of the `fgbi` binary.
 #![cfg(feature = "cli")]
 
+mod common;
+
+use common::Rng;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,20 +18,6 @@ fn tmpdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// A small deterministic pseudo-random generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Writes a trace of `epochs` images of `pages` pages: text-like content, zero pages, small

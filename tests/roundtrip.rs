@@ -88,8 +88,16 @@ fn config() -> impl Strategy<Value = (Config, Policy)> {
         prop::sample::select(vec![Policy::Clock, Policy::DirectMapped]),
         // adaptive stages: none, a slow link, 10 Gbit/s, a link no compressor can keep up with
         prop::sample::select(vec![0u64, 1, 1_250_000_000, u64::MAX]),
-        // an epoch in one frame, or in parts: one op each, or a few pages' worth
-        prop::sample::select(vec![0usize, 0, 1, 8192]),
+        // an epoch in one frame, or in parts: one op each, or a few pages' worth, or closed
+        // after a number of pages as well
+        prop::sample::select(vec![
+            (0usize, 0usize),
+            (0, 0),
+            (1, 0),
+            (8192, 0),
+            (0, 3),
+            (8192, 2),
+        ]),
     )
         .prop_map(
             |(
@@ -100,7 +108,7 @@ fn config() -> impl Strategy<Value = (Config, Policy)> {
                 fallback,
                 policy,
                 link_rate,
-                frame_bytes,
+                (frame_bytes, frame_pages),
             )| {
                 (
                     Config {
@@ -112,6 +120,7 @@ fn config() -> impl Strategy<Value = (Config, Policy)> {
                         fallback,
                         link_rate,
                         frame_bytes,
+                        frame_pages,
                     },
                     policy,
                 )

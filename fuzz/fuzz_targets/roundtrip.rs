@@ -1,6 +1,7 @@
 //! Encode -> decode round trip driven by arbitrary epoch scripts: after every epoch the replica
-//! equals the primary, whatever the stages, block size, cache budget and frame size (an epoch in
-//! one frame or in parts applied as they come).
+//! equals the primary, whatever the stages, block size, cache budget and frame size in bytes or
+//! pages (an epoch in one frame or in parts applied as they come), and whatever pages reached the
+//! backup by another path between epochs (zeroed, carried or lost there, the encoder told so).
 #![no_main]
 use fgbi::{Config, Decoder, Encoder, Fallback, Stages};
 use libfuzzer_sys::fuzz_target;
@@ -36,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
         // adaptive stages: off, or a link no compressor can keep up with (gates close)
         link_rate: if s & 64 != 0 { u64::MAX } else { 0 },
         frame_bytes: [0, 1, 600, 2048][(data[2] & 3) as usize],
+        frame_pages: [0, 1, 3, 0][((data[2] >> 2) & 3) as usize],
     };
     let mut enc = Encoder::new(cfg).unwrap();
     // every candidate op on every page instead of the cheap choice
@@ -60,7 +62,27 @@ fuzz_target!(|data: &[u8]| {
             ];
             let p = page as usize % PAGES;
             let at = p * PS + (off as usize * 2) % PS;
-            match op % 5 {
+            match op % 8 {
+                // another path, between frames: zeroes the page on both sides
+                5 => {
+                    mem[p * PS..(p + 1) * PS].fill(0);
+                    replica[p * PS..(p + 1) * PS].fill(0);
+                    enc.note_zero((p * PS) as u64, PS as u64).unwrap();
+                    continue;
+                }
+                // carries a new version of the page to the backup
+                6 => {
+                    mem[at] = val;
+                    replica[p * PS..(p + 1) * PS].copy_from_slice(&mem[p * PS..(p + 1) * PS]);
+                    enc.note_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS])
+                        .unwrap();
+                    continue;
+                }
+                // loses the backup's copy: it must be sent again
+                7 => {
+                    replica[p * PS..(p + 1) * PS].fill(val ^ 0xa5);
+                    enc.forget((p * PS) as u64, PS as u64).unwrap();
+                }
                 0 => mem[at] = val,
                 1 => mem[p * PS..(p + 1) * PS].fill(0),
                 2 => {

@@ -25,6 +25,7 @@ mod validate;
 pub use replica::{Regions, Replica};
 pub use stage::STAGE_BYTES;
 
+use crate::budget;
 use crate::compress;
 use crate::config::Config;
 use crate::entropy::EntropyDecoder;
@@ -33,6 +34,11 @@ use crate::stages::bitmap::PageSet;
 use crate::stats::DecoderStats;
 use stage::Stage;
 use std::time::Instant;
+
+/// With [`Config::frame_bytes`], the decoder keeps up to this many bytes of decompressed output
+/// per byte of frame for its apply pass (at most [`STAGE_BYTES`]); the output of further ops is
+/// decompressed again by the apply pass.
+pub const STAGE_PER_FRAME_BYTE: usize = 4;
 
 /// What an applied frame did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +82,8 @@ pub struct Decoder {
     /// The entropy stage's decoder and the payload it rebuilt for the frame being applied.
     entropy: EntropyDecoder,
     plain: Vec<u8>,
+    /// The longest payload accepted (with [`Config::frame_bytes`] or [`Config::frame_pages`]).
+    limit: Option<usize>,
     stats: DecoderStats,
 }
 
@@ -84,6 +92,21 @@ impl Decoder {
     pub fn new(cfg: Config) -> Result<Decoder, Error> {
         cfg.validate()?;
         let ps = cfg.page_size;
+        // epochs in parts: every buffer is bounded by the frame size, so it is reserved now
+        let limit = cfg.frame_payload_limit();
+        let mut entropy = EntropyDecoder::default();
+        let (mut plain, mut stage) = (Vec::new(), Stage::default());
+        if let Some(limit) = limit {
+            entropy
+                .set_limit(limit, ps)
+                .map_err(|_| Error::OutOfMemory {
+                    what: "the entropy stage's streams",
+                    bytes: limit,
+                })?;
+            plain = budget::filled(limit, 0, "the rebuilt payload")?;
+            plain.clear();
+            stage = Stage::reserved(STAGE_PER_FRAME_BYTE.saturating_mul(limit))?;
+        }
         Ok(Decoder {
             cfg,
             sync: None,
@@ -94,9 +117,10 @@ impl Decoder {
             refs: Vec::with_capacity(ps),
             lits: vec![0; ps],
             inflate: compress::Scratch::default(),
-            stage: Stage::default(),
-            entropy: EntropyDecoder::default(),
-            plain: Vec::new(),
+            stage,
+            entropy,
+            plain,
+            limit,
             stats: DecoderStats::default(),
         })
     }
@@ -157,6 +181,11 @@ impl Decoder {
         let t1 = Instant::now();
         self.stats.validate_nanos += (t1 - t).as_nanos() as u64;
         let r = match r {
+            // the pages the frame sends join the known ones after it is applied: room first
+            Ok(_) if !self.known.try_reserve_for(&self.pending) => Err(Error::OutOfMemory {
+                what: "the set of pages sent",
+                bytes: 0,
+            }),
             Ok((h, payload)) => {
                 let payload = payload.unwrap_or(&plain);
                 self.apply_ops(&h, payload, replica).map(|()| h)

@@ -11,9 +11,11 @@ pub const STAGE_BYTES: usize = 16 << 20;
 
 /// Decompressed output kept from the validation pass, for a prefix of the frame's ops that carry
 /// compressed data (in op order).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Stage {
     buf: Vec<u8>,
+    /// Bytes the area may hold (at most [`STAGE_BYTES`]).
+    cap: usize,
     used: usize,
     ops: usize,
     closed: bool,
@@ -21,20 +23,50 @@ pub(super) struct Stage {
     read: usize,
 }
 
+impl Default for Stage {
+    fn default() -> Self {
+        Stage {
+            buf: Vec::new(),
+            cap: STAGE_BYTES,
+            used: 0,
+            ops: 0,
+            closed: false,
+            read_ops: 0,
+            read: 0,
+        }
+    }
+}
+
 impl Stage {
+    /// An area of at most `cap` bytes (and [`STAGE_BYTES`]), allocated now.
+    pub(super) fn reserved(cap: usize) -> Result<Stage, crate::Error> {
+        let cap = cap.min(STAGE_BYTES);
+        Ok(Stage {
+            buf: crate::budget::filled(cap, 0, "the decoder's staging area")?,
+            cap,
+            ..Stage::default()
+        })
+    }
+
     /// Empties the area for a new frame.
     pub(super) fn reset(&mut self) {
         (self.used, self.ops, self.closed, self.read_ops, self.read) = (0, 0, false, 0, 0);
     }
     /// Validation: room for the next op's `len` decompressed bytes, or `None` once full.
     pub(super) fn slot(&mut self, len: usize) -> Option<&mut [u8]> {
-        if self.closed || self.used + len > STAGE_BYTES {
+        if self.closed || self.used + len > self.cap {
             self.closed = true;
             return None;
         }
-        // grows to the largest frame's need (never past STAGE_BYTES), then stays
-        if self.buf.len() < self.used + len {
-            self.buf.resize(self.used + len, 0);
+        // grows to the largest frame's need (never past the cap), then stays; memory it cannot
+        // have closes it like a full one
+        let need = self.used + len;
+        if self.buf.len() < need {
+            if self.buf.try_reserve(need - self.buf.len()).is_err() {
+                self.closed = true;
+                return None;
+            }
+            self.buf.resize(need, 0);
         }
         let s = &mut self.buf[self.used..self.used + len];
         self.used += len;

@@ -15,6 +15,7 @@
 use super::reader::{Body, Checks, Literals, Ops};
 use super::{Decoder, Replica};
 use crate::compress;
+use crate::entropy::EntropyError;
 use crate::error::Error;
 use crate::format::{self, Checksum, Header};
 use crate::stages::bitmap::PageSet;
@@ -84,6 +85,12 @@ impl Decoder {
         plain: &mut Vec<u8>,
     ) -> Result<(Header, Option<&'f [u8]>), Error> {
         let (h, payload) = format::open_unverified(frame)?;
+        if let Some(limit) = self.limit.filter(|&l| payload.len() > l) {
+            return Err(Error::FrameTooLarge {
+                payload: payload.len(),
+                limit,
+            });
+        }
         let mut sum = format::Checksum::new(frame);
         if h.flags & format::FLAG_ENTROPY == 0 {
             // a plain payload: the checksum is computed as the ops are read, a little ahead of
@@ -114,7 +121,17 @@ impl Decoder {
         };
         self.entropy
             .decode(payload, ps, self.cfg.block_size, plain, &mut load)
-            .map_err(Error::Entropy)?;
+            .map_err(|e| match e {
+                EntropyError::TooLarge { total, limit } => Error::FrameTooLarge {
+                    payload: total,
+                    limit,
+                },
+                EntropyError::NoMemory { bytes } => Error::OutOfMemory {
+                    what: "the rebuilt payload",
+                    bytes,
+                },
+                e => Error::Entropy(e),
+            })?;
         self.validate_ops(&h, plain, replica, None)?;
         Ok((h, None))
     }
@@ -233,7 +250,12 @@ impl Decoder {
                 }
                 Body::Zero | Body::Raw(_) | Body::Blocks { .. } => {}
             }
-            self.pending.insert(op.idx);
+            if !self.pending.try_insert(op.idx) {
+                return Err(Error::OutOfMemory {
+                    what: "the set of pages sent",
+                    bytes: 0,
+                });
+            }
         }
     }
 }

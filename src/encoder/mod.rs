@@ -283,11 +283,10 @@ impl Encoder {
         };
         let nblocks = cfg.blocks_per_page();
         let ps = cfg.page_size;
-        let mut cache = PageCache::new(ps, cfg.block_size, full_pages, hash_pages, policy, seed);
-        if cfg.link_rate > 0 {
-            // the gates time the stores: none may pay for first touching the cache's memory
-            cache.prefault();
-        }
+        let cache = PageCache::new(ps, cfg.block_size, full_pages, hash_pages, policy, seed)?;
+        let mut out = FrameWriter::new(stream_id, cfg.stages.entropy);
+        // epochs in parts: the frame buffers are bounded, so they are reserved now
+        out.reserve(cfg.frame_payload_limit().unwrap_or(0), cfg.stages.entropy)?;
         Ok(Encoder {
             cache,
             zeros: vec![0; ps],
@@ -295,7 +294,7 @@ impl Encoder {
                 cfg,
                 exhaustive: false,
                 hasher: hash::BlockHasher::new(seed),
-                share: ShareTable::with_capacity(share_entries),
+                share: ShareTable::try_with_capacity(share_entries)?,
                 zero_pages: PageSet::default(),
                 engine: Engine::with_input_len(cfg.fallback, ps),
                 dict_lz4: Lz4::with_input_len(ps),
@@ -318,7 +317,7 @@ impl Encoder {
                     blocks: BlockCounts::default(),
                     literals_random: false,
                 },
-                out: FrameWriter::new(stream_id, cfg.stages.entropy),
+                out,
                 stats: EncoderStats::default(),
                 epoch_start: EncoderStats::default(),
             },
@@ -374,7 +373,8 @@ impl Encoder {
 
     /// Adds the dirty page at guest address `addr` (a multiple of the page size). The same page
     /// may be added more than once in an epoch; the backup ends with the last version. With
-    /// [`Config::frame_bytes`] the page's op may close a part of the epoch: take it with
+    /// [`Config::frame_bytes`] or [`Config::frame_pages`] the page may close a part of the epoch:
+    /// take it with
     /// [`take_frame`](Self::take_frame) before the next call (until then this returns
     /// [`Error::State`] and adds nothing).
     pub fn add_page(&mut self, addr: u64, page: &[u8]) -> Result<(), Error> {
@@ -408,10 +408,14 @@ impl Encoder {
         if self.w.out.op_count == u32::MAX {
             return Err(Error::State("too many ops in one frame"));
         }
+        self.w.out.room_for_op(ps)?;
         self.encode_page(addr / ps as u64, page);
         let w = &mut self.w;
-        let limit = w.cfg.frame_bytes;
-        if limit > 0 && w.out.frame.len() - HEADER_LEN >= limit {
+        w.out.pages_in_frame += 1;
+        let (bytes, pages) = (w.cfg.frame_bytes, w.cfg.frame_pages);
+        if (bytes > 0 && w.out.frame.len() - HEADER_LEN >= bytes)
+            || (pages > 0 && w.out.pages_in_frame >= pages)
+        {
             let epoch = w.epochs.epoch.expect("checked above");
             w.close_frame(epoch, true);
             w.out.part = Part::Waiting;
@@ -489,6 +493,10 @@ impl Encoder {
     /// The encoder then sends nothing for those pages while they stay zero, and deltas their next
     /// content against zeros. `addr` and `len` are multiples of the page size.
     ///
+    /// A note on a page this encoder has not sent since the last resync (or no longer holds in
+    /// its caches) only makes it forget the page: the decoder accepts an op that depends on a page
+    /// only when that page came in its own stream.
+    ///
     /// A note takes effect between frames: call it outside an epoch, or right after
     /// [`begin_epoch`](Self::begin_epoch) or [`take_frame`](Self::take_frame) before the next
     /// page. The backup must apply the change after every frame taken before the note and before
@@ -496,12 +504,20 @@ impl Encoder {
     pub fn note_zero(&mut self, addr: u64, len: u64) -> Result<(), Error> {
         let pages = self.note_range(addr, len)?;
         for p in pages {
+            let sent = self.sent(p);
             self.cache.remove(p);
-            if self.w.cfg.stages.zero {
-                self.w.zero_pages.insert(p);
+            if sent && self.w.cfg.stages.zero {
+                // unrecorded (no memory for the set to grow), the page is sent when added
+                self.w.zero_pages.try_insert(p);
             }
         }
         Ok(())
+    }
+
+    /// Whether the encoder knows page `p` as sent in this stream since the last resync (in a
+    /// cache tier or as a zero page): the decoder accepts ops that depend on such pages only.
+    fn sent(&self, p: u64) -> bool {
+        self.cache.holds(p) || self.w.zero_pages.contains(p)
     }
 
     /// The backup may no longer hold what this encoder sent for the `len` bytes from `addr` (a
@@ -534,8 +550,9 @@ impl Encoder {
         }
         let mut pages = self.note_range(addr, ps as u64)?;
         let p = pages.next().expect("one page");
+        let sent = self.sent(p);
         self.w.zero_pages.remove(p);
-        if self.cache.full_capacity() > 0 {
+        if sent && self.cache.full_capacity() > 0 {
             self.cache.store_copy(p, page);
         } else {
             self.cache.remove(p);
@@ -623,7 +640,8 @@ impl Encoder {
             let n = w.out.finish_op(start);
             count(&mut w.stats.zero, n);
             self.cache.remove(page_idx);
-            w.zero_pages.insert(page_idx);
+            // unrecorded (no memory for the set to grow), the page is just sent again next time
+            w.zero_pages.try_insert(page_idx);
             return;
         }
         let was_zero = w.cfg.stages.zero && w.zero_pages.contains(page_idx);

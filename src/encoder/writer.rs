@@ -2,11 +2,13 @@
 //! models, and the end of an epoch (entropy coding when it pays, header, checksum).
 
 use super::{count, Kind, Work};
+use crate::budget::grow_to;
 use crate::compress::Codec;
 use crate::config::Fallback;
 use crate::encoder::gates::Verdict;
-use crate::entropy::{context, EntropyEncoder};
-use crate::format::{self, op, varint, Header, HEADER_LEN};
+use crate::entropy::{self, context, EntropyEncoder};
+use crate::error::Error;
+use crate::format::{self, op, varint, Header, HEADER_LEN, TRAILER_LEN};
 use crate::stages::bitmap::PageSet;
 use std::time::Instant;
 
@@ -50,6 +52,8 @@ pub(super) struct FrameWriter {
     /// The page of the last op (addresses are coded relative to it).
     prev_page: u64,
     pub(super) op_count: u32,
+    /// Pages added to the open frame (with or without an op).
+    pub(super) pages_in_frame: usize,
     pub(super) stream_id: u64,
     /// Where the epoch's parts stand (with `Config::frame_bytes`).
     pub(super) part: Part,
@@ -86,12 +90,45 @@ impl FrameWriter {
             samples: Default::default(),
             prev_page: u64::MAX,
             op_count: 0,
+            pages_in_frame: 0,
             stream_id,
             part: Part::Open,
             epoch_bytes_closed: 0,
             parts_closed: 0,
             raw_at_start: 0,
         }
+    }
+
+    /// Reserves what a frame of up to `payload` bytes needs (with `entropy`, also its coded form
+    /// and the entropy stage's buffers), so that encoding one allocates nothing.
+    pub(super) fn reserve(&mut self, payload: usize, entropy: bool) -> Result<(), Error> {
+        let frame = HEADER_LEN + payload + TRAILER_LEN;
+        if !entropy {
+            return grow_to(&mut self.frame, frame, "the frame");
+        }
+        // the frame and its coded form trade buffers when the coded one is sent: both get room
+        // for either
+        let coded = HEADER_LEN + entropy::max_coded_len(payload) + TRAILER_LEN;
+        grow_to(&mut self.frame, coded, "the frame")?;
+        grow_to(&mut self.coded, coded, "the entropy-coded frame")?;
+        self.entropy
+            .reserve(payload)
+            .map_err(|_| Error::OutOfMemory {
+                what: "the entropy stage's streams",
+                bytes: 3 * payload,
+            })?;
+        grow_to(
+            &mut self.lit_ctx,
+            payload + context::CONTEXT_SLACK,
+            "the literal contexts",
+        )
+    }
+
+    /// Makes room in the frame for one more op of a page of `ps` bytes and the trailer, so that
+    /// writing it cannot reallocate: [`Error::OutOfMemory`] when the frame cannot grow.
+    pub(super) fn room_for_op(&mut self, ps: usize) -> Result<(), Error> {
+        let need = self.frame.len() + format::max_op_len(ps) + TRAILER_LEN;
+        grow_to(&mut self.frame, need, "the frame")
     }
 
     /// Opens an empty frame; `raw` is the encoder's count of RAW op bytes so far.
@@ -106,6 +143,7 @@ impl FrameWriter {
         self.lit_ctx_ok = true;
         self.prev_page = u64::MAX;
         self.op_count = 0;
+        self.pages_in_frame = 0;
     }
 
     /// Bytes of buffers held besides the frame.
@@ -116,8 +154,9 @@ impl FrameWriter {
     /// Appends an op's tag and page address to the frame; returns where it starts.
     pub(super) fn begin_op(&mut self, tag: u8, page_idx: u64) -> usize {
         let start = self.frame.len();
-        if self.track_pages {
-            self.in_frame.insert(page_idx);
+        if self.track_pages && !self.in_frame.try_insert(page_idx) {
+            // without the record a DICT op's contexts cannot be trusted: code without them
+            self.lit_ctx_ok = false;
         }
         self.frame.push(tag);
         let rel = page_idx.wrapping_sub(self.prev_page.wrapping_add(1)) as i64;
@@ -162,6 +201,14 @@ impl FrameWriter {
         ps: usize,
         bs: usize,
     ) -> Option<usize> {
+        // room first: a frame whose coding cannot have its memory is sent as it is
+        let payload = end - HEADER_LEN;
+        let coded = HEADER_LEN + entropy::max_coded_len(payload) + TRAILER_LEN;
+        if grow_to(&mut self.coded, coded, "the entropy-coded frame").is_err()
+            || self.entropy.reserve(payload).is_err()
+        {
+            return None;
+        }
         self.coded.clear();
         self.coded.resize(HEADER_LEN, 0);
         let r = self.entropy.encode(
@@ -286,6 +333,10 @@ impl Work {
     /// `page` and (for a DICT op) whose dictionary is `old`; notes the contexts of its lz4
     /// literals.
     pub(super) fn emit(&mut self, page_idx: u64, kind: Kind, page: &[u8], old: &[u8]) {
+        // no op is longer than the page sent RAW (which bounds a frame of an epoch in parts)
+        if self.page.best.len() > 1 + page.len() {
+            return self.emit_raw(page_idx, page);
+        }
         if self.cfg.stages.entropy {
             self.note_contexts(page_idx, kind, page, old);
         }
@@ -347,10 +398,15 @@ impl Work {
         };
         let block = &self.page.best[pos..pos + n as usize];
         let need = self.out.lit_ctx_len + out.len() + context::CONTEXT_SLACK;
-        if self.out.lit_ctx.len() < need {
-            self.out
-                .lit_ctx
-                .resize(need.max(2 * self.out.lit_ctx.len()), 0);
+        let have = self.out.lit_ctx.len();
+        if have < need {
+            let want = need.max(2 * have);
+            if self.out.lit_ctx.try_reserve_exact(want - have).is_err() {
+                // the frame is coded without literal contexts
+                self.out.lit_ctx_ok = false;
+                return;
+            }
+            self.out.lit_ctx.resize(want, 0);
         }
         self.out.lit_ctx_len += context::lz4_literal_contexts_into(
             block,

@@ -6,7 +6,7 @@ use super::context;
 use super::huffman::{self, TABLE_BYTES};
 use super::join::{CtxJoin, Join};
 use super::route::route;
-use super::{EntropyError, Stream, STREAMS};
+use super::{EntropyError, Stream, MAX_PLAIN_BYTES, STREAMS};
 
 /// Rebuilds payloads from entropy-coded ones; keeps its buffers from frame to frame.
 pub struct EntropyDecoder {
@@ -17,6 +17,8 @@ pub struct EntropyDecoder {
     window: Vec<u8>,
     /// One decoding table per stream (two streams are decoded at once).
     huff: Vec<huffman::Decoder>,
+    /// The longest payload rebuilt.
+    limit: usize,
 }
 
 impl Default for EntropyDecoder {
@@ -30,6 +32,7 @@ impl Default for EntropyDecoder {
             huff: (0..STREAMS)
                 .map(|_| huffman::Decoder::new(&lens).expect("a valid one-symbol code"))
                 .collect(),
+            limit: MAX_PLAIN_BYTES,
         }
     }
 }
@@ -104,7 +107,25 @@ impl Layout {
     }
 }
 
+/// Makes `v`'s capacity at least `len` bytes (its length is set where it is filled).
+fn grow_len(v: &mut Vec<u8>, len: usize) -> Result<(), EntropyError> {
+    if v.capacity() >= len {
+        return Ok(());
+    }
+    let more = len - v.len();
+    v.try_reserve(more)
+        .map_err(|_| EntropyError::NoMemory { bytes: more })
+}
+
 impl EntropyDecoder {
+    /// Refuses payloads longer than `limit` bytes (at most [`MAX_PLAIN_BYTES`], the default)
+    /// and reserves the buffers rebuilding one takes, so that decoding allocates nothing more.
+    pub fn set_limit(&mut self, limit: usize, ps: usize) -> Result<(), EntropyError> {
+        self.limit = limit.min(MAX_PLAIN_BYTES);
+        grow_len(&mut self.decoded, self.limit + STREAMS)?;
+        grow_len(&mut self.window, 2 * ps)
+    }
+
     /// Replaces `payload` with the payload that `coded` (an entropy-coded payload of a frame with
     /// page size `ps` and block size `bs`) stands for, in four steps: parse the container, decode
     /// the Huffman-coded streams, then the context-modelled ones, and join. Checks every stream
@@ -124,7 +145,17 @@ impl EntropyDecoder {
         load: &mut dyn FnMut(u64, &mut [u8]) -> bool,
     ) -> Result<(), EntropyError> {
         let (at, total) = container::parse(coded, &mut self.ctx)?;
+        if total > self.limit {
+            return Err(EntropyError::TooLarge {
+                total,
+                limit: self.limit,
+            });
+        }
         let layout = Layout::new(at, total);
+        // room first, so that the buffers below grow without allocating
+        grow_len(&mut self.decoded, layout.decoded_len)?;
+        grow_len(payload, total)?;
+        grow_len(&mut self.window, 2 * ps)?;
         if self.decoded.len() < layout.decoded_len {
             self.decoded.resize(layout.decoded_len, 0);
         }

@@ -7,6 +7,7 @@ use super::huffman;
 use super::route::route;
 use super::split::{Counts, Split, GAP};
 use super::{Stream, STREAMS};
+use std::collections::TryReserveError;
 
 /// Splits payloads and codes their streams; keeps its buffer (as long as the longest payload)
 /// from frame to frame.
@@ -145,6 +146,16 @@ impl EntropyEncoder {
                 write_stream(stream, &counts, out);
             }
         }
+    }
+
+    /// Makes room in the encoder's buffers for coding a payload of up to `payload` bytes, so
+    /// that [`encode`](Self::encode) of one allocates nothing; an error when the memory cannot
+    /// be had.
+    pub(crate) fn reserve(&mut self, payload: usize) -> Result<(), TryReserveError> {
+        let streams = payload + STREAMS * GAP;
+        self.streams
+            .try_reserve(streams.saturating_sub(self.streams.len()))?;
+        self.ctx.try_reserve(payload.saturating_sub(self.ctx.len()))
     }
 
     /// Bytes of buffers held.

@@ -68,6 +68,13 @@ pub const STREAMS: usize = 6;
 /// rebuilt payload is also never more than 8 times the frame.)
 pub const MAX_PLAIN_BYTES: usize = 1 << 30;
 
+/// The longest entropy-coded form of a payload of `payload` bytes: the container stores a stream
+/// as it is when coding does not make it smaller, so the coded form is at most the payload plus
+/// each stream's mode and length and the container's own header.
+pub const fn max_coded_len(payload: usize) -> usize {
+    payload + 1024
+}
+
 /// The streams, in the order the container holds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]

@@ -165,7 +165,10 @@ pub unsafe extern "C" fn fgbi_config_set_link_rate(
 /// of the epoch (0, the default: one frame per epoch). A frame then ends after the op that makes
 /// its payload reach `bytes` (at most about a page more), and `fgbi_encoder_take_frame` hands it
 /// out while the epoch goes on, so the encoder's frame buffer stays that small however large the
-/// epoch. Each part is entropy coded on its own: small parts send a little more.
+/// epoch. Each part is entropy coded on its own: small parts send a little more. The encoder and
+/// a decoder made with it reserve their frame buffers for that size plus one RAW op when they are
+/// made, and such a decoder refuses a larger frame (`FGBI_ERR_TOO_LARGE`): give the decoder the
+/// encoder's value.
 ///
 /// # Safety
 /// `cfg` must be NULL (refused) or a live configuration.
@@ -173,6 +176,23 @@ pub unsafe extern "C" fn fgbi_config_set_link_rate(
 pub unsafe extern "C" fn fgbi_config_set_frame_bytes(cfg: *mut fgbi_config, bytes: usize) -> c_int {
     with_config("fgbi_config_set_frame_bytes", cfg, |c| {
         c.frame_bytes = bytes;
+        Ok(())
+    })
+}
+
+/// Sets the number of pages added after which the encoder closes a frame and starts the next part
+/// of the epoch (0, the default: no such limit), e.g. a hypervisor's batch of pages. Pages found
+/// unchanged count too. With `fgbi_config_set_frame_bytes` as well, a frame ends at whichever
+/// limit it reaches first. Like the frame size, it bounds the frame buffers of the encoder and of
+/// a decoder made with it (`frame_pages` RAW ops), reserved when they are made; such a decoder
+/// refuses a larger frame (`FGBI_ERR_TOO_LARGE`).
+///
+/// # Safety
+/// `cfg` must be NULL (refused) or a live configuration.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_config_set_frame_pages(cfg: *mut fgbi_config, pages: usize) -> c_int {
+    with_config("fgbi_config_set_frame_pages", cfg, |c| {
+        c.frame_pages = pages;
         Ok(())
     })
 }

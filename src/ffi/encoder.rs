@@ -361,7 +361,7 @@ pub unsafe extern "C" fn fgbi_encoder_add_page_len(
 /// (page-size bytes each). Every address and page pointer is checked first: a NULL page or a
 /// misaligned address fails before any page is added, and the last error message names the
 /// index. `n` = 0 does nothing (the arrays may then be NULL). Not for epochs sent in parts
-/// (`fgbi_config_set_frame_bytes`), where a part must be taken after the page that closed it:
+/// (`fgbi_config_set_frame_bytes`, `fgbi_config_set_frame_pages`), where a part must be taken after the page that closed it:
 /// then `FGBI_ERR_STATE` before any page is added (use `fgbi_encoder_add_page`).
 ///
 /// # Safety
@@ -376,7 +376,7 @@ pub unsafe extern "C" fn fgbi_encoder_add_pages(
 ) -> c_int {
     guard_handle("fgbi_encoder_add_pages", "encoder", enc, |e| {
         let ps = e.enc.config().page_size;
-        if e.enc.config().frame_bytes > 0 && n > 0 {
+        if e.enc.config().in_parts() && n > 0 {
             return Err(fail(
                 FGBI_ERR_STATE,
                 "fgbi_encoder_add_pages with epochs sent in parts: add pages one at a time and \
@@ -499,6 +499,10 @@ pub unsafe extern "C" fn fgbi_encoder_resync(enc: *mut fgbi_encoder) -> c_int {
 /// a region reset to zeros): it sends nothing for them while they stay zero and deltas their next
 /// content against zeros. `guest_addr` and `len` are multiples of the page size
 /// (`FGBI_ERR_INVALID_ARG`).
+///
+/// A note on a page this encoder has not sent since the last resync (or no longer holds in its
+/// caches) only makes it forget the page: a decoder accepts ops depending on a page only when that
+/// page came in its own stream.
 ///
 /// Notes take effect between frames: call them outside an epoch, or after `begin_epoch` or
 /// `fgbi_encoder_take_frame` before the next page (else `FGBI_ERR_STATE`, nothing changed). The

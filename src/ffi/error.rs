@@ -35,6 +35,14 @@ pub const FGBI_ERR_BUFFER_TOO_SMALL: c_int = -9;
 /// An internal error (a bug in libfgbi, caught at the boundary: no unwinding reaches C). The
 /// handle involved is unusable afterwards: free it.
 pub const FGBI_ERR_INTERNAL: c_int = -10;
+/// Memory could not be had: at creation, the budgets the configuration names (caches, tables,
+/// frame buffers) could not be reserved; later, a buffer the configuration does not bound (a
+/// whole epoch's frame without `fgbi_config_set_frame_bytes`, the set of zero pages) could not
+/// grow. Nothing was changed; the process was not aborted.
+pub const FGBI_ERR_NO_MEMORY: c_int = -11;
+/// A frame larger than the decoder's configuration allows: its payload exceeds the frame size
+/// set with `fgbi_config_set_frame_bytes` plus one op. Nothing was written.
+pub const FGBI_ERR_TOO_LARGE: c_int = -12;
 
 /// A failed call: its status code and message.
 #[derive(Debug)]
@@ -80,6 +88,8 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         | PartOutOfOrder { .. }
         | EpochOrder { .. } => FGBI_ERR_EPOCH,
         OutOfBounds { .. } => FGBI_ERR_OUT_OF_BOUNDS,
+        OutOfMemory { .. } => FGBI_ERR_NO_MEMORY,
+        FrameTooLarge { .. } => FGBI_ERR_TOO_LARGE,
         State(_) => FGBI_ERR_STATE,
         Unaligned(_) | PageLength { .. } | RangeLength(_) => FGBI_ERR_INVALID_ARG,
     }
@@ -183,6 +193,8 @@ pub extern "C" fn fgbi_strerror(code: c_int) -> *const c_char {
         FGBI_ERR_OUT_OF_BOUNDS => b"address out of bounds\0",
         FGBI_ERR_BUFFER_TOO_SMALL => b"buffer too small\0",
         FGBI_ERR_INTERNAL => b"internal error\0",
+        FGBI_ERR_NO_MEMORY => b"out of memory\0",
+        FGBI_ERR_TOO_LARGE => b"frame larger than the configured limit\0",
         _ => b"unknown fgbi status code\0",
     };
     s.as_ptr().cast()

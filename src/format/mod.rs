@@ -36,6 +36,14 @@ pub const HEADER_LEN: usize = 56;
 pub const HEADER_LEN_1: usize = 48;
 /// Checksum trailer length in bytes.
 pub const TRAILER_LEN: usize = 8;
+
+/// The longest op an encoder writes for pages of `page_size` bytes: a RAW op (tag, address
+/// varint, the page); every other op is sent only when it is shorter. A frame of an epoch sent
+/// in parts of `frame_bytes` ends after the op that brings its payload to that size, so its
+/// payload is below `frame_bytes + max_op_len(page_size)`.
+pub const fn max_op_len(page_size: usize) -> usize {
+    1 + varint::MAX_LEN + page_size
+}
 /// Flag: the frame starts a new synchronisation; it depends on nothing the backup held before.
 pub const FLAG_RESYNC: u32 = 1;
 /// Flag: the payload is entropy coded (see [`entropy`](crate::entropy)); the ops are what it

@@ -93,6 +93,26 @@ impl PageSet {
         let chunk = self.chunks.entry(i / CHUNK_PAGES).or_default();
         chunk.set((i % CHUNK_PAGES) as usize, true);
     }
+    /// Adds page `i` if the set has room or can grow (false when memory for a new chunk could
+    /// not be had; the set is then unchanged).
+    pub fn try_insert(&mut self, i: u64) -> bool {
+        let key = i / CHUNK_PAGES;
+        if !self.chunks.contains_key(&key) && self.chunks.try_reserve(1).is_err() {
+            return false;
+        }
+        self.insert(i);
+        true
+    }
+    /// Makes room for every chunk of `other` not in the set yet, so that
+    /// [`union_with`](Self::union_with) cannot allocate; false when the memory could not be had.
+    pub fn try_reserve_for(&mut self, other: &PageSet) -> bool {
+        let new = other
+            .chunks
+            .keys()
+            .filter(|k| !self.chunks.contains_key(k))
+            .count();
+        self.chunks.try_reserve(new).is_ok()
+    }
     /// Removes page `i`.
     pub fn remove(&mut self, i: u64) {
         if let Some(chunk) = self.chunks.get_mut(&(i / CHUNK_PAGES)) {

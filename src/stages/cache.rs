@@ -15,6 +15,8 @@
 //! (plain CLOCK, LRU or FIFO then never hit). [`Policy::DirectMapped`] reproduces QEMU's
 //! XBZRLE cache (slot = page index modulo capacity) for comparison.
 
+use crate::budget::{filled, grow};
+use crate::error::Error;
 use crate::stages::hash;
 use bitvec::prelude::*;
 
@@ -80,11 +82,11 @@ struct Freq {
 }
 
 impl Freq {
-    fn new(counters: usize) -> Freq {
-        Freq {
-            c: vec![0; counters],
+    fn new(counters: usize) -> Result<Freq, Error> {
+        Ok(Freq {
+            c: filled(counters, 0, "the cache's use counters")?,
             visits: 0,
-        }
+        })
     }
     #[inline]
     fn slot(&self, page: u64) -> usize {
@@ -131,17 +133,17 @@ struct PageIndex {
 const HASH_TIER_BIT: u32 = 1 << 31;
 
 impl PageIndex {
-    fn with_capacity(n: usize) -> PageIndex {
+    fn with_capacity(n: usize) -> Result<PageIndex, Error> {
         let slots = if n == 0 {
             0
         } else {
             (n * 4).div_ceil(3).next_power_of_two()
         };
-        PageIndex {
-            keys: vec![FREE; slots],
-            vals: vec![0; slots],
+        Ok(PageIndex {
+            keys: filled(slots, FREE, "the cache's page index")?,
+            vals: filled(slots, 0, "the cache's page index")?,
             mask: slots.saturating_sub(1),
-        }
+        })
     }
     #[inline]
     fn home(&self, k: u64) -> usize {
@@ -219,20 +221,28 @@ struct Slots {
 }
 
 impl Slots {
-    fn new(n: usize) -> Slots {
-        Slots {
-            owner: vec![FREE; n],
+    fn new(n: usize) -> Result<Slots, Error> {
+        let mut free = Vec::new();
+        grow(&mut free, n, "the cache's free slots")?;
+        free.extend((0..n as u32).rev());
+        Ok(Slots {
+            owner: filled(n, FREE, "the cache's slot owners")?,
             mark: bitvec![u64, Lsb0; 0; n],
-            free: (0..n as u32).rev().collect(),
+            free,
             hand: 0,
-        }
+        })
     }
     fn len(&self) -> usize {
         self.owner.len()
     }
     fn clear(&mut self) {
         let n = self.len();
-        *self = Slots::new(n);
+        self.owner.fill(FREE);
+        self.mark.fill(false);
+        // within the capacity it was made with: no allocation
+        self.free.clear();
+        self.free.extend((0..n as u32).rev());
+        self.hand = 0;
     }
     fn release(&mut self, s: u32) {
         self.owner[s as usize] = FREE;
@@ -279,7 +289,7 @@ impl Slots {
 ///
 /// ```
 /// use fgbi::cache::{Cached, PageCache, Policy};
-/// let mut cache = PageCache::new(4096, 256, 1 << 20, 0, Policy::Clock, 0);
+/// let mut cache = PageCache::new(4096, 256, 1 << 20, 0, Policy::Clock, 0).unwrap();
 /// let page = vec![7u8; 4096];
 /// cache.store(12, &page);
 /// assert!(matches!(cache.lookup(12), Cached::Full(p) if p == &page[..]));
@@ -313,7 +323,10 @@ impl PageCache {
     }
 
     /// A cache of `full_pages` page copies and `hash_pages` hash entries; `seed` is the block
-    /// hash seed (the encoder's), used when demoting.
+    /// hash seed (the encoder's), used when demoting. All its memory is allocated and written now
+    /// ([`Error::OutOfMemory`] when it cannot be had), so that no store later pays for first
+    /// touching it (the kernel's page fault and zeroing cost several times a store, and the gates
+    /// time the stores).
     pub fn new(
         page_size: usize,
         block_size: usize,
@@ -321,44 +334,40 @@ impl PageCache {
         hash_pages: usize,
         policy: Policy,
         seed: u64,
-    ) -> Self {
+    ) -> Result<Self, Error> {
         let nblocks = page_size / block_size;
-        let map = PageIndex::with_capacity(full_pages + hash_pages);
-        PageCache {
+        // the largest first: a budget beyond what can be had fails before anything is written
+        let data = filled(
+            full_pages.saturating_mul(page_size),
+            0,
+            "the cache's page copies",
+        )?;
+        let map = PageIndex::with_capacity(full_pages + hash_pages)?;
+        Ok(PageCache {
             page_size,
             block_size,
             hasher: hash::BlockHasher::new(seed),
             policy,
             map,
-            data: vec![0; full_pages * page_size],
-            full: Slots::new(full_pages),
-            hashes: vec![0; hash_pages * nblocks],
-            hash_slots: Slots::new(hash_pages),
+            data,
+            full: Slots::new(full_pages)?,
+            hashes: filled(
+                hash_pages.saturating_mul(nblocks),
+                0,
+                "the cache's block hashes",
+            )?,
+            hash_slots: Slots::new(hash_pages)?,
             freq: Freq::new(if full_pages == 0 {
                 0
             } else {
                 (full_pages * 4).next_power_of_two()
-            }),
+            })?,
             stats: CacheStats::default(),
-        }
+        })
     }
 
     fn nblocks(&self) -> usize {
         self.page_size / self.block_size
-    }
-
-    /// Writes every byte of the tiers' memory once, so that no store later pays the first touch
-    /// of a page of memory (the kernel's page fault and zeroing, several times a store's own
-    /// cost): for an encoder whose gates time the stores.
-    pub fn prefault(&mut self) {
-        // one write per 4 KiB is enough; black_box keeps the compiler from dropping writes of
-        // zeros to memory it knows was allocated zeroed
-        for b in self.data.iter_mut().step_by(4096) {
-            *b = std::hint::black_box(0);
-        }
-        for h in self.hashes.iter_mut().step_by(512) {
-            *h = std::hint::black_box(0);
-        }
     }
 
     fn page_data(&self, s: u32) -> &[u8] {
@@ -524,6 +533,11 @@ impl PageCache {
         Some(s as usize * self.nblocks())
     }
 
+    /// Whether either tier holds `page` (its copy or its block hashes), without counting a use.
+    pub fn holds(&self, page: u64) -> bool {
+        self.map.get(page).is_some()
+    }
+
     /// Forgets `page` (e.g. it became all zeros, which is tracked elsewhere).
     pub fn remove(&mut self, page: u64) {
         match self.map.remove(page) {
@@ -577,7 +591,7 @@ mod tests {
 
     #[test]
     fn page_index_agrees_with_a_hash_map_under_churn() {
-        let mut idx = PageIndex::with_capacity(300);
+        let mut idx = PageIndex::with_capacity(300).unwrap();
         let mut reference = std::collections::HashMap::new();
         let mut x = 99u64;
         for step in 0..20000u32 {
@@ -608,7 +622,7 @@ mod tests {
 
     #[test]
     fn clock_keeps_a_page_that_is_used_every_round() {
-        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1);
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1).unwrap();
         for p in 0..4 {
             c.store(p, &page(p as u8));
         }
@@ -629,7 +643,7 @@ mod tests {
 
     #[test]
     fn a_page_refused_admission_keeps_its_own_hashes_slot() {
-        let mut c = PageCache::new(4096, 256, 1, 4, Policy::Clock, 3);
+        let mut c = PageCache::new(4096, 256, 1, 4, Policy::Clock, 3).unwrap();
         c.store(1, &page(1));
         c.store(1, &page(1)); // hot: holds the only full slot
         c.store(2, &page(2)); // refused: hashes tier
@@ -649,7 +663,7 @@ mod tests {
     fn a_dirty_set_larger_than_the_tier_does_not_flush_it() {
         // 4 slots, 10 pages dirtied every round in the same order: with admission the first pages
         // stay and are hit every round; plain FIFO/CLOCK would never hit
-        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1);
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::Clock, 1).unwrap();
         for _round in 0..5 {
             for p in 0..10 {
                 c.lookup(p);
@@ -661,7 +675,7 @@ mod tests {
 
     #[test]
     fn direct_mapped_evicts_on_slot_conflict_even_when_hot() {
-        let mut c = PageCache::new(4096, 256, 4, 0, Policy::DirectMapped, 1);
+        let mut c = PageCache::new(4096, 256, 4, 0, Policy::DirectMapped, 1).unwrap();
         c.store(0, &page(1));
         c.lookup(0);
         c.store(4, &page(2)); // same slot as page 0
@@ -671,7 +685,7 @@ mod tests {
 
     #[test]
     fn an_evicted_page_is_demoted_to_its_hashes() {
-        let mut c = PageCache::new(4096, 256, 1, 8, Policy::Clock, 77);
+        let mut c = PageCache::new(4096, 256, 1, 8, Policy::Clock, 77).unwrap();
         let mut first = page(3);
         first[300] = 9;
         c.store(10, &first);
@@ -694,7 +708,7 @@ mod tests {
 
     #[test]
     fn without_a_full_tier_pages_are_kept_as_hashes_and_the_tier_is_bounded() {
-        let mut c = PageCache::new(4096, 512, 0, 3, Policy::Clock, 5);
+        let mut c = PageCache::new(4096, 512, 0, 3, Policy::Clock, 5).unwrap();
         for p in 0..10 {
             c.store(p, &page(p as u8));
         }
@@ -708,7 +722,7 @@ mod tests {
     #[test]
     fn a_copy_store_keeps_no_hashes_and_forgets_what_it_does_not_keep() {
         // 2 full slots, room for hashes
-        let mut c = PageCache::new(4096, 256, 2, 8, Policy::Clock, 1);
+        let mut c = PageCache::new(4096, 256, 2, 8, Policy::Clock, 1).unwrap();
         c.store(10, &page(1));
         c.store(11, &page(2));
         assert!(matches!(c.lookup(10), Cached::Full(_)));
@@ -724,7 +738,7 @@ mod tests {
         assert!(held.contains(&12));
         assert!(matches!(c.lookup(12), Cached::Full(_)));
         // a page that had hashes and is refused admission is forgotten (its hashes are stale)
-        let mut d = PageCache::new(4096, 256, 1, 8, Policy::Clock, 1);
+        let mut d = PageCache::new(4096, 256, 1, 8, Policy::Clock, 1).unwrap();
         for _ in 0..4 {
             d.store(20, &page(4)); // hot: the full slot
         }
@@ -737,7 +751,7 @@ mod tests {
 
     #[test]
     fn remove_and_clear_forget_pages_and_free_their_slots() {
-        let mut c = PageCache::new(4096, 256, 2, 2, Policy::Clock, 0);
+        let mut c = PageCache::new(4096, 256, 2, 2, Policy::Clock, 0).unwrap();
         c.store(1, &page(1));
         c.store(2, &page(2));
         c.remove(1);

@@ -7,6 +7,9 @@
 //! sends a reference, and drops the entry when the location no longer holds that content (the page
 //! was sent anew or left the cache). So a stale entry costs one comparison, never a wrong reference.
 
+use crate::budget::filled;
+use crate::error::Error;
+
 /// Bytes one table entry takes.
 pub const ENTRY_BYTES: usize = 16;
 
@@ -49,18 +52,23 @@ pub struct ShareTable {
 }
 
 impl ShareTable {
-    /// A table of `capacity` entries (0 disables it: every lookup misses).
+    /// A table of `capacity` entries (0 disables it: every lookup misses). Panics when the
+    /// memory cannot be had (see [`try_with_capacity`](Self::try_with_capacity)).
     pub fn with_capacity(capacity: usize) -> Self {
-        ShareTable {
-            entries: vec![
-                Entry {
-                    hash: 0,
-                    loc: EMPTY
-                };
-                capacity
-            ],
+        Self::try_with_capacity(capacity).expect("memory for the sharing table")
+    }
+
+    /// [`with_capacity`](Self::with_capacity), with the table allocated and written now:
+    /// [`Error::OutOfMemory`] when it cannot be had.
+    pub fn try_with_capacity(capacity: usize) -> Result<Self, Error> {
+        let empty = Entry {
+            hash: 0,
+            loc: EMPTY,
+        };
+        Ok(ShareTable {
+            entries: filled(capacity, empty, "the sharing table")?,
             stats: ShareStats::default(),
-        }
+        })
     }
 
     #[inline]

@@ -76,7 +76,8 @@ static void test_version_and_strerror(void) {
     CHECK(strcmp(fgbi_version(), want) == 0);
     const int codes[] = {FGBI_OK, FGBI_ERR_NULL, FGBI_ERR_INVALID_ARG, FGBI_ERR_CONFIG,
                          FGBI_ERR_STATE, FGBI_ERR_CORRUPT, FGBI_ERR_CHECKSUM, FGBI_ERR_EPOCH,
-                         FGBI_ERR_OUT_OF_BOUNDS, FGBI_ERR_BUFFER_TOO_SMALL, FGBI_ERR_INTERNAL};
+                         FGBI_ERR_OUT_OF_BOUNDS, FGBI_ERR_BUFFER_TOO_SMALL, FGBI_ERR_INTERNAL,
+                         FGBI_ERR_NO_MEMORY, FGBI_ERR_TOO_LARGE};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         const char *s = fgbi_strerror(codes[i]);
         CHECK(s != NULL && s[0] != '\0' && strcmp(s, "unknown fgbi status code") != 0);
@@ -834,6 +835,86 @@ static void test_channels_and_notes(void) {
     free(rep);
 }
 
+/* Budgets: a cache budget no allocator can give is FGBI_ERR_NO_MEMORY from fgbi_encoder_new (no
+ * abort, no encoder); a decoder with a frame size refuses a larger frame with FGBI_ERR_TOO_LARGE
+ * and writes nothing. */
+static void test_budgets(void) {
+    fgbi_config *cfg = NULL;
+    fgbi_encoder *enc = (fgbi_encoder *)&cfg; /* must be overwritten with NULL */
+    CHECK_RC(fgbi_config_new(&cfg), FGBI_OK);
+    CHECK_RC(fgbi_config_set_cache_bytes(cfg, (size_t)1 << 50), FGBI_OK);
+    CHECK_RC(fgbi_encoder_new(cfg, &enc), FGBI_ERR_NO_MEMORY);
+    CHECK(enc == NULL);
+    CHECK(strstr(fgbi_last_error_message(), "out of memory") != NULL);
+    fgbi_config_free(cfg);
+
+    pair p;
+    pair_new(&p);
+    uint8_t *mem = malloc(8 * PAGE);
+    uint32_t x = 777;
+    for (size_t i = 0; i < 8 * PAGE; i++) {
+        x = x * 1103515245u + 12345u; /* noise: eight RAW pages */
+        mem[i] = (uint8_t)(x >> 16);
+    }
+    size_t len = 0;
+    uint8_t *frame = encode(&p, 0, mem, 8, &len);
+    fgbi_config *small = NULL;
+    fgbi_decoder *dec = NULL;
+    CHECK_RC(fgbi_config_new(&small), FGBI_OK);
+    CHECK_RC(fgbi_config_set_frame_bytes(small, 1024), FGBI_OK);
+    CHECK_RC(fgbi_decoder_new(small, &dec), FGBI_OK);
+    uint8_t *rep = calloc(8, PAGE);
+    CHECK(len > 1024 + 2 * PAGE);
+    CHECK_RC(fgbi_decoder_apply_flat(dec, frame, len, rep, 8 * PAGE), FGBI_ERR_TOO_LARGE);
+    int untouched = 1;
+    for (size_t i = 0; i < 8 * PAGE; i++)
+        untouched &= rep[i] == 0;
+    CHECK(untouched);
+    CHECK_RC(fgbi_decoder_apply_flat(p.dec, frame, len, rep, 8 * PAGE), FGBI_OK);
+    CHECK(memcmp(mem, rep, 8 * PAGE) == 0);
+    fgbi_decoder_free(dec);
+    fgbi_config_free(small);
+    free(frame);
+    free(mem);
+    free(rep);
+    pair_free(&p);
+}
+
+/* Parts of a number of pages: with frame_pages 3, ten pages go out as three parts of three pages
+ * and a last frame of one, applied as they come; NULL is refused. */
+static void test_frame_pages(void) {
+    pair p;
+    memset(&p, 0, sizeof p);
+    CHECK_RC(fgbi_config_new(&p.cfg), FGBI_OK);
+    CHECK_RC(fgbi_config_set_frame_pages(NULL, 3), FGBI_ERR_NULL);
+    CHECK_RC(fgbi_config_set_frame_pages(p.cfg, 3), FGBI_OK);
+    CHECK_RC(fgbi_encoder_new(p.cfg, &p.enc), FGBI_OK);
+    CHECK_RC(fgbi_decoder_new(p.cfg, &p.dec), FGBI_OK);
+    uint8_t *mem = memory(10, 9);
+    uint8_t *rep = calloc(10, PAGE);
+    const uint8_t *f = NULL;
+    size_t n = 0;
+    int parts = 0, ok = 1;
+    CHECK_RC(fgbi_encoder_begin_epoch(p.enc, 0), FGBI_OK);
+    for (size_t i = 0; i < 10; i++) {
+        ok &= fgbi_encoder_add_page(p.enc, i * PAGE, mem + i * PAGE) == FGBI_OK;
+        ok &= fgbi_encoder_take_frame(p.enc, &f, &n) == FGBI_OK;
+        if (f != NULL) {
+            parts++;
+            ok &= i % 3 == 2;
+            ok &= fgbi_decoder_apply_flat(p.dec, f, n, rep, 10 * PAGE) == FGBI_OK;
+        }
+    }
+    ok &= fgbi_encoder_end_epoch(p.enc, &f, &n) == FGBI_OK;
+    ok &= fgbi_decoder_apply_flat(p.dec, f, n, rep, 10 * PAGE) == FGBI_OK;
+    CHECK(ok);
+    CHECK(parts == 3);
+    CHECK(memcmp(mem, rep, 10 * PAGE) == 0);
+    free(mem);
+    free(rep);
+    pair_free(&p);
+}
+
 int main(void) {
     test_version_and_strerror();
     test_config();
@@ -843,7 +924,9 @@ int main(void) {
     test_epochs_and_resync();
     test_end_epoch_into();
     test_parts();
+    test_frame_pages();
     test_channels_and_notes();
+    test_budgets();
     test_apply_cb();
     test_stages();
     test_threads();

@@ -80,6 +80,10 @@ pub struct ConfigArgs {
     /// decoded as it comes; 0: one frame per epoch.
     #[arg(long, value_parser = parse_bytes, default_value = "0")]
     pub frame_bytes: usize,
+    /// Close a frame after this many pages added as well (whichever limit comes first); 0: no
+    /// such limit.
+    #[arg(long, default_value_t = 0)]
+    pub frame_pages: usize,
 }
 
 impl ConfigArgs {
@@ -93,6 +97,7 @@ impl ConfigArgs {
             fallback: self.fallback,
             link_rate: (self.adapt_gbps.max(0.0) * 1e9 / 8.0) as u64,
             frame_bytes: self.frame_bytes,
+            frame_pages: self.frame_pages,
         };
         cfg.validate().map_err(|e| e.to_string())?;
         Ok(cfg)

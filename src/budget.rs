@@ -1,0 +1,50 @@
+//! Memory the configuration budgets: allocated and written when an encoder or decoder is made,
+//! so a budget that cannot be had is an error then ([`Error::OutOfMemory`]), not an abort of the
+//! host process later. Buffers the configuration does not bound (a whole epoch's frame, the set
+//! of pages sent) grow only through [`grow`], which fails with the same error instead of
+//! aborting.
+
+use crate::Error;
+
+/// `n` copies of `value`, in memory allocated and written now (so it is the process's from now
+/// on, not at first touch).
+pub(crate) fn filled<T: Clone>(n: usize, value: T, what: &'static str) -> Result<Vec<T>, Error> {
+    let mut v = Vec::new();
+    grow(&mut v, n, what)?;
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// Makes room for `additional` more elements in `v`, so that pushing them cannot reallocate.
+#[inline]
+pub(crate) fn grow<T>(v: &mut Vec<T>, additional: usize, what: &'static str) -> Result<(), Error> {
+    if v.capacity() - v.len() >= additional {
+        return Ok(());
+    }
+    v.try_reserve(additional).map_err(|_| Error::OutOfMemory {
+        what,
+        bytes: additional.saturating_mul(std::mem::size_of::<T>()),
+    })
+}
+
+/// Makes `v`'s capacity at least `total` elements.
+#[inline]
+pub(crate) fn grow_to<T>(v: &mut Vec<T>, total: usize, what: &'static str) -> Result<(), Error> {
+    grow(v, total.saturating_sub(v.len()), what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_impossible_request_is_an_error_not_an_abort() {
+        let mut v: Vec<u64> = Vec::new();
+        let e = grow(&mut v, usize::MAX / 4, "test").unwrap_err();
+        assert!(matches!(e, Error::OutOfMemory { what: "test", .. }), "{e}");
+        assert!(filled(usize::MAX / 2, 0u8, "test").is_err());
+        assert_eq!(filled(3, 7u16, "test").unwrap(), [7, 7, 7]);
+        grow(&mut v, 10, "test").unwrap();
+        assert!(v.capacity() >= 10);
+    }
+}
