@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI step (.ci/run): builds or reuses the patched QEMU (cached under ~/.cache/fgbi-qemu, see
 # build.sh), then one short fgbi-xbzrle migration of a 128 MiB guest at 64 MiB/s (several
-# rounds, about half a minute with the boot) to Debian's unmodified QEMU 10.0; fails unless the RAM files are
-# identical and libfgbi's encoder sent XBZRLE pages.
+# rounds, about half a minute with the boot) to Debian's unmodified QEMU 10.0; fails unless the
+# RAM files are identical and libfgbi's encoder sent XBZRLE pages. Then the harness self-test,
+# one multifd-fgbi migration and one multifd-fgbi --corrupt run (patched QEMU on both sides).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 t0=$SECONDS
@@ -23,3 +24,18 @@ if timeout 300 "$here/migrate.sh" --mode fgbi-xbzrle --runs 1 --stopped-guest \
 fi
 grep -E 'RAM files differ|load of migration failed|exited with status' /tmp/fgbi-qemu-selftest.log | head -n 3
 echo "qemu ci: the harness self-test failed as it must ($((SECONDS - t2)) s)"
+# postcopy-ram and zero-page-detection=legacy are refused together with multifd-compression fgbi
+python3 "$here/refusals.py" "$("$here/build.sh" --print-binary 2>/dev/null)"
+# multifd-compression fgbi (patched QEMU on both sides, 2 channels) at 1 Gbit/s: the RAM files
+# must be identical and every frame the encoders made applied by the decoders.
+t3=$SECONDS
+timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 125M
+echo "qemu ci: the multifd-fgbi migration took $((SECONDS - t3)) s"
+# A relay that damages one multifd packet's payload: the destination's libfgbi must refuse the
+# frame, the migration must fail with the source guest running, and a second migration of the
+# same guest to a fresh destination must complete and verify (migrate.py checks all of it).
+t4=$SECONDS
+timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 125M --corrupt \
+    >/tmp/fgbi-qemu-corrupt.json
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r["corrupt"]; print("qemu ci: --corrupt:", c["status"], "/ source", c["source_state_after"], "/ destination:", [l for l in c["dest_stderr"].splitlines() if "fgbi" in l][:1])' /tmp/fgbi-qemu-corrupt.json
+echo "qemu ci: the --corrupt run took $((SECONDS - t4)) s"

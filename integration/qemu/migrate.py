@@ -4,8 +4,9 @@
 Run through migrate.sh, which builds (or reuses) the patched QEMU and the guest and passes their
 paths. For each run: start the destination (-S -incoming defer) and the source, both with guest
 RAM in a file under /dev/shm; wait until the guest's workload runs; migrate over 127.0.0.1
-through a relay that counts the bytes on the socket, with XBZRLE on and a bandwidth limit; wait
-for the end; stop both QEMUs; compare the two RAM files byte for byte. Every QEMU process is
+through a relay that counts the bytes on the socket, with XBZRLE or multifd on and a bandwidth
+limit; wait for the end; stop both QEMUs; compare the two RAM files byte for byte. With
+--corrupt, a first migration through a relay that damages one multifd packet must fail first. Every QEMU process is
 stopped by its own pid whatever happens. Any failure: a clear message on stderr and exit 1.
 """
 
@@ -17,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -178,11 +180,15 @@ class Qmp:
 class Relay:
     """127.0.0.1 TCP relay between the source and the destination: counts the bytes each way."""
 
-    def __init__(self, dest_port, corrupt_every=None):
+    def __init__(self, dest_port, corrupt_every=None, corrupt_multifd_after=None):
         self.dest_port = dest_port
         # self-test: flip the low bit of every corrupt_every-th byte sent to the destination
         self.corrupt_every = corrupt_every
         self.corrupted = 0
+        # --corrupt: flip bytes in the payload of one multifd packet (MultifdCorrupter)
+        self.corrupt_multifd_after = corrupt_multifd_after
+        self.multifd_corrupted = None  # {"channel_connection", "stream_offset", "payload_len", ...}
+        self.lock = threading.Lock()
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -220,11 +226,16 @@ class Relay:
     def _pump(self, a, b, attr):
         buf = bytearray(1 << 20)
         view = memoryview(buf)
+        corrupter = None
+        if attr == "to_dest" and self.corrupt_multifd_after is not None:
+            corrupter = MultifdCorrupter(self, self.connections, self.corrupt_multifd_after)
         try:
             while True:
                 n = a.recv_into(buf)
                 if n == 0:
                     break
+                if corrupter:
+                    corrupter.feed(buf, n)
                 if attr == "to_dest" and self.corrupt_every:
                     done, k = self.to_dest, self.corrupt_every
                     for pos in range((done // k + 1) * k, done + n, k):
@@ -233,7 +244,14 @@ class Relay:
                 b.sendall(view[:n])
                 setattr(self, attr, getattr(self, attr) + n)
         except OSError:
-            pass
+            # The peer is gone (e.g. a destination that refused the stream and exited): reset
+            # the other side too, as a direct TCP connection would, so that the sender's writes
+            # fail instead of filling the relay's socket forever.
+            try:
+                a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                a.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         finally:
             try:
                 b.shutdown(socket.SHUT_WR)
@@ -246,6 +264,83 @@ class Relay:
             t.join(timeout)
         for s in self.socks:
             s.close()
+
+
+# multifd's wire format (migration/multifd.[ch] of QEMU 10.0): a 64-byte MultiFDInit_t, then
+# packets of a fixed length, MultiFDPacket_t (320 bytes) and 128 page offsets (8 bytes each;
+# 4 KiB pages, 512 KiB packets), each followed by next_packet_size bytes of payload.
+MULTIFD_MAGIC = b"\x11\x22\x33\x44"
+MULTIFD_INIT_LEN = 64
+MULTIFD_PACKET_LEN = 320 + 8 * (512 * 1024 // PAGE)
+CORRUPT_FLIPS = 8
+
+
+class MultifdCorrupter:
+    """--corrupt: follows one relayed connection (source to destination); if it is a multifd
+    channel, flips CORRUPT_FLIPS bytes (XOR 0x5a) spread over the payload of the first packet
+    whose payload starts after `after` bytes of the channel and is at least 1 KiB long. Only one
+    packet of one channel is damaged per relay: the payload, not the headers, so that it is the
+    destination's decoder that must notice."""
+
+    def __init__(self, relay, conn_index, after):
+        self.relay = relay
+        self.conn = conn_index
+        self.after = after
+        self.pos = 0            # bytes of the stream seen
+        self.kind = None        # "multifd" or "other", from the first 4 bytes
+        self.head = bytearray()
+        self.next_packet_at = MULTIFD_INIT_LEN  # stream offset of the next packet header
+        self.payload = None     # (start, length) of the current packet's payload
+        self.targets = []       # stream offsets still to flip
+
+    def feed(self, buf, n):
+        start = self.pos
+        self.pos += n
+        i = 0
+        if self.kind is None:
+            take = min(n, 4 - len(self.head))
+            self.head += buf[:take]
+            i = take
+            if len(self.head) < 4:
+                return
+            self.kind = "multifd" if bytes(self.head) == MULTIFD_MAGIC else "other"
+            self.head = bytearray()
+        if self.kind != "multifd":
+            return
+        while i < n:
+            o = start + i
+            if o < self.next_packet_at:  # init message or payload: skip
+                i = min(n, self.next_packet_at - start)
+                continue
+            hdr_end = self.next_packet_at + MULTIFD_PACKET_LEN
+            end = min(start + n, hdr_end)
+            lo, hi = o - self.next_packet_at, end - self.next_packet_at
+            if lo < 24:  # next_packet_size is at bytes 20..23 (big endian)
+                self.head += buf[i:i + min(hi, 24) - lo]
+            i = end - start
+            if end == hdr_end:
+                size = int.from_bytes(bytes(self.head[20:24]), "big")
+                self.head = bytearray()
+                self.next_packet_at = hdr_end + size
+                self._payload(hdr_end, size)
+        for t in list(self.targets):
+            if start <= t < start + n:
+                buf[t - start] ^= 0x5A
+                self.targets.remove(t)
+                with self.relay.lock:
+                    self.relay.multifd_corrupted["flipped"] += 1
+
+    def _payload(self, pstart, size):
+        if size < 1024 or pstart < self.after:
+            return
+        with self.relay.lock:
+            if self.relay.multifd_corrupted is not None:
+                return
+            self.relay.multifd_corrupted = {
+                "connection": self.conn, "payload_offset": pstart, "payload_len": size,
+                "flipped": 0}
+        self.targets = [pstart + size * k // (CORRUPT_FLIPS + 1)
+                        for k in range(1, CORRUPT_FLIPS + 1)]
 
 
 # ---------------------------------------------------------------------------- one run
@@ -300,32 +395,198 @@ def fgbi_stats(stderr_text):
     return dict(libfgbi_version=m.group(1), **{k: int(v) for k, v in zip(keys, m.groups()[1:])})
 
 
+MULTIFD_MODES = {"multifd-none": "none", "multifd-zstd": "zstd", "multifd-fgbi": "fgbi"}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class NotConverged(Failure):
+    def __init__(self, msg, info):
+        super().__init__(msg)
+        self.info = info
+
+
+def thread_ticks(pid):
+    """{tid: (name, utime + stime in clock ticks)} of the threads of process pid."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        out[int(tid)] = (name, int(fields[11]) + int(fields[12]))
+    return out
+
+
+class CpuSampler:
+    """CPU time of a QEMU's migration threads. QEMU ends them when the migration ends, so their
+    /proc entries are read at every poll (0.1 s) and the last reading of each thread is kept:
+    the figures can miss up to one poll interval of a thread's last CPU time."""
+
+    def __init__(self, q):
+        self.q = q
+        self.start = thread_ticks(q.pid)
+        self.last = {}
+
+    def sample(self):
+        self.last.update(thread_ticks(self.q.pid))
+
+    def seconds(self, pred):
+        total = 0
+        for tid, (name, ticks) in self.last.items():
+            if pred(tid, name):
+                total += ticks - self.start.get(tid, (name, 0))[1]
+        return round(total / CLK_TCK, 2)
+
+
+def fgbi_multifd_stats(text, side):
+    """Per channel counters the patched QEMU prints with QEMU_FGBI_STATS (multifd-fgbi.c)."""
+    chans = {}
+    for m in re.finditer(rf"multifd-fgbi: {side} channel (\d+): (.*)", text):
+        chans[int(m.group(1))] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return chans
+
+
+def qemu_args(a, ram_file):
+    ram_mib = a.ram >> 20
+    return [
+        # thread names (mig/src/send_0, ...) for the CPU time of the migration threads
+        "-name", "fgbi-guest,debug-threads=on",
+        "-machine", "pc-i440fx-10.0,accel=tcg,memory-backend=m0",
+        "-object", f"memory-backend-file,id=m0,size={ram_mib}M,mem-path={ram_file},share=on",
+        "-m", f"{ram_mib}M", "-smp", "1", "-nic", "none", "-vga", "none",
+        # Debian's firmware search path (its qemu-system-x86's -L help) on both sides
+        "-L", "/usr/share/qemu", "-L", "/usr/share/seabios", "-L", "/usr/lib/ipxe/qemu",
+        "-no-user-config", "-nodefaults",
+        "-kernel", a.kernel, "-initrd", a.initrd,
+        "-append", f"console=ttyS0 panic=-1 quiet fgbi.ws={a.workload_mib} "
+                   f"fgbi.batch={a.batch} fgbi.pause={a.pause}",
+    ]
+
+
+def set_capabilities(a, q):
+    if a.mode in MULTIFD_MODES:
+        q.cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
+        q.cmd("migrate-set-parameters", multifd_channels=a.channels,
+              multifd_compression=MULTIFD_MODES[a.mode])
+        if a.zero_page_detection:
+            q.cmd("migrate-set-parameters", zero_page_detection=a.zero_page_detection)
+    else:
+        q.cmd("migrate-set-capabilities", capabilities=[{"capability": "xbzrle", "state": True}])
+
+
+def start_dest(a, name, ram_file, rundir):
+    dst = Qemu(name, a.dest_binary, qemu_args(a, ram_file) + ["-S", "-incoming", "defer"], rundir)
+    try:
+        dst.connect()
+        set_capabilities(a, dst)
+        # the destination listens on a port the kernel picks (no race with other programs)
+        dst.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
+        addrs = dst.cmd("query-migrate").get("socket-address") or []
+        ports = [int(x["port"]) for x in addrs if x.get("type") == "inet" and x.get("port")]
+        if not ports:
+            raise Failure(f"{name}: query-migrate gives no listening port ({addrs})")
+        dst.port = ports[0]
+    except Exception:
+        dst.stop(timeout=5)
+        raise
+    return dst
+
+
+def migrate_once(a, run, src, dst, relay, dest_may_die=False):
+    """Starts a migration from src to dst through relay and polls it to its end. Returns
+    (final query-migrate of the source, wall ms, source sampler, destination sampler).
+    Raises NotConverged at the time limit (the migration is cancelled)."""
+    src_cpu, dst_cpu = CpuSampler(src), CpuSampler(dst)
+    t0 = time.monotonic()
+    deadline = t0 + 30
+    while True:  # a source whose previous migration failed may still be cleaning it up
+        try:
+            src.cmd("migrate", uri=f"tcp:127.0.0.1:{relay.port}")
+            break
+        except Failure as e:
+            if "in progress" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    while True:
+        src.check_alive()
+        src_cpu.sample()
+        if dst.proc.poll() is None:
+            dst_cpu.sample()
+        if relay.error:
+            raise Failure(relay.error)
+        info = src.cmd("query-migrate")
+        status = info.get("status")
+        if status in ("completed", "failed", "cancelled"):
+            break
+        if not dest_may_die:
+            dst.check_alive()
+        if time.monotonic() - t0 > a.timeout:
+            ram = info.get("ram", {})
+            try:
+                src.cmd("migrate_cancel")
+            except Failure:
+                pass
+            raise NotConverged(
+                f"run {run}: the migration did not complete within {a.timeout} s "
+                f"(did not converge: {ram.get('dirty-sync-count')} rounds, "
+                f"{ram.get('remaining')} bytes remaining, dirty rate "
+                f"{ram.get('dirty-pages-rate')} pages/s)", info)
+        time.sleep(0.1)
+    wall_ms = int((time.monotonic() - t0) * 1000)
+    # the destination's receive threads end when it has loaded everything
+    if status == "completed":
+        deadline = time.monotonic() + 30
+        while True:
+            dst.check_alive()
+            dst_cpu.sample()
+            dinfo = dst.cmd("query-migrate")
+            if dinfo.get("status") == "completed":
+                break
+            if dinfo.get("status") == "failed":
+                raise Failure(f"run {run}: the destination failed to load: {dst.stderr_tail()}")
+            if time.monotonic() > deadline:
+                raise Failure(f"run {run}: the destination did not finish loading within 30 s "
+                              f"(status {dinfo.get('status')})")
+            time.sleep(0.1)
+    return info, wall_ms, src_cpu, dst_cpu
+
+
+def wait_stderr(q, parse, enough, what, offset=0, timeout=20):
+    """Waits until parse(stderr text from offset) satisfies enough(); returns the parse."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(q.stderr_path, errors="replace") as f:
+            f.seek(offset)
+            got = parse(f.read())
+        if enough(got):
+            return got
+        if q.proc.poll() is not None or time.monotonic() > deadline:
+            raise Failure(f"{q.name}: did not print {what} within {timeout} s")
+        time.sleep(0.05)
+
+
 def one_run(a, run, rundir):
     os.makedirs(rundir, exist_ok=True)
     src_ram = os.path.join(rundir, "src.ram")
     dst_ram = os.path.join(rundir, "dst.ram")
     ram_mib = a.ram >> 20
-
-    def args(ram_file):
-        return [
-            "-machine", "pc-i440fx-10.0,accel=tcg,memory-backend=m0",
-            "-object", f"memory-backend-file,id=m0,size={ram_mib}M,mem-path={ram_file},share=on",
-            "-m", f"{ram_mib}M", "-smp", "1", "-nic", "none", "-vga", "none",
-            # Debian's firmware search path (its qemu-system-x86's -L help) on both sides
-            "-L", "/usr/share/qemu", "-L", "/usr/share/seabios", "-L", "/usr/lib/ipxe/qemu",
-            "-no-user-config", "-nodefaults",
-            "-kernel", a.kernel, "-initrd", a.initrd,
-            "-append", f"console=ttyS0 panic=-1 quiet fgbi.ws={a.workload_mib} "
-                       f"fgbi.batch={a.batch} fgbi.pause={a.pause}",
-        ]
+    multifd = a.mode in MULTIFD_MODES
 
     qemus = []
-    relay = None
+    relays = []
+    corrupt = None
     try:
-        dst = Qemu("dst", a.dest_binary, args(dst_ram) + ["-S", "-incoming", "defer"], rundir)
+        dst = start_dest(a, "dst", os.path.join(rundir, "dst-corrupt.ram") if a.corrupt is not None
+                         else dst_ram, rundir)
         qemus.append(dst)
-        dst.connect()
-        src = Qemu("src", a.source_binary, args(src_ram), rundir)
+        src = Qemu("src", a.source_binary, qemu_args(a, src_ram), rundir)
         qemus.append(src)
         src.connect()
         versions = {}
@@ -338,94 +599,109 @@ def one_run(a, run, rundir):
         time.sleep(a.warmup)
         src.check_alive()
 
-        for q in (src, dst):
-            q.cmd("migrate-set-capabilities",
-                  capabilities=[{"capability": "xbzrle", "state": True}])
+        set_capabilities(a, src)
         src.cmd("migrate-set-parameters", xbzrle_cache_size=a.cache, max_bandwidth=a.bandwidth,
                 downtime_limit=a.downtime_limit)
-
-        # the destination listens on a port the kernel picks (no race with other programs)
-        dst.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
-        addrs = dst.cmd("query-migrate").get("socket-address") or []
-        ports = [int(x["port"]) for x in addrs if x.get("type") == "inet" and x.get("port")]
-        if not ports:
-            raise Failure(f"dst: query-migrate gives no listening port ({addrs})")
-        dport = ports[0]
-        relay = Relay(dport, a.self_test_corrupt_every)
-        log(f"run {run}: migrating {ram_mib} MiB ({a.mode}), max-bandwidth {a.bandwidth} B/s, "
-            f"via relay 127.0.0.1:{relay.port} -> 127.0.0.1:{dport}")
         if a.stopped_guest:
             src.cmd("stop")  # self-test: one pass, no page is sent twice
-        t0 = time.monotonic()
-        src.cmd("migrate", uri=f"tcp:127.0.0.1:{relay.port}")
 
-        info = None
-        while True:
+        if a.corrupt is not None:
+            # 1. a relay that damages one multifd packet's payload: the migration must fail,
+            #    with the source guest still running
+            relay = Relay(dst.port, corrupt_multifd_after=a.corrupt)
+            relays.append(relay)
+            log(f"run {run}: --corrupt: migrating through relay 127.0.0.1:{relay.port} that "
+                f"flips {CORRUPT_FLIPS} payload bytes of a multifd packet after {a.corrupt} B")
+            info, wall_ms, _, _ = migrate_once(a, run, src, dst, relay, dest_may_die=True)
+            deadline = time.monotonic() + 30
+            while dst.proc.poll() is None and time.monotonic() < deadline:
+                dinfo = dst.cmd("query-migrate")
+                if dinfo.get("status") in ("failed", "completed"):
+                    break
+                time.sleep(0.1)
+            corrupt = {
+                "status": info.get("status"),
+                "error_desc": info.get("error-desc"),
+                "dest_exit_status": dst.proc.poll(),
+                "dest_stderr": dst.stderr_tail(),
+                "relay": relay.multifd_corrupted,
+                "wall_ms": wall_ms,
+                "source_state_after": src.cmd("query-status")["status"],
+            }
+            log(f"run {run}: --corrupt: migration {corrupt['status']}, source "
+                f"'{corrupt['source_state_after']}', relay {corrupt['relay']}, source error: "
+                f"{corrupt['error_desc']}; destination: {corrupt['dest_stderr']}")
+            if corrupt["status"] != "failed":
+                raise Failure(f"run {run}: --corrupt: the migration ended "
+                              f"'{corrupt['status']}', not 'failed'")
+            if corrupt["source_state_after"] != "running":
+                raise Failure(f"run {run}: --corrupt: the source is "
+                              f"'{corrupt['source_state_after']}' after the failed migration")
+            dst.stop(timeout=5)
+            relay.close(timeout=2)
+            # 2. a fresh destination, a clean relay: the same source migrates again
+            dst = start_dest(a, "dst2", dst_ram, rundir)
+            qemus.append(dst)
             src.check_alive()
-            dst.check_alive()
-            if relay.error:
-                raise Failure(relay.error)
-            info = src.cmd("query-migrate")
-            status = info.get("status")
-            if status == "completed":
-                break
-            if status in ("failed", "cancelled"):
-                raise Failure(f"run {run}: the migration {status}: {info.get('error-desc', '')} "
-                              f"(dst: {dst.stderr_tail()})")
-            if time.monotonic() - t0 > a.timeout:
-                ram = info.get("ram", {})
-                try:
-                    src.cmd("migrate_cancel")
-                except Failure:
-                    pass
-                raise Failure(f"run {run}: the migration did not complete within {a.timeout} s "
-                              f"(did not converge: {ram.get('dirty-sync-count')} rounds, "
-                              f"{ram.get('remaining')} bytes remaining, dirty rate "
-                              f"{ram.get('dirty-pages-rate')} pages/s)")
-            time.sleep(0.1)
-        wall_ms = int((time.monotonic() - t0) * 1000)
 
-        # the destination has loaded everything once its incoming side says completed
-        deadline = time.monotonic() + 30
-        while True:
-            dst.check_alive()
-            dinfo = dst.cmd("query-migrate")
-            if dinfo.get("status") == "completed":
-                break
-            if dinfo.get("status") == "failed":
-                raise Failure(f"run {run}: the destination failed to load: {dst.stderr_tail()}")
-            if time.monotonic() > deadline:
-                raise Failure(f"run {run}: the destination did not finish loading within 30 s "
-                              f"(status {dinfo.get('status')})")
-            time.sleep(0.1)
-        src_state = src.cmd("query-status")["status"]
-        dst_state = dst.cmd("query-status")["status"]
-        if src_state != "postmigrate" and not (a.stopped_guest and src_state == "paused"):
-            raise Failure(f"run {run}: the source is '{src_state}' after the migration, not postmigrate")
+        relay = Relay(dst.port, a.self_test_corrupt_every)
+        relays.append(relay)
+        log(f"run {run}: migrating {ram_mib} MiB ({a.mode}), max-bandwidth {a.bandwidth} B/s"
+            + (f", {a.channels} multifd channels" if multifd else "")
+            + f", via relay 127.0.0.1:{relay.port} -> 127.0.0.1:{dst.port}")
+        with open(src.stderr_path, "rb") as f:
+            src_err_offset = len(f.read())
+        converged = True
+        try:
+            info, wall_ms, src_cpu, dst_cpu = migrate_once(a, run, src, dst, relay)
+        except NotConverged as e:
+            log(str(e))
+            converged = False
+            info, wall_ms, src_cpu, dst_cpu = e.info, a.timeout * 1000, None, None
+        if converged and info.get("status") != "completed":
+            raise Failure(f"run {run}: the migration {info.get('status')}: "
+                          f"{info.get('error-desc', '')} (dst: {dst.stderr_tail()})")
 
-        # The patched source prints libfgbi's counters when it cleans up the migration, in a
-        # bottom half that runs after the status is already 'completed': a quit before it would
-        # lose them, so wait for the line (or for a stock source's QEMU_FGBI_STATS silence).
-        if a.mode == "fgbi-xbzrle":
-            deadline = time.monotonic() + 20
-            while True:
+        stats = None
+        fgbi_send = fgbi_recv = fgbi_conf = None
+        if converged:
+            src_state = src.cmd("query-status")["status"]
+            dst_state = dst.cmd("query-status")["status"]
+            if src_state != "postmigrate" and not (a.stopped_guest and src_state == "paused"):
+                raise Failure(f"run {run}: the source is '{src_state}' after the migration, "
+                              f"not postmigrate")
+            # The patched QEMUs print libfgbi's counters when they clean up the migration, in
+            # a bottom half that runs after the status is already 'completed': a quit before
+            # it would lose them, so wait for the lines.
+            if a.mode == "fgbi-xbzrle":
+                stats = wait_stderr(src, fgbi_stats, bool, "its fgbi_xbzrle_encode counter",
+                                    src_err_offset)
+            elif a.mode == "multifd-fgbi":
+                fgbi_send = wait_stderr(src, lambda t: fgbi_multifd_stats(t, "send"),
+                                        lambda c: len(c) == a.channels,
+                                        "its multifd-fgbi send counters", src_err_offset)
+                fgbi_recv = wait_stderr(dst, lambda t: fgbi_multifd_stats(t, "recv"),
+                                        lambda c: len(c) == a.channels,
+                                        "its multifd-fgbi recv counters")
                 with open(src.stderr_path, errors="replace") as f:
-                    if fgbi_stats(f.read()):
-                        break
-                src.check_alive()
-                if time.monotonic() > deadline:
-                    raise Failure(f"run {run}: the patched source did not print its "
-                                  f"fgbi_xbzrle_encode counter within 20 s of completing")
-                time.sleep(0.05)
+                    f.seek(src_err_offset)
+                    m = re.search(r"multifd-fgbi: channel 0: libfgbi (\S+) link_rate=(\d+) "
+                                  r"cache_bytes=(\d+)", f.read())
+                if m:
+                    fgbi_conf = {"libfgbi_version": m.group(1),
+                                 "link_rate_per_channel": int(m.group(2)),
+                                 "cache_bytes_per_channel": int(m.group(3))}
+        else:
+            dst_state = None
 
         # stop both, then compare
         for q in reversed(qemus):
             q.stop()
-        relay.close()
+        for r in relays:
+            r.close()
         time.sleep(0.2)
-        identical, ndiff, first, nonzero = compare_files(src_ram, dst_ram)
-        with open(src.stderr_path, errors="replace") as f:
-            stats = fgbi_stats(f.read())
+        identical, ndiff, first, nonzero = (compare_files(src_ram, dst_ram) if converged
+                                            else (False, None, [], None))
 
         ram = info.get("ram", {})
         xb = info.get("xbzrle-cache", {})
@@ -433,12 +709,15 @@ def one_run(a, run, rundir):
             "mode": a.mode,
             "run": run,
             "verified": identical,
+            "converged": converged,
+            "channels": a.channels if multifd else None,
             "ram_bytes": os.path.getsize(src_ram),
             "ram_nonzero_pages": nonzero,
             "wire_bytes": relay.to_dest,
             "wire_bytes_back": relay.to_source,
             "qemu_transferred": ram.get("transferred"),
-            "total_ms": info.get("total-time"),
+            "qemu_multifd_bytes": ram.get("multifd-bytes"),
+            "total_ms": info.get("total-time") if converged else wall_ms,
             "downtime_ms": info.get("downtime"),
             "setup_ms": info.get("setup-time"),
             "wall_ms": wall_ms,
@@ -456,7 +735,18 @@ def one_run(a, run, rundir):
             "encoding_rate_last_period": xb.get("encoding-rate"),
             "xbzrle_cache_bytes": a.cache,
             "max_bandwidth": a.bandwidth,
+            # CPU seconds of the migration threads (sampled every 0.1 s, see CpuSampler)
+            "cpu_src_main_s": src_cpu.seconds(lambda t, n: n == "mig/src/main") if src_cpu else None,
+            "cpu_src_send_s": (src_cpu.seconds(lambda t, n: n.startswith("mig/src/send"))
+                               if src_cpu else None),
+            "cpu_dst_recv_s": (dst_cpu.seconds(lambda t, n: n.startswith("mig/dst/recv"))
+                               if dst_cpu else None),
+            "cpu_dst_main_s": (dst_cpu.seconds(lambda t, n: t == dst.pid) if dst_cpu else None),
             "fgbi_encode": stats,
+            "fgbi_multifd_send": fgbi_send,
+            "fgbi_multifd_recv": fgbi_recv,
+            # libfgbi's configuration per channel (link rate 0: unknown, no adaptive gates)
+            "fgbi_multifd_config": fgbi_conf,
             "source_binary": a.source_binary,
             "dest_binary": a.dest_binary,
             "source_version": versions["src"],
@@ -465,9 +755,11 @@ def one_run(a, run, rundir):
             "src_ram": src_ram,
             "dst_ram": dst_ram,
         }
+        if corrupt is not None:
+            result["corrupt"] = corrupt
         if a.self_test_corrupt_every:
             result["self_test_corrupted_bytes"] = relay.corrupted
-        if not identical:
+        if not identical and converged:
             result["differing_pages"] = ndiff
             result["first_differing_offsets"] = first
         return result
@@ -475,13 +767,14 @@ def one_run(a, run, rundir):
         for q in reversed(qemus):
             if q.proc.poll() is None:
                 q.stop(timeout=5)
-        if relay:
-            relay.close(timeout=2)
+        for r in relays:
+            r.close(timeout=2)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--mode", required=True, choices=["stock", "fgbi-xbzrle"])
+    p.add_argument("--mode", required=True,
+                   choices=["stock", "fgbi-xbzrle"] + list(MULTIFD_MODES))
     p.add_argument("--source-binary", required=True)
     p.add_argument("--dest-binary", required=True)
     p.add_argument("--kernel", required=True)
@@ -489,7 +782,18 @@ def main():
     p.add_argument("--json", action="store_true", help="one JSON object per run on stdout")
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--bandwidth", type=parse_size, default=parse_size("64M"),
-                   help="QEMU max-bandwidth, bytes/s with K/M/G suffixes (default 64M)")
+                   help="QEMU max-bandwidth, bytes/s with K/M/G suffixes (default 64M; "
+                        "0: no limit)")
+    p.add_argument("--zero-page-detection", choices=["none", "legacy", "multifd"],
+                   help="QEMU's zero-page-detection (default: QEMU's, multifd)")
+    p.add_argument("--channels", type=int, default=2,
+                   help="multifd-channels of the multifd modes (default 2)")
+    p.add_argument("--corrupt", type=parse_size, nargs="?", const=parse_size("8M"), default=None,
+                   metavar="AFTER",
+                   help="multifd modes: first migrate through a relay that flips bytes in the "
+                        "payload of one multifd packet after AFTER bytes of its channel "
+                        "(default 8M); that migration must fail with the source guest running, "
+                        "then a fresh destination gets the same guest through a clean relay")
     p.add_argument("--ram", type=parse_size, default=parse_size("128M"), help="guest RAM (128M)")
     p.add_argument("--workload-mib", type=int, default=48, help="workload data in MiB (48)")
     p.add_argument("--batch", type=int, default=2000, help="workload transactions per batch")
@@ -511,6 +815,10 @@ def main():
         a.cache = a.ram // 2
     if a.runs < 1:
         p.error("--runs must be at least 1")
+    if a.channels < 1 or a.channels > 255:
+        p.error("--channels must be 1..255")
+    if a.corrupt is not None and a.mode not in MULTIFD_MODES:
+        p.error("--corrupt needs a multifd mode")
 
     # RAM files of an earlier invocation of this mode are replaced; those of this one stay.
     base = os.path.join(a.outdir, a.mode)
@@ -540,8 +848,10 @@ def main():
         if not r["verified"]:
             problems.append(f"the RAM files differ on {r.get('differing_pages')} pages "
                             f"(first at {r.get('first_differing_offsets')})")
-        if a.stopped_guest:
-            pass  # one pass of a stopped guest: no XBZRLE page is expected
+        if not r["converged"]:
+            problems.append("the migration did not converge within the time limit")
+        elif a.stopped_guest or a.mode in MULTIFD_MODES:
+            pass  # one pass of a stopped guest, or multifd: no XBZRLE page is expected
         elif not r["xbzrle_pages"]:
             problems.append("no page was sent as XBZRLE (the encoder was not exercised)")
         if a.mode == "fgbi-xbzrle" and not a.stopped_guest:
@@ -554,6 +864,16 @@ def main():
                                 f"pages ({r['xbzrle_pages']})")
         elif a.mode == "stock" and r["fgbi_encode"] is not None:
             problems.append("the stock source reported libfgbi calls")
+        if a.mode == "multifd-fgbi" and r["converged"]:
+            snd, rcv = r["fgbi_multifd_send"] or {}, r["fgbi_multifd_recv"] or {}
+            epochs = sum(c.get("epochs", 0) for c in snd.values())
+            frames = sum(c.get("frames", 0) for c in rcv.values())
+            rejected = sum(c.get("rejected", 0) for c in rcv.values())
+            if epochs == 0:
+                problems.append("libfgbi's encoders made no frame")
+            elif epochs != frames or rejected:
+                problems.append(f"the source's encoders made {epochs} frames, the destination's "
+                                f"decoders applied {frames} and rejected {rejected}")
         r["verified"] = r["verified"] and not problems
         if a.json:
             print(json.dumps(r), flush=True)
@@ -562,13 +882,16 @@ def main():
             f"xbzrle pages {r['xbzrle_pages']} (cache miss {r['xbzrle_cache_miss']}, "
             f"overflow {r['xbzrle_overflow']}), encoding rate {r['encoding_rate']}"
             + (f", fgbi_xbzrle_encode calls {r['fgbi_encode']['calls']}"
-               if r["fgbi_encode"] else ""))
+               if r["fgbi_encode"] else "")
+            + f", CPU s: src main {r['cpu_src_main_s']} send {r['cpu_src_send_s']}, "
+              f"dst recv {r['cpu_dst_recv_s']} main {r['cpu_dst_main_s']}")
         if problems:
             for pr in problems:
                 log(f"run {run}: {pr}")
             log(f"run {run}: QEMU logs, command lines, serial logs and RAM files: {rundir}")
             failed = True
-            break
+            if r["converged"]:
+                break  # a run that does not converge is reported; the next runs still run
     return 1 if failed else 0
 
 
