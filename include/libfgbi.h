@@ -777,8 +777,11 @@ int fgbi_encoder_begin_epoch(struct fgbi_encoder *enc, uint64_t epoch);
 
 /**
  * Adds the dirty page at guest address `guest_addr` (a multiple of the page size) in the open
- * epoch, reading exactly page-size bytes at `page` (copied: the buffer is free again on return).
- * The same page may be added more than once in an epoch; the backup ends with the last version.
+ * epoch, reading exactly page-size bytes at `page` once, into the encoder's own copy, before
+ * anything else: the page may change during the call (memory of a running guest), and the frame
+ * and what the encoder remembers then agree on the version read; the buffer is free again on
+ * return. The same page may be added more than once in an epoch; the backup ends with the last
+ * version.
  *
  * # Safety
  * `enc` must be NULL (refused) or a live encoder; `page` NULL (refused) or page-size readable
@@ -802,8 +805,8 @@ int fgbi_encoder_add_page(struct fgbi_encoder *enc, uint64_t guest_addr, const u
 int fgbi_encoder_take_frame(struct fgbi_encoder *enc, const uint8_t **frame, size_t *frame_len);
 
 /**
- * Like `fgbi_encoder_add_page`, with the page's length: a page whose length is not the page
- * size gives `FGBI_ERR_INVALID_ARG`.
+ * Like `fgbi_encoder_add_page` (the page read once, into the encoder's copy), with the page's
+ * length: a page whose length is not the page size gives `FGBI_ERR_INVALID_ARG`.
  *
  * # Safety
  * `enc` must be NULL (refused) or a live encoder; `page` NULL (refused unless `page_len` is 0,
@@ -877,6 +880,10 @@ int fgbi_encoder_resync(struct fgbi_encoder *enc);
  * content against zeros. `guest_addr` and `len` are multiples of the page size
  * (`FGBI_ERR_INVALID_ARG`).
  *
+ * A note on a page this encoder has not sent since the last resync (or no longer holds in its
+ * caches) only makes it forget the page: a decoder accepts ops depending on a page only when that
+ * page came in its own stream.
+ *
  * Notes take effect between frames: call them outside an epoch, or after `begin_epoch` or
  * `fgbi_encoder_take_frame` before the next page (else `FGBI_ERR_STATE`, nothing changed). The
  * backup must make the change after applying every frame taken before the note and before
@@ -899,7 +906,8 @@ int fgbi_encoder_note_zero(struct fgbi_encoder *enc, uint64_t guest_addr, uint64
 int fgbi_encoder_forget(struct fgbi_encoder *enc, uint64_t guest_addr, uint64_t len);
 
 /**
- * Tells the encoder that the backup now holds `page` (page-size bytes, copied) at `guest_addr`,
+ * Tells the encoder that the backup now holds `page` (page-size bytes, read once into its own
+ * copy) at `guest_addr`,
  * sent there by another path: it keeps a copy within its cache budget and deltas the page's next
  * version against it. Rules as for `fgbi_encoder_note_zero`.
  *

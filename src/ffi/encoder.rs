@@ -19,6 +19,8 @@ pub struct fgbi_encoder {
     frame: Option<(*const u8, usize)>,
     /// That frame has not been handed out yet (`end_epoch_into` found the buffer too small).
     undelivered: bool,
+    /// The page being added or noted, copied from the caller's memory in one read.
+    page: Vec<u8>,
     poisoned: bool,
 }
 
@@ -29,6 +31,24 @@ impl Poison for fgbi_encoder {
 }
 
 impl fgbi_encoder {
+    /// Copies the page at `src` (page-size bytes) into the handle's own buffer, `self.page`.
+    /// The caller's page is read once, here: it may be memory that changes meanwhile (a running
+    /// guest's), and the encoder reads a page several times (zero test, delta, hashes, its cached
+    /// copy), which must all see the same content.
+    ///
+    /// # Safety
+    /// `src` is NULL (refused) or points to page-size readable bytes.
+    unsafe fn copy_page(&mut self, src: *const u8) -> FResult {
+        if src.is_null() {
+            return Err(null("page"));
+        }
+        let ps = self.page.len();
+        // SAFETY: `src` is non-NULL with page-size readable bytes (caller's rule); `self.page` is
+        // page-size long and private to the handle, so the two do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src, self.page.as_mut_ptr(), ps) };
+        Ok(())
+    }
+
     /// Ends the open epoch, or takes the frame still waiting to be fetched.
     fn finish(&mut self) -> FResult<(*const u8, usize)> {
         if self.undelivered {
@@ -224,10 +244,12 @@ pub unsafe extern "C" fn fgbi_encoder_new(
         // SAFETY: checked non-NULL; writable by the caller's rule.
         unsafe { out.write(std::ptr::null_mut()) };
         let enc = Encoder::new(*config_ref(cfg)?)?;
+        let page = vec![0; enc.config().page_size];
         let h = Box::new(fgbi_encoder {
             enc,
             frame: None,
             undelivered: false,
+            page,
             poisoned: false,
         });
         // SAFETY: as above.
@@ -285,8 +307,11 @@ fn check_addr(addr: u64, page_size: usize) -> FResult {
 }
 
 /// Adds the dirty page at guest address `guest_addr` (a multiple of the page size) in the open
-/// epoch, reading exactly page-size bytes at `page` (copied: the buffer is free again on return).
-/// The same page may be added more than once in an epoch; the backup ends with the last version.
+/// epoch, reading exactly page-size bytes at `page` once, into the encoder's own copy, before
+/// anything else: the page may change during the call (memory of a running guest), and the frame
+/// and what the encoder remembers then agree on the version read; the buffer is free again on
+/// return. The same page may be added more than once in an epoch; the backup ends with the last
+/// version.
 ///
 /// # Safety
 /// `enc` must be NULL (refused) or a live encoder; `page` NULL (refused) or page-size readable
@@ -298,10 +323,9 @@ pub unsafe extern "C" fn fgbi_encoder_add_page(
     page: *const u8,
 ) -> c_int {
     guard_handle("fgbi_encoder_add_page", "encoder", enc, |e| {
-        let ps = e.enc.config().page_size;
         // SAFETY: NULL or page-size readable bytes (caller's rule).
-        let page = unsafe { slice(page, ps, "page") }?;
-        e.enc.add_page(guest_addr, page)?;
+        unsafe { e.copy_page(page) }?;
+        e.enc.add_page(guest_addr, &e.page)?;
         Ok(())
     })
 }
@@ -336,8 +360,8 @@ pub unsafe extern "C" fn fgbi_encoder_take_frame(
     })
 }
 
-/// Like `fgbi_encoder_add_page`, with the page's length: a page whose length is not the page
-/// size gives `FGBI_ERR_INVALID_ARG`.
+/// Like `fgbi_encoder_add_page` (the page read once, into the encoder's copy), with the page's
+/// length: a page whose length is not the page size gives `FGBI_ERR_INVALID_ARG`.
 ///
 /// # Safety
 /// `enc` must be NULL (refused) or a live encoder; `page` NULL (refused unless `page_len` is 0,
@@ -350,9 +374,17 @@ pub unsafe extern "C" fn fgbi_encoder_add_page_len(
     page_len: usize,
 ) -> c_int {
     guard_handle("fgbi_encoder_add_page_len", "encoder", enc, |e| {
-        // SAFETY: NULL or page_len readable bytes (caller's rule).
-        let page = unsafe { slice(page, page_len, "page") }?;
-        e.enc.add_page(guest_addr, page)?;
+        let ps = e.page.len();
+        if page_len != ps {
+            return Err(crate::Error::PageLength {
+                expected: ps,
+                got: page_len,
+            }
+            .into());
+        }
+        // SAFETY: NULL or page_len (= page size) readable bytes (caller's rule).
+        unsafe { e.copy_page(page) }?;
+        e.enc.add_page(guest_addr, &e.page)?;
         Ok(())
     })
 }
@@ -395,9 +427,9 @@ pub unsafe extern "C" fn fgbi_encoder_add_pages(
         }
         for (i, (&a, &p)) in addrs.iter().zip(pages).enumerate() {
             // SAFETY: non-NULL, page-size readable bytes (caller's rule).
-            let page = unsafe { std::slice::from_raw_parts(p, ps) };
+            unsafe { e.copy_page(p) }?;
             e.enc
-                .add_page(a, page)
+                .add_page(a, &e.page)
                 .map_err(|err| fail(super::error::code_of(&err), format!("page {i}: {err}")))?;
         }
         Ok(())
@@ -542,7 +574,8 @@ pub unsafe extern "C" fn fgbi_encoder_forget(
     })
 }
 
-/// Tells the encoder that the backup now holds `page` (page-size bytes, copied) at `guest_addr`,
+/// Tells the encoder that the backup now holds `page` (page-size bytes, read once into its own
+/// copy) at `guest_addr`,
 /// sent there by another path: it keeps a copy within its cache budget and deltas the page's next
 /// version against it. Rules as for `fgbi_encoder_note_zero`.
 ///
@@ -556,10 +589,9 @@ pub unsafe extern "C" fn fgbi_encoder_note_page(
     page: *const u8,
 ) -> c_int {
     guard_handle("fgbi_encoder_note_page", "encoder", enc, |e| {
-        let ps = e.enc.config().page_size;
         // SAFETY: NULL or page-size readable bytes (caller's rule).
-        let page = unsafe { slice(page, ps, "page") }?;
-        e.enc.note_page(guest_addr, page)?;
+        unsafe { e.copy_page(page) }?;
+        e.enc.note_page(guest_addr, &e.page)?;
         Ok(())
     })
 }

@@ -90,7 +90,7 @@ fn version_matches_the_package() {
 
 #[test]
 fn strerror_names_every_code() {
-    for code in 0..=10 {
+    for code in 0..=12 {
         let s = unsafe { CStr::from_ptr(fgbi_strerror(-code)) };
         assert!(!s.to_bytes().is_empty());
         assert_ne!(
