@@ -25,9 +25,7 @@ pub(crate) fn filled<T: Copy>(n: usize, value: T, what: &'static str) -> Result<
 /// Makes room for `additional` more elements in `v`, so that pushing them cannot reallocate.
 #[inline]
 pub(crate) fn grow<T>(v: &mut Vec<T>, additional: usize, what: &'static str) -> Result<(), Error> {
-    if v.capacity() - v.len() >= additional {
-        return Ok(());
-    }
+    // (a no-op when the room is there already)
     v.try_reserve(additional).map_err(|_| Error::OutOfMemory {
         what,
         bytes: additional.saturating_mul(std::mem::size_of::<T>()),

@@ -103,8 +103,7 @@ impl Decoder {
                     what: "the entropy stage's streams",
                     bytes: limit,
                 })?;
-            plain = budget::filled(limit, 0, "the rebuilt payload")?;
-            plain.clear();
+            budget::grow_to(&mut plain, limit, "the rebuilt payload")?;
             stage = Stage::reserved(STAGE_PER_FRAME_BYTE.saturating_mul(limit))?;
         }
         Ok(Decoder {

@@ -108,20 +108,34 @@ impl FrameWriter {
         }
         // the frame and its coded form trade buffers when the coded one is sent: both get room
         // for either
-        let coded = HEADER_LEN + entropy::max_coded_len(payload) + TRAILER_LEN;
-        grow_to(&mut self.frame, coded, "the frame")?;
-        grow_to(&mut self.coded, coded, "the entropy-coded frame")?;
-        self.entropy
-            .reserve(payload)
-            .map_err(|_| Error::OutOfMemory {
-                what: "the entropy stage's streams",
-                bytes: 3 * payload,
-            })?;
+        grow_to(&mut self.frame, Self::coded_len(payload), "the frame")?;
+        self.reserve_coding(payload)?;
         grow_to(
             &mut self.lit_ctx,
             payload + context::CONTEXT_SLACK,
             "the literal contexts",
         )
+    }
+
+    /// Length of a frame whose payload of `payload` bytes is entropy coded, at most.
+    fn coded_len(payload: usize) -> usize {
+        HEADER_LEN + entropy::max_coded_len(payload) + TRAILER_LEN
+    }
+
+    /// Room to entropy-code a payload of `payload` bytes: the coded frame and the stage's
+    /// streams.
+    fn reserve_coding(&mut self, payload: usize) -> Result<(), Error> {
+        grow_to(
+            &mut self.coded,
+            Self::coded_len(payload),
+            "the entropy-coded frame",
+        )?;
+        self.entropy
+            .reserve(payload)
+            .map_err(|_| Error::OutOfMemory {
+                what: "the entropy stage's streams",
+                bytes: 3 * payload,
+            })
     }
 
     /// Makes room in the frame for one more op of a page of `ps` bytes and the trailer, so that
@@ -202,13 +216,7 @@ impl FrameWriter {
         bs: usize,
     ) -> Option<usize> {
         // room first: a frame whose coding cannot have its memory is sent as it is
-        let payload = end - HEADER_LEN;
-        let coded = HEADER_LEN + entropy::max_coded_len(payload) + TRAILER_LEN;
-        if grow_to(&mut self.coded, coded, "the entropy-coded frame").is_err()
-            || self.entropy.reserve(payload).is_err()
-        {
-            return None;
-        }
+        self.reserve_coding(end - HEADER_LEN).ok()?;
         self.coded.clear();
         self.coded.resize(HEADER_LEN, 0);
         let r = self.entropy.encode(
