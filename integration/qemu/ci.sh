@@ -2,7 +2,8 @@
 # CI step (.ci/run): builds or reuses the patched QEMU (cached under ~/.cache/fgbi-qemu, see
 # build.sh), then one short fgbi-xbzrle migration of a 128 MiB guest at 64 MiB/s (several
 # rounds, about half a minute with the boot) to Debian's unmodified QEMU 10.0; fails unless the
-# RAM files are identical and libfgbi's encoder sent XBZRLE pages. Then the harness self-test,
+# RAM files are identical, libfgbi's encoder sent XBZRLE pages and each of its encodings,
+# applied to the old page by QEMU's own decoder in the source, rebuilt the new page. Then the harness self-test,
 # one multifd-fgbi migration and one multifd-fgbi --corrupt run (patched QEMU on both sides).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,7 +12,8 @@ t0=$SECONDS
 timeout 3000 "$here/build.sh"
 echo "qemu ci: build.sh took $((SECONDS - t0)) s"
 t1=$SECONDS
-timeout 900 "$here/migrate.sh" --mode fgbi-xbzrle --json --runs 1 --bandwidth 64M
+QEMU_FGBI_XBZRLE_CHECK=1 timeout 900 "$here/migrate.sh" --mode fgbi-xbzrle --json --runs 1 \
+    --bandwidth 64M
 echo "qemu ci: the migration took $((SECONDS - t1)) s"
 # The harness must be able to fail: a stopped guest (one pass, no page sent twice) migrated
 # through a relay that flips one bit every 40 MiB must end in a stream error or a RAM difference.

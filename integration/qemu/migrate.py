@@ -386,13 +386,15 @@ def compare_files(a, b):
 
 def fgbi_stats(stderr_text):
     m = None
-    for m in re.finditer(r"fgbi-xbzrle: libfgbi (\S+) fgbi_xbzrle_encode calls=(\d+) encoded=(\d+)"
-                         r" unchanged=(\d+) overflow=(\d+) encoded_bytes=(\d+)", stderr_text):
+    for m in re.finditer(r"fgbi-xbzrle: libfgbi (\S+) encoder=(\S+) calls=(\d+) encoded=(\d+)"
+                         r" unchanged=(\d+) overflow=(\d+) encoded_bytes=(\d+) checked=(\d+)"
+                         r" mismatches=(\d+)", stderr_text):
         pass
     if not m:
         return None
-    keys = ("calls", "encoded", "unchanged", "overflow", "encoded_bytes")
-    return dict(libfgbi_version=m.group(1), **{k: int(v) for k, v in zip(keys, m.groups()[1:])})
+    keys = ("calls", "encoded", "unchanged", "overflow", "encoded_bytes", "checked", "mismatches")
+    return dict(libfgbi_version=m.group(1), encoder=m.group(2),
+                **{k: int(v) for k, v in zip(keys, m.groups()[2:])})
 
 
 MULTIFD_MODES = {"multifd-none": "none", "multifd-zstd": "zstd", "multifd-fgbi": "fgbi"}
@@ -862,6 +864,12 @@ def main():
             elif s["calls"] != r["xbzrle_pages"]:
                 problems.append(f"fgbi_xbzrle_encode calls ({s['calls']}) != QEMU's XBZRLE "
                                 f"pages ({r['xbzrle_pages']})")
+            elif s["mismatches"]:
+                problems.append(f"{s['mismatches']} of {s['checked']} encodings did not rebuild "
+                                f"the new page (QEMU_FGBI_XBZRLE_CHECK)")
+            elif s["encoder"] != "fgbi_xbzrle_encode" and not os.environ.get(
+                    "QEMU_FGBI_XBZRLE_ENCODER"):
+                problems.append(f"the source encoded with '{s['encoder']}', not libfgbi")
         elif a.mode == "stock" and r["fgbi_encode"] is not None:
             problems.append("the stock source reported libfgbi calls")
         if a.mode == "multifd-fgbi" and r["converged"]:
