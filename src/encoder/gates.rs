@@ -123,6 +123,24 @@ impl Gate {
     /// assert_eq!(v[3], Verdict::Measure); // the probe
     /// ```
     pub fn verdict(&mut self, link_rate: u64) -> Verdict {
+        let v = self.peek(link_rate);
+        match v {
+            Verdict::Closed => {
+                self.since_probe += 1;
+                self.skipped += 1;
+            }
+            // a probe (a warm-up use counts nothing)
+            Verdict::Measure if self.uses >= self.warmup => self.since_probe = 0,
+            _ => {}
+        }
+        v
+    }
+
+    /// What [`verdict`](Self::verdict) will say next, without counting anything: a caller that
+    /// prepares work for a stage (the entropy stage's literal contexts) leaves it undone when
+    /// the stage is going to be skipped. The gate changes only when it is asked for a verdict
+    /// or [`record`](Self::record)s a use.
+    pub fn peek(&self, link_rate: u64) -> Verdict {
         if link_rate == 0 {
             return Verdict::Open;
         }
@@ -132,13 +150,11 @@ impl Gate {
         if self.worth_it(link_rate) {
             return Verdict::Open;
         }
-        self.since_probe += 1;
-        if self.since_probe >= self.probe_every.saturating_mul(self.backoff(link_rate)) {
-            self.since_probe = 0;
-            return Verdict::Measure;
+        if self.since_probe + 1 >= self.probe_every.saturating_mul(self.backoff(link_rate)) {
+            Verdict::Measure
+        } else {
+            Verdict::Closed
         }
-        self.skipped += 1;
-        Verdict::Closed
     }
 
     /// Whether the averages say the stage pays on this link.
@@ -390,6 +406,38 @@ mod tests {
         g.record(1_000_000, 2_000);
         assert!(g.worth_it(1_000_000_000));
         assert!(g.cost_ns < 1_000.0 + OUTLIER * 1_000.0 / 16.0 + 1.0);
+    }
+
+    /// `peek` foretells the next `verdict` exactly and changes nothing, through warm-up, open,
+    /// closed, probe and back-off states and with no link rate.
+    #[test]
+    fn peek_foretells_the_next_verdict_without_counting() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for link in [0, 1_000_000, 1_000_000_000] {
+            let mut g = Gate::new(3, 8);
+            for _ in 0..5_000 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let before = (g.skipped, g.since_probe, g.uses);
+                let peeked = g.peek(link);
+                assert_eq!(
+                    (g.skipped, g.since_probe, g.uses),
+                    before,
+                    "peek changed the gate"
+                );
+                assert_eq!(peeked, g.peek(link));
+                let v = g.verdict(link);
+                assert_eq!(peeked, v);
+                if v != Verdict::Closed {
+                    // costs from far below to far above what the saving is worth
+                    g.record(rng % 8_000, 1_000 + (rng >> 32) % 1_000);
+                }
+            }
+            if link == 1_000_000_000 {
+                assert!(g.skipped() > 0, "the walk never closed the gate");
+            }
+        }
     }
 
     /// Probes let the gate reopen when the workload changes.

@@ -363,7 +363,7 @@ impl Encoder {
         }
         w.epochs.epoch = Some(epoch);
         w.epochs.started = (w.cfg.link_rate > 0).then(Instant::now);
-        w.out.start(w.stats.raw.bytes);
+        w.start_frame();
         w.out.epoch_bytes_closed = 0;
         w.out.parts_closed = 0;
         w.lead = Lead::Behind;
@@ -403,7 +403,7 @@ impl Encoder {
             Part::Waiting => {
                 return Err(Error::State("add_page before the finished frame was taken"))
             }
-            Part::Taken => self.w.out.start(self.w.stats.raw.bytes),
+            Part::Taken => self.w.start_frame(),
         }
         if self.w.out.op_count == u32::MAX {
             return Err(Error::State("too many ops in one frame"));
@@ -450,7 +450,7 @@ impl Encoder {
                     "end_epoch before the finished frame was taken",
                 ))
             }
-            Part::Taken => w.out.start(w.stats.raw.bytes),
+            Part::Taken => w.start_frame(),
         }
         w.epochs.epoch = None;
         w.close_frame(epoch, false);
@@ -810,6 +810,64 @@ mod tests {
                     s.delta.pages, 3,
                     "epoch {epoch}: the small changes as deltas"
                 );
+            }
+        }
+    }
+
+    /// A frame the entropy gate is going to skip gets no literal contexts worked out, and one it
+    /// codes gets them; the replica is exact either way. The gate is set by hand (a stage that
+    /// never pays, or always does), so no timing decides; compressible new pages give lz4
+    /// blocks with literals.
+    #[test]
+    fn literal_contexts_are_worked_out_only_for_frames_the_entropy_gate_codes() {
+        use crate::Decoder;
+        for pays in [false, true] {
+            let cfg = Config {
+                link_rate: 1 << 62,
+                ..Config::default()
+            };
+            let mut enc = Encoder::with_seed(cfg, 5).unwrap();
+            let mut dec = Decoder::new(cfg).unwrap();
+            let ps = cfg.page_size;
+            let mut rng = 0x1234_5678_u64;
+            let mut mem = vec![0u8; 8 * ps];
+            let mut replica = vec![0u8; mem.len()];
+            for epoch in 0..3u64 {
+                // text-like pages: few distinct bytes, short repeats
+                for b in mem.iter_mut() {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    if rng.is_multiple_of(4) {
+                        *b = b"abcdefgh "[(rng >> 8) as usize % 9];
+                    }
+                }
+                let g = &mut enc.w.gates.entropy;
+                for _ in 0..gates::FRAME_WARMUP {
+                    if pays {
+                        g.record(0, 1 << 40);
+                    } else {
+                        g.record(1 << 40, 0);
+                    }
+                }
+                let closed = enc.w.gates.entropy.peek(cfg.link_rate) == gates::Verdict::Closed;
+                assert_eq!(closed, !pays);
+                enc.begin_epoch(epoch).unwrap();
+                for (p, page) in mem.chunks(ps).enumerate() {
+                    enc.add_page((p * ps) as u64, page).unwrap();
+                }
+                let contexts = enc.w.out.contexts_noted();
+                let frame = enc.end_epoch().unwrap();
+                dec.apply_flat(frame, &mut replica).unwrap();
+                assert!(replica == mem, "pays {pays}, epoch {epoch}");
+                if pays {
+                    assert!(
+                        contexts > 0,
+                        "epoch {epoch}: a coded frame without contexts"
+                    );
+                } else {
+                    assert_eq!(contexts, 0, "epoch {epoch}: contexts for a skipped frame");
+                }
             }
         }
     }

@@ -40,7 +40,8 @@ pub(super) struct FrameWriter {
     /// nothing is cleared or refilled per op).
     lit_ctx: Vec<u16>,
     lit_ctx_len: usize,
-    /// Whether `lit_ctx` may be used for this frame.
+    /// Whether `lit_ctx` may be used for this frame (false from the start when the entropy gate
+    /// is going to skip it: no context is then worked out).
     lit_ctx_ok: bool,
     /// Pages with an op in this frame so far (kept only with the entropy stage). A DICT op on
     /// one of them has a dictionary the decoder cannot see before the frame (the earlier op's
@@ -160,6 +161,12 @@ impl FrameWriter {
         self.pages_in_frame = 0;
     }
 
+    /// Literal contexts worked out for the open frame so far.
+    #[cfg(test)]
+    pub(super) fn contexts_noted(&self) -> usize {
+        self.lit_ctx_len
+    }
+
     /// Bytes of buffers held besides the frame.
     pub(super) fn memory_bytes(&self) -> usize {
         self.entropy.memory_bytes() + 2 * self.lit_ctx.capacity()
@@ -168,7 +175,8 @@ impl FrameWriter {
     /// Appends an op's tag and page address to the frame; returns where it starts.
     pub(super) fn begin_op(&mut self, tag: u8, page_idx: u64) -> usize {
         let start = self.frame.len();
-        if self.track_pages && !self.in_frame.try_insert(page_idx) {
+        // the record serves the literal contexts only
+        if self.track_pages && self.lit_ctx_ok && !self.in_frame.try_insert(page_idx) {
             // without the record a DICT op's contexts cannot be trusted: code without them
             self.lit_ctx_ok = false;
         }
@@ -236,6 +244,18 @@ impl FrameWriter {
 }
 
 impl Work {
+    /// Opens an empty frame. When the entropy gate is going to skip it, the frame's literal
+    /// contexts are not worked out (on a link where coding does not pay they cost 4-5% of the
+    /// encoder's time for nothing); the gate is asked for its verdict only when the frame
+    /// closes, and nothing changes it in between.
+    pub(super) fn start_frame(&mut self) {
+        self.out.start(self.stats.raw.bytes);
+        if self.cfg.stages.entropy && self.gates.entropy.peek(self.cfg.link_rate) == Verdict::Closed
+        {
+            self.out.lit_ctx_ok = false;
+        }
+    }
+
     /// Closes the open frame of `epoch` (with `partial`, a part of the epoch with more to come):
     /// entropy codes its payload when the stage is on, the payload is not mostly incompressible
     /// pages and the gate lets it, then writes the header and the checksum. The epoch's first
