@@ -31,7 +31,24 @@ python3 "$here/refusals.py" "$("$here/build.sh" --print-binary 2>/dev/null)"
 # multifd-compression fgbi (patched QEMU on both sides, 2 channels) at 1 Gbit/s: the RAM files
 # must be identical and every frame the encoders made applied by the decoders.
 t3=$SECONDS
-timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 125M
+# QEMU 10.0.2's multifd path, under TCG on this 2-core machine, ends about 1 migration in 10
+# with 1-3 pages holding an older version, with or without libfgbi (multifd-none between two
+# patched QEMUs: 1 of 9; Debian's multifd-zstd: 2 of 25; see integration/qemu/README.md): a run
+# whose only fault is such a RAM difference (every frame applied, none refused) is run once more,
+# and the second must verify. A libfgbi fault that shows every time still fails the step.
+if ! timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 125M \
+    >/tmp/fgbi-qemu-multifd.json; then
+    cat /tmp/fgbi-qemu-multifd.json
+    if ! python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["problems"]; sys.exit(not (len(p) == 1 and p[0].startswith("the RAM files differ")))' \
+        /tmp/fgbi-qemu-multifd.json 2>/dev/null; then
+        echo "qemu ci: the multifd-fgbi migration failed" >&2
+        exit 1
+    fi
+    echo "qemu ci: only the RAM files differed (QEMU's multifd race, see above): once more" >&2
+    timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 125M
+else
+    cat /tmp/fgbi-qemu-multifd.json
+fi
 echo "qemu ci: the multifd-fgbi migration took $((SECONDS - t3)) s"
 # A relay that damages one multifd packet's payload: the destination's libfgbi must refuse the
 # frame, the migration must fail with the source guest running, and a second migration of the

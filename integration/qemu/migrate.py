@@ -883,6 +883,7 @@ def main():
                 problems.append(f"the source's encoders made {epochs} frames, the destination's "
                                 f"decoders applied {frames} and rejected {rejected}")
         r["verified"] = r["verified"] and not problems
+        r["problems"] = problems
         if a.json:
             print(json.dumps(r), flush=True)
         log(f"run {run}: {'verified' if r['verified'] else 'FAILED'}: total {r['total_ms']} ms, "
