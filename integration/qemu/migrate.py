@@ -148,6 +148,9 @@ class Qmp:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
                 continue
+            except OSError as e:  # the process died under us (connection reset)
+                raise Failure(f"{self.owner.name}: QMP connection lost: {e} "
+                              f"({self.owner.stderr_tail()})") from e
             if not chunk:
                 raise Failure(f"{self.owner.name}: QMP connection closed "
                               f"({self.owner.stderr_tail()})")
@@ -159,7 +162,11 @@ class Qmp:
         msg = {"execute": command}
         if args:
             msg["arguments"] = {k.replace("_", "-"): v for k, v in args.items()}
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        try:
+            self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        except OSError as e:
+            raise Failure(f"{self.owner.name}: QMP connection lost: {e} "
+                          f"({self.owner.stderr_tail()})") from e
         while True:
             reply = self._read(timeout)
             if "event" in reply:
@@ -617,7 +624,15 @@ def one_run(a, run, rundir):
             info, wall_ms, _, _ = migrate_once(a, run, src, dst, relay, dest_may_die=True)
             deadline = time.monotonic() + 30
             while dst.proc.poll() is None and time.monotonic() < deadline:
-                dinfo = dst.cmd("query-migrate")
+                try:
+                    dinfo = dst.cmd("query-migrate")
+                except Failure as e:
+                    # it may exit between the poll and the command (a failed load ends it)
+                    try:
+                        dst.proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        raise Failure(f"{e} (and the process still runs)") from e
+                    break
                 if dinfo.get("status") in ("failed", "completed"):
                     break
                 time.sleep(0.1)
