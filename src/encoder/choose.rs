@@ -44,29 +44,33 @@ impl Work {
     ) -> Outcome {
         let stages = self.cfg.stages;
         let blocks_on = self.blocks_open;
-        let mut lap = Lap::start();
+        let mut lap = Lap(self.clock);
         self.page.best.clear();
         let mut best = None;
         if stages.delta {
             match self.delta_candidate(page, old) {
                 Delta::Unchanged => {
                     lap.to(&mut self.stats.nanos.delta);
+                    self.clock = lap.0;
                     return Outcome::Unchanged;
                 }
                 Delta::Small => {
                     lap.to(&mut self.stats.nanos.delta);
                     self.emit(page_idx, Kind::Delta, page, old);
+                    self.clock = lap.0;
                     return Outcome::Sent;
                 }
                 Delta::Candidate => best = Some(Kind::Delta),
                 Delta::TooLarge => {}
             }
         } else if page == old {
+            lap.to(&mut self.stats.nanos.delta);
+            self.clock = lap.0;
             return Outcome::Unchanged;
         }
         lap.to(&mut self.stats.nanos.delta);
 
-        let blocks_start = (Instant::now(), self.best_len_or_raw(self.cfg.page_size));
+        let blocks_start = (lap.0, self.best_len_or_raw(self.cfg.page_size));
         if blocks_on {
             self.hash_changed_blocks(page, old);
         } else {
@@ -143,6 +147,7 @@ impl Work {
             None => self.emit_raw(page_idx, page),
         }
         lap.to(&mut self.stats.nanos.compress);
+        self.clock = lap.0;
         Outcome::Sent
     }
 

@@ -198,6 +198,12 @@ impl Gate {
     pub fn skipped(&self) -> u64 {
         self.skipped
     }
+
+    /// Uses recorded so far.
+    #[cfg(test)]
+    pub(crate) fn uses(&self) -> u64 {
+        self.uses
+    }
 }
 
 /// What keeping the page cache up to date costs on pages sent RAW without analysis: kept while
