@@ -247,7 +247,8 @@ impl Work {
     /// Opens an empty frame. When the entropy gate is going to skip it, the frame's literal
     /// contexts are not worked out (on a link where coding does not pay they cost 4-5% of the
     /// encoder's time for nothing); the gate is asked for its verdict only when the frame
-    /// closes, and nothing changes it in between.
+    /// closes, and nothing changes it in between (were it to, a frame without contexts is still
+    /// coded, its literals with one table).
     pub(super) fn start_frame(&mut self) {
         self.out.start(self.stats.raw.bytes);
         if self.cfg.stages.entropy && self.gates.entropy.peek(self.cfg.link_rate) == Verdict::Closed
