@@ -771,6 +771,15 @@ impl Work {
 mod tests {
     use super::*;
 
+    /// The default configuration with a link so fast that the encoder is never ahead of it
+    /// (which would open every gate): the gates decide, and the tests set them by hand.
+    fn never_ahead() -> Config {
+        Config {
+            link_rate: 1 << 62,
+            ..Config::default()
+        }
+    }
+
     /// With the blocks gate closed and the analysis gate open, a page with a few changed bytes
     /// still goes out as a XOR delta, a new page as RAW or compressed, never as a BLOCKS op, and
     /// nothing is hashed into the sharing table; the replica is exact. The gates are set by hand,
@@ -778,11 +787,7 @@ mod tests {
     #[test]
     fn a_closed_blocks_gate_leaves_the_delta_and_skips_the_block_work() {
         use crate::Decoder;
-        // a link so fast that the encoder is never ahead of it (which would open every gate)
-        let cfg = Config {
-            link_rate: 1 << 62,
-            ..Config::default()
-        };
+        let cfg = never_ahead();
         let mut enc = Encoder::with_seed(cfg, 9).unwrap();
         let mut dec = Decoder::new(cfg).unwrap();
         let ps = cfg.page_size;
@@ -827,10 +832,7 @@ mod tests {
     /// of the analysis gate.
     #[test]
     fn shared_clock_reads_charge_every_step_and_every_analysed_page() {
-        let cfg = Config {
-            link_rate: 1 << 62,
-            ..Config::default()
-        };
+        let cfg = never_ahead();
         let mut enc = Encoder::with_seed(cfg, 3).unwrap();
         let ps = cfg.page_size;
         let mut mem: Vec<u8> = (0..16 * ps).map(|i| (i * 13 / 7) as u8).collect();
@@ -878,10 +880,7 @@ mod tests {
     fn literal_contexts_are_worked_out_only_for_frames_the_entropy_gate_codes() {
         use crate::Decoder;
         for pays in [false, true] {
-            let cfg = Config {
-                link_rate: 1 << 62,
-                ..Config::default()
-            };
+            let cfg = never_ahead();
             let mut enc = Encoder::with_seed(cfg, 5).unwrap();
             let mut dec = Decoder::new(cfg).unwrap();
             let ps = cfg.page_size;
