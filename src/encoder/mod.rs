@@ -632,6 +632,10 @@ impl Encoder {
         let zero_time =
             |t: Option<Instant>| t.map_or(0, |t| t.elapsed().as_nanos() as u64 * ZERO_TIMED_EVERY);
 
+        // the cache is asked about the page after the zero test, and dirty pages often come in
+        // runs: the next page's lookup is started now too
+        self.cache.prefetch(page_idx);
+        self.cache.prefetch(page_idx + 1);
         if w.cfg.stages.zero && zero::is_zero(page) {
             w.stats.nanos.zero += zero_time(t);
             if w.zero_pages.contains(page_idx) {

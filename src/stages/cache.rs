@@ -163,6 +163,24 @@ impl PageIndex {
             }
         }
     }
+    /// Starts loading the line of `k`'s home slot into the cache: the lookup that follows
+    /// (after other work) then does not wait on memory.
+    #[inline]
+    fn prefetch(&self, k: u64) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if let (Some(key), Some(val)) = (self.keys.get(self.home(k)), self.vals.get(self.home(k))) {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: a prefetch is a hint that reads nothing the program can see and cannot
+            // fault, whatever the address (here slots of `keys` and `vals`); SSE is part of the
+            // x86_64 baseline. (Miri cannot run it; there the lookup runs without the hint.)
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>((key as *const u64).cast());
+                _mm_prefetch::<_MM_HINT_T0>((val as *const u32).cast());
+            }
+        }
+        #[cfg(any(not(target_arch = "x86_64"), miri))]
+        let _ = k;
+    }
     #[inline]
     fn get(&self, k: u64) -> Option<Where> {
         let i = self.find(k).ok()?;
@@ -531,6 +549,15 @@ impl PageCache {
             }
         };
         Some(s as usize * self.nblocks())
+    }
+
+    /// Starts loading what a lookup of `page` reads first: call it before other work on the
+    /// page (the zero test), so that the lookup after it finds its line in cache. A page
+    /// sent RAW on a fast link costs about 300 ns here, and a lookup that misses the cache a
+    /// third of that.
+    #[inline]
+    pub fn prefetch(&self, page: u64) {
+        self.map.prefetch(page);
     }
 
     /// Whether either tier holds `page` (its copy or its block hashes), without counting a use.
