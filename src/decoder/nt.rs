@@ -11,8 +11,9 @@
 //! threads in program order).
 
 /// Payload bytes from which a frame's page copies stream: 64 pages of 4 KiB, so the parts of an
-/// epoch sent in 1 MiB frames stream, and so does a QEMU multifd packet of 64 RAW pages or more. (On 1 MiB parts
-/// of RAW pages, streaming halves the apply pass: proc-node at 100 Gbit/s, 18.7 -> 9.5 ms.)
+/// epoch sent in 1 MiB frames stream, and so does a QEMU multifd packet of 64 RAW pages or
+/// more. (On 1 MiB parts of RAW pages, streaming halves the apply pass: proc-node at 100
+/// Gbit/s, 18.7 -> 9.5 ms.)
 pub(super) const STREAM_MIN_PAYLOAD: usize = 256 << 10;
 
 /// Copies pages into the replica, streaming when it was created with `stream` set.
