@@ -10,11 +10,12 @@
 //! use in [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per
 //! frame), times the whole number of times its cost exceeds what it saves (at most
 //! [`MAX_BACKOFF`]), so the averages follow the workload (memory that turns compressible again,
-//! a link that got faster); the back-off applies to the entropy gate too (up to 64 frames
-//! between probes). The encoder measures entropy coding of a frame of 1 MiB or more on its
-//! first ops (256 KiB of them, or 1 MiB for frames of 4 MiB or more), scaled to the frame
-//! ([`Verdict::Measure`]), and codes the whole frame only if that says it pays: the first frame
-//! (all of memory) is not coded just to learn that coding does not pay on a fast link.
+//! a link that got faster); the back-off applies to the entropy gate too, at most
+//! [`FRAME_MAX_BACKOFF`] times (up to 64 frames between probes). The encoder measures entropy
+//! coding of a frame of 1 MiB or more on its first ops (256 KiB of them, or 1 MiB for frames of
+//! 4 MiB or more), scaled to the frame ([`Verdict::Measure`]), and codes the whole frame only if
+//! that says it pays: the first frame (all of memory) is not coded just to learn that coding
+//! does not pay on a fast link.
 //!
 //! With its analysis gate closed a page is sent compressed whole (where the compressor's gate
 //! lets it) or RAW, as a per-page sender would; what that costs ([`ShedCost`]) is what the
@@ -45,8 +46,15 @@ pub const FRAME_WARMUP: u64 = 2;
 pub const FRAME_PROBE_EVERY: u64 = 8;
 
 /// A closed gate probes at most this many times less often than its `probe_every` (see
-/// [`Gate::verdict`]).
-pub const MAX_BACKOFF: u64 = 8;
+/// [`Gate::verdict`]): a per-page stage far from paying is probed once in 1024 pages. A probe
+/// of the analysis or of compression costs 5-10 us, a page sent RAW about 0.3 us, so probes
+/// then cost under 3% of the encoder's time on a link where every page goes RAW.
+pub const MAX_BACKOFF: u64 = 32;
+
+/// The entropy gate's [`MAX_BACKOFF`]: its probe is a sample of a frame, and a frame stands for
+/// many pages, so it backs off less (a workload that turns compressible is found within 64
+/// frames).
+pub const FRAME_MAX_BACKOFF: u64 = 8;
 
 /// Weight of a new sample in the moving averages (1/16).
 const ALPHA: f64 = 1.0 / 16.0;
@@ -75,6 +83,7 @@ pub struct Gate {
     skipped: u64,
     warmup: u64,
     probe_every: u64,
+    max_backoff: u64,
 }
 
 impl Default for Gate {
@@ -96,7 +105,15 @@ impl Gate {
             skipped: 0,
             warmup,
             probe_every: probe_every.max(1),
+            max_backoff: MAX_BACKOFF,
         }
+    }
+
+    /// The same gate, its probes backing off at most `max_backoff` times (at least 1; see
+    /// [`verdict`](Self::verdict)) instead of [`MAX_BACKOFF`].
+    pub fn with_max_backoff(mut self, max_backoff: u64) -> Gate {
+        self.max_backoff = max_backoff.max(1);
+        self
     }
 
     /// Whether the stage should run on the next use, for a link of `link_rate` bytes per second
@@ -163,16 +180,18 @@ impl Gate {
     }
 
     /// How many times `probe_every` a closed gate waits between probes: the whole number of
-    /// times the stage's cost exceeds the link time it saves, from 1 to [`MAX_BACKOFF`]. A stage
-    /// that nearly pays is probed as often as ever; one that costs many times what it saves
-    /// (compression on a 10 Gbit/s link) is probed up to `MAX_BACKOFF` times less often, so its
-    /// probes stop costing a noticeable share of the encoder's time.
+    /// times the stage's cost exceeds the link time it saves, from 1 to the gate's maximum
+    /// ([`MAX_BACKOFF`] unless [`with_max_backoff`](Self::with_max_backoff)). A stage that nearly
+    /// pays is probed as often as ever; one that costs many times what it saves (compression on a
+    /// 10 Gbit/s link) is probed up to that many times less often, so its probes stop costing a
+    /// noticeable share of the encoder's time.
     fn backoff(&self, link_rate: u64) -> u64 {
         let saved_ns = self.saved * 1e9 / link_rate as f64;
-        if self.cost_ns >= saved_ns * MAX_BACKOFF as f64 {
-            MAX_BACKOFF
+        let max = self.max_backoff as f64;
+        if self.cost_ns >= saved_ns * max {
+            self.max_backoff
         } else {
-            (self.cost_ns / saved_ns).clamp(1.0, MAX_BACKOFF as f64) as u64
+            (self.cost_ns / saved_ns).clamp(1.0, max) as u64
         }
     }
 
@@ -330,7 +349,7 @@ impl Default for Gates {
             blocks: Gate::default(),
             dict: Gate::default(),
             compress: Gate::default(),
-            entropy: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY),
+            entropy: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY).with_max_backoff(FRAME_MAX_BACKOFF),
         }
     }
 }
@@ -399,6 +418,22 @@ mod tests {
         assert_eq!(probes(1_500), 100 * MAX_BACKOFF);
         assert_eq!(probes(3_500), 100 * MAX_BACKOFF / 3);
         assert_eq!(probes(100_000), 100);
+    }
+
+    /// The entropy gate (one use per frame) backs off at most FRAME_MAX_BACKOFF times, less
+    /// than the per-page gates.
+    #[test]
+    fn the_entropy_gate_backs_off_less() {
+        let mut g = Gates::default().entropy;
+        let (mut ran, uses) = (0, FRAME_WARMUP + 10 * FRAME_PROBE_EVERY * FRAME_MAX_BACKOFF);
+        for _ in 0..uses {
+            if g.open(1_000_000_000) {
+                ran += 1;
+                g.record(1_000_000, 1_000); // a thousand times what it saves
+            }
+        }
+        const { assert!(FRAME_MAX_BACKOFF < MAX_BACKOFF) };
+        assert_eq!(ran - FRAME_WARMUP, 10);
     }
 
     /// One use that took a thousand times the usual (the thread was preempted) moves the
