@@ -163,12 +163,13 @@ impl PageIndex {
             }
         }
     }
-    /// Starts loading the line of `k`'s home slot into the cache: the lookup that follows
+    /// Starts loading the key and value lines of `k`'s home slot: the lookup that follows
     /// (after other work) then does not wait on memory.
     #[inline]
     fn prefetch(&self, k: u64) {
+        let i = self.home(k);
         #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if let (Some(key), Some(val)) = (self.keys.get(self.home(k)), self.vals.get(self.home(k))) {
+        if let (Some(key), Some(val)) = (self.keys.get(i), self.vals.get(i)) {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             // SAFETY: a prefetch is a hint that reads nothing the program can see and cannot
             // fault, whatever the address (here slots of `keys` and `vals`); SSE is part of the
@@ -179,7 +180,7 @@ impl PageIndex {
             }
         }
         #[cfg(any(not(target_arch = "x86_64"), miri))]
-        let _ = k;
+        let _ = i;
     }
     #[inline]
     fn get(&self, k: u64) -> Option<Where> {
