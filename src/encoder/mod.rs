@@ -129,8 +129,8 @@ enum Lead {
     /// Behind (or no link rate): each stage must pay for itself (the gates).
     Behind,
     /// Ahead: the analysis of every page runs (the XOR delta and the block work, which save the
-    /// most bytes per nanosecond) and the fallback compressor; dictionary compression and entropy
-    /// coding stay gated.
+    /// most bytes per nanosecond) and the fallback compressor; dictionary compression stays
+    /// gated, and entropy coding runs when the slack left covers it (see `entropy_fits_slack`).
     Ahead,
     /// More than twice as fast as the link so far: every stage runs.
     FarAhead,
@@ -167,6 +167,20 @@ impl Epochs {
         } else {
             Lead::Behind
         }
+    }
+
+    /// Whether `extra_ns` more of encoding still leaves the open epoch's encoding done before
+    /// its frames so far (`payload` bytes) are through a link of `link_rate` bytes per second:
+    /// encoding and sending overlap, so such work delays nothing.
+    fn slack_covers(&self, payload: usize, link_rate: u64, extra_ns: f64) -> bool {
+        let Some(t) = self.started else {
+            return false;
+        };
+        if link_rate == 0 {
+            return false;
+        }
+        let spent = t.elapsed().as_nanos() as f64;
+        spent + extra_ns <= payload as f64 * 1e9 / link_rate as f64
     }
 }
 
@@ -956,5 +970,26 @@ mod tests {
         assert_eq!(e.lead(1_500_000, 1_000_000_000), Lead::Ahead);
         let idle = Epochs { started: None, ..e };
         assert_eq!(idle.lead(10_000_000, 1_000_000), Lead::Behind);
+    }
+
+    /// Work fits the epoch's slack while the time spent so far plus the work stays within the
+    /// link time of the epoch's bytes: 1 ms spent and 10 ms more against 10 MB on a 100 MB/s
+    /// link (100 ms) fits; 200 ms more does not, nor does anything on a link a million times
+    /// faster, without a link rate, or without an open epoch.
+    #[test]
+    fn slack_covers_work_that_ends_before_the_link_does() {
+        let started = Instant::now() - std::time::Duration::from_millis(1);
+        let e = Epochs {
+            started: Some(started),
+            epoch: Some(0),
+            last: None,
+            resync_pending: true,
+        };
+        assert!(e.slack_covers(10_000_000, 100_000_000, 10e6));
+        assert!(!e.slack_covers(10_000_000, 100_000_000, 200e6));
+        assert!(!e.slack_covers(10_000_000, 100_000_000_000_000, 0.0));
+        assert!(!e.slack_covers(10_000_000, 0, 0.0));
+        let idle = Epochs { started: None, ..e };
+        assert!(!idle.slack_covers(10_000_000, 100_000_000, 0.0));
     }
 }

@@ -64,7 +64,37 @@ pub(super) struct FrameWriter {
     pub(super) parts_closed: u64,
     /// The encoder's count of RAW op bytes when the open frame began.
     pub(super) raw_at_start: u64,
+    /// The entropy stage's speed and effect as last measured (moving averages over the frames
+    /// and samples it coded): nanoseconds per payload byte, and the share of the payload the
+    /// coded form kept. `None` until it first ran.
+    entropy_rate: Option<EntropyRate>,
 }
+
+/// See [`FrameWriter::entropy_rate`].
+#[derive(Debug, Clone, Copy)]
+struct EntropyRate {
+    ns_per_byte: f64,
+    kept: f64,
+}
+
+impl EntropyRate {
+    /// For coding the open frame (`frame` bytes, a header's among them) of an epoch whose
+    /// closed frames took `closed` bytes: the epoch's bytes once the frame is coded as the
+    /// stage has been coding, and the nanoseconds to allow for coding it (its measured cost
+    /// times [`SLACK_MARGIN`]).
+    fn estimate(&self, closed: usize, frame: usize) -> (usize, f64) {
+        let payload = frame.saturating_sub(HEADER_LEN) as f64;
+        let coded = frame as f64 - (1.0 - self.kept) * payload;
+        (
+            closed + coded.max(0.0) as usize,
+            self.ns_per_byte * payload * SLACK_MARGIN,
+        )
+    }
+}
+
+/// Slack spent on entropy coding is judged on its measured cost times this: the cost of one
+/// frame varies with its contents (and with what else the machine does).
+const SLACK_MARGIN: f64 = 1.5;
 
 /// The open epoch's frame, when an epoch is sent in parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +127,7 @@ impl FrameWriter {
             epoch_bytes_closed: 0,
             parts_closed: 0,
             raw_at_start: 0,
+            entropy_rate: None,
         }
     }
 
@@ -200,6 +231,25 @@ impl FrameWriter {
             }
         }
         (len - start) as u64
+    }
+
+    /// Takes one entropy coding of `payload` bytes into [`entropy_rate`](Self::entropy_rate):
+    /// it took `ns` and its coded form saved `saved` bytes.
+    fn note_entropy_rate(&mut self, ns: u64, payload: u64, saved: u64) {
+        if payload == 0 {
+            return;
+        }
+        let now = EntropyRate {
+            ns_per_byte: ns as f64 / payload as f64,
+            kept: 1.0 - saved.min(payload) as f64 / payload as f64,
+        };
+        self.entropy_rate = Some(match self.entropy_rate {
+            None => now,
+            Some(r) => EntropyRate {
+                ns_per_byte: r.ns_per_byte + (now.ns_per_byte - r.ns_per_byte) / 4.0,
+                kept: r.kept + (now.kept - r.kept) / 4.0,
+            },
+        });
     }
 
     /// The sample the entropy gate measures a frame of `payload` bytes on, if it is large enough
@@ -315,7 +365,7 @@ impl Work {
                 None => true,
                 Some(sample) => self.entropy_sample_pays(sample, payload),
             },
-        };
+        } || self.entropy_fits_slack();
         if !code {
             self.stats.skipped_entropy += 1;
             return false;
@@ -333,7 +383,20 @@ impl Work {
         let ns = t.elapsed().as_nanos() as u64;
         self.stats.nanos.entropy += ns;
         self.gates.entropy.record(ns, saved);
+        self.out.note_entropy_rate(ns, payload, saved);
         saved > 0
+    }
+
+    /// Whether coding the open frame, at the entropy stage's measured speed, still ends the epoch's encoding before its frames are through the link. Then coding
+    /// delays nothing and sends fewer bytes, whatever the gate (which weighs the stage's time
+    /// against the link time it saves, as if nothing overlapped) says.
+    fn entropy_fits_slack(&self) -> bool {
+        let Some(r) = self.out.entropy_rate else {
+            return false;
+        };
+        let (epoch_bytes, extra) = r.estimate(self.out.epoch_bytes_closed, self.out.frame.len());
+        self.epochs
+            .slack_covers(epoch_bytes, self.cfg.link_rate, extra)
     }
 
     /// Codes the frame's first ops (`sample`) and tells whether coding the whole frame of
@@ -349,6 +412,8 @@ impl Work {
         let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
         let ns = t.elapsed().as_nanos() as u64;
         self.stats.nanos.entropy += ns;
+        self.out
+            .note_entropy_rate(ns, (end - HEADER_LEN) as u64, saved);
         let scale = payload as f64 / (end - HEADER_LEN) as f64;
         let mut measured = self.gates.entropy;
         measured.record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
@@ -450,5 +515,42 @@ impl Work {
         self.out.frame.extend_from_slice(page);
         let n = self.out.finish_op(start);
         count(&mut self.stats.raw, n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stage's rate starts at its first measurement and then moves a quarter of the way
+    /// to each new one; a measurement of nothing coded changes nothing.
+    #[test]
+    fn the_entropy_rate_follows_its_measurements() {
+        let mut w = FrameWriter::new(0, true);
+        assert!(w.entropy_rate.is_none());
+        w.note_entropy_rate(0, 0, 0);
+        assert!(w.entropy_rate.is_none());
+        w.note_entropy_rate(8_000, 1_000, 400); // 8 ns a byte, 60% kept
+        let r = w.entropy_rate.unwrap();
+        assert_eq!((r.ns_per_byte, r.kept), (8.0, 0.6));
+        w.note_entropy_rate(4_000, 2_000, 2_000); // 2 ns a byte, nothing kept
+        let r = w.entropy_rate.unwrap();
+        assert_eq!(r.ns_per_byte, 6.5);
+        assert!((r.kept - 0.45).abs() < 1e-12, "{}", r.kept);
+    }
+
+    /// The estimate of coding a frame: its payload shrinks to the share the stage keeps, its
+    /// header stays, the closed frames count whole, and the time allowed is the measured cost
+    /// with the margin.
+    #[test]
+    fn coding_a_frame_is_estimated_from_the_rate() {
+        let r = EntropyRate {
+            ns_per_byte: 10.0,
+            kept: 0.5,
+        };
+        let (bytes, ns) = r.estimate(1_000, HEADER_LEN + 4_000);
+        assert_eq!(bytes, 1_000 + HEADER_LEN + 2_000);
+        assert_eq!(ns, 40_000.0 * SLACK_MARGIN);
+        assert_eq!(r.estimate(0, HEADER_LEN), (HEADER_LEN, 0.0));
     }
 }
