@@ -945,28 +945,28 @@ mod tests {
         }
     }
 
+    /// Epoch 0, open for 1 ms now.
+    fn open_for_a_millisecond() -> Epochs {
+        Epochs {
+            started: Some(Instant::now() - std::time::Duration::from_millis(1)),
+            epoch: Some(0),
+            last: None,
+            resync_pending: true,
+        }
+    }
+
     /// The encoder is ahead of the link while its time so far is below its output's link time,
     /// far ahead below half of it: 1 ms of encoding against 10 MB on a 1 MB/s link (10 s) is far
     /// ahead, against the same bytes on a link a million times faster (10 us) it is behind, and
     /// without an open epoch it is never ahead.
     #[test]
     fn ahead_of_the_link_while_encoding_took_less_than_sending() {
-        let started = Instant::now() - std::time::Duration::from_millis(1);
-        let e = Epochs {
-            started: Some(started),
-            epoch: Some(0),
-            last: None,
-            resync_pending: true,
-        };
+        let e = open_for_a_millisecond();
         assert_eq!(e.lead(10_000_000, 1_000_000), Lead::FarAhead);
         assert_eq!(e.lead(10_000_000, 1_000_000_000_000), Lead::Behind);
         assert_eq!(e.lead(0, 1_000_000), Lead::Behind);
         // 1 ms spent (and a little more by now) against 1.5 ms of link time: ahead, not far
-        let started = Instant::now() - std::time::Duration::from_millis(1);
-        let e = Epochs {
-            started: Some(started),
-            ..e
-        };
+        let e = open_for_a_millisecond();
         assert_eq!(e.lead(1_500_000, 1_000_000_000), Lead::Ahead);
         let idle = Epochs { started: None, ..e };
         assert_eq!(idle.lead(10_000_000, 1_000_000), Lead::Behind);
@@ -978,13 +978,7 @@ mod tests {
     /// faster, without a link rate, or without an open epoch.
     #[test]
     fn slack_covers_work_that_ends_before_the_link_does() {
-        let started = Instant::now() - std::time::Duration::from_millis(1);
-        let e = Epochs {
-            started: Some(started),
-            epoch: Some(0),
-            last: None,
-            resync_pending: true,
-        };
+        let e = open_for_a_millisecond();
         assert!(e.slack_covers(10_000_000, 100_000_000, 10e6));
         assert!(!e.slack_covers(10_000_000, 100_000_000, 200e6));
         assert!(!e.slack_covers(10_000_000, 100_000_000_000_000, 0.0));
