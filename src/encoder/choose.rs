@@ -10,6 +10,15 @@ use crate::stages::cache::PageCache;
 use crate::stages::delta;
 use std::time::Instant;
 
+/// Link rate (bytes per second) from which the fallback compressor uses its greedy parse when the
+/// encoder is not far ahead of the link: 10 MB/s (80 Mbit/s). Below it a page's time on the link
+/// dwarfs any parse's time, and libfgbi's matcher runs on every page, the first pages of an epoch
+/// too (before the encoder knows how far ahead it is). From it, libfgbi's matcher runs only far
+/// ahead of the link: the encoder's time matters more than the last few percent of bytes
+/// (proc-node at 1 Gbit/s: 1.33 -> 1.03 times the ship time of per-page lz4; QEMU's multifd
+/// channels at 62.5 MiB/s each: half the source's CPU time for 1% more bytes).
+const GREEDY_FROM: u64 = 10_000_000;
+
 /// What the XOR delta found.
 enum Delta {
     /// The page equals what the backup holds.
@@ -357,13 +366,11 @@ impl Work {
         } else {
             page
         };
-        // Without a link rate, or far ahead of the link, bytes are what matters: libfgbi's
-        // matcher. Else the greedy parse, twice as fast for a few percent more bytes, which the
-        // gate measures: the encoder's time matters more than the last bytes (proc-node at
-        // 1 Gbit/s: 1.33 -> 1.03 times the ship time of per-page lz4; QEMU's multifd channels
-        // at 62.5 MiB/s each: half the source's CPU time for 1% more bytes).
+        // without a link rate, on a very slow one or far ahead of the link, bytes are what
+        // matters: libfgbi's matcher; else the greedy parse, twice as fast for a few percent
+        // more bytes, which the gate measures
         let out = &mut self.page.body[..limit];
-        if self.cfg.link_rate == 0 || self.lead == Lead::FarAhead {
+        if self.cfg.link_rate < GREEDY_FROM || self.lead == Lead::FarAhead {
             return self.engine.compress(src, out);
         }
         let r = self.engine.compress_fast(src, out);
