@@ -387,9 +387,10 @@ impl Work {
         saved > 0
     }
 
-    /// Whether coding the open frame, at the entropy stage's measured speed, still ends the epoch's encoding before its frames are through the link. Then coding
-    /// delays nothing and sends fewer bytes, whatever the gate (which weighs the stage's time
-    /// against the link time it saves, as if nothing overlapped) says.
+    /// Whether coding the open frame, at the entropy stage's measured speed, still ends the
+    /// epoch's encoding before its frames are through the link. Then coding delays nothing and
+    /// sends fewer bytes, whatever the gate (which weighs the stage's time against the link time
+    /// it saves, as if nothing overlapped) says.
     fn entropy_fits_slack(&self) -> bool {
         let Some(r) = self.out.entropy_rate else {
             return false;
