@@ -150,22 +150,24 @@ struct Epochs {
 }
 
 impl Epochs {
+    /// The open epoch's encoding time so far and the time `payload` bytes (its frames so far)
+    /// take on a link of `link_rate` bytes per second, in nanoseconds; `None` without an open
+    /// epoch or a link rate.
+    fn spent_and_link_ns(&self, payload: usize, link_rate: u64) -> Option<(f64, f64)> {
+        let t = self.started.filter(|_| link_rate > 0)?;
+        let spent = t.elapsed().as_nanos() as f64;
+        Some((spent, payload as f64 * 1e9 / link_rate as f64))
+    }
+
     /// How the open epoch's encoding time so far compares with the time `payload` bytes (its
     /// frames so far) take on a link of `link_rate` bytes per second. Encoding and sending
     /// overlap, so while the encoder is ahead of the link a stage's time costs nothing and its
     /// saved bytes arrive sooner; behind it, each stage must pay for itself (the gates).
     fn lead(&self, payload: usize, link_rate: u64) -> Lead {
-        let Some(t) = self.started else {
-            return Lead::Behind;
-        };
-        let spent = t.elapsed().as_nanos() as f64;
-        let link = payload as f64 * 1e9 / link_rate as f64;
-        if 2.0 * spent < link {
-            Lead::FarAhead
-        } else if spent < link {
-            Lead::Ahead
-        } else {
-            Lead::Behind
+        match self.spent_and_link_ns(payload, link_rate) {
+            Some((spent, link)) if 2.0 * spent < link => Lead::FarAhead,
+            Some((spent, link)) if spent < link => Lead::Ahead,
+            _ => Lead::Behind,
         }
     }
 
@@ -173,14 +175,8 @@ impl Epochs {
     /// its frames so far (`payload` bytes) are through a link of `link_rate` bytes per second:
     /// encoding and sending overlap, so such work delays nothing.
     fn slack_covers(&self, payload: usize, link_rate: u64, extra_ns: f64) -> bool {
-        let Some(t) = self.started else {
-            return false;
-        };
-        if link_rate == 0 {
-            return false;
-        }
-        let spent = t.elapsed().as_nanos() as f64;
-        spent + extra_ns <= payload as f64 * 1e9 / link_rate as f64
+        self.spent_and_link_ns(payload, link_rate)
+            .is_some_and(|(spent, link)| spent + extra_ns <= link)
     }
 }
 
