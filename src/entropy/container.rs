@@ -84,8 +84,12 @@ pub(super) fn get_listed(
 /// One stream, with the counts of its byte values: Huffman coded when that is smaller, else
 /// stored.
 pub(super) fn write_stream(s: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) {
-    let lens = huffman::code_lengths(counts);
-    let coded = huffman::coded_bits(counts, &lens).div_ceil(8) as usize;
+    write_stream_with(s, counts, &huffman::code_lengths(counts), out)
+}
+
+/// [`write_stream`] given the code lengths of `counts`.
+fn write_stream_with(s: &[u8], counts: &[u32; 256], lens: &huffman::Lengths, out: &mut Vec<u8>) {
+    let coded = huffman::coded_bits(counts, lens).div_ceil(8) as usize;
     let k = lens.iter().filter(|&&l| l > 0).count();
     let table = TABLE_BYTES.min(listed_table_len(k));
     if !s.is_empty() && table + varint::len(coded as u64) + coded < s.len() {
@@ -94,14 +98,14 @@ pub(super) fn write_stream(s: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) {
         varint::put(out, s.len() as u64);
         if table == TABLE_BYTES {
             out[mode_at] = MODE_HUFFMAN;
-            out.extend_from_slice(&huffman::pack_lengths(&lens));
+            out.extend_from_slice(&huffman::pack_lengths(lens));
         } else {
             out[mode_at] = MODE_HUFFMAN_LISTED;
-            put_listed(&lens, out);
+            put_listed(lens, out);
         }
         varint::put(out, coded as u64);
         // every byte of `s` has a code: the lengths are of its own counts
-        huffman::encode_exact(s, &lens, coded, out);
+        huffman::encode_exact(s, lens, coded, out);
     } else {
         out.push(MODE_STORED);
         varint::put(out, s.len() as u64);
@@ -109,11 +113,10 @@ pub(super) fn write_stream(s: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) {
     }
 }
 
-/// Bytes [`write_stream`] writes for a stream of `n` bytes with these counts, less its length
-/// varint.
-fn stream_len(n: usize, counts: &[u32; 256]) -> usize {
-    let lens = huffman::code_lengths(counts);
-    let coded = huffman::coded_bits(counts, &lens).div_ceil(8) as usize;
+/// Bytes [`write_stream`] writes for a stream of `n` bytes with these counts and their code
+/// lengths, less its length varint.
+fn stream_len(n: usize, counts: &[u32; 256], lens: &huffman::Lengths) -> usize {
+    let coded = huffman::coded_bits(counts, lens).div_ceil(8) as usize;
     let k = lens.iter().filter(|&&l| l > 0).count();
     let table = TABLE_BYTES.min(listed_table_len(k));
     let huff = 1 + table + varint::len(coded as u64) + coded;
@@ -137,8 +140,9 @@ pub(super) fn write_context_stream(
     model.cluster(context::tables_for(s.len()));
     let coded = model.bits.div_ceil(8) as usize;
     let with_ctx = 1 + model.tables_len() + varint::len(coded as u64) + coded;
-    if with_ctx >= stream_len(s.len(), counts) {
-        return write_stream(s, counts, out);
+    let lens = huffman::code_lengths(counts);
+    if with_ctx >= stream_len(s.len(), counts, &lens) {
+        return write_stream_with(s, counts, &lens, out);
     }
     out.push(MODE_CONTEXT);
     varint::put(out, s.len() as u64);

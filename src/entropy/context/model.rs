@@ -11,8 +11,8 @@ use crate::entropy::huffman::Lengths;
 /// frame, so a steady stream of frames allocates nothing.
 #[derive(Clone)]
 pub struct Model {
-    /// Byte counts per context ([`CONTEXTS`] rows once used).
-    pub counts: Vec<[u32; 256]>,
+    /// Byte counts per context ([`CONTEXTS`] rows once used; see [`counts`](Self::counts)).
+    pub(super) counts: Vec<[u32; 256]>,
     /// Table of each context (contexts without literals use table 0).
     pub map: [u8; CONTEXTS],
     /// Code lengths of each table.
@@ -20,14 +20,23 @@ pub struct Model {
     /// Bits of the coded stream.
     pub bits: u64,
     // scratch
-    /// Counts of every other byte while counting (see [`count_with`]).
+    /// Counts of every other byte while counting (see [`count_with`]); all zeros between
+    /// counts unless `odd_dirty`.
     pub(super) counts_odd: Vec<[u32; 256]>,
+    /// Whether a count stopped (a panic) before it emptied `counts_odd`.
+    pub(super) odd_dirty: bool,
+    /// Bytes counted per context (the sums of `counts` rows).
     pub(super) totals: Vec<u64>,
     pub(super) active: Vec<u16>,
-    pub(super) sums: Vec<[u64; 256]>,
+    /// Byte counts of each cluster (the sum of its contexts' counts).
+    pub(super) sums: Vec<[u32; 256]>,
     pub(super) cost: Vec<[f32; 256]>,
+    /// Clusters whose sums changed since their costs and bits were last computed.
+    pub(super) stale: Vec<bool>,
     /// `counts` of the active contexts as floats, in `active` order.
     pub(super) fcounts: Vec<[f32; 256]>,
+    /// Bits of each active context (row, `active` order) under each cluster's costs (column).
+    pub(super) dots: Vec<f32>,
     /// The table each active context chose in the last round.
     pub(super) choice: Vec<u8>,
     pub(super) kept: Vec<[u32; 256]>,
@@ -39,6 +48,7 @@ impl Default for Model {
         Model {
             counts: Vec::new(),
             counts_odd: Vec::new(),
+            odd_dirty: false,
             map: [0; CONTEXTS],
             tables: Vec::new(),
             bits: 0,
@@ -46,7 +56,9 @@ impl Default for Model {
             active: Vec::new(),
             sums: Vec::new(),
             cost: Vec::new(),
+            stale: Vec::new(),
             fcounts: Vec::new(),
+            dots: Vec::new(),
             choice: Vec::new(),
             kept: Vec::new(),
             codes: Vec::new(),
@@ -72,26 +84,49 @@ impl Model {
     /// Counts the bytes of `s` by their contexts, replacing earlier counts.
     ///
     /// # Panics
-    /// If `ctx` gives fewer contexts than `s` has bytes.
+    /// If `ctx` gives fewer contexts than `s` has bytes or a context of [`CONTEXTS`] or more, or
+    /// `s` has 2^32 bytes or more.
     pub fn count_by(&mut self, s: &[u8], ctx: Contexts<'_>) {
         ctx.check(s);
-        for rows in [&mut self.counts, &mut self.counts_odd] {
-            rows.resize(CONTEXTS, [0; 256]);
-            for row in rows.iter_mut() {
+        assert!(
+            u32::try_from(s.len()).is_ok(),
+            "a stream of {} bytes",
+            s.len()
+        );
+        self.counts.resize(CONTEXTS, [0; 256]);
+        for row in self.counts.iter_mut() {
+            row.fill(0);
+        }
+        self.counts_odd.resize(CONTEXTS, [0; 256]);
+        if self.odd_dirty {
+            for row in self.counts_odd.iter_mut() {
                 row.fill(0);
             }
         }
+        self.odd_dirty = true;
         let (even, odd) = (&mut self.counts[..], &mut self.counts_odd[..]);
         match ctx {
             Contexts::Given(c) => count_with(even, odd, s, Given(c)),
             Contexts::Previous => count_with(even, odd, s, Previous(s)),
             Contexts::Beside(o) => count_with(even, odd, s, Beside(o)),
         }
-        for (e, o) in even.iter_mut().zip(odd.iter()) {
-            for (a, &b) in e.iter_mut().zip(o) {
-                *a += b;
+        // one pass joins the halves, empties `counts_odd` for the next count and sums the rows
+        self.totals.clear();
+        for (e, o) in even.iter_mut().zip(odd.iter_mut()) {
+            let mut total = 0u32;
+            for (a, b) in e.iter_mut().zip(o.iter_mut()) {
+                *a += *b;
+                *b = 0;
+                total += *a;
             }
+            self.totals.push(total as u64);
         }
+        self.odd_dirty = false;
+    }
+
+    /// Byte counts per context of the last count ([`CONTEXTS`] rows; none before the first).
+    pub fn counts(&self) -> &[[u32; 256]] {
+        &self.counts
     }
 
     /// Bytes of buffers held.
@@ -101,10 +136,12 @@ impl Model {
             + self.kept.capacity()
             + self.codes.capacity();
         rows * 1024
-            + self.sums.capacity() * 2048
+            + self.sums.capacity() * 1024
             + self.cost.capacity() * 1024
             + self.fcounts.capacity() * 1024
             + self.choice.capacity()
+            + self.stale.capacity()
+            + self.dots.capacity() * 4
             + self.tables.capacity() * 256
             + self.totals.capacity() * 8
             + self.active.capacity() * 2

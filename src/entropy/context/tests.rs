@@ -679,12 +679,22 @@ fn assignment_is_the_same_with_avx2() {
             })
             .collect();
         let (mut plain, mut wide) = (vec![0u8; contexts], vec![0u8; contexts]);
-        assign_in(&counts, &costs, &mut plain);
+        let stale = vec![true; tables];
+        let mut dots = vec![0f32; contexts * tables];
+        assign_in(&counts, &costs, &stale, &mut dots, &mut plain);
+        let mut wide_dots = vec![0f32; contexts * tables];
         // SAFETY: AVX2 was detected above.
-        unsafe { assign_avx2(&counts, &costs, &mut wide) };
+        unsafe { assign_avx2(&counts, &costs, &stale, &mut wide_dots, &mut wide) };
         assert_eq!(plain, wide, "{contexts} contexts, {tables} tables");
+        assert!(dots == wide_dots, "{contexts} contexts, {tables} tables");
         let mut picked = vec![0u8; contexts];
-        assign(&counts, &costs, &mut picked);
+        assign(
+            &counts,
+            &costs,
+            &stale,
+            &mut vec![0f32; contexts * tables],
+            &mut picked,
+        );
         assert_eq!(picked, plain, "the dispatcher");
         // and each choice is a cheapest table
         for (row, &j) in counts.iter().zip(&plain) {
@@ -730,5 +740,149 @@ fn derived_contexts_count_and_code_as_if_given() {
         b.put_bits(&s, listed, bytes, &mut y);
         assert_eq!(x, y);
         assert_eq!(x.len(), bytes);
+    }
+}
+
+#[test]
+fn assignment_recomputes_only_the_stale_tables_and_chooses_as_if_all_were() {
+    let mut rng = Rng(100);
+    let (contexts, tables) = (60, 9);
+    let counts = float_rows(&mut rng, contexts);
+    let cost_rows = |rng: &mut Rng| -> Vec<[f32; 256]> {
+        float_rows(rng, tables)
+            .iter()
+            .map(|row| {
+                let n: f32 = row.iter().sum();
+                row.map(|f| -((f + 1.0) / (n + 256.0)).log2())
+            })
+            .collect()
+    };
+    let mut costs = cost_rows(&mut rng);
+    let mut kept = vec![0f32; contexts * tables];
+    let mut choice = vec![0u8; contexts];
+    assign(&counts, &costs, &[true; 9], &mut kept, &mut choice);
+    let fresh = cost_rows(&mut rng);
+    for round in 0..4 {
+        // some tables change (and are marked stale), the others keep their costs
+        let stale: Vec<bool> = (0..tables).map(|j| (j + round) % 3 == 0).collect();
+        for j in (0..tables).filter(|&j| stale[j]) {
+            costs[j] = fresh[(j + round) % tables];
+        }
+        assign(&counts, &costs, &stale, &mut kept, &mut choice);
+        let (mut all, mut all_choice) = (vec![0f32; contexts * tables], vec![0u8; contexts]);
+        assign(&counts, &costs, &[true; 9], &mut all, &mut all_choice);
+        assert!(kept == all, "round {round}: bits");
+        assert_eq!(choice, all_choice, "round {round}: choices");
+    }
+}
+
+/// The clustering as k-means is written down: every round sums each cluster's contexts afresh,
+/// computes every cluster's costs and every context's bits under every table.
+fn k_means_from_scratch(counts: &[[u32; 256]], k: usize) -> ([u8; CONTEXTS], u64) {
+    let totals: Vec<u64> = counts
+        .iter()
+        .map(|c| c.iter().map(|&x| x as u64).sum())
+        .collect();
+    let mut active: Vec<u16> = (0..CONTEXTS as u16)
+        .filter(|&c| totals[c as usize] > 0)
+        .collect();
+    // the encoder's order of contexts with equal counts (its seeds)
+    active.sort_unstable_by_key(|&c| std::cmp::Reverse(totals[c as usize]));
+    let k = k.clamp(1, MAX_TABLES).min(active.len()).max(1);
+    let mut map = [0u8; CONTEXTS];
+    for (j, &c) in active.iter().enumerate().take(k) {
+        map[c as usize] = j as u8;
+    }
+    let fcounts: Vec<[f32; 256]> = active
+        .iter()
+        .map(|&c| counts[c as usize].map(|x| x as f32))
+        .collect();
+    let sums_of = |map: &[u8; CONTEXTS]| {
+        let mut sums = vec![[0u64; 256]; k];
+        for &c in &active {
+            for (a, &b) in sums[map[c as usize] as usize]
+                .iter_mut()
+                .zip(&counts[c as usize])
+            {
+                *a += b as u64;
+            }
+        }
+        sums
+    };
+    for _ in 0..4 {
+        let costs: Vec<[f32; 256]> = sums_of(&map)
+            .iter()
+            .map(|s| {
+                let denom = (s.iter().sum::<u64>() + 256) as f32;
+                s.map(|f| -((f as f32 + 1.0) / denom).log2())
+            })
+            .collect();
+        let mut choice = vec![0u8; active.len()];
+        let mut dots = vec![0f32; active.len() * k];
+        assign_in(&fcounts, &costs, &vec![true; k], &mut dots, &mut choice);
+        let moved = active
+            .iter()
+            .zip(&choice)
+            .any(|(&c, &j)| map[c as usize] != j);
+        for (&c, &j) in active.iter().zip(&choice) {
+            map[c as usize] = j;
+        }
+        if !moved {
+            break;
+        }
+    }
+    // renumber the chosen clusters in order; contexts that do not occur use table 0
+    let sums = sums_of(&map);
+    let mut renumber = vec![0u8; k];
+    let mut tables = Vec::new();
+    for j in 0..k {
+        if sums[j].iter().any(|&x| x > 0) {
+            renumber[j] = tables.len() as u8;
+            tables.push(sums[j].map(|x| x as u32));
+        }
+    }
+    for (c, m) in map.iter_mut().enumerate() {
+        *m = if totals[c] > 0 {
+            renumber[*m as usize]
+        } else {
+            0
+        };
+    }
+    let bits = tables
+        .iter()
+        .map(|s| crate::entropy::huffman::coded_bits(s, &crate::entropy::huffman::code_lengths(s)))
+        .sum::<u64>();
+    (map, bits)
+}
+
+#[test]
+fn clustering_gives_the_tables_of_k_means_done_from_scratch() {
+    let mut rng = Rng(101);
+    let mut m = Model::default();
+    for trial in 0..12 {
+        // contexts in groups of similar distributions, with noise, so contexts move between
+        // clusters over several rounds
+        let n = 2_000 + rng.below(60_000);
+        let groups = 1 + rng.below(12);
+        let mut lits = Vec::with_capacity(n);
+        let mut ctx = Vec::with_capacity(n);
+        for _ in 0..n {
+            let c = rng.below(CONTEXTS);
+            let g = c % groups;
+            let b = if rng.below(5) == 0 {
+                rng.below(256)
+            } else {
+                (g * 37 + rng.below(4 + 4 * g)) % 256
+            };
+            lits.push(b as u8);
+            ctx.push(c as u16);
+        }
+        for k in [1, 2, 5, 16, MAX_TABLES] {
+            m.count(&lits, &ctx);
+            m.cluster(k);
+            let (map, bits) = k_means_from_scratch(&m.counts, k);
+            assert!(m.map == map, "trial {trial}, k = {k}: context map");
+            assert_eq!(m.bits, bits, "trial {trial}, k = {k}");
+        }
     }
 }

@@ -32,14 +32,10 @@ impl Model {
     /// fewer contexts occur; returns how many): the largest contexts alone, the rest with the
     /// largest. Sizes the scratch for [`refine`](Self::refine).
     fn seed(&mut self, k: usize) -> usize {
+        // before any count: no context occurs
         self.counts.resize(CONTEXTS, [0; 256]);
+        self.totals.resize(CONTEXTS, 0);
         let counts = &self.counts;
-        self.totals.clear();
-        self.totals.extend(
-            counts
-                .iter()
-                .map(|c| c.iter().map(|&x| x as u64).sum::<u64>()),
-        );
         let totals = &self.totals;
         self.active.clear();
         self.active
@@ -66,33 +62,54 @@ impl Model {
 
     /// The k-means rounds: each cluster's costs from the sum of its contexts' counts, then each
     /// context to the cluster that codes it smallest, until no context moves (at most
-    /// [`ROUNDS`]).
+    /// [`ROUNDS`]). A round redoes only what the last one's moves changed: the sums of the
+    /// clusters a context left or joined, their costs, and the contexts' bits under them.
     fn refine(&mut self, k: usize) {
-        let counts = &self.counts;
-        let map = &mut self.map;
+        let (counts, map, sums) = (&self.counts, &mut self.map, &mut self.sums);
+        for s in &mut sums[..k] {
+            s.fill(0);
+        }
+        for &c in &self.active {
+            add_row(&mut sums[map[c as usize] as usize], &counts[c as usize]);
+        }
+        self.stale.clear();
+        self.stale.resize(k, true);
+        self.dots.clear();
+        self.dots.resize(self.active.len() * k, 0.0);
         for _round in 0..ROUNDS {
-            for s in &mut self.sums[..k] {
-                s.fill(0);
-            }
-            for &c in &self.active {
-                let s = &mut self.sums[map[c as usize] as usize];
-                for (a, &b) in s.iter_mut().zip(&counts[c as usize]) {
-                    *a += b as u64;
-                }
-            }
             // cost of a byte in each table: -log2 of its smoothed share, in bits
-            for (s, cost) in self.sums[..k].iter().zip(&mut self.cost[..k]) {
-                let n: u64 = s.iter().sum();
+            for ((s, cost), _) in sums[..k]
+                .iter()
+                .zip(&mut self.cost[..k])
+                .zip(&self.stale)
+                .filter(|(_, &stale)| stale)
+            {
+                let n: u64 = s.iter().map(|&x| x as u64).sum();
                 let denom = (n + 256) as f32;
                 for (x, &f) in cost.iter_mut().zip(s) {
                     *x = -((f as f32 + 1.0) / denom).log2();
                 }
             }
-            assign(&self.fcounts, &self.cost[..k], &mut self.choice);
+            assign(
+                &self.fcounts,
+                &self.cost[..k],
+                &self.stale,
+                &mut self.dots,
+                &mut self.choice,
+            );
+            self.stale.fill(false);
             let mut moved = false;
             for (&c, &j) in self.active.iter().zip(&self.choice) {
-                moved |= j != map[c as usize];
-                map[c as usize] = j;
+                let was = map[c as usize];
+                if j != was {
+                    let row = &counts[c as usize];
+                    sub_row(&mut sums[was as usize], row);
+                    add_row(&mut sums[j as usize], row);
+                    self.stale[was as usize] = true;
+                    self.stale[j as usize] = true;
+                    map[c as usize] = j;
+                    moved = true;
+                }
             }
             if !moved {
                 break;
@@ -103,25 +120,14 @@ impl Model {
     /// Drops the clusters no context chose and renumbers the others in order, then sets each
     /// table's code lengths and the stream's cost in bits.
     fn build_tables(&mut self, k: usize) {
-        let (counts, totals, map) = (&self.counts, &self.totals, &mut self.map);
+        let (totals, map) = (&self.totals, &mut self.map);
         self.kept.clear();
         let mut renumber = [0u8; MAX_TABLES];
-        for (j, slot) in renumber.iter_mut().enumerate().take(k) {
-            let mut sum = [0u32; 256];
-            let mut any = false;
-            for &c in self
-                .active
-                .iter()
-                .filter(|&&c| map[c as usize] as usize == j)
-            {
-                for (a, &b) in sum.iter_mut().zip(&counts[c as usize]) {
-                    *a += b;
-                }
-                any = true;
-            }
-            if any {
+        for (slot, sum) in renumber.iter_mut().zip(&self.sums[..k]) {
+            // every context in a cluster occurs, so a chosen cluster's sum is not all zeros
+            if sum.iter().any(|&x| x > 0) {
                 *slot = self.kept.len() as u8;
-                self.kept.push(sum);
+                self.kept.push(*sum);
             }
         }
         if self.kept.is_empty() {
@@ -149,20 +155,44 @@ impl Model {
     }
 }
 
-/// For each context (its byte counts as floats in `fcounts`), the table whose costs (`costs[j]`,
-/// bits per byte value) code it in the fewest bits, into `choice`; ties go to the lower table.
+/// For each context `i` (its byte counts as floats in `fcounts[i]`): the bits it takes under
+/// each table `j` whose costs (`costs[j]`, bits per byte value) are `stale` into
+/// `dots[i * k + j]` (`k` tables; the other entries are kept from the last call), then the
+/// table that codes it in the fewest bits into `choice[i]`; ties go to the lower table.
 ///
 /// The clustering's main cost (up to 257 x 255 dot products of 256 per round), so compiled for
 /// AVX2 too and run so where the CPU has it (`tests::assignment_is_the_same_with_avx2` checks
 /// that both give the same tables).
-pub(crate) fn assign(fcounts: &[[f32; 256]], costs: &[[f32; 256]], choice: &mut [u8]) {
+pub(crate) fn assign(
+    fcounts: &[[f32; 256]],
+    costs: &[[f32; 256]],
+    stale: &[bool],
+    dots: &mut [f32],
+    choice: &mut [u8],
+) {
+    assert!(stale.len() == costs.len() && dots.len() == fcounts.len() * costs.len());
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked above), the one requirement for calling a
         // function compiled with `#[target_feature(enable = "avx2")]`.
-        return unsafe { assign_avx2(fcounts, costs, choice) };
+        return unsafe { assign_avx2(fcounts, costs, stale, dots, choice) };
     }
-    assign_in(fcounts, costs, choice)
+    assign_in(fcounts, costs, stale, dots, choice)
+}
+
+/// Adds a context's counts to a cluster's sum (which cannot overflow: a stream has fewer than
+/// 2^32 bytes, see [`Model::count_by`]).
+fn add_row(sum: &mut [u32; 256], row: &[u32; 256]) {
+    for (a, &b) in sum.iter_mut().zip(row) {
+        *a += b;
+    }
+}
+
+/// Takes a context's counts out of a cluster's sum that holds them.
+fn sub_row(sum: &mut [u32; 256], row: &[u32; 256]) {
+    for (a, &b) in sum.iter_mut().zip(row) {
+        *a -= b;
+    }
 }
 
 /// Tables worth trying for `n` literals: about one per 16 KiB of them, at least 2, at most
