@@ -51,12 +51,12 @@ impl Model {
         self.sums.resize(k, [0; 256]);
         self.cost.resize(k, [0.0; 256]);
         self.choice.resize(self.active.len(), 0);
-        self.fcounts.clear();
-        self.fcounts.extend(
-            self.active
-                .iter()
-                .map(|&c| counts[c as usize].map(|x| x as f32)),
-        );
+        self.fcounts.resize(self.active.len(), [0.0; 256]);
+        for (f, &c) in self.fcounts.iter_mut().zip(&self.active) {
+            for (x, &n) in f.iter_mut().zip(&counts[c as usize]) {
+                *x = n as f32;
+            }
+        }
         k
     }
 
