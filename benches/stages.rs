@@ -20,7 +20,10 @@
 //!   bytes); both print their size ratio.
 //! - `entropy`: the entropy stage (`EntropyEncoder::encode`, `EntropyDecoder::decode`) on the
 //!   payload of a real encoder epoch over text pages (lz4 and dictionary ops), vs deflate-1
-//!   (miniz_oxide) of the same payload as one buffer; GB/s of payload.
+//!   (miniz_oxide) of the same payload as one buffer; GB/s of payload. `entropy/frames_160KiB`:
+//!   the same, frame by frame, on the frames of 160 KiB that memory is sent in with
+//!   `frame_bytes` set so (the costs per frame and stream show there);
+//!   `FGBI_BENCH_TRACE=DIR` takes the memory from a real trace's first image instead.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fgbi::compress::{Compressor, Deflate, Lz4};
@@ -471,6 +474,57 @@ fn bench_entropy(c: &mut Criterion) {
                     .unwrap()
                     .len(),
             )
+        })
+    });
+    g.finish();
+
+    // the same memory sent as frames of 160 KiB (a QEMU multifd packet's frame is about that):
+    // each frame's entropy coding has costs per stream (counting and clustering contexts,
+    // building tables) that a long payload spreads thin
+    // (FGBI_BENCH_TRACE=DIR: the first 16 MiB of DIR/epoch-0000.img, a real memory image,
+    // instead of the text pages)
+    let small = fgbi::Config {
+        frame_bytes: 160 << 10,
+        ..cfg
+    };
+    if let Ok(dir) = std::env::var("FGBI_BENCH_TRACE") {
+        let img = std::fs::read(format!("{dir}/epoch-0000.img")).expect("FGBI_BENCH_TRACE");
+        mem = img[..img.len().min(16 << 20) / PAGE * PAGE].to_vec();
+    }
+    let mut enc = fgbi::Encoder::new(small).unwrap();
+    let mut payloads = Vec::new();
+    enc.begin_epoch(0).unwrap();
+    for (i, p) in mem.chunks_exact(PAGE).enumerate() {
+        enc.add_page((i * PAGE) as u64, p).unwrap();
+        if let Some(f) = enc.take_frame() {
+            payloads.push(f[HEADER_LEN..f.len() - TRAILER_LEN].to_vec());
+        }
+    }
+    let f = enc.end_epoch().unwrap();
+    payloads.push(f[HEADER_LEN..f.len() - TRAILER_LEN].to_vec());
+    let total: usize = payloads.iter().map(Vec::len).sum();
+    let mut g = c.benchmark_group("entropy/frames_160KiB");
+    g.throughput(Throughput::Bytes(total as u64));
+    g.sample_size(10);
+    g.bench_function("encode", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for p in &payloads {
+                coded.clear();
+                ee.encode(p, PAGE, cfg.block_size, None, &mut coded)
+                    .unwrap();
+                n += coded.len();
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("deflate1_encode", |b| {
+        b.iter(|| {
+            let n: usize = payloads
+                .iter()
+                .map(|p| miniz_oxide::deflate::compress_to_vec(p, 1).len())
+                .sum();
+            black_box(n)
         })
     });
     g.finish();

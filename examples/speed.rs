@@ -24,7 +24,7 @@
 //! ignored); `--decode-rounds` sets the
 //! decode rounds apart from the encode rounds (for profiling the decoder: `--rounds 1`);
 //! `--stages` (as `fgbi eval --stages`), `--no-fallback`, `--adapt-gbps` (a link rate in
-//! whole Gbit/s for the adaptive stages) and `--frame-bytes` (epochs sent in parts of that
+//! Gbit/s for the adaptive stages) and `--frame-bytes` (epochs sent in parts of that
 //! payload size) change the configuration.
 //!
 //! Speeds on a shared machine move between runs; the best of several rounds moves least.
@@ -72,7 +72,11 @@ fn main() {
                     .expect("--stages: zero,blocks,sharing,delta,dict,entropy");
             }
             "--no-fallback" => cfg.fallback = fgbi::Fallback::None,
-            "--adapt-gbps" => cfg.link_rate = num("--adapt-gbps") as u64 * 125_000_000,
+            "--adapt-gbps" => {
+                let v = args.next().expect("--adapt-gbps needs a rate");
+                let gbps: f64 = v.parse().expect("--adapt-gbps: Gbit/s, e.g. 0.5");
+                cfg.link_rate = (gbps * 125e6) as u64;
+            }
             "--frame-bytes" => cfg.frame_bytes = num("--frame-bytes"),
             "--frames" => frames_file = Some(args.next().expect("--frames needs a file")),
             _ if a.starts_with('-') => panic!("unknown option {a}"),

@@ -21,10 +21,12 @@ pub struct Model {
     pub bits: u64,
     // scratch
     /// Counts of every other byte while counting (see [`count_with`]); all zeros between
-    /// counts unless `odd_dirty`.
+    /// counts unless `dirty`.
     pub(super) counts_odd: Vec<[u32; 256]>,
-    /// Whether a count stopped (a panic) before it emptied `counts_odd`.
-    pub(super) odd_dirty: bool,
+    /// The contexts the last count saw: the rows of `counts` that may be other than zeros.
+    pub(super) used: Vec<u16>,
+    /// Whether a count stopped (a panic) before it emptied `counts_odd` and listed `used`.
+    pub(super) dirty: bool,
     /// Bytes counted per context (the sums of `counts` rows).
     pub(super) totals: Vec<u64>,
     pub(super) active: Vec<u16>,
@@ -48,7 +50,8 @@ impl Default for Model {
         Model {
             counts: Vec::new(),
             counts_odd: Vec::new(),
-            odd_dirty: false,
+            used: Vec::new(),
+            dirty: false,
             map: [0; CONTEXTS],
             tables: Vec::new(),
             bits: 0,
@@ -94,34 +97,40 @@ impl Model {
             s.len()
         );
         self.counts.resize(CONTEXTS, [0; 256]);
-        for row in self.counts.iter_mut() {
-            row.fill(0);
-        }
         self.counts_odd.resize(CONTEXTS, [0; 256]);
-        if self.odd_dirty {
-            for row in self.counts_odd.iter_mut() {
+        if self.dirty {
+            for row in self.counts.iter_mut().chain(self.counts_odd.iter_mut()) {
                 row.fill(0);
             }
+        } else {
+            for &c in &self.used {
+                self.counts[c as usize].fill(0);
+            }
         }
-        self.odd_dirty = true;
+        self.dirty = true;
         let (even, odd) = (&mut self.counts[..], &mut self.counts_odd[..]);
+        let mut seen = [false; CONTEXTS];
         match ctx {
-            Contexts::Given(c) => count_with(even, odd, s, Given(c)),
-            Contexts::Previous => count_with(even, odd, s, Previous(s)),
-            Contexts::Beside(o) => count_with(even, odd, s, Beside(o)),
+            Contexts::Given(c) => count_with(even, odd, &mut seen, s, Given(c)),
+            Contexts::Previous => count_with(even, odd, &mut seen, s, Previous(s)),
+            Contexts::Beside(o) => count_with(even, odd, &mut seen, s, Beside(o)),
         }
-        // one pass joins the halves, empties `counts_odd` for the next count and sums the rows
+        // one pass over the rows in use joins the halves, empties `counts_odd` for the next
+        // count and sums the rows
+        self.used.clear();
         self.totals.clear();
-        for (e, o) in even.iter_mut().zip(odd.iter_mut()) {
+        self.totals.resize(CONTEXTS, 0);
+        for c in (0..CONTEXTS).filter(|&c| seen[c]) {
             let mut total = 0u32;
-            for (a, b) in e.iter_mut().zip(o.iter_mut()) {
+            for (a, b) in even[c].iter_mut().zip(odd[c].iter_mut()) {
                 *a += *b;
                 *b = 0;
                 total += *a;
             }
-            self.totals.push(total as u64);
+            self.totals[c] = total as u64;
+            self.used.push(c as u16);
         }
-        self.odd_dirty = false;
+        self.dirty = false;
     }
 
     /// Byte counts per context of the last count ([`CONTEXTS`] rows; none before the first).
@@ -144,22 +153,35 @@ impl Model {
             + self.dots.capacity() * 4
             + self.tables.capacity() * 256
             + self.totals.capacity() * 8
+            + self.used.capacity() * 2
             + self.active.capacity() * 2
     }
 }
 
 /// Adds the bytes of `s` at even positions to `even` and the others to `odd` (each
-/// [`CONTEXTS`] rows): runs of equal bytes in equal contexts then increment two counters in
-/// turn instead of one, whose every increment would wait for the one before.
-fn count_with<C: ContextAt>(even: &mut [[u32; 256]], odd: &mut [[u32; 256]], s: &[u8], ctx: C) {
+/// [`CONTEXTS`] rows), and marks the contexts that occur in `seen`: runs of equal bytes in
+/// equal contexts then increment two counters in turn instead of one, whose every increment
+/// would wait for the one before.
+fn count_with<C: ContextAt>(
+    even: &mut [[u32; 256]],
+    odd: &mut [[u32; 256]],
+    seen: &mut [bool; CONTEXTS],
+    s: &[u8],
+    ctx: C,
+) {
     let (even, odd) = (&mut even[..CONTEXTS], &mut odd[..CONTEXTS]);
     let pairs = s.chunks_exact(2);
     let last = pairs.remainder();
     for (j, pair) in pairs.enumerate() {
-        even[ctx.at(2 * j)][pair[0] as usize] += 1;
-        odd[ctx.at(2 * j + 1)][pair[1] as usize] += 1;
+        let (c0, c1) = (ctx.at(2 * j), ctx.at(2 * j + 1));
+        even[c0][pair[0] as usize] += 1;
+        odd[c1][pair[1] as usize] += 1;
+        seen[c0] = true;
+        seen[c1] = true;
     }
     if let [b] = last {
-        even[ctx.at(s.len() - 1)][*b as usize] += 1;
+        let c = ctx.at(s.len() - 1);
+        even[c][*b as usize] += 1;
+        seen[c] = true;
     }
 }
