@@ -78,15 +78,11 @@ impl Model {
         self.dots.resize(self.active.len() * k, 0.0);
         for _round in 0..ROUNDS {
             // cost of a byte in each table: -log2 of its smoothed share, in bits
-            for ((s, cost), _) in sums[..k]
-                .iter()
-                .zip(&mut self.cost[..k])
-                .zip(&self.stale)
-                .filter(|(_, &stale)| stale)
-            {
+            for j in (0..k).filter(|&j| self.stale[j]) {
+                let s = &sums[j];
                 let n: u64 = s.iter().map(|&x| x as u64).sum();
                 let denom = (n + 256) as f32;
-                for (x, &f) in cost.iter_mut().zip(s) {
+                for (x, &f) in self.cost[j].iter_mut().zip(s) {
                     *x = -((f as f32 + 1.0) / denom).log2();
                 }
             }
