@@ -941,6 +941,63 @@ mod tests {
         }
     }
 
+    /// Where the context models do not pay and one table a stream does, frames are coded with
+    /// one table a stream; where neither pays, not at all; where the models pay, with them. The
+    /// gates are set by hand (a stage that never pays, or always does), so no timing decides;
+    /// the replica is exact in each case.
+    #[test]
+    fn frames_are_coded_plain_where_only_the_plain_form_pays() {
+        use crate::Decoder;
+        for (models, plain) in [(false, true), (false, false), (true, false)] {
+            let cfg = never_ahead();
+            let mut enc = Encoder::with_seed(cfg, 5).unwrap();
+            let mut dec = Decoder::new(cfg).unwrap();
+            let ps = cfg.page_size;
+            let mut rng = 0x9e37_79b9_u64;
+            let mut mem = vec![0u8; 8 * ps];
+            let mut replica = vec![0u8; mem.len()];
+            for epoch in 0..3u64 {
+                for b in mem.iter_mut() {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    if rng.is_multiple_of(4) {
+                        *b = b"abcdefgh "[(rng >> 8) as usize % 9];
+                    }
+                }
+                let g = &mut enc.w.gates;
+                for (gate, pays) in [(&mut g.entropy, models), (&mut g.entropy_plain, plain)] {
+                    for _ in 0..gates::FRAME_WARMUP {
+                        if pays {
+                            gate.record(0, 1 << 40);
+                        } else {
+                            gate.record(1 << 40, 0);
+                        }
+                    }
+                    let open = gate.peek(cfg.link_rate) != gates::Verdict::Closed;
+                    assert_eq!(open, pays, "epoch {epoch}: the gates as set");
+                }
+                let coded_before = enc.stats().entropy_frames;
+                enc.begin_epoch(epoch).unwrap();
+                for (p, page) in mem.chunks(ps).enumerate() {
+                    enc.add_page((p * ps) as u64, page).unwrap();
+                }
+                let frame = enc.end_epoch().unwrap();
+                let flags = crate::format::open(frame).unwrap().0.flags;
+                let coded = flags & crate::format::FLAG_ENTROPY != 0;
+                dec.apply_flat(frame, &mut replica).unwrap();
+                assert!(replica == mem, "{models} {plain}, epoch {epoch}");
+                assert_eq!(coded, models || plain, "{models} {plain}, epoch {epoch}");
+                assert_eq!(enc.stats().entropy_frames - coded_before, coded as u64);
+                assert_eq!(
+                    enc.w.out.entropy_tiers_run(),
+                    [models, plain && !models],
+                    "{models} {plain}, epoch {epoch}: the tiers measured"
+                );
+            }
+        }
+    }
+
     /// Epoch 0, open for 1 ms now.
     fn open_for_a_millisecond() -> Epochs {
         Epochs {

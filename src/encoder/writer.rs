@@ -64,14 +64,23 @@ pub(super) struct FrameWriter {
     pub(super) parts_closed: u64,
     /// The encoder's count of RAW op bytes when the open frame began.
     pub(super) raw_at_start: u64,
-    /// The entropy stage's speed and effect as last measured (moving averages over the frames
-    /// and samples it coded): nanoseconds per payload byte, and the share of the payload the
-    /// coded form kept. `None` until it first ran.
-    entropy_rate: Option<EntropyRate>,
+    /// The entropy stage's speed and effect in each [`Tier`] as last measured (moving averages
+    /// over the frames and samples it coded): nanoseconds per payload byte, and the share of the
+    /// payload the coded form kept. `None` until it first ran.
+    entropy_rate: [Option<EntropyRate>; 2],
+}
+
+/// How the entropy stage codes a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    /// With context models where they make a stream smaller ([`EntropyEncoder::encode`]).
+    Models,
+    /// Each stream with one Huffman table ([`EntropyEncoder::encode_plain`]).
+    Plain,
 }
 
 /// See [`FrameWriter::entropy_rate`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct EntropyRate {
     ns_per_byte: f64,
     kept: f64,
@@ -127,7 +136,7 @@ impl FrameWriter {
             epoch_bytes_closed: 0,
             parts_closed: 0,
             raw_at_start: 0,
-            entropy_rate: None,
+            entropy_rate: [None; 2],
         }
     }
 
@@ -198,6 +207,12 @@ impl FrameWriter {
         self.lit_ctx_len
     }
 
+    /// The tiers the entropy stage has coded in so far (see [`Tier`]): with models, plain.
+    #[cfg(test)]
+    pub(super) fn entropy_tiers_run(&self) -> [bool; 2] {
+        self.entropy_rate.map(|r| r.is_some())
+    }
+
     /// Bytes of buffers held besides the frame.
     pub(super) fn memory_bytes(&self) -> usize {
         self.entropy.memory_bytes() + 2 * self.lit_ctx.capacity()
@@ -233,9 +248,9 @@ impl FrameWriter {
         (len - start) as u64
     }
 
-    /// Takes one entropy coding of `payload` bytes into [`entropy_rate`](Self::entropy_rate):
-    /// it took `ns` and its coded form saved `saved` bytes.
-    fn note_entropy_rate(&mut self, ns: u64, payload: u64, saved: u64) {
+    /// Takes one entropy coding of `payload` bytes in `tier` into
+    /// [`entropy_rate`](Self::entropy_rate): it took `ns` and its coded form saved `saved` bytes.
+    fn note_entropy_rate(&mut self, tier: Tier, ns: u64, payload: u64, saved: u64) {
         if payload == 0 {
             return;
         }
@@ -243,7 +258,8 @@ impl FrameWriter {
             ns_per_byte: ns as f64 / payload as f64,
             kept: 1.0 - saved.min(payload) as f64 / payload as f64,
         };
-        self.entropy_rate = Some(match self.entropy_rate {
+        let rate = &mut self.entropy_rate[tier as usize];
+        *rate = Some(match *rate {
             None => now,
             Some(r) => EntropyRate {
                 ns_per_byte: r.ns_per_byte + (now.ns_per_byte - r.ns_per_byte) / 4.0,
@@ -263,11 +279,12 @@ impl FrameWriter {
             .map(|(s, _)| *s)
     }
 
-    /// Entropy-codes the frame's ops up to `end` (with the first `lit_ctx` literal contexts, if
-    /// any) into `coded` after a header's room; the length of `coded`, or `None` when the ops
-    /// do not route (never for the encoder's own).
+    /// Entropy-codes the frame's ops up to `end` in `tier` (with the first `lit_ctx` literal
+    /// contexts, if any, for [`Tier::Models`]) into `coded` after a header's room; the length
+    /// of `coded`, or `None` when the ops do not route (never for the encoder's own).
     fn entropy_code(
         &mut self,
+        tier: Tier,
         end: usize,
         lit_ctx: Option<usize>,
         ps: usize,
@@ -277,13 +294,17 @@ impl FrameWriter {
         self.reserve_coding(end - HEADER_LEN).ok()?;
         self.coded.clear();
         self.coded.resize(HEADER_LEN, 0);
-        let r = self.entropy.encode(
-            &self.frame[HEADER_LEN..end],
-            ps,
-            bs,
-            lit_ctx.map(|n| &self.lit_ctx[..n]),
-            &mut self.coded,
-        );
+        let payload = &self.frame[HEADER_LEN..end];
+        let r = match tier {
+            Tier::Models => self.entropy.encode(
+                payload,
+                ps,
+                bs,
+                lit_ctx.map(|n| &self.lit_ctx[..n]),
+                &mut self.coded,
+            ),
+            Tier::Plain => self.entropy.encode_plain(payload, ps, bs, &mut self.coded),
+        };
         debug_assert_eq!(r, Ok(()), "the encoder's own payload routes");
         debug_assert!(
             !self.entropy.contexts_mismatched(),
@@ -356,7 +377,7 @@ impl Work {
         if !self.cfg.stages.entropy || payload == 0 || incompressible {
             return false;
         }
-        let code = match self.gates.entropy.verdict(self.cfg.link_rate) {
+        let models = match self.gates.entropy.verdict(self.cfg.link_rate) {
             Verdict::Open => true,
             Verdict::Closed => false,
             // a large frame is measured on its first ops: coding it whole to learn that it
@@ -365,15 +386,23 @@ impl Work {
                 None => true,
                 Some(sample) => self.entropy_sample_pays(sample, payload),
             },
-        } || self.entropy_fits_slack();
-        if !code {
+        } || self.entropy_fits_slack(Tier::Models);
+        // where the models do not pay, one table a stream may (its gate measures it whole: it
+        // costs a third as much)
+        let tier = if models {
+            Tier::Models
+        } else if self.gates.entropy_plain.open(self.cfg.link_rate)
+            || self.entropy_fits_slack(Tier::Plain)
+        {
+            Tier::Plain
+        } else {
             self.stats.skipped_entropy += 1;
             return false;
-        }
+        };
         let t = Instant::now();
         let w = &mut self.out;
         let ctx = w.lit_ctx_ok.then_some(w.lit_ctx_len);
-        let coded = w.entropy_code(w.frame.len(), ctx, ps, bs);
+        let coded = w.entropy_code(tier, w.frame.len(), ctx, ps, bs);
         let saved = coded.map_or(0, |n| w.frame.len().saturating_sub(n)) as u64;
         if saved > 0 {
             self.stats.entropy_frames += 1;
@@ -382,17 +411,20 @@ impl Work {
         }
         let ns = t.elapsed().as_nanos() as u64;
         self.stats.nanos.entropy += ns;
-        self.gates.entropy.record(ns, saved);
-        self.out.note_entropy_rate(ns, payload, saved);
+        match tier {
+            Tier::Models => self.gates.entropy.record(ns, saved),
+            Tier::Plain => self.gates.entropy_plain.record(ns, saved),
+        }
+        self.out.note_entropy_rate(tier, ns, payload, saved);
         saved > 0
     }
 
-    /// Whether coding the open frame, at the entropy stage's measured speed, still ends the
+    /// Whether coding the open frame in `tier`, at the speed measured there, still ends the
     /// epoch's encoding before its frames are through the link. Then coding delays nothing and
     /// sends fewer bytes, whatever the gate (which weighs the stage's time against the link time
     /// it saves, as if nothing overlapped) says.
-    fn entropy_fits_slack(&self) -> bool {
-        let Some(r) = self.out.entropy_rate else {
+    fn entropy_fits_slack(&self, tier: Tier) -> bool {
+        let Some(r) = self.out.entropy_rate[tier as usize] else {
             return false;
         };
         let (epoch_bytes, extra) = r.estimate(self.out.epoch_bytes_closed, self.out.frame.len());
@@ -407,14 +439,13 @@ impl Work {
     fn entropy_sample_pays(&mut self, sample: Sample, payload: u64) -> bool {
         let Sample { end, lit_ctx } = sample;
         let t = Instant::now();
-        let coded = self
-            .out
-            .entropy_code(end, lit_ctx, self.cfg.page_size, self.cfg.block_size);
+        let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
+        let coded = self.out.entropy_code(Tier::Models, end, lit_ctx, ps, bs);
         let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
         let ns = t.elapsed().as_nanos() as u64;
         self.stats.nanos.entropy += ns;
         self.out
-            .note_entropy_rate(ns, (end - HEADER_LEN) as u64, saved);
+            .note_entropy_rate(Tier::Models, ns, (end - HEADER_LEN) as u64, saved);
         let scale = payload as f64 / (end - HEADER_LEN) as f64;
         let mut measured = self.gates.entropy;
         measured.record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
@@ -523,21 +554,27 @@ impl Work {
 mod tests {
     use super::*;
 
-    /// The stage's rate starts at its first measurement and then moves a quarter of the way
-    /// to each new one; a measurement of nothing coded changes nothing.
+    /// Each tier's rate starts at its first measurement and then moves a quarter of the way
+    /// to each new one; a measurement of nothing coded changes nothing, and one tier's
+    /// measurements leave the other's rate as it was.
     #[test]
     fn the_entropy_rate_follows_its_measurements() {
         let mut w = FrameWriter::new(0, true);
-        assert!(w.entropy_rate.is_none());
-        w.note_entropy_rate(0, 0, 0);
-        assert!(w.entropy_rate.is_none());
-        w.note_entropy_rate(8_000, 1_000, 400); // 8 ns a byte, 60% kept
-        let r = w.entropy_rate.unwrap();
+        assert!(w.entropy_rate == [None; 2]);
+        w.note_entropy_rate(Tier::Models, 0, 0, 0);
+        assert!(w.entropy_rate == [None; 2]);
+        w.note_entropy_rate(Tier::Models, 8_000, 1_000, 400); // 8 ns a byte, 60% kept
+        let r = w.entropy_rate[Tier::Models as usize].unwrap();
         assert_eq!((r.ns_per_byte, r.kept), (8.0, 0.6));
-        w.note_entropy_rate(4_000, 2_000, 2_000); // 2 ns a byte, nothing kept
-        let r = w.entropy_rate.unwrap();
+        w.note_entropy_rate(Tier::Models, 4_000, 2_000, 2_000); // 2 ns a byte, nothing kept
+        let r = w.entropy_rate[Tier::Models as usize].unwrap();
         assert_eq!(r.ns_per_byte, 6.5);
         assert!((r.kept - 0.45).abs() < 1e-12, "{}", r.kept);
+        assert!(w.entropy_rate[Tier::Plain as usize].is_none());
+        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 300);
+        let p = w.entropy_rate[Tier::Plain as usize].unwrap();
+        assert_eq!((p.ns_per_byte, p.kept), (1.0, 0.7));
+        assert_eq!(w.entropy_rate[Tier::Models as usize].unwrap().ns_per_byte, 6.5);
     }
 
     /// The estimate of coding a frame: its payload shrinks to the share the stage keeps, its

@@ -253,6 +253,29 @@ fn context_modelled_payloads_round_trip_with_their_dictionaries() {
     }
 }
 
+/// The plain form codes every stream with one table (or stores it) where `encode` models the
+/// literals, and decodes to the same payload, smaller than the payload and larger than the
+/// modelled form.
+#[test]
+fn plain_coding_uses_one_table_a_stream_and_round_trips() {
+    let mut rng = Rng(94);
+    let mut ee = EntropyEncoder::default();
+    let mut ed = EntropyDecoder::default();
+    for _ in 0..if cfg!(miri) { 1 } else { 4 } {
+        let (p, ctx, dicts) = ctx_payload(&mut rng, 40);
+        let (mut full, mut plain) = (Vec::new(), Vec::new());
+        ee.encode(&p, PS, BS, Some(&ctx), &mut full).unwrap();
+        ee.encode_plain(&p, PS, BS, &mut plain).unwrap();
+        assert_eq!(modes(&full)[Stream::Literals as usize], MODE_CONTEXT);
+        assert!(!modes(&plain).contains(&MODE_CONTEXT), "{:?}", modes(&plain));
+        assert!(full.len() < plain.len() && plain.len() < p.len());
+        let mut back = Vec::new();
+        ed.decode(&plain, PS, BS, &mut back, &mut loader(&dicts))
+            .unwrap();
+        assert!(back == p);
+    }
+}
+
 #[test]
 fn contexts_that_do_not_match_the_payload_are_not_used() {
     let mut rng = Rng(93);
