@@ -4,8 +4,7 @@
 //!
 //! Each gated stage (the analysis of a non-zero page, in two gates: pages whose last-sent copy
 //! the cache holds and the others; its block work; dictionary compression; fallback
-//! compression; entropy coding, with context models and, where they do not pay, without) keeps a
-//! moving average of its cost (nanoseconds per use) and of
+//! compression; entropy coding) keeps a moving average of its cost (nanoseconds per use) and of
 //! what it saved (bytes per use, against what would have been sent without it). A use is worth
 //! it when `saved bytes / link rate > cost`. While a gate is closed the stage still runs on one
 //! use in [`PROBE_EVERY`] (per page; [`FRAME_PROBE_EVERY`] for entropy coding, used once per
@@ -325,11 +324,8 @@ pub struct Gates {
     pub dict: Gate,
     /// The fallback compressor (whole pages and block literals).
     pub compress: Gate,
-    /// Entropy coding of the frame's payload (one use per frame), with context models.
+    /// Entropy coding of the frame's payload (one use per frame).
     pub entropy: Gate,
-    /// Entropy coding without context models (each stream with one Huffman table), where the
-    /// models do not pay: about a third of their time for most of their saving.
-    pub entropy_plain: Gate,
 }
 
 impl Gates {
@@ -354,8 +350,6 @@ impl Default for Gates {
             dict: Gate::default(),
             compress: Gate::default(),
             entropy: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY).with_max_backoff(FRAME_MAX_BACKOFF),
-            entropy_plain: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY)
-                .with_max_backoff(FRAME_MAX_BACKOFF),
         }
     }
 }

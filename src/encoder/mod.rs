@@ -941,15 +941,20 @@ mod tests {
         }
     }
 
-    /// Where the context models do not pay and one table a stream does, frames are coded with
-    /// one table a stream; where neither pays, not at all; where the models pay, with them. The
-    /// gates are set by hand (a stage that never pays, or always does), so no timing decides;
-    /// the replica is exact in each case.
+    /// On a link the encoder is far ahead of, with the models' gate closed: a frame is coded
+    /// with the models where their measured cost fits the slack, else with one table a stream
+    /// where that one's cost fits, else not at all. The gate and the costs are set by hand
+    /// (a cost of 1 ns a byte fits the slack of a 1 kB/s link, one of 10^12 does not), so no
+    /// timing decides; the replica is exact in each case.
     #[test]
-    fn frames_are_coded_plain_where_only_the_plain_form_pays() {
+    fn frames_are_coded_plain_where_only_the_plain_cost_fits_the_slack() {
         use crate::Decoder;
-        for (models, plain) in [(false, true), (false, false), (true, false)] {
-            let cfg = never_ahead();
+        let (cheap, dear) = (1.0, 1e12);
+        for (models_ns, plain_ns) in [(dear, cheap), (dear, dear), (cheap, cheap)] {
+            let cfg = Config {
+                link_rate: 1_000,
+                ..Config::default()
+            };
             let mut enc = Encoder::with_seed(cfg, 5).unwrap();
             let mut dec = Decoder::new(cfg).unwrap();
             let ps = cfg.page_size;
@@ -965,35 +970,33 @@ mod tests {
                         *b = b"abcdefgh "[(rng >> 8) as usize % 9];
                     }
                 }
-                let g = &mut enc.w.gates;
-                for (gate, pays) in [(&mut g.entropy, models), (&mut g.entropy_plain, plain)] {
-                    for _ in 0..gates::FRAME_WARMUP {
-                        if pays {
-                            gate.record(0, 1 << 40);
-                        } else {
-                            gate.record(1 << 40, 0);
-                        }
-                    }
-                    let open = gate.peek(cfg.link_rate) != gates::Verdict::Closed;
-                    assert_eq!(open, pays, "epoch {epoch}: the gates as set");
+                let g = &mut enc.w.gates.entropy;
+                for _ in 0..gates::FRAME_WARMUP {
+                    g.record(1 << 40, 0);
                 }
+                assert_eq!(g.peek(cfg.link_rate), gates::Verdict::Closed);
+                enc.w.out.set_entropy_costs(models_ns, plain_ns);
                 let coded_before = enc.stats().entropy_frames;
                 enc.begin_epoch(epoch).unwrap();
                 for (p, page) in mem.chunks(ps).enumerate() {
                     enc.add_page((p * ps) as u64, page).unwrap();
                 }
-                let frame = enc.end_epoch().unwrap();
-                let flags = crate::format::open(frame).unwrap().0.flags;
-                let coded = flags & crate::format::FLAG_ENTROPY != 0;
-                dec.apply_flat(frame, &mut replica).unwrap();
-                assert!(replica == mem, "{models} {plain}, epoch {epoch}");
-                assert_eq!(coded, models || plain, "{models} {plain}, epoch {epoch}");
+                let frame = enc.end_epoch().unwrap().to_vec();
+                let coded =
+                    crate::format::open(&frame).unwrap().0.flags & crate::format::FLAG_ENTROPY != 0;
+                // the tier that ran has a measured cost in place of the one set
+                let ran = enc
+                    .w
+                    .out
+                    .entropy_costs()
+                    .map(|ns| ns != cheap && ns != dear);
+                let case = format!("models {models_ns}, plain {plain_ns}, epoch {epoch}");
+                let expect = [models_ns == cheap, models_ns == dear && plain_ns == cheap];
+                assert_eq!(ran, expect, "{case}: the tiers that ran");
+                assert_eq!(coded, expect.contains(&true), "{case}");
                 assert_eq!(enc.stats().entropy_frames - coded_before, coded as u64);
-                assert_eq!(
-                    enc.w.out.entropy_tiers_run(),
-                    [models, plain && !models],
-                    "{models} {plain}, epoch {epoch}: the tiers measured"
-                );
+                dec.apply_flat(&frame, &mut replica).unwrap();
+                assert!(replica == mem, "{case}");
             }
         }
     }

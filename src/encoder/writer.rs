@@ -207,10 +207,24 @@ impl FrameWriter {
         self.lit_ctx_len
     }
 
-    /// The tiers the entropy stage has coded in so far (see [`Tier`]): with models, plain.
+    /// The measured cost of each tier (see [`Tier`]: with models, plain), in nanoseconds per
+    /// payload byte (NaN before it ran).
     #[cfg(test)]
-    pub(super) fn entropy_tiers_run(&self) -> [bool; 2] {
-        self.entropy_rate.map(|r| r.is_some())
+    pub(super) fn entropy_costs(&self) -> [f64; 2] {
+        self.entropy_rate
+            .map(|r| r.map_or(f64::NAN, |r| r.ns_per_byte))
+    }
+
+    /// Sets the measured cost (nanoseconds per payload byte) of coding with models and plain,
+    /// each keeping half the payload.
+    #[cfg(test)]
+    pub(super) fn set_entropy_costs(&mut self, models: f64, plain: f64) {
+        self.entropy_rate = [models, plain].map(|ns_per_byte| {
+            Some(EntropyRate {
+                ns_per_byte,
+                kept: 0.5,
+            })
+        });
     }
 
     /// Bytes of buffers held besides the frame.
@@ -387,13 +401,11 @@ impl Work {
                 Some(sample) => self.entropy_sample_pays(sample, payload),
             },
         } || self.entropy_fits_slack(Tier::Models);
-        // where the models do not pay, one table a stream may (its gate measures it whole: it
-        // costs a third as much)
+        // where the models do not pay, one table a stream (a third of their time) may still
+        // fit the slack
         let tier = if models {
             Tier::Models
-        } else if self.gates.entropy_plain.open(self.cfg.link_rate)
-            || self.entropy_fits_slack(Tier::Plain)
-        {
+        } else if self.entropy_fits_slack(Tier::Plain) {
             Tier::Plain
         } else {
             self.stats.skipped_entropy += 1;
@@ -411,9 +423,8 @@ impl Work {
         }
         let ns = t.elapsed().as_nanos() as u64;
         self.stats.nanos.entropy += ns;
-        match tier {
-            Tier::Models => self.gates.entropy.record(ns, saved),
-            Tier::Plain => self.gates.entropy_plain.record(ns, saved),
+        if tier == Tier::Models {
+            self.gates.entropy.record(ns, saved);
         }
         self.out.note_entropy_rate(tier, ns, payload, saved);
         saved > 0
@@ -422,9 +433,11 @@ impl Work {
     /// Whether coding the open frame in `tier`, at the speed measured there, still ends the
     /// epoch's encoding before its frames are through the link. Then coding delays nothing and
     /// sends fewer bytes, whatever the gate (which weighs the stage's time against the link time
-    /// it saves, as if nothing overlapped) says.
+    /// it saves, as if nothing overlapped) says. Until the plain tier has run, it is judged at
+    /// the models' rate: it does a part of their work.
     fn entropy_fits_slack(&self, tier: Tier) -> bool {
-        let Some(r) = self.out.entropy_rate[tier as usize] else {
+        let rates = &self.out.entropy_rate;
+        let Some(r) = rates[tier as usize].or(rates[Tier::Models as usize]) else {
             return false;
         };
         let (epoch_bytes, extra) = r.estimate(self.out.epoch_bytes_closed, self.out.frame.len());
@@ -455,6 +468,7 @@ impl Work {
         }
         pays
     }
+
     /// Appends the op held in `best` (tag byte, then body) for `page_idx`, whose content is
     /// `page` and (for a DICT op) whose dictionary is `old`; notes the contexts of its lz4
     /// literals.
@@ -574,7 +588,10 @@ mod tests {
         w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 300);
         let p = w.entropy_rate[Tier::Plain as usize].unwrap();
         assert_eq!((p.ns_per_byte, p.kept), (1.0, 0.7));
-        assert_eq!(w.entropy_rate[Tier::Models as usize].unwrap().ns_per_byte, 6.5);
+        assert_eq!(
+            w.entropy_rate[Tier::Models as usize].unwrap().ns_per_byte,
+            6.5
+        );
     }
 
     /// The estimate of coding a frame: its payload shrinks to the share the stage keeps, its

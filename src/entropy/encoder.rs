@@ -136,7 +136,13 @@ impl EntropyEncoder {
     /// when they have them, the tokens and low offset bytes by the byte before, the high
     /// offset bytes by their low byte) when the stream is long enough for a model to pay;
     /// else Huffman coded or stored.
-    fn write_streams(&mut self, start: &Starts, counts: &Counts, models: Models, out: &mut Vec<u8>) {
+    fn write_streams(
+        &mut self,
+        start: &Starts,
+        counts: &Counts,
+        models: Models,
+        out: &mut Vec<u8>,
+    ) {
         let (modelled, lits_by_ctx) = match models {
             Models::Where(lits_by_ctx) => (true, lits_by_ctx),
             Models::None => (false, false),

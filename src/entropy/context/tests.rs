@@ -267,7 +267,11 @@ fn plain_coding_uses_one_table_a_stream_and_round_trips() {
         ee.encode(&p, PS, BS, Some(&ctx), &mut full).unwrap();
         ee.encode_plain(&p, PS, BS, &mut plain).unwrap();
         assert_eq!(modes(&full)[Stream::Literals as usize], MODE_CONTEXT);
-        assert!(!modes(&plain).contains(&MODE_CONTEXT), "{:?}", modes(&plain));
+        assert!(
+            !modes(&plain).contains(&MODE_CONTEXT),
+            "{:?}",
+            modes(&plain)
+        );
         assert!(full.len() < plain.len() && plain.len() < p.len());
         let mut back = Vec::new();
         ed.decode(&plain, PS, BS, &mut back, &mut loader(&dicts))
