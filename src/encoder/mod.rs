@@ -886,6 +886,19 @@ mod tests {
         }
     }
 
+    /// Rewrites a quarter of `mem`'s bytes, at random, with text-like ones (few distinct
+    /// bytes, short repeats: lz4 blocks with literals), from the xorshift state `rng`.
+    fn scribble_text(mem: &mut [u8], rng: &mut u64) {
+        for b in mem.iter_mut() {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            if rng.is_multiple_of(4) {
+                *b = b"abcdefgh "[(*rng >> 8) as usize % 9];
+            }
+        }
+    }
+
     /// A frame the entropy gate is going to skip gets no literal contexts worked out, and one it
     /// codes gets them; the replica is exact either way. The gate is set by hand (a stage that
     /// never pays, or always does), so no timing decides; compressible new pages give lz4
@@ -902,15 +915,7 @@ mod tests {
             let mut mem = vec![0u8; 8 * ps];
             let mut replica = vec![0u8; mem.len()];
             for epoch in 0..3u64 {
-                // text-like pages: few distinct bytes, short repeats
-                for b in mem.iter_mut() {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    if rng.is_multiple_of(4) {
-                        *b = b"abcdefgh "[(rng >> 8) as usize % 9];
-                    }
-                }
+                scribble_text(&mut mem, &mut rng);
                 let g = &mut enc.w.gates.entropy;
                 for _ in 0..gates::FRAME_WARMUP {
                     if pays {
@@ -962,14 +967,7 @@ mod tests {
             let mut mem = vec![0u8; 8 * ps];
             let mut replica = vec![0u8; mem.len()];
             for epoch in 0..3u64 {
-                for b in mem.iter_mut() {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    if rng.is_multiple_of(4) {
-                        *b = b"abcdefgh "[(rng >> 8) as usize % 9];
-                    }
-                }
+                scribble_text(&mut mem, &mut rng);
                 let g = &mut enc.w.gates.entropy;
                 for _ in 0..gates::FRAME_WARMUP {
                     g.record(1 << 40, 0);
