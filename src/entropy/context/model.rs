@@ -23,11 +23,10 @@ pub struct Model {
     /// Counts of every other byte while counting (see [`count_with`]); all zeros between
     /// counts unless `dirty`.
     pub(super) counts_odd: Vec<[u32; 256]>,
-    /// The contexts the last count saw: the rows of `counts` that may be other than zeros.
-    pub(super) used: Vec<u16>,
-    /// Whether a count stopped (a panic) before it emptied `counts_odd` and listed `used`.
+    /// Whether a count stopped (a panic) before it emptied `counts_odd` and summed its rows.
     pub(super) dirty: bool,
-    /// Bytes counted per context (the sums of `counts` rows).
+    /// Bytes counted per context (the sums of `counts` rows: a row other than zeros has a
+    /// total other than zero).
     pub(super) totals: Vec<u64>,
     pub(super) active: Vec<u16>,
     /// Byte counts of each cluster (the sum of its contexts' counts).
@@ -50,7 +49,6 @@ impl Default for Model {
         Model {
             counts: Vec::new(),
             counts_odd: Vec::new(),
-            used: Vec::new(),
             dirty: false,
             map: [0; CONTEXTS],
             tables: Vec::new(),
@@ -103,8 +101,10 @@ impl Model {
                 row.fill(0);
             }
         } else {
-            for &c in &self.used {
-                self.counts[c as usize].fill(0);
+            for (row, &total) in self.counts.iter_mut().zip(&self.totals) {
+                if total > 0 {
+                    row.fill(0);
+                }
             }
         }
         self.dirty = true;
@@ -117,7 +117,6 @@ impl Model {
         }
         // one pass over the rows in use joins the halves, empties `counts_odd` for the next
         // count and sums the rows
-        self.used.clear();
         self.totals.clear();
         self.totals.resize(CONTEXTS, 0);
         for c in (0..CONTEXTS).filter(|&c| seen[c]) {
@@ -128,7 +127,6 @@ impl Model {
                 total += *a;
             }
             self.totals[c] = total as u64;
-            self.used.push(c as u16);
         }
         self.dirty = false;
     }
@@ -153,7 +151,6 @@ impl Model {
             + self.dots.capacity() * 4
             + self.tables.capacity() * 256
             + self.totals.capacity() * 8
-            + self.used.capacity() * 2
             + self.active.capacity() * 2
     }
 }

@@ -913,3 +913,25 @@ fn clustering_gives_the_tables_of_k_means_done_from_scratch() {
         }
     }
 }
+
+/// A model that counted other streams before counts a stream as a fresh one does: the rows the
+/// earlier counts used are emptied, whichever contexts the new stream has.
+#[test]
+fn a_reused_model_counts_as_a_fresh_one() {
+    let mut rng = Rng(102);
+    let mut reused = Model::default();
+    for round in 0..6 {
+        let n = 1 + rng.below(20_000);
+        // each stream in its own few contexts, so rows used before go unused
+        let base = rng.below(CONTEXTS - 8);
+        let s: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
+        let ctx: Vec<u16> = (0..n).map(|_| (base + rng.below(8)) as u16).collect();
+        reused.count(&s, &ctx);
+        let mut fresh = Model::default();
+        fresh.count(&s, &ctx);
+        assert!(reused.counts() == fresh.counts(), "round {round}");
+        reused.cluster(4);
+        fresh.cluster(4);
+        assert_eq!(reused.bits, fresh.bits, "round {round}");
+    }
+}
