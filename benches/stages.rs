@@ -23,7 +23,9 @@
 //!   (miniz_oxide) of the same payload as one buffer; GB/s of payload. `entropy/frames_160KiB`:
 //!   the same, frame by frame, on the frames of 160 KiB that memory is sent in with
 //!   `frame_bytes` set so (the costs per frame and stream show there);
-//!   `FGBI_BENCH_TRACE=DIR` takes the memory from a real trace's first image instead.
+//!   `FGBI_BENCH_TRACE=DIR` takes the memory from a real trace's first image instead. The group
+//!   codes each frame with models (`encode`) and plain (`encode_plain`: one table a stream) and
+//!   decodes both (`decode`, `decode_plain`), peers deflate-1's encode and decode of each frame.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fgbi::compress::{Compressor, Deflate, Lz4};
@@ -518,11 +520,74 @@ fn bench_entropy(c: &mut Criterion) {
             black_box(n)
         })
     });
+    g.bench_function("encode_plain", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for p in &payloads {
+                coded.clear();
+                ee.encode_plain(p, PAGE, cfg.block_size, &mut coded)
+                    .unwrap();
+                n += coded.len();
+            }
+            black_box(n)
+        })
+    });
     g.bench_function("deflate1_encode", |b| {
         b.iter(|| {
             let n: usize = payloads
                 .iter()
                 .map(|p| miniz_oxide::deflate::compress_to_vec(p, 1).len())
+                .sum();
+            black_box(n)
+        })
+    });
+    // each frame coded both ways and with deflate-1, for the decoders
+    let code = |plain: bool| -> Vec<Vec<u8>> {
+        let mut ee = EntropyEncoder::default();
+        payloads
+            .iter()
+            .map(|p| {
+                let mut out = Vec::new();
+                if plain {
+                    ee.encode_plain(p, PAGE, cfg.block_size, &mut out).unwrap();
+                } else {
+                    ee.encode(p, PAGE, cfg.block_size, None, &mut out).unwrap();
+                }
+                out
+            })
+            .collect()
+    };
+    let (with_models, plain_coded) = (code(false), code(true));
+    let deflated: Vec<Vec<u8>> = payloads
+        .iter()
+        .map(|p| miniz_oxide::deflate::compress_to_vec(p, 1))
+        .collect();
+    let sizes = |v: &[Vec<u8>]| v.iter().map(Vec::len).sum::<usize>() as f64 / total as f64;
+    eprintln!(
+        "entropy/frames_160KiB: {} frames, {total} payload bytes; coded with models {:.3}, plain {:.3}, deflate-1 {:.3}",
+        payloads.len(),
+        sizes(&with_models),
+        sizes(&plain_coded),
+        sizes(&deflated)
+    );
+    for (name, frames) in [("decode", &with_models), ("decode_plain", &plain_coded)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for f in frames.iter() {
+                    ed.decode(f, PAGE, cfg.block_size, &mut plain, &mut |_, _| false)
+                        .unwrap();
+                    n += plain.len();
+                }
+                black_box(n)
+            })
+        });
+    }
+    g.bench_function("deflate1_decode", |b| {
+        b.iter(|| {
+            let n: usize = deflated
+                .iter()
+                .map(|f| miniz_oxide::inflate::decompress_to_vec(f).unwrap().len())
                 .sum();
             black_box(n)
         })
