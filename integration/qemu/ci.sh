@@ -31,11 +31,13 @@ python3 "$here/refusals.py" "$("$here/build.sh" --print-binary 2>/dev/null)"
 # multifd-compression fgbi (patched QEMU on both sides, 2 channels) at 1 Gbit/s: the RAM files
 # must be identical and every frame the encoders made applied by the decoders.
 t3=$SECONDS
-# QEMU 10.0.2's multifd path, under TCG on this 2-core machine, ends about 1 migration in 10
-# with 1-3 pages holding an older version, with or without libfgbi (multifd-none between two
-# patched QEMUs: 1 of 9; Debian's multifd-zstd: 2 of 25; see integration/qemu/README.md): a run
-# whose only fault is such a RAM difference (every frame applied, none refused) is run once more,
-# and the second must verify. A libfgbi fault that shows every time still fails the step.
+# QEMU 10.0.2 under TCG can lose a guest store that races with the dirty bitmap sync, with or
+# without libfgbi (Debian's multifd-zstd: 2 of 25 migrations on this 2-core machine; see
+# integration/qemu/README.md). Patches 0007-0010 close the four windows found so far (with 0010,
+# 30 of 30 multifd-fgbi migrations verified, against about 1 in 100 losing a page before it);
+# until far more runs show no fifth, a run whose only fault is a RAM difference (every frame
+# applied, none refused) is run once more, and the second must verify. A libfgbi fault that
+# shows every time still fails the step.
 if ! timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 125M \
     >/tmp/fgbi-qemu-multifd.json; then
     cat /tmp/fgbi-qemu-multifd.json
