@@ -241,8 +241,7 @@ impl StoreCost {
     /// second, when sending a page RAW takes `shed_ns`: during the warm-up, while the two take
     /// less than the page's time on the link, and as a probe.
     pub fn affordable(&mut self, link_rate: u64, page_size: usize, shed_ns: u64) -> bool {
-        let link_ns = page_size as f64 * 1e9 / link_rate.max(1) as f64;
-        if self.time.uses < WARMUP || self.time.ns + (shed_ns as f64) < link_ns {
+        if self.kept(link_rate, page_size, shed_ns) {
             return true;
         }
         self.since_probe += 1;
@@ -256,6 +255,26 @@ impl StoreCost {
     /// Records the time one store took.
     pub fn record(&mut self, ns: u64) {
         self.time.record(ns);
+    }
+
+    /// The time the shed path spends storing a page, on average, on a link of `link_rate` bytes
+    /// per second when sending it RAW takes `shed_ns`: the time of one store where the cache is
+    /// kept up ([`affordable`](Self::affordable) apart from its probes), else 0. An analysed
+    /// page is stored too, so the analysis gates are charged only their time beyond this and
+    /// the RAW page's.
+    pub fn shed_share_ns(&self, link_rate: u64, page_size: usize, shed_ns: u64) -> u64 {
+        if self.kept(link_rate, page_size, shed_ns) {
+            self.time.ns as u64
+        } else {
+            0
+        }
+    }
+
+    /// Whether the cache is kept up (every shed page stored): during the warm-up, and while a
+    /// store and a RAW page take less than the page's time on the link.
+    fn kept(&self, link_rate: u64, page_size: usize, shed_ns: u64) -> bool {
+        let link_ns = page_size as f64 * 1e9 / link_rate.max(1) as f64;
+        self.time.uses < WARMUP || self.time.ns + (shed_ns as f64) < link_ns
     }
 }
 
@@ -279,10 +298,11 @@ impl Nanos {
     }
 }
 
-/// What sending a page RAW without analysis costs (the cache's upkeep included), timed on one
-/// shed page in [`SHED_TIMED_EVERY`]. The analysis gates are credited with their cost beyond it:
-/// the first read of a page that is not in the processor's cache is paid by whichever path reads
-/// it, and sending it RAW reads it too.
+/// What sending a page RAW without analysis costs (the cache's upkeep apart: [`StoreCost`]),
+/// timed on one shed page in [`SHED_TIMED_EVERY`]. The analysis gates are charged only their
+/// cost beyond it (and beyond the store, where the shed path stores): the first read of a page
+/// that is not in the processor's cache is paid by whichever path reads it, and sending it RAW
+/// reads it too.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShedCost(Nanos);
 
@@ -534,5 +554,24 @@ mod tests {
             c.record(10);
         }
         assert!(c.affordable(40_000_000_000, 4096, 50));
+    }
+
+    /// The shed path's store is what an analysed page's store replaces: where the cache is kept
+    /// up it counts the average store (10 ns here), where it is given up nothing (its probes
+    /// aside, the shed path stores nothing).
+    #[test]
+    fn the_store_is_the_shed_paths_share_only_where_the_cache_is_kept() {
+        let mut c = StoreCost::default();
+        for _ in 0..WARMUP {
+            c.record(10);
+        }
+        assert_eq!(c.shed_share_ns(1_000_000_000, 4096, 1_000), 10);
+        assert_eq!(c.shed_share_ns(1_000_000_000, 4096, 5_000), 0);
+        assert_eq!(c.shed_share_ns(400_000_000_000, 4096, 1_000), 0);
+        // and it agrees with what the shed path does
+        for (rate, shed) in [(1_000_000_000, 1_000), (1_000_000_000, 5_000)] {
+            let share = c.shed_share_ns(rate, 4096, shed);
+            assert_eq!(share > 0, c.affordable(rate, 4096, shed), "{rate} {shed}");
+        }
     }
 }

@@ -769,13 +769,19 @@ impl Encoder {
 
 impl Work {
     /// Credits the analysis gate of a page analysed from `start` (time, frame length, whether
-    /// its copy was cached) with its cost beyond sending the page RAW and the bytes its op saved
-    /// against a RAW op.
+    /// its copy was cached) with its cost beyond the shed path's (the page sent RAW and, where
+    /// that path keeps the cache up, stored: an analysed page is stored too) and the bytes its op
+    /// saved against a RAW op.
     fn record_analysis(&mut self, start: Option<(Instant, usize, bool)>, end: Instant) {
         if let Some((t, len, cached)) = start {
             let raw_op = self.cfg.page_size + 2;
             let saved = raw_op.saturating_sub(self.out.frame.len() - len);
-            let cost = ((end - t).as_nanos() as u64).saturating_sub(self.gates.shed.ns());
+            let shed = self.gates.shed.ns();
+            let store =
+                self.gates
+                    .cache_store
+                    .shed_share_ns(self.cfg.link_rate, self.cfg.page_size, shed);
+            let cost = ((end - t).as_nanos() as u64).saturating_sub(shed + store);
             self.gates.analysis_gate(cached).record(cost, saved as u64);
         }
     }
