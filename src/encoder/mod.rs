@@ -1006,6 +1006,55 @@ mod tests {
     }
 
     /// Epoch 0, open for 1 ms now.
+    /// Where neither tier fits the slack by the rates known (both set by hand to cost 10^12 ns
+    /// a byte, the models' gate closed), the plain tier still codes the first frame, as it
+    /// never ran (the models' rate is no measure of it), and then one frame in
+    /// `PLAIN_PROBE_EVERY` that it left uncoded; the replica is exact throughout.
+    #[test]
+    fn the_plain_tier_codes_its_first_frame_and_one_in_plain_probe_every() {
+        use crate::Decoder;
+        let dear = 1e12;
+        let cfg = Config {
+            link_rate: 1_000,
+            ..Config::default()
+        };
+        let mut enc = Encoder::with_seed(cfg, 5).unwrap();
+        let mut dec = Decoder::new(cfg).unwrap();
+        let ps = cfg.page_size;
+        let mut rng = 0x9e37_79b9_u64;
+        let mut mem = vec![0u8; 2 * ps];
+        let mut replica = vec![0u8; mem.len()];
+        let every = writer::PLAIN_PROBE_EVERY as u64;
+        let mut coded = Vec::new();
+        for epoch in 0..2 * every + 3 {
+            scribble_text(&mut mem, &mut rng);
+            // closed, and never due for its own probe (a fresh gate each epoch)
+            let mut g = Gates::default().entropy;
+            for _ in 0..gates::FRAME_WARMUP {
+                g.record(1 << 40, 0);
+            }
+            assert_eq!(g.peek(cfg.link_rate), gates::Verdict::Closed);
+            enc.w.gates.entropy = g;
+            if epoch == 0 {
+                enc.w.out.set_models_cost_only(dear);
+            } else {
+                enc.w.out.set_entropy_costs(dear, dear);
+            }
+            enc.begin_epoch(epoch).unwrap();
+            for (p, page) in mem.chunks(ps).enumerate() {
+                enc.add_page((p * ps) as u64, page).unwrap();
+            }
+            let frame = enc.end_epoch().unwrap().to_vec();
+            let flags = crate::format::open(&frame).unwrap().0.flags;
+            if flags & crate::format::FLAG_ENTROPY != 0 {
+                coded.push(epoch);
+            }
+            dec.apply_flat(&frame, &mut replica).unwrap();
+            assert!(replica == mem, "epoch {epoch}");
+        }
+        assert_eq!(coded, [0, every + 1, 2 * every + 2]);
+    }
+
     fn open_for_a_millisecond() -> Epochs {
         Epochs {
             started: Some(Instant::now() - std::time::Duration::from_millis(1)),

@@ -68,7 +68,17 @@ pub(super) struct FrameWriter {
     /// over the frames and samples it coded): nanoseconds per payload byte, and the share of the
     /// payload the coded form kept. `None` until it first ran.
     entropy_rate: [Option<EntropyRate>; 2],
+    /// Frames left uncoded since the plain tier last ran or measured itself (see
+    /// [`PLAIN_PROBE_EVERY`]).
+    plain_skips: u32,
 }
+
+/// Where the entropy stage fits the slack in neither tier, the plain tier still measures itself
+/// on the first such frame and on one in this many after (coding the frame, or a sample of a
+/// large one): until it has run its cost is unknown (the models' rate, three times its own,
+/// would keep it from ever running), and a measurement taken while the thread was preempted
+/// must not keep it shut for good.
+pub(super) const PLAIN_PROBE_EVERY: u32 = 64;
 
 /// How the entropy stage codes a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +147,7 @@ impl FrameWriter {
             parts_closed: 0,
             raw_at_start: 0,
             entropy_rate: [None; 2],
+            plain_skips: 0,
         }
     }
 
@@ -227,6 +238,14 @@ impl FrameWriter {
         });
     }
 
+    /// Sets the measured cost (nanoseconds per payload byte) of coding with models, each
+    /// keeping half the payload; the plain tier as if it never ran.
+    #[cfg(test)]
+    pub(super) fn set_models_cost_only(&mut self, models: f64) {
+        self.set_entropy_costs(models, 0.0);
+        self.entropy_rate[Tier::Plain as usize] = None;
+    }
+
     /// Bytes of buffers held besides the frame.
     pub(super) fn memory_bytes(&self) -> usize {
         self.entropy.memory_bytes() + 2 * self.lit_ctx.capacity()
@@ -280,6 +299,12 @@ impl FrameWriter {
                 kept: r.kept + (now.kept - r.kept) / 4.0,
             },
         });
+    }
+
+    /// Whether the plain tier codes the open frame to measure itself (see
+    /// [`PLAIN_PROBE_EVERY`]).
+    fn plain_probe_due(&self) -> bool {
+        self.entropy_rate[Tier::Plain as usize].is_none() || self.plain_skips >= PLAIN_PROBE_EVERY
     }
 
     /// The sample the entropy gate measures a frame of `payload` bytes on, if it is large enough
@@ -405,9 +430,11 @@ impl Work {
         // fit the slack
         let tier = if models {
             Tier::Models
-        } else if self.entropy_fits_slack(Tier::Plain) {
+        } else if self.entropy_fits_slack(Tier::Plain) || self.plain_probe_pays(payload) {
+            self.out.plain_skips = 0;
             Tier::Plain
         } else {
+            self.out.plain_skips += 1;
             self.stats.skipped_entropy += 1;
             return false;
         };
@@ -433,16 +460,39 @@ impl Work {
     /// Whether coding the open frame in `tier`, at the speed measured there, still ends the
     /// epoch's encoding before its frames are through the link. Then coding delays nothing and
     /// sends fewer bytes, whatever the gate (which weighs the stage's time against the link time
-    /// it saves, as if nothing overlapped) says. Until the plain tier has run, it is judged at
-    /// the models' rate: it does a part of their work.
+    /// it saves, as if nothing overlapped) says. A tier that never ran does not fit (the plain
+    /// tier then runs as a probe, see [`PLAIN_PROBE_EVERY`]; the models run when their gate says).
     fn entropy_fits_slack(&self, tier: Tier) -> bool {
-        let rates = &self.out.entropy_rate;
-        let Some(r) = rates[tier as usize].or(rates[Tier::Models as usize]) else {
+        let Some(r) = self.out.entropy_rate[tier as usize] else {
             return false;
         };
         let (epoch_bytes, extra) = r.estimate(self.out.epoch_bytes_closed, self.out.frame.len());
         self.epochs
             .slack_covers(epoch_bytes, self.cfg.link_rate, extra)
+    }
+
+    /// When the plain tier is due to measure itself (see [`PLAIN_PROBE_EVERY`]): whether it codes
+    /// the open frame of `payload` bytes. A frame with a sample (see [`ENTROPY_SAMPLES`]) is
+    /// measured on it and coded only if the slack then covers it (the first frame, all of
+    /// memory, is not coded whole just to learn that coding does not pay on a fast link); a
+    /// smaller one is coded whole.
+    fn plain_probe_pays(&mut self, payload: u64) -> bool {
+        if !self.out.plain_probe_due() {
+            return false;
+        }
+        let Some(Sample { end, .. }) = self.out.sample_for(payload) else {
+            return true;
+        };
+        self.out.plain_skips = 0;
+        let t = Instant::now();
+        let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
+        let coded = self.out.entropy_code(Tier::Plain, end, None, ps, bs);
+        let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
+        let ns = t.elapsed().as_nanos() as u64;
+        self.stats.nanos.entropy += ns;
+        self.out
+            .note_entropy_rate(Tier::Plain, ns, (end - HEADER_LEN) as u64, saved);
+        self.entropy_fits_slack(Tier::Plain)
     }
 
     /// Codes the frame's first ops (`sample`) and tells whether coding the whole frame of
