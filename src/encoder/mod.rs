@@ -952,44 +952,77 @@ mod tests {
         }
     }
 
-    /// On a link the encoder is far ahead of, with the models' gate closed: a frame is coded
-    /// with the models where their measured cost fits the slack, else with one table a stream
-    /// where that one's cost fits, else not at all. The gate and the costs are set by hand
-    /// (a cost of 1 ns a byte fits the slack of a 1 kB/s link, one of 10^12 does not), so no
-    /// timing decides; the replica is exact in each case.
-    #[test]
-    fn frames_are_coded_plain_where_only_the_plain_cost_fits_the_slack() {
-        use crate::Decoder;
-        let (cheap, dear) = (1.0, 1e12);
-        for (models_ns, plain_ns) in [(dear, cheap), (dear, dear), (cheap, cheap)] {
+    /// An encoder and its decoder on a 1 kB/s link (a coding cost of 1 ns a byte fits the
+    /// slack of such a link, one of 10^12 does not) over `pages` pages of memory.
+    struct SlowLink {
+        enc: Encoder,
+        dec: crate::Decoder,
+        mem: Vec<u8>,
+        replica: Vec<u8>,
+        rng: u64,
+    }
+
+    impl SlowLink {
+        fn new(pages: usize) -> SlowLink {
             let cfg = Config {
                 link_rate: 1_000,
                 ..Config::default()
             };
-            let mut enc = Encoder::with_seed(cfg, 5).unwrap();
-            let mut dec = Decoder::new(cfg).unwrap();
-            let ps = cfg.page_size;
-            let mut rng = 0x9e37_79b9_u64;
-            let mut mem = vec![0u8; 8 * ps];
-            let mut replica = vec![0u8; mem.len()];
+            SlowLink {
+                enc: Encoder::with_seed(cfg, 5).unwrap(),
+                dec: crate::Decoder::new(cfg).unwrap(),
+                mem: vec![0u8; pages * cfg.page_size],
+                replica: vec![0u8; pages * cfg.page_size],
+                rng: 0x9e37_79b9,
+            }
+        }
+
+        /// Closes the models' gate by hand: a stage that never pays, its warm-up done and no
+        /// probe due (a fresh gate).
+        fn close_entropy_gate(&mut self) {
+            let mut g = Gates::default().entropy;
+            for _ in 0..gates::FRAME_WARMUP {
+                g.record(1 << 40, 0);
+            }
+            assert_eq!(g.peek(1_000), gates::Verdict::Closed);
+            self.enc.w.gates.entropy = g;
+        }
+
+        /// New text on every page, sent as `epoch` and applied (the replica checked): whether
+        /// the frame was entropy coded.
+        fn epoch(&mut self, epoch: u64) -> bool {
+            scribble_text(&mut self.mem, &mut self.rng);
+            let ps = self.enc.config().page_size;
+            self.enc.begin_epoch(epoch).unwrap();
+            for (p, page) in self.mem.chunks(ps).enumerate() {
+                self.enc.add_page((p * ps) as u64, page).unwrap();
+            }
+            let frame = self.enc.end_epoch().unwrap();
+            let coded =
+                crate::format::open(frame).unwrap().0.flags & crate::format::FLAG_ENTROPY != 0;
+            self.dec.apply_flat(frame, &mut self.replica).unwrap();
+            assert!(self.replica == self.mem, "epoch {epoch}");
+            coded
+        }
+    }
+
+    /// On a link the encoder is far ahead of, with the models' gate closed: a frame is coded
+    /// with the models where their measured cost fits the slack, else with one table a stream
+    /// where that one's cost fits, else not at all. The gate and the costs are set by hand, so
+    /// no timing decides; the replica is exact in each case.
+    #[test]
+    fn frames_are_coded_plain_where_only_the_plain_cost_fits_the_slack() {
+        let (cheap, dear) = (1.0, 1e12);
+        for (models_ns, plain_ns) in [(dear, cheap), (dear, dear), (cheap, cheap)] {
+            let mut link = SlowLink::new(8);
             for epoch in 0..3u64 {
-                scribble_text(&mut mem, &mut rng);
-                let g = &mut enc.w.gates.entropy;
-                for _ in 0..gates::FRAME_WARMUP {
-                    g.record(1 << 40, 0);
-                }
-                assert_eq!(g.peek(cfg.link_rate), gates::Verdict::Closed);
-                enc.w.out.set_entropy_costs(models_ns, plain_ns);
-                let coded_before = enc.stats().entropy_frames;
-                enc.begin_epoch(epoch).unwrap();
-                for (p, page) in mem.chunks(ps).enumerate() {
-                    enc.add_page((p * ps) as u64, page).unwrap();
-                }
-                let frame = enc.end_epoch().unwrap().to_vec();
-                let coded =
-                    crate::format::open(&frame).unwrap().0.flags & crate::format::FLAG_ENTROPY != 0;
+                link.close_entropy_gate();
+                link.enc.w.out.set_entropy_costs(models_ns, plain_ns);
+                let coded_before = link.enc.stats().entropy_frames;
+                let coded = link.epoch(epoch);
                 // the tier that ran has a measured cost in place of the one set
-                let ran = enc
+                let ran = link
+                    .enc
                     .w
                     .out
                     .entropy_costs()
@@ -998,59 +1031,31 @@ mod tests {
                 let expect = [models_ns == cheap, models_ns == dear && plain_ns == cheap];
                 assert_eq!(ran, expect, "{case}: the tiers that ran");
                 assert_eq!(coded, expect.contains(&true), "{case}");
-                assert_eq!(enc.stats().entropy_frames - coded_before, coded as u64);
-                dec.apply_flat(&frame, &mut replica).unwrap();
-                assert!(replica == mem, "{case}");
+                assert_eq!(link.enc.stats().entropy_frames - coded_before, coded as u64);
             }
         }
     }
 
-    /// Epoch 0, open for 1 ms now.
     /// Where neither tier fits the slack by the rates known (both set by hand to cost 10^12 ns
     /// a byte, the models' gate closed), the plain tier still codes the first frame, as it
     /// never ran (the models' rate is no measure of it), and then one frame in
     /// `PLAIN_PROBE_EVERY` that it left uncoded; the replica is exact throughout.
     #[test]
     fn the_plain_tier_codes_its_first_frame_and_one_in_plain_probe_every() {
-        use crate::Decoder;
         let dear = 1e12;
-        let cfg = Config {
-            link_rate: 1_000,
-            ..Config::default()
-        };
-        let mut enc = Encoder::with_seed(cfg, 5).unwrap();
-        let mut dec = Decoder::new(cfg).unwrap();
-        let ps = cfg.page_size;
-        let mut rng = 0x9e37_79b9_u64;
-        let mut mem = vec![0u8; 2 * ps];
-        let mut replica = vec![0u8; mem.len()];
+        let mut link = SlowLink::new(2);
         let every = writer::PLAIN_PROBE_EVERY as u64;
         let mut coded = Vec::new();
         for epoch in 0..2 * every + 3 {
-            scribble_text(&mut mem, &mut rng);
-            // closed, and never due for its own probe (a fresh gate each epoch)
-            let mut g = Gates::default().entropy;
-            for _ in 0..gates::FRAME_WARMUP {
-                g.record(1 << 40, 0);
-            }
-            assert_eq!(g.peek(cfg.link_rate), gates::Verdict::Closed);
-            enc.w.gates.entropy = g;
+            link.close_entropy_gate();
             if epoch == 0 {
-                enc.w.out.set_models_cost_only(dear);
+                link.enc.w.out.set_models_cost_only(dear);
             } else {
-                enc.w.out.set_entropy_costs(dear, dear);
+                link.enc.w.out.set_entropy_costs(dear, dear);
             }
-            enc.begin_epoch(epoch).unwrap();
-            for (p, page) in mem.chunks(ps).enumerate() {
-                enc.add_page((p * ps) as u64, page).unwrap();
-            }
-            let frame = enc.end_epoch().unwrap().to_vec();
-            let flags = crate::format::open(&frame).unwrap().0.flags;
-            if flags & crate::format::FLAG_ENTROPY != 0 {
+            if link.epoch(epoch) {
                 coded.push(epoch);
             }
-            dec.apply_flat(&frame, &mut replica).unwrap();
-            assert!(replica == mem, "epoch {epoch}");
         }
         assert_eq!(coded, [0, every + 1, 2 * every + 2]);
     }

@@ -484,15 +484,23 @@ impl Work {
             return true;
         };
         self.out.plain_skips = 0;
+        self.code_sample(Tier::Plain, end, None);
+        self.entropy_fits_slack(Tier::Plain)
+    }
+
+    /// Entropy-codes the frame's ops up to `end` in `tier` (see
+    /// [`FrameWriter::entropy_code`]) to measure it: the time it took (counted as the stage's)
+    /// and the bytes it saved, also taken into the tier's rate.
+    fn code_sample(&mut self, tier: Tier, end: usize, lit_ctx: Option<usize>) -> (u64, u64) {
         let t = Instant::now();
         let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
-        let coded = self.out.entropy_code(Tier::Plain, end, None, ps, bs);
+        let coded = self.out.entropy_code(tier, end, lit_ctx, ps, bs);
         let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
         let ns = t.elapsed().as_nanos() as u64;
         self.stats.nanos.entropy += ns;
         self.out
-            .note_entropy_rate(Tier::Plain, ns, (end - HEADER_LEN) as u64, saved);
-        self.entropy_fits_slack(Tier::Plain)
+            .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64, saved);
+        (ns, saved)
     }
 
     /// Codes the frame's first ops (`sample`) and tells whether coding the whole frame of
@@ -501,14 +509,7 @@ impl Work {
     /// frame's measurement replaces it).
     fn entropy_sample_pays(&mut self, sample: Sample, payload: u64) -> bool {
         let Sample { end, lit_ctx } = sample;
-        let t = Instant::now();
-        let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
-        let coded = self.out.entropy_code(Tier::Models, end, lit_ctx, ps, bs);
-        let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
-        let ns = t.elapsed().as_nanos() as u64;
-        self.stats.nanos.entropy += ns;
-        self.out
-            .note_entropy_rate(Tier::Models, ns, (end - HEADER_LEN) as u64, saved);
+        let (ns, saved) = self.code_sample(Tier::Models, end, lit_ctx);
         let scale = payload as f64 / (end - HEADER_LEN) as f64;
         let mut measured = self.gates.entropy;
         measured.record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
