@@ -33,11 +33,10 @@ python3 "$here/refusals.py" "$("$here/build.sh" --print-binary 2>/dev/null)"
 t3=$SECONDS
 # QEMU 10.0.2 under TCG can lose a guest store that races with the dirty bitmap sync, with or
 # without libfgbi (Debian's multifd-zstd: 2 of 25 migrations on this 2-core machine; see
-# integration/qemu/README.md). Patches 0007-0010 close the four windows found so far (with 0010,
-# 30 of 30 multifd-fgbi migrations verified, against about 1 in 100 losing a page before it);
-# until far more runs show no fifth, a run whose only fault is a RAM difference (every frame
-# applied, none refused) is run once more, and the second must verify. A libfgbi fault that
-# shows every time still fails the step.
+# integration/qemu/README.md). Patches 0007-0010 close the four windows found so far, but with
+# 0010 still 3 of 171 multifd-fgbi migrations lost a page; so a run whose only fault is a RAM
+# difference (every frame applied, none refused) is run once more, and the second must verify.
+# A libfgbi fault that shows every time still fails the step.
 if ! timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 125M \
     >/tmp/fgbi-qemu-multifd.json; then
     cat /tmp/fgbi-qemu-multifd.json
