@@ -291,6 +291,67 @@ fn eval_ship_time_at_each_link() {
 }
 
 #[test]
+fn eval_rounds_report_each_baselines_median_times_and_each_links_median_adapted_run() {
+    let dir = tmpdir("rounds");
+    make_trace(&dir, 64, 4);
+    let out = run(bin()
+        .arg("eval")
+        .arg(&dir)
+        .args(["--links", "1,100", "--rounds", "3", "--json"]));
+    assert!(out.status.success());
+    let v = json(&out);
+    assert_eq!(v["rounds"], 3);
+    let median = |v: &serde_json::Value| {
+        let mut x: Vec<f64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(x.len(), 3, "one value per round");
+        x.sort_by(f64::total_cmp);
+        x[1]
+    };
+    for m in METHODS.iter().filter(|m| !m.starts_with("fgbi")) {
+        let t = &v[*m];
+        assert_eq!(
+            t["encode_seconds"].as_f64(),
+            Some(median(&t["encode_seconds_rounds"])),
+            "{m}"
+        );
+        assert_eq!(
+            t["decode_seconds"].as_f64(),
+            Some(median(&t["decode_seconds_rounds"])),
+            "{m}"
+        );
+    }
+    for r in v["ship"].as_array().unwrap() {
+        let ad = &r["fgbi_adapted"];
+        assert_eq!(ad["verified"], serde_json::Value::Bool(true), "{r}");
+        let s = r["seconds"]["fgbi-adapted"].as_f64().unwrap();
+        assert_eq!(s, median(&ad["ship_seconds_rounds"]), "{r}");
+    }
+    // one round (the default) lists no rounds
+    let v = json(&run(bin()
+        .arg("eval")
+        .arg(&dir)
+        .args(["--links", "1", "--json"])));
+    assert_eq!(v["rounds"], 1);
+    assert!(v["raw"].get("encode_seconds_rounds").is_none());
+    assert!(v["ship"][0]["fgbi_adapted"]
+        .get("ship_seconds_rounds")
+        .is_none());
+    let out = bin()
+        .arg("eval")
+        .arg(&dir)
+        .args(["--rounds", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap refuses 0 rounds");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn eval_refuses_a_bad_link_rate() {
     let dir = tmpdir("badlinks");
     make_trace(&dir, 8, 2);
