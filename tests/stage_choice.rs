@@ -106,7 +106,7 @@ fn a_slow_link_changes_nothing() {
     assert!(s0.dict.pages + s0.compressed.pages > 0 && s0.entropy_frames > 0);
 }
 
-/// On a link as fast as memory nothing beats sending the page: after the warm-up only the
+/// On a link as fast as memory nothing beats sending the page: after the warm-ups only the
 /// analysis gate's probes analyse a page, the rest go out as zero or RAW ops (or compressed on
 /// the compressor gate's probes), and the frames are not entropy coded but for the entropy
 /// gate's probes.
@@ -119,9 +119,12 @@ fn a_link_faster_than_any_analysis_sends_zero_and_raw_pages_but_for_probes() {
         fast.iter().map(Vec::len).sum(),
     );
     assert!(bytes_fast > bytes_plain, "{bytes_fast} vs {bytes_plain}");
+    // analysed: the analysis gate's warm-up samples, the pages that measured one of the three
+    // gated stages inside the analysis (blocks, dictionary, compressor) in its warm-up (such a
+    // page is no sample of the analysis gate), and the probes
     let analysed = s.pages_in - s.zero.pages - s.skipped_analysis;
     assert!(
-        analysed <= fgbi::adapt::WARMUP + s.pages_in / fgbi::adapt::PROBE_EVERY + 1,
+        analysed <= 4 * fgbi::adapt::WARMUP + s.pages_in / fgbi::adapt::PROBE_EVERY + 1,
         "{analysed} of {} pages analysed",
         s.pages_in
     );

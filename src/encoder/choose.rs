@@ -2,6 +2,7 @@
 //! smallest one found is sent.
 
 use super::blocks::mark_delta_blocks;
+use super::gates::Verdict;
 use super::{Kind, Lap, Lead, Outcome, Work, DICT_MIN_DIVISOR, SMALL_DELTA_DIVISOR};
 use crate::compress::{self, Codec};
 use crate::config::Fallback;
@@ -86,7 +87,7 @@ impl Work {
         let dict_planned = stages.dict
             && !self.exhaustive
             && self.cfg.fallback == Fallback::Lz4
-            && (self.lead == Lead::FarAhead || self.gates.dict.worth_it(self.cfg.link_rate));
+            && (self.lead == Lead::FarAhead || self.gates.dict.worth_it(self.gate_rate));
         let mut deferred = false;
         if blocks_on {
             self.classify_blocks(page_idx, page, cache);
@@ -343,9 +344,13 @@ impl Work {
 
     /// Whether to try dictionary compression on this page (adaptive stages).
     pub(super) fn gate_dict(&mut self) -> bool {
-        let open = self.lead == Lead::FarAhead || self.gates.dict.open(self.cfg.link_rate);
-        self.stats.skipped_dict += !open as u64;
-        open
+        if self.lead == Lead::FarAhead {
+            return true;
+        }
+        let v = self.gates.dict.verdict(self.gate_rate);
+        self.stats.skipped_dict += (v == Verdict::Closed) as u64;
+        self.probing |= v == Verdict::Measure;
+        v != Verdict::Closed
     }
 
     /// The fallback compressor on `src` into `tmp[..limit]`, unless the adaptive gate says the
@@ -356,9 +361,15 @@ impl Work {
         page: &[u8],
         limit: usize,
     ) -> Option<(Codec, usize)> {
-        if self.lead == Lead::Behind && !self.gates.compress.open(self.cfg.link_rate) {
-            self.stats.skipped_compress += 1;
-            return None;
+        if self.lead == Lead::Behind {
+            match self.gates.compress.verdict(self.gate_rate) {
+                Verdict::Closed => {
+                    self.stats.skipped_compress += 1;
+                    return None;
+                }
+                Verdict::Measure => self.probing = true,
+                Verdict::Open => {}
+            }
         }
         let t = Instant::now();
         let src: &[u8] = if src_is_lits {

@@ -17,6 +17,10 @@
 //! that says it pays: the first frame (all of memory) is not coded just to learn that coding
 //! does not pay on a fast link.
 //!
+//! The encoder asks the page gates at a link rate of its own (the configured one, or a multiple
+//! of it while its encoding is behind the link), and a page that runs a stage only to measure it
+//! (a warm-up use or a probe, [`Verdict::Measure`]) is no sample of the analysis gates.
+//!
 //! With its analysis gate closed a page is sent compressed whole (where the compressor's gate
 //! lets it) or RAW, as a per-page sender would; what that costs ([`ShedCost`]) is what the
 //! analysis and the compressor are credited beyond. The page cache still learns such a page
