@@ -361,7 +361,7 @@ impl Work {
         page: &[u8],
         limit: usize,
     ) -> Option<(Codec, usize)> {
-        if self.lead == Lead::Behind {
+        if !self.lead_forces(self.gates.compress.cost_ns()) {
             match self.gates.compress.verdict(self.gate_rate) {
                 Verdict::Closed => {
                     self.stats.skipped_compress += 1;

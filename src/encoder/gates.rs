@@ -222,6 +222,11 @@ impl Gate {
         self.skipped
     }
 
+    /// The average cost of a use, in nanoseconds (0 before the first).
+    pub(crate) fn cost_ns(&self) -> f64 {
+        self.cost_ns
+    }
+
     /// Uses recorded so far.
     #[cfg(test)]
     pub(crate) fn uses(&self) -> u64 {

@@ -699,29 +699,29 @@ impl Encoder {
 
         // With a link rate, the analysis of the page (delta, blocks, sharing) runs only while
         // what it saves takes longer on the link than it costs (at the gates' rate, which the
-        // encoder's lead on the link lowers), or while the encoder is far ahead of the link
+        // encoder's deficit on the link raises), or while the encoder is ahead of the link
         if w.cfg.link_rate > 0 && w.stats.pages_in.is_multiple_of(AHEAD_CHECKED_EVERY) {
             let payload = w.out.epoch_bytes_closed + w.out.frame.len() - HEADER_LEN;
             (w.lead, w.gate_rate) = w.epochs.lead(payload, w.cfg.link_rate);
         }
         let gated = w.cfg.link_rate > 0 && (w.cfg.stages.delta || w.cfg.stages.blocks);
-        let far_ahead = w.lead >= Lead::Ahead;
+        let ahead = w.lead >= Lead::Ahead;
         // a page whose last-sent copy the cache holds costs a delta; any other page, block work
         // or compression: two gates, as what each saves per nanosecond differs by far
         let cached = gated && (was_zero || self.cache.peek_full(page_idx).is_some());
-        if gated && !far_ahead && !w.gates.analysis_gate(cached).open(w.gate_rate) {
+        if gated && !ahead && !w.gates.analysis_gate(cached).open(w.gate_rate) {
             self.send_unanalysed(page_idx, page);
             return;
         }
         let w = &mut self.w;
-        // far ahead of the link every stage runs, so the analysis is measured only nearer it,
+        // ahead of the link the analysis runs on every page, so it is measured only behind it,
         // where its cost is that of the stages whose own gates let them run
         let now = Instant::now();
         w.clock = now;
-        let analysis_start = (gated && !far_ahead).then_some((now, w.out.frame.len(), cached));
+        let analysis_start = (gated && !ahead).then_some((now, w.out.frame.len(), cached));
         let blocks = if !w.cfg.stages.blocks {
             Verdict::Closed
-        } else if w.exhaustive || far_ahead {
+        } else if w.exhaustive || w.lead_forces(w.gates.blocks.cost_ns()) {
             Verdict::Open
         } else {
             w.gates.blocks.verdict(w.gate_rate)
@@ -806,6 +806,20 @@ impl Encoder {
 }
 
 impl Work {
+    /// Whether the encoder's lead on the link runs a gated stage on this page whatever its gate
+    /// says: far ahead of the link always; ahead of it where the stage's average cost per use
+    /// (`cost_ns`) is at most the link time of a page sent RAW. Such a use then costs no more
+    /// than the link time of the page it works on, so the lead it spends is bounded and comes
+    /// back with the next pages; a dearer stage (a page compressed whole at 10 Gbit/s) would
+    /// spend more on each page than the link gives back and leave the encoder behind.
+    fn lead_forces(&self, cost_ns: f64) -> bool {
+        match self.lead {
+            Lead::FarAhead => true,
+            Lead::Ahead => cost_ns * self.cfg.link_rate as f64 <= self.cfg.page_size as f64 * 1e9,
+            Lead::Behind => false,
+        }
+    }
+
     /// Credits the analysis gate of a page analysed from `start` (time, frame length, whether
     /// its copy was cached) with its cost beyond the shed path's (the page sent RAW and, where
     /// that path keeps the cache up, stored: an analysed page is stored too) and the bytes its op
@@ -841,6 +855,27 @@ mod tests {
             link_rate: 1 << 62,
             ..Config::default()
         }
+    }
+
+    /// Ahead of the link a gated stage is forced on a page only while its average cost is at
+    /// most a RAW page's link time (4096 ns for 4 KiB pages at 1 GB/s); far ahead, whatever it
+    /// costs; behind, never.
+    #[test]
+    fn the_lead_forces_only_stages_that_cost_at_most_a_raw_pages_link_time() {
+        let cfg = Config {
+            link_rate: 1_000_000_000,
+            ..Config::default()
+        };
+        assert_eq!(cfg.page_size, 4096);
+        let mut enc = Encoder::with_seed(cfg, 5).unwrap();
+        let w = &mut enc.w;
+        w.lead = Lead::Ahead;
+        assert!(w.lead_forces(0.0) && w.lead_forces(4096.0));
+        assert!(!w.lead_forces(4097.0));
+        w.lead = Lead::FarAhead;
+        assert!(w.lead_forces(1e12));
+        w.lead = Lead::Behind;
+        assert!(!w.lead_forces(0.0));
     }
 
     /// With the blocks gate closed and the analysis gate open, a page with a few changed bytes
