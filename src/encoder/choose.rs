@@ -109,13 +109,14 @@ impl Work {
         lap.to(&mut self.stats.nanos.blocks);
 
         // random-looking content (encrypted, compressed) gains nothing from a dictionary or a
-        // compressor either, unless it moved: that case is given up for speed
+        // compressor either, unless it moved: that case is given up for speed. The probe is
+        // left out where neither can run (their gates then only count the skip)
         let random = if self.exhaustive {
             false
         } else if deferred || blocks_on && self.lits_whole() {
             self.page.literals_random // probed (on the whole page, or on literals beside kept ones)
         } else {
-            compress::looks_incompressible(page)
+            self.compressing_may_run() && compress::looks_incompressible(page)
         };
         // the most the left-out block op would take (its literals uncompressed)
         let deferred_bound = if deferred {
@@ -340,6 +341,19 @@ impl Work {
         } else {
             self.page.best.len()
         }
+    }
+
+    /// Whether the dictionary or the fallback compressor may run on this page: a stage that
+    /// is on, and that its gate or the encoder's lead on the link would let run (it may still
+    /// find the page not worth trying).
+    fn compressing_may_run(&self) -> bool {
+        let dict = self.cfg.stages.dict
+            && (self.lead == Lead::FarAhead
+                || self.gates.dict.peek(self.gate_rate) != Verdict::Closed);
+        let compress = self.cfg.fallback != Fallback::None
+            && (self.lead_forces(self.gates.compress.cost_ns())
+                || self.gates.compress.peek(self.gate_rate) != Verdict::Closed);
+        dict || compress
     }
 
     /// Whether to try dictionary compression on this page (adaptive stages).

@@ -812,7 +812,7 @@ impl Work {
     /// than the link time of the page it works on, so the lead it spends is bounded and comes
     /// back with the next pages; a dearer stage (a page compressed whole at 10 Gbit/s) would
     /// spend more on each page than the link gives back and leave the encoder behind.
-    fn lead_forces(&self, cost_ns: f64) -> bool {
+    pub(super) fn lead_forces(&self, cost_ns: f64) -> bool {
         match self.lead {
             Lead::FarAhead => true,
             Lead::Ahead => cost_ns * self.cfg.link_rate as f64 <= self.cfg.page_size as f64 * 1e9,
