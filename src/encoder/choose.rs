@@ -346,7 +346,7 @@ impl Work {
     /// Whether the dictionary or the fallback compressor may run on this page: a stage that
     /// is on, and that its gate or the encoder's lead on the link would let run (it may still
     /// find the page not worth trying).
-    fn compressing_may_run(&self) -> bool {
+    pub(super) fn compressing_may_run(&self) -> bool {
         let dict = self.cfg.stages.dict
             && (self.lead == Lead::FarAhead
                 || self.gates.dict.peek(self.gate_rate) != Verdict::Closed);

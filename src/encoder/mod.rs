@@ -878,6 +878,36 @@ mod tests {
         assert!(!w.lead_forces(0.0));
     }
 
+    /// The dictionary or the compressor may run on a page while either's gate is not closed
+    /// (its warm-up, a probe, or it pays) or the lead forces the compressor; with both gates
+    /// closed behind the link neither can, so the page is not probed for random content.
+    #[test]
+    fn compressing_may_run_only_where_a_gate_or_the_lead_lets_it() {
+        let cfg = never_ahead();
+        let mut enc = Encoder::with_seed(cfg, 6).unwrap();
+        let w = &mut enc.w;
+        w.lead = Lead::Behind;
+        assert!(w.compressing_may_run(), "warm-up");
+        for _ in 0..gates::WARMUP {
+            w.gates.dict.record(1 << 30, 0);
+            w.gates.compress.record(1 << 30, 0);
+        }
+        assert!(!w.compressing_may_run(), "both closed");
+        w.lead = Lead::FarAhead;
+        assert!(w.compressing_may_run(), "far ahead: every stage");
+        w.lead = Lead::Ahead;
+        assert!(
+            !w.compressing_may_run(),
+            "ahead, a compressor dearer than a page's link time"
+        );
+        w.lead = Lead::Behind;
+        w.gates.compress = gates::Gate::default();
+        for _ in 0..gates::WARMUP {
+            w.gates.compress.record(0, 1 << 20); // saves bytes for no time
+        }
+        assert!(w.compressing_may_run(), "the compressor pays");
+    }
+
     /// With the blocks gate closed and the analysis gate open, a page with a few changed bytes
     /// still goes out as a XOR delta, a new page as RAW or compressed, never as a BLOCKS op, and
     /// nothing is hashed into the sharing table; the replica is exact. The gates are set by hand,
