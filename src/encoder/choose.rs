@@ -20,6 +20,12 @@ use std::time::Instant;
 /// channels at 62.5 MiB/s each: half the source's CPU time for 1% more bytes).
 const GREEDY_FROM: u64 = 10_000_000;
 
+/// Where the XOR delta is the only stage left to run on a cached page, it is taken when it is at
+/// least this many bytes shorter than the page (a RAW op's body). (At 10 Gbit/s on proc-node,
+/// about 24k of 28.6k cached pages changed too much for a half-page delta and went RAW, where
+/// QEMU's XBZRLE sends such pages in about 3 KiB.)
+const DELTA_BELOW_RAW: usize = 16;
+
 /// What the XOR delta found.
 enum Delta {
     /// The page equals what the backup holds.
@@ -28,7 +34,7 @@ enum Delta {
     Small,
     /// In `best`, as the first candidate.
     Candidate,
-    /// Larger than half a page: no candidate.
+    /// Larger than half a page, or than a RAW page where nothing else runs: no candidate.
     TooLarge,
 }
 
@@ -161,12 +167,36 @@ impl Work {
     /// hashed for the sharing table.
     fn delta_candidate(&mut self, page: &[u8], old: &[u8]) -> Delta {
         let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
+        // A delta over half a page loses to the dictionary or the blocks and is not finished;
+        // with every other stage shut (adaptive) it competes only with the RAW page, and its
+        // own gate decides whether finishing it pays
+        let long = self.cfg.link_rate > 0
+            && !self.exhaustive
+            && !self.blocks_open
+            && !self.compressing_may_run()
+            && self.gate_long_delta();
+        let limit = if long { ps - DELTA_BELOW_RAW } else { ps / 2 };
+        let t = long.then(Instant::now);
         let p = &mut self.page;
-        let n = match delta::encode(old, page, &mut p.body[..ps / 2]) {
+        let n = match delta::encode(old, page, &mut p.body[..limit]) {
             Some(0) => return Delta::Unchanged,
             Some(n) => n,
-            None => return Delta::TooLarge,
+            None => {
+                if let Some(t) = t {
+                    self.gates
+                        .long_delta
+                        .record(t.elapsed().as_nanos() as u64, 0);
+                }
+                return Delta::TooLarge;
+            }
         };
+        if let Some(t) = t.filter(|_| n > ps / 2) {
+            // a RAW op's body is the page; the delta's, its length (2 bytes here) and the delta
+            let saved = ps.saturating_sub(n + 2);
+            self.gates
+                .long_delta
+                .record(t.elapsed().as_nanos() as u64, saved as u64);
+        }
         p.best.push(op::DELTA);
         varint::put(&mut p.best, n as u64);
         p.best.extend_from_slice(&p.body[..n]);
@@ -354,6 +384,17 @@ impl Work {
             && (self.lead_forces(self.gates.compress.cost_ns())
                 || self.gates.compress.peek(self.gate_rate) != Verdict::Closed);
         dict || compress
+    }
+
+    /// Whether to finish a delta over half a page where it is the only stage left (adaptive
+    /// stages): its gate, or the lead where the gate's average cost fits a RAW page's link time.
+    fn gate_long_delta(&mut self) -> bool {
+        if self.lead_forces(self.gates.long_delta.cost_ns()) {
+            return true;
+        }
+        let v = self.gates.long_delta.verdict(self.gate_rate);
+        self.probing |= v == Verdict::Measure;
+        v != Verdict::Closed
     }
 
     /// Whether to try dictionary compression on this page (adaptive stages).

@@ -353,6 +353,10 @@ pub struct Gates {
     pub dict: Gate,
     /// The fallback compressor (whole pages and block literals).
     pub compress: Gate,
+    /// A XOR delta longer than half a page, on a cached page where no other stage runs (block
+    /// work, dictionary and compressor shut): finished and sent instead of the RAW page. Its
+    /// use costs the whole delta's encoding and saves the difference to a RAW op.
+    pub long_delta: Gate,
     /// Entropy coding of the frame's payload (one use per frame).
     pub entropy: Gate,
 }
@@ -378,6 +382,7 @@ impl Default for Gates {
             blocks: Gate::default(),
             dict: Gate::default(),
             compress: Gate::default(),
+            long_delta: Gate::default(),
             entropy: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY).with_max_backoff(FRAME_MAX_BACKOFF),
         }
     }

@@ -955,6 +955,77 @@ mod tests {
         }
     }
 
+    /// Adaptive, with the block work, the dictionary and the compressor all shut, a cached page
+    /// changed too much for a half-page delta still goes out as a delta when that is shorter than
+    /// the page, not RAW; with the dictionary's gate open the delta is limited to half a page as
+    /// before, so the page goes to the dictionary. The gates are set by hand, so no timing
+    /// decides; the replica is exact.
+    #[test]
+    fn a_delta_over_half_a_page_beats_raw_where_nothing_else_runs() {
+        use crate::Decoder;
+        let cfg = never_ahead();
+        let ps = cfg.page_size;
+        let run = |dict_pays: bool, long_pays: bool| {
+            let mut enc = Encoder::with_seed(cfg, 12).unwrap();
+            let mut dec = Decoder::new(cfg).unwrap();
+            // repeats every 64 bytes, before and after the change: lz4 codes it in little
+            let mut mem: Vec<u8> = (0..3 * ps).map(|i| (i % 64 * 3 + 1) as u8).collect();
+            let mut replica = vec![0u8; mem.len()];
+            let mut last = EncoderStats::default();
+            for epoch in 0..2u64 {
+                if epoch == 1 {
+                    // 8 bytes changed in every 16: a delta of about 3/4 of the page
+                    for (i, b) in mem.iter_mut().enumerate() {
+                        if i % 16 < 8 {
+                            *b ^= 0xa5;
+                        }
+                    }
+                }
+                let g = &mut enc.w.gates;
+                for _ in 0..gates::WARMUP {
+                    g.analysis.record(0, 1 << 50);
+                    g.analysis_uncached.record(0, 1 << 50);
+                    g.blocks.record(1 << 30, 0);
+                    g.compress.record(1 << 30, 0);
+                    if dict_pays {
+                        g.dict.record(0, 1 << 50);
+                    } else {
+                        g.dict.record(1 << 30, 0);
+                    }
+                    if long_pays {
+                        g.long_delta.record(0, 1 << 50);
+                    } else {
+                        g.long_delta.record(1 << 30, 0);
+                    }
+                }
+                let before = enc.stats();
+                enc.begin_epoch(epoch).unwrap();
+                for (p, page) in mem.chunks(ps).enumerate() {
+                    enc.add_page((p * ps) as u64, page).unwrap();
+                }
+                let frame = enc.end_epoch().unwrap();
+                dec.apply_flat(frame, &mut replica).unwrap();
+                assert!(replica == mem, "epoch {epoch}");
+                last = enc.stats().since(&before);
+            }
+            last
+        };
+        let alone = run(false, true);
+        assert_eq!(alone.delta.pages, 3, "deltas where nothing else runs");
+        assert_eq!(alone.raw.pages, 0);
+        let avg = alone.delta.bytes / 3;
+        assert!(
+            avg > ps as u64 / 2 && avg < ps as u64,
+            "a delta of {avg} bytes: over half a page, under a page"
+        );
+        let long_shut = run(false, false);
+        assert_eq!(long_shut.delta.pages, 0, "the long delta's gate shut");
+        assert_eq!(long_shut.raw.pages, 3);
+        let with_dict = run(true, true);
+        assert_eq!(with_dict.delta.pages, 0, "the dictionary's gate open");
+        assert_eq!(with_dict.dict.pages, 3);
+    }
+
     /// A page on which a gated stage inside the analysis runs only to be measured (here the
     /// block work's warm-up) is not a sample of the analysis gate; once that stage's gate has
     /// decided, every analysed page is one. The gates are set by hand, so no timing decides.
