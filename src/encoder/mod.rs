@@ -850,6 +850,27 @@ mod tests {
 
     /// The default configuration with a link so fast that the encoder is never ahead of it
     /// (which would open every gate): the gates decide, and the tests set them by hand.
+    /// Encodes every page of `mem` as epoch `epoch`, applies the frame to `replica` and checks
+    /// it against `mem`; returns what the encoder counted in that epoch.
+    fn epoch_applied(
+        enc: &mut Encoder,
+        dec: &mut crate::Decoder,
+        epoch: u64,
+        mem: &[u8],
+        replica: &mut [u8],
+    ) -> EncoderStats {
+        let ps = enc.w.cfg.page_size;
+        let before = enc.stats();
+        enc.begin_epoch(epoch).unwrap();
+        for (p, page) in mem.chunks(ps).enumerate() {
+            enc.add_page((p * ps) as u64, page).unwrap();
+        }
+        let frame = enc.end_epoch().unwrap();
+        dec.apply_flat(frame, replica).unwrap();
+        assert!(replica == mem, "epoch {epoch}: the replica differs");
+        enc.stats().since(&before)
+    }
+
     fn never_ahead() -> Config {
         Config {
             link_rate: 1 << 62,
@@ -934,15 +955,7 @@ mod tests {
                 g.analysis_uncached.record(0, 1 << 50);
                 g.blocks.record(1 << 30, 0);
             }
-            let before = enc.stats();
-            enc.begin_epoch(epoch).unwrap();
-            for (p, page) in mem.chunks(ps).enumerate() {
-                enc.add_page((p * ps) as u64, page).unwrap();
-            }
-            let frame = enc.end_epoch().unwrap();
-            dec.apply_flat(frame, &mut replica).unwrap();
-            assert!(replica == mem, "epoch {epoch}");
-            let s = enc.stats().since(&before);
+            let s = epoch_applied(&mut enc, &mut dec, epoch, &mem, &mut replica);
             assert_eq!(s.blocks.pages, 0, "epoch {epoch}: a BLOCKS op");
             assert!(s.skipped_blocks > 0 && s.skipped_analysis == 0);
             assert_eq!(s.share.inserts, 0, "epoch {epoch}: blocks hashed");
@@ -998,15 +1011,7 @@ mod tests {
                         g.long_delta.record(1 << 30, 0);
                     }
                 }
-                let before = enc.stats();
-                enc.begin_epoch(epoch).unwrap();
-                for (p, page) in mem.chunks(ps).enumerate() {
-                    enc.add_page((p * ps) as u64, page).unwrap();
-                }
-                let frame = enc.end_epoch().unwrap();
-                dec.apply_flat(frame, &mut replica).unwrap();
-                assert!(replica == mem, "epoch {epoch}");
-                last = enc.stats().since(&before);
+                last = epoch_applied(&mut enc, &mut dec, epoch, &mem, &mut replica);
             }
             last
         };
