@@ -170,33 +170,39 @@ impl Work {
         // A delta over half a page loses to the dictionary or the blocks and is not finished;
         // with every other stage shut (adaptive) it competes only with the RAW page, and its
         // own gate decides whether finishing it pays
-        let long = self.cfg.link_rate > 0
+        let long = if self.cfg.link_rate > 0
             && !self.exhaustive
             && !self.blocks_open
             && !self.compressing_may_run()
-            && self.gate_long_delta();
-        let limit = if long { ps - DELTA_BELOW_RAW } else { ps / 2 };
-        let t = long.then(Instant::now);
-        let p = &mut self.page;
-        let n = match delta::encode(old, page, &mut p.body[..limit]) {
-            Some(0) => return Delta::Unchanged,
-            Some(n) => n,
-            None => {
-                if let Some(t) = t {
-                    self.gates
-                        .long_delta
-                        .record(t.elapsed().as_nanos() as u64, 0);
-                }
-                return Delta::TooLarge;
-            }
+        {
+            self.gate_long_delta()
+        } else {
+            Verdict::Closed
         };
-        if let Some(t) = t.filter(|_| n > ps / 2) {
-            // a RAW op's body is the page; the delta's, its length (2 bytes here) and the delta
-            let saved = ps.saturating_sub(n + 2);
+        let limit = if long == Verdict::Closed {
+            ps / 2
+        } else {
+            ps - DELTA_BELOW_RAW
+        };
+        let t = (long != Verdict::Closed).then(Instant::now);
+        let n = match delta::encode(old, page, &mut self.page.body[..limit]) {
+            Some(0) => return Delta::Unchanged,
+            Some(n) => Some(n),
+            None => None,
+        };
+        // a use of the long delta: one that ran past half a page (a RAW op's body is the page; a
+        // delta's, its length, 2 bytes here, and the delta); only such a page is its sample
+        if let Some(t) = t.filter(|_| n.is_none_or(|n| n > ps / 2)) {
+            let saved = n.map_or(0, |n| ps.saturating_sub(n + 2));
             self.gates
                 .long_delta
                 .record(t.elapsed().as_nanos() as u64, saved as u64);
+            self.probing |= long == Verdict::Measure;
         }
+        let Some(n) = n else {
+            return Delta::TooLarge;
+        };
+        let p = &mut self.page;
         p.best.push(op::DELTA);
         varint::put(&mut p.best, n as u64);
         p.best.extend_from_slice(&p.body[..n]);
@@ -387,14 +393,14 @@ impl Work {
     }
 
     /// Whether to finish a delta over half a page where it is the only stage left (adaptive
-    /// stages): its gate, or the lead where the gate's average cost fits a RAW page's link time.
-    fn gate_long_delta(&mut self) -> bool {
+    /// stages): its gate, or the lead where the gate's average cost fits a RAW page's link time
+    /// (`Open`). `Measure` (a warm-up or a probe) makes the page a probe of this stage only if
+    /// its delta does run past half a page.
+    fn gate_long_delta(&mut self) -> Verdict {
         if self.lead_forces(self.gates.long_delta.cost_ns()) {
-            return true;
+            return Verdict::Open;
         }
-        let v = self.gates.long_delta.verdict(self.gate_rate);
-        self.probing |= v == Verdict::Measure;
-        v != Verdict::Closed
+        self.gates.long_delta.verdict(self.gate_rate)
     }
 
     /// Whether to try dictionary compression on this page (adaptive stages).
