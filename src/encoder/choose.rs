@@ -185,11 +185,10 @@ impl Work {
             ps - DELTA_BELOW_RAW
         };
         let t = (long != Verdict::Closed).then(Instant::now);
-        let n = match delta::encode(old, page, &mut self.page.body[..limit]) {
-            Some(0) => return Delta::Unchanged,
-            Some(n) => Some(n),
-            None => None,
-        };
+        let n = delta::encode(old, page, &mut self.page.body[..limit]);
+        if n == Some(0) {
+            return Delta::Unchanged;
+        }
         // a use of the long delta: one that ran past half a page (a RAW op's body is the page; a
         // delta's, its length, 2 bytes here, and the delta); only such a page is its sample
         if let Some(t) = t.filter(|_| n.is_none_or(|n| n > ps / 2)) {
