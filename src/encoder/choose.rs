@@ -11,16 +11,14 @@ use crate::stages::cache::PageCache;
 use crate::stages::delta;
 use std::time::Instant;
 
-/// Link rate (bytes per second) from which the fallback compressor uses its greedy parse:
-/// 10 MB/s (80 Mbit/s). Below it a page's time on the link dwarfs any parse's time, and
-/// libfgbi's matcher runs on every page. From it, the greedy parse runs however far ahead of the
-/// link the encoder is: the encoder's time matters more than the last few percent of bytes
+/// Link rate (bytes per second) from which the fallback compressor uses its greedy parse when the
+/// encoder is not far ahead of the link: 10 MB/s (80 Mbit/s). Below it a page's time on the link
+/// dwarfs any parse's time, and libfgbi's matcher runs on every page, the first pages of an epoch
+/// too (before the encoder knows how far ahead it is). From it, libfgbi's matcher runs only far
+/// ahead of the link: the encoder's time matters more than the last few percent of bytes
 /// (proc-node at 1 Gbit/s: 1.33 -> 1.03 times the ship time of per-page lz4; QEMU's multifd
-/// channels at 62.5 MiB/s each: half the source's CPU time for 1% more bytes), and far ahead the
-/// time the matcher would take is better left to the stages that save more per nanosecond (the
-/// dictionary, entropy coding): the matcher there sent no fewer bytes on the five traces at 1-10
-/// Gbit/s nor on a VM's first pass, and took a fifth more of the encoder's time on the latter.
-pub(super) const GREEDY_FROM: u64 = 10_000_000;
+/// channels at 62.5 MiB/s each: half the source's CPU time for 1% more bytes).
+const GREEDY_FROM: u64 = 10_000_000;
 
 /// Where the XOR delta is the only stage left to run on a cached page, it is taken when it is at
 /// least this many bytes shorter than the page (a RAW op's body). (At 10 Gbit/s on proc-node,
@@ -439,11 +437,11 @@ impl Work {
         } else {
             page
         };
-        // without a link rate or on a very slow one, bytes are what matters: libfgbi's matcher;
-        // else the greedy parse, twice as fast for a few percent more bytes, which the gate
-        // measures
+        // without a link rate, on a very slow one or far ahead of the link, bytes are what
+        // matters: libfgbi's matcher; else the greedy parse, twice as fast for a few percent
+        // more bytes, which the gate measures
         let out = &mut self.page.body[..limit];
-        if self.cfg.link_rate < GREEDY_FROM {
+        if self.cfg.link_rate < GREEDY_FROM || self.lead == Lead::FarAhead {
             return self.engine.compress(src, out);
         }
         let r = self.engine.compress_fast(src, out);

@@ -899,59 +899,6 @@ mod tests {
         assert!(!w.lead_forces(0.0));
     }
 
-    /// From `GREEDY_FROM` on, the fallback compressor takes the greedy parse at every lead, far
-    /// ahead of the link too; below it (or without a link rate) libfgbi's matcher: on a page the
-    /// two parse differently, its output is the named parse's, byte for byte.
-    #[test]
-    fn the_fallback_parse_is_greedy_from_its_link_rate_on_at_every_lead() {
-        use crate::compress::{Compressor, Lz4};
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rng = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let words: [&[u8]; 6] = [
-            b"alpha ",
-            b"beta ",
-            b"gamma-",
-            b"delta",
-            b"epsilon ",
-            b"0x7f3a",
-        ];
-        let mut page = Vec::new();
-        while page.len() < 4096 {
-            page.extend_from_slice(words[rng() as usize % words.len()]);
-            page.push(b'a' + (rng() % 26) as u8);
-        }
-        page.truncate(4096);
-        let mut out = vec![0u8; 8192];
-        let n = Lz4::default().compress_greedy(&page, &mut out).unwrap();
-        let greedy = out[..n].to_vec();
-        let n = Lz4::default().compress(&page, &mut out).unwrap();
-        let matcher = out[..n].to_vec();
-        assert_ne!(greedy, matcher, "a page the two parse differently");
-        for rate in [0, choose::GREEDY_FROM - 1, choose::GREEDY_FROM, 1 << 40] {
-            for lead in [Lead::Behind, Lead::Ahead, Lead::FarAhead] {
-                let cfg = Config {
-                    link_rate: rate,
-                    ..Config::default()
-                };
-                let mut enc = Encoder::with_seed(cfg, 7).unwrap();
-                let w = &mut enc.w;
-                w.lead = lead;
-                let (_, n) = w.compress_gated(false, &page, 4096).expect("compressed");
-                let want = if rate >= choose::GREEDY_FROM {
-                    &greedy
-                } else {
-                    &matcher
-                };
-                assert!(w.page.body[..n] == want[..], "rate {rate}, {lead:?}");
-            }
-        }
-    }
-
     /// The dictionary or the compressor may run on a page while either's gate is not closed
     /// (its warm-up, a probe, or it pays) or the lead forces the compressor; with both gates
     /// closed behind the link neither can, so the page is not probed for random content.
