@@ -1,0 +1,150 @@
+//! A guest's RAM sent the way QEMU's `multifd-compression=fgbi` sends a first pass
+//! (`integration/qemu`, patches 0004-0005), without QEMU: the image is cut into packets of 128
+//! pages (512 KiB), packet `k` goes to channel `k % N` (QEMU's stable channels), and each packet
+//! is one epoch of its channel's encoder: its zero pages noted (`Encoder::note_zero`, as multifd's
+//! zero-page detection leaves them to the channel), the others added. Each channel's encoder has
+//! `--bandwidth / N` as its link rate and `--cache / N` as its cache budget, as the patch gives
+//! it; each channel's frames are then applied by its own decoder to a zeroed replica, which must
+//! end equal to the image's pages of that channel.
+//!
+//! ```text
+//! cargo run --release --example multifd -- RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R]
+//! ```
+//!
+//! `RAM_FILE` is a raw image of guest memory, e.g. the `src.ram` that
+//! `integration/qemu/migrate.sh` leaves in `/dev/shm/fgbi-qemu/MODE/run1/`. Defaults: 2 channels,
+//! 131072000 B/s (`--bandwidth 125M` of migrate.sh), a 64 MiB cache (migrate.sh's, half the
+//! 128 MiB guest), 3 rounds. `--bandwidth 0` gives no link rate (every stage on every page).
+//!
+//! Prints, per round, every channel's bytes sent, encoding and decoding seconds (channels one
+//! after the other, each on one core), how many frames were entropy coded, and the link time of
+//! its bytes: the encoder keeps up with its channel when its encoding takes less than that.
+//! Timings move between runs on a shared machine; compare rounds and runs, not single numbers.
+
+use fgbi::{Config, Decoder, Encoder};
+use std::time::{Duration, Instant};
+
+/// Pages in a multifd packet (QEMU's `MULTIFD_PACKET_SIZE`, 512 KiB, of 4 KiB pages).
+const PACKET_PAGES: usize = 128;
+const PAGE: usize = 4096;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut file = None;
+    let (mut channels, mut bandwidth, mut cache, mut rounds) =
+        (2u64, 131_072_000u64, 64u64 << 20, 3);
+    while let Some(a) = args.next() {
+        let mut num = |what: &str| -> u64 {
+            args.next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{what} needs a number"))
+        };
+        match a.as_str() {
+            "--channels" => channels = num("--channels").max(1),
+            "--bandwidth" => bandwidth = num("--bandwidth"),
+            "--cache" => cache = num("--cache"),
+            "--rounds" => rounds = num("--rounds").max(1),
+            _ if file.is_none() && !a.starts_with("--") => file = Some(a),
+            _ => panic!("unknown argument {a}"),
+        }
+    }
+    let file = file.expect(
+        "usage: multifd RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R]",
+    );
+    let image = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert!(
+        image.len().is_multiple_of(PAGE) && !image.is_empty(),
+        "{file}: not a whole number of 4 KiB pages"
+    );
+    let packet_bytes = PACKET_PAGES * PAGE;
+    // multifd's zero-page detection is QEMU's work, not the encoder's: done before the clock
+    let zero: Vec<bool> = image
+        .chunks(PAGE)
+        .map(|p| p.iter().all(|&b| b == 0))
+        .collect();
+    println!(
+        "{file}: {} MiB, {} channels, link {} B/s each, cache {} MiB each",
+        image.len() >> 20,
+        channels,
+        bandwidth / channels,
+        (cache / channels) >> 20
+    );
+    for round in 1..=rounds {
+        let mut total = (0usize, Duration::ZERO, Duration::ZERO);
+        for ch in 0..channels {
+            let cfg = Config {
+                link_rate: bandwidth / channels,
+                cache_bytes: (cache / channels) as usize,
+                ..Config::default()
+            };
+            let mut enc = Encoder::new(cfg).expect("encoder");
+            let mut dec = Decoder::new(cfg).expect("decoder");
+            let packets: Vec<(usize, &[u8])> = image
+                .chunks(packet_bytes)
+                .enumerate()
+                .filter(|(k, _)| *k as u64 % channels == ch)
+                .map(|(k, p)| (k * packet_bytes, p))
+                .collect();
+            let mut frames: Vec<Vec<u8>> = Vec::new();
+            let t = Instant::now();
+            for (epoch, &(at, packet)) in packets.iter().enumerate() {
+                let first = at / PAGE;
+                for i in 0..packet.len() / PAGE {
+                    if zero[first + i] {
+                        enc.note_zero((at + i * PAGE) as u64, PAGE as u64)
+                            .expect("note_zero");
+                    }
+                }
+                enc.begin_epoch(epoch as u64).expect("begin_epoch");
+                for (i, page) in packet.chunks(PAGE).enumerate() {
+                    if !zero[first + i] {
+                        enc.add_page((at + i * PAGE) as u64, page)
+                            .expect("add_page");
+                    }
+                }
+                frames.push(enc.end_epoch().expect("end_epoch").to_vec());
+            }
+            let encode = t.elapsed();
+            let stats = enc.stats();
+            let mut replica = vec![0u8; image.len()];
+            let t = Instant::now();
+            for f in &frames {
+                dec.apply_flat(f, &mut replica)
+                    .expect("the decoder applies every frame");
+            }
+            let decode = t.elapsed();
+            for (at, packet) in &packets {
+                assert!(
+                    replica[*at..*at + packet.len()] == **packet,
+                    "channel {ch}: the replica differs in the packet at {at:#x}"
+                );
+            }
+            let sent: usize = frames.iter().map(Vec::len).sum();
+            let link = if cfg.link_rate > 0 {
+                format!(", link {:.1} ms", sent as f64 / cfg.link_rate as f64 * 1e3)
+            } else {
+                String::new()
+            };
+            println!(
+                "round {round} channel {ch}: {} packets, {:.2} MiB sent, encode {:.1} ms (entropy {:.1} ms on {} of {} frames), decode {:.1} ms{link}",
+                packets.len(),
+                sent as f64 / 1048576.0,
+                encode.as_secs_f64() * 1e3,
+                stats.nanos.entropy as f64 / 1e6,
+                stats.entropy_frames,
+                stats.frames,
+                decode.as_secs_f64() * 1e3,
+            );
+            total.0 += sent;
+            total.1 += encode;
+            total.2 += decode;
+        }
+        println!(
+            "round {round}: {:.2} MiB sent ({:.1} MB), encode {:.1} ms, decode {:.1} ms",
+            total.0 as f64 / 1048576.0,
+            total.0 as f64 / 1e6,
+            total.1.as_secs_f64() * 1e3,
+            total.2.as_secs_f64() * 1e3
+        );
+    }
+}
