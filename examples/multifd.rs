@@ -14,10 +14,13 @@
 //! `RAM_FILE` is a raw image of guest memory, e.g. the `src.ram` that
 //! `integration/qemu/migrate.sh` leaves in `/dev/shm/fgbi-qemu/MODE/run1/`. Defaults: 2 channels,
 //! 131072000 B/s (`--bandwidth 125M` of migrate.sh), a 64 MiB cache (migrate.sh's, half the
-//! 128 MiB guest), 3 rounds. `--bandwidth 0` gives no link rate (every stage on every page).
+//! 128 MiB guest), 3 rounds. `--bandwidth 0` gives no link rate (every stage on every page; the
+//! patch gives 1 GiB/s a channel for an unlimited `max-bandwidth`: `--bandwidth 2147483648` with
+//! 2 channels matches it).
 //!
 //! Prints, per round, every channel's bytes sent, encoding and decoding seconds (channels one
-//! after the other, each on one core), how many frames were entropy coded, and the link time of
+//! after the other, each on one core; a replica is written for the first time while decoding, as
+//! a destination's RAM is), how many frames were entropy coded, and the link time of
 //! its bytes: the encoder keeps up with its channel when its encoding takes less than that.
 //! Timings move between runs on a shared machine; compare rounds and runs, not single numbers.
 
