@@ -848,8 +848,6 @@ impl Work {
 mod tests {
     use super::*;
 
-    /// The default configuration with a link so fast that the encoder is never ahead of it
-    /// (which would open every gate): the gates decide, and the tests set them by hand.
     /// Encodes every page of `mem` as epoch `epoch`, applies the frame to `replica` and checks
     /// it against `mem`; returns what the encoder counted in that epoch.
     fn epoch_applied(
@@ -871,6 +869,8 @@ mod tests {
         enc.stats().since(&before)
     }
 
+    /// The default configuration with a link so fast that the encoder is never ahead of it
+    /// (which would open every gate): the gates decide, and the tests set them by hand.
     fn never_ahead() -> Config {
         Config {
             link_rate: 1 << 62,
