@@ -395,6 +395,25 @@ fn main() {
         }
     }
 
+    // frame_decode: every page of the replica sent RAW and entropy coded: a literal stream of
+    // 8192 bytes, Huffman coded in four parts (format version 3)
+    {
+        let mut payload = Vec::new();
+        for p in 0..PAGES {
+            payload.extend_from_slice(&[fgbi::frame::op::RAW, 0]);
+            payload.extend_from_slice(&text(p + 40, PS));
+        }
+        let mut coded = Vec::new();
+        fgbi::entropy::EntropyEncoder::default()
+            .encode_plain(&payload, PS, BS, &mut coded)
+            .expect("a valid payload");
+        let mut seed = vec![0u8, 2];
+        seed.extend_from_slice(&(PAGES as u16).to_le_bytes());
+        seed.extend_from_slice(&coded);
+        write(out, "frame_decode", "raw-pages-literals-in-parts", &seed);
+        count += 1;
+    }
+
     // delta_decode: a selector byte, then a delta stream
     for (k, changes) in [1usize, 5, 40, 300].into_iter().enumerate() {
         let old: Vec<u8> = (0..4096).map(|i| (i / 5) as u8).collect();

@@ -126,6 +126,15 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // new content sent raw and entropy coded: a literal stream of whole pages, long
+            // enough to be Huffman coded in parts (format version 3)
+            name: "raw-entropy",
+            cfg: Config {
+                fallback: Fallback::None,
+                ..base
+            },
+        },
+        Case {
             name: "small-pages",
             cfg: Config {
                 page_size: 512,

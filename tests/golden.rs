@@ -2,9 +2,10 @@
 //! frame must leave (`*.expect`). Both the library's decoder and the reference decoder written
 //! from FORMAT.md (`fuzz/src/lib.rs`, with this file's own reading of the frame envelope) must
 //! rebuild that memory after every frame, and the set must use every op kind, codec, block code
-//! and entropy stream mode. The frames pin the wire format: a change to it shows here first.
-//! `tests/golden/README.md` says how to regenerate them when the format version changes;
-//! `tests/golden/v1/` keeps the streams of format version 1, which the decoder still reads.
+//! and entropy stream mode, and code a Huffman stream in parts. The frames pin the wire format: a
+//! change to it shows here first. `tests/golden/README.md` says how to regenerate them when the
+//! format version changes; `tests/golden/v2/` and `tests/golden/v1/` keep the streams of format
+//! versions 2 and 1, which the decoder still reads.
 
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
@@ -28,10 +29,11 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// The cases of the current version (`NAME`) and of version 1 (`v1/NAME`).
+/// The cases of the current version (`NAME`) and of versions 2 and 1 (`v2/NAME`, `v1/NAME`).
 fn cases() -> Vec<String> {
     let mut names = Vec::new();
-    for (dir, prefix) in [(golden_dir(), ""), (golden_dir().join("v1"), "v1/")] {
+    for prefix in ["", "v2/", "v1/"] {
+        let dir = golden_dir().join(prefix);
         let mut here: Vec<String> = std::fs::read_dir(&dir)
             .expect("tests/golden")
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -87,9 +89,9 @@ fn read_frames(name: &str) -> Vec<Vec<u8>> {
     frames
 }
 
-/// The envelope as FORMAT.md describes it: magic, version 2 with a 56-byte header (or version 1
-/// with a 48-byte one, without the part field), the header's fields, the payload and an xxh3-64
-/// of all before the trailer.
+/// The envelope as FORMAT.md describes it: magic, version 3 or 2 with a 56-byte header (or
+/// version 1 with a 48-byte one, without the part field), the header's fields, the payload and
+/// an xxh3-64 of all before the trailer.
 struct Envelope<'a> {
     version: u16,
     flags: u32,
@@ -108,7 +110,7 @@ fn read_envelope(f: &[u8]) -> Envelope<'_> {
     let version = u16::from_le_bytes([f[4], f[5]]);
     let hl = match version {
         1 => 48,
-        2 => 56,
+        2 | 3 => 56,
         v => panic!("format version {v}"),
     };
     assert_eq!(
@@ -130,7 +132,7 @@ fn read_envelope(f: &[u8]) -> Envelope<'_> {
         block_size: u32_at(16),
         op_count: u32_at(20),
         epoch: u64_at(32),
-        part: if version == 2 { u64_at(48) } else { 0 },
+        part: if version >= 2 { u64_at(48) } else { 0 },
         payload: &f[hl..hl + payload_len],
     }
 }
@@ -182,11 +184,18 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
     let mut seen = Seen::default();
     let mut resyncs_after_the_first = 0;
     let mut parts_after_the_first = 0;
+    let mut parted_streams = 0;
     for name in cases() {
         let e = read_expect(&name);
+        let version = match name.split_once('/') {
+            Some(("v1", _)) => 1,
+            Some(("v2", _)) => 2,
+            _ => 3,
+        };
         let g = Geometry {
             page: e.ps,
             block: e.bs,
+            version,
         };
         let mut replica = vec![0u8; e.pages * e.ps];
         let mut known = HashSet::new();
@@ -196,10 +205,10 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
         {
             let env = read_envelope(f);
             assert_eq!((env.epoch, env.flags), (epoch, flags), "{name}");
-            assert_eq!(env.version, if name.starts_with("v1/") { 1 } else { 2 });
+            assert_eq!(env.version, version, "{name}");
             let partial = env.flags & 4 != 0;
             assert!(
-                env.version == 2 || !partial,
+                env.version >= 2 || !partial,
                 "{name}: a partial version 1 frame"
             );
             assert_eq!(env.part, due, "{name} epoch {epoch}: part number");
@@ -232,6 +241,9 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
                 known.clear();
             }
             known.extend(&this.pages);
+            if version == 3 {
+                parted_streams += this.parted_streams;
+            }
             seen.merge(&this);
         }
     }
@@ -240,6 +252,10 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
         "a resync in the middle of a stream"
     );
     assert!(parts_after_the_first > 0, "an epoch sent in parts");
+    assert!(
+        parted_streams > 0,
+        "a Huffman stream coded in parts (version 3)"
+    );
     // every op kind with every codec it takes
     let tags = [0x00, 0x01, 0x12, 0x22, 0x03, 0x04, 0x05, 0x15, 0x25];
     let missing: Vec<String> = tags

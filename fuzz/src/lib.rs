@@ -11,20 +11,26 @@ pub const BS: usize = 64;
 /// Pages in the fuzzed replica.
 pub const PAGES: usize = 16;
 
-/// The page and block size a payload is read with.
+/// The page and block size a payload is read with, and the format version of its frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
     /// Page size in bytes.
     pub page: usize,
     /// Block size in bytes.
     pub block: usize,
+    /// The frame's format version (from 3, long Huffman streams are coded in four parts).
+    pub version: u16,
 }
 
-/// The fuzzed stream's geometry.
+/// The fuzzed stream's geometry (frames of the current version).
 pub const FUZZ: Geometry = Geometry {
     page: PS,
     block: BS,
+    version: 3,
 };
+
+/// Huffman streams of at least this many bytes are coded in four parts from version 3 on.
+const PARTS_MIN: usize = 8192;
 
 fn leb(b: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
@@ -196,6 +202,43 @@ fn coded_bytes<'a>(payload: &'a [u8], pos: &mut usize, len: usize) -> Option<&'a
     take(payload, pos, usize::try_from(coded_len).ok()?)
 }
 
+/// The symbols of a HUFFMAN or HUFFMAN_LISTED stream of `len` symbols, after its table: one bit
+/// string, or (version 3, `len` at least 8192) four parts of `ceil(len / 4)` symbols (the last
+/// the rest), each its own bit string, their coded lengths given by three varints (the first
+/// three parts; each at least 1 byte, the fourth the rest of `coded`, at least 1 byte too).
+fn huffman_stream(
+    payload: &[u8],
+    pos: &mut usize,
+    lengths: &[u8; 256],
+    len: usize,
+    version: u16,
+) -> Option<Vec<u8>> {
+    if version < 3 || len < PARTS_MIN {
+        return huffman_decode(lengths, len, coded_bytes(payload, pos, len)?);
+    }
+    let first: Vec<u64> = (0..3).map(|_| leb(payload, pos)).collect::<Option<_>>()?;
+    let coded = coded_bytes(payload, pos, len)?;
+    let sum: u64 = first.iter().try_fold(0u64, |t, &b| t.checked_add(b))?;
+    if first.contains(&0) || sum >= coded.len() as u64 {
+        return None;
+    }
+    let q = len.div_ceil(4);
+    let bytes = [
+        first[0] as usize,
+        first[1] as usize,
+        first[2] as usize,
+        coded.len() - sum as usize,
+    ];
+    let symbols = [q, q, q, len - 3 * q];
+    let mut out = Vec::with_capacity(len);
+    let mut at = 0usize;
+    for (b, n) in bytes.into_iter().zip(symbols) {
+        out.extend(huffman_decode(lengths, n, &coded[at..at + b])?);
+        at += b;
+    }
+    Some(out)
+}
+
 /// Number of contexts of a CONTEXT stream: bytes 0 ..= 255, and 256.
 const CONTEXTS: usize = 257;
 
@@ -294,21 +337,24 @@ struct Streams {
     bytes: Vec<Vec<u8>>,
     literals: Option<ContextStream>,
     modes: [u8; 6],
+    /// Streams coded in four parts.
+    parted: usize,
 }
 
 /// The mode byte of each of an entropy-coded payload's six streams (FORMAT.md, "Entropy-coded
 /// payload"), or `None` when the payload does not split into its streams.
-pub fn reference_stream_modes(payload: &[u8]) -> Option<[u8; 6]> {
-    entropy_streams(payload).map(|s| s.modes)
+pub fn reference_stream_modes(payload: &[u8], version: u16) -> Option<[u8; 6]> {
+    entropy_streams(payload, version).map(|s| s.modes)
 }
 
 /// Splits an entropy-coded payload into its six streams (FORMAT.md, "Entropy-coded payload").
-fn entropy_streams(payload: &[u8]) -> Option<Streams> {
+fn entropy_streams(payload: &[u8], version: u16) -> Option<Streams> {
     let mut pos = 0usize;
     let mut total = 0u64;
     let mut bytes: Vec<Vec<u8>> = Vec::new();
     let mut literals = None;
     let mut modes = Vec::with_capacity(6);
+    let mut parted = 0;
     for s in 0..6 {
         let mode = *take(payload, &mut pos, 1)?.first()?;
         modes.push(mode);
@@ -325,8 +371,8 @@ fn entropy_streams(payload: &[u8]) -> Option<Streams> {
             0 => bytes.push(take(payload, &mut pos, len)?.to_vec()),
             1 | 2 => {
                 let lengths = read_table(payload, &mut pos, mode)?;
-                let coded = coded_bytes(payload, &mut pos, len)?;
-                bytes.push(huffman_decode(&lengths, len, coded)?);
+                bytes.push(huffman_stream(payload, &mut pos, &lengths, len, version)?);
+                parted += (version >= 3 && len >= PARTS_MIN) as usize;
             }
             3 if s == LITERALS => {
                 literals = Some(ContextStream::read(payload, &mut pos, len)?);
@@ -358,6 +404,7 @@ fn entropy_streams(payload: &[u8]) -> Option<Streams> {
         bytes,
         literals,
         modes: modes.try_into().ok()?,
+        parted,
     })
 }
 
@@ -587,7 +634,7 @@ pub fn reference_unentropy(payload: &[u8]) -> Option<Vec<u8>> {
 pub fn reference_unentropy_in(g: Geometry, payload: &[u8], before: &[u8]) -> Option<Vec<u8>> {
     let Streams {
         bytes, literals, ..
-    } = entropy_streams(payload)?;
+    } = entropy_streams(payload, g.version)?;
     let mut r = Rebuild {
         g,
         before,
@@ -644,6 +691,8 @@ pub struct Seen {
     pub block_codes: HashSet<u8>,
     /// The modes of the entropy-coded payloads' streams, as (stream, mode) pairs.
     pub stream_modes: HashSet<(usize, u8)>,
+    /// Huffman streams coded in four parts (version 3).
+    pub parted_streams: usize,
     /// The pages the ops wrote.
     pub pages: HashSet<u64>,
 }
@@ -654,6 +703,7 @@ impl Seen {
         self.tags.extend(&other.tags);
         self.block_codes.extend(&other.block_codes);
         self.stream_modes.extend(&other.stream_modes);
+        self.parted_streams += other.parted_streams;
         self.pages.extend(&other.pages);
     }
 }
@@ -671,8 +721,10 @@ pub fn reference_apply_seen(
     seen: &mut Seen,
 ) -> Option<Vec<u8>> {
     if entropy {
-        let modes = reference_stream_modes(payload)?;
-        seen.stream_modes.extend(modes.iter().copied().enumerate());
+        let streams = entropy_streams(payload, g.version)?;
+        seen.stream_modes
+            .extend(streams.modes.iter().copied().enumerate());
+        seen.parted_streams += streams.parted;
     }
     let plain;
     let payload = if entropy {

@@ -743,7 +743,8 @@ fn read_varint(b: &[u8], pos: &mut usize) -> u64 {
 }
 
 /// Each stream's mode and the payload bytes it spans (mode byte to last coded byte), walking the
-/// layout of FORMAT.md, "Entropy-coded payload", on a well-formed payload (nothing checked).
+/// layout of FORMAT.md, "Entropy-coded payload", on a well-formed payload of the current version
+/// (nothing checked).
 fn stream_layout(payload: &[u8]) -> Vec<(u8, std::ops::Range<usize>)> {
     let table_len = |at: usize, form: u8| match form {
         1 => 128,
@@ -774,6 +775,12 @@ fn stream_layout(payload: &[u8]) -> Vec<(u8, std::ops::Range<usize>)> {
             }
         }
         if mode != 0 {
+            if (mode == 1 || mode == 2) && len >= 8192 {
+                // version 3: the coded bytes of the first three parts
+                for _ in 0..3 {
+                    read_varint(payload, &mut pos);
+                }
+            }
             let coded = read_varint(payload, &mut pos) as usize;
             pos += coded;
         }
@@ -929,6 +936,7 @@ fn heap_frames_with_context_streams_agree() {
     let g = Geometry {
         page: cfg.page_size,
         block: cfg.block_size,
+        version: fgbi::frame::VERSION,
     };
     let frames = heap_frames(cfg, 8);
     let mut dec = Decoder::new(cfg).unwrap();
@@ -1007,6 +1015,7 @@ fn damaged_heap_frames_agree() {
     let g = Geometry {
         page: cfg.page_size,
         block: cfg.block_size,
+        version: fgbi::frame::VERSION,
     };
     let frames = heap_frames(cfg, 5);
     let mut rnd = xorshift(0xdead_beef_1234_5679);

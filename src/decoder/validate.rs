@@ -120,7 +120,14 @@ impl Decoder {
             None => false,
         };
         self.entropy
-            .decode(payload, ps, self.cfg.block_size, plain, &mut load)
+            .decode_version(
+                format::version(frame),
+                payload,
+                ps,
+                self.cfg.block_size,
+                plain,
+                &mut load,
+            )
             .map_err(|e| match e {
                 EntropyError::TooLarge { total, limit } => Error::FrameTooLarge {
                     payload: total,

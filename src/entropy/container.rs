@@ -81,31 +81,109 @@ pub(super) fn get_listed(
     Ok((lens, listed_table_len(k)))
 }
 
+/// The counts of each byte value in a stream: in all of it, and in each of its parts when it is
+/// long enough to be coded in parts ([`huffman::PARTS_MIN_SYMBOLS`]).
+pub(super) struct Counts {
+    pub all: [u32; 256],
+    pub parts: Option<[[u32; 256]; huffman::PARTS]>,
+}
+
+impl Counts {
+    /// The counts of `s`.
+    pub fn of(s: &[u8]) -> Counts {
+        if s.len() >= huffman::PARTS_MIN_SYMBOLS {
+            let parts = huffman::part_histograms(s);
+            let all = std::array::from_fn(|v| parts.iter().map(|h| h[v]).sum());
+            Counts {
+                all,
+                parts: Some(parts),
+            }
+        } else {
+            Counts {
+                all: huffman::histogram(s),
+                parts: None,
+            }
+        }
+    }
+}
+
 /// One stream, with the counts of its byte values: Huffman coded when that is smaller, else
 /// stored.
-pub(super) fn write_stream(s: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) {
-    write_stream_with(s, counts, &huffman::code_lengths(counts), out)
+pub(super) fn write_stream(s: &[u8], counts: &Counts, out: &mut Vec<u8>) {
+    write_stream_with(s, counts, &huffman::code_lengths(&counts.all), out)
+}
+
+/// The Huffman-coded form of a stream: its table's length (the smaller form), and its coded
+/// bytes, in [`huffman::PARTS`] parts when it is long enough ([`huffman::PARTS_MIN_SYMBOLS`]).
+struct Coded {
+    table: usize,
+    bytes: usize,
+    parts: Option<[usize; huffman::PARTS]>,
+}
+
+impl Coded {
+    fn of(counts: &Counts, lens: &huffman::Lengths) -> Coded {
+        let k = lens.iter().filter(|&&l| l > 0).count();
+        let table = TABLE_BYTES.min(listed_table_len(k));
+        match &counts.parts {
+            Some(hists) => {
+                let parts = huffman::part_bytes(hists, lens);
+                let bytes = parts.iter().sum();
+                Coded {
+                    table,
+                    bytes,
+                    parts: Some(parts),
+                }
+            }
+            None => Coded {
+                table,
+                bytes: huffman::coded_bits(&counts.all, lens).div_ceil(8) as usize,
+                parts: None,
+            },
+        }
+    }
+
+    /// Bytes after the stream's length varint: mode, table, part lengths, coded length and
+    /// coded bytes.
+    fn len(&self) -> usize {
+        let parts = self.parts.map_or(0, |p| {
+            p[..huffman::PARTS - 1]
+                .iter()
+                .map(|&b| varint::len(b as u64))
+                .sum()
+        });
+        1 + self.table + parts + varint::len(self.bytes as u64) + self.bytes
+    }
 }
 
 /// [`write_stream`] given the code lengths of `counts`.
-fn write_stream_with(s: &[u8], counts: &[u32; 256], lens: &huffman::Lengths, out: &mut Vec<u8>) {
-    let coded = huffman::coded_bits(counts, lens).div_ceil(8) as usize;
-    let k = lens.iter().filter(|&&l| l > 0).count();
-    let table = TABLE_BYTES.min(listed_table_len(k));
-    if !s.is_empty() && table + varint::len(coded as u64) + coded < s.len() {
+fn write_stream_with(s: &[u8], counts: &Counts, lens: &huffman::Lengths, out: &mut Vec<u8>) {
+    let c = Coded::of(counts, lens);
+    if !s.is_empty() && c.len() < 1 + s.len() {
         out.push(0); // the mode, set below
         let mode_at = out.len() - 1;
         varint::put(out, s.len() as u64);
-        if table == TABLE_BYTES {
+        if c.table == TABLE_BYTES {
             out[mode_at] = MODE_HUFFMAN;
             out.extend_from_slice(&huffman::pack_lengths(lens));
         } else {
             out[mode_at] = MODE_HUFFMAN_LISTED;
             put_listed(lens, out);
         }
-        varint::put(out, coded as u64);
         // every byte of `s` has a code: the lengths are of its own counts
-        huffman::encode_exact(s, lens, coded, out);
+        match c.parts {
+            Some(parts) => {
+                for b in &parts[..huffman::PARTS - 1] {
+                    varint::put(out, *b as u64);
+                }
+                varint::put(out, c.bytes as u64);
+                huffman::encode_parts(s, lens, parts, out);
+            }
+            None => {
+                varint::put(out, c.bytes as u64);
+                huffman::encode_exact(s, lens, c.bytes, out);
+            }
+        }
     } else {
         out.push(MODE_STORED);
         varint::put(out, s.len() as u64);
@@ -113,26 +191,28 @@ fn write_stream_with(s: &[u8], counts: &[u32; 256], lens: &huffman::Lengths, out
     }
 }
 
-/// Bytes [`write_stream`] writes for a stream of `n` bytes with these counts and their code
-/// lengths, less its length varint.
-fn stream_len(n: usize, counts: &[u32; 256], lens: &huffman::Lengths) -> usize {
-    let coded = huffman::coded_bits(counts, lens).div_ceil(8) as usize;
-    let k = lens.iter().filter(|&&l| l > 0).count();
-    let table = TABLE_BYTES.min(listed_table_len(k));
-    let huff = 1 + table + varint::len(coded as u64) + coded;
-    if n > 0 && huff < 1 + n {
+/// Bytes [`write_stream`] writes for stream `s` with these counts and their code lengths, less
+/// its length varint.
+fn stream_len(s: &[u8], counts: &Counts, lens: &huffman::Lengths) -> usize {
+    let huff = Coded::of(counts, lens).len();
+    if !s.is_empty() && huff < 1 + s.len() {
         huff
     } else {
-        1 + n
+        1 + s.len()
     }
 }
+
+/// Bytes a context-modelled stream must save over its Huffman-coded form to be sent so: decoding
+/// it is slower (one bit string, a table per context), and a model of one table codes exactly
+/// as Huffman coding does.
+const CONTEXT_MIN_GAIN: usize = 32;
 
 /// A stream whose bytes have contexts (`ctx[i]` for `s[i]`): context modelled when that beats
 /// [`write_stream`]'s choice.
 pub(super) fn write_context_stream(
     s: &[u8],
     ctx: context::Contexts<'_>,
-    counts: &[u32; 256],
+    counts: &Counts,
     model: &mut context::Model,
     out: &mut Vec<u8>,
 ) {
@@ -140,8 +220,8 @@ pub(super) fn write_context_stream(
     model.cluster(context::tables_for(s.len()));
     let coded = model.bits.div_ceil(8) as usize;
     let with_ctx = 1 + model.tables_len() + varint::len(coded as u64) + coded;
-    let lens = huffman::code_lengths(counts);
-    if with_ctx >= stream_len(s.len(), counts, &lens) {
+    let lens = huffman::code_lengths(&counts.all);
+    if with_ctx + CONTEXT_MIN_GAIN >= stream_len(s, counts, &lens) {
         return write_stream_with(s, counts, &lens, out);
     }
     out.push(MODE_CONTEXT);
@@ -167,20 +247,27 @@ pub(super) struct StreamAt {
     /// Where the stream's bytes (stored or coded) start, and how many there are.
     pub data: usize,
     pub data_len: usize,
+    /// A Huffman stream coded in [`huffman::PARTS`] parts (version 3, at least
+    /// [`huffman::PARTS_MIN_SYMBOLS`] symbols): the coded bytes of each part; all zero when the
+    /// stream is one bit string.
+    pub parts: [usize; huffman::PARTS],
 }
 
 /// Parses the stream headers of a whole container: where each stream is, and the length of the
 /// payload they join into (at most [`MAX_PLAIN_BYTES`]). Every header is checked against the
-/// bytes present; the tables of each context-modelled stream `s` are read into `ctx[s]`.
+/// bytes present; the tables of each context-modelled stream `s` are read into `ctx[s]`. With
+/// `parts` (format version 3), Huffman streams of at least [`huffman::PARTS_MIN_SYMBOLS`]
+/// symbols are in parts.
 pub(super) fn parse(
     coded: &[u8],
     ctx: &mut [ContextTables; STREAMS],
+    parts: bool,
 ) -> Result<([StreamAt; STREAMS], usize), EntropyError> {
     let mut at = [StreamAt::default(); STREAMS];
     let mut pos = 0usize;
     let mut total = 0usize;
     for (si, a) in at.iter_mut().enumerate() {
-        *a = stream_at(coded, &mut pos, si, &mut ctx[si])?;
+        *a = stream_at(coded, &mut pos, si, &mut ctx[si], parts)?;
         total += a.len;
         if total > MAX_PLAIN_BYTES {
             return Err(Container("payload longer than the limit"));
@@ -198,6 +285,7 @@ fn stream_at(
     pos: &mut usize,
     si: usize,
     ctx: &mut ContextTables,
+    parts: bool,
 ) -> Result<StreamAt, EntropyError> {
     let mode = *coded
         .get(*pos)
@@ -231,9 +319,27 @@ fn stream_at(
                 a.listed = true;
                 *pos += get_listed(coded, *pos)?.1;
             }
+            let mut first = [0u64; huffman::PARTS - 1];
+            let in_parts = parts && n >= huffman::PARTS_MIN_SYMBOLS;
+            if in_parts {
+                for p in &mut first {
+                    *p = varint::get(coded, pos).ok_or(Container("bad part length"))?;
+                }
+            }
             let m = coded_len(coded, pos)?;
             if n == 0 || n as u64 > 8 * m as u64 {
                 return Err(Container("coded length does not fit the stream length"));
+            }
+            if in_parts {
+                // every part at least one byte (each has symbols), all within the coded bytes
+                let sum = first.iter().try_fold(0u64, |t, &p| t.checked_add(p));
+                if first.contains(&0) || sum.is_none_or(|t| t >= m as u64) {
+                    return Err(Container("part lengths do not fit the coded length"));
+                }
+                for (k, p) in first.iter().enumerate() {
+                    a.parts[k] = *p as usize;
+                }
+                a.parts[huffman::PARTS - 1] = m - first.iter().sum::<u64>() as usize;
             }
             (a.huffman, a.data, a.data_len) = (true, *pos, m);
             *pos += m;

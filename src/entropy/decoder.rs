@@ -7,6 +7,7 @@ use super::huffman::{self, TABLE_BYTES};
 use super::join::{CtxJoin, Join};
 use super::route::route;
 use super::{EntropyError, Stream, MAX_PLAIN_BYTES, STREAMS};
+use crate::format;
 
 /// Rebuilds payloads from entropy-coded ones; keeps its buffers from frame to frame.
 pub struct EntropyDecoder {
@@ -136,6 +137,9 @@ impl EntropyDecoder {
     /// copies the backup's current content of page number `page` into `buf` (one page) and
     /// returns true, or returns false when it has no such page (zeros are used; the frame is
     /// then refused when its ops are checked).
+    ///
+    /// `coded` is read as [`format::VERSION`] writes it; [`decode_version`](Self::decode_version)
+    /// reads the payload of a frame of an earlier version.
     pub fn decode(
         &mut self,
         coded: &[u8],
@@ -144,7 +148,22 @@ impl EntropyDecoder {
         payload: &mut Vec<u8>,
         load: &mut dyn FnMut(u64, &mut [u8]) -> bool,
     ) -> Result<(), EntropyError> {
-        let (at, total) = container::parse(coded, &mut self.ctx)?;
+        self.decode_version(format::VERSION, coded, ps, bs, payload, load)
+    }
+
+    /// [`decode`](Self::decode) for the payload of a frame of format version `version`: before
+    /// version 3 no stream is coded in parts.
+    pub fn decode_version(
+        &mut self,
+        version: u16,
+        coded: &[u8],
+        ps: usize,
+        bs: usize,
+        payload: &mut Vec<u8>,
+        load: &mut dyn FnMut(u64, &mut [u8]) -> bool,
+    ) -> Result<(), EntropyError> {
+        let parts = version >= format::VERSION_3;
+        let (at, total) = container::parse(coded, &mut self.ctx, parts)?;
         if total > self.limit {
             return Err(EntropyError::TooLarge {
                 total,
@@ -164,8 +183,8 @@ impl EntropyDecoder {
         self.join(coded, &layout, ps, bs, payload, load)
     }
 
-    /// Decodes the Huffman-coded streams into their slots, two streams at a time, the longest
-    /// with the next longest.
+    /// Decodes the Huffman-coded streams into their slots: those in parts each alone (its parts
+    /// side by side), the others two at a time, the longest with the next longest.
     fn decode_huffman(&mut self, coded: &[u8], layout: &Layout) -> Result<(), EntropyError> {
         let at = &layout.at;
         // each Huffman stream's table, and where its symbols go in `decoded`
@@ -179,7 +198,19 @@ impl EntropyDecoder {
                     coded[a.table..a.table + TABLE_BYTES].try_into().unwrap();
                 huffman::unpack_lengths(table)
             };
-            self.huff[i].set(&lens).map_err(EntropyError::Huffman)?;
+            self.huff[i]
+                .set_for(&lens, a.len)
+                .map_err(EntropyError::Huffman)?;
+            if a.parts[0] > 0 {
+                let (mut from, data) = (a.data, coded);
+                let parts = a.parts.map(|n| {
+                    from += n;
+                    &data[from - n..from]
+                });
+                let out = &mut self.decoded[layout.slot[i]..layout.slot[i] + a.len];
+                huffman::decode_parts(&self.huff[i], parts, out).map_err(EntropyError::Huffman)?;
+                continue;
+            }
             jobs[njobs] = (i, layout.slot[i]);
             njobs += 1;
         }
@@ -316,7 +347,7 @@ impl EntropyDecoder {
     /// Bytes of buffers held.
     pub fn memory_bytes(&self) -> usize {
         self.decoded.capacity()
-            + STREAMS * 2 * (1 << huffman::MAX_BITS)
+            + STREAMS * 6 * (1 << huffman::MAX_BITS)
             + self.ctx.iter().map(|c| c.memory_bytes()).sum::<usize>()
             + self.window.capacity()
     }

@@ -1,11 +1,10 @@
 //! [`EntropyEncoder`]: splits a payload into its streams, then writes each stream in the mode
 //! that codes it smallest.
 
-use super::container::{write_context_stream, write_stream};
+use super::container::{write_context_stream, write_stream, Counts};
 use super::context;
-use super::huffman;
 use super::route::route;
-use super::split::{Counts, Split, GAP};
+use super::split::{Split, GAP};
 use super::{Stream, STREAMS};
 use std::collections::TryReserveError;
 
@@ -61,8 +60,8 @@ impl EntropyEncoder {
         lit_ctx: Option<&[u16]>,
         out: &mut Vec<u8>,
     ) -> Result<(), &'static str> {
-        let (start, counts, lits_by_ctx) = self.split(payload, ps, bs, lit_ctx)?;
-        self.write_streams(&start, &counts, Models::Where(lits_by_ctx), out);
+        let (start, lits_by_ctx) = self.split(payload, ps, bs, lit_ctx)?;
+        self.write_streams(&start, Models::Where(lits_by_ctx), out);
         Ok(())
     }
 
@@ -76,28 +75,27 @@ impl EntropyEncoder {
         bs: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), &'static str> {
-        let (start, counts, _) = self.split(payload, ps, bs, None)?;
-        self.write_streams(&start, &counts, Models::None, out);
+        let (start, _) = self.split(payload, ps, bs, None)?;
+        self.write_streams(&start, Models::None, out);
         Ok(())
     }
 
     /// Splits `payload` into `self.streams` (and, when the literals are to be context modelled,
     /// their contexts into `self.ctx`) in two passes: one counts each stream's length and checks
-    /// the payload, the other moves the bytes. Returns where each stream starts, the byte counts
-    /// the moving pass took (see [`Split::counts`]), and whether the literals have contexts.
+    /// the payload, the other moves the bytes. Returns where each stream starts and whether the
+    /// literals have contexts.
     fn split(
         &mut self,
         payload: &[u8],
         ps: usize,
         bs: usize,
         lit_ctx: Option<&[u16]>,
-    ) -> Result<(Starts, Counts, bool), &'static str> {
+    ) -> Result<(Starts, bool), &'static str> {
         let mut count = Split {
             src: payload,
             pos: 0,
             at: [0; STREAMS],
             out: None,
-            counts: [[0; 256]; 3],
             ctx_in: &[],
             ctx_pos: 0,
             ctx_out: None,
@@ -122,13 +120,12 @@ impl EntropyEncoder {
             pos: 0,
             at: std::array::from_fn(|s| start[s]),
             out: Some(&mut self.streams[..]),
-            counts: [[0; 256]; 3],
             ctx_in: lit_ctx.unwrap_or(&[]),
             ctx_pos: 0,
             ctx_out: lit_ctx.map(|_| (&mut self.ctx[..], start[Stream::Literals as usize])),
         };
         route(&mut split, ps, bs)?;
-        Ok((start, split.counts, lit_ctx.is_some()))
+        Ok((start, lit_ctx.is_some()))
     }
 
     /// Writes the streams of the last [`split`](Self::split), each in the mode that codes it
@@ -136,26 +133,14 @@ impl EntropyEncoder {
     /// when they have them, the tokens and low offset bytes by the byte before, the high
     /// offset bytes by their low byte) when the stream is long enough for a model to pay;
     /// else Huffman coded or stored.
-    fn write_streams(
-        &mut self,
-        start: &Starts,
-        counts: &Counts,
-        models: Models,
-        out: &mut Vec<u8>,
-    ) {
+    fn write_streams(&mut self, start: &Starts, models: Models, out: &mut Vec<u8>) {
         let (modelled, lits_by_ctx) = match models {
             Models::Where(lits_by_ctx) => (true, lits_by_ctx),
             Models::None => (false, false),
         };
         for s in 0..STREAMS {
             let stream = &self.streams[start[s]..start[s + 1] - GAP];
-            let counts = match s {
-                1 => counts[0],
-                3 => counts[1],
-                4 => counts[2],
-                _ => huffman::histogram(stream),
-            };
-            debug_assert!(counts == huffman::histogram(stream), "stream {s}");
+            let counts = Counts::of(stream);
             let n = stream.len();
             if !modelled {
                 write_stream(stream, &counts, out);

@@ -12,9 +12,6 @@ pub(super) struct Split<'a> {
     pub(super) pos: usize,
     pub(super) at: [usize; STREAMS],
     pub(super) out: Option<&'a mut [u8]>,
-    /// While moving: the counts of each byte value in the tokens and the low and high offset
-    /// bytes (streams that only lz4 blocks write, all through [`split_lz4`]).
-    pub(super) counts: Counts,
     /// The contexts of the lz4 blocks' literals, in payload order (see [`context`]).
     pub(super) ctx_in: &'a [u16],
     /// How many of `ctx_in` were used (counting pass: how many lz4 literals there are).
@@ -23,9 +20,6 @@ pub(super) struct Split<'a> {
     /// literal stream starts in `out`.
     pub(super) ctx_out: Option<(&'a mut [u16], usize)>,
 }
-
-/// Byte counts of the tokens, low offset and high offset streams.
-pub(super) type Counts = [[u32; 256]; 3];
 
 impl Route for Split<'_> {
     fn more(&self) -> bool {
@@ -73,13 +67,7 @@ impl Route for Split<'_> {
         let lits_before = self.at[Stream::Literals as usize];
         match &mut self.out {
             None => count_lz4(body, &mut self.at)?,
-            Some(out) => split_lz4(
-                body,
-                &self.src[self.pos..],
-                &mut self.at,
-                out,
-                &mut self.counts,
-            ),
+            Some(out) => split_lz4(body, &self.src[self.pos..], &mut self.at, out),
         }
         let n = self.at[Stream::Literals as usize] - lits_before;
         if let Some((ctx, base)) = &mut self.ctx_out {
@@ -158,14 +146,7 @@ fn count_lz4(body: &[u8], at: &mut [usize; STREAMS]) -> Result<(), &'static str>
 /// `out` (each followed by [`GAP`] free bytes). `wild` is the payload from the block on: short
 /// literal runs are copied 16 bytes at once from it, the bytes past the run landing in the gap
 /// or overwritten by the stream's next bytes.
-fn split_lz4(
-    body: &[u8],
-    wild: &[u8],
-    at: &mut [usize; STREAMS],
-    out: &mut [u8],
-    counts: &mut Counts,
-) {
-    let [ct, clo, chi] = counts;
+fn split_lz4(body: &[u8], wild: &[u8], at: &mut [usize; STREAMS], out: &mut [u8]) {
     let len = body.len();
     let [mut pc, mut pt, mut pl, mut po, ph, _] = *at;
     // the high offset bytes' region is at a fixed distance from the low ones'
@@ -176,7 +157,6 @@ fn split_lz4(
         i += 1;
         out[pt] = token;
         pt += 1;
-        ct[token as usize] += 1;
         let mut n = (token >> 4) as usize;
         if n == 15 {
             let start = i;
@@ -204,8 +184,6 @@ fn split_lz4(
         let (l, h) = (body[i], body[i + 1]);
         out[po] = l;
         out[po + dh] = h;
-        clo[l as usize] += 1;
-        chi[h as usize] += 1;
         po += 1;
         i += 2;
         if token & 15 == 15 {

@@ -4,7 +4,7 @@
 //! ```text
 //! offset size field
 //!  0     4    magic "FGBI"
-//!  4     2    format version (2; 1 is read too), little endian like every field
+//!  4     2    format version (3; 2 and 1 are read too), little endian like every field
 //!  6     2    header length (56)
 //!  8     4    flags (bit 0: resync, bit 1: entropy, bit 2: partial)
 //! 12     4    page size
@@ -13,12 +13,14 @@
 //! 24     8    stream id
 //! 32     8    epoch
 //! 40     8    payload length
-//! 48     8    part: the frame's index within its epoch (version 2)
+//! 48     8    part: the frame's index within its epoch (versions 2 and 3)
 //! 56     n    payload: op count ops
 //! 56+n   8    xxh3-64 of bytes 0 .. 56+n
 //! ```
 //!
-//! Version 1 frames, which are read too, have a 48-byte header without the part field.
+//! Version 2 frames, which are read too, differ only in their payload when it is entropy coded
+//! (no stream coded in parts); version 1 frames, read too, have a 48-byte header without the
+//! part field.
 
 pub mod varint;
 
@@ -47,8 +49,13 @@ fn xxh3_steps() -> Xxh3Steps {
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"FGBI";
-/// The format version this crate writes. It reads this one and [`VERSION_1`].
-pub const VERSION: u16 = 2;
+/// The format version this crate writes. It reads this one, [`VERSION_2`] and [`VERSION_1`].
+pub const VERSION: u16 = VERSION_3;
+/// Version 3: as version 2, with long Huffman-coded streams of an entropy-coded payload in four
+/// parts (see [`huffman::PARTS`](crate::entropy::huffman::PARTS)).
+pub const VERSION_3: u16 = 3;
+/// Version 2: as version 1 with epochs sent in parts ([`FLAG_PARTIAL`] and the part field).
+pub const VERSION_2: u16 = 2;
 /// The first format version: as version 2 without [`FLAG_PARTIAL`] (an epoch is one frame).
 pub const VERSION_1: u16 = 1;
 /// Header length in bytes.
@@ -70,7 +77,7 @@ pub const FLAG_RESYNC: u32 = 1;
 /// Flag: the payload is entropy coded (see [`entropy`](crate::entropy)); the ops are what it
 /// decodes to.
 pub const FLAG_ENTROPY: u32 = 2;
-/// Flag (version 2): the epoch continues in the stream's next frame, which carries the same
+/// Flag (from version 2): the epoch continues in the stream's next frame, which carries the same
 /// epoch number and the next part number. An epoch sent in parts is a sequence of such frames
 /// ended by one without it.
 pub const FLAG_PARTIAL: u32 = 4;
@@ -118,7 +125,7 @@ pub enum EnvelopeError {
     TrailingBytes { declared: usize, got: usize },
     /// Does not start with [`MAGIC`].
     BadMagic,
-    /// A format version other than [`VERSION`] and [`VERSION_1`].
+    /// A format version other than [`VERSION`], [`VERSION_2`] and [`VERSION_1`].
     UnsupportedVersion(u16),
     /// A header length other than the version's ([`HEADER_LEN`], [`HEADER_LEN_1`]).
     BadHeader,
@@ -220,7 +227,7 @@ pub fn open_unverified(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
     }
     let version = u16_at(frame, 4);
     let header_len = match version {
-        VERSION => HEADER_LEN,
+        VERSION_3 | VERSION_2 => HEADER_LEN,
         VERSION_1 => HEADER_LEN_1,
         _ => return Err(EnvelopeError::UnsupportedVersion(version)),
     };
@@ -241,7 +248,7 @@ pub fn open_unverified(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
         stream_id: u64_at(frame, 24),
         epoch: u64_at(frame, 32),
         payload_len: u64_at(frame, 40),
-        part: if version == VERSION {
+        part: if version != VERSION_1 {
             u64_at(frame, 48)
         } else {
             0
@@ -262,6 +269,11 @@ pub fn open_unverified(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
         });
     }
     Ok((h, &frame[header_len..frame.len() - TRAILER_LEN]))
+}
+
+/// The format version of a frame that passed [`open_unverified`].
+pub fn version(frame: &[u8]) -> u16 {
+    u16_at(frame, 4)
 }
 
 /// The flags check of [`open`], after the checksum, for `frame` (which passed
@@ -419,7 +431,7 @@ mod tests {
             stream_id: 9,
             epoch: 41,
             payload_len: 0,
-            part: 0,
+            part: 7,
         };
         seal(&mut buf, h);
         buf
@@ -479,6 +491,8 @@ mod tests {
         g
     }
 
+    /// Versions 1, 2 and 3 open (version 1 without the part field and the partial flag, version
+    /// 2 with both, as version 3); version 0 and versions after 3 are refused.
     #[test]
     fn version_1_frames_open_but_may_not_be_partial() {
         let f = sample();
@@ -491,12 +505,19 @@ mod tests {
             open(&v1_partial).unwrap_err(),
             EnvelopeError::UnknownFlags(FLAG_PARTIAL)
         );
-        let v2_partial = reseal(&f, VERSION, FLAG_PARTIAL);
-        assert!(open(&v2_partial).unwrap().0.is_partial());
-        assert_eq!(
-            open(&reseal(&f, 3, 0)).unwrap_err(),
-            EnvelopeError::UnsupportedVersion(3)
-        );
+        for v in [VERSION_2, VERSION_3] {
+            let partial = reseal(&f, v, FLAG_PARTIAL);
+            let (h, payload) = open(&partial).unwrap();
+            assert!(h.is_partial());
+            assert_eq!((h.epoch, h.part, payload), (41, 7, &b"payload bytes"[..]));
+            assert_eq!(version(&partial), v);
+        }
+        for v in [0, 4, u16::MAX] {
+            assert_eq!(
+                open(&reseal(&f, v, 0)).unwrap_err(),
+                EnvelopeError::UnsupportedVersion(v)
+            );
+        }
         assert_eq!(
             open(&reseal(&f, VERSION, 8)).unwrap_err(),
             EnvelopeError::UnknownFlags(8)

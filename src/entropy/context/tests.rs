@@ -122,6 +122,12 @@ fn starts(coded: &[u8]) -> [usize; STREAMS] {
             MODE_CONTEXT => ContextTables::default().read(coded, &mut pos).unwrap(),
             _ => unreachable!(),
         }
+        if mode != MODE_CONTEXT && n >= crate::entropy::huffman::PARTS_MIN_SYMBOLS {
+            // the coded bytes of the first three parts
+            for _ in 0..3 {
+                varint::get(coded, &mut pos).unwrap();
+            }
+        }
         pos += varint::get(coded, &mut pos).unwrap() as usize;
     }
     assert_eq!(pos, coded.len());

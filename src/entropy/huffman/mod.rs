@@ -25,6 +25,10 @@ pub const MAX_BITS: u32 = 11;
 /// symbols `2i` (low nibble) and `2i + 1` (high nibble).
 pub const TABLE_BYTES: usize = 128;
 
+mod parts;
+pub(crate) use parts::encode_parts;
+pub use parts::{decode_parts, part_bytes, part_histograms, part_lens, PARTS, PARTS_MIN_SYMBOLS};
+
 /// Code length of each byte value (0 where the value does not occur).
 pub type Lengths = [u8; 256];
 
@@ -202,9 +206,18 @@ pub fn encode(data: &[u8], lens: &Lengths, out: &mut Vec<u8>) {
 /// data takes `bytes` bytes (from [`coded_bits`] over the counts of `data`). A byte without a
 /// code would be left out of the bits; a wrong `bytes` panics.
 pub(crate) fn encode_exact(data: &[u8], lens: &Lengths, bytes: usize, out: &mut Vec<u8>) {
+    encode_entries(data, &code_entries(lens), bytes, out)
+}
+
+/// The code of each byte value in the low 16 bits (bit-reversed, as written), its length above:
+/// one load a symbol while writing.
+fn code_entries(lens: &Lengths) -> [u32; 256] {
     let codes = canonical_codes(lens);
-    let code: [u64; 256] = std::array::from_fn(|s| codes[s] as u64);
-    let len: [u64; 256] = std::array::from_fn(|s| lens[s] as u64);
+    std::array::from_fn(|s| codes[s] as u32 | (lens[s] as u32) << 16)
+}
+
+/// [`encode_exact`] with the table of [`code_entries`].
+fn encode_entries(data: &[u8], entry: &[u32; 256], bytes: usize, out: &mut Vec<u8>) {
     let start = out.len();
     // the writer stores 8 bytes at a time: 7 past the last byte it keeps
     out.resize(start + bytes + 8, 0);
@@ -214,8 +227,9 @@ pub(crate) fn encode_exact(data: &[u8], lens: &Lengths, bytes: usize, out: &mut 
     for c in &mut chunks {
         // at most 7 + 5 * 11 = 62 bits pending
         for &s in c {
-            acc |= code[s as usize] << nbits;
-            nbits += len[s as usize];
+            let e = entry[s as usize];
+            acc |= ((e & 0xffff) as u64) << nbits;
+            nbits += (e >> 16) as u64;
         }
         buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
         pos += (nbits / 8) as usize;
@@ -223,8 +237,9 @@ pub(crate) fn encode_exact(data: &[u8], lens: &Lengths, bytes: usize, out: &mut 
         nbits &= 7;
     }
     for &s in chunks.remainder() {
-        acc |= code[s as usize] << nbits;
-        nbits += len[s as usize];
+        let e = entry[s as usize];
+        acc |= ((e & 0xffff) as u64) << nbits;
+        nbits += (e >> 16) as u64;
     }
     buf[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
     pos += nbits.div_ceil(8) as usize;
@@ -260,21 +275,34 @@ impl std::fmt::Display for HuffmanError {
     }
 }
 
-/// A decoding table for one code: 2^[`MAX_BITS`] entries, each the symbol and its length.
+/// A decoding table for one code: 2^[`MAX_BITS`] entries, each the symbol and its length; and,
+/// for long streams of a complete code, a second table that decodes two symbols per lookup
+/// wherever their codes fit in [`MAX_BITS`] bits together.
 pub struct Decoder {
     /// `symbol << 8 | length`; length 0 marks bit patterns that are no code (incomplete codes).
     table: Box<[u16; 1 << MAX_BITS]>,
+    /// `first | second << 8 | bits << 16 | symbols << 24` for each bit pattern: the one or two
+    /// symbols its leading bits code, and how many bits they take. Valid when `paired`.
+    pairs: Box<[u32; 1 << MAX_BITS]>,
+    /// `pairs` holds the current code's entries.
+    paired: bool,
     /// Every bit pattern is a code (Kraft sum exactly 1): no entry has length 0.
     complete: bool,
 }
 
+/// Streams of at least this many symbols are decoded with the two-symbol table: building it
+/// costs about as much as decoding a few thousand symbols one at a time.
+pub const PAIR_MIN_SYMBOLS: usize = 8192;
+
 impl Decoder {
-    /// Builds the table, refusing lengths above [`MAX_BITS`], oversubscribed codes and empty
-    /// codes. Incomplete codes (Kraft sum below 1) are accepted; their unused patterns are
-    /// refused when met.
+    /// Builds the table, refusing lengths above [`MAX_BITS`], oversubscribed and empty codes.
+    /// Incomplete codes (Kraft sum below 1) are accepted; their unused patterns are refused
+    /// when met.
     pub fn new(lens: &Lengths) -> Result<Decoder, HuffmanError> {
         let mut d = Decoder {
             table: Box::new([0; 1 << MAX_BITS]),
+            pairs: Box::new([0; 1 << MAX_BITS]),
+            paired: false,
             complete: false,
         };
         d.set(lens)?;
@@ -283,7 +311,19 @@ impl Decoder {
 
     /// Rebuilds the table for another code, reusing its memory.
     pub fn set(&mut self, lens: &Lengths) -> Result<(), HuffmanError> {
+        self.set_for(lens, PAIR_MIN_SYMBOLS)
+    }
+
+    /// [`set`](Self::set) for a stream of `symbols` symbols: the two-symbol table is built only
+    /// when the stream is long enough for it to pay ([`PAIR_MIN_SYMBOLS`]) and the code is
+    /// complete. Decoding gives the same symbols either way.
+    pub fn set_for(&mut self, lens: &Lengths, symbols: usize) -> Result<(), HuffmanError> {
+        self.paired = false;
         self.complete = fill_table(lens, &mut self.table)?;
+        if self.complete && symbols >= PAIR_MIN_SYMBOLS {
+            fill_pairs(&self.table, &mut self.pairs);
+            self.paired = true;
+        }
         Ok(())
     }
 
@@ -295,32 +335,49 @@ impl Decoder {
         self.finish(src, out, c)
     }
 
-    /// Fast path: five symbols (at most 55 bits) per 8-byte load, while the load lies inside
-    /// `src` (so the bits consumed cannot pass its end) and the code is complete (no entry is a
-    /// non-code). Advances `c`; stops early, leaving the rest to [`finish`](Self::finish).
+    /// Fast path: five lookups (at most 55 bits) per 8-byte load, while the load lies inside
+    /// `src` (so the bits consumed cannot pass its end), the code is complete (no entry is a
+    /// non-code) and `out` has room for ten more symbols. Advances `c`; stops early, leaving the
+    /// rest to [`finish`](Self::finish).
     #[inline(always)]
-    fn step5(&self, src: &[u8], out: &mut [u8], c: &mut Cursor) -> bool {
+    fn step(&self, src: &[u8], out: &mut [u8], c: &mut Cursor) -> bool {
         let byte = (c.bitpos / 8) as usize;
-        let (Some(w8), Some(o)) = (src.get(byte..byte + 8), out.get_mut(c.done..c.done + 5)) else {
+        let (Some(w8), Some(o)) = (src.get(byte..byte + 8), out.get_mut(c.done..c.done + 10))
+        else {
             return false;
         };
         let mask = (1u64 << MAX_BITS) - 1;
         let mut w = u64::from_le_bytes(w8.try_into().unwrap()) >> (c.bitpos % 8);
-        for o in o {
-            let e = self.table[(w & mask) as usize];
-            let l = (e & 0xff) as u64;
-            *o = (e >> 8) as u8;
-            w >>= l;
-            c.bitpos += l;
+        if self.paired {
+            // one or two symbols a lookup; a lone symbol's second byte is overwritten by the
+            // next lookup's, or by `finish`
+            let mut k = 0usize;
+            for _ in 0..5 {
+                let e = self.pairs[(w & mask) as usize];
+                let bits = (e >> 16 & 0xff) as u64;
+                o[k..k + 2].copy_from_slice(&(e as u16).to_le_bytes());
+                k += (e >> 24) as usize;
+                w >>= bits;
+                c.bitpos += bits;
+            }
+            c.done += k;
+        } else {
+            for o in &mut o[..5] {
+                let e = self.table[(w & mask) as usize];
+                let l = (e & 0xff) as u64;
+                *o = (e >> 8) as u8;
+                w >>= l;
+                c.bitpos += l;
+            }
+            c.done += 5;
         }
-        c.done += 5;
         true
     }
 
     /// Runs the fast path as far as it goes.
     fn fast(&self, src: &[u8], out: &mut [u8], c: &mut Cursor) {
         if self.complete {
-            while self.step5(src, out, c) {}
+            while self.step(src, out, c) {}
         }
     }
 
@@ -391,6 +448,24 @@ pub(crate) fn fill_table(
     Ok(kraft == 1 << MAX_BITS)
 }
 
+/// Fills the two-symbol table of a complete code from its one-symbol `table`: the pattern's
+/// first symbol, and its second when both codes fit in [`MAX_BITS`] bits. The second code's
+/// entry is read at the pattern shifted past the first code, whose top bits are then zeros;
+/// a code that fits in the bits left is decided by those bits alone, so its entry is right.
+fn fill_pairs(table: &[u16; 1 << MAX_BITS], pairs: &mut [u32; 1 << MAX_BITS]) {
+    for (p, e) in pairs.iter_mut().enumerate() {
+        let first = table[p] as u32;
+        let l1 = first & 0xff;
+        let second = table[p >> l1] as u32;
+        let l2 = second & 0xff;
+        *e = if l1 + l2 <= MAX_BITS {
+            first >> 8 | (second >> 8) << 8 | (l1 + l2) << 16 | 2 << 24
+        } else {
+            first >> 8 | l1 << 16 | 1 << 24
+        };
+    }
+}
+
 /// Where a decoding stands: bits consumed, symbols written.
 #[derive(Clone, Copy, Default)]
 struct Cursor {
@@ -409,8 +484,8 @@ pub fn decode_pair(
     let (db, sb, ob) = b;
     let (mut ca, mut cb) = (Cursor::default(), Cursor::default());
     if da.complete && db.complete {
-        while da.step5(sa, oa, &mut ca) {
-            if !db.step5(sb, ob, &mut cb) {
+        while da.step(sa, oa, &mut ca) {
+            if !db.step(sb, ob, &mut cb) {
                 break;
             }
         }

@@ -362,3 +362,208 @@ fn encode_panics_on_a_byte_without_a_code() {
     let lens = code_lengths(&histogram(b"aaac"));
     encode(b"aaabc", &lens, &mut Vec::new());
 }
+
+/// The two-symbol table decodes exactly what the one-symbol table decodes: the same symbols and
+/// the same verdict, on valid streams of every length around the fast path's margins and on
+/// damaged ones, for skewed and flat codes (pairs are common in the first, rare in the second).
+#[test]
+fn the_two_symbol_table_decodes_what_the_one_symbol_table_decodes() {
+    let mut rng = Rng(76);
+    for it in 0..800 {
+        let n = match rng.below(3) {
+            0 => 1 + rng.below(40),
+            1 => 1 + rng.below(2000),
+            _ => 8000 + rng.below(12000),
+        };
+        let alphabet = 2 + rng.below(255);
+        let skew = rng.below(4);
+        let data: Vec<u8> = (0..n)
+            .map(|_| {
+                let mut s = rng.below(alphabet);
+                for _ in 0..skew {
+                    s = s.min(rng.below(alphabet));
+                }
+                s as u8
+            })
+            .collect();
+        let lens = code_lengths(&histogram(&data));
+        let mut coded = Vec::new();
+        encode(&data, &lens, &mut coded);
+        let mut want = data.len();
+        let damage = rng.below(6);
+        match damage {
+            0 => {
+                let i = rng.below(coded.len());
+                coded[i] ^= 1 << rng.below(8);
+            }
+            1 => {
+                coded.pop();
+            }
+            2 => want += 1 + rng.below(3),
+            3 => want -= 1.min(want - 1),
+            _ => {}
+        }
+        let mut paired = Decoder::new(&lens).unwrap();
+        paired.set_for(&lens, usize::MAX).unwrap();
+        let mut single = Decoder::new(&lens).unwrap();
+        single.set_for(&lens, 0).unwrap();
+        assert!(!single.paired);
+        assert_eq!(paired.paired, paired.complete, "it {it}");
+        let (mut a, mut b) = (vec![0u8; want], vec![0u8; want]);
+        let (ra, rb) = (paired.decode(&coded, &mut a), single.decode(&coded, &mut b));
+        assert_eq!(ra, rb, "it {it}");
+        if ra.is_ok() {
+            assert!(a == b, "it {it}");
+            if damage > 3 {
+                assert!(a == data, "it {it}");
+            }
+        }
+    }
+}
+
+/// Each two-symbol entry holds the symbols a bit-by-bit reading of the canonical code finds
+/// at the start of its pattern: the first, and the second when its code ends within the
+/// pattern's bits.
+#[test]
+fn two_symbol_entries_hold_what_a_bit_by_bit_reading_finds() {
+    let mut rng = Rng(77);
+    let mut pairs_seen = 0;
+    for _ in 0..40 {
+        // some values far more common than others: codes of 1 to 11 bits
+        let alphabet = 2 + rng.below(255);
+        let counts: [u32; 256] =
+            std::array::from_fn(|s| if s < alphabet { 1 << rng.below(16) } else { 0 });
+        let lens = code_lengths(&counts);
+        let Ok(d) = Decoder::new(&lens) else { continue };
+        if !d.complete {
+            continue;
+        }
+        // the canonical codes as bit strings, first bit first
+        let codes = canonical_codes(&lens);
+        let read = |bits: &[u8]| -> Option<(u8, usize)> {
+            (0..256).find_map(|s| {
+                let l = lens[s] as usize;
+                let hit = l > 0
+                    && l <= bits.len()
+                    && (0..l).all(|k| (codes[s] >> k) as u8 & 1 == bits[k]);
+                hit.then_some((s as u8, l))
+            })
+        };
+        for p in (0..1usize << MAX_BITS).step_by(7) {
+            let bits: Vec<u8> = (0..MAX_BITS).map(|k| (p >> k) as u8 & 1).collect();
+            let (s1, l1) = read(&bits).expect("a complete code decodes every pattern");
+            let e = d.pairs[p];
+            assert_eq!(e as u8, s1);
+            match read(&bits[l1..]) {
+                Some((s2, l2)) => {
+                    pairs_seen += 1;
+                    assert_eq!((e >> 8) as u8, s2);
+                    assert_eq!((e >> 16 & 0xff, e >> 24), ((l1 + l2) as u32, 2));
+                }
+                None => assert_eq!((e >> 16 & 0xff, e >> 24), (l1 as u32, 1)),
+            }
+        }
+    }
+    assert!(pairs_seen > 1000);
+}
+
+/// A stream coded in parts is, part for part, what `encode` writes for each part alone;
+/// `part_bytes` gives each part's length exactly, and the parts' counts add up to the stream's.
+#[test]
+fn each_part_is_the_part_coded_alone() {
+    let mut rng = Rng(78);
+    for it in 0..60 {
+        let n = PARTS_MIN_SYMBOLS + rng.below(3 * PARTS_MIN_SYMBOLS);
+        let alphabet = 1 + rng.below(256);
+        let data: Vec<u8> = (0..n)
+            .map(|_| rng.below(alphabet).min(rng.below(alphabet)) as u8)
+            .collect();
+        let counts = histogram(&data);
+        let lens = code_lengths(&counts);
+        let hists = part_histograms(&data);
+        let sum: [u32; 256] = std::array::from_fn(|v| hists.iter().map(|h| h[v]).sum());
+        assert_eq!(sum, counts);
+        let bytes = part_bytes(&hists, &lens);
+        let mut coded = vec![0xee; 3]; // appended after what is there
+        encode_parts(&data, &lens, bytes, &mut coded);
+        assert_eq!(&coded[..3], &[0xee; 3]);
+        let (mut at, mut sym) = (3, 0);
+        for (k, m) in part_lens(n).into_iter().enumerate() {
+            assert!(m > 0);
+            let mut alone = Vec::new();
+            encode(&data[sym..sym + m], &lens, &mut alone);
+            assert_eq!(bytes[k], alone.len(), "it {it} part {k}");
+            assert!(coded[at..at + bytes[k]] == alone[..], "it {it} part {k}");
+            (at, sym) = (at + bytes[k], sym + m);
+        }
+        assert_eq!((at, sym), (coded.len(), n));
+    }
+}
+
+/// Decoding four parts side by side gives what decoding each part alone gives: the same symbols
+/// and the same verdict, on valid parts and on damaged ones (a flipped bit, a byte short or too
+/// many, in any part).
+#[test]
+fn decode_parts_equals_each_part_decoded_alone() {
+    let mut rng = Rng(79);
+    for it in 0..300 {
+        let n = PARTS_MIN_SYMBOLS + rng.below(2 * PARTS_MIN_SYMBOLS);
+        let alphabet = 1 + rng.below(256);
+        let skew = rng.below(3);
+        let data: Vec<u8> = (0..n)
+            .map(|_| {
+                let mut s = rng.below(alphabet);
+                for _ in 0..skew {
+                    s = s.min(rng.below(alphabet));
+                }
+                s as u8
+            })
+            .collect();
+        let counts = histogram(&data);
+        let lens = code_lengths(&counts);
+        let bytes = part_bytes(&part_histograms(&data), &lens);
+        let mut coded = Vec::new();
+        encode_parts(&data, &lens, bytes, &mut coded);
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut at = 0;
+        for b in bytes {
+            parts.push(coded[at..at + b].to_vec());
+            at += b;
+        }
+        let k = rng.below(PARTS);
+        let damaged = rng.below(2) == 0;
+        if damaged {
+            match rng.below(3) {
+                0 => {
+                    let i = rng.below(parts[k].len());
+                    parts[k][i] ^= 1 << rng.below(8);
+                }
+                1 => {
+                    parts[k].pop();
+                }
+                _ => parts[k].push(rng.below(256) as u8),
+            }
+        }
+        let d = Decoder::new(&lens).unwrap();
+        let mut out = vec![0u8; n];
+        let r = decode_parts(&d, std::array::from_fn(|k| &parts[k][..]), &mut out);
+        // each part alone, in order; the first refusal is the verdict
+        let mut alone = vec![0u8; n];
+        let mut want = Ok(());
+        let mut sym = 0;
+        for (k, m) in part_lens(n).into_iter().enumerate() {
+            let rk = d.decode(&parts[k], &mut alone[sym..sym + m]);
+            if want.is_ok() {
+                want = rk;
+            }
+            sym += m;
+        }
+        assert_eq!(r, want, "it {it}");
+        if r.is_ok() {
+            assert!(out == alone, "it {it}");
+            if !damaged {
+                assert!(out == data, "it {it}");
+            }
+        }
+    }
+}
