@@ -54,36 +54,19 @@ pub fn histogram(data: &[u8]) -> [u32; 256] {
 }
 
 /// Optimal (Huffman) code lengths for these counts, limited to [`MAX_BITS`]. A single occurring
-/// value gets a 1-bit code; no occurring value gives all zeros.
+/// value gets a 1-bit code; no occurring value gives all zeros. Two or more occurring values get a
+/// complete code (Kraft sum exactly 1).
 ///
-/// Lengths are limited by halving the counts (keeping every occurring value at least 1) and
-/// building again, which costs little on real data and always terminates: with all counts equal
-/// the code is balanced, 8 bits at most for 256 values.
+/// The Huffman code where it fits in [`MAX_BITS`] bits; else the optimal code of lengths up to
+/// [`MAX_BITS`], by package-merge ([`limited_depths`]).
 pub fn code_lengths(counts: &[u32; 256]) -> Lengths {
-    let mut freq: [u64; 256] = std::array::from_fn(|i| counts[i] as u64);
-    loop {
-        let lens = unlimited_lengths(&freq);
-        if lens.iter().all(|&l| l as u32 <= MAX_BITS) {
-            return lens;
-        }
-        for f in freq.iter_mut().filter(|f| **f > 0) {
-            *f = (*f >> 1) | 1;
-        }
-    }
-}
-
-/// Huffman code lengths without a limit (up to 255), by the two-queue method. Allocates
-/// nothing (it runs once per stream per frame).
-fn unlimited_lengths(freq: &[u64; 256]) -> Lengths {
     let mut lens = [0u8; 256];
-    // weight << 8 | value: one integer sort orders by weight, then value (weights are counts of
-    // at most 2^32, so nothing is lost)
+    // weight << 8 | value: one integer sort orders by weight, then value
     let mut syms = [0u64; 256];
     let mut n = 0;
-    for (s, &f) in freq.iter().enumerate() {
-        if f > 0 {
-            debug_assert!(f < 1 << 56);
-            syms[n] = f << 8 | s as u64;
+    for (s, &c) in counts.iter().enumerate() {
+        if c > 0 {
+            syms[n] = (c as u64) << 8 | s as u64;
             n += 1;
         }
     }
@@ -97,6 +80,79 @@ fn unlimited_lengths(freq: &[u64; 256]) -> Lengths {
     }
     let syms = &mut syms[..n];
     syms.sort_unstable();
+    let mut depth = leaf_depths(syms);
+    if depth[..n].iter().any(|&d| d > MAX_BITS) {
+        depth = limited_depths(syms);
+    }
+    for (s, &d) in syms.iter().zip(&depth) {
+        lens[(s & 0xff) as usize] = d as u8;
+    }
+    lens
+}
+
+/// The optimal code lengths of at most [`MAX_BITS`] bits for the leaves `syms` (weight << 8 |
+/// value, sorted ascending, at least 2 and at most 256 of them), by package-merge: list 0 is the
+/// leaves; list `t` merges the leaves with the packages of list `t - 1` (its items paired in
+/// order, each pair's weight the sum); the code takes the first `2n - 2` items of the last list.
+/// Each item taken that is a leaf adds one bit to that leaf's length; each package taken takes
+/// its two items of the list before. The items taken from a list are always its first ones, and
+/// its leaves among them the lightest, so counting them is enough.
+fn limited_depths(syms: &[u64]) -> [u32; 256] {
+    const LISTS: usize = MAX_BITS as usize;
+    let n = syms.len();
+    // per list, whether each item is a leaf (else a package); weights of the list being built
+    let mut is_leaf = [[false; 512]; LISTS];
+    let mut len = [0usize; LISTS];
+    let mut prev = [0u64; 512];
+    let mut cur = [0u64; 512];
+    for (i, s) in syms.iter().enumerate() {
+        prev[i] = s >> 8;
+        is_leaf[0][i] = true;
+    }
+    len[0] = n;
+    for t in 1..LISTS {
+        let packages = len[t - 1] / 2;
+        let (mut a, mut b, mut k) = (0, 0, 0);
+        while a < n || b < packages {
+            let package = if b < packages {
+                prev[2 * b] + prev[2 * b + 1]
+            } else {
+                u64::MAX
+            };
+            let leaf = if a < n { syms[a] >> 8 } else { u64::MAX };
+            // ties: the leaf first
+            if leaf <= package {
+                cur[k] = leaf;
+                is_leaf[t][k] = true;
+                a += 1;
+            } else {
+                cur[k] = package;
+                is_leaf[t][k] = false;
+                b += 1;
+            }
+            k += 1;
+        }
+        len[t] = k;
+        prev[..k].copy_from_slice(&cur[..k]);
+    }
+    let mut depth = [0u32; 256];
+    let mut take = 2 * n - 2;
+    for t in (0..LISTS).rev() {
+        let leaves = is_leaf[t][..take].iter().filter(|&&l| l).count();
+        for d in &mut depth[..leaves] {
+            *d += 1;
+        }
+        take = 2 * (take - leaves);
+    }
+    debug_assert_eq!(take, 0);
+    depth
+}
+
+/// Huffman depths (unlimited, up to 255) of the leaves `syms` (weight << 8 | value, sorted
+/// ascending), by the two-queue method; `depth[i]` is the depth of `syms[i]`. Allocates nothing
+/// (it runs once per stream per frame).
+fn leaf_depths(syms: &[u64]) -> [u32; 256] {
+    let n = syms.len();
     // nodes 0..n are leaves (sorted by weight), n.. are internal nodes in creation order
     let mut weight = [0u64; 511];
     let mut parent = [0u16; 511];
@@ -127,10 +183,7 @@ fn unlimited_lengths(freq: &[u64; 256]) -> Lengths {
     for i in (0..nodes - 1).rev() {
         depth[i] = depth[parent[i] as usize] + 1;
     }
-    for (i, s) in syms.iter().enumerate() {
-        lens[(s & 0xff) as usize] = depth[i].min(255) as u8;
-    }
-    lens
+    std::array::from_fn(|i| if i < n { depth[i] } else { 0 })
 }
 
 /// Bits needed to code data with these counts under these lengths.

@@ -567,3 +567,81 @@ fn decode_parts_equals_each_part_decoded_alone() {
         }
     }
 }
+
+/// Lengths limited by halving the counts until the optimal code fits (the naive method): the
+/// reference the limited code is measured against.
+fn lengths_by_halving(counts: &[u32; 256]) -> Lengths {
+    let mut freq: Vec<u64> = counts.iter().map(|&c| c as u64).collect();
+    loop {
+        let mut syms: Vec<u64> = (0..256)
+            .filter(|&s| freq[s] > 0)
+            .map(|s| freq[s] << 8 | s as u64)
+            .collect();
+        syms.sort_unstable();
+        let depth = leaf_depths(&syms);
+        if depth[..syms.len()].iter().all(|&d| d <= MAX_BITS) {
+            let mut lens = [0u8; 256];
+            for (s, &d) in syms.iter().zip(&depth) {
+                lens[(s & 0xff) as usize] = d as u8;
+            }
+            return lens;
+        }
+        for f in freq.iter_mut().filter(|f| **f > 0) {
+            *f = (*f >> 1) | 1;
+        }
+    }
+}
+
+/// Where the optimal code is deeper than the limit, the limited code is complete, within the
+/// limit, costs at least the unlimited optimum, and costs no more than limiting by halving the
+/// counts (which is what the encoder did before); where it is not deeper, it is the optimal one.
+#[test]
+fn limited_lengths_cost_no_more_than_halving_the_counts() {
+    let mut rng = Rng(80);
+    let (mut limited, mut better) = (0, 0);
+    for it in 0..400 {
+        let used = 2 + rng.below(255);
+        let mut counts = [0u32; 256];
+        for _ in 0..used {
+            // steep distributions (deep optimal trees) and gentle ones
+            counts[rng.below(256)] = match it % 4 {
+                0 => 1u32 << rng.below(28),
+                1 => 1 + (rng.below(1 << 20) as u32 >> rng.below(20)),
+                2 => 1 + rng.below(50) as u32,
+                _ => 1 + (rng.below(1000) * rng.below(1000) * rng.below(1000)) as u32,
+            };
+        }
+        let lens = code_lengths(&counts);
+        let naive = lengths_by_halving(&counts);
+        let mut syms: Vec<u64> = (0..256)
+            .filter(|&s| counts[s] > 0)
+            .map(|s| (counts[s] as u64) << 8 | s as u64)
+            .collect();
+        syms.sort_unstable();
+        let depth = leaf_depths(&syms);
+        let optimum: u64 = syms
+            .iter()
+            .zip(&depth)
+            .map(|(s, &d)| (s >> 8) * d as u64)
+            .sum();
+        let bits = coded_bits(&counts, &lens);
+        if depth[..syms.len()].iter().any(|&d| d > MAX_BITS) {
+            limited += 1;
+            assert!(lens.iter().all(|&l| l as u32 <= MAX_BITS));
+            if syms.len() >= 2 {
+                assert_eq!(kraft(&lens), 1 << MAX_BITS, "complete, it {it}");
+            }
+            assert!(bits >= optimum, "it {it}");
+            let naive_bits = coded_bits(&counts, &naive);
+            assert!(bits <= naive_bits, "it {it}: {bits} > {naive_bits}");
+            better += (bits < naive_bits) as usize;
+        } else {
+            assert_eq!(lens, naive, "it {it}: the optimal code");
+            assert_eq!(bits, optimum);
+        }
+    }
+    assert!(
+        limited > 100 && better > 10,
+        "{limited} limited, {better} better"
+    );
+}
