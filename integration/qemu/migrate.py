@@ -133,6 +133,10 @@ class Qmp:
         self.sock.connect(path)
         self.buf = b""
         greeting = self._read(10)
+        # an event may come before the greeting (seen once: RESUME, on a fresh machine's first
+        # run); the greeting is what says the monitor is ready for qmp_capabilities
+        while "event" in greeting:
+            greeting = self._read(10)
         if "QMP" not in greeting:
             raise Failure(f"{owner.name}: unexpected QMP greeting {greeting}")
         self.cmd("qmp_capabilities")
