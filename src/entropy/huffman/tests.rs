@@ -34,6 +34,20 @@ fn kraft(lens: &Lengths) -> u32 {
         .sum()
 }
 
+/// `n` bytes below `alphabet`, each the least of `1 + skew` draws: flat for skew 0, ever more
+/// skewed toward 0 above.
+fn skewed_bytes(rng: &mut Rng, n: usize, alphabet: usize, skew: usize) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            let mut v = rng.below(alphabet);
+            for _ in 0..skew {
+                v = v.min(rng.below(alphabet));
+            }
+            v as u8
+        })
+        .collect()
+}
+
 #[test]
 fn lengths_form_a_complete_code_within_the_limit() {
     let mut rng = Rng(71);
@@ -119,15 +133,7 @@ fn round_trips_on_every_shape_and_length() {
         };
         let alphabet = 1 + rng.below(256);
         let skew = rng.below(4);
-        let data: Vec<u8> = (0..n)
-            .map(|_| {
-                let mut v = rng.below(alphabet);
-                for _ in 0..skew {
-                    v = v.min(rng.below(alphabet));
-                }
-                v as u8
-            })
-            .collect();
+        let data = skewed_bytes(&mut rng, n, alphabet, skew);
         round_trip(&data);
     }
 }
@@ -377,15 +383,7 @@ fn the_two_symbol_table_decodes_what_the_one_symbol_table_decodes() {
         };
         let alphabet = 2 + rng.below(255);
         let skew = rng.below(4);
-        let data: Vec<u8> = (0..n)
-            .map(|_| {
-                let mut s = rng.below(alphabet);
-                for _ in 0..skew {
-                    s = s.min(rng.below(alphabet));
-                }
-                s as u8
-            })
-            .collect();
+        let data = skewed_bytes(&mut rng, n, alphabet, skew);
         let lens = code_lengths(&histogram(&data));
         let mut coded = Vec::new();
         encode(&data, &lens, &mut coded);
@@ -510,15 +508,7 @@ fn decode_parts_equals_each_part_decoded_alone() {
         let n = PARTS_MIN_SYMBOLS + rng.below(2 * PARTS_MIN_SYMBOLS);
         let alphabet = 1 + rng.below(256);
         let skew = rng.below(3);
-        let data: Vec<u8> = (0..n)
-            .map(|_| {
-                let mut s = rng.below(alphabet);
-                for _ in 0..skew {
-                    s = s.min(rng.below(alphabet));
-                }
-                s as u8
-            })
-            .collect();
+        let data = skewed_bytes(&mut rng, n, alphabet, skew);
         let counts = histogram(&data);
         let lens = code_lengths(&counts);
         let bytes = part_bytes(&part_histograms(&data), &lens);
