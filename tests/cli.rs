@@ -523,9 +523,14 @@ while True:
     i += 1
     time.sleep(0.01)
 "#;
+    // the first snapshot waits for the child to have stamped its buffer: on a loaded machine
+    // the interpreter's start and first pass took longer than one interval (epoch 0 then held
+    // the marker only in the script's text)
     let out = run(bin()
         .arg("record")
         .args([
+            "--start-delay-ms",
+            "1000",
             "--interval-ms",
             "150",
             "--epochs",
