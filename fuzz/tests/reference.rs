@@ -1094,8 +1094,11 @@ fn damaged_heap_frames_agree() {
         "damaged frames: {same} accepted as the genuine one, {other} accepted with other \
          memory, {refused} refused"
     );
+    // both verdicts must occur for the agreement above to mean something; a damaged frame that
+    // leaves exactly the genuine memory (a flip nothing decoded depends on) is rare, about one
+    // copy in a thousand, and is counted, not required
     assert!(
-        same > 0 && other > 0 && refused > 0,
+        other > 0 && refused > 0,
         "{same} same, {other} other, {refused} refused"
     );
 }
