@@ -1262,15 +1262,23 @@ mod tests {
 
     /// Where neither tier fits the slack by the rates known (both set by hand to cost 10^12 ns
     /// a byte, the models' gate closed), the plain tier still codes the first frame, as it
-    /// never ran (the models' rate is no measure of it), and then one frame in
-    /// `PLAIN_PROBE_EVERY` that it left uncoded; the replica is exact throughout.
+    /// never ran (the models' rate is no measure of it), and then one frame after
+    /// `PLAIN_PROBE_FIRST` frames left uncoded, after twice as many the next time, and so on up
+    /// to `PLAIN_PROBE_EVERY`; after a frame where it fits, from `PLAIN_PROBE_FIRST` again.
+    /// The replica is exact throughout.
     #[test]
-    fn the_plain_tier_codes_its_first_frame_and_one_in_plain_probe_every() {
+    fn the_plain_tier_probes_at_growing_intervals() {
         let dear = 1e12;
         let mut link = SlowLink::new(2);
-        let every = writer::PLAIN_PROBE_EVERY as u64;
+        let (first, every) = (writer::PLAIN_PROBE_FIRST, writer::PLAIN_PROBE_EVERY);
+        let mut expect = vec![0u64];
+        let mut gap = first;
+        while expect.len() < 7 {
+            expect.push(expect.last().unwrap() + gap as u64 + 1);
+            gap = (gap * 2).min(every);
+        }
         let mut coded = Vec::new();
-        for epoch in 0..2 * every + 3 {
+        for epoch in 0..=*expect.last().unwrap() {
             link.close_entropy_gate();
             if epoch == 0 {
                 link.enc.w.out.set_models_cost_only(dear);
@@ -1281,7 +1289,28 @@ mod tests {
                 coded.push(epoch);
             }
         }
-        assert_eq!(coded, [0, every + 1, 2 * every + 2]);
+        assert_eq!(coded, expect);
+        // the gaps reached the longest interval and stayed there
+        assert_eq!(expect[6] - expect[5], every as u64 + 1);
+        // a frame whose plain cost fits the slack is coded, and the probes start over
+        let mut epoch = expect[6] + 1;
+        link.close_entropy_gate();
+        link.enc.w.out.set_entropy_costs(dear, 1.0);
+        assert!(link.epoch(epoch), "a plain tier that fits codes the frame");
+        coded.clear();
+        for _ in 0..=first {
+            epoch += 1;
+            link.close_entropy_gate();
+            link.enc.w.out.set_entropy_costs(dear, dear);
+            if link.epoch(epoch) {
+                coded.push(epoch);
+            }
+        }
+        assert_eq!(
+            coded,
+            [epoch],
+            "probed again after PLAIN_PROBE_FIRST frames"
+        );
     }
 
     fn open_for_a_millisecond() -> Epochs {

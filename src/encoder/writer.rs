@@ -64,21 +64,28 @@ pub(super) struct FrameWriter {
     pub(super) parts_closed: u64,
     /// The encoder's count of RAW op bytes when the open frame began.
     pub(super) raw_at_start: u64,
-    /// The entropy stage's speed and effect in each [`Tier`] as last measured (moving averages
-    /// over the frames and samples it coded): nanoseconds per payload byte, and the share of the
-    /// payload the coded form kept. `None` until it first ran.
+    /// The entropy stage's speed in each [`Tier`] as last measured (see [`EntropyRate`]).
+    /// `None` until it first ran.
     entropy_rate: [Option<EntropyRate>; 2],
     /// Frames left uncoded since the plain tier last ran or measured itself (see
     /// [`PLAIN_PROBE_EVERY`]).
     plain_skips: u32,
+    /// Frames the plain tier leaves uncoded before it measures itself again: from
+    /// [`PLAIN_PROBE_FIRST`], doubled by each probe up to [`PLAIN_PROBE_EVERY`], back to
+    /// [`PLAIN_PROBE_FIRST`] when the tier fits the slack.
+    plain_probe_after: u32,
 }
 
 /// Where the entropy stage fits the slack in neither tier, the plain tier still measures itself
-/// on the first such frame and on one in this many after (coding the frame, or a sample of a
-/// large one): until it has run its cost is unknown (the models' rate, three times its own,
-/// would keep it from ever running), and a measurement taken while the thread was preempted
-/// must not keep it shut for good.
+/// on the first such frame and again after [`PLAIN_PROBE_FIRST`] frames left uncoded, then after
+/// twice as many each time up to this many (coding the frame, or a sample of a large one): until
+/// it has run its cost is unknown (the models' rate, three times its own, would keep it from
+/// ever running), and a measurement taken while the thread was preempted or its buffers were
+/// cold must not keep it shut for long.
 pub(super) const PLAIN_PROBE_EVERY: u32 = 64;
+
+/// The plain tier's first interval between probes (see [`PLAIN_PROBE_EVERY`]).
+pub(super) const PLAIN_PROBE_FIRST: u32 = 8;
 
 /// How the entropy stage codes a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,25 +96,32 @@ enum Tier {
     Plain,
 }
 
-/// See [`FrameWriter::entropy_rate`].
+/// A tier's cost in nanoseconds per payload byte, over the frames and samples it coded: a
+/// cheaper measurement replaces it, a dearer one moves it a quarter of the way. What the thread
+/// does not control (preemption, buffers cold after other work) makes a measurement dearer,
+/// never cheaper, so the cheapest recent one is the best guess of the next; contents that cost
+/// more to code still raise it within a few frames.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct EntropyRate {
     ns_per_byte: f64,
-    kept: f64,
 }
 
 impl EntropyRate {
-    /// For coding the open frame (`frame` bytes, a header's among them) of an epoch whose
-    /// closed frames took `closed` bytes: the epoch's bytes once the frame is coded as the
-    /// stage has been coding, and the nanoseconds to allow for coding it (its measured cost
-    /// times [`SLACK_MARGIN`]).
-    fn estimate(&self, closed: usize, frame: usize) -> (usize, f64) {
-        let payload = frame.saturating_sub(HEADER_LEN) as f64;
-        let coded = frame as f64 - (1.0 - self.kept) * payload;
-        (
-            closed + coded.max(0.0) as usize,
-            self.ns_per_byte * payload * SLACK_MARGIN,
-        )
+    /// The nanoseconds to allow for coding the open frame (`frame` bytes, a header's among
+    /// them): its measured cost times [`SLACK_MARGIN`].
+    fn allowance_ns(&self, frame: usize) -> f64 {
+        self.ns_per_byte * frame.saturating_sub(HEADER_LEN) as f64 * SLACK_MARGIN
+    }
+
+    /// The rate after one more measurement of `now` nanoseconds per byte.
+    fn update(self, now: f64) -> EntropyRate {
+        EntropyRate {
+            ns_per_byte: if now < self.ns_per_byte {
+                now
+            } else {
+                self.ns_per_byte + (now - self.ns_per_byte) / 4.0
+            },
+        }
     }
 }
 
@@ -148,6 +162,7 @@ impl FrameWriter {
             raw_at_start: 0,
             entropy_rate: [None; 2],
             plain_skips: 0,
+            plain_probe_after: PLAIN_PROBE_FIRST,
         }
     }
 
@@ -226,20 +241,14 @@ impl FrameWriter {
             .map(|r| r.map_or(f64::NAN, |r| r.ns_per_byte))
     }
 
-    /// Sets the measured cost (nanoseconds per payload byte) of coding with models and plain,
-    /// each keeping half the payload.
+    /// Sets the measured cost (nanoseconds per payload byte) of coding with models and plain.
     #[cfg(test)]
     pub(super) fn set_entropy_costs(&mut self, models: f64, plain: f64) {
-        self.entropy_rate = [models, plain].map(|ns_per_byte| {
-            Some(EntropyRate {
-                ns_per_byte,
-                kept: 0.5,
-            })
-        });
+        self.entropy_rate = [models, plain].map(|ns_per_byte| Some(EntropyRate { ns_per_byte }));
     }
 
-    /// Sets the measured cost (nanoseconds per payload byte) of coding with models, each
-    /// keeping half the payload; the plain tier as if it never ran.
+    /// Sets the measured cost (nanoseconds per payload byte) of coding with models; the plain
+    /// tier as if it never ran.
     #[cfg(test)]
     pub(super) fn set_models_cost_only(&mut self, models: f64) {
         self.set_entropy_costs(models, 0.0);
@@ -281,30 +290,25 @@ impl FrameWriter {
         (len - start) as u64
     }
 
-    /// Takes one entropy coding of `payload` bytes in `tier` into
-    /// [`entropy_rate`](Self::entropy_rate): it took `ns` and its coded form saved `saved` bytes.
-    fn note_entropy_rate(&mut self, tier: Tier, ns: u64, payload: u64, saved: u64) {
+    /// Takes one entropy coding of `payload` bytes in `tier`, which took `ns`, into
+    /// [`entropy_rate`](Self::entropy_rate).
+    fn note_entropy_rate(&mut self, tier: Tier, ns: u64, payload: u64) {
         if payload == 0 {
             return;
         }
-        let now = EntropyRate {
-            ns_per_byte: ns as f64 / payload as f64,
-            kept: 1.0 - saved.min(payload) as f64 / payload as f64,
-        };
+        let now = ns as f64 / payload as f64;
         let rate = &mut self.entropy_rate[tier as usize];
         *rate = Some(match *rate {
-            None => now,
-            Some(r) => EntropyRate {
-                ns_per_byte: r.ns_per_byte + (now.ns_per_byte - r.ns_per_byte) / 4.0,
-                kept: r.kept + (now.kept - r.kept) / 4.0,
-            },
+            None => EntropyRate { ns_per_byte: now },
+            Some(r) => r.update(now),
         });
     }
 
     /// Whether the plain tier codes the open frame to measure itself (see
     /// [`PLAIN_PROBE_EVERY`]).
     fn plain_probe_due(&self) -> bool {
-        self.entropy_rate[Tier::Plain as usize].is_none() || self.plain_skips >= PLAIN_PROBE_EVERY
+        self.entropy_rate[Tier::Plain as usize].is_none()
+            || self.plain_skips >= self.plain_probe_after
     }
 
     /// The sample the entropy gate measures a frame of `payload` bytes on, if it is large enough
@@ -430,7 +434,11 @@ impl Work {
         // fit the slack
         let tier = if models {
             Tier::Models
-        } else if self.entropy_fits_slack(Tier::Plain) || self.plain_probe_pays(payload) {
+        } else if self.entropy_fits_slack(Tier::Plain) {
+            self.out.plain_skips = 0;
+            self.out.plain_probe_after = PLAIN_PROBE_FIRST;
+            Tier::Plain
+        } else if self.plain_probe_pays(payload) {
             self.out.plain_skips = 0;
             Tier::Plain
         } else {
@@ -453,22 +461,28 @@ impl Work {
         if tier == Tier::Models {
             self.gates.entropy.record(ns, saved);
         }
-        self.out.note_entropy_rate(tier, ns, payload, saved);
+        self.out.note_entropy_rate(tier, ns, payload);
         saved > 0
     }
 
     /// Whether coding the open frame in `tier`, at the speed measured there, still ends the
-    /// epoch's encoding before its frames are through the link. Then coding delays nothing and
-    /// sends fewer bytes, whatever the gate (which weighs the stage's time against the link time
-    /// it saves, as if nothing overlapped) says. A tier that never ran does not fit (the plain
-    /// tier then runs as a probe, see [`PLAIN_PROBE_EVERY`]; the models run when their gate says).
+    /// epoch's encoding before its frames, with this one as it is now, are through the link.
+    /// The epoch then ships no later than it would uncoded (encoding and sending overlap: it
+    /// ships when the later of the two ends, and the coded frame only shortens the link's part)
+    /// and sends fewer bytes, whatever the gate (which weighs the stage's time against the link
+    /// time it saves, as if nothing overlapped) says. A tier that never ran does not fit (the
+    /// plain tier then runs as a probe, see [`PLAIN_PROBE_EVERY`]; the models run when their
+    /// gate says).
     fn entropy_fits_slack(&self, tier: Tier) -> bool {
         let Some(r) = self.out.entropy_rate[tier as usize] else {
             return false;
         };
-        let (epoch_bytes, extra) = r.estimate(self.out.epoch_bytes_closed, self.out.frame.len());
-        self.epochs
-            .slack_covers(epoch_bytes, self.cfg.link_rate, extra)
+        let frame = self.out.frame.len();
+        self.epochs.slack_covers(
+            self.out.epoch_bytes_closed + frame,
+            self.cfg.link_rate,
+            r.allowance_ns(frame),
+        )
     }
 
     /// When the plain tier is due to measure itself (see [`PLAIN_PROBE_EVERY`]): whether it codes
@@ -480,10 +494,14 @@ impl Work {
         if !self.out.plain_probe_due() {
             return false;
         }
-        let Some(Sample { end, .. }) = self.out.sample_for(payload) else {
+        let w = &mut self.out;
+        if w.entropy_rate[Tier::Plain as usize].is_some() {
+            w.plain_probe_after = (w.plain_probe_after * 2).min(PLAIN_PROBE_EVERY);
+        }
+        let Some(Sample { end, .. }) = w.sample_for(payload) else {
             return true;
         };
-        self.out.plain_skips = 0;
+        w.plain_skips = 0;
         self.code_sample(Tier::Plain, end, None);
         self.entropy_fits_slack(Tier::Plain)
     }
@@ -499,7 +517,7 @@ impl Work {
         let ns = t.elapsed().as_nanos() as u64;
         self.stats.nanos.entropy += ns;
         self.out
-            .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64, saved);
+            .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64);
         (ns, saved)
     }
 
@@ -619,44 +637,63 @@ impl Work {
 mod tests {
     use super::*;
 
-    /// Each tier's rate starts at its first measurement and then moves a quarter of the way
-    /// to each new one; a measurement of nothing coded changes nothing, and one tier's
-    /// measurements leave the other's rate as it was.
+    /// Each tier's rate starts at its first measurement, then takes a cheaper one as it is and
+    /// moves a quarter of the way to a dearer one; a measurement of nothing coded
+    /// changes nothing, and one tier's measurements leave the other's rate as it was.
     #[test]
     fn the_entropy_rate_follows_its_measurements() {
         let mut w = FrameWriter::new(0, true);
         assert!(w.entropy_rate == [None; 2]);
-        w.note_entropy_rate(Tier::Models, 0, 0, 0);
+        w.note_entropy_rate(Tier::Models, 0, 0);
         assert!(w.entropy_rate == [None; 2]);
-        w.note_entropy_rate(Tier::Models, 8_000, 1_000, 400); // 8 ns a byte, 60% kept
-        let r = w.entropy_rate[Tier::Models as usize].unwrap();
-        assert_eq!((r.ns_per_byte, r.kept), (8.0, 0.6));
-        w.note_entropy_rate(Tier::Models, 4_000, 2_000, 2_000); // 2 ns a byte, nothing kept
-        let r = w.entropy_rate[Tier::Models as usize].unwrap();
-        assert_eq!(r.ns_per_byte, 6.5);
-        assert!((r.kept - 0.45).abs() < 1e-12, "{}", r.kept);
+        let models = |w: &FrameWriter| w.entropy_rate[Tier::Models as usize].unwrap().ns_per_byte;
+        w.note_entropy_rate(Tier::Models, 8_000, 1_000); // 8 ns a byte
+        assert_eq!(models(&w), 8.0);
+        w.note_entropy_rate(Tier::Models, 4_000, 1_000); // 4: taken
+        assert_eq!(models(&w), 4.0);
+        w.note_entropy_rate(Tier::Models, 12_000, 1_000); // 12: a quarter of the way up
+        assert_eq!(models(&w), 6.0);
         assert!(w.entropy_rate[Tier::Plain as usize].is_none());
-        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 300);
-        let p = w.entropy_rate[Tier::Plain as usize].unwrap();
-        assert_eq!((p.ns_per_byte, p.kept), (1.0, 0.7));
+        w.note_entropy_rate(Tier::Plain, 1_000, 1_000);
         assert_eq!(
-            w.entropy_rate[Tier::Models as usize].unwrap().ns_per_byte,
-            6.5
+            w.entropy_rate[Tier::Plain as usize].unwrap().ns_per_byte,
+            1.0
         );
+        assert_eq!(models(&w), 6.0);
     }
 
-    /// The estimate of coding a frame: its payload shrinks to the share the stage keeps, its
-    /// header stays, the closed frames count whole, and the time allowed is the measured cost
-    /// with the margin.
+    /// Coding a frame fits the slack when the epoch's time so far plus the time allowed for
+    /// coding it ends before the epoch's frames, this one uncoded, are through the link: the
+    /// coded frame's shorter link time does not count against it (the epoch ships when the
+    /// later of encoding and sending ends, and coding only shortens the sending). One second
+    /// spent, a frame of ten seconds on the link: an allowance of 8 s fits (though the frame
+    /// coded to half would be through in 5), one of 9.5 s does not with the time the test takes.
     #[test]
-    fn coding_a_frame_is_estimated_from_the_rate() {
-        let r = EntropyRate {
-            ns_per_byte: 10.0,
-            kept: 0.5,
+    fn coding_fits_the_slack_of_the_uncoded_frame() {
+        let cfg = crate::Config {
+            link_rate: 1_000,
+            ..crate::Config::default()
         };
-        let (bytes, ns) = r.estimate(1_000, HEADER_LEN + 4_000);
-        assert_eq!(bytes, 1_000 + HEADER_LEN + 2_000);
-        assert_eq!(ns, 40_000.0 * SLACK_MARGIN);
-        assert_eq!(r.estimate(0, HEADER_LEN), (HEADER_LEN, 0.0));
+        let mut enc = crate::Encoder::with_seed(cfg, 1).unwrap();
+        enc.begin_epoch(0).unwrap();
+        let w = &mut enc.w;
+        w.epochs.started = Some(Instant::now() - std::time::Duration::from_secs(1));
+        w.out.frame.resize(10_000, 0);
+        let payload = (10_000 - HEADER_LEN) as f64;
+        for (allowed_s, fits) in [(8.0, true), (9.5, false)] {
+            let ns = allowed_s * 1e9 / SLACK_MARGIN / payload;
+            w.out.set_entropy_costs(ns, ns);
+            assert_eq!(w.entropy_fits_slack(Tier::Plain), fits, "{allowed_s} s");
+            assert_eq!(w.entropy_fits_slack(Tier::Models), fits, "{allowed_s} s");
+        }
+    }
+
+    /// The time allowed for coding a frame is its payload's measured cost with the margin; a
+    /// frame of only a header gets none.
+    #[test]
+    fn coding_a_frame_is_allowed_its_measured_cost_with_the_margin() {
+        let r = EntropyRate { ns_per_byte: 10.0 };
+        assert_eq!(r.allowance_ns(HEADER_LEN + 4_000), 40_000.0 * SLACK_MARGIN);
+        assert_eq!(r.allowance_ns(HEADER_LEN), 0.0);
     }
 }
