@@ -4,7 +4,8 @@
 # rounds, about half a minute with the boot) to Debian's unmodified QEMU 10.0; fails unless the
 # RAM files are identical, libfgbi's encoder sent XBZRLE pages and each of its encodings,
 # applied to the old page by QEMU's own decoder in the source, rebuilt the new page. Then the harness self-test,
-# one multifd-fgbi migration and one multifd-fgbi --corrupt run (patched QEMU on both sides).
+# one multifd-fgbi migration, one multifd-fgbi --corrupt run and one --unaffordable-cache run
+# (patched QEMU on both sides).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 t0=$SECONDS
@@ -59,3 +60,11 @@ timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 1
     >/tmp/fgbi-qemu-corrupt.json
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r["corrupt"]; print("qemu ci: --corrupt:", c["status"], "/ source", c["source_state_after"], "/ destination:", [l for l in c["dest_stderr"].splitlines() if "fgbi" in l][:1])' /tmp/fgbi-qemu-corrupt.json
 echo "qemu ci: the --corrupt run took $((SECONDS - t4)) s"
+# A cache budget the encoders cannot allocate: each channel's libfgbi encoder must refuse it with
+# an error (not abort QEMU), the migration must fail with that reason and the source guest
+# running, and a second migration with the usual budget must complete and verify.
+t5=$SECONDS
+timeout 600 "$here/migrate.sh" --mode multifd-fgbi --json --runs 1 --bandwidth 125M \
+    --unaffordable-cache >/tmp/fgbi-qemu-unaffordable.json
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r["unaffordable_cache"]; print("qemu ci: --unaffordable-cache", c["cache_bytes"], ":", c["status"], "/ source", c["source_state_after"], "/", c["error_desc"])' /tmp/fgbi-qemu-unaffordable.json
+echo "qemu ci: the --unaffordable-cache run took $((SECONDS - t5)) s"

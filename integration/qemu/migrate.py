@@ -6,8 +6,9 @@ paths. For each run: start the destination (-S -incoming defer) and the source, 
 RAM in a file under /dev/shm; wait until the guest's workload runs; migrate over 127.0.0.1
 through a relay that counts the bytes on the socket, with XBZRLE or multifd on and a bandwidth
 limit; wait for the end; stop both QEMUs; compare the two RAM files byte for byte. With
---corrupt, a first migration through a relay that damages one multifd packet must fail first. Every QEMU process is
-stopped by its own pid whatever happens. Any failure: a clear message on stderr and exit 1.
+--corrupt, a first migration through a relay that damages one multifd packet must fail first;
+with --unaffordable-cache, a first migration with a cache budget libfgbi's encoders cannot
+allocate. Every QEMU process is stopped by its own pid whatever happens. Any failure: a clear message on stderr and exit 1.
 """
 
 import argparse
@@ -594,9 +595,10 @@ def one_run(a, run, rundir):
 
     qemus = []
     relays = []
-    corrupt = None
+    corrupt = unaffordable = None
+    fail_first = a.corrupt is not None or a.unaffordable_cache is not None
     try:
-        dst = start_dest(a, "dst", os.path.join(rundir, "dst-corrupt.ram") if a.corrupt is not None
+        dst = start_dest(a, "dst", os.path.join(rundir, "dst-failed.ram") if fail_first
                          else dst_ram, rundir)
         qemus.append(dst)
         src = Qemu("src", a.source_binary, qemu_args(a, src_ram), rundir)
@@ -618,13 +620,22 @@ def one_run(a, run, rundir):
         if a.stopped_guest:
             src.cmd("stop")  # self-test: one pass, no page is sent twice
 
-        if a.corrupt is not None:
-            # 1. a relay that damages one multifd packet's payload: the migration must fail,
-            #    with the source guest still running
-            relay = Relay(dst.port, corrupt_multifd_after=a.corrupt)
+        if fail_first:
+            # 1. a migration that must fail, with the source guest still running: through a
+            #    relay that damages one multifd packet's payload (--corrupt), or with a cache
+            #    budget the encoders cannot allocate (--unaffordable-cache)
+            if a.corrupt is not None:
+                relay = Relay(dst.port, corrupt_multifd_after=a.corrupt)
+                what = "--corrupt"
+                log(f"run {run}: {what}: migrating through relay 127.0.0.1:{relay.port} that "
+                    f"flips {CORRUPT_FLIPS} payload bytes of a multifd packet after {a.corrupt} B")
+            else:
+                relay = Relay(dst.port)
+                what = "--unaffordable-cache"
+                src.cmd("migrate-set-parameters", xbzrle_cache_size=a.unaffordable_cache)
+                log(f"run {run}: {what}: migrating with xbzrle-cache-size "
+                    f"{a.unaffordable_cache} B")
             relays.append(relay)
-            log(f"run {run}: --corrupt: migrating through relay 127.0.0.1:{relay.port} that "
-                f"flips {CORRUPT_FLIPS} payload bytes of a multifd packet after {a.corrupt} B")
             info, wall_ms, _, _ = migrate_once(a, run, src, dst, relay, dest_may_die=True)
             deadline = time.monotonic() + 30
             while dst.proc.poll() is None and time.monotonic() < deadline:
@@ -640,24 +651,36 @@ def one_run(a, run, rundir):
                 if dinfo.get("status") in ("failed", "completed"):
                     break
                 time.sleep(0.1)
-            corrupt = {
+            failed = {
                 "status": info.get("status"),
                 "error_desc": info.get("error-desc"),
                 "dest_exit_status": dst.proc.poll(),
                 "dest_stderr": dst.stderr_tail(),
-                "relay": relay.multifd_corrupted,
                 "wall_ms": wall_ms,
                 "source_state_after": src.cmd("query-status")["status"],
             }
-            log(f"run {run}: --corrupt: migration {corrupt['status']}, source "
-                f"'{corrupt['source_state_after']}', relay {corrupt['relay']}, source error: "
-                f"{corrupt['error_desc']}; destination: {corrupt['dest_stderr']}")
-            if corrupt["status"] != "failed":
-                raise Failure(f"run {run}: --corrupt: the migration ended "
-                              f"'{corrupt['status']}', not 'failed'")
-            if corrupt["source_state_after"] != "running":
-                raise Failure(f"run {run}: --corrupt: the source is "
-                              f"'{corrupt['source_state_after']}' after the failed migration")
+            if a.corrupt is not None:
+                failed["relay"] = relay.multifd_corrupted
+                corrupt = failed
+            else:
+                failed["cache_bytes"] = a.unaffordable_cache
+                unaffordable = failed
+            log(f"run {run}: {what}: migration {failed['status']}, source "
+                f"'{failed['source_state_after']}'"
+                + (f", relay {failed['relay']}" if "relay" in failed else "")
+                + f", source error: {failed['error_desc']}; destination: {failed['dest_stderr']}")
+            if failed["status"] != "failed":
+                raise Failure(f"run {run}: {what}: the migration ended "
+                              f"'{failed['status']}', not 'failed'")
+            if failed["source_state_after"] != "running":
+                raise Failure(f"run {run}: {what}: the source is "
+                              f"'{failed['source_state_after']}' after the failed migration")
+            if unaffordable is not None:
+                desc = failed["error_desc"] or ""
+                if "fgbi_encoder_new" not in desc or "out of memory" not in desc:
+                    raise Failure(f"run {run}: {what}: the error does not give libfgbi's "
+                                  f"reason (fgbi_encoder_new ... out of memory): {desc!r}")
+                src.cmd("migrate-set-parameters", xbzrle_cache_size=a.cache)
             dst.stop(timeout=5)
             relay.close(timeout=2)
             # 2. a fresh destination, a clean relay: the same source migrates again
@@ -778,6 +801,8 @@ def one_run(a, run, rundir):
         }
         if corrupt is not None:
             result["corrupt"] = corrupt
+        if unaffordable is not None:
+            result["unaffordable_cache"] = unaffordable
         if a.self_test_corrupt_every:
             result["self_test_corrupted_bytes"] = relay.corrupted
         if not identical and converged:
@@ -815,6 +840,13 @@ def main():
                         "payload of one multifd packet after AFTER bytes of its channel "
                         "(default 8M); that migration must fail with the source guest running, "
                         "then a fresh destination gets the same guest through a clean relay")
+    p.add_argument("--unaffordable-cache", type=parse_size, nargs="?", const=0, default=None,
+                   metavar="SIZE",
+                   help="multifd-fgbi: first migrate with xbzrle-cache-size SIZE, a budget the "
+                        "encoders cannot allocate (default: the smallest power of two over "
+                        "twice the channels times this machine's RAM and swap); that migration "
+                        "must fail with libfgbi's out-of-memory reason and the source guest "
+                        "running, then a fresh destination gets the same guest with --cache")
     p.add_argument("--ram", type=parse_size, default=parse_size("128M"), help="guest RAM (128M)")
     p.add_argument("--workload-mib", type=int, default=48, help="workload data in MiB (48)")
     p.add_argument("--batch", type=int, default=2000, help="workload transactions per batch")
@@ -840,6 +872,21 @@ def main():
         p.error("--channels must be 1..255")
     if a.corrupt is not None and a.mode not in MULTIFD_MODES:
         p.error("--corrupt needs a multifd mode")
+    if a.unaffordable_cache is not None:
+        if a.mode != "multifd-fgbi":
+            p.error("--unaffordable-cache needs --mode multifd-fgbi")
+        if a.corrupt is not None:
+            p.error("--unaffordable-cache and --corrupt are one failed migration each: one at a time")
+        with open("/proc/sys/vm/overcommit_memory") as f:
+            if f.read().strip() == "1":
+                # every allocation succeeds; writing the budget would meet the OOM killer
+                p.error("--unaffordable-cache: vm.overcommit_memory is 1 (always): no budget "
+                        "is refused here")
+        if a.unaffordable_cache == 0:
+            with open("/proc/meminfo") as f:
+                kib = {l.split(":")[0]: int(l.split()[1]) for l in f if l.split()[1].isdigit()}
+            beyond = 2 * a.channels * (kib["MemTotal"] + kib.get("SwapTotal", 0)) * 1024
+            a.unaffordable_cache = 1 << (beyond - 1).bit_length()
 
     # RAM files of an earlier invocation of this mode are replaced; those of this one stay.
     base = os.path.join(a.outdir, a.mode)

@@ -4,7 +4,8 @@
 # two RAM files are identical afterwards.
 #
 # Usage: integration/qemu/migrate.sh --mode MODE [--json] [--runs N] [--bandwidth RATE]
-#                                    [--channels N] [--corrupt [AFTER]] [more: migrate.py --help]
+#                                    [--channels N] [--corrupt [AFTER]] [--unaffordable-cache [SIZE]]
+#                                    [more: migrate.py --help]
 #   stock         Debian's /usr/bin/qemu-system-x86_64 (10.0.x) on both sides, XBZRLE
 #   fgbi-xbzrle   the patched QEMU (build.sh: XBZRLE pages encoded by libfgbi) as the source,
 #                 Debian's unmodified /usr/bin/qemu-system-x86_64 as the destination
@@ -19,6 +20,9 @@
 #   --corrupt [AFTER]  multifd modes: a relay flips bytes in one multifd packet's payload after
 #                AFTER bytes (default 8M) of its channel: that migration must fail with the source
 #                guest running; then the same guest migrates to a fresh destination and verifies
+#   --unaffordable-cache [SIZE]  multifd-fgbi: the same with an xbzrle-cache-size that libfgbi's
+#                encoders cannot allocate (default: over twice the channels times RAM + swap):
+#                the migration must fail with libfgbi's out-of-memory reason
 # RAM files and logs: /dev/shm/fgbi-qemu/MODE/runN/ (kept until the next invocation of the mode).
 # Exit status 0 only when every run completed and verified.
 set -euo pipefail
