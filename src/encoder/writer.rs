@@ -667,7 +667,7 @@ mod tests {
     /// coded frame's shorter link time does not count against it (the epoch ships when the
     /// later of encoding and sending ends, and coding only shortens the sending). One second
     /// spent, a frame of ten seconds on the link: an allowance of 8 s fits (though the frame
-    /// coded to half would be through in 5), one of 9.5 s does not with the time the test takes.
+    /// coded to half would be through in 5), one of 9.5 s does not (1 + 9.5 > 10).
     #[test]
     fn coding_fits_the_slack_of_the_uncoded_frame() {
         let cfg = crate::Config {
