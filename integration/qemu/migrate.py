@@ -8,7 +8,8 @@ through a relay that counts the bytes on the socket, with XBZRLE or multifd on a
 limit; wait for the end; stop both QEMUs; compare the two RAM files byte for byte. With
 --corrupt, a first migration through a relay that damages one multifd packet must fail first;
 with --unaffordable-cache, a first migration with a cache budget libfgbi's encoders cannot
-allocate. Every QEMU process is stopped by its own pid whatever happens. Any failure: a clear message on stderr and exit 1.
+allocate. Every QEMU process is stopped by its own pid whatever happens. Any failure: a clear
+message on stderr and exit 1.
 """
 
 import argparse
