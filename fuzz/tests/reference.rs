@@ -798,6 +798,26 @@ const REC: usize = 48;
 const HEAP_BASE: u64 = 0x7f3a_5c40_0000;
 
 /// A xorshift generator: `rnd(n)` is in 0 .. n.
+/// A copy of `payload` with 1 to `max_flips` bits flipped at random in `range`, and the frame of
+/// header `h` around it, sealed anew (so only the payload's own checks can refuse it).
+fn damaged_frame(
+    payload: &[u8],
+    range: std::ops::Range<usize>,
+    max_flips: u64,
+    h: frame::Header,
+    rnd: &mut impl FnMut(u64) -> u64,
+) -> (Vec<u8>, Vec<u8>) {
+    let mut damaged = payload.to_vec();
+    for _ in 0..1 + rnd(max_flips) {
+        let i = range.start + rnd(range.len() as u64) as usize;
+        damaged[i] ^= 1 << rnd(8);
+    }
+    let mut buf = vec![0u8; frame::HEADER_LEN];
+    buf.extend_from_slice(&damaged);
+    frame::seal(&mut buf, h);
+    (damaged, buf)
+}
+
 fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
     let mut x = seed;
     move |n| {
@@ -1041,19 +1061,12 @@ fn damaged_heap_frames_agree() {
             (_, false) => 300,
         };
         for _ in 0..copies {
-            let mut damaged = payload.to_vec();
             let range = if rnd(4) == 0 {
                 0..payload.len()
             } else {
                 context[rnd(context.len() as u64) as usize].clone()
             };
-            for _ in 0..1 + rnd(3) {
-                let i = range.start + rnd(range.len() as u64) as usize;
-                damaged[i] ^= 1 << rnd(8);
-            }
-            let mut buf = vec![0u8; frame::HEADER_LEN];
-            buf.extend_from_slice(&damaged);
-            frame::seal(&mut buf, h);
+            let (damaged, buf) = damaged_frame(payload, range, 3, h, &mut rnd);
             let reference = reference_apply_in(
                 g,
                 &damaged,
@@ -1678,20 +1691,13 @@ fn damaged_streams_in_parts_agree() {
     let known = HashSet::new();
     let (mut same, mut other, mut refused) = (0, 0, 0);
     for _ in 0..400 {
-        let mut damaged = payload.to_vec();
         // mostly the header of the stream (mode, lengths, table, part lengths), else anywhere in it
         let range = if rnd(2) == 0 {
             lits.start..(lits.start + 200).min(lits.end)
         } else {
             lits.clone()
         };
-        for _ in 0..1 + rnd(2) {
-            let i = range.start + rnd(range.len() as u64) as usize;
-            damaged[i] ^= 1 << rnd(8);
-        }
-        let mut buf = vec![0u8; frame::HEADER_LEN];
-        buf.extend_from_slice(&damaged);
-        frame::seal(&mut buf, h);
+        let (damaged, buf) = damaged_frame(payload, range, 2, h, &mut rnd);
         let reference = reference_apply_in(g, &damaged, h.op_count, true, true, &known, &empty);
         let mut dec = Decoder::new(cfg).unwrap();
         let mut mem = empty.clone();
