@@ -797,7 +797,6 @@ const REC: usize = 48;
 /// Where the heap lives in the guest's address space (for pointer-like words).
 const HEAP_BASE: u64 = 0x7f3a_5c40_0000;
 
-/// A xorshift generator: `rnd(n)` is in 0 .. n.
 /// A copy of `payload` with 1 to `max_flips` bits flipped at random in `range`, and the frame of
 /// header `h` around it, sealed anew (so only the payload's own checks can refuse it).
 fn damaged_frame(
@@ -818,6 +817,7 @@ fn damaged_frame(
     (damaged, buf)
 }
 
+/// A xorshift generator: `rnd(n)` is in 0 .. n.
 fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
     let mut x = seed;
     move |n| {
