@@ -255,6 +255,12 @@ impl FrameWriter {
         self.entropy_rate[Tier::Plain as usize] = None;
     }
 
+    /// The time to keep for coding the open frame with one table a stream (the plain tier's
+    /// measured cost times [`SLACK_MARGIN`]), in nanoseconds; 0 before the tier first ran.
+    pub(super) fn plain_allowance_ns(&self) -> f64 {
+        self.entropy_rate[Tier::Plain as usize].map_or(0.0, |r| r.allowance_ns(self.frame.len()))
+    }
+
     /// Bytes of buffers held besides the frame.
     pub(super) fn memory_bytes(&self) -> usize {
         self.entropy.memory_bytes() + 2 * self.lit_ctx.capacity()
