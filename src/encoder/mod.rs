@@ -1368,16 +1368,16 @@ mod tests {
         );
     }
 
-    /// Far ahead counts the time kept for entropy coding as spent: 1 ms spent against 10 ms of
-    /// link time is far ahead with 3 ms kept, only ahead with 5 ms kept (2 x 6 ms is over 10),
-    /// and what is kept does not make the encoder behind.
+    /// Far ahead counts the time kept for entropy coding as spent: 1 ms spent against 100 ms of
+    /// link time is far ahead with 30 ms kept (2 x 31 ms), only ahead with 60 ms kept (2 x 61 ms
+    /// is over 100), and what is kept never makes the encoder behind (500 ms kept).
     #[test]
     fn time_kept_for_entropy_coding_counts_against_far_ahead() {
         let e = open_for_a_millisecond();
         let rate = 1_000_000_000;
-        assert_eq!(e.lead(10_000_000, rate, 3e6), (Lead::FarAhead, rate));
-        assert_eq!(e.lead(10_000_000, rate, 5e6), (Lead::Ahead, rate));
-        assert_eq!(e.lead(10_000_000, rate, 50e6), (Lead::Ahead, rate));
+        assert_eq!(e.lead(100_000_000, rate, 30e6), (Lead::FarAhead, rate));
+        assert_eq!(e.lead(100_000_000, rate, 60e6), (Lead::Ahead, rate));
+        assert_eq!(e.lead(100_000_000, rate, 500e6), (Lead::Ahead, rate));
     }
 
     /// Work fits the epoch's slack while the time spent so far plus the work stays within the
