@@ -83,9 +83,19 @@ impl Decoder {
                 }
                 Body::Dict(data) => {
                     let p = page(replica, op.addr, ps)?;
-                    lz4_dict_decompress(data, p, &mut self.scratch)
-                        .map_err(|_| corrupt("page does not decompress"))?;
-                    nt.copy(p, &self.scratch);
+                    // the entropy stage's join keeps DICT ops' output too
+                    let staged = match self.stage.joined() {
+                        true => self.stage.take(ps),
+                        false => None,
+                    };
+                    match staged {
+                        Some(staged) => nt.copy(p, staged),
+                        None => {
+                            lz4_dict_decompress(data, p, &mut self.scratch)
+                                .map_err(|_| corrupt("page does not decompress"))?;
+                            nt.copy(p, &self.scratch);
+                        }
+                    }
                 }
                 Body::Blocks { map, lits } => {
                     let lits = match lits {

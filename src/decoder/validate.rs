@@ -93,6 +93,7 @@ impl Decoder {
         }
         let mut sum = format::Checksum::new(frame);
         if h.flags & format::FLAG_ENTROPY == 0 {
+            self.stage.reset(false);
             // a plain payload: the checksum is computed as the ops are read, a little ahead of
             // them, so each part of the frame comes from memory once for both; its error comes
             // first, whatever else fails
@@ -119,14 +120,17 @@ impl Decoder {
             }
             None => false,
         };
+        // the join decodes the lz4 blocks into the staging area as it rebuilds the payload
+        self.stage.reset(true);
         self.entropy
-            .decode_version(
+            .decode_staged(
                 format::version(frame),
                 payload,
                 ps,
                 self.cfg.block_size,
                 plain,
                 &mut load,
+                Some(&mut self.stage),
             )
             .map_err(|e| match e {
                 EntropyError::TooLarge { total, limit } => Error::FrameTooLarge {
@@ -207,8 +211,9 @@ impl Decoder {
         mut sum: Option<&mut Checksum<'_>>,
     ) -> Result<(), Error> {
         self.pending.clear();
-        self.stage.reset();
         let ps = self.cfg.page_size;
+        // the entropy stage's join decoded (and checked) the coded ops the area holds
+        let joined = self.stage.joined();
         let mut ops = Ops::new(payload, h.op_count, ps, self.cfg.block_size);
         loop {
             if let Some(sum) = sum.as_deref_mut() {
@@ -228,8 +233,11 @@ impl Decoder {
             };
             let corrupt = |what| Error::CorruptOp { op: op.index, what };
             match op.body {
+                Body::Compressed { .. } if joined && self.stage.filled(ps, false) => {}
                 Body::Compressed { codec, data } => {
-                    let out = match self.stage.slot(ps) {
+                    // (a joined frame's area is the join's: nothing more is added)
+                    let slot = if joined { None } else { self.stage.slot(ps) };
+                    let out = match slot {
                         Some(out) => out,
                         None => &mut self.scratch[..],
                     };
@@ -239,16 +247,29 @@ impl Decoder {
                 Body::Delta(data) => {
                     delta::validate(data, ps).map_err(|_| corrupt("bad delta"))?;
                 }
+                Body::Dict(_) if joined && self.stage.filled(ps, true) => {
+                    // decoded against the page before this frame: not what the apply pass
+                    // decodes against once an earlier op of the frame wrote the page
+                    if self.pending.contains(op.idx) {
+                        self.stage.cut();
+                    }
+                }
                 Body::Dict(data) => {
                     // validity does not depend on the dictionary's content, only its length
                     crate::lz4::validate(data, ps, ps)
                         .map_err(|_| corrupt("page does not decompress"))?;
                 }
                 Body::Blocks {
+                    lits: Literals::Coded { len, .. },
+                    ..
+                } if joined && self.stage.filled(len, false) => {}
+                Body::Blocks {
                     lits: Literals::Coded { codec, len, data },
                     ..
                 } => {
-                    let out = match self.stage.slot(len) {
+                    // (a joined frame's area is the join's: nothing more is added)
+                    let slot = if joined { None } else { self.stage.slot(len) };
+                    let out = match slot {
                         Some(out) => out,
                         None => &mut self.lits[..len],
                     };

@@ -4,9 +4,9 @@
 use super::container::{self, get_listed, StreamAt};
 use super::context;
 use super::huffman::{self, TABLE_BYTES};
-use super::join::{CtxJoin, Join};
+use super::join::{Backup, CtxJoin, Join};
 use super::route::route;
-use super::{EntropyError, Stream, MAX_PLAIN_BYTES, STREAMS};
+use super::{EntropyError, Staging, Stream, MAX_PLAIN_BYTES, STREAMS};
 use crate::format;
 
 /// Rebuilds payloads from entropy-coded ones; keeps its buffers from frame to frame.
@@ -162,6 +162,23 @@ impl EntropyDecoder {
         payload: &mut Vec<u8>,
         load: &mut dyn FnMut(u64, &mut [u8]) -> bool,
     ) -> Result<(), EntropyError> {
+        self.decode_staged(version, coded, ps, bs, payload, load, None)
+    }
+
+    /// [`decode_version`](Self::decode_version) that also decodes every lz4 block of the
+    /// payload into `stage`, as far as it has room (see [`Staging`]): the join reads each
+    /// sequence anyway, so the frame decoder need not parse those blocks again.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decode_staged(
+        &mut self,
+        version: u16,
+        coded: &[u8],
+        ps: usize,
+        bs: usize,
+        payload: &mut Vec<u8>,
+        load: &mut dyn FnMut(u64, &mut [u8]) -> bool,
+        stage: Option<&mut dyn Staging>,
+    ) -> Result<(), EntropyError> {
         let parts = version >= format::VERSION_3;
         let (at, total) = container::parse(coded, &mut self.ctx, parts)?;
         if total > self.limit {
@@ -180,7 +197,7 @@ impl EntropyDecoder {
         }
         self.decode_huffman(coded, &layout)?;
         self.decode_context(coded, &layout)?;
-        self.join(coded, &layout, ps, bs, payload, load)
+        self.join(coded, &layout, ps, bs, payload, load, stage)
     }
 
     /// Decodes the Huffman-coded streams into their slots: those in parts each alone (its parts
@@ -283,8 +300,9 @@ impl EntropyDecoder {
     }
 
     /// Joins the decoded streams into `payload` (exactly as long as the streams together; every
-    /// stream is checked to be read to its end). Context-modelled literals are decoded here, as
-    /// the ops are joined, each with its context.
+    /// stream is checked to be read to its end), decoding the lz4 blocks into `stage` as well.
+    /// Context-modelled literals are decoded here, as the ops are joined, each with its context.
+    #[allow(clippy::too_many_arguments)]
     fn join(
         &mut self,
         coded: &[u8],
@@ -293,22 +311,27 @@ impl EntropyDecoder {
         bs: usize,
         payload: &mut Vec<u8>,
         load: &mut dyn FnMut(u64, &mut [u8]) -> bool,
+        stage: Option<&mut dyn Staging>,
     ) -> Result<(), EntropyError> {
         let decoded = &self.decoded;
         let streams: [&[u8]; STREAMS] = std::array::from_fn(|i| layout.bytes(i, decoded, coded));
         let total = layout.total;
         payload.clear();
         payload.resize(total, 0);
-        let j = Join {
+        self.window.resize(2 * ps, 0);
+        // (the area's trait object taken for as long as the join's other borrows)
+        let stage = stage.map(|s| -> &mut dyn Staging { s });
+        let backup = Backup::new(load, stage, &mut self.window, ps);
+        let mut j = Join {
             streams,
             pos: [0; STREAMS],
             out: payload,
             o: 0,
+            backup: None,
         };
         let lits = Stream::Literals as usize;
         let lits_by_ctx = layout.at[lits].context;
         let j = if lits_by_ctx {
-            self.window.resize(2 * ps, 0);
             let mut cj = CtxJoin {
                 join: j,
                 lits: context::LiteralReader::new(
@@ -316,17 +339,13 @@ impl EntropyDecoder {
                     layout.coded(lits, coded),
                     layout.at[lits].len,
                 ),
-                load,
-                window: &mut self.window,
-                ps,
-                prev: u64::MAX,
-                kind: 0,
+                backup,
             };
             route(&mut cj, ps, bs).map_err(EntropyError::Streams)?;
             cj.lits.finish().map_err(EntropyError::Streams)?;
             cj.join
         } else {
-            let mut j = j;
+            j.backup = Some(backup);
             route(&mut j, ps, bs).map_err(EntropyError::Streams)?;
             j
         };

@@ -1,24 +1,127 @@
 //! Streams → payload: the decoder's side of the [`route`](super::route::route) walk.
 //! [`Join`] reads every stream as bytes; [`CtxJoin`] decodes the context-modelled literal
 //! stream as it goes, since a literal's context is a byte of the output.
+//!
+//! Either also decodes the lz4 blocks it rebuilds into a [`Staging`] area when given one (see
+//! [`Backup`]): the join reads every sequence of a block anyway, and the frame decoder then
+//! copies the kept output instead of parsing the block a second time.
 
 use super::context;
 use super::route::{Route, BAD_LZ4};
-use super::{Stream, STREAMS};
-use crate::format::{op, varint};
+use super::{Staging, Stream, STREAMS};
+use crate::format::varint;
+use crate::lz4::{copy_match, MIN_MATCH};
 
 /// Streams → payload. `out` is as long as all streams together (every payload byte comes from
 /// exactly one stream byte, so `o` cannot pass its end); `o` is how much is written.
-pub(super) struct Join<'a> {
+pub(super) struct Join<'a, 'l> {
     pub(super) streams: [&'a [u8]; STREAMS],
     pub(super) pos: [usize; STREAMS],
     pub(super) out: &'a mut [u8],
     pub(super) o: usize,
+    /// Where the lz4 blocks are decoded to as well; `None`: bytes only.
+    pub(super) backup: Option<Backup<'a, 'l>>,
+}
+
+/// The backup's side of a join: its pages, as the dictionaries of DICT ops, and the staging area
+/// the decoded lz4 output goes to.
+pub(super) struct Backup<'a, 'l> {
+    /// `load(page, buf)` copies the backup's page number `page` into `buf` (one page), or
+    /// returns false when it has none (zeros are used; the frame decoder refuses the op).
+    pub(super) load: &'l mut dyn FnMut(u64, &mut [u8]) -> bool,
+    pub(super) stage: Option<&'a mut dyn Staging>,
+    /// Two pages: a DICT op's dictionary, then (context-modelled literals) the block's output.
+    pub(super) window: &'a mut [u8],
+    pub(super) ps: usize,
+    /// Page number of the current op (`u64::MAX` before the first, as the decoder counts).
+    pub(super) prev: u64,
+    /// The coded body announced last: its output length, and whether the backup's page is its
+    /// dictionary.
+    pub(super) coded: (usize, bool),
+}
+
+impl<'a> Backup<'a, '_> {
+    /// A backup side whose DICT pages come from `load`, keeping decoded output in `stage`.
+    pub(super) fn new(
+        load: &'a mut dyn FnMut(u64, &mut [u8]) -> bool,
+        stage: Option<&'a mut dyn Staging>,
+        window: &'a mut [u8],
+        ps: usize,
+    ) -> Backup<'a, 'a> {
+        Backup {
+            load,
+            stage,
+            window,
+            ps,
+            prev: u64::MAX,
+            coded: (0, false),
+        }
+    }
+}
+
+impl Backup<'_, '_> {
+    fn op(&mut self, rel: u64) {
+        self.prev = self
+            .prev
+            .wrapping_add(1)
+            .wrapping_add(varint::unzigzag(rel) as u64);
+    }
+
+    fn coded(&mut self, codec: u8, out: usize, dict: bool) {
+        self.coded = (out, dict);
+        if codec != crate::compress::Codec::Lz4 as u8 {
+            // a body the join does not decode: what is kept stays a prefix of the coded ops
+            if let Some(stage) = self.stage.as_deref_mut() {
+                stage.close();
+            }
+        }
+    }
+
+    /// The length of the current op's dictionary, loaded into `window[..ps]` when it has one.
+    fn load_dict(&mut self) -> usize {
+        if !self.coded.1 {
+            return 0;
+        }
+        let ps = self.ps;
+        if !(self.load)(self.prev, &mut self.window[..ps]) {
+            self.window[..ps].fill(0);
+        }
+        ps
+    }
+
+    /// The announced block's dictionary and a slot for its output, if the area has room.
+    fn slot(&mut self) -> Option<(&[u8], &mut [u8])> {
+        let (len, dict) = self.coded;
+        self.stage.as_deref_mut()?;
+        let dl = self.load_dict();
+        let slot = self.stage.as_deref_mut()?.slot(len, dict)?;
+        Some((&self.window[..dl], slot))
+    }
+
+    /// Context mode: the announced block decoded to `window[dl..dl + n]`; kept if that is its
+    /// length.
+    fn keep(&mut self, dl: usize, n: usize) {
+        let (len, dict) = self.coded;
+        let Some(stage) = self.stage.as_deref_mut() else {
+            return;
+        };
+        if n != len {
+            stage.close();
+        } else if let Some(slot) = stage.slot(len, dict) {
+            slot.copy_from_slice(&self.window[dl..dl + n]);
+        }
+    }
+
+    fn drop_last(&mut self) {
+        if let Some(stage) = self.stage.as_deref_mut() {
+            stage.drop_last();
+        }
+    }
 }
 
 const STREAM_END: &str = "a stream ends before its last op";
 
-impl Route for Join<'_> {
+impl Route for Join<'_, '_> {
     fn more(&self) -> bool {
         self.pos[0] < self.streams[0].len()
     }
@@ -39,110 +142,175 @@ impl Route for Join<'_> {
         self.pos[i] = end;
         Ok(())
     }
-    /// The same moves and checks as [`lz4_body`](super::route::lz4_body), reading the streams
-    /// as slices: lz4 blocks are most of a payload. `tests::join_lz4_equals_generic_route`
-    /// checks it against the generic walk.
-    fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
-        let [ctrl, tokens, lits, lo, hi, _] = self.streams;
-        let [pc, pt, pl, plo, phi, _] = &mut self.pos;
-        let out = &mut *self.out;
-        let mut o = self.o;
-        let start = o;
-        let r = loop {
-            let Some(&token) = tokens.get(*pt) else {
-                break Err(STREAM_END);
-            };
-            *pt += 1;
-            out[o] = token;
-            o += 1;
-            let mut n = (token >> 4) as usize;
-            if n == 15 {
-                loop {
-                    let Some(&b) = ctrl.get(*pc) else {
-                        self.o = o;
-                        return Err(STREAM_END);
-                    };
-                    *pc += 1;
-                    out[o] = b;
-                    o += 1;
-                    n += b as usize;
-                    if b != 255 || o - start >= len {
-                        break;
-                    }
-                }
-            }
-            let used = o - start;
-            if used > len || n > len - used {
-                break Err(BAD_LZ4);
-            }
-            let end = *pl + n; // n <= len: no overflow
-            if end > lits.len() {
-                break Err(STREAM_END);
-            }
-            // short literal runs move 16 bytes at once when both sides have them (the extra
-            // bytes are overwritten next)
-            if n <= 16 && *pl + 16 <= lits.len() && o + 16 <= out.len() {
-                out[o..o + 16].copy_from_slice(&lits[*pl..*pl + 16]);
-            } else {
-                out[o..o + n].copy_from_slice(&lits[*pl..end]);
-            }
-            o += n;
-            *pl = end;
-            let used = used + n;
-            if used == len {
-                break Ok(());
-            }
-            if len - used < 2 {
-                break Err(BAD_LZ4);
-            }
-            let (Some(&l), Some(&h)) = (lo.get(*plo), hi.get(*phi)) else {
-                break Err(STREAM_END);
-            };
-            (*plo, *phi) = (*plo + 1, *phi + 1);
-            out[o] = l;
-            out[o + 1] = h;
-            o += 2;
-            if token & 15 == 15 {
-                loop {
-                    if o - start >= len {
-                        self.o = o;
-                        return Err(BAD_LZ4);
-                    }
-                    let Some(&b) = ctrl.get(*pc) else {
-                        self.o = o;
-                        return Err(STREAM_END);
-                    };
-                    *pc += 1;
-                    out[o] = b;
-                    o += 1;
-                    if b != 255 {
-                        break;
-                    }
-                }
-            }
-            if o - start >= len {
-                break Err("lz4 block ends with a match");
-            }
-        };
-        self.o = o;
-        r
+    fn op(&mut self, _kind: u8, rel: u64) {
+        if let Some(b) = &mut self.backup {
+            b.op(rel);
+        }
     }
+    fn coded(&mut self, codec: u8, out: usize, dict: bool) {
+        if let Some(b) = &mut self.backup {
+            b.coded(codec, out, dict);
+        }
+    }
+    /// The block's bytes moved by [`walk_lz4`], which decodes it into a slot of the staging
+    /// area as well when there is one.
+    fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
+        let Join {
+            streams,
+            pos,
+            out,
+            o,
+            backup,
+        } = self;
+        let Some((dict, slot)) = backup.as_mut().and_then(|b| b.slot()) else {
+            return walk_lz4::<false>(*streams, pos, out, o, len, &[], &mut []).map(|_| ());
+        };
+        if !walk_lz4::<true>(*streams, pos, out, o, len, dict, slot)? {
+            if let Some(b) = backup {
+                b.drop_last();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The moves and checks of [`lz4_body`](super::route::lz4_body) over the streams as slices: lz4
+/// blocks are most of a payload. `tests::join_lz4_equals_generic_route` checks it against the
+/// generic walk.
+///
+/// With `FILL` it also decodes the block into `slot`, `dict` being the bytes before it, with the
+/// checks of [`lz4::decompress`](crate::lz4::decompress), and returns whether the block decoded
+/// to exactly `slot.len()` bytes. A block that does not is still moved whole: what is wrong with
+/// it is the frame decoder's to report.
+#[inline(always)]
+fn walk_lz4<const FILL: bool>(
+    streams: [&[u8]; STREAMS],
+    pos: &mut [usize; STREAMS],
+    out: &mut [u8],
+    at: &mut usize,
+    len: usize,
+    dict: &[u8],
+    slot: &mut [u8],
+) -> Result<bool, &'static str> {
+    let [ctrl, tokens, lits, lo, hi, _] = streams;
+    let [pc, pt, pl, plo, phi, _] = pos;
+    let (dl, sl) = (dict.len(), slot.len());
+    let mut o = *at;
+    let start = o;
+    // output decoded so far, and whether the block still decodes
+    let (mut p, mut ok) = (0usize, FILL);
+    let r = loop {
+        let Some(&token) = tokens.get(*pt) else {
+            break Err(STREAM_END);
+        };
+        *pt += 1;
+        out[o] = token;
+        o += 1;
+        let mut n = (token >> 4) as usize;
+        if n == 15 {
+            loop {
+                let Some(&b) = ctrl.get(*pc) else {
+                    *at = o;
+                    return Err(STREAM_END);
+                };
+                *pc += 1;
+                out[o] = b;
+                o += 1;
+                n += b as usize;
+                if b != 255 || o - start >= len {
+                    break;
+                }
+            }
+        }
+        let used = o - start;
+        if used > len || n > len - used {
+            break Err(BAD_LZ4);
+        }
+        let end = *pl + n; // n <= len: no overflow
+        if end > lits.len() {
+            break Err(STREAM_END);
+        }
+        // short literal runs move 16 bytes at once when both sides have them (the extra
+        // bytes are overwritten next)
+        let wide = n <= 16 && *pl + 16 <= lits.len();
+        if wide && o + 16 <= out.len() {
+            out[o..o + 16].copy_from_slice(&lits[*pl..*pl + 16]);
+        } else {
+            out[o..o + n].copy_from_slice(&lits[*pl..end]);
+        }
+        if FILL && ok {
+            if n > sl - p {
+                ok = false;
+            } else {
+                if wide && p + 16 <= sl {
+                    slot[p..p + 16].copy_from_slice(&lits[*pl..*pl + 16]);
+                } else {
+                    slot[p..p + n].copy_from_slice(&lits[*pl..end]);
+                }
+                p += n;
+            }
+        }
+        o += n;
+        *pl = end;
+        let used = used + n;
+        if used == len {
+            break Ok(());
+        }
+        if len - used < 2 {
+            break Err(BAD_LZ4);
+        }
+        let (Some(&l), Some(&h)) = (lo.get(*plo), hi.get(*phi)) else {
+            break Err(STREAM_END);
+        };
+        (*plo, *phi) = (*plo + 1, *phi + 1);
+        out[o] = l;
+        out[o + 1] = h;
+        o += 2;
+        let mut m = (token & 15) as usize + MIN_MATCH;
+        if token & 15 == 15 {
+            loop {
+                if o - start >= len {
+                    *at = o;
+                    return Err(BAD_LZ4);
+                }
+                let Some(&b) = ctrl.get(*pc) else {
+                    *at = o;
+                    return Err(STREAM_END);
+                };
+                *pc += 1;
+                out[o] = b;
+                o += 1;
+                m += b as usize;
+                if b != 255 {
+                    break;
+                }
+            }
+        }
+        if o - start >= len {
+            break Err("lz4 block ends with a match");
+        }
+        if FILL && ok {
+            let off = u16::from_le_bytes([l, h]) as usize;
+            if off == 0 || off > dl + p || m > sl - p {
+                ok = false;
+            } else {
+                copy_match(slot, dict, p, off, m);
+                p += m;
+            }
+        }
+    };
+    *at = o;
+    r.map(|()| ok && p == sl)
 }
 
 /// [`Join`] for a payload whose literal stream is context modelled: literals are decoded one by
 /// one as the ops are joined, and every lz4 block is decoded into `window` (after its dictionary
 /// page, for a DICT op) so that each literal's context is known when it is read.
 pub(super) struct CtxJoin<'a, 'l> {
-    pub(super) join: Join<'a>,
+    /// The bytes' side (without a backup side of its own).
+    pub(super) join: Join<'a, 'l>,
     pub(super) lits: context::LiteralReader<'a>,
-    pub(super) load: &'l mut dyn FnMut(u64, &mut [u8]) -> bool,
-    /// Two pages: the dictionary, then the block's output.
-    pub(super) window: &'a mut [u8],
-    pub(super) ps: usize,
-    /// Page number of the current op (`u64::MAX` before the first, as the decoder counts).
-    pub(super) prev: u64,
-    /// Kind of the current op.
-    pub(super) kind: u8,
+    pub(super) backup: Backup<'a, 'l>,
 }
 
 impl CtxJoin<'_, '_> {
@@ -180,21 +348,17 @@ impl Route for CtxJoin<'_, '_> {
             _ => self.join.bytes(s, n),
         }
     }
-    fn op(&mut self, kind: u8, rel: u64) {
-        self.prev = self
-            .prev
-            .wrapping_add(1)
-            .wrapping_add(varint::unzigzag(rel) as u64);
-        self.kind = kind;
+    fn op(&mut self, _kind: u8, rel: u64) {
+        self.backup.op(rel);
+    }
+    fn coded(&mut self, codec: u8, out: usize, dict: bool) {
+        self.backup.coded(codec, out, dict);
     }
     /// The moves and checks of [`lz4_body`](super::route::lz4_body), decoding the block into
-    /// the window as it goes.
+    /// the window as it goes (and keeping it in the staging area when it has its length).
     fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
-        let ps = self.ps;
-        let dl = if self.kind == op::DICT { ps } else { 0 };
-        if dl > 0 && !(self.load)(self.prev, &mut self.window[..ps]) {
-            self.window[..ps].fill(0);
-        }
+        let ps = self.backup.ps;
+        let dl = self.backup.load_dict();
         // offset of the last match; before the first, the same position in the dictionary
         let mut rep = (dl > 0).then_some(dl);
         let mut p = 0usize; // output bytes so far
@@ -220,17 +384,18 @@ impl Route for CtxJoin<'_, '_> {
                 return Err("lz4 block decodes past its page");
             }
             // d <= dl + (output when the match was taken) <= dl + p
-            self.lits.run(self.window, dl + p, n, rep)?;
+            self.lits.run(self.backup.window, dl + p, n, rep)?;
             let j = &mut self.join;
             // one payload byte per stream byte: the literal stream's declared length bounds `o`
             j.out
                 .get_mut(j.o..j.o + n)
                 .ok_or(STREAM_END)?
-                .copy_from_slice(&self.window[dl + p..dl + p + n]);
+                .copy_from_slice(&self.backup.window[dl + p..dl + p + n]);
             j.o += n;
             p += n;
             used += n;
             if used == len {
+                self.backup.keep(dl, p);
                 return Ok(());
             }
             if len - used < 2 {
@@ -264,11 +429,12 @@ impl Route for CtxJoin<'_, '_> {
                 return Err("lz4 block decodes past its page");
             }
             let (to, from) = (dl + p, dl + p - d);
+            let window = &mut *self.backup.window;
             if d >= m {
-                self.window.copy_within(from..from + m, to);
+                window.copy_within(from..from + m, to);
             } else {
                 for i in 0..m {
-                    self.window[to + i] = self.window[from + i];
+                    window[to + i] = window[from + i];
                 }
             }
             p += m;

@@ -60,6 +60,24 @@ pub use decoder::EntropyDecoder;
 pub use encoder::EntropyEncoder;
 pub use error::EntropyError;
 
+/// Where a join keeps what it decodes of the lz4 blocks it rebuilds, in op order, so that the
+/// frame decoder does not parse those blocks again (see [`EntropyDecoder::decode_staged`]).
+///
+/// The join announces every coded body of the payload in op order: an lz4 block it decoded to
+/// exactly its length asks for a [`slot`](Self::slot) and fills it; any other coded body (deflate,
+/// or a block that does not decode to its length) [`close`](Self::close)s the area, so what it
+/// holds is always the output of a prefix of the payload's coded ops, each whole and checked as
+/// [`lz4::decompress`](crate::lz4::decompress) checks it.
+pub(crate) trait Staging {
+    /// Room for the output of the next coded op, `len` bytes (`dict`: decoded with the backup's
+    /// page as dictionary), or `None` once the area is full or closed.
+    fn slot(&mut self, len: usize, dict: bool) -> Option<&mut [u8]>;
+    /// Drops the slot given last (its block did not decode to its length) and closes the area.
+    fn drop_last(&mut self);
+    /// Keeps nothing more for this payload.
+    fn close(&mut self);
+}
+
 /// Number of streams.
 pub const STREAMS: usize = 6;
 

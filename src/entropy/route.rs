@@ -20,6 +20,9 @@ pub(super) trait Route {
     fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str>;
     /// Told each op's kind (the tag's low bits) and relative page address, before its body.
     fn op(&mut self, _kind: u8, _rel: u64) {}
+    /// Told before each coded body (after its length): its codec (lz4 or deflate), the bytes
+    /// it decodes to, and whether the backup's page is its dictionary (DICT).
+    fn coded(&mut self, _codec: u8, _out: usize, _dict: bool) {}
     /// Moves an lz4 block of exactly `len` bytes (see [`lz4_body`]).
     fn lz4(&mut self, len: usize) -> Result<(), &'static str>
     where
@@ -120,14 +123,17 @@ fn delta_body<R: Route>(r: &mut R, len: usize) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A compressed body after its length: lz4 is split into its parts, deflate goes whole to
-/// `Opaque`.
-fn coded_body<R: Route>(r: &mut R, codec: u8, ps: usize) -> Result<(), &'static str> {
+/// A compressed body that decodes to `out` bytes, with its length: lz4 is split into its
+/// parts, deflate goes whole to `Opaque`.
+fn coded_body<R: Route>(r: &mut R, codec: u8, ps: usize, out: usize) -> Result<(), &'static str> {
     let len = body_len(r, ps)?;
     match codec {
+        1 | 2 => r.coded(codec, out, false),
+        _ => return Err("unknown codec"),
+    }
+    match codec {
         1 => r.lz4(len),
-        2 => r.bytes(Stream::Opaque, len),
-        _ => Err("unknown codec"),
+        _ => r.bytes(Stream::Opaque, len),
     }
 }
 
@@ -142,13 +148,14 @@ pub(super) fn route<R: Route>(r: &mut R, ps: usize, bs: usize) -> Result<(), &'s
         match tag & 15 {
             op::ZERO => {}
             op::RAW => r.bytes(Stream::Literals, ps)?,
-            op::COMPRESSED => coded_body(r, codec, ps)?,
+            op::COMPRESSED => coded_body(r, codec, ps, ps)?,
             op::DELTA => {
                 let len = body_len(r, ps)?;
                 delta_body(r, len)?;
             }
             op::DICT => {
                 let len = body_len(r, ps)?;
+                r.coded(1, ps, true);
                 r.lz4(len)?;
             }
             op::BLOCKS => {
@@ -170,7 +177,7 @@ pub(super) fn route<R: Route>(r: &mut R, ps: usize, bs: usize) -> Result<(), &'s
                 if lits > 0 {
                     match codec {
                         0 => r.bytes(Stream::Literals, lits * bs)?,
-                        c => coded_body(r, c, ps)?,
+                        c => coded_body(r, c, ps, lits * bs)?,
                     }
                 }
             }

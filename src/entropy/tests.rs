@@ -2,7 +2,7 @@
 //! containers and streams are refused with an error, never a panic.
 
 use super::huffman::TABLE_BYTES;
-use super::join::Join;
+use super::join::{Backup, Join};
 use super::route::{route, Route};
 use super::split::{Split, GAP};
 use super::*;
@@ -366,6 +366,60 @@ fn split_lz4_equals_generic_route() {
     assert!(checked > 50);
 }
 
+/// The streams of payload `p`, split by the generic walk.
+fn streams_of(p: &[u8], ps: usize, bs: usize) -> Vec<Vec<u8>> {
+    let mut count = Split {
+        src: p,
+        pos: 0,
+        at: [0; STREAMS],
+        out: None,
+        ctx_in: &[],
+        ctx_pos: 0,
+        ctx_out: None,
+    };
+    route(&mut count, ps, bs).unwrap();
+    let mut start = [0usize; STREAMS + 1];
+    for s in 0..STREAMS {
+        start[s + 1] = start[s] + count.at[s];
+    }
+    let mut buf = vec![0u8; p.len()];
+    let at: [usize; STREAMS] = std::array::from_fn(|s| start[s]);
+    route(
+        &mut Generic(Split {
+            src: p,
+            pos: 0,
+            at,
+            out: Some(&mut buf),
+            ctx_in: &[],
+            ctx_pos: 0,
+            ctx_out: None,
+        }),
+        ps,
+        bs,
+    )
+    .unwrap();
+    (0..STREAMS)
+        .map(|s| buf[start[s]..start[s + 1]].to_vec())
+        .collect()
+}
+
+/// One byte of one stream changed, removed or inserted.
+fn damage(rng: &mut Rng, streams: &mut [Vec<u8>]) {
+    let s = rng.below(STREAMS);
+    let v = &mut streams[s];
+    match rng.below(3) {
+        _ if v.is_empty() => v.push(rng.below(256) as u8),
+        0 => {
+            let i = rng.below(v.len());
+            v[i] = rng.below(256) as u8;
+        }
+        1 => {
+            v.remove(rng.below(v.len()));
+        }
+        _ => v.insert(rng.below(v.len()), rng.below(256) as u8),
+    }
+}
+
 /// Join's own lz4 walk rebuilds exactly what the generic walk rebuilds, from the same stream
 /// positions, and fails where it fails: on real streams and on streams with bytes changed,
 /// dropped or added.
@@ -376,56 +430,11 @@ fn join_lz4_equals_generic_route() {
     for cfg in configs() {
         let (ps, bs) = (cfg.page_size, cfg.block_size);
         for p in payloads(cfg) {
-            // the streams of this payload, split by the generic walk
-            let mut count = Split {
-                src: &p,
-                pos: 0,
-                at: [0; STREAMS],
-                out: None,
-                ctx_in: &[],
-                ctx_pos: 0,
-                ctx_out: None,
-            };
-            route(&mut count, ps, bs).unwrap();
-            let mut start = [0usize; STREAMS + 1];
-            for s in 0..STREAMS {
-                start[s + 1] = start[s] + count.at[s];
-            }
-            let mut buf = vec![0u8; p.len()];
-            let at: [usize; STREAMS] = std::array::from_fn(|s| start[s]);
-            route(
-                &mut Generic(Split {
-                    src: &p,
-                    pos: 0,
-                    at,
-                    out: Some(&mut buf),
-                    ctx_in: &[],
-                    ctx_pos: 0,
-                    ctx_out: None,
-                }),
-                ps,
-                bs,
-            )
-            .unwrap();
-            let clean: Vec<Vec<u8>> = (0..STREAMS)
-                .map(|s| buf[start[s]..start[s + 1]].to_vec())
-                .collect();
+            let clean = streams_of(&p, ps, bs);
             for round in 0..30 {
                 let mut streams = clean.clone();
                 if round > 0 {
-                    let s = rng.below(STREAMS);
-                    let v = &mut streams[s];
-                    match rng.below(3) {
-                        _ if v.is_empty() => v.push(rng.below(256) as u8),
-                        0 => {
-                            let i = rng.below(v.len());
-                            v[i] = rng.below(256) as u8;
-                        }
-                        1 => {
-                            v.remove(rng.below(v.len()));
-                        }
-                        _ => v.insert(rng.below(v.len()), rng.below(256) as u8),
-                    }
+                    damage(&mut rng, &mut streams);
                 }
                 let refs: [&[u8]; STREAMS] = std::array::from_fn(|s| &streams[s][..]);
                 let total: usize = streams.iter().map(Vec::len).sum();
@@ -435,6 +444,7 @@ fn join_lz4_equals_generic_route() {
                     pos: [0; STREAMS],
                     out: &mut out_f,
                     o: 0,
+                    backup: None,
                 };
                 let rf = route(&mut f, ps, bs);
                 let (pos_f, o_f) = (f.pos, f.o);
@@ -443,6 +453,7 @@ fn join_lz4_equals_generic_route() {
                     pos: [0; STREAMS],
                     out: &mut out_g,
                     o: 0,
+                    backup: None,
                 });
                 let rg = route(&mut g, ps, bs);
                 let (pos_g, o_g) = (g.0.pos, g.0.o);
@@ -461,6 +472,313 @@ fn join_lz4_equals_generic_route() {
         }
     }
     assert!(checked.0 > 50 && checked.1 > 50, "{checked:?}");
+}
+
+/// A staging area without a size limit that records what it is given.
+#[derive(Default)]
+struct Kept {
+    /// Each slot: its output length, whether it has a dictionary, and its bytes.
+    slots: Vec<(usize, bool, Vec<u8>)>,
+    closed: bool,
+}
+
+impl Staging for Kept {
+    fn slot(&mut self, len: usize, dict: bool) -> Option<&mut [u8]> {
+        if self.closed {
+            return None;
+        }
+        self.slots.push((len, dict, vec![0xee; len]));
+        self.slots.last_mut().map(|s| &mut s.2[..])
+    }
+    fn drop_last(&mut self) {
+        self.slots.pop();
+        self.closed = true;
+    }
+    fn close(&mut self) {
+        self.closed = true;
+    }
+}
+
+/// The dictionary the tests' backup holds for page `idx`: bytes that do not repeat.
+fn backup_page(idx: u64, buf: &mut [u8]) -> bool {
+    let mut x = idx.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for b in buf.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = (x >> 24) as u8;
+    }
+    true
+}
+
+/// The coded bodies of a payload in op order, as the route announces them: codec, output
+/// length, whether the backup's page is the dictionary, the op's page, the body.
+struct Bodies<'p> {
+    src: &'p [u8],
+    pos: usize,
+    prev: u64,
+    next: (u8, usize, bool),
+    found: Vec<(u8, usize, bool, u64, &'p [u8])>,
+}
+
+impl Route for Bodies<'_> {
+    fn more(&self) -> bool {
+        self.pos < self.src.len()
+    }
+    fn byte(&mut self, _: Stream) -> Result<u8, &'static str> {
+        let b = *self.src.get(self.pos).ok_or("past the payload")?;
+        self.pos += 1;
+        Ok(b)
+    }
+    fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str> {
+        if s == Stream::Opaque {
+            let (codec, out, dict) = self.next;
+            self.found.push((
+                codec,
+                out,
+                dict,
+                self.prev,
+                &self.src[self.pos..self.pos + n],
+            ));
+        }
+        self.pos += n;
+        Ok(())
+    }
+    fn op(&mut self, _: u8, rel: u64) {
+        self.prev = self
+            .prev
+            .wrapping_add(1)
+            .wrapping_add(varint::unzigzag(rel) as u64);
+    }
+    fn coded(&mut self, codec: u8, out: usize, dict: bool) {
+        self.next = (codec, out, dict);
+    }
+    fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
+        let (codec, out, dict) = self.next;
+        let body = self
+            .src
+            .get(self.pos..self.pos + len)
+            .ok_or("past the payload")?;
+        self.found.push((codec, out, dict, self.prev, body));
+        self.pos += len;
+        Ok(())
+    }
+}
+
+/// The coded bodies of `payload` (one the join rebuilt: well formed as far as the route sees).
+fn bodies(payload: &[u8], ps: usize, bs: usize) -> Vec<(u8, usize, bool, u64, &[u8])> {
+    let mut b = Bodies {
+        src: payload,
+        pos: 0,
+        prev: u64::MAX,
+        next: (0, 0, false),
+        found: Vec::new(),
+    };
+    route(&mut b, ps, bs).unwrap();
+    b.found
+}
+
+/// What the staging area must hold after a join of `payload`: the output of each coded body,
+/// as [`lz4::decompress`](crate::lz4::decompress) gives it, up to the first body that is not
+/// an lz4 block decoding to its length.
+fn expected_stage(payload: &[u8], ps: usize, bs: usize) -> Vec<(usize, bool, Vec<u8>)> {
+    let mut want = Vec::new();
+    for (codec, out, dict, idx, body) in bodies(payload, ps, bs) {
+        let mut d = vec![0u8; if dict { ps } else { 0 }];
+        backup_page(idx, &mut d);
+        let mut o = vec![0u8; out];
+        if codec != 1 || crate::lz4::decompress(body, &d, &mut o).is_err() {
+            break;
+        }
+        want.push((out, dict, o));
+    }
+    want
+}
+
+/// The join decodes each lz4 block into the staging area exactly as `lz4::decompress` does, and
+/// keeps a block exactly when it decodes to its length and every coded body before it was kept:
+/// on the encoder's payloads and on streams damaged so that blocks break.
+#[test]
+fn the_join_stages_what_lz4_decodes() {
+    let mut rng = Rng(86);
+    let (mut kept_blocks, mut cut) = (0, 0);
+    for cfg in configs() {
+        let (ps, bs) = (cfg.page_size, cfg.block_size);
+        for p in payloads(cfg) {
+            let clean = streams_of(&p, ps, bs);
+            for round in 0..30 {
+                let mut streams = clean.clone();
+                if round > 0 {
+                    damage(&mut rng, &mut streams);
+                }
+                let refs: [&[u8]; STREAMS] = std::array::from_fn(|s| &streams[s][..]);
+                let total: usize = streams.iter().map(Vec::len).sum();
+                let mut out = vec![0u8; total];
+                let (mut kept, mut window) = (Kept::default(), vec![0u8; 2 * ps]);
+                let mut load = backup_page;
+                let mut j = Join {
+                    streams: refs,
+                    pos: [0; STREAMS],
+                    out: &mut out,
+                    o: 0,
+                    backup: Some(Backup::new(&mut load, Some(&mut kept), &mut window, ps)),
+                };
+                let r = route(&mut j, ps, bs);
+                let o = j.o;
+                if r.is_err() {
+                    continue;
+                }
+                let want = expected_stage(&out[..o], ps, bs);
+                assert!(kept.slots == want, "round {round}");
+                kept_blocks += want.len();
+                cut += (want.len() < bodies(&out[..o], ps, bs).len()) as usize;
+            }
+        }
+    }
+    assert!(kept_blocks > 1000 && cut > 50, "{kept_blocks} {cut}");
+}
+
+/// An lz4 block decoding to `ps` bytes: `lead` literals, a 4-byte match at offset `off`, then
+/// literals to the end.
+fn one_match_block(ps: usize, lead: usize, off: usize) -> Vec<u8> {
+    let length = |b: &mut Vec<u8>, mut n: usize| {
+        while n >= 255 {
+            b.push(255);
+            n -= 255;
+        }
+        b.push(n as u8);
+    };
+    let mut b = vec![(lead as u8) << 4];
+    b.extend((0..lead).map(|i| b'a' + i as u8));
+    b.extend_from_slice(&(off as u16).to_le_bytes());
+    let tail = ps - lead - 4;
+    b.push(0xf0);
+    length(&mut b, tail - 15);
+    b.extend((0..tail).map(|i| (i * 13) as u8));
+    b
+}
+
+/// The join keeps a block whose match reaches exactly to the start of what it may refer to
+/// (the output, or the dictionary before it) and not one whose match reaches a byte further.
+#[test]
+fn the_join_stages_a_block_up_to_the_edge_of_its_window() {
+    let (ps, bs) = (4096, 256);
+    for (kind, lead, off, whole) in [
+        (op::COMPRESSED | 1 << 4, 4, 4, true),
+        (op::COMPRESSED | 1 << 4, 4, 5, false),
+        (op::DICT, 0, ps, true),
+        (op::DICT, 0, ps + 1, false),
+        (op::DICT, 3, ps + 3, true),
+        (op::DICT, 3, ps + 4, false),
+    ] {
+        let block = one_match_block(ps, lead, off);
+        let mut p = vec![kind, 0];
+        varint::put(&mut p, block.len() as u64);
+        p.extend_from_slice(&block);
+        let streams = streams_of(&p, ps, bs);
+        let refs: [&[u8]; STREAMS] = std::array::from_fn(|s| &streams[s][..]);
+        let mut out = vec![0u8; p.len()];
+        let (mut kept, mut window) = (Kept::default(), vec![0u8; 2 * ps]);
+        let mut load = backup_page;
+        let mut j = Join {
+            streams: refs,
+            pos: [0; STREAMS],
+            out: &mut out,
+            o: 0,
+            backup: Some(Backup::new(&mut load, Some(&mut kept), &mut window, ps)),
+        };
+        route(&mut j, ps, bs).unwrap();
+        assert!(out == p);
+        assert!(kept.slots == expected_stage(&p, ps, bs));
+        assert_eq!(kept.slots.len(), whole as usize, "{kind} {lead} {off}");
+    }
+}
+
+/// A payload of DICT and COMPRESSED ops over the tests' backup pages, each page changed in runs
+/// that move every byte by one or two: literals the byte at their position in the old page
+/// predicts, so coding them in their contexts pays.
+fn predictable_payload(ps: usize) -> Vec<u8> {
+    let mut lz = crate::lz4::PageLz::new();
+    let (mut p, mut buf) = (Vec::new(), vec![0u8; 2 * ps]);
+    for idx in 0..24u64 {
+        let mut old = vec![0u8; ps];
+        backup_page(idx, &mut old);
+        let new: Vec<u8> = old
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| match (i / 64 + idx as usize) % 3 {
+                0 => b,
+                k => b.wrapping_add(k as u8),
+            })
+            .collect();
+        let (tag, dict) = match idx % 4 {
+            3 => (op::COMPRESSED | 1 << 4, &[][..]),
+            _ => (op::DICT, &old[..]),
+        };
+        let n = lz.compress_with_dict(&new, dict, &mut buf).unwrap();
+        p.push(tag);
+        varint::put(&mut p, 0); // the page after the last
+        varint::put(&mut p, n as u64);
+        p.extend_from_slice(&buf[..n]);
+    }
+    p
+}
+
+/// The same through the entropy decoder, with the literals coded with one table and in their
+/// contexts (the join that decodes them one by one), on the encoder's payloads and one whose
+/// literals are worth coding in their contexts.
+#[test]
+fn the_entropy_decoder_stages_what_lz4_decodes() {
+    let (mut ee, mut ed) = (EntropyEncoder::default(), EntropyDecoder::default());
+    let (mut kept_blocks, mut by_context) = (0, 0);
+    for cfg in configs() {
+        let (ps, bs) = (cfg.page_size, cfg.block_size);
+        let mut all = payloads(cfg);
+        all.push(predictable_payload(ps));
+        for p in all {
+            // contexts of the lz4 literals as the encoder would find them with this backup
+            let mut ctx = Vec::new();
+            for (codec, out, dict, idx, body) in bodies(&p, ps, bs) {
+                if codec == 1 {
+                    let mut d = vec![0u8; if dict { ps } else { 0 }];
+                    backup_page(idx, &mut d);
+                    let mut o = vec![0u8; out];
+                    crate::lz4::decompress(body, &d, &mut o).unwrap();
+                    context::lz4_literal_contexts(body, &d, &o, &mut ctx);
+                }
+            }
+            let want = expected_stage(&p, ps, bs);
+            for contexts in [false, true] {
+                let mut coded = Vec::new();
+                if contexts {
+                    ee.encode(&p, ps, bs, Some(&ctx), &mut coded).unwrap();
+                } else {
+                    ee.encode_plain(&p, ps, bs, &mut coded).unwrap();
+                }
+                let (mut back, mut kept) = (Vec::new(), Kept::default());
+                ed.decode_staged(
+                    crate::format::VERSION,
+                    &coded,
+                    ps,
+                    bs,
+                    &mut back,
+                    &mut backup_page,
+                    Some(&mut kept),
+                )
+                .unwrap();
+                assert!(back == p);
+                assert!(kept.slots == want, "{cfg:?} contexts {contexts}");
+                kept_blocks += want.len();
+                let mut tables: [context::ContextTables; STREAMS] = Default::default();
+                let (at, _) = container::parse(&coded, &mut tables, true).unwrap();
+                by_context += at[Stream::Literals as usize].context as usize;
+            }
+        }
+    }
+    assert!(
+        kept_blocks > 500 && by_context > 5,
+        "{kept_blocks} {by_context}"
+    );
 }
 
 /// A payload of three RAW pages of skewed bytes: a literal stream long enough to be coded in

@@ -115,46 +115,54 @@ fn walk<const WRITE: bool>(
             o += m;
             continue;
         }
-        if off > o {
-            // starts in the dictionary, may continue into the output
-            let from = dict_len - (off - o);
-            let k = m.min(off - o);
-            if k <= 32 && from + 32 <= dict_len && o + 32 <= out_len {
-                // fixed 32-byte move, as for literals (the output behind `o + k` is rewritten
-                // before it is read)
-                out[o..o + 32].copy_from_slice(&dict[from..from + 32]);
-            } else {
-                out[o..o + k].copy_from_slice(&dict[from..from + k]);
-            }
-            o += k;
-            m -= k;
-        }
-        let end = o + m;
-        if off >= 16 && end + 16 <= out_len {
-            // 16-byte chunks: with the source at least 16 bytes behind, each chunk reads only
-            // bytes already written
-            let mut d = o;
-            while d < end {
-                let chunk: [u8; 16] = out[d - off..d - off + 16].try_into().unwrap();
-                out[d..d + 16].copy_from_slice(&chunk);
-                d += 16;
-            }
-        } else if m > 32 {
-            // a short period repeated (runs of a byte or a word): the bytes from `o - off` on
-            // are the period over and over, so each copy can take all of them written so far,
-            // doubling the copy each time
-            let start = o - off;
-            let mut d = o;
-            while d < end {
-                let n = (d - start).min(end - d);
-                out.copy_within(start..start + n, d);
-                d += n;
-            }
+        copy_match(out, dict, o, off, m);
+        o += m;
+    }
+}
+
+/// Writes a match of `m` bytes from `off` bytes behind `o` to `out[o..o + m]`: from the end of
+/// `dict` (the bytes before `out`) while `off` reaches past `o`, then from `out` itself. The
+/// caller has checked `off != 0`, `off <= o + dict.len()` and `m <= out.len() - o`.
+#[inline(always)]
+pub(crate) fn copy_match(out: &mut [u8], dict: &[u8], mut o: usize, off: usize, mut m: usize) {
+    if off > o {
+        // starts in the dictionary, may continue into the output
+        let from = dict.len() - (off - o);
+        let k = m.min(off - o);
+        if k <= 32 && from + 32 <= dict.len() && o + 32 <= out.len() {
+            // fixed 32-byte move, as for literals (the output behind `o + k` is rewritten
+            // before it is read)
+            out[o..o + 32].copy_from_slice(&dict[from..from + 32]);
         } else {
-            for d in o..end {
-                out[d] = out[d - off];
-            }
+            out[o..o + k].copy_from_slice(&dict[from..from + k]);
         }
-        o = end;
+        o += k;
+        m -= k;
+    }
+    let end = o + m;
+    if off >= 16 && end + 16 <= out.len() {
+        // 16-byte chunks: with the source at least 16 bytes behind, each chunk reads only
+        // bytes already written
+        let mut d = o;
+        while d < end {
+            let chunk: [u8; 16] = out[d - off..d - off + 16].try_into().unwrap();
+            out[d..d + 16].copy_from_slice(&chunk);
+            d += 16;
+        }
+    } else if m > 32 {
+        // a short period repeated (runs of a byte or a word): the bytes from `o - off` on
+        // are the period over and over, so each copy can take all of them written so far,
+        // doubling the copy each time
+        let start = o - off;
+        let mut d = o;
+        while d < end {
+            let n = (d - start).min(end - d);
+            out.copy_within(start..start + n, d);
+            d += n;
+        }
+    } else {
+        for d in o..end {
+            out[d] = out[d - off];
+        }
     }
 }

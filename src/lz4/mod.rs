@@ -47,6 +47,7 @@
 mod decode;
 mod matcher;
 
+pub(crate) use decode::copy_match;
 pub use decode::{decompress, validate};
 pub use matcher::PageLz;
 
