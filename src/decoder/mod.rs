@@ -12,7 +12,8 @@
 //! - `reader.rs`: the one op parser both passes read the payload with, so they see the same ops.
 //!   It makes the checks that need only the payload and asks the pass for the others.
 //! - `nt.rs`: page copies into the replica with streaming stores, for large frames.
-//! - `stage.rs`: decompressed output the validate pass keeps for the apply pass.
+//! - `stage.rs`: decompressed output kept for the apply pass, by the validate pass or (for an
+//!   entropy-coded payload) by the entropy stage's join.
 //! - `replica.rs`: the backup's memory as the decoder sees it ([`Replica`], [`Regions`]).
 
 mod apply;

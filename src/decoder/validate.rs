@@ -4,7 +4,9 @@
 //! stream followed, the entropy stage. Op by op, over the [`Ops`] reader: each page written and
 //! referenced is in the replica, each page an op depends on was sent since the last resync (or
 //! earlier in this frame), and each op's coded data decodes to exactly what it must. Compressed
-//! output decoded here is kept in the staging area for the apply pass, as far as it fits.
+//! output decoded here is kept in the staging area for the apply pass, as far as it fits; for an
+//! entropy-coded payload the entropy stage's join has already decoded the lz4 blocks into it,
+//! and what it holds is not decoded again.
 //!
 //! A plain payload's checksum is computed during the op walk, a little ahead of the reader, so
 //! the frame is read from memory once for both; a checksum mismatch is still the error reported
