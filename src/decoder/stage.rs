@@ -153,9 +153,14 @@ impl Stage {
 
 impl Staging for Stage {
     fn slot(&mut self, len: usize, dict: bool) -> Option<&mut [u8]> {
-        // one code per slot: grown as slots are, never past what the cap holds
-        let full = self.slots.len() == self.slots.capacity()
-            && (self.slots.len() >= self.cap / MIN_SLOT || self.slots.try_reserve(64).is_err());
+        // one code per slot: grown as slots are (doubling), never past what the cap holds
+        let (n, most) = (self.slots.len(), self.cap / MIN_SLOT);
+        let full = n >= most
+            || n == self.slots.capacity()
+                && self
+                    .slots
+                    .try_reserve_exact(n.max(64).min(most - n))
+                    .is_err();
         let code = match u32::try_from(2 * len + dict as usize) {
             Ok(code) if !full => code,
             _ => {

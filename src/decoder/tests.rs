@@ -386,3 +386,61 @@ fn a_page_sent_twice_in_a_frame_is_decoded_against_its_first_version() {
         assert!(mem == want, "flags {flags}");
     }
 }
+
+/// The staging area as the join fills it: slots in op order while bytes and entries last, a
+/// dropped slot undone and the area closed, the validate pass's questions answered in op order
+/// (a slot of another shape not trusted), a cut, and the apply pass taking back what is left.
+#[test]
+fn the_staging_area_holds_a_prefix_of_the_coded_ops() {
+    use super::stage::Stage;
+    use crate::entropy::Staging;
+    let mut st = Stage::reserved(3 * PS).unwrap();
+    let fill = |st: &mut Stage, n: usize| {
+        for k in 0..n {
+            Staging::slot(st, PS, k == 1).unwrap().fill(k as u8 + 1);
+        }
+    };
+    // bytes: three pages fit, a fourth op closes the area
+    st.reset(true);
+    fill(&mut st, 3);
+    assert!(Staging::slot(&mut st, 64, false).is_none());
+    assert!(
+        (
+            st.filled(PS, false),
+            st.filled(PS, true),
+            st.filled(PS, false)
+        ) == (true, true, true)
+    );
+    assert!(!st.filled(64, false));
+    for k in 0..3u8 {
+        assert!(st.take(PS).unwrap().iter().all(|&b| b == k + 1));
+    }
+    assert!(st.take(64).is_none());
+    // a dropped slot: gone, and nothing after it
+    st.reset(true);
+    fill(&mut st, 2);
+    st.drop_last();
+    assert!(Staging::slot(&mut st, PS, false).is_none());
+    assert!(st.filled(PS, false) && !st.filled(PS, true));
+    assert!(st.take(PS).unwrap()[0] == 1 && st.take(PS).is_none());
+    // another shape than asked: not used, nor anything after it
+    st.reset(true);
+    fill(&mut st, 2);
+    assert!(!st.filled(PS, true) && !st.filled(PS, true));
+    assert!(st.take(PS).is_none() && st.take(PS).is_none());
+    // a cut at the second op keeps the first
+    st.reset(true);
+    fill(&mut st, 3);
+    assert!(st.filled(PS, false) && st.filled(PS, true));
+    st.cut();
+    assert!(!st.filled(PS, false));
+    assert!(st.take(PS).unwrap()[0] == 1);
+    assert!(st.take(PS).is_none() && st.take(PS).is_none());
+    // entries: an area of 256 bytes holds at most 4 slots, however short
+    let mut small = Stage::reserved(256).unwrap();
+    small.reset(true);
+    for _ in 0..4 {
+        assert!(Staging::slot(&mut small, 1, false).is_some());
+    }
+    assert!(Staging::slot(&mut small, 1, false).is_none());
+}

@@ -89,13 +89,16 @@ impl Backup<'_, '_> {
         ps
     }
 
-    /// The announced block's dictionary and a slot for its output, if the area has room.
+    /// The announced block's dictionary and a slot for its output, if the area has room (the
+    /// dictionary is loaded only then).
     fn slot(&mut self) -> Option<(&[u8], &mut [u8])> {
         let (len, dict) = self.coded;
-        self.stage.as_deref_mut()?;
-        let dl = self.load_dict();
         let slot = self.stage.as_deref_mut()?.slot(len, dict)?;
-        Some((&self.window[..dl], slot))
+        let ps = self.ps;
+        if dict && !(self.load)(self.prev, &mut self.window[..ps]) {
+            self.window[..ps].fill(0);
+        }
+        Some((&self.window[..if dict { ps } else { 0 }], slot))
     }
 
     /// Context mode: the announced block decoded to `window[dl..dl + n]`; kept if that is its
