@@ -91,15 +91,7 @@ impl EntropyEncoder {
         bs: usize,
         lit_ctx: Option<&[u16]>,
     ) -> Result<(Starts, bool), &'static str> {
-        let mut count = Split {
-            src: payload,
-            pos: 0,
-            at: [0; STREAMS],
-            out: None,
-            ctx_in: &[],
-            ctx_pos: 0,
-            ctx_out: None,
-        };
+        let mut count = Split::counting(payload);
         route(&mut count, ps, bs)?;
         let n_lits = count.at[Stream::Literals as usize];
         self.ctx_mismatch = lit_ctx.is_some_and(|c| c.len() != count.ctx_pos);

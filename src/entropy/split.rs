@@ -21,6 +21,32 @@ pub(super) struct Split<'a> {
     pub(super) ctx_out: Option<(&'a mut [u16], usize)>,
 }
 
+impl<'a> Split<'a> {
+    /// The counting pass over `src`: each stream's length into `at`, the payload checked,
+    /// nothing moved and no contexts.
+    pub(super) fn counting(src: &'a [u8]) -> Split<'a> {
+        Split {
+            src,
+            pos: 0,
+            at: [0; STREAMS],
+            out: None,
+            ctx_in: &[],
+            ctx_pos: 0,
+            ctx_out: None,
+        }
+    }
+
+    /// The moving pass over `src` (which passed the counting one) without contexts: stream `s`
+    /// written to `out` from `at[s]` on.
+    pub(super) fn moving(src: &'a [u8], at: [usize; STREAMS], out: &'a mut [u8]) -> Split<'a> {
+        Split {
+            out: Some(out),
+            at,
+            ..Split::counting(src)
+        }
+    }
+}
+
 impl Route for Split<'_> {
     fn more(&self) -> bool {
         self.pos < self.src.len()

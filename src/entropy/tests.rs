@@ -302,24 +302,8 @@ fn split_lz4_equals_generic_route() {
             }
             for v in variants {
                 let (ps, bs) = (cfg.page_size, cfg.block_size);
-                let mut fast = Split {
-                    src: &v,
-                    pos: 0,
-                    at: [0; STREAMS],
-                    out: None,
-                    ctx_in: &[],
-                    ctx_pos: 0,
-                    ctx_out: None,
-                };
-                let mut gen = Generic(Split {
-                    src: &v,
-                    pos: 0,
-                    at: [0; STREAMS],
-                    out: None,
-                    ctx_in: &[],
-                    ctx_pos: 0,
-                    ctx_out: None,
-                });
+                let mut fast = Split::counting(&v);
+                let mut gen = Generic(Split::counting(&v));
                 let (rf, rg) = (route(&mut fast, ps, bs), route(&mut gen, ps, bs));
                 assert_eq!(rf.is_ok(), rg.is_ok());
                 if rf.is_err() {
@@ -335,25 +319,9 @@ fn split_lz4_equals_generic_route() {
                 let mut out_fast = vec![0u8; start[STREAMS]];
                 let mut out_gen = vec![0u8; start[STREAMS]];
                 let at: [usize; STREAMS] = std::array::from_fn(|s| start[s]);
-                let mut fast = Split {
-                    src: &v,
-                    pos: 0,
-                    at,
-                    out: Some(&mut out_fast),
-                    ctx_in: &[],
-                    ctx_pos: 0,
-                    ctx_out: None,
-                };
+                let mut fast = Split::moving(&v, at, &mut out_fast);
                 route(&mut fast, ps, bs).unwrap();
-                let mut gen = Generic(Split {
-                    src: &v,
-                    pos: 0,
-                    at,
-                    out: Some(&mut out_gen),
-                    ctx_in: &[],
-                    ctx_pos: 0,
-                    ctx_out: None,
-                });
+                let mut gen = Generic(Split::moving(&v, at, &mut out_gen));
                 route(&mut gen, ps, bs).unwrap();
                 for s in 0..STREAMS {
                     let r = start[s]..start[s] + lens[s];
@@ -368,15 +336,7 @@ fn split_lz4_equals_generic_route() {
 
 /// The streams of payload `p`, split by the generic walk.
 fn streams_of(p: &[u8], ps: usize, bs: usize) -> Vec<Vec<u8>> {
-    let mut count = Split {
-        src: p,
-        pos: 0,
-        at: [0; STREAMS],
-        out: None,
-        ctx_in: &[],
-        ctx_pos: 0,
-        ctx_out: None,
-    };
+    let mut count = Split::counting(p);
     route(&mut count, ps, bs).unwrap();
     let mut start = [0usize; STREAMS + 1];
     for s in 0..STREAMS {
@@ -384,20 +344,7 @@ fn streams_of(p: &[u8], ps: usize, bs: usize) -> Vec<Vec<u8>> {
     }
     let mut buf = vec![0u8; p.len()];
     let at: [usize; STREAMS] = std::array::from_fn(|s| start[s]);
-    route(
-        &mut Generic(Split {
-            src: p,
-            pos: 0,
-            at,
-            out: Some(&mut buf),
-            ctx_in: &[],
-            ctx_pos: 0,
-            ctx_out: None,
-        }),
-        ps,
-        bs,
-    )
-    .unwrap();
+    route(&mut Generic(Split::moving(p, at, &mut buf)), ps, bs).unwrap();
     (0..STREAMS)
         .map(|s| buf[start[s]..start[s + 1]].to_vec())
         .collect()
@@ -425,8 +372,47 @@ fn damage(rng: &mut Rng, streams: &mut [Vec<u8>]) {
 /// dropped or added.
 #[test]
 fn join_lz4_equals_generic_route() {
-    let mut rng = Rng(85);
     let mut checked = (0, 0);
+    damaged_streams(85, |p, ps, bs, round, refs| {
+        let total: usize = refs.iter().map(|s| s.len()).sum();
+        let (mut out_f, mut out_g) = (vec![0u8; total], vec![0u8; total]);
+        let mut f = Join {
+            streams: refs,
+            pos: [0; STREAMS],
+            out: &mut out_f,
+            o: 0,
+            backup: None,
+        };
+        let rf = route(&mut f, ps, bs);
+        let (pos_f, o_f) = (f.pos, f.o);
+        let mut g = Generic(Join {
+            streams: refs,
+            pos: [0; STREAMS],
+            out: &mut out_g,
+            o: 0,
+            backup: None,
+        });
+        let rg = route(&mut g, ps, bs);
+        let (pos_g, o_g) = (g.0.pos, g.0.o);
+        assert_eq!(rf.is_ok(), rg.is_ok(), "round {round}");
+        if rf.is_ok() {
+            assert_eq!((pos_f, o_f), (pos_g, o_g));
+            assert!(out_f[..o_f] == out_g[..o_g]);
+            checked.0 += 1;
+        } else {
+            checked.1 += 1;
+        }
+        if round == 0 {
+            assert!(out_f[..o_f] == p[..]);
+        }
+    });
+    assert!(checked.0 > 50 && checked.1 > 50, "{checked:?}");
+}
+
+/// Calls `f(payload, ps, bs, round, streams)` for the streams of every test payload: round 0
+/// as split, rounds 1 to 29 each with one byte changed, dropped or added.
+fn damaged_streams(seed: u64, mut f: impl FnMut(&[u8], usize, usize, usize, [&[u8]; STREAMS])) {
+    let mut rng = Rng(seed);
     for cfg in configs() {
         let (ps, bs) = (cfg.page_size, cfg.block_size);
         for p in payloads(cfg) {
@@ -436,42 +422,10 @@ fn join_lz4_equals_generic_route() {
                 if round > 0 {
                     damage(&mut rng, &mut streams);
                 }
-                let refs: [&[u8]; STREAMS] = std::array::from_fn(|s| &streams[s][..]);
-                let total: usize = streams.iter().map(Vec::len).sum();
-                let (mut out_f, mut out_g) = (vec![0u8; total], vec![0u8; total]);
-                let mut f = Join {
-                    streams: refs,
-                    pos: [0; STREAMS],
-                    out: &mut out_f,
-                    o: 0,
-                    backup: None,
-                };
-                let rf = route(&mut f, ps, bs);
-                let (pos_f, o_f) = (f.pos, f.o);
-                let mut g = Generic(Join {
-                    streams: refs,
-                    pos: [0; STREAMS],
-                    out: &mut out_g,
-                    o: 0,
-                    backup: None,
-                });
-                let rg = route(&mut g, ps, bs);
-                let (pos_g, o_g) = (g.0.pos, g.0.o);
-                assert_eq!(rf.is_ok(), rg.is_ok(), "round {round}");
-                if rf.is_ok() {
-                    assert_eq!((pos_f, o_f), (pos_g, o_g));
-                    assert!(out_f[..o_f] == out_g[..o_g]);
-                    checked.0 += 1;
-                } else {
-                    checked.1 += 1;
-                }
-                if round == 0 {
-                    assert!(out_f[..o_f] == p[..]);
-                }
+                f(&p, ps, bs, round, std::array::from_fn(|s| &streams[s][..]));
             }
         }
     }
-    assert!(checked.0 > 50 && checked.1 > 50, "{checked:?}");
 }
 
 /// A staging area without a size limit that records what it is given.
@@ -595,46 +549,44 @@ fn expected_stage(payload: &[u8], ps: usize, bs: usize) -> Vec<(usize, bool, Vec
     want
 }
 
+/// The payload a join with the tests' backup and an unbounded staging area rebuilds from
+/// `streams`, and what it staged.
+fn staged_join(
+    streams: [&[u8]; STREAMS],
+    ps: usize,
+    bs: usize,
+) -> Result<(Vec<u8>, Kept), &'static str> {
+    let mut out = vec![0u8; streams.iter().map(|s| s.len()).sum()];
+    let (mut kept, mut window) = (Kept::default(), vec![0u8; 2 * ps]);
+    let mut load = backup_page;
+    let mut j = Join {
+        streams,
+        pos: [0; STREAMS],
+        out: &mut out,
+        o: 0,
+        backup: Some(Backup::new(&mut load, Some(&mut kept), &mut window, ps)),
+    };
+    route(&mut j, ps, bs)?;
+    let o = j.o;
+    out.truncate(o);
+    Ok((out, kept))
+}
+
 /// The join decodes each lz4 block into the staging area exactly as `lz4::decompress` does, and
 /// keeps a block exactly when it decodes to its length and every coded body before it was kept:
 /// on the encoder's payloads and on streams damaged so that blocks break.
 #[test]
 fn the_join_stages_what_lz4_decodes() {
-    let mut rng = Rng(86);
     let (mut kept_blocks, mut cut) = (0, 0);
-    for cfg in configs() {
-        let (ps, bs) = (cfg.page_size, cfg.block_size);
-        for p in payloads(cfg) {
-            let clean = streams_of(&p, ps, bs);
-            for round in 0..30 {
-                let mut streams = clean.clone();
-                if round > 0 {
-                    damage(&mut rng, &mut streams);
-                }
-                let refs: [&[u8]; STREAMS] = std::array::from_fn(|s| &streams[s][..]);
-                let total: usize = streams.iter().map(Vec::len).sum();
-                let mut out = vec![0u8; total];
-                let (mut kept, mut window) = (Kept::default(), vec![0u8; 2 * ps]);
-                let mut load = backup_page;
-                let mut j = Join {
-                    streams: refs,
-                    pos: [0; STREAMS],
-                    out: &mut out,
-                    o: 0,
-                    backup: Some(Backup::new(&mut load, Some(&mut kept), &mut window, ps)),
-                };
-                let r = route(&mut j, ps, bs);
-                let o = j.o;
-                if r.is_err() {
-                    continue;
-                }
-                let want = expected_stage(&out[..o], ps, bs);
-                assert!(kept.slots == want, "round {round}");
-                kept_blocks += want.len();
-                cut += (want.len() < bodies(&out[..o], ps, bs).len()) as usize;
-            }
-        }
-    }
+    damaged_streams(86, |_, ps, bs, round, refs| {
+        let Ok((out, kept)) = staged_join(refs, ps, bs) else {
+            return;
+        };
+        let want = expected_stage(&out, ps, bs);
+        assert!(kept.slots == want, "round {round}");
+        kept_blocks += want.len();
+        cut += (want.len() < bodies(&out, ps, bs).len()) as usize;
+    });
     assert!(kept_blocks > 1000 && cut > 50, "{kept_blocks} {cut}");
 }
 
@@ -676,18 +628,7 @@ fn the_join_stages_a_block_up_to_the_edge_of_its_window() {
         varint::put(&mut p, block.len() as u64);
         p.extend_from_slice(&block);
         let streams = streams_of(&p, ps, bs);
-        let refs: [&[u8]; STREAMS] = std::array::from_fn(|s| &streams[s][..]);
-        let mut out = vec![0u8; p.len()];
-        let (mut kept, mut window) = (Kept::default(), vec![0u8; 2 * ps]);
-        let mut load = backup_page;
-        let mut j = Join {
-            streams: refs,
-            pos: [0; STREAMS],
-            out: &mut out,
-            o: 0,
-            backup: Some(Backup::new(&mut load, Some(&mut kept), &mut window, ps)),
-        };
-        route(&mut j, ps, bs).unwrap();
+        let (out, kept) = staged_join(std::array::from_fn(|s| &streams[s][..]), ps, bs).unwrap();
         assert!(out == p);
         assert!(kept.slots == expected_stage(&p, ps, bs));
         assert_eq!(kept.slots.len(), whole as usize, "{kind} {lead} {off}");
