@@ -37,7 +37,8 @@ impl<'a> Split<'a> {
     }
 
     /// The moving pass over `src` (which passed the counting one) without contexts: stream `s`
-    /// written to `out` from `at[s]` on.
+    /// written to `out` from `at[s]` on. (The encoder's moving pass carries contexts.)
+    #[cfg(test)]
     pub(super) fn moving(src: &'a [u8], at: [usize; STREAMS], out: &'a mut [u8]) -> Split<'a> {
         Split {
             out: Some(out),
