@@ -84,9 +84,10 @@ impl Decoder {
                 Body::Dict(data) => {
                     let p = page(replica, op.addr, ps)?;
                     // the entropy stage's join keeps DICT ops' output too
-                    let staged = match self.stage.joined() {
-                        true => self.stage.take(ps),
-                        false => None,
+                    let staged = if self.stage.joined() {
+                        self.stage.take(ps)
+                    } else {
+                        None
                     };
                     match staged {
                         Some(staged) => nt.copy(p, staged),

@@ -128,12 +128,15 @@ fn delta_body<R: Route>(r: &mut R, len: usize) -> Result<(), &'static str> {
 fn coded_body<R: Route>(r: &mut R, codec: u8, ps: usize, out: usize) -> Result<(), &'static str> {
     let len = body_len(r, ps)?;
     match codec {
-        1 | 2 => r.coded(codec, out, false),
-        _ => return Err("unknown codec"),
-    }
-    match codec {
-        1 => r.lz4(len),
-        _ => r.bytes(Stream::Opaque, len),
+        1 => {
+            r.coded(codec, out, false);
+            r.lz4(len)
+        }
+        2 => {
+            r.coded(codec, out, false);
+            r.bytes(Stream::Opaque, len)
+        }
+        _ => Err("unknown codec"),
     }
 }
 
