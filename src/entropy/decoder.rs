@@ -322,13 +322,7 @@ impl EntropyDecoder {
         // (the area's trait object taken for as long as the join's other borrows)
         let stage = stage.map(|s| -> &mut dyn Staging { s });
         let backup = Backup::new(load, stage, &mut self.window, ps);
-        let mut j = Join {
-            streams,
-            pos: [0; STREAMS],
-            out: payload,
-            o: 0,
-            backup: None,
-        };
+        let mut j = Join::new(streams, payload, None);
         let lits = Stream::Literals as usize;
         let lits_by_ctx = layout.at[lits].context;
         let j = if lits_by_ctx {

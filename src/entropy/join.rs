@@ -23,6 +23,24 @@ pub(super) struct Join<'a, 'l> {
     pub(super) backup: Option<Backup<'a, 'l>>,
 }
 
+impl<'a, 'l> Join<'a, 'l> {
+    /// A join at the start of `streams`, writing the payload into `out` (and, with `backup`,
+    /// decoding its lz4 blocks there too).
+    pub(super) fn new(
+        streams: [&'a [u8]; STREAMS],
+        out: &'a mut [u8],
+        backup: Option<Backup<'a, 'l>>,
+    ) -> Self {
+        Join {
+            streams,
+            pos: [0; STREAMS],
+            out,
+            o: 0,
+            backup,
+        }
+    }
+}
+
 /// The backup's side of a join: its pages, as the dictionaries of DICT ops, and the staging area
 /// the decoded lz4 output goes to.
 pub(super) struct Backup<'a, 'l> {

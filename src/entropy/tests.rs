@@ -376,22 +376,10 @@ fn join_lz4_equals_generic_route() {
     damaged_streams(85, |p, ps, bs, round, refs| {
         let total: usize = refs.iter().map(|s| s.len()).sum();
         let (mut out_f, mut out_g) = (vec![0u8; total], vec![0u8; total]);
-        let mut f = Join {
-            streams: refs,
-            pos: [0; STREAMS],
-            out: &mut out_f,
-            o: 0,
-            backup: None,
-        };
+        let mut f = Join::new(refs, &mut out_f, None);
         let rf = route(&mut f, ps, bs);
         let (pos_f, o_f) = (f.pos, f.o);
-        let mut g = Generic(Join {
-            streams: refs,
-            pos: [0; STREAMS],
-            out: &mut out_g,
-            o: 0,
-            backup: None,
-        });
+        let mut g = Generic(Join::new(refs, &mut out_g, None));
         let rg = route(&mut g, ps, bs);
         let (pos_g, o_g) = (g.0.pos, g.0.o);
         assert_eq!(rf.is_ok(), rg.is_ok(), "round {round}");
@@ -559,13 +547,8 @@ fn staged_join(
     let mut out = vec![0u8; streams.iter().map(|s| s.len()).sum()];
     let (mut kept, mut window) = (Kept::default(), vec![0u8; 2 * ps]);
     let mut load = backup_page;
-    let mut j = Join {
-        streams,
-        pos: [0; STREAMS],
-        out: &mut out,
-        o: 0,
-        backup: Some(Backup::new(&mut load, Some(&mut kept), &mut window, ps)),
-    };
+    let backup = Backup::new(&mut load, Some(&mut kept), &mut window, ps);
+    let mut j = Join::new(streams, &mut out, Some(backup));
     route(&mut j, ps, bs)?;
     let o = j.o;
     out.truncate(o);
