@@ -314,8 +314,7 @@ fn one_large_frame_with(
 /// A frame of 1 MiB or more that the entropy gate has to measure (its warm-up) is measured on
 /// its first ops, not coded whole: on a link faster than any coder the frame goes out uncoded,
 /// and the gate counts a skip; on a slow link the sample says coding pays and the frame is coded
-/// exactly as without a link rate. Both sample sizes: a 4.4 MB frame (1 MiB sample) and a
-/// 1.6 MB one (256 KiB sample).
+/// exactly as without a link rate. A 4.4 MB frame and a 1.6 MB one.
 #[test]
 fn a_large_frame_is_measured_on_a_sample() {
     for pages in [1100, 400] {

@@ -12,10 +12,11 @@
 //! [`MAX_BACKOFF`]), so the averages follow the workload (memory that turns compressible again,
 //! a link that got faster); the back-off applies to the entropy gate too, at most
 //! [`FRAME_MAX_BACKOFF`] times (up to 64 frames between probes). The encoder measures entropy
-//! coding of a frame of 1 MiB or more on its first ops (256 KiB of them, or 1 MiB for frames of
-//! 4 MiB or more), scaled to the frame ([`Verdict::Measure`]), and codes the whole frame only if
-//! that says it pays: the first frame (all of memory) is not coded just to learn that coding
-//! does not pay on a fast link.
+//! coding of a frame on its first 256 KiB of ops as soon as the frame holds 1 MiB, scaled to
+//! the frame ([`Verdict::Measure`]), and codes the whole frame only if that says it pays (or
+//! the encoder's lead over the link covers it): the first frame (all of memory) is not coded
+//! just to learn that coding does not pay on a fast link, and a frame that is not going to be
+//! coded stops working out what coding it would need (the literal contexts).
 //!
 //! The encoder asks the page gates at a link rate of its own (the configured one, or a multiple
 //! of it while its encoding is behind the link), and a page that runs a stage only to measure it

@@ -459,6 +459,9 @@ impl Encoder {
         self.w.out.room_for_op(ps)?;
         self.encode_page(addr / ps as u64, page);
         let w = &mut self.w;
+        if w.early_measure_due() {
+            w.measure_early();
+        }
         w.out.pages_in_frame += 1;
         let (bytes, pages) = (w.cfg.frame_bytes, w.cfg.frame_pages);
         if (bytes > 0 && w.out.frame.len() - HEADER_LEN >= bytes)
@@ -857,6 +860,8 @@ impl Work {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gates::Gate;
+    use writer::ENTROPY_SAMPLE;
 
     /// Encodes every page of `mem` as epoch `epoch`, applies the frame to `replica` and checks
     /// it against `mem`; returns what the encoder counted in that epoch.
@@ -1183,6 +1188,70 @@ mod tests {
                     assert_eq!(contexts, 0, "epoch {epoch}: contexts for a skipped frame");
                 }
             }
+        }
+    }
+
+    /// A frame the entropy gate measures (its warm-up) is measured on its first ops once it
+    /// holds four samples' worth, not when it closes: on a link where coding cannot pay (a
+    /// stage cost of any nanoseconds outweighs what it saves) the frame works out no literal
+    /// contexts after that and goes out uncoded; on a 1 B/s link coding pays, the contexts are
+    /// worked out to the end and the frame is coded. The page gates are held open by hand so
+    /// that the frame is of lz4 ops (with literals) whatever they cost; the replica is exact.
+    #[test]
+    fn a_measured_frame_stops_its_literal_contexts_when_its_sample_says_coding_does_not_pay() {
+        use crate::Decoder;
+        let mut paying = Gate::default();
+        for _ in 0..gates::WARMUP {
+            paying.record(0, 1 << 40);
+        }
+        for (link_rate, pays) in [(1u64 << 62, false), (1, true)] {
+            let cfg = Config {
+                link_rate,
+                ..Config::default()
+            };
+            let ps = cfg.page_size;
+            let mut enc = Encoder::with_seed(cfg, 5).unwrap();
+            let mut rng = 0x1234_5678_u64;
+            let mut mem = vec![0u8; 1200 * ps];
+            scribble_text(&mut mem, &mut rng);
+            enc.begin_epoch(0).unwrap();
+            let (mut at_measure, mut payload_at_measure) = (None, 0);
+            for (p, page) in mem.chunks(ps).enumerate() {
+                let g = &mut enc.w.gates;
+                (g.analysis_uncached, g.compress) = (paying, paying);
+                enc.add_page((p * ps) as u64, page).unwrap();
+                let out = &enc.w.out;
+                if at_measure.is_none() && out.measured_early() {
+                    at_measure = Some(out.contexts_noted());
+                    payload_at_measure = out.frame.len() - HEADER_LEN;
+                }
+            }
+            let out = &enc.w.out;
+            let (contexts, payload) = (out.contexts_noted(), out.frame.len() - HEADER_LEN);
+            let at_measure = at_measure.expect("the frame was measured early");
+            assert!(
+                (4 * ENTROPY_SAMPLE..4 * ENTROPY_SAMPLE + 2 * ps).contains(&payload_at_measure),
+                "measured at {payload_at_measure} bytes"
+            );
+            assert!(
+                payload > 2 * payload_at_measure,
+                "a frame of {payload} bytes"
+            );
+            assert!(at_measure > 0, "the sample had literals");
+            if pays {
+                assert!(contexts > at_measure, "contexts stopped on a paying frame");
+            } else {
+                assert_eq!(contexts, at_measure, "contexts after a verdict of no");
+            }
+            let frame = enc.end_epoch().unwrap();
+            let coded = crate::format::open(frame).unwrap().0.flags & crate::format::FLAG_ENTROPY;
+            assert_eq!(coded != 0, pays);
+            let mut replica = vec![0u8; mem.len()];
+            Decoder::new(cfg)
+                .unwrap()
+                .apply_flat(frame, &mut replica)
+                .unwrap();
+            assert!(replica == mem, "link rate {link_rate}");
         }
     }
 

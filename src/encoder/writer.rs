@@ -5,7 +5,7 @@ use super::{count, Kind, Work};
 use crate::budget::grow_to;
 use crate::compress::Codec;
 use crate::config::Fallback;
-use crate::encoder::gates::Verdict;
+use crate::encoder::gates::{Gate, Verdict};
 use crate::entropy::{self, context, EntropyEncoder};
 use crate::error::Error;
 use crate::format::{self, op, varint, Header, HEADER_LEN, TRAILER_LEN};
@@ -15,10 +15,14 @@ use std::time::Instant;
 /// With a link rate, the entropy gate measures a frame on its first ops when it needs a
 /// measurement (warm-up, probes), instead of coding it whole: on a fast link the first frame, a
 /// full transfer of memory, would otherwise be coded only to learn that coding does not pay (on
-/// the JVM trace at 25 Gbit/s that was a third of the encoding time). The sample is the largest
-/// of these sizes (payload bytes, whole ops) that is at most a quarter of the frame's payload;
-/// smaller frames are measured whole.
-const ENTROPY_SAMPLES: [usize; 2] = [256 << 10, 1 << 20];
+/// the JVM trace at 25 Gbit/s that was a third of the encoding time). The models are measured
+/// on the first of these sizes (payload bytes, whole ops) as soon as the frame holds four times
+/// that (see [`Early`]); the plain tier's probe at the close takes the largest that is at most a
+/// quarter of the frame's payload. Smaller frames are measured whole.
+const ENTROPY_SAMPLES: [usize; 2] = [ENTROPY_SAMPLE, 1 << 20];
+
+/// The sample the models are measured on while the frame is written ([`Early`]).
+pub(super) const ENTROPY_SAMPLE: usize = 256 << 10;
 
 /// Where a frame's first ops of one of [`ENTROPY_SAMPLES`] bytes end (0: not yet) and how many
 /// literal contexts they have (`None` when the frame's contexts were already given up).
@@ -50,6 +54,8 @@ pub(super) struct FrameWriter {
     track_pages: bool,
     /// Where the frame's first ops of each of [`ENTROPY_SAMPLES`] bytes or more end, once they do.
     samples: [Sample; ENTROPY_SAMPLES.len()],
+    /// The entropy gate's measurement of the open frame on its first ops.
+    early: Early,
     /// The page of the last op (addresses are coded relative to it).
     prev_page: u64,
     pub(super) op_count: u32,
@@ -129,6 +135,28 @@ impl EntropyRate {
 /// frame varies with its contents (and with what else the machine does).
 const SLACK_MARGIN: f64 = 1.5;
 
+/// Where the open frame stands with the entropy gate measuring it ([`Verdict::Measure`]).
+///
+/// The models are measured on the frame's first ops while it is being written, not when it
+/// closes: a frame whose measurement says coding does not pay then works out no more literal
+/// contexts (on a 2.5 Gbit/s link, where coding never pays, the contexts of the warm-up frames
+/// cost 5-7% of the encoder's time on the real traces).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Early {
+    /// Nothing to measure: the gate opened or closed the frame, or there is no entropy stage.
+    Off,
+    /// To be measured on its first [`ENTROPY_SAMPLES`]`[0]` bytes once it holds four times that.
+    Due,
+    /// Measured: coding the first `bytes` of payload took `ns` and saved `saved` bytes, and the
+    /// gate, that measurement scaled to the frame as it then was, said whether coding `pays`.
+    Taken {
+        ns: u64,
+        saved: u64,
+        bytes: u64,
+        pays: bool,
+    },
+}
+
 /// The open epoch's frame, when an epoch is sent in parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Part {
@@ -152,6 +180,7 @@ impl FrameWriter {
             in_frame: PageSet::default(),
             track_pages,
             samples: Default::default(),
+            early: Early::Off,
             prev_page: u64::MAX,
             op_count: 0,
             pages_in_frame: 0,
@@ -220,11 +249,18 @@ impl FrameWriter {
         self.frame.resize(HEADER_LEN, 0);
         self.lit_ctx_len = 0;
         self.samples = Default::default();
+        self.early = Early::Off;
         self.in_frame.clear();
         self.lit_ctx_ok = true;
         self.prev_page = u64::MAX;
         self.op_count = 0;
         self.pages_in_frame = 0;
+    }
+
+    /// Whether the entropy gate has measured the open frame on its first ops ([`Early`]).
+    #[cfg(test)]
+    pub(super) fn measured_early(&self) -> bool {
+        matches!(self.early, Early::Taken { .. })
     }
 
     /// Literal contexts worked out for the open frame so far.
@@ -366,15 +402,60 @@ impl FrameWriter {
 impl Work {
     /// Opens an empty frame. When the entropy gate is going to skip it, the frame's literal
     /// contexts are not worked out (on a link where coding does not pay they cost 4-5% of the
-    /// encoder's time for nothing); the gate is asked for its verdict only when the frame
-    /// closes, and nothing changes it in between (were it to, a frame without contexts is still
-    /// coded, its literals with one table).
+    /// encoder's time for nothing); when it is going to measure it, it does so on the frame's
+    /// first ops ([`Early`]). The gate is asked for its verdict only when the frame closes, and
+    /// nothing changes it in between (were it to, a frame without contexts is still coded, its
+    /// literals with one table).
     pub(super) fn start_frame(&mut self) {
         self.out.start(self.stats.raw.bytes);
-        if self.cfg.stages.entropy && self.gates.entropy.peek(self.cfg.link_rate) == Verdict::Closed
-        {
+        if !self.cfg.stages.entropy {
+            return;
+        }
+        match self.gates.entropy.peek(self.cfg.link_rate) {
+            Verdict::Closed => self.out.lit_ctx_ok = false,
+            Verdict::Measure => self.out.early = Early::Due,
+            Verdict::Open => {}
+        }
+    }
+
+    /// Whether the open frame is due its early measurement ([`Early`]): called after each page.
+    pub(super) fn early_measure_due(&self) -> bool {
+        self.out.early == Early::Due && self.out.frame.len() - HEADER_LEN >= 4 * ENTROPY_SAMPLES[0]
+    }
+
+    /// Measures the models on the open frame's first ops ([`Early`]); a frame the measurement
+    /// says not to code works out no more literal contexts. A frame made mostly of RAW pages so
+    /// far waits (at the close such a frame is not coded at all).
+    pub(super) fn measure_early(&mut self) {
+        let payload = (self.out.frame.len() - HEADER_LEN) as u64;
+        if self.mostly_raw(payload) {
+            return;
+        }
+        let sample = self.out.samples[0];
+        let (ns, saved) = self.code_sample(Tier::Models, sample.end, sample.lit_ctx);
+        let bytes = (sample.end - HEADER_LEN) as u64;
+        let pays = self
+            .sample_measured(ns, saved, bytes, payload)
+            .worth_it(self.cfg.link_rate);
+        // coded anyway where the slack covers it (see `entropy_code_frame`): the slack at this
+        // point stands for the frame's, both growing with the frame
+        if !pays && !self.entropy_fits_slack(Tier::Models) {
             self.out.lit_ctx_ok = false;
         }
+        self.out.early = Early::Taken {
+            ns,
+            saved,
+            bytes,
+            pays,
+        };
+    }
+
+    /// Whether the open frame's `payload` bytes are mostly pages sent RAW: with a compressor
+    /// those were found incompressible, and such a payload is not worth coding (without one,
+    /// RAW pages may well be compressible).
+    fn mostly_raw(&self, payload: u64) -> bool {
+        let raw = self.stats.raw.bytes - self.out.raw_at_start;
+        self.cfg.fallback != Fallback::None && raw * 8 >= payload * 7
     }
 
     /// Closes the open frame of `epoch` (with `partial`, a part of the epoch with more to come):
@@ -421,9 +502,7 @@ impl Work {
         // with a compressor, pages sent RAW were found incompressible; a payload made of little
         // else is not worth coding (without one, RAW pages may well be compressible)
         let payload = (self.out.frame.len() - HEADER_LEN) as u64;
-        let raw = self.stats.raw.bytes - self.out.raw_at_start;
-        let incompressible = self.cfg.fallback != Fallback::None && raw * 8 >= payload * 7;
-        if !self.cfg.stages.entropy || payload == 0 || incompressible {
+        if !self.cfg.stages.entropy || payload == 0 || self.mostly_raw(payload) {
             return false;
         }
         let models = match self.gates.entropy.verdict(self.cfg.link_rate) {
@@ -431,9 +510,24 @@ impl Work {
             Verdict::Closed => false,
             // a large frame is measured on its first ops: coding it whole to learn that it
             // does not pay would cost what the gate is there to save
-            Verdict::Measure => match self.out.sample_for(payload) {
-                None => true,
-                Some(sample) => self.entropy_sample_pays(sample, payload),
+            Verdict::Measure => match self.out.early {
+                Early::Taken {
+                    ns,
+                    saved,
+                    bytes,
+                    pays,
+                } => {
+                    // the measurement stays the gate's only when the frame is then not coded
+                    // (coded, the whole frame's measurement replaces it)
+                    if !pays {
+                        self.gates.entropy = self.sample_measured(ns, saved, bytes, payload);
+                    }
+                    pays
+                }
+                Early::Off | Early::Due => match self.out.sample_for(payload) {
+                    None => true,
+                    Some(sample) => self.entropy_sample_pays(sample, payload),
+                },
             },
         } || self.entropy_fits_slack(Tier::Models);
         // where the models do not pay, one table a stream (a third of their time) may still
@@ -534,14 +628,21 @@ impl Work {
     fn entropy_sample_pays(&mut self, sample: Sample, payload: u64) -> bool {
         let Sample { end, lit_ctx } = sample;
         let (ns, saved) = self.code_sample(Tier::Models, end, lit_ctx);
-        let scale = payload as f64 / (end - HEADER_LEN) as f64;
-        let mut measured = self.gates.entropy;
-        measured.record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
+        let measured = self.sample_measured(ns, saved, (end - HEADER_LEN) as u64, payload);
         let pays = measured.worth_it(self.cfg.link_rate);
         if !pays {
             self.gates.entropy = measured;
         }
         pays
+    }
+
+    /// The entropy gate after a use measured on a sample of `bytes` payload bytes (coding it
+    /// took `ns` and saved `saved` bytes), scaled to a frame of `payload` bytes.
+    fn sample_measured(&self, ns: u64, saved: u64, bytes: u64, payload: u64) -> Gate {
+        let scale = payload as f64 / bytes as f64;
+        let mut measured = self.gates.entropy;
+        measured.record((ns as f64 * scale) as u64, (saved as f64 * scale) as u64);
+        measured
     }
 
     /// Appends the op held in `best` (tag byte, then body) for `page_idx`, whose content is
