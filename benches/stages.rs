@@ -13,8 +13,9 @@
 //! - `share`: `ShareTable` insert and lookup (ops/s) vs `HashMap<u64, u64>` of the same capacity.
 //! - `delta/{1,16,64,512}B`: `delta::encode` / `delta::decode` vs `xbzrle::encode_scalar_reference`
 //!   (QEMU-style scalar XBZRLE encoder), on pages with that many changed bytes.
-//! - `compress/{text,random}`: `Lz4` (libfgbi's matcher, `fgbi::lz`), its peers lz4_flex's
-//!   compressor and `Deflate::new(1)`, and a raw copy, per 4 KiB page.
+//! - `compress/{text,random}`: `Lz4` (libfgbi's matcher, `fgbi::lz`), `greedy` (libfgbi's
+//!   greedy parse, `fgbi::lz::Greedy`), their peers lz4_flex's compressor (a greedy parse) and
+//!   `Deflate::new(1)`, and a raw copy, per 4 KiB page.
 //! - `compress_dict/heap`: `Lz4::compress_with_dict` vs lz4_flex's `compress_into_with_dict` on
 //!   heap-like pages against their previous version (an object moved, words rewritten, fresh
 //!   bytes); both print their size ratio.
@@ -287,9 +288,11 @@ fn bench_compress(c: &mut Criterion) {
         let mut sizes = Vec::new();
         let mut lz4 = Lz4::default();
         let mut flex = Lz4Flex;
+        let mut greedy = GreedyLz4(fgbi::lz::Greedy::new());
         let mut deflate = Deflate::new(1);
         for (cname, comp) in [
             ("lz4", &mut lz4 as &mut dyn Compressor),
+            ("greedy", &mut greedy as &mut dyn Compressor),
             ("lz4_flex", &mut flex as &mut dyn Compressor),
             ("deflate1", &mut deflate as &mut dyn Compressor),
         ] {
@@ -321,8 +324,20 @@ fn bench_compress(c: &mut Criterion) {
     }
 }
 
-/// The peer: lz4_flex's own block compressor (greedy parse), which libfgbi used before
-/// `fgbi::lz`.
+/// libfgbi's greedy parse (`fgbi::lz::Greedy`, the encoder's fastest compressor), whose peer
+/// is lz4_flex's compressor (the same parse).
+struct GreedyLz4(fgbi::lz::Greedy);
+
+impl Compressor for GreedyLz4 {
+    fn codec(&self) -> fgbi::compress::Codec {
+        fgbi::compress::Codec::Lz4
+    }
+    fn compress(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        self.0.compress(input, out)
+    }
+}
+
+/// The peer: lz4_flex's own block compressor (greedy parse).
 struct Lz4Flex;
 
 impl Compressor for Lz4Flex {

@@ -5,7 +5,7 @@
 //! Callers pass a buffer one byte shorter than the input, so `None` means "compression does not
 //! pay: send it raw". Nothing here allocates per call after construction.
 
-use crate::lz4::PageLz;
+use crate::lz4::{greedy, Greedy, PageLz};
 use miniz_oxide::deflate::core::{
     compress as deflate_compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
     TDEFLStatus,
@@ -94,7 +94,9 @@ pub trait Compressor {
 #[derive(Debug, Default, Clone)]
 pub struct Lz4 {
     lz: PageLz,
-    /// Room for lz4_flex's worst case (it wants it whatever the caller's limit).
+    greedy: Greedy,
+    /// Room for lz4_flex's worst case (it wants it whatever the caller's limit), for the greedy
+    /// parse of inputs longer than [`greedy::MAX_INPUT`].
     greedy_out: Vec<u8>,
 }
 
@@ -102,15 +104,24 @@ impl Lz4 {
     /// An lz4 compressor sized up front for inputs (and dictionaries) up to `len` bytes, so no
     /// call on such inputs allocates (the default one allocates on first need).
     pub fn with_input_len(len: usize) -> Lz4 {
+        let long = if len > greedy::MAX_INPUT {
+            lz4_flex::block::get_maximum_output_size(len)
+        } else {
+            0
+        };
         Lz4 {
             lz: PageLz::with_window(2 * len),
-            greedy_out: vec![0; lz4_flex::block::get_maximum_output_size(len)],
+            greedy: Greedy::new(),
+            greedy_out: vec![0; long],
         }
     }
 
-    /// `input` compressed with a greedy parse (lz4_flex's) into `out`; `None` when the result
-    /// would not fit in `out`.
+    /// `input` compressed with a greedy parse into `out` (libfgbi's [`Greedy`] up to 64 KiB,
+    /// lz4_flex's beyond); `None` when the result would not fit in `out`.
     pub fn compress_greedy(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        if input.len() <= greedy::MAX_INPUT {
+            return self.greedy.compress(input, out);
+        }
         let need = lz4_flex::block::get_maximum_output_size(input.len());
         if self.greedy_out.len() < need {
             self.greedy_out.resize(need, 0);
@@ -280,7 +291,7 @@ impl Engine {
     }
 
     /// [`compress`](Self::compress) at the compressor's fastest: lz4 with a greedy parse (one
-    /// candidate per position, no look-ahead: lz4_flex's, the parse of liblz4's default level),
+    /// candidate per position, no look-ahead: [`Greedy`], the parse of liblz4's default level),
     /// about twice as fast as libfgbi's matcher for a few percent more bytes; deflate as
     /// configured. The output is a standard lz4 block, read by the same decoder.
     pub fn compress_fast(&mut self, input: &[u8], out: &mut [u8]) -> Option<(Codec, usize)> {

@@ -41,14 +41,18 @@
 //! ```
 
 //!
-//! [`PageLz`] is the matcher (`matcher.rs`); [`decompress`] and [`validate`] (`decode.rs`) read any
-//! lz4 block, with or without a preset dictionary, and refuse malformed ones with an [`Error`].
+//! [`PageLz`] is the matcher (`matcher.rs`); [`Greedy`] (`greedy.rs`) the encoder's fastest
+//! compressor, a greedy parse of a page without dictionary; [`decompress`] and [`validate`]
+//! (`decode.rs`) read any lz4 block, with or without a preset dictionary, and refuse malformed
+//! ones with an [`Error`].
 
 mod decode;
+pub mod greedy;
 mod matcher;
 
 pub(crate) use decode::copy_match;
 pub use decode::{decompress, validate};
+pub use greedy::Greedy;
 pub use matcher::PageLz;
 
 /// Shortest match the lz4 format codes.

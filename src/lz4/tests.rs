@@ -166,45 +166,198 @@ fn too_small_an_output_is_none_and_never_a_partial_block() {
     check_block(&out[..n], &old, &new);
 }
 
-/// The greedy parse (`Lz4::compress_greedy`: lz4_flex's compressor, built without its bounds
-/// checks because they cost a fifth of its speed) writes blocks that keep the lz4 format rules
-/// and decode to their input, from the empty input to whole pages of every kind; an output one
-/// byte short of the block gets `None`. Run under Miri too, which checks the unchecked writes.
-#[test]
-fn the_greedy_parse_writes_blocks_that_decode_to_their_input() {
+/// The greedy parse written plainly (bounds-checked reads, one candidate table of `usize`, a
+/// growing output, matches extended a byte at a time): the rules [`Greedy`] follows, to which
+/// its output is compared byte for byte.
+fn greedy_plain(src: &[u8]) -> Vec<u8> {
+    fn push_ext(out: &mut Vec<u8>, mut n: usize) {
+        while n >= 255 {
+            out.push(255);
+            n -= 255;
+        }
+        out.push(n as u8);
+    }
+    fn sequence(out: &mut Vec<u8>, lits: &[u8], off: usize, ml: usize) {
+        let (l, m) = (lits.len(), ml.saturating_sub(MIN_MATCH));
+        let match_nibble = if ml > 0 { m.min(15) } else { 0 };
+        out.push(((l.min(15) << 4) | match_nibble) as u8);
+        if l >= 15 {
+            push_ext(out, l - 15);
+        }
+        out.extend_from_slice(lits);
+        if ml > 0 {
+            out.extend_from_slice(&(off as u16).to_le_bytes());
+            if m >= 15 {
+                push_ext(out, m - 15);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let len = src.len();
+    if len <= MFLIMIT {
+        sequence(&mut out, src, 0, 0);
+        return out;
+    }
+    let hash = |at: usize| {
+        let v = u64::from_le_bytes(src[at..at + 8].try_into().unwrap());
+        ((v << 24).wrapping_mul(889_523_592_379) >> 52) as usize
+    };
+    let mut table = vec![0usize; 4096];
+    let (mflimit, matchlimit) = (len - MFLIMIT, len - LAST_LITERALS);
+    let (mut anchor, mut p) = (0, 1);
+    'sequences: loop {
+        let mut probes = 32;
+        let mut c = loop {
+            let cur = p;
+            p = cur + probes / 32;
+            probes += 1;
+            if cur > mflimit {
+                break 'sequences;
+            }
+            let k = hash(cur);
+            let c = std::mem::replace(&mut table[k], cur);
+            if src[c..c + 4] == src[cur..cur + 4] {
+                p = cur;
+                break c;
+            }
+        };
+        while p > anchor && c > 0 && src[p - 1] == src[c - 1] {
+            (p, c) = (p - 1, c - 1);
+        }
+        let mut ml = MIN_MATCH;
+        while p + ml < matchlimit && src[c + ml] == src[p + ml] {
+            ml += 1;
+        }
+        sequence(&mut out, &src[anchor..p], p - c, ml);
+        p += ml;
+        anchor = p;
+        if p > mflimit {
+            break;
+        }
+        table[hash(p - 2)] = p - 2;
+    }
+    sequence(&mut out, &src[anchor..], 0, 0);
+    out
+}
+
+/// Inputs for the greedy parse: every length up to a little past the shortest that may hold a
+/// match, pages of every kind (heap-like, random, zero, text) and a run of equal bytes long
+/// enough for multi-byte length extensions; the largest input it takes (64 KiB) but under Miri.
+fn greedy_inputs() -> Vec<Vec<u8>> {
     let mut r = xorshift(5);
     let random: Vec<u8> = (0..4096).map(|_| r() as u8).collect();
     let text = b"GET /api/v1/users/1042 HTTP/1.1\r\nHost: example\r\n".repeat(80);
     let mut inputs: Vec<Vec<u8>> = (0..=MFLIMIT + 2)
         .map(|n| heap_page(n as u64)[..n].to_vec())
         .collect();
+    let mut runs = heap_page(33);
+    runs[100..1200].fill(7);
     inputs.extend([
         heap_page(31),
         heap_page(32)[..1500].to_vec(),
         random,
         vec![0; 4096],
         text,
+        runs,
     ]);
-    let mut lz = crate::compress::Lz4::default();
-    for input in &inputs {
+    if !cfg!(miri) {
+        let big: Vec<u8> = (0..16).flat_map(|i| heap_page(40 + i % 5)).collect();
+        assert_eq!(big.len(), greedy::MAX_INPUT);
+        inputs.push(big);
+    }
+    inputs
+}
+
+/// [`Greedy`] (unchecked reads and 16-byte literal copies) writes exactly the block of the
+/// plain parse above, on every input; the block keeps the lz4 format rules and decodes to its
+/// input with lz4_flex and with our decoder; the compressor's table left from one input changes
+/// nothing for the next. Run under Miri too, which checks the unchecked reads and copies.
+#[test]
+fn the_greedy_parse_writes_the_plain_parses_blocks_which_decode_to_their_input() {
+    let mut g = Greedy::new();
+    for input in &greedy_inputs() {
         let mut out = vec![0u8; input.len() + input.len() / 255 + 16];
-        let n = lz
-            .compress_greedy(input, &mut out)
+        let n = g
+            .compress(input, &mut out)
             .unwrap_or_else(|| panic!("a {}-byte input fits its worst case", input.len()));
+        assert!(
+            out[..n] == greedy_plain(input)[..],
+            "{} bytes: not the plain parse's block",
+            input.len()
+        );
         check_block(&out[..n], &[], input);
         let mut back = vec![0u8; input.len()];
         assert_eq!(decompress(&out[..n], &[], &mut back), Ok(()));
         assert_eq!(&back, input);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// On inputs of any length up to two pages made of heap words, runs and copies of earlier
+    /// stretches, [`Greedy`] writes the plain parse's block.
+    #[test]
+    #[cfg_attr(miri, ignore)] // proptest's failure persistence needs getcwd, which Miri refuses
+    fn greedy_blocks_are_the_plain_parses(seed in any::<u64>(), len in 0usize..8192) {
+        let mut r = xorshift(seed | 1);
+        let mut input: Vec<u8> = Vec::with_capacity(len + 64);
+        while input.len() < len {
+            match r() % 4 {
+                0 => input.extend_from_slice(&heap_page(r())[..8 + (r() % 64) as usize]),
+                1 => input.extend(std::iter::repeat_n(r() as u8, (r() % 300) as usize)),
+                2 if !input.is_empty() => {
+                    let from = (r() as usize) % input.len();
+                    let n = ((r() % 200) as usize).min(input.len() - from);
+                    input.extend_from_within(from..from + n);
+                }
+                _ => input.push(r() as u8),
+            }
+        }
+        input.truncate(len);
+        let mut out = vec![0u8; len + len / 255 + 16];
+        let n = Greedy::new().compress(&input, &mut out).unwrap();
+        prop_assert!(out[..n] == greedy_plain(&input)[..]);
+        check_block(&out[..n], &[], &input);
+    }
+}
+
+/// An output of exactly the block's length gets the block; one byte shorter, `None` (never a
+/// partial block), for inputs whose last sequence is long or short and whose literals end near
+/// the output's end (where the 16-byte copies must not run past it).
+#[test]
+fn the_greedy_parse_fills_an_output_of_exactly_its_length_and_no_shorter() {
+    let mut g = Greedy::new();
+    for input in &greedy_inputs() {
+        let block = greedy_plain(input);
+        let n = block.len();
+        let mut exact = vec![0u8; n];
+        assert_eq!(
+            g.compress(input, &mut exact),
+            Some(n),
+            "{} bytes",
+            input.len()
+        );
+        assert!(exact == block);
         if n > 0 {
             let mut short = vec![0u8; n - 1];
-            assert_eq!(
-                lz.compress_greedy(input, &mut short),
-                None,
-                "{} bytes",
-                input.len()
-            );
+            assert_eq!(g.compress(input, &mut short), None, "{} bytes", input.len());
         }
     }
+}
+
+/// Past 64 KiB [`Greedy`] refuses the input (its positions are 16-bit) and
+/// `Lz4::compress_greedy` hands it to lz4_flex: the block still decodes to the input.
+#[test]
+#[cfg_attr(miri, ignore)] // 64 KiB through lz4_flex and our decoder: minutes under Miri
+fn inputs_past_64_kib_take_lz4_flexs_greedy_parse() {
+    let input: Vec<u8> = (0..17).flat_map(|i| heap_page(50 + i % 3)).collect();
+    assert!(input.len() > greedy::MAX_INPUT);
+    let mut out = vec![0u8; input.len() + input.len() / 255 + 16];
+    assert_eq!(Greedy::new().compress(&input, &mut out), None);
+    let n = crate::compress::Lz4::default()
+        .compress_greedy(&input, &mut out)
+        .expect("worst case fits");
+    check_block(&out[..n], &[], &input);
 }
 
 #[test]
