@@ -25,8 +25,9 @@
 //! With its analysis gate closed a page is sent compressed whole (where the compressor's gate
 //! lets it) or RAW, as a per-page sender would; what that costs ([`ShedCost`]) is what the
 //! analysis and the compressor are credited beyond. The page cache still learns such a page
-//! while sending and storing it keep up with the link ([`StoreCost`]), so probes can find the
-//! deltas of a workload that turns delta-friendly.
+//! while the analysis of cached pages runs and sending and storing it keep up with the link
+//! ([`StoreCost`]); otherwise one page in [`PROBE_EVERY`], so probes can find the deltas of a
+//! workload that turns delta-friendly.
 //!
 //! ```
 //! use fgbi::adapt::Gate;
@@ -254,6 +255,17 @@ impl StoreCost {
         if self.kept(link_rate, page_size, shed_ns) {
             return true;
         }
+        self.since_probe += 1;
+        if self.since_probe >= PROBE_EVERY {
+            self.since_probe = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Where the cache is not kept up for another reason: whether to store the next page as a
+    /// probe (one in [`PROBE_EVERY`]).
+    pub fn probe_due(&mut self) -> bool {
         self.since_probe += 1;
         if self.since_probe >= PROBE_EVERY {
             self.since_probe = 0;
