@@ -16,6 +16,7 @@
 //!
 //! The output is the standard lz4 block format, read by any lz4 block decoder.
 
+use super::sink::{read32, read64, Sink};
 use super::{LAST_LITERALS, MFLIMIT, MIN_MATCH};
 
 /// Bits of a hash table index.
@@ -27,9 +28,6 @@ pub const MAX_INPUT: usize = 1 << 16;
 
 /// The probe step grows by one byte every `2^SKIP_TRIGGER` probes without a match.
 const SKIP_TRIGGER: u32 = 5;
-
-/// Literal runs up to this long are copied in one fixed-size move where the room allows.
-const WIDE_COPY: usize = 16;
 
 /// The greedy parse's state: its hash table, allocated once.
 #[derive(Clone)]
@@ -58,16 +56,6 @@ fn hash5(v: u64) -> usize {
     ((v << 24).wrapping_mul(889_523_592_379) >> (64 - HASH_BITS)) as usize
 }
 
-/// Bytes of the length extension (the bytes after a token's nibble) of a count of `n`.
-#[inline(always)]
-fn ext_len(n: usize) -> usize {
-    if n >= 15 {
-        (n - 15) / 255 + 1
-    } else {
-        0
-    }
-}
-
 impl Greedy {
     /// A greedy parse with its table allocated.
     pub fn new() -> Greedy {
@@ -77,24 +65,26 @@ impl Greedy {
     /// `input` (at most [`MAX_INPUT`] bytes) compressed into `out` as one lz4 block; `None` when
     /// the block does not fit in `out`, or the input is longer than [`MAX_INPUT`].
     pub fn compress(&mut self, input: &[u8], out: &mut [u8]) -> Option<usize> {
-        let mut w = Writer { out, pos: 0 };
+        let mut sink = Sink::new(out);
         if input.len() > MAX_INPUT {
             return None;
         }
         if input.len() <= MFLIMIT {
             // too short for any match the format allows
-            w.sequence(input, 0, input.len(), 0, 0)?;
-            return Some(w.pos);
+            sink.sequence(input, input.len(), 0, 0)?;
+            return Some(sink.len());
         }
         self.table.fill(0);
-        self.parse(input, &mut w)?;
-        Some(w.pos)
+        self.parse(input, &mut sink)?;
+        Some(sink.len())
     }
 
     /// The sequences of `src` (more than [`MFLIMIT`], at most [`MAX_INPUT`] bytes; the table
-    /// cleared) appended to `w`.
+    /// cleared) appended to `sink`. Reads stay within `src` (see `sink`): probes at positions up
+    /// to `len - MFLIMIT` read 8 bytes, candidates lie before them, and matches are extended 8
+    /// bytes at a time only while those end before `len - LAST_LITERALS`.
     #[inline(always)]
-    fn parse(&mut self, src: &[u8], w: &mut Writer) -> Option<()> {
+    fn parse(&mut self, src: &[u8], sink: &mut Sink) -> Option<()> {
         let len = src.len();
         debug_assert!(len > MFLIMIT && len <= MAX_INPUT);
         // the last position a match may start at, and where every match ends at the latest
@@ -113,14 +103,14 @@ impl Greedy {
                 if cur > mflimit {
                     break 'sequences;
                 }
-                let k = hash5(read_u64(src, cur));
+                let k = hash5(read64(src, cur));
                 // SAFETY: `hash5` is below `TABLE_LEN` (the top `HASH_BITS` bits of a u64)
                 let slot = unsafe { table.get_unchecked_mut(k) };
                 c = *slot as usize;
                 // `cur < MAX_INPUT`, so it fits
                 *slot = cur as u16;
                 // the table holds positions already passed (or 0): `c < cur`
-                if read_u32(src, c) == read_u32(src, cur) {
+                if read32(src, c) == read32(src, cur) {
                     p = cur;
                     break;
                 }
@@ -147,14 +137,14 @@ impl Greedy {
                     }
                     break;
                 }
-                let x = read_u64(src, c + ml) ^ read_u64(src, p + ml);
+                let x = read64(src, c + ml) ^ read64(src, p + ml);
                 if x != 0 {
                     ml += (x.trailing_zeros() / 8) as usize;
                     break;
                 }
                 ml += 8;
             }
-            w.sequence(src, anchor, p - anchor, p - c, ml)?;
+            sink.sequence(&src[anchor..], p - anchor, p - c, ml)?;
             p += ml;
             anchor = p;
             if p > mflimit {
@@ -163,100 +153,8 @@ impl Greedy {
             // the match's second-to-last position, for the matches that follow
             let q = p - 2;
             // SAFETY: as above
-            unsafe { *table.get_unchecked_mut(hash5(read_u64(src, q))) = q as u16 };
+            unsafe { *table.get_unchecked_mut(hash5(read64(src, q))) = q as u16 };
         }
-        w.sequence(src, anchor, len - anchor, 0, 0)
+        sink.sequence(&src[anchor..], len - anchor, 0, 0)
     }
-}
-
-/// The 8 bytes of `src` at `at`, little-endian. The callers keep `at + 8 <= src.len()`
-/// (positions up to `len - MFLIMIT`, and match extension before `len - LAST_LITERALS`).
-#[inline(always)]
-fn read_u64(src: &[u8], at: usize) -> u64 {
-    debug_assert!(at + 8 <= src.len());
-    // SAFETY: `at + 8 <= src.len()` (above); an unaligned read of plain bytes
-    u64::from_le(unsafe { src.as_ptr().add(at).cast::<u64>().read_unaligned() })
-}
-
-/// The 4 bytes of `src` at `at`; `at + 4 <= src.len()` as for [`read_u64`].
-#[inline(always)]
-fn read_u32(src: &[u8], at: usize) -> u32 {
-    debug_assert!(at + 4 <= src.len());
-    // SAFETY: `at + 4 <= src.len()` (above); an unaligned read of plain bytes
-    unsafe { src.as_ptr().add(at).cast::<u32>().read_unaligned() }
-}
-
-/// The output block being written.
-struct Writer<'a> {
-    out: &'a mut [u8],
-    pos: usize,
-}
-
-impl Writer<'_> {
-    /// Appends one sequence: the `l` literals of `src` at `anchor`, then, when `ml > 0`, a match
-    /// of `ml` bytes `off` back. `None` when it does not fit in the output.
-    #[inline(always)]
-    fn sequence(
-        &mut self,
-        src: &[u8],
-        anchor: usize,
-        l: usize,
-        off: usize,
-        ml: usize,
-    ) -> Option<()> {
-        debug_assert!(anchor + l <= src.len());
-        let m = ml.saturating_sub(MIN_MATCH);
-        let tail = if ml > 0 { 2 + ext_len(m) } else { 0 };
-        let need = 1 + ext_len(l) + l + tail;
-        if self.out.len() - self.pos < need {
-            return None;
-        }
-        let out = &mut *self.out;
-        let mut o = self.pos;
-        let token = o;
-        o += 1;
-        let lit_nibble = l.min(15);
-        if l >= 15 {
-            o = put_ext(out, o, l - 15);
-        }
-        if l <= WIDE_COPY && anchor + WIDE_COPY <= src.len() && o + WIDE_COPY <= out.len() {
-            // SAFETY: `anchor + WIDE_COPY <= src.len()` and `o + WIDE_COPY <= out.len()`
-            // (checked); the bytes past the `l` literals are overwritten by what follows or lie
-            // past the block's end
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    src.as_ptr().add(anchor),
-                    out.as_mut_ptr().add(o),
-                    WIDE_COPY,
-                )
-            };
-        } else {
-            out[o..o + l].copy_from_slice(&src[anchor..anchor + l]);
-        }
-        o += l;
-        let mut match_nibble = 0;
-        if ml > 0 {
-            out[o..o + 2].copy_from_slice(&(off as u16).to_le_bytes());
-            o += 2;
-            match_nibble = m.min(15);
-            if m >= 15 {
-                o = put_ext(out, o, m - 15);
-            }
-        }
-        out[token] = ((lit_nibble << 4) | match_nibble) as u8;
-        self.pos = o;
-        Some(())
-    }
-}
-
-/// Writes the length extension of `n` (a count less its nibble's 15) at `o`; where it ends.
-#[inline(always)]
-fn put_ext(out: &mut [u8], mut o: usize, mut n: usize) -> usize {
-    while n >= 255 {
-        out[o] = 255;
-        o += 1;
-        n -= 255;
-    }
-    out[o] = n as u8;
-    o + 1
 }

@@ -1,5 +1,6 @@
 //! The matcher: [`PageLz`] finds matches in a page and its dictionary and writes lz4 sequences.
 
+use super::sink::{read32, read64, Sink};
 use super::{LAST_LITERALS, MAX_OFFSET, MFLIMIT, MIN_MATCH};
 
 /// Hash table entries (as a power of two): 8192 positions, 32 KiB.
@@ -31,28 +32,12 @@ impl std::fmt::Debug for PageLz {
     }
 }
 
-// The matcher reads the window 4 and 8 bytes at a time without bounds checks: measured 8% of
-// its time on real pages (`lz` bench). Every caller in this module reads at `i` with
+// The matcher reads the window 4 and 8 bytes at a time without bounds checks (`sink::read32`,
+// `sink::read64`): measured 8% of its time on real pages (`lz` bench). Every caller in this module reads at `i` with
 // `i + 8 <= end + WINDOW_PAD`: hash reads start at most `MFLIMIT` (12) bytes before the end of
 // the input, dictionary positions at least 4 before it, and `common` stops 8 bytes short of its
 // limit, which is at most the end of the input. The debug assertions check it in every test build;
 // Miri runs the module's tests (`.ci/run`).
-
-/// The 4 bytes at `w[i..]`, little-endian; `i + 4 <= w.len()`.
-#[inline(always)]
-fn read32(w: &[u8], i: usize) -> u32 {
-    debug_assert!(i + 4 <= w.len());
-    // SAFETY: every caller keeps `i + 4 <= w.len()` (see above); unaligned reads are allowed.
-    unsafe { (w.as_ptr().add(i) as *const u32).read_unaligned() }.to_le()
-}
-
-/// The 8 bytes at `w[i..]`, little-endian; `i + 8 <= w.len()`.
-#[inline(always)]
-fn read64(w: &[u8], i: usize) -> u64 {
-    debug_assert!(i + 8 <= w.len());
-    // SAFETY: every caller keeps `i + 8 <= w.len()` (see above); unaligned reads are allowed.
-    unsafe { (w.as_ptr().add(i) as *const u64).read_unaligned() }.to_le()
-}
 
 /// Hash of the 5 bytes at `w[i..]` (5 rather than the 4 a match needs: fewer short matches that
 /// cost more than their literals after entropy coding; measured on the five traces).
@@ -118,60 +103,6 @@ fn find(
     best
 }
 
-/// Writes lz4 sequences into a caller's buffer; `None` once they do not fit.
-struct Sink<'a> {
-    out: &'a mut [u8],
-    o: usize,
-}
-
-impl Sink<'_> {
-    #[inline(always)]
-    fn length_ext(&mut self, mut n: usize) {
-        while n >= 255 {
-            self.out[self.o] = 255;
-            self.o += 1;
-            n -= 255;
-        }
-        self.out[self.o] = n as u8;
-        self.o += 1;
-    }
-
-    /// One sequence: `l` literals (the first `l` bytes of `lits_pad`, which may run on), then
-    /// (when `mlen > 0`) a match of `mlen` bytes at `offset`.
-    #[inline(always)]
-    fn sequence(&mut self, lits_pad: &[u8], l: usize, offset: usize, mlen: usize) -> Option<()> {
-        let m = mlen.saturating_sub(MIN_MATCH);
-        let ext = |n: usize| if n >= 15 { (n - 15) / 255 + 1 } else { 0 };
-        let need = 1 + ext(l) + l + if mlen > 0 { 2 + ext(m) } else { 0 };
-        if self.out.len() - self.o < need {
-            return None;
-        }
-        let lit_nib = l.min(15);
-        let match_nib = if mlen == 0 { 0 } else { m.min(15) };
-        self.out[self.o] = ((lit_nib << 4) | match_nib) as u8;
-        self.o += 1;
-        if l >= 15 {
-            self.length_ext(l - 15);
-        }
-        if l <= 16 && lits_pad.len() >= 16 && self.out.len() - self.o >= 16 {
-            // one fixed 16-byte move instead of a call for the short runs most sequences have;
-            // the bytes past the run are overwritten by what follows or lie past the block
-            self.out[self.o..self.o + 16].copy_from_slice(&lits_pad[..16]);
-        } else {
-            self.out[self.o..self.o + l].copy_from_slice(&lits_pad[..l]);
-        }
-        self.o += l;
-        if mlen > 0 {
-            self.out[self.o..self.o + 2].copy_from_slice(&(offset as u16).to_le_bytes());
-            self.o += 2;
-            if m >= 15 {
-                self.length_ext(m - 15);
-            }
-        }
-        Some(())
-    }
-}
-
 impl PageLz {
     /// A compressor with an empty history.
     pub fn new() -> PageLz {
@@ -210,10 +141,10 @@ impl PageLz {
         let end = self.window.len();
         self.window.extend_from_slice(&[0; WINDOW_PAD]);
         let w = &self.window[..];
-        let mut sink = Sink { out, o: 0 };
+        let mut sink = Sink::new(out);
         if input.len() < MFLIMIT + 1 {
             sink.sequence(input, input.len(), 0, 0)?;
-            return Some(sink.o);
+            return Some(sink.len());
         }
         let table = &mut self.table[..];
         // Index every dictionary position.
@@ -258,6 +189,6 @@ impl PageLz {
             }
         }
         sink.sequence(&w[anchor..], end - anchor, 0, 0)?;
-        Some(sink.o)
+        Some(sink.len())
     }
 }

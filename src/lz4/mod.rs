@@ -49,6 +49,7 @@
 mod decode;
 pub mod greedy;
 mod matcher;
+mod sink;
 
 pub(crate) use decode::copy_match;
 pub use decode::{decompress, validate};
