@@ -108,12 +108,7 @@ fn main() {
     let gb = (n * PS) as f64 / 1e9;
     let per = |x: usize| x as f64 / n as f64;
     println!("{n} changed pages over {epochs} epoch transitions of {dir}");
-    println!("lz4_flex  {flex:>11} bytes  {:.3} GB/s", gb / best_flex);
-    println!(
-        "PageLz    {ours:>11} bytes  {:.3} GB/s  ({:.1}% of lz4_flex's bytes)",
-        gb / best_ours,
-        100.0 * ours as f64 / flex as f64
-    );
+    print_pair("PageLz", (ours, best_ours), (flex, best_flex), gb);
     println!(
         "PageLz blocks: {:.1} sequences, {:.1} literal bytes, {:.1} same-position matches per page",
         per(seqs),
@@ -149,10 +144,16 @@ fn main() {
         assert_eq!(back, new);
     }
     println!("without a dictionary:");
-    println!("lz4_flex  {flex:>11} bytes  {:.3} GB/s", gb / best_flex);
+    print_pair("Greedy", (ours, best_greedy), (flex, best_flex), gb);
+}
+
+/// Prints lz4_flex's bytes and speed, then libfgbi's compressor's `name`, each as (bytes, best
+/// seconds) over `gb` GB of pages.
+fn print_pair(name: &str, (ours, ours_s): (usize, f64), (flex, flex_s): (usize, f64), gb: f64) {
+    println!("lz4_flex  {flex:>11} bytes  {:.3} GB/s", gb / flex_s);
     println!(
-        "Greedy    {ours:>11} bytes  {:.3} GB/s  ({:.1}% of lz4_flex's bytes)",
-        gb / best_greedy,
+        "{name:<9} {ours:>11} bytes  {:.3} GB/s  ({:.1}% of lz4_flex's bytes)",
+        gb / ours_s,
         100.0 * ours as f64 / flex as f64
     );
 }
