@@ -145,7 +145,7 @@ const SLACK_MARGIN: f64 = 1.5;
 enum Early {
     /// Nothing to measure: the gate opened or closed the frame, or there is no entropy stage.
     Off,
-    /// To be measured on its first [`ENTROPY_SAMPLES`]`[0]` bytes once it holds four times that.
+    /// To be measured on its first [`ENTROPY_SAMPLE`] bytes once it holds four times that.
     Due,
     /// Measured: coding the first `bytes` of payload took `ns` and saved `saved` bytes, and the
     /// gate, that measurement scaled to the frame as it then was, said whether coding `pays`.
@@ -420,7 +420,7 @@ impl Work {
 
     /// Whether the open frame is due its early measurement ([`Early`]): called after each page.
     pub(super) fn early_measure_due(&self) -> bool {
-        self.out.early == Early::Due && self.out.frame.len() - HEADER_LEN >= 4 * ENTROPY_SAMPLES[0]
+        self.out.early == Early::Due && self.out.frame.len() - HEADER_LEN >= 4 * ENTROPY_SAMPLE
     }
 
     /// Measures the models on the open frame's first ops ([`Early`]); a frame the measurement
@@ -431,6 +431,7 @@ impl Work {
         if self.mostly_raw(payload) {
             return;
         }
+        // the first of ENTROPY_SAMPLES is ENTROPY_SAMPLE
         let sample = self.out.samples[0];
         let (ns, saved) = self.code_sample(Tier::Models, sample.end, sample.lit_ctx);
         let bytes = (sample.end - HEADER_LEN) as u64;
