@@ -252,19 +252,11 @@ impl StoreCost {
     /// second, when sending a page RAW takes `shed_ns`: during the warm-up, while the two take
     /// less than the page's time on the link, and as a probe.
     pub fn affordable(&mut self, link_rate: u64, page_size: usize, shed_ns: u64) -> bool {
-        if self.kept(link_rate, page_size, shed_ns) {
-            return true;
-        }
-        self.since_probe += 1;
-        if self.since_probe >= PROBE_EVERY {
-            self.since_probe = 0;
-            return true;
-        }
-        false
+        self.kept(link_rate, page_size, shed_ns) || self.probe_due()
     }
 
-    /// Where the cache is not kept up for another reason: whether to store the next page as a
-    /// probe (one in [`PROBE_EVERY`]).
+    /// Whether to store the next page as a probe (one in [`PROBE_EVERY`]) where the cache is
+    /// not kept up.
     pub fn probe_due(&mut self) -> bool {
         self.since_probe += 1;
         if self.since_probe >= PROBE_EVERY {
