@@ -19,7 +19,11 @@
 //!   send buffer, and copied back into the replica: the peer of `fgbi_100g_encode` /
 //!   `fgbi_100g_decode`, libfgbi adapted to a 100 Gbit/s link (a link as fast as memory here)
 //!   with epochs in 1 MiB parts, where the ratio of the two is what the checksum, the op format
-//!   and the encoder's bookkeeping cost over the bare copy.
+//!   and the encoder's bookkeeping cost over the bare copy; `fgbi_100g_in_place_encode` the same
+//!   with its RAW pages left in the guest (`Encoder::add_page_in_place`), each part's pieces
+//!   then written to a send buffer (not timed, as a vectored send's copy into the socket is not
+//!   the encoder's; zero+raw's copy into its buffer is timed, so this one's margin over it is an
+//!   upper bound on what a zero-copy zero+raw would leave).
 //!
 //! Run: `cargo bench --bench epoch -- --warm-up-time 1 --measurement-time 5`
 //! (FGBI_BENCH_WORKLOADS=sparse,random runs only those; FGBI_BENCH_PEERS=0 skips the peers.)
@@ -168,6 +172,9 @@ struct Fgbi {
     replica: Vec<u8>,
     epoch: u64,
     last_frame: usize,
+    /// Pages are added in place and frames taken as pieces, written to `sent`.
+    in_place: bool,
+    sent: Vec<u8>,
 }
 
 impl Fgbi {
@@ -182,6 +189,8 @@ impl Fgbi {
             replica: vec![0u8; GUEST_PAGES * PAGE],
             epoch: 0,
             last_frame: 0,
+            in_place: false,
+            sent: Vec::new(),
         };
         // epoch 0: the whole guest
         s.enc.begin_epoch(0).unwrap();
@@ -203,6 +212,9 @@ impl Fgbi {
         self.epoch += 1;
         let mut decode = Duration::ZERO;
         self.last_frame = 0;
+        if self.in_place {
+            return self.epoch_in_place();
+        }
         let t = Instant::now();
         self.enc.begin_epoch(self.epoch).unwrap();
         for &p in &self.guest.dirty {
@@ -222,6 +234,35 @@ impl Fgbi {
         self.dec.apply_flat(frame, &mut self.replica).unwrap();
         let t2 = Instant::now();
         (t1 - t - decode, decode + (t2 - t1))
+    }
+
+    /// [`epoch`](Self::epoch) with the pages added in place and each frame's pieces written to
+    /// `sent` (not timed) before it is applied.
+    fn epoch_in_place(&mut self) -> (Duration, Duration) {
+        let (mut encode, mut decode) = (Duration::ZERO, Duration::ZERO);
+        let mut t = Instant::now();
+        self.enc.begin_epoch(self.epoch).unwrap();
+        for &p in &self.guest.dirty {
+            let page = &self.guest.mem[p * PAGE..][..PAGE];
+            // SAFETY: the guest does not change until the epoch's frames are sent below
+            unsafe { self.enc.add_page_in_place((p * PAGE) as u64, page) }.unwrap();
+            if let Some(part) = self.enc.take_frame_parts() {
+                encode += t.elapsed();
+                part.copy_to(&mut self.sent);
+                self.last_frame += self.sent.len();
+                let t1 = Instant::now();
+                self.dec.apply_flat(&self.sent, &mut self.replica).unwrap();
+                decode += t1.elapsed();
+                t = Instant::now();
+            }
+        }
+        let frame = self.enc.end_epoch_parts().unwrap();
+        encode += t.elapsed();
+        frame.copy_to(&mut self.sent);
+        self.last_frame += self.sent.len();
+        let t1 = Instant::now();
+        self.dec.apply_flat(&self.sent, &mut self.replica).unwrap();
+        (encode, decode + t1.elapsed())
     }
 }
 
@@ -465,6 +506,9 @@ fn bench(c: &mut Criterion) {
             let mut f = Fgbi::with_config(w, cfg);
             bench_fgbi(&mut g, "fgbi_100g", &mut f);
             ratios.push(("fgbi_100g".into(), f.last_frame as f64 / dirty_bytes as f64));
+            let mut f = Fgbi::with_config(w, cfg);
+            f.in_place = true;
+            bench_fgbi(&mut g, "fgbi_100g_in_place", &mut f);
         }
         if peers {
             let mut guest = Guest::new(w);

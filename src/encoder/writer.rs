@@ -1,6 +1,7 @@
 //! The frame writer: ops appended to the open frame, the literal contexts the entropy stage
 //! models, and the end of an epoch (entropy coding when it pays, header, checksum).
 
+use super::in_place::{FrameParts, Holes};
 use super::{count, Kind, Work};
 use crate::budget::grow_to;
 use crate::compress::Codec;
@@ -8,6 +9,7 @@ use crate::config::Fallback;
 use crate::encoder::gates::{Gate, Verdict};
 use crate::entropy::{self, context, EntropyEncoder};
 use crate::error::Error;
+use crate::format::ahead::Ahead;
 use crate::format::{self, op, varint, Header, HEADER_LEN, TRAILER_LEN};
 use crate::stages::bitmap::PageSet;
 use std::time::Instant;
@@ -34,8 +36,18 @@ struct Sample {
 
 /// The open frame and what the entropy stage needs to know of its ops.
 pub(super) struct FrameWriter {
-    /// The frame: a header's room, then the ops.
+    /// The frame: a header's room, then the ops, but for the pages sent in place (`holes`).
     pub(super) frame: Vec<u8>,
+    /// The frame's RAW pages left where the caller holds them ([`Holes`]).
+    holes: Holes,
+    /// Whether the open frame may leave RAW pages in place: not one the entropy gate is going
+    /// to code (the entropy stage reads a payload whole: pages in place are copied in first).
+    in_place_ok: bool,
+    /// With pages in place, the frame's checksum summed as it is written ([`Ahead`]): each page
+    /// as it is left in place, while the zero test's read has it in the processor's cache, and
+    /// the buffer's bytes up to it (`buf_fed` of them).
+    ahead: Ahead,
+    buf_fed: usize,
     /// The entropy stage, and the frame it codes (swapped with `frame` when smaller).
     entropy: EntropyEncoder,
     coded: Vec<u8>,
@@ -169,9 +181,13 @@ pub(super) enum Part {
 }
 
 impl FrameWriter {
-    pub(super) fn new(stream_id: u64, track_pages: bool) -> FrameWriter {
+    pub(super) fn new(stream_id: u64, track_pages: bool, page_size: usize) -> FrameWriter {
         FrameWriter {
             frame: Vec::new(),
+            holes: Holes::new(page_size),
+            in_place_ok: false,
+            ahead: Ahead::default(),
+            buf_fed: 0,
             entropy: EntropyEncoder::default(),
             coded: Vec::new(),
             lit_ctx: Vec::new(),
@@ -247,6 +263,10 @@ impl FrameWriter {
         self.raw_at_start = raw;
         self.frame.clear();
         self.frame.resize(HEADER_LEN, 0);
+        self.holes.clear();
+        self.in_place_ok = false;
+        self.ahead.reset();
+        self.buf_fed = 0;
         self.lit_ctx_len = 0;
         self.samples = Default::default();
         self.early = Early::Off;
@@ -294,17 +314,67 @@ impl FrameWriter {
     /// The time to keep for coding the open frame with one table a stream (the plain tier's
     /// measured cost times [`SLACK_MARGIN`]), in nanoseconds; 0 before the tier first ran.
     pub(super) fn plain_allowance_ns(&self) -> f64 {
-        self.entropy_rate[Tier::Plain as usize].map_or(0.0, |r| r.allowance_ns(self.frame.len()))
+        self.entropy_rate[Tier::Plain as usize].map_or(0.0, |r| r.allowance_ns(self.len()))
+    }
+
+    /// The open frame's length in bytes: its buffer and the pages sent in place.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.frame.len() + self.holes.bytes()
+    }
+
+    /// The last closed frame as the pieces of a vectored send.
+    pub(super) fn parts(&self) -> FrameParts<'_> {
+        self.holes.parts(&self.frame)
+    }
+
+    /// No frame, as parts.
+    pub(super) fn no_parts(&self) -> FrameParts<'static> {
+        FrameParts::none()
+    }
+
+    /// Leaves `page`, the body of the RAW op being written, where it lies, if the open frame
+    /// allows it and the room to copy it in later can be had; false when it is to be copied now.
+    ///
+    /// # Safety
+    /// As [`Holes::push`]: `page` stays valid and unchanged while the frame is the encoder's.
+    pub(super) unsafe fn leave_in_place(&mut self, page: &[u8]) -> bool {
+        // the copy into one buffer (`gather`) then cannot fail
+        let whole = self.len() + page.len() + TRAILER_LEN;
+        if !self.in_place_ok
+            || self.holes.reserve_one().is_err()
+            || grow_to(&mut self.coded, whole, "the frame").is_err()
+            || !self.ahead.reserve(whole)
+        {
+            return false;
+        }
+        let at = self.frame.len();
+        self.ahead.feed(&self.frame[self.buf_fed..at]);
+        self.ahead.feed(page);
+        self.buf_fed = at;
+        // SAFETY: the caller's promise
+        unsafe { self.holes.push(at, page) };
+        true
+    }
+
+    /// Copies the pages sent in place into the frame's buffer, which then holds the whole frame
+    /// (an error when the memory cannot be had, never after [`leave_in_place`](Self::leave_in_place)
+    /// made the room; the frame is then as it was).
+    pub(super) fn gather(&mut self) -> Result<(), Error> {
+        self.holes.gather(&mut self.frame, &mut self.coded)
     }
 
     /// Bytes of buffers held besides the frame.
     pub(super) fn memory_bytes(&self) -> usize {
-        self.entropy.memory_bytes() + 2 * self.lit_ctx.capacity()
+        self.entropy.memory_bytes()
+            + 2 * self.lit_ctx.capacity()
+            + self.holes.memory_bytes()
+            + self.ahead.memory_bytes()
     }
 
     /// Appends an op's tag and page address to the frame; returns where it starts.
     pub(super) fn begin_op(&mut self, tag: u8, page_idx: u64) -> usize {
-        let start = self.frame.len();
+        let start = self.len();
         // the record serves the literal contexts only
         if self.track_pages && self.lit_ctx_ok && !self.in_frame.try_insert(page_idx) {
             // without the record a DICT op's contexts cannot be trusted: code without them
@@ -320,7 +390,7 @@ impl FrameWriter {
     /// Counts the op that began at `start`; returns its length in bytes.
     pub(super) fn finish_op(&mut self, start: usize) -> u64 {
         self.op_count += 1;
-        let len = self.frame.len();
+        let len = self.len();
         for (sample, &size) in self.samples.iter_mut().zip(&ENTROPY_SAMPLES) {
             if sample.end == 0 && len - HEADER_LEN >= size {
                 *sample = Sample {
@@ -375,7 +445,9 @@ impl FrameWriter {
         ps: usize,
         bs: usize,
     ) -> Option<usize> {
+        // the payload is read whole (`end` counts the pages in place, as the buffer then does);
         // room first: a frame whose coding cannot have its memory is sent as it is
+        self.gather().ok()?;
         self.reserve_coding(end - HEADER_LEN).ok()?;
         self.coded.clear();
         self.coded.resize(HEADER_LEN, 0);
@@ -405,29 +477,32 @@ impl Work {
     /// encoder's time for nothing); when it is going to measure it, it does so on the frame's
     /// first ops ([`Early`]). The gate is asked for its verdict only when the frame closes, and
     /// nothing changes it in between (were it to, a frame without contexts is still coded, its
-    /// literals with one table).
+    /// literals with one table). A frame the gate is going to code keeps no RAW page in place
+    /// (it would be copied in for the coding); in any other, a frame coded after all (a probe,
+    /// the slack) has its pages copied in first.
     pub(super) fn start_frame(&mut self) {
         self.out.start(self.stats.raw.bytes);
+        self.out.in_place_ok = true;
         if !self.cfg.stages.entropy {
             return;
         }
         match self.gates.entropy.peek(self.cfg.link_rate) {
             Verdict::Closed => self.out.lit_ctx_ok = false,
             Verdict::Measure => self.out.early = Early::Due,
-            Verdict::Open => {}
+            Verdict::Open => self.out.in_place_ok = false,
         }
     }
 
     /// Whether the open frame is due its early measurement ([`Early`]): called after each page.
     pub(super) fn early_measure_due(&self) -> bool {
-        self.out.early == Early::Due && self.out.frame.len() - HEADER_LEN >= 4 * ENTROPY_SAMPLE
+        self.out.early == Early::Due && self.out.len() - HEADER_LEN >= 4 * ENTROPY_SAMPLE
     }
 
     /// Measures the models on the open frame's first ops ([`Early`]); a frame the measurement
     /// says not to code works out no more literal contexts. A frame made mostly of RAW pages so
     /// far waits (at the close such a frame is not coded at all).
     pub(super) fn measure_early(&mut self) {
-        let payload = (self.out.frame.len() - HEADER_LEN) as u64;
+        let payload = (self.out.len() - HEADER_LEN) as u64;
         if self.mostly_raw(payload) {
             return;
         }
@@ -485,15 +560,31 @@ impl Work {
             payload_len: 0,
             part: self.out.parts_closed,
         };
-        format::seal(&mut self.out.frame, header);
+        if self.out.holes.is_empty() {
+            format::seal(&mut self.out.frame, header);
+        } else {
+            let out = &mut self.out;
+            let (holes, ahead, buf_fed) = (&out.holes, &mut out.ahead, out.buf_fed);
+            format::seal_with(&mut out.frame, holes.bytes(), header, |buf| {
+                ahead.feed(&buf[buf_fed..]);
+                let len = ahead.fed();
+                let mut head = [0u8; 64];
+                holes.read_at(buf, 0, &mut head);
+                let from = Ahead::tail_from(len);
+                let mut tail = [0u8; format::ahead::BLOCK + 64];
+                let tail = &mut tail[..len - from];
+                holes.read_at(buf, from, tail);
+                ahead.finish(&head, tail, len)
+            });
+        }
         self.out.parts_closed += 1;
         if self.epochs.resync_pending {
             self.stats.resyncs += 1;
             self.epochs.resync_pending = false;
         }
         self.stats.frames += 1;
-        self.stats.bytes_out += self.out.frame.len() as u64;
-        self.out.epoch_bytes_closed += self.out.frame.len();
+        self.stats.bytes_out += self.out.len() as u64;
+        self.out.epoch_bytes_closed += self.out.len();
     }
 
     /// Replaces the frame's payload with its entropy-coded form when that is smaller and the
@@ -502,7 +593,7 @@ impl Work {
         let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
         // with a compressor, pages sent RAW were found incompressible; a payload made of little
         // else is not worth coding (without one, RAW pages may well be compressible)
-        let payload = (self.out.frame.len() - HEADER_LEN) as u64;
+        let payload = (self.out.len() - HEADER_LEN) as u64;
         if !self.cfg.stages.entropy || payload == 0 || self.mostly_raw(payload) {
             return false;
         }
@@ -550,8 +641,9 @@ impl Work {
         let t = Instant::now();
         let w = &mut self.out;
         let ctx = w.lit_ctx_ok.then_some(w.lit_ctx_len);
-        let coded = w.entropy_code(tier, w.frame.len(), ctx, ps, bs);
-        let saved = coded.map_or(0, |n| w.frame.len().saturating_sub(n)) as u64;
+        let len = w.len();
+        let coded = w.entropy_code(tier, len, ctx, ps, bs);
+        let saved = coded.map_or(0, |n| len.saturating_sub(n)) as u64;
         if saved > 0 {
             self.stats.entropy_frames += 1;
             self.stats.entropy_saved += saved;
@@ -578,7 +670,7 @@ impl Work {
         let Some(r) = self.out.entropy_rate[tier as usize] else {
             return false;
         };
-        let frame = self.out.frame.len();
+        let frame = self.out.len();
         self.epochs.slack_covers(
             self.out.epoch_bytes_closed + frame,
             self.cfg.link_rate,
@@ -735,7 +827,11 @@ impl Work {
 
     pub(super) fn emit_raw(&mut self, page_idx: u64, page: &[u8]) {
         let start = self.out.begin_op(op::RAW, page_idx);
-        self.out.frame.extend_from_slice(page);
+        // SAFETY: `page_in_place` is set only while `add_page_in_place` encodes `page`, whose
+        // caller keeps it valid and unchanged while the frame is the encoder's.
+        if !(self.page_in_place && unsafe { self.out.leave_in_place(page) }) {
+            self.out.frame.extend_from_slice(page);
+        }
         let n = self.out.finish_op(start);
         count(&mut self.stats.raw, n);
     }
@@ -750,7 +846,7 @@ mod tests {
     /// changes nothing, and one tier's measurements leave the other's rate as it was.
     #[test]
     fn the_entropy_rate_follows_its_measurements() {
-        let mut w = FrameWriter::new(0, true);
+        let mut w = FrameWriter::new(0, true, 4096);
         assert!(w.entropy_rate == [None; 2]);
         w.note_entropy_rate(Tier::Models, 0, 0);
         assert!(w.entropy_rate == [None; 2]);

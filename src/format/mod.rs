@@ -22,6 +22,7 @@
 //! (no stream coded in parts); version 1 frames, read too, have a 48-byte header without the
 //! part field.
 
+pub(crate) mod ahead;
 pub mod varint;
 
 use std::hash::Hasher as _;
@@ -348,6 +349,21 @@ impl<'f> Checksum<'f> {
         }
         Ok(())
     }
+}
+
+/// [`seal`] for a frame whose buffer `buf` lacks `missing` bytes held elsewhere: `checksum`
+/// is given the buffer (header filled in) and returns the checksum of the whole frame, which
+/// is appended to `buf` (whose end is the frame's end).
+pub(crate) fn seal_with(
+    buf: &mut Vec<u8>,
+    missing: usize,
+    mut header: Header,
+    checksum: impl FnOnce(&[u8]) -> u64,
+) {
+    header.payload_len = (buf.len() + missing - HEADER_LEN) as u64;
+    header.write(&mut buf[..HEADER_LEN]);
+    let sum = checksum(buf);
+    buf.extend_from_slice(&sum.to_le_bytes());
 }
 
 /// Fills in the header and appends the checksum of a frame whose payload was written after a

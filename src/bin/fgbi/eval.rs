@@ -72,6 +72,12 @@ pub struct EvalArgs {
     /// (`Encoder::set_exhaustive`), and report how far the normal per-page choice is from it.
     #[arg(long)]
     pub exhaustive: bool,
+    /// Copy the pages libfgbi sends RAW into its frames (`Encoder::add_page`) instead of
+    /// leaving them in the trace's memory for the sender's vectored write
+    /// (`Encoder::add_page_in_place`: the trace's images do not change while their frames are
+    /// out, as a checkpoint's staged pages do not). The frames are the same bytes either way.
+    #[arg(long)]
+    pub copy_pages: bool,
     /// Testing aid: flip one bit of libfgbi's frame of this epoch before decoding it. The decoder
     /// must reject it; eval reports the rejection, resynchronises and exits with status 1.
     #[arg(long, hide = true)]
@@ -301,6 +307,8 @@ struct FgbiPass<'a> {
     policy: Policy,
     exhaustive: bool,
     tamper: Option<u64>,
+    /// Pages are added in place (see `EvalArgs::copy_pages`).
+    in_place: bool,
 }
 
 /// An image-sized buffer for libfgbi's decoder, faulted in now: epoch 0 writes every page of it
@@ -441,6 +449,8 @@ fn run_fgbi(
     let mut parts: Vec<Vec<u8>> = Vec::new();
     // where each part is decoded from (see below)
     let mut received: Vec<u8> = Vec::new();
+    // the epoch's last frame, as the sender wrote it
+    let mut last_frame: Vec<u8> = Vec::new();
     let bar = progress::bar(trace.epochs() as u64, "epochs");
     for_each_epoch(trace, &bar, |e, _, cur, dirty| {
         bar.set_message(format!("{label}: epoch {e}, {} dirty pages", dirty.len()));
@@ -461,21 +471,33 @@ fn run_fgbi(
         enc.begin_epoch(e as u64).map_err(|x| x.to_string())?;
         for &p in pages {
             let off = p as usize * PAGE;
-            enc.add_page(p * PAGE as u64, &cur[off..off + PAGE])
-                .map_err(|x| x.to_string())?;
-            if let Some(part) = enc.take_frame() {
+            let page = &cur[off..off + PAGE];
+            let added = if pass.in_place {
+                // SAFETY: the epoch's image is mapped and unchanged until the epoch's frames are
+                // copied out below (a part as soon as it is taken, the last frame after
+                // end_epoch_parts)
+                unsafe { enc.add_page_in_place(p * PAGE as u64, page) }
+            } else {
+                enc.add_page(p * PAGE as u64, page)
+            };
+            added.map_err(|x| x.to_string())?;
+            if let Some(part) = enc.take_frame_parts() {
+                // the sender's write: the part's pieces into the socket (here, a buffer)
                 let t1 = Instant::now();
                 if nparts == parts.len() {
                     parts.push(Vec::new());
                 }
-                parts[nparts].clear();
-                parts[nparts].extend_from_slice(part);
+                part.copy_to(&mut parts[nparts]);
                 nparts += 1;
                 copying += t1.elapsed().as_secs_f64();
             }
         }
-        let frame = enc.end_epoch().map_err(|x| x.to_string())?;
+        let last = enc.end_epoch_parts().map_err(|x| x.to_string())?;
+        let t1 = Instant::now();
+        last.copy_to(&mut last_frame);
+        copying += t1.elapsed().as_secs_f64();
         r.totals.encode_seconds += t0.elapsed().as_secs_f64() - copying;
+        let frame = &last_frame[..];
         let mut part_error = None;
         for part in &parts[..nparts] {
             epoch_bytes += part.len() as u64;
@@ -495,7 +517,7 @@ fn run_fgbi(
         epoch_bytes += frame.len() as u64;
         r.totals
             .add_epoch(e, epoch_bytes, (dirty.len() * PAGE) as u64);
-        // the frame is decoded straight from the encoder's buffer; copied only to be tampered with
+        // the frame is decoded from the sender's copy; copied again only to be tampered with
         let tampered: Vec<u8>;
         let frame: &[u8] = if pass.tamper == Some(e as u64) {
             let mut f = frame.to_vec();
@@ -587,6 +609,7 @@ fn run_adapted(
             policy: a.policy,
             exhaustive: false,
             tamper: None,
+            in_place: !a.copy_pages,
         };
         runs.push(run_fgbi(trace, cfg, &pass, replica)?);
     }
@@ -711,6 +734,7 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
         policy: a.policy,
         exhaustive: false,
         tamper: a.tamper_epoch,
+        in_place: !a.copy_pages,
     };
     let fgbi = run_fgbi(&trace, cfg, &main, &mut replica)?;
     let exhaustive = if a.exhaustive {
@@ -718,6 +742,7 @@ pub fn run(a: &EvalArgs) -> Result<bool, String> {
             label: "exhaustive fgbi",
             exhaustive: true,
             tamper: None,
+            in_place: !a.copy_pages,
             ..main
         };
         Some(run_fgbi(&trace, cfg, &pass, &mut replica)?)

@@ -1,0 +1,368 @@
+//! The frame checksum summed while the frame is written, from pieces.
+//!
+//! xxh3-64 of an input longer than 240 bytes keeps eight 64-bit accumulators. Each 64-byte stripe
+//! adds to them a term that depends only on the stripe's bytes and its place in its 1 KiB block;
+//! after each full block the accumulators are scrambled. The terms of a block can therefore be
+//! summed as soon as the block's bytes are known, whatever comes before it; only the chain of
+//! block sums and scrambles waits for the end. The encoder writes a frame's header last, into its
+//! first 56 bytes: the frame's first stripe is the one term left to the end.
+//!
+//! [`Ahead`] is fed a frame's bytes in order, in pieces of any length (the encoder's buffer
+//! between pages it sends in place, and those pages, each as soon as it is written), and keeps
+//! each full block's sum; [`Ahead::finish`] then needs only the frame's first stripe and its last
+//! bytes (at most a block and a stripe) to give xxh3-64 of the whole, the value of hashing it in
+//! one go (tested against xxhash-rust for every length class and many ways of cutting it). A page
+//! is so hashed while it is still in the processor's cache from the encoder's zero test, not read
+//! from memory a second time when the frame closes.
+
+use super::DEFAULT_SECRET;
+
+/// Bytes of a stripe.
+const STRIPE: usize = 64;
+/// Stripes of a block with the default secret: (192 - 64) / 8.
+const STRIPES_PER_BLOCK: usize = 16;
+/// Bytes of a block.
+pub(crate) const BLOCK: usize = STRIPE * STRIPES_PER_BLOCK;
+/// Inputs up to this long are hashed by xxh3's short-input paths (no blocks).
+const MIDSIZE_MAX: usize = 240;
+/// Where in the secret the scramble key, the last stripe's key and the merge keys start.
+const SCRAMBLE_KEY: usize = 192 - STRIPE;
+const LAST_STRIPE_KEY: usize = 192 - STRIPE - 7;
+const MERGE_KEY: usize = 11;
+
+const PRIME32_1: u64 = 0x9E37_79B1;
+const PRIME32_2: u64 = 0x85EB_CA77;
+const PRIME32_3: u64 = 0xC2B2_AE3D;
+const PRIME64_1: u64 = 0x9E37_79B1_85EB_CA87;
+const PRIME64_2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+const PRIME64_3: u64 = 0x1656_67B1_9E37_79F9;
+const PRIME64_4: u64 = 0x85EB_CA77_C2B2_AE63;
+const PRIME64_5: u64 = 0x27D4_EB2F_1656_67C5;
+
+/// The accumulators before the first stripe.
+const INIT: [u64; 8] = [
+    PRIME32_3, PRIME64_1, PRIME64_2, PRIME64_3, PRIME64_4, PRIME32_2, PRIME64_5, PRIME32_1,
+];
+
+type Lanes = [u64; 8];
+
+#[inline(always)]
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
+}
+
+/// Adds to `sum` the terms of the `stripes` stripes of `data`, the first keyed at `key` of the
+/// secret and each next one 8 bytes further (portable kernel).
+fn sum_stripes_generic(sum: &mut Lanes, data: &[u8], key: usize, stripes: usize) {
+    for s in 0..stripes {
+        let stripe = &data[s * STRIPE..(s + 1) * STRIPE];
+        let k = key + 8 * s;
+        for i in 0..8 {
+            let v = u64_at(stripe, 8 * i);
+            let dk = v ^ u64_at(&DEFAULT_SECRET, k + 8 * i);
+            sum[i ^ 1] = sum[i ^ 1].wrapping_add(v);
+            sum[i] = sum[i].wrapping_add((dk & 0xFFFF_FFFF).wrapping_mul(dk >> 32));
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod avx2 {
+    use super::{Lanes, DEFAULT_SECRET, STRIPE};
+    use core::arch::x86_64::{
+        __m256i, _mm256_add_epi64, _mm256_loadu_si256, _mm256_mul_epu32, _mm256_shuffle_epi32,
+        _mm256_srli_epi64, _mm256_storeu_si256, _mm256_xor_si256,
+    };
+
+    /// [`super::sum_stripes_generic`] with AVX2: a stripe is two 32-byte vectors of four lanes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn sum_stripes(sum: &mut Lanes, data: &[u8], key: usize, stripes: usize) {
+        // bounds checked here, once: the loads below stay inside these two slices
+        let data = &data[..stripes * STRIPE];
+        let secret = &DEFAULT_SECRET[key..key + 8 * stripes.saturating_sub(1) + STRIPE];
+        // SAFETY: AVX2 is available (the caller's guarantee). Every load reads 32 bytes at
+        // `data[s * 64 + h * 32..]` or `secret[s * 8 + h * 32..]` for `s < stripes`, `h < 2`,
+        // inside the slices cut above; loadu and storeu take unaligned addresses, and the stores
+        // write `sum`'s 64 bytes.
+        unsafe {
+            let p = sum.as_mut_ptr().cast::<__m256i>();
+            let mut acc = [_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))];
+            for s in 0..stripes {
+                for (h, a) in acc.iter_mut().enumerate() {
+                    let v = _mm256_loadu_si256(data.as_ptr().add(s * STRIPE + h * 32).cast());
+                    let k = _mm256_loadu_si256(secret.as_ptr().add(s * 8 + h * 32).cast());
+                    let dk = _mm256_xor_si256(v, k);
+                    // low half of each lane times its high half
+                    let prod = _mm256_mul_epu32(dk, _mm256_srli_epi64::<32>(dk));
+                    // each lane's bytes go to its neighbour in the pair (lane i to i ^ 1)
+                    let swapped = _mm256_shuffle_epi32::<0b01_00_11_10>(v);
+                    *a = _mm256_add_epi64(*a, _mm256_add_epi64(swapped, prod));
+                }
+            }
+            _mm256_storeu_si256(p, acc[0]);
+            _mm256_storeu_si256(p.add(1), acc[1]);
+        }
+    }
+}
+
+/// Adds to `sum` the terms of `stripes` stripes of `data` keyed from `key` on, with the best
+/// kernel of this CPU.
+fn sum_stripes(sum: &mut Lanes, data: &[u8], key: usize, stripes: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was just detected.
+        return unsafe { avx2::sum_stripes(sum, data, key, stripes) };
+    }
+    sum_stripes_generic(sum, data, key, stripes)
+}
+
+fn scramble(acc: &mut Lanes) {
+    for (i, a) in acc.iter_mut().enumerate() {
+        let mut x = *a;
+        x ^= x >> 47;
+        x ^= u64_at(&DEFAULT_SECRET, SCRAMBLE_KEY + 8 * i);
+        *a = x.wrapping_mul(PRIME32_1);
+    }
+}
+
+fn fold(a: u64, b: u64) -> u64 {
+    let p = a as u128 * b as u128;
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+fn merge(acc: &Lanes, len: usize) -> u64 {
+    let mut h = (len as u64).wrapping_mul(PRIME64_1);
+    for i in 0..4 {
+        let k = MERGE_KEY + 16 * i;
+        h = h.wrapping_add(fold(
+            acc[2 * i] ^ u64_at(&DEFAULT_SECRET, k),
+            acc[2 * i + 1] ^ u64_at(&DEFAULT_SECRET, k + 8),
+        ));
+    }
+    h ^= h >> 37;
+    h = h.wrapping_mul(0x1656_6791_9E37_79F9);
+    h ^ (h >> 32)
+}
+
+/// The sums of the full blocks of a frame fed so far (see the module's documentation).
+#[derive(Debug, Clone)]
+pub(crate) struct Ahead {
+    /// Sum of block `k`'s stripe terms (without the first stripe for block 0).
+    sums: Vec<Lanes>,
+    /// The stripe terms of the block being fed so far.
+    open: Lanes,
+    /// Bytes fed.
+    fed: usize,
+    /// The bytes of a stripe begun but not complete (`fed % STRIPE` of them).
+    carry: [u8; STRIPE],
+}
+
+impl Default for Ahead {
+    fn default() -> Self {
+        Ahead {
+            sums: Vec::new(),
+            open: [0; 8],
+            fed: 0,
+            carry: [0; STRIPE],
+        }
+    }
+}
+
+impl Ahead {
+    /// Forgets what was fed: a new frame begins.
+    pub(crate) fn reset(&mut self) {
+        self.sums.clear();
+        self.open = [0; 8];
+        self.fed = 0;
+    }
+
+    /// Bytes fed since the last [`reset`](Self::reset).
+    pub(crate) fn fed(&self) -> usize {
+        self.fed
+    }
+
+    /// Makes room for the sums of a frame of `len` bytes, so that feeding it does not allocate;
+    /// false when the memory cannot be had.
+    pub(crate) fn reserve(&mut self, len: usize) -> bool {
+        let more = (len / BLOCK + 1).saturating_sub(self.sums.len());
+        self.sums.try_reserve(more).is_ok()
+    }
+
+    /// Bytes of memory held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.sums.capacity() * std::mem::size_of::<Lanes>()
+    }
+
+    /// Feeds the frame's next bytes. Bytes 0 to 64 (the header's stripe) may still change;
+    /// those after them may not. Needs the room [`reserve`](Self::reserve) makes for the frame.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let at = self.fed % STRIPE;
+            if at > 0 {
+                let n = (STRIPE - at).min(bytes.len());
+                self.carry[at..at + n].copy_from_slice(&bytes[..n]);
+                bytes = &bytes[n..];
+                self.fed += n;
+                if self.fed.is_multiple_of(STRIPE) {
+                    let stripe = self.carry;
+                    self.summed(&stripe, 1);
+                }
+                continue;
+            }
+            // whole stripes straight from `bytes`, to the end of the open block at most
+            let in_block = STRIPES_PER_BLOCK - (self.fed % BLOCK) / STRIPE;
+            let n = (bytes.len() / STRIPE).min(in_block);
+            if n == 0 {
+                self.carry[..bytes.len()].copy_from_slice(bytes);
+                self.fed += bytes.len();
+                return;
+            }
+            self.fed += n * STRIPE;
+            self.summed(&bytes[..n * STRIPE], n);
+            bytes = &bytes[n * STRIPE..];
+        }
+    }
+
+    /// Takes the `n` stripes of `data` that end at `fed` into the open block's sum (the frame's
+    /// first stripe left out), closing the block at its end.
+    fn summed(&mut self, data: &[u8], n: usize) {
+        let first = (self.fed - n * STRIPE) % BLOCK / STRIPE;
+        if self.fed <= STRIPE {
+            // the header's stripe, summed at the end
+        } else if self.fed - n * STRIPE == 0 {
+            sum_stripes(&mut self.open, &data[STRIPE..], 8, n - 1);
+        } else {
+            sum_stripes(&mut self.open, data, first * 8, n);
+        }
+        if self.fed.is_multiple_of(BLOCK) {
+            self.sums.push(std::mem::take(&mut self.open));
+        }
+    }
+
+    /// xxh3-64 (seed 0) of the frame fed, `len` bytes (all of them fed), given its first
+    /// `min(len, 64)` bytes as they are now (`head`, the header written) and its last bytes from
+    /// [`tail_from`](Self::tail_from) on (`tail`).
+    pub(crate) fn finish(&self, head: &[u8], tail: &[u8], len: usize) -> u64 {
+        debug_assert_eq!(self.fed, len);
+        debug_assert!(len > MIDSIZE_MAX, "short frames are hashed whole");
+        let blocks = (len - 1) / BLOCK;
+        let mut acc = INIT;
+        for (k, sum) in self.sums[..blocks].iter().enumerate() {
+            for (a, s) in acc.iter_mut().zip(sum) {
+                *a = a.wrapping_add(*s);
+            }
+            if k == 0 {
+                sum_stripes(&mut acc, head, 0, 1);
+            }
+            scramble(&mut acc);
+        }
+        // the last block's stripes but the last, as the others are keyed (not scrambled), then
+        // the frame's last 64 bytes with their own key
+        let from = Self::tail_from(len);
+        let last = &tail[blocks * BLOCK - from..];
+        let stripes = (last.len() - 1) / STRIPE;
+        if blocks == 0 && stripes > 0 {
+            // the first stripe is the header's
+            sum_stripes(&mut acc, head, 0, 1);
+            sum_stripes(&mut acc, &last[STRIPE..], 8, stripes - 1);
+        } else {
+            sum_stripes(&mut acc, last, 0, stripes);
+        }
+        sum_stripes(&mut acc, &tail[tail.len() - STRIPE..], LAST_STRIPE_KEY, 1);
+        merge(&acc, len)
+    }
+
+    /// Where the bytes [`finish`](Self::finish) needs at the end of a frame of `len` bytes
+    /// begin: the last block's, or the last 64 if they begin earlier.
+    pub(crate) fn tail_from(len: usize) -> usize {
+        let blocks = (len - 1) / BLOCK;
+        (blocks * BLOCK).min(len - STRIPE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Frames fed in pieces of every kind of length (1 byte, less than a stripe, stripes and
+    /// blocks and beyond, crossing stripe and block edges anywhere), of every length class past
+    /// the short inputs and at block edges, their first 56 bytes fed as zeros and given only at
+    /// the end: `finish` equals xxh3-64 of the whole.
+    #[test]
+    fn the_sums_of_a_frame_fed_in_pieces_give_xxh3_of_the_whole() {
+        let lens: Vec<usize> = if cfg!(miri) {
+            vec![241, 1024, 1025, 1089, 2049, 5000]
+        } else {
+            let mut v: Vec<usize> = (241..=1200).step_by(7).collect();
+            for edge in [1, 2, 3, 4, 7, 8] {
+                let e = edge * BLOCK;
+                v.extend([
+                    e - 65,
+                    e - 64,
+                    e - 63,
+                    e - 1,
+                    e,
+                    e + 1,
+                    e + 63,
+                    e + 64,
+                    e + 65,
+                ]);
+            }
+            v.extend([5000, 9000, 40_000, 70_001]);
+            v
+        };
+        let cuts: [&[usize]; 5] = [&[1], &[3, 61, 4099], &[64], &[4096, 2, 3], &[100_000]];
+        for (n, &len) in lens.iter().enumerate() {
+            let whole = data(len, n as u64 + 1);
+            let want = xxhash_rust::xxh3::xxh3_64(&whole);
+            let mut fed = whole.clone();
+            fed[..56].fill(0);
+            for cut in cuts {
+                let mut a = Ahead::default();
+                assert!(a.reserve(len));
+                let (mut at, mut i) = (0, 0);
+                while at < len {
+                    let k = cut[i % cut.len()].min(len - at);
+                    a.feed(&fed[at..at + k]);
+                    at += k;
+                    i += 1;
+                }
+                let head = &whole[..STRIPE];
+                let tail = &whole[Ahead::tail_from(len)..];
+                assert_eq!(a.finish(head, tail, len), want, "len {len}, cuts {cut:?}");
+            }
+        }
+    }
+
+    /// The AVX2 kernel's sums equal the portable kernel's, for every count of stripes and key.
+    #[test]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    fn the_avx2_kernel_sums_as_the_portable_one() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let d = data(BLOCK, 9);
+        for (key, stripes) in [(0, 16), (8, 15), (0, 1), (LAST_STRIPE_KEY, 1), (0, 7)] {
+            let (mut a, mut b) = ([7u64; 8], [7u64; 8]);
+            sum_stripes_generic(&mut a, &d, key, stripes);
+            // SAFETY: AVX2 was detected above.
+            unsafe { avx2::sum_stripes(&mut b, &d, key, stripes) };
+            assert_eq!(a, b, "key {key}, stripes {stripes}");
+        }
+    }
+}
