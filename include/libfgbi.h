@@ -283,6 +283,22 @@ typedef struct fgbi_decoder_counters {
 } fgbi_decoder_counters;
 
 /**
+ * One piece of a frame handed out as parts (`fgbi_encoder_take_frame_parts`,
+ * `fgbi_encoder_end_epoch_parts`): `len` bytes at `data`, the encoder's or a page the caller
+ * added in place. The frame is its pieces in order, as one vectored write sends them.
+ */
+typedef struct fgbi_frame_part {
+    /**
+     * The piece's first byte.
+     */
+    const uint8_t *data;
+    /**
+     * Its length in bytes (never 0).
+     */
+    size_t len;
+} fgbi_frame_part;
+
+/**
  * Encoder counters (`fgbi_encoder_stats`: since creation; `fgbi_encoder_epoch_stats`: of the
  * current or last epoch). Pages "sent as X" count the op chosen per page, "bytes" the bytes those
  * ops took in frames.
@@ -805,6 +821,44 @@ int fgbi_encoder_add_page(struct fgbi_encoder *enc, uint64_t guest_addr, const u
 int fgbi_encoder_take_frame(struct fgbi_encoder *enc, const uint8_t **frame, size_t *frame_len);
 
 /**
+ * Adds the dirty page at guest address `guest_addr` as `fgbi_encoder_add_page` does, for a
+ * sender whose pages stay put until their frame is sent (a checkpoint's staged copy of the
+ * dirty pages, a paused guest): a page the encoder sends RAW is not copied into the frame but
+ * left at `page`, and the frame refers to it. `fgbi_encoder_take_frame_parts` and
+ * `fgbi_encoder_end_epoch_parts` hand the frame out as pieces for one vectored write (the
+ * encoder's buffer between such pages, and the pages); `fgbi_encoder_take_frame` and
+ * `fgbi_encoder_end_epoch` copy the pages in and return the frame whole. The frame's bytes are
+ * the same either way. Pages are not left in place in frames the entropy stage is going to code
+ * (with no link rate, or where coding pays). Where the link is as fast as memory, the copy this
+ * saves is most of the encoder's time.
+ *
+ * Not for the memory of a running guest: a page that changes before its frame is sent makes the
+ * frame's checksum wrong (the backup refuses it).
+ *
+ * # Safety
+ * `enc` must be NULL (refused) or a live encoder; `page` NULL (refused) or page-size readable
+ * bytes that stay valid and unchanged until the frame they went into has been handed out and
+ * sent: until the call on the encoder that follows the one handing out that frame (or
+ * `fgbi_encoder_free`).
+ */
+int fgbi_encoder_add_page_in_place(struct fgbi_encoder *enc,
+                                   uint64_t guest_addr,
+                                   const uint8_t *page);
+
+/**
+ * `fgbi_encoder_take_frame` as the pieces of one vectored write: `*parts` gets an array of
+ * `*count` pieces (NULL and 0 when no part waits), valid, as the pages added in place they
+ * point to, until the next call on the encoder. Nothing is copied.
+ *
+ * # Safety
+ * `enc` must be NULL (refused) or a live encoder; `parts` and `count` NULL (refused) or
+ * writable.
+ */
+int fgbi_encoder_take_frame_parts(struct fgbi_encoder *enc,
+                                  const struct fgbi_frame_part **parts,
+                                  size_t *count);
+
+/**
  * Like `fgbi_encoder_add_page` (the page read once, into the encoder's copy), with the page's
  * length: a page whose length is not the page size gives `FGBI_ERR_INVALID_ARG`.
  *
@@ -845,6 +899,20 @@ int fgbi_encoder_add_pages(struct fgbi_encoder *enc,
  * writable.
  */
 int fgbi_encoder_end_epoch(struct fgbi_encoder *enc, const uint8_t **frame, size_t *frame_len);
+
+/**
+ * `fgbi_encoder_end_epoch` as the pieces of one vectored write: `*parts` gets an array of
+ * `*count` pieces, valid, as the pages added in place they point to, until the next call on the
+ * encoder. Nothing is copied. `FGBI_ERR_STATE` without an open epoch, or while a frame kept by
+ * `fgbi_encoder_end_epoch_into` waits to be fetched.
+ *
+ * # Safety
+ * `enc` must be NULL (refused) or a live encoder; `parts` and `count` NULL (refused) or
+ * writable.
+ */
+int fgbi_encoder_end_epoch_parts(struct fgbi_encoder *enc,
+                                 const struct fgbi_frame_part **parts,
+                                 size_t *count);
 
 /**
  * Ends the open epoch and copies its frame into `buf` (`cap` bytes), storing its length in

@@ -58,7 +58,7 @@ pub mod ffi;
 
 pub use config::{Config, Fallback, Stages};
 pub use decoder::{Applied, Decoder, Regions, Replica};
-pub use encoder::Encoder;
+pub use encoder::{Encoder, FrameParts};
 pub use error::Error;
 pub use stats::{DecoderStats, EncoderStats};
 

@@ -7,7 +7,7 @@ use super::error::{
 };
 use super::{out, slice, slice_mut};
 use crate::encoder::MAX_GUEST_ADDR;
-use crate::{Encoder, EncoderStats};
+use crate::{Encoder, EncoderStats, FrameParts};
 use std::ffi::c_int;
 
 /// An encoder (opaque): made by `fgbi_encoder_new`, freed by `fgbi_encoder_free`. It keeps what
@@ -21,7 +21,49 @@ pub struct fgbi_encoder {
     undelivered: bool,
     /// The page being added or noted, copied from the caller's memory in one read.
     page: Vec<u8>,
+    /// The pieces of the frame last handed out as parts.
+    parts: Vec<fgbi_frame_part>,
     poisoned: bool,
+}
+
+/// One piece of a frame handed out as parts (`fgbi_encoder_take_frame_parts`,
+/// `fgbi_encoder_end_epoch_parts`): `len` bytes at `data`, the encoder's or a page the caller
+/// added in place. The frame is its pieces in order, as one vectored write sends them.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct fgbi_frame_part {
+    /// The piece's first byte.
+    pub data: *const u8,
+    /// Its length in bytes (never 0).
+    pub len: usize,
+}
+
+/// Keeps the pieces of `parts` in `held` (the handle's) and points `*out`, `*count` at them.
+fn hand_out(
+    held: &mut Vec<fgbi_frame_part>,
+    parts: Option<FrameParts<'_>>,
+    out: &mut *const fgbi_frame_part,
+    count: &mut usize,
+) -> FResult {
+    held.clear();
+    if let Some(parts) = parts {
+        let n = parts.clone().count();
+        held.try_reserve(n).map_err(|_| crate::Error::OutOfMemory {
+            what: "the frame's parts",
+            bytes: n * std::mem::size_of::<fgbi_frame_part>(),
+        })?;
+        held.extend(parts.map(|p| fgbi_frame_part {
+            data: p.as_ptr(),
+            len: p.len(),
+        }));
+    }
+    (*out, *count) = if held.is_empty() {
+        (std::ptr::null(), 0)
+    } else {
+        (held.as_ptr(), held.len())
+    };
+    Ok(())
 }
 
 impl Poison for fgbi_encoder {
@@ -250,6 +292,7 @@ pub unsafe extern "C" fn fgbi_encoder_new(
             frame: None,
             undelivered: false,
             page,
+            parts: Vec::new(),
             poisoned: false,
         });
         // SAFETY: as above.
@@ -360,6 +403,62 @@ pub unsafe extern "C" fn fgbi_encoder_take_frame(
     })
 }
 
+/// Adds the dirty page at guest address `guest_addr` as `fgbi_encoder_add_page` does, for a
+/// sender whose pages stay put until their frame is sent (a checkpoint's staged copy of the
+/// dirty pages, a paused guest): a page the encoder sends RAW is not copied into the frame but
+/// left at `page`, and the frame refers to it. `fgbi_encoder_take_frame_parts` and
+/// `fgbi_encoder_end_epoch_parts` hand the frame out as pieces for one vectored write (the
+/// encoder's buffer between such pages, and the pages); `fgbi_encoder_take_frame` and
+/// `fgbi_encoder_end_epoch` copy the pages in and return the frame whole. The frame's bytes are
+/// the same either way. Pages are not left in place in frames the entropy stage is going to code
+/// (with no link rate, or where coding pays). Where the link is as fast as memory, the copy this
+/// saves is most of the encoder's time.
+///
+/// Not for the memory of a running guest: a page that changes before its frame is sent makes the
+/// frame's checksum wrong (the backup refuses it).
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `page` NULL (refused) or page-size readable
+/// bytes that stay valid and unchanged until the frame they went into has been handed out and
+/// sent: until the call on the encoder that follows the one handing out that frame (or
+/// `fgbi_encoder_free`).
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_add_page_in_place(
+    enc: *mut fgbi_encoder,
+    guest_addr: u64,
+    page: *const u8,
+) -> c_int {
+    guard_handle("fgbi_encoder_add_page_in_place", "encoder", enc, |e| {
+        let ps = e.page.len();
+        // SAFETY: NULL (refused) or page-size readable bytes (caller's rule).
+        let page = unsafe { slice(page, ps, "page") }?;
+        // SAFETY: the caller keeps the page valid and unchanged until its frame is sent (rule
+        // above), which is `add_page_in_place`'s contract.
+        unsafe { e.enc.add_page_in_place(guest_addr, page) }?;
+        Ok(())
+    })
+}
+
+/// `fgbi_encoder_take_frame` as the pieces of one vectored write: `*parts` gets an array of
+/// `*count` pieces (NULL and 0 when no part waits), valid, as the pages added in place they
+/// point to, until the next call on the encoder. Nothing is copied.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `parts` and `count` NULL (refused) or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_take_frame_parts(
+    enc: *mut fgbi_encoder,
+    parts: *mut *const fgbi_frame_part,
+    count: *mut usize,
+) -> c_int {
+    guard_handle("fgbi_encoder_take_frame_parts", "encoder", enc, |e| {
+        // SAFETY: NULL or writable (caller's rule).
+        let (parts, count) = unsafe { (out(parts, "parts")?, out(count, "count")?) };
+        hand_out(&mut e.parts, e.enc.take_frame_parts(), parts, count)
+    })
+}
+
 /// Like `fgbi_encoder_add_page` (the page read once, into the encoder's copy), with the page's
 /// length: a page whose length is not the page size gives `FGBI_ERR_INVALID_ARG`.
 ///
@@ -458,6 +557,36 @@ pub unsafe extern "C" fn fgbi_encoder_end_epoch(
         *frame = p;
         *frame_len = n;
         Ok(())
+    })
+}
+
+/// `fgbi_encoder_end_epoch` as the pieces of one vectored write: `*parts` gets an array of
+/// `*count` pieces, valid, as the pages added in place they point to, until the next call on the
+/// encoder. Nothing is copied. `FGBI_ERR_STATE` without an open epoch, or while a frame kept by
+/// `fgbi_encoder_end_epoch_into` waits to be fetched.
+///
+/// # Safety
+/// `enc` must be NULL (refused) or a live encoder; `parts` and `count` NULL (refused) or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn fgbi_encoder_end_epoch_parts(
+    enc: *mut fgbi_encoder,
+    parts: *mut *const fgbi_frame_part,
+    count: *mut usize,
+) -> c_int {
+    guard_handle("fgbi_encoder_end_epoch_parts", "encoder", enc, |e| {
+        // SAFETY: NULL or writable (caller's rule); checked before the epoch is ended.
+        let (parts, count) = unsafe { (out(parts, "parts")?, out(count, "count")?) };
+        if e.undelivered {
+            return Err(fail(
+                FGBI_ERR_STATE,
+                "the epoch's frame waits to be fetched with fgbi_encoder_end_epoch_into or \
+                 fgbi_encoder_end_epoch",
+            ));
+        }
+        e.frame = None;
+        let ended = e.enc.end_epoch_parts()?;
+        hand_out(&mut e.parts, Some(ended), parts, count)
     })
 }
 
