@@ -292,6 +292,15 @@ mod tests {
         frames_and_pieces(cfg, in_place, contiguous).0
     }
 
+    /// The default configuration with caches for a few thousand pages (Miri makes them all).
+    fn small() -> Config {
+        Config {
+            cache_bytes: 8 << 20,
+            hash_bytes: 1 << 20,
+            ..Config::default()
+        }
+    }
+
     /// The configurations whose frames leave RAW pages in place: without the entropy stage,
     /// in one frame an epoch and in parts.
     fn in_place_configs() -> [Config; 2] {
@@ -300,7 +309,7 @@ mod tests {
                 entropy: false,
                 ..Stages::ALL
             },
-            ..Config::default()
+            ..small()
         };
         [
             cfg,
@@ -313,7 +322,9 @@ mod tests {
 
     #[test]
     fn frames_are_the_same_bytes_whether_raw_pages_were_copied_or_left_in_place() {
-        for cfg in in_place_configs() {
+        // (under Miri, which runs these for the raw pointers, one configuration)
+        let configs = &in_place_configs()[..if cfg!(miri) { 1 } else { 2 }];
+        for &cfg in configs {
             let copied = frames(cfg, false, true);
             assert!(copied.len() >= 3);
             let (parts, pieces) = frames_and_pieces(cfg, true, false);
@@ -389,7 +400,7 @@ mod tests {
                 let cfg = Config {
                     link_rate,
                     frame_bytes,
-                    ..Config::default()
+                    ..small()
                 };
                 let mut enc = Encoder::new(cfg).unwrap();
                 let mut dec = Decoder::new(cfg).unwrap();

@@ -254,7 +254,19 @@ impl FrameWriter {
     /// writing it cannot reallocate: [`Error::OutOfMemory`] when the frame cannot grow.
     pub(super) fn room_for_op(&mut self, ps: usize) -> Result<(), Error> {
         let need = self.frame.len() + format::max_op_len(ps) + TRAILER_LEN;
-        grow_to(&mut self.frame, need, "the frame")
+        grow_to(&mut self.frame, need, "the frame")?;
+        if !self.holes.is_empty() {
+            // with pages in place, the room to copy them in and to sum the frame's checksum
+            let whole = self.len() + format::max_op_len(ps) + TRAILER_LEN;
+            grow_to(&mut self.coded, whole, "the frame")?;
+            if !self.ahead.reserve(whole) {
+                return Err(Error::OutOfMemory {
+                    what: "the frame checksum's block sums",
+                    bytes: whole / format::ahead::BLOCK * 64,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Opens an empty frame; `raw` is the encoder's count of RAW op bytes so far.
