@@ -1,7 +1,9 @@
 //! Encode -> decode round trip driven by arbitrary epoch scripts: after every epoch the replica
 //! equals the primary, whatever the stages, block size, cache budget and frame size in bytes or
 //! pages (an epoch in one frame or in parts applied as they come), and whatever pages reached the
-//! backup by another path between epochs (zeroed, carried or lost there, the encoder told so).
+//! backup by another path between epochs (zeroed, carried or lost there, the encoder told so),
+//! and whether the pages are copied into the frames or left in place (`add_page_in_place`, the
+//! frames then taken as parts or whole).
 #![no_main]
 use fgbi::{Config, Decoder, Encoder, Fallback, Stages};
 use libfuzzer_sys::fuzz_target;
@@ -39,6 +41,8 @@ fuzz_target!(|data: &[u8]| {
         frame_bytes: [0, 1, 600, 2048][(data[2] & 3) as usize],
         frame_pages: [0, 1, 3, 0][((data[2] >> 2) & 3) as usize],
     };
+    // 0: pages copied; 1: left in place, frames taken as parts; 2: in place, frames taken whole
+    let in_place = (data[2] >> 4) % 3;
     let mut enc = Encoder::new(cfg).unwrap();
     // every candidate op on every page instead of the cheap choice
     enc.set_exhaustive(s & 128 != 0);
@@ -102,16 +106,32 @@ fuzz_target!(|data: &[u8]| {
         }
         rest = rest.get(4 * n..).unwrap_or(&[]);
         enc.begin_epoch(epoch).unwrap();
+        let mut sent = Vec::new();
         for p in (0..PAGES).filter(|&p| dirty[p]) {
-            enc.add_page((p * PS) as u64, &mem[p * PS..(p + 1) * PS])
-                .unwrap();
-            if let Some(part) = enc.take_frame() {
+            let (addr, page) = ((p * PS) as u64, &mem[p * PS..(p + 1) * PS]);
+            if in_place == 0 {
+                enc.add_page(addr, page).unwrap();
+            } else {
+                // SAFETY: `mem` changes only after the epoch's frames are applied
+                unsafe { enc.add_page_in_place(addr, page) }.unwrap();
+            }
+            if in_place == 1 {
+                if let Some(parts) = enc.take_frame_parts() {
+                    parts.copy_to(&mut sent);
+                    dec.apply_flat(&sent, &mut replica)
+                        .expect("own part refused");
+                }
+            } else if let Some(part) = enc.take_frame() {
                 dec.apply_flat(part, &mut replica)
                     .expect("own part refused");
             }
         }
-        let frame = enc.end_epoch().unwrap();
-        dec.apply_flat(frame, &mut replica)
+        if in_place == 1 {
+            enc.end_epoch_parts().unwrap().copy_to(&mut sent);
+        } else {
+            sent = enc.end_epoch().unwrap().to_vec();
+        }
+        dec.apply_flat(&sent, &mut replica)
             .expect("own frame refused");
         assert!(replica == mem, "replica differs after epoch {epoch}");
         epoch += 1;
