@@ -29,9 +29,12 @@
 //! A handle belongs to the caller from `_new` until `_free`; `_free(NULL)` does nothing; using a
 //! handle after its `_free` is undefined. The library never keeps a pointer the caller passed in
 //! beyond the call (pages are copied when they are added; the callback and `opaque` are used only
-//! during `fgbi_decoder_apply_cb`). A frame returned by `fgbi_encoder_end_epoch` belongs to the
-//! encoder and stays valid until the next call that changes that encoder (begin_epoch, add_page,
-//! resync, free); copy it to keep it, or use `fgbi_encoder_end_epoch_into`. Strings returned by
+//! during `fgbi_decoder_apply_cb`), but for a page added with `fgbi_encoder_add_page_in_place`,
+//! which the caller keeps valid and unchanged until the frame it went into has been sent. A frame
+//! returned by `fgbi_encoder_end_epoch` (or the parts `fgbi_encoder_end_epoch_parts` returns)
+//! belongs to the encoder and stays valid until the next call that changes that encoder
+//! (begin_epoch, add_page, resync, free); copy it to keep it, or use
+//! `fgbi_encoder_end_epoch_into`. Strings returned by
 //! `fgbi_version` and `fgbi_strerror` are static; `fgbi_last_error_message` is per thread.
 //!
 //! NULL rules
