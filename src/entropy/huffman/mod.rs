@@ -58,7 +58,7 @@ pub fn histogram(data: &[u8]) -> [u32; 256] {
 /// complete code (Kraft sum exactly 1).
 ///
 /// The Huffman code where it fits in [`MAX_BITS`] bits; else the optimal code of lengths up to
-/// [`MAX_BITS`], by package-merge ([`limited_depths`]).
+/// [`MAX_BITS`], by package-merge (`limited_depths`).
 pub fn code_lengths(counts: &[u32; 256]) -> Lengths {
     let mut lens = [0u8; 256];
     // weight << 8 | value: one integer sort orders by weight, then value
