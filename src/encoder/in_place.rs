@@ -292,11 +292,17 @@ mod tests {
         frames_and_pieces(cfg, in_place, contiguous).0
     }
 
-    /// The default configuration with caches for a few thousand pages (Miri makes them all).
+    /// The default configuration with caches for a few thousand pages (a few dozen under Miri,
+    /// which makes every byte of them).
     fn small() -> Config {
+        let (cache_bytes, hash_bytes) = if cfg!(miri) {
+            (256 << 10, 64 << 10)
+        } else {
+            (8 << 20, 1 << 20)
+        };
         Config {
-            cache_bytes: 8 << 20,
-            hash_bytes: 1 << 20,
+            cache_bytes,
+            hash_bytes,
             ..Config::default()
         }
     }
@@ -341,7 +347,11 @@ mod tests {
                 "copied in, {}",
                 cfg.frame_bytes
             );
-            // and with the entropy stage, where pages are never left in place
+            // and with the entropy stage, where pages are never left in place (not under Miri:
+            // no pointer of the caller's is kept there, and the stage's tables take it minutes)
+            if cfg!(miri) {
+                continue;
+            }
             let cfg = Config {
                 stages: Stages::ALL,
                 ..cfg
@@ -389,13 +399,10 @@ mod tests {
     /// large frame) and may code some: a frame whose pages were left in place has them copied
     /// in first. Every frame, however it went, brings the backup to the image.
     #[test]
+    // under Miri the entropy stage's tables take minutes; the pages are read as in the tests above
+    #[cfg_attr(miri, ignore)]
     fn frames_with_pages_in_place_decode_whether_or_not_the_entropy_stage_codes_them() {
-        let links: &[u64] = if cfg!(miri) {
-            &[12_500_000_000]
-        } else {
-            &[10_000_000, 125_000_000, 1_250_000_000, 12_500_000_000]
-        };
-        for &link_rate in links {
+        for link_rate in [10_000_000, 125_000_000, 1_250_000_000, 12_500_000_000] {
             for frame_bytes in [0, 256 << 10] {
                 let cfg = Config {
                     link_rate,
@@ -404,8 +411,8 @@ mod tests {
                 };
                 let mut enc = Encoder::new(cfg).unwrap();
                 let mut dec = Decoder::new(cfg).unwrap();
-                // past the 1 MiB at which the entropy gate measures a frame (not under Miri)
-                let pages = if cfg!(miri) { 16 } else { 700 };
+                // past the 1 MiB at which the entropy gate measures a frame
+                let pages = 700;
                 let mut replica = vec![0u8; pages * PS];
                 let mut frame = Vec::new();
                 for e in 0..3 {
