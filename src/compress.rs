@@ -349,15 +349,8 @@ mod tests {
     use super::*;
 
     /// 4 KiB of xorshift output: incompressible.
-    fn random_page(mut x: u64) -> Vec<u8> {
-        (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+    fn random_page(x: u64) -> Vec<u8> {
+        crate::noise::bytes(4096, x)
     }
 
     #[test]

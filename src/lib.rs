@@ -50,6 +50,8 @@ pub mod entropy;
 pub mod error;
 pub mod format;
 pub mod lz4;
+#[cfg(test)]
+mod noise;
 pub mod stages;
 pub mod stats;
 

@@ -219,17 +219,11 @@ mod tests {
     /// Memory whose pages go out in every way: random (RAW), zero, text-like (compressed),
     /// and, from the second epoch, changed a little (deltas) or rewritten at random (RAW again).
     fn image(pages: usize, epoch: u64) -> Vec<u8> {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03);
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let noise = crate::noise::bytes(pages * PS, 0x9E37_79B9_7F4A_7C15 ^ epoch);
         let mut mem = vec![0u8; pages * PS];
         for (p, page) in mem.chunks_mut(PS).enumerate() {
             match (p % 5, epoch) {
-                (0 | 1, _) => page.iter_mut().for_each(|b| *b = rnd() as u8),
+                (0 | 1, _) => page.copy_from_slice(&noise[p * PS..(p + 1) * PS]),
                 (2, _) => {}
                 (3, _) => page
                     .iter_mut()

@@ -286,18 +286,7 @@ impl Ahead {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::noise::bytes as data;
 
     /// Frames fed in pieces of every kind of length (1 byte, less than a stripe, stripes and
     /// blocks and beyond, crossing stripe and block edges anywhere), of every length class past
