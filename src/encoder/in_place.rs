@@ -36,13 +36,13 @@ struct Hole {
     page: PagePtr,
 }
 
-/// The open frame's pages left in place, in frame order.
 /// No pages (the parts of no frame).
 static NO_HOLES: Holes = Holes {
     list: Vec::new(),
     page_size: 0,
 };
 
+/// The open frame's pages left in place, in frame order.
 #[derive(Debug, Default)]
 pub(super) struct Holes {
     list: Vec<Hole>,
