@@ -436,4 +436,42 @@ mod tests {
             }
         }
     }
+
+    /// A frame measured early (the entropy gate's warm-up, once it holds 1 MiB) has its pages in
+    /// place copied in for the measurement; when it is then not coded, the pages left in place
+    /// after that are summed into its checksum from where the copy left off.
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn pages_left_in_place_after_an_early_measurement_are_summed_from_the_copy_on() {
+        for link_rate in [312_500_000, 1_250_000_000] {
+            let cfg = Config {
+                link_rate,
+                ..small()
+            };
+            let mut enc = Encoder::new(cfg).unwrap();
+            let mut dec = Decoder::new(cfg).unwrap();
+            let pages = 700;
+            let mut replica = vec![0u8; pages * PS];
+            let mut frame = Vec::new();
+            for e in 0..4 {
+                // before the measurement (about 1 MiB in): a random page in four, the others half
+                // random (not mostly RAW, so measured); after it, random pages only (RAW, in place)
+                let mut mem = crate::noise::bytes(pages * PS, 77 + e);
+                for (p, page) in mem.chunks_mut(PS).enumerate() {
+                    if p < 400 && p % 4 != 0 {
+                        page[PS / 2..].fill(0);
+                    }
+                }
+                enc.begin_epoch(e).unwrap();
+                for (p, page) in mem.chunks(PS).enumerate() {
+                    // SAFETY: `mem` lives, unchanged, until the epoch's frame is applied
+                    unsafe { enc.add_page_in_place((p * PS) as u64, page) }.unwrap();
+                }
+                enc.end_epoch_parts().unwrap().copy_to(&mut frame);
+                dec.apply_flat(&frame, &mut replica)
+                    .unwrap_or_else(|err| panic!("epoch {e}: {err}"));
+                assert!(replica == mem, "epoch {e}");
+            }
+        }
+    }
 }

@@ -371,9 +371,16 @@ impl FrameWriter {
 
     /// Copies the pages sent in place into the frame's buffer, which then holds the whole frame
     /// (an error when the memory cannot be had, never after [`leave_in_place`](Self::leave_in_place)
-    /// made the room; the frame is then as it was).
+    /// made the room; the frame is then as it was). The checksum's sums start over: the buffer's
+    /// offsets moved, and pages left in place later are summed from its start.
     pub(super) fn gather(&mut self) -> Result<(), Error> {
-        self.holes.gather(&mut self.frame, &mut self.coded)
+        if self.holes.is_empty() {
+            return Ok(());
+        }
+        self.holes.gather(&mut self.frame, &mut self.coded)?;
+        self.ahead.reset();
+        self.buf_fed = 0;
+        Ok(())
     }
 
     /// Bytes of buffers held besides the frame.
