@@ -437,6 +437,29 @@ mod tests {
         }
     }
 
+    /// A resync abandons the open epoch: the encoder keeps no page of the caller's from it, so
+    /// the memory may go (under Miri, a read of it would be reported).
+    #[test]
+    fn a_resync_drops_the_pages_left_in_place() {
+        let [cfg, _] = in_place_configs();
+        let mut enc = Encoder::new(cfg).unwrap();
+        enc.begin_epoch(0).unwrap();
+        enc.add_page(0, &[0u8; PS]).unwrap();
+        enc.end_epoch().unwrap();
+        enc.begin_epoch(1).unwrap();
+        {
+            let mem = image(2, 1);
+            // SAFETY: the epoch is abandoned below, before `mem` goes
+            unsafe { enc.add_page_in_place(0, &mem[..PS]) }.unwrap();
+            enc.resync();
+        }
+        assert!(enc.last_frame_parts().all(|p| p.len() < PS));
+        let mut frame = Vec::new();
+        enc.begin_epoch(2).unwrap();
+        enc.end_epoch_parts().unwrap().copy_to(&mut frame);
+        assert!(crate::format::open(&frame).is_ok());
+    }
+
     /// A frame measured early (the entropy gate's warm-up, once it holds 1 MiB) has its pages in
     /// place copied in for the measurement; when it is then not coded, the pages left in place
     /// after that are summed into its checksum from where the copy left off.

@@ -615,6 +615,8 @@ impl Encoder {
         }
         e.resync_pending = true;
         self.w.out.part = Part::Open;
+        // the abandoned frame's pages in place are the caller's again
+        self.w.out.drop_pages_in_place();
     }
 
     /// The backup now holds zeros in the `len` bytes from `addr`, written there by another path

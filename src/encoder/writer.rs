@@ -340,6 +340,12 @@ impl FrameWriter {
         self.holes.parts(&self.frame)
     }
 
+    /// Forgets the pages left in place (the frame holding them is abandoned): nothing reads them
+    /// again.
+    pub(super) fn drop_pages_in_place(&mut self) {
+        self.holes.clear();
+    }
+
     /// No frame, as parts.
     pub(super) fn no_parts(&self) -> FrameParts<'static> {
         FrameParts::none()
