@@ -301,6 +301,24 @@ mod tests {
         }
     }
 
+    /// Sends every page of `mem` in epoch `e`, added in place, each part applied by `dec` to
+    /// `replica` as it comes (a refused frame panics with the decoder's reason).
+    fn send_in_place(enc: &mut Encoder, dec: &mut Decoder, e: u64, mem: &[u8], replica: &mut [u8]) {
+        let mut frame = Vec::new();
+        enc.begin_epoch(e).unwrap();
+        for (p, page) in mem.chunks(PS).enumerate() {
+            // SAFETY: `mem` lives, unchanged, until the epoch's frames are applied
+            unsafe { enc.add_page_in_place((p * PS) as u64, page) }.unwrap();
+            if let Some(part) = enc.take_frame_parts() {
+                part.copy_to(&mut frame);
+                dec.apply_flat(&frame, replica).unwrap();
+            }
+        }
+        enc.end_epoch_parts().unwrap().copy_to(&mut frame);
+        dec.apply_flat(&frame, replica)
+            .unwrap_or_else(|err| panic!("epoch {e}: {err}"));
+    }
+
     /// The configurations whose frames leave RAW pages in place: without the entropy stage,
     /// in one frame an epoch and in parts.
     fn in_place_configs() -> [Config; 2] {
@@ -408,7 +426,6 @@ mod tests {
                 // past the 1 MiB at which the entropy gate measures a frame
                 let pages = 700;
                 let mut replica = vec![0u8; pages * PS];
-                let mut frame = Vec::new();
                 for e in 0..3 {
                     // one page in eight random (RAW), the others text: a payload the stage may code
                     let mut mem = image(pages, e);
@@ -417,17 +434,7 @@ mod tests {
                             *b = b"a page of text, "[(i + p) % 16] ^ ((i / 512) as u8 & e as u8);
                         }
                     }
-                    enc.begin_epoch(e).unwrap();
-                    for (p, page) in mem.chunks(PS).enumerate() {
-                        // SAFETY: `mem` lives, unchanged, until the epoch's frames are applied
-                        unsafe { enc.add_page_in_place((p * PS) as u64, page) }.unwrap();
-                        if let Some(part) = enc.take_frame_parts() {
-                            part.copy_to(&mut frame);
-                            dec.apply_flat(&frame, &mut replica).unwrap();
-                        }
-                    }
-                    enc.end_epoch_parts().unwrap().copy_to(&mut frame);
-                    dec.apply_flat(&frame, &mut replica).unwrap();
+                    send_in_place(&mut enc, &mut dec, e, &mem, &mut replica);
                     assert!(
                         replica == mem,
                         "link {link_rate}, frames of {frame_bytes}, epoch {e}"
@@ -475,7 +482,6 @@ mod tests {
             let mut dec = Decoder::new(cfg).unwrap();
             let pages = 700;
             let mut replica = vec![0u8; pages * PS];
-            let mut frame = Vec::new();
             for e in 0..4 {
                 // before the measurement (about 1 MiB in): a random page in four, the others half
                 // random (not mostly RAW, so measured); after it, random pages only (RAW, in place)
@@ -485,14 +491,7 @@ mod tests {
                         page[PS / 2..].fill(0);
                     }
                 }
-                enc.begin_epoch(e).unwrap();
-                for (p, page) in mem.chunks(PS).enumerate() {
-                    // SAFETY: `mem` lives, unchanged, until the epoch's frame is applied
-                    unsafe { enc.add_page_in_place((p * PS) as u64, page) }.unwrap();
-                }
-                enc.end_epoch_parts().unwrap().copy_to(&mut frame);
-                dec.apply_flat(&frame, &mut replica)
-                    .unwrap_or_else(|err| panic!("epoch {e}: {err}"));
+                send_in_place(&mut enc, &mut dec, e, &mem, &mut replica);
                 assert!(replica == mem, "epoch {e}");
             }
         }
