@@ -173,16 +173,22 @@ impl Gate {
         if self.worth_it(link_rate) {
             return Verdict::Open;
         }
-        if self.since_probe + 1 >= self.probe_every.saturating_mul(self.backoff(link_rate)) {
+        // a closed gate waits at least `probe_every` uses whatever its back-off, which is worked
+        // out (a division) only past them: this runs for every page, on every gate it asks
+        let waited = self.since_probe + 1;
+        if waited >= self.probe_every
+            && waited >= self.probe_every.saturating_mul(self.backoff(link_rate))
+        {
             Verdict::Measure
         } else {
             Verdict::Closed
         }
     }
 
-    /// Whether the averages say the stage pays on this link.
+    /// Whether the averages say the stage pays on this link: the link time of the bytes it
+    /// saves (`saved / link_rate`) exceeds its cost, compared without a division.
     pub fn worth_it(&self, link_rate: u64) -> bool {
-        link_rate == 0 || self.saved * 1e9 / link_rate as f64 > self.cost_ns
+        link_rate == 0 || self.saved * 1e9 > self.cost_ns * link_rate as f64
     }
 
     /// How many times `probe_every` a closed gate waits between probes: the whole number of
@@ -192,12 +198,14 @@ impl Gate {
     /// 10 Gbit/s link) is probed up to that many times less often, so its probes stop costing a
     /// noticeable share of the encoder's time.
     fn backoff(&self, link_rate: u64) -> u64 {
-        let saved_ns = self.saved * 1e9 / link_rate as f64;
+        // cost / saved_ns with saved_ns = saved * 1e9 / link_rate; one division, none at the cap
+        let cost = self.cost_ns * link_rate as f64;
+        let saved = self.saved * 1e9;
         let max = self.max_backoff as f64;
-        if self.cost_ns >= saved_ns * max {
+        if cost >= saved * max {
             self.max_backoff
         } else {
-            (self.cost_ns / saved_ns).clamp(1.0, max) as u64
+            (cost / saved).clamp(1.0, max) as u64
         }
     }
 
@@ -252,18 +260,32 @@ impl StoreCost {
     /// second, when sending a page RAW takes `shed_ns`: during the warm-up, while the two take
     /// less than the page's time on the link, and as a probe.
     pub fn affordable(&mut self, link_rate: u64, page_size: usize, shed_ns: u64) -> bool {
-        self.kept(link_rate, page_size, shed_ns) || self.probe_due()
+        self.kept(link_rate, page_size, shed_ns) || self.probe_due(link_rate, page_size, shed_ns)
     }
 
-    /// Whether to store the next page as a probe (one in [`PROBE_EVERY`]) where the cache is
-    /// not kept up.
-    pub fn probe_due(&mut self) -> bool {
+    /// Whether to store the next page as a probe where the cache is not kept up: one in
+    /// [`PROBE_EVERY`] times the whole number of page link times that a store and a RAW page
+    /// take (1 to [`MAX_BACKOFF`], as a closed [`Gate`] backs off): on a link as fast as memory
+    /// a probe costs several pages' link time, and is made that many times less often.
+    pub fn probe_due(&mut self, link_rate: u64, page_size: usize, shed_ns: u64) -> bool {
         self.since_probe += 1;
-        if self.since_probe >= PROBE_EVERY {
+        if self.since_probe >= PROBE_EVERY
+            && self.since_probe >= PROBE_EVERY * self.backoff(link_rate, page_size, shed_ns)
+        {
             self.since_probe = 0;
             return true;
         }
         false
+    }
+
+    /// How many times [`PROBE_EVERY`] a probe waits: the store and RAW page's time over the
+    /// page's link time, 1 to [`MAX_BACKOFF`] (1 before the warm-up has measured a store).
+    fn backoff(&self, link_rate: u64, page_size: usize, shed_ns: u64) -> u64 {
+        if self.time.uses < WARMUP {
+            return 1;
+        }
+        let link_ns = page_size as f64 * 1e9 / link_rate.max(1) as f64;
+        ((self.time.ns + shed_ns as f64) / link_ns).clamp(1.0, MAX_BACKOFF as f64) as u64
     }
 
     /// Records the time one store took.
@@ -563,9 +585,16 @@ mod tests {
             "with the RAW page, over 4 us"
         );
         assert!(!c.affordable(40_000_000_000, 4096, 1_000));
-        // given up, it still stores one page in PROBE_EVERY, whose time it records
-        let probes = (0..10 * PROBE_EVERY)
+        // given up, it still stores one page in PROBE_EVERY times the page link times a store
+        // and a RAW page take (1.1 us against 102.4 ns: 10), whose time it records
+        let probes = (0..100 * PROBE_EVERY)
             .filter(|_| c.affordable(40_000_000_000, 4096, 1_000))
+            .count();
+        assert_eq!(probes as u64, 10);
+        // where the two take less than two page link times (1.1 us against 0.82 us at 5 GB/s),
+        // one page in PROBE_EVERY
+        let probes = (0..10 * PROBE_EVERY)
+            .filter(|_| c.affordable(5_000_000_000, 4096, 1_000))
             .count();
         assert_eq!(probes as u64, 10);
         // cheap again (the first stores paid for touching fresh memory): kept again

@@ -890,7 +890,9 @@ impl Encoder {
                 .cache_store
                 .affordable(w.cfg.link_rate, w.cfg.page_size, shed_ns)
         } else {
-            w.gates.cache_store.probe_due()
+            w.gates
+                .cache_store
+                .probe_due(w.cfg.link_rate, w.cfg.page_size, shed_ns)
         };
         if store {
             let t = Instant::now();
