@@ -68,7 +68,7 @@ fn sum_stripes_generic(sum: &mut Lanes, data: &[u8], key: usize, stripes: usize)
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx2 {
-    use super::{Lanes, DEFAULT_SECRET, STRIPE};
+    use super::{Lanes, DEFAULT_SECRET, STRIPE, STRIPES_PER_BLOCK};
     use core::arch::x86_64::{
         __m256i, _mm256_add_epi64, _mm256_loadu_si256, _mm256_mul_epu32, _mm256_shuffle_epi32,
         _mm256_srli_epi64, _mm256_storeu_si256, _mm256_xor_si256,
@@ -78,6 +78,7 @@ mod avx2 {
     ///
     /// # Safety
     /// The CPU must support AVX2.
+    #[inline]
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn sum_stripes(sum: &mut Lanes, data: &[u8], key: usize, stripes: usize) {
         // bounds checked here, once: the loads below stay inside these two slices
@@ -106,6 +107,30 @@ mod avx2 {
             _mm256_storeu_si256(p.add(1), acc[1]);
         }
     }
+
+    /// [`super::sum_run_generic`] with AVX2: the stripe loop inlined, one call for a whole run.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn sum_run(
+        open: &mut Lanes,
+        sums: &mut Vec<Lanes>,
+        mut data: &[u8],
+        mut first: usize,
+    ) {
+        while data.len() >= STRIPE {
+            let n = (data.len() / STRIPE).min(STRIPES_PER_BLOCK - first);
+            // SAFETY: AVX2 is available (the caller's guarantee); `data` holds `n` stripes
+            unsafe { sum_stripes(open, data, first * 8, n) };
+            data = &data[n * STRIPE..];
+            first += n;
+            if first == STRIPES_PER_BLOCK {
+                sums.push(std::mem::take(open));
+                first = 0;
+            }
+        }
+    }
 }
 
 /// Adds to `sum` the terms of `stripes` stripes of `data` keyed from `key` on, with the best
@@ -117,6 +142,52 @@ fn sum_stripes(sum: &mut Lanes, data: &[u8], key: usize, stripes: usize) {
         return unsafe { avx2::sum_stripes(sum, data, key, stripes) };
     }
     sum_stripes_generic(sum, data, key, stripes)
+}
+
+/// Adds the whole stripes of `data` to `open`, the first of them stripe `first` of its block
+/// (keyed by its place); each block completed is pushed onto `sums` and the next begun from
+/// zero (portable kernel).
+fn sum_run_generic(open: &mut Lanes, sums: &mut Vec<Lanes>, mut data: &[u8], mut first: usize) {
+    while data.len() >= STRIPE {
+        let n = (data.len() / STRIPE).min(STRIPES_PER_BLOCK - first);
+        sum_stripes_generic(open, data, first * 8, n);
+        data = &data[n * STRIPE..];
+        first += n;
+        if first == STRIPES_PER_BLOCK {
+            sums.push(std::mem::take(open));
+            first = 0;
+        }
+    }
+}
+
+/// The kernel that sums a run of stripes, chosen once per [`Ahead`]: a page fed in place is a
+/// run of four or five blocks, summed in one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Portable,
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    Avx2,
+}
+
+impl Kernel {
+    /// The best kernel of this CPU.
+    fn best() -> Kernel {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Kernel::Avx2;
+        }
+        Kernel::Portable
+    }
+
+    /// [`sum_run_generic`] with this kernel.
+    fn sum_run(self, open: &mut Lanes, sums: &mut Vec<Lanes>, data: &[u8], first: usize) {
+        match self {
+            Kernel::Portable => sum_run_generic(open, sums, data, first),
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            // SAFETY: `Avx2` is chosen only where AVX2 was detected.
+            Kernel::Avx2 => unsafe { avx2::sum_run(open, sums, data, first) },
+        }
+    }
 }
 
 fn scramble(acc: &mut Lanes) {
@@ -156,8 +227,11 @@ pub(crate) struct Ahead {
     open: Lanes,
     /// Bytes fed.
     fed: usize,
-    /// The bytes of a stripe begun but not complete (`fed % STRIPE` of them).
-    carry: [u8; STRIPE],
+    /// The bytes of a stripe begun but not complete (`fed % STRIPE` of them) at its start; two
+    /// stripes long, so that completing it copies a whole stripe (a fixed-size copy) whatever
+    /// the part missing.
+    carry: [u8; 2 * STRIPE],
+    kernel: Kernel,
 }
 
 impl Default for Ahead {
@@ -166,7 +240,8 @@ impl Default for Ahead {
             sums: Vec::new(),
             open: [0; 8],
             fed: 0,
-            carry: [0; STRIPE],
+            carry: [0; 2 * STRIPE],
+            kernel: Kernel::best(),
         }
     }
 }
@@ -199,47 +274,43 @@ impl Ahead {
     /// Feeds the frame's next bytes. Bytes 0 to 64 (the header's stripe) may still change;
     /// those after them may not. Needs the room [`reserve`](Self::reserve) makes for the frame.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let at = self.fed % STRIPE;
-            if at > 0 {
-                let n = (STRIPE - at).min(bytes.len());
+        let at = self.fed % STRIPE;
+        if at > 0 {
+            // complete the stripe begun
+            let n = (STRIPE - at).min(bytes.len());
+            if bytes.len() >= STRIPE {
+                self.carry[at..at + STRIPE].copy_from_slice(&bytes[..STRIPE]);
+            } else {
                 self.carry[at..at + n].copy_from_slice(&bytes[..n]);
-                bytes = &bytes[n..];
-                self.fed += n;
-                if self.fed.is_multiple_of(STRIPE) {
-                    let stripe = self.carry;
-                    self.summed(&stripe, 1);
-                }
-                continue;
             }
-            // whole stripes straight from `bytes`, to the end of the open block at most
-            let in_block = STRIPES_PER_BLOCK - (self.fed % BLOCK) / STRIPE;
-            let n = (bytes.len() / STRIPE).min(in_block);
-            if n == 0 {
-                self.carry[..bytes.len()].copy_from_slice(bytes);
-                self.fed += bytes.len();
+            self.fed += n;
+            bytes = &bytes[n..];
+            if at + n < STRIPE {
                 return;
             }
-            self.fed += n * STRIPE;
-            self.summed(&bytes[..n * STRIPE], n);
-            bytes = &bytes[n * STRIPE..];
+            let stripe = self.carry;
+            self.run(self.fed - STRIPE, &stripe[..STRIPE]);
         }
+        let whole = bytes.len() - bytes.len() % STRIPE;
+        if whole > 0 {
+            self.run(self.fed, &bytes[..whole]);
+            self.fed += whole;
+        }
+        let rest = &bytes[whole..];
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.fed += rest.len();
     }
 
-    /// Takes the `n` stripes of `data` that end at `fed` into the open block's sum (the frame's
-    /// first stripe left out), closing the block at its end.
-    fn summed(&mut self, data: &[u8], n: usize) {
-        let first = (self.fed - n * STRIPE) % BLOCK / STRIPE;
-        if self.fed <= STRIPE {
-            // the header's stripe, summed at the end
-        } else if self.fed - n * STRIPE == 0 {
-            sum_stripes(&mut self.open, &data[STRIPE..], 8, n - 1);
-        } else {
-            sum_stripes(&mut self.open, data, first * 8, n);
+    /// Sums the whole stripes of `data`, which begins `start` bytes into the frame (a whole
+    /// number of stripes); the frame's first stripe is left to [`finish`](Self::finish).
+    fn run(&mut self, start: usize, mut data: &[u8]) {
+        let mut first = start % BLOCK / STRIPE;
+        if start == 0 {
+            data = &data[STRIPE..];
+            first = 1;
         }
-        if self.fed.is_multiple_of(BLOCK) {
-            self.sums.push(std::mem::take(&mut self.open));
-        }
+        self.kernel
+            .sum_run(&mut self.open, &mut self.sums, data, first);
     }
 
     /// xxh3-64 (seed 0) of the frame fed, `len` bytes (all of them fed), given its first
@@ -291,7 +362,7 @@ mod tests {
     /// Frames fed in pieces of every kind of length (1 byte, less than a stripe, stripes and
     /// blocks and beyond, crossing stripe and block edges anywhere), of every length class past
     /// the short inputs and at block edges, their first 56 bytes fed as zeros and given only at
-    /// the end: `finish` equals xxh3-64 of the whole.
+    /// the end: `finish` equals xxh3-64 of the whole, with the portable kernel and this CPU's.
     #[test]
     fn the_sums_of_a_frame_fed_in_pieces_give_xxh3_of_the_whole() {
         let lens: Vec<usize> = if cfg!(miri) {
@@ -315,14 +386,27 @@ mod tests {
             v.extend([5000, 9000, 40_000, 70_001]);
             v
         };
-        let cuts: [&[usize]; 5] = [&[1], &[3, 61, 4099], &[64], &[4096, 2, 3], &[100_000]];
+        // the last two as the encoder feeds pages in place: an op's few bytes, then the page
+        let cuts: [&[usize]; 7] = [
+            &[1],
+            &[3, 61, 4099],
+            &[64],
+            &[4096, 2, 3],
+            &[100_000],
+            &[5, 4096],
+            &[11, 4096, 3, 4096],
+        ];
+        let kernels = [Kernel::Portable, Kernel::best()];
         for (n, &len) in lens.iter().enumerate() {
             let whole = data(len, n as u64 + 1);
             let want = xxhash_rust::xxh3::xxh3_64(&whole);
             let mut fed = whole.clone();
             fed[..56].fill(0);
-            for cut in cuts {
-                let mut a = Ahead::default();
+            for (cut, kernel) in cuts.iter().flat_map(|c| kernels.map(|k| (c, k))) {
+                let mut a = Ahead {
+                    kernel,
+                    ..Ahead::default()
+                };
                 assert!(a.reserve(len));
                 let (mut at, mut i) = (0, 0);
                 while at < len {
@@ -333,12 +417,17 @@ mod tests {
                 }
                 let head = &whole[..STRIPE];
                 let tail = &whole[Ahead::tail_from(len)..];
-                assert_eq!(a.finish(head, tail, len), want, "len {len}, cuts {cut:?}");
+                assert_eq!(
+                    a.finish(head, tail, len),
+                    want,
+                    "len {len}, cuts {cut:?}, {kernel:?}"
+                );
             }
         }
     }
 
-    /// The AVX2 kernel's sums equal the portable kernel's, for every count of stripes and key.
+    /// The AVX2 kernels' sums equal the portable kernels', for every count of stripes and key,
+    /// and for runs that start anywhere in a block and cross block edges.
     #[test]
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     fn the_avx2_kernel_sums_as_the_portable_one() {
@@ -352,6 +441,21 @@ mod tests {
             // SAFETY: AVX2 was detected above.
             unsafe { avx2::sum_stripes(&mut b, &d, key, stripes) };
             assert_eq!(a, b, "key {key}, stripes {stripes}");
+        }
+        let d = data(5 * BLOCK, 10);
+        for (first, len) in [
+            (0, 5 * BLOCK),
+            (3, 4096),
+            (15, 64),
+            (1, 4096 + 3 * 64),
+            (7, 0),
+        ] {
+            let (mut a, mut b) = ([7u64; 8], [7u64; 8]);
+            let (mut sa, mut sb) = (Vec::new(), Vec::new());
+            sum_run_generic(&mut a, &mut sa, &d[..len], first);
+            // SAFETY: AVX2 was detected above.
+            unsafe { avx2::sum_run(&mut b, &mut sb, &d[..len], first) };
+            assert_eq!((a, &sa), (b, &sb), "first {first}, len {len}");
         }
     }
 }
