@@ -248,7 +248,8 @@ impl Gate {
 /// a page sent RAW and stored still takes less time than the page takes on the link (the encoder
 /// then keeps up with the link while the cache learns), so that on a link about as fast as
 /// memory the cache is given up too (pages then go out as zero or RAW alone). Given up, it still
-/// stores one page in [`PROBE_EVERY`] to keep measuring.
+/// stores one page in [`PROBE_EVERY`] to keep measuring, fewer where a store costs several
+/// pages' link time (see [`probe_due`](Self::probe_due)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreCost {
     time: Nanos,
