@@ -396,13 +396,19 @@ mod tests {
             &[5, 4096],
             &[11, 4096, 3, 4096],
         ];
-        let kernels = [Kernel::Portable, Kernel::best()];
+        let mut kernels = vec![Kernel::Portable];
+        if Kernel::best() != Kernel::Portable {
+            kernels.push(Kernel::best());
+        }
         for (n, &len) in lens.iter().enumerate() {
             let whole = data(len, n as u64 + 1);
             let want = xxhash_rust::xxh3::xxh3_64(&whole);
             let mut fed = whole.clone();
             fed[..56].fill(0);
-            for (cut, kernel) in cuts.iter().flat_map(|c| kernels.map(|k| (c, k))) {
+            for (cut, &kernel) in cuts
+                .iter()
+                .flat_map(|c| kernels.iter().map(move |k| (c, k)))
+            {
                 let mut a = Ahead {
                     kernel,
                     ..Ahead::default()
