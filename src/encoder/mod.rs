@@ -1355,6 +1355,57 @@ mod tests {
         }
     }
 
+    /// After a frame of mostly RAW pages (which the entropy gate is never asked about, so that
+    /// it stays in its warm-up), a frame is neither measured early nor given literal contexts;
+    /// after a frame of other ops it is measured early again. A frame of lz4 ops after a RAW
+    /// one is still judged at its close, and every replica is exact.
+    #[test]
+    fn a_frame_after_a_mostly_raw_one_prepares_nothing_for_coding() {
+        use crate::Decoder;
+        let mut paying = Gate::default();
+        for _ in 0..gates::WARMUP {
+            paying.record(0, 1 << 40);
+        }
+        let cfg = Config {
+            link_rate: 1 << 62,
+            ..Config::default()
+        };
+        let ps = cfg.page_size;
+        let mut enc = Encoder::with_seed(cfg, 5).unwrap();
+        let mut dec = Decoder::new(cfg).unwrap();
+        let n = 1200;
+        let random = crate::noise::bytes(n * ps, 7);
+        let (mut text, mut text2) = (vec![0u8; n * ps], vec![0u8; n * ps]);
+        scribble_text(&mut text, &mut 0x1234_5678_u64);
+        scribble_text(&mut text2, &mut 0x8765_4321_u64);
+        let mut replica = vec![0u8; n * ps];
+        // (epoch contents, measured early?)
+        for (epoch, (mem, measured)) in [(&random, false), (&text, false), (&text2, true)]
+            .into_iter()
+            .enumerate()
+        {
+            enc.begin_epoch(epoch as u64).unwrap();
+            let mut seen_early = false;
+            for (p, page) in mem.chunks(ps).enumerate() {
+                let g = &mut enc.w.gates;
+                (g.analysis, g.analysis_uncached, g.compress) = (paying, paying, paying);
+                enc.add_page((p * ps) as u64, page).unwrap();
+                seen_early |= enc.w.out.measured_early();
+            }
+            // (the gate records its first use when the second frame closes)
+            if epoch < 2 {
+                assert_eq!(enc.w.gates.entropy.uses(), 0, "epoch {epoch}: gate used");
+            }
+            assert_eq!(seen_early, measured, "epoch {epoch}: measured early");
+            if epoch == 1 {
+                assert_eq!(enc.w.out.contexts_noted(), 0, "contexts after a RAW frame");
+            }
+            dec.apply_flat(enc.end_epoch().unwrap(), &mut replica)
+                .unwrap();
+            assert!(replica == *mem, "epoch {epoch}");
+        }
+    }
+
     /// Pages sent without analysis keep the cache up while the analysis of cached pages runs,
     /// and while its gate is shut only one in PROBE_EVERY is stored (the cache is there for that
     /// analysis alone). The gate is set by hand; on a 1 MB/s link a store always fits a page's

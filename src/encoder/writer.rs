@@ -92,6 +92,8 @@ pub(super) struct FrameWriter {
     /// [`PLAIN_PROBE_FIRST`], doubled by each probe up to [`PLAIN_PROBE_EVERY`], back to
     /// [`PLAIN_PROBE_FIRST`] when the tier fits the slack.
     plain_probe_after: u32,
+    /// Whether the last frame closed was mostly RAW pages (not coded, the gate not asked).
+    last_mostly_raw: bool,
 }
 
 /// Where the entropy stage fits the slack in neither tier, the plain tier still measures itself
@@ -208,6 +210,7 @@ impl FrameWriter {
             entropy_rate: [None; 2],
             plain_skips: 0,
             plain_probe_after: PLAIN_PROBE_FIRST,
+            last_mostly_raw: false,
         }
     }
 
@@ -500,7 +503,8 @@ impl Work {
     /// Opens an empty frame. When the entropy gate is going to skip it, the frame's literal
     /// contexts are not worked out (on a link where coding does not pay they cost 4-5% of the
     /// encoder's time for nothing); when it is going to measure it, it does so on the frame's
-    /// first ops ([`Early`]). The gate is asked for its verdict only when the frame closes, and
+    /// first ops ([`Early`]), unless the frame before was mostly RAW pages: the gate is never
+    /// asked about those, and on a link as fast as memory every frame is one. The gate is asked for its verdict only when the frame closes, and
     /// nothing changes it in between (were it to, a frame without contexts is still coded, its
     /// literals with one table). A frame the gate is going to code keeps no RAW page in place
     /// (it would be copied in for the coding); in any other, a frame coded after all (a probe,
@@ -513,6 +517,11 @@ impl Work {
         }
         match self.gates.entropy.peek(self.cfg.link_rate) {
             Verdict::Closed => self.out.lit_ctx_ok = false,
+            // after a frame of mostly RAW pages (not coded, the gate not asked) the next is
+            // most likely one too: it is not measured early and its literal contexts are not
+            // worked out (one that turns out otherwise is judged at its close as any other,
+            // and coded without them)
+            Verdict::Measure if self.out.last_mostly_raw => self.out.lit_ctx_ok = false,
             Verdict::Measure => self.out.early = Early::Due,
             Verdict::Open => self.out.in_place_ok = false,
         }
@@ -619,7 +628,8 @@ impl Work {
         // with a compressor, pages sent RAW were found incompressible; a payload made of little
         // else is not worth coding (without one, RAW pages may well be compressible)
         let payload = (self.out.len() - HEADER_LEN) as u64;
-        if !self.cfg.stages.entropy || payload == 0 || self.mostly_raw(payload) {
+        self.out.last_mostly_raw = payload > 0 && self.mostly_raw(payload);
+        if !self.cfg.stages.entropy || payload == 0 || self.out.last_mostly_raw {
             return false;
         }
         let models = match self.gates.entropy.verdict(self.cfg.link_rate) {
