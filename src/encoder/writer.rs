@@ -504,9 +504,9 @@ impl Work {
     /// contexts are not worked out (on a link where coding does not pay they cost 4-5% of the
     /// encoder's time for nothing); when it is going to measure it, it does so on the frame's
     /// first ops ([`Early`]), unless the frame before was mostly RAW pages: the gate is never
-    /// asked about those, and on a link as fast as memory every frame is one. The gate is asked for its verdict only when the frame closes, and
-    /// nothing changes it in between (were it to, a frame without contexts is still coded, its
-    /// literals with one table). A frame the gate is going to code keeps no RAW page in place
+    /// asked about those, and on a link as fast as memory every frame is one. The gate is asked
+    /// for its verdict only when the frame closes, and nothing changes it in between (were it
+    /// to, a frame without contexts is still coded, its literals with one table). A frame the gate is going to code keeps no RAW page in place
     /// (it would be copied in for the coding); in any other, a frame coded after all (a probe,
     /// the slack) has its pages copied in first.
     pub(super) fn start_frame(&mut self) {
