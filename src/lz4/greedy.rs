@@ -49,7 +49,8 @@ impl std::fmt::Debug for Greedy {
     }
 }
 
-/// The table index of the 5 bytes at the low end of `v` (a little-endian read).
+/// The table index of the 5 bytes at the low end of `v` (a little-endian read): the top
+/// `HASH_BITS` bits of a product, so indexing the table with it needs no bounds check.
 #[inline(always)]
 fn hash5(v: u64) -> usize {
     // the 5 bytes moved to the top, times a 64-bit odd constant, top bits of the product
@@ -103,9 +104,7 @@ impl Greedy {
                 if cur > mflimit {
                     break 'sequences;
                 }
-                let k = hash5(read64(src, cur));
-                // SAFETY: `hash5` is below `TABLE_LEN` (the top `HASH_BITS` bits of a u64)
-                let slot = unsafe { table.get_unchecked_mut(k) };
+                let slot = &mut table[hash5(read64(src, cur))];
                 c = *slot as usize;
                 // `cur < MAX_INPUT`, so it fits
                 *slot = cur as u16;
@@ -152,8 +151,7 @@ impl Greedy {
             }
             // the match's second-to-last position, for the matches that follow
             let q = p - 2;
-            // SAFETY: as above
-            unsafe { *table.get_unchecked_mut(hash5(read64(src, q))) = q as u16 };
+            table[hash5(read64(src, q))] = q as u16;
         }
         sink.sequence(&src[anchor..], len - anchor, 0, 0)
     }

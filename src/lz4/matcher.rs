@@ -5,6 +5,7 @@ use super::{LAST_LITERALS, MAX_OFFSET, MFLIMIT, MIN_MATCH};
 
 /// Hash table entries (as a power of two): 8192 positions, 32 KiB.
 const HASH_BITS: u32 = 13;
+const TABLE_LEN: usize = 1 << HASH_BITS;
 /// Literal-run length (as a power of two) after which probing steps over one more byte.
 const SKIP_SHIFT: u32 = 5;
 /// Matches this long are taken without looking one byte ahead.
@@ -16,7 +17,7 @@ const WINDOW_PAD: usize = 16;
 /// The compressor; keeps its hash table and window buffer between calls.
 #[derive(Clone)]
 pub struct PageLz {
-    table: Box<[u32]>,
+    table: Box<[u32; TABLE_LEN]>,
     window: Vec<u8>,
 }
 
@@ -39,8 +40,9 @@ impl std::fmt::Debug for PageLz {
 // limit, which is at most the end of the input. The debug assertions check it in every test build;
 // Miri runs the module's tests (`.ci/run`).
 
-/// Hash of the 5 bytes at `w[i..]` (5 rather than the 4 a match needs: fewer short matches that
-/// cost more than their literals after entropy coding; measured on the five traces).
+/// Table index of the 5 bytes at `w[i..]` (5 rather than the 4 a match needs: fewer short
+/// matches that cost more than their literals after entropy coding; measured on the five
+/// traces). The top `HASH_BITS` bits of a product, so indexing the table needs no bounds check.
 #[inline(always)]
 fn hash5(w: &[u8], i: usize) -> usize {
     let v = read64(w, i) << 24;
@@ -70,7 +72,7 @@ fn common(w: &[u8], a: usize, b: usize, limit: usize) -> usize {
 #[inline(always)]
 fn find(
     w: &[u8],
-    table: &mut [u32],
+    table: &mut [u32; TABLE_LEN],
     p: usize,
     same: usize,
     rep: usize,
@@ -107,7 +109,7 @@ impl PageLz {
     /// A compressor with an empty history.
     pub fn new() -> PageLz {
         PageLz {
-            table: vec![0u32; 1 << HASH_BITS].into_boxed_slice(),
+            table: Box::new([0u32; TABLE_LEN]),
             window: Vec::new(),
         }
     }
@@ -146,7 +148,7 @@ impl PageLz {
             sink.sequence(input, input.len(), 0, 0)?;
             return Some(sink.len());
         }
-        let table = &mut self.table[..];
+        let table = &mut *self.table;
         // Index every dictionary position.
         for i in 0..n.saturating_sub(3) {
             table[hash5(w, i)] = i as u32;
