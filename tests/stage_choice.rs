@@ -424,3 +424,47 @@ fn the_dictionary_stage_never_costs_bytes_beside_kept_blocks() {
         }
     }
 }
+
+/// Against a page's last-sent copy, where the dictionary pass runs, the block work waits for it
+/// and runs only where that pass leaves the changed blocks at more than half their size: pages
+/// whose text moved are coded by the dictionary without a look into the sharing table, and a
+/// page that took two blocks from another page (content its own old version lacks) still
+/// refers to them in a BLOCKS op.
+#[test]
+fn the_block_work_waits_for_the_dictionary_against_a_sent_copy() {
+    let cfg = Config::default();
+    let pages = 32;
+    let mut old = text_pages(pages);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for b in &mut old[3 * PS..4 * PS] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let mut new = old.clone();
+    let last = pages - 1;
+    for p in (0..last).filter(|&p| p != 3) {
+        // the text moved by three bytes: too large a XOR delta, a few bytes of dictionary op
+        new.copy_within(p * PS..(p + 1) * PS - 3, p * PS + 3);
+    }
+    // blocks 4 and 5 of the last page: page 3's first two (random) blocks
+    new.copy_within(3 * PS..3 * PS + 512, last * PS + 1024);
+    let mut enc = Encoder::new(cfg).unwrap();
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut replica = vec![0u8; pages * PS];
+    for (e, mem) in [&old, &new].into_iter().enumerate() {
+        enc.begin_epoch(e as u64).unwrap();
+        for (p, page) in mem.chunks_exact(PS).enumerate() {
+            enc.add_page((p * PS) as u64, page).unwrap();
+        }
+        let f = enc.end_epoch().unwrap();
+        dec.apply_flat(f, &mut replica).unwrap();
+        assert!(&replica == mem, "epoch {e}: replica differs");
+    }
+    let s = enc.epoch_stats();
+    assert_eq!(s.dict.pages, pages as u64 - 2, "{s:?}");
+    assert_eq!((s.blocks.pages, s.shared_blocks), (1, 2), "{s:?}");
+    // the last page's changed blocks only (before: every changed block of every moved page)
+    assert!(s.share.lookups <= 2, "{} lookups", s.share.lookups);
+}

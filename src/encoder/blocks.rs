@@ -108,6 +108,12 @@ impl Work {
         }
     }
 
+    /// The most a BLOCKS op with `literals` literal blocks and no references takes: its tag, its
+    /// map and the literals uncompressed.
+    pub(super) fn block_op_bound(&self, literals: usize) -> usize {
+        1 + self.cfg.blocks_per_page().div_ceil(4) + literals * self.cfg.block_size
+    }
+
     /// Whether every block of the last `encode_blocks` was a literal: then `lits` is left empty
     /// and the page itself is the literal section.
     pub(super) fn lits_whole(&self) -> bool {

@@ -32,6 +32,7 @@ use crate::stages::share::{self, ShareTable};
 use crate::stages::{delta, hash, zero};
 use crate::stats::{EncoderStats, OpCount};
 use blocks::BlockCounts;
+use choose::Held;
 use gates::{Gates, Verdict};
 use std::time::Instant;
 use writer::{FrameWriter, Part};
@@ -828,8 +829,11 @@ impl Encoder {
         let cache = &self.cache;
         // against_copy leaves `clock` at the end of its last step; the other paths do not
         let (outcome, clocked) = match cache.view(entry) {
-            Cached::Full(old) => (w.against_copy(page_idx, page, old, cache), true),
-            Cached::Miss if was_zero => (w.against_copy(page_idx, page, &self.zeros, cache), true),
+            Cached::Full(old) => (w.against_copy(page_idx, page, Held::Sent(old), cache), true),
+            Cached::Miss if was_zero => {
+                let zeros = Held::Zeros(&self.zeros);
+                (w.against_copy(page_idx, page, zeros, cache), true)
+            }
             Cached::Hashes(old) if w.blocks_open => {
                 (w.against_hashes(page_idx, page, old, cache), false)
             }
