@@ -172,6 +172,11 @@ const GATE_RATE_MAX_FACTOR: f64 = 4.0;
 struct Epochs {
     /// When the open epoch began (with a link rate).
     started: Option<Instant>,
+    /// The caller's time since then between a part of the epoch closing and the next frame
+    /// starting (sending the part, or waiting for the link): not the encoder's, in ns.
+    away_ns: f64,
+    /// When the last part of the open epoch closed, until the next frame starts.
+    closed_at: Option<Instant>,
     /// The epoch open now.
     epoch: Option<u64>,
     /// The last epoch ended.
@@ -186,8 +191,23 @@ impl Epochs {
     /// epoch or a link rate.
     fn spent_and_link_ns(&self, payload: usize, link_rate: u64) -> Option<(f64, f64)> {
         let t = self.started.filter(|_| link_rate > 0)?;
-        let spent = t.elapsed().as_nanos() as f64;
+        let spent = t.elapsed().as_nanos() as f64 - self.away_ns;
         Some((spent, payload as f64 * 1e9 / link_rate as f64))
+    }
+
+    /// A part of the open epoch closed: the caller's time from now on, until the next frame
+    /// starts ([`resumed`](Self::resumed)), is not the encoder's.
+    fn part_closed(&mut self) {
+        if self.started.is_some() {
+            self.closed_at = Some(Instant::now());
+        }
+    }
+
+    /// The next frame of the open epoch starts: the time since its part closed was the caller's.
+    fn resumed(&mut self) {
+        if let Some(t) = self.closed_at.take() {
+            self.away_ns += t.elapsed().as_nanos() as f64;
+        }
     }
 
     /// How the open epoch's encoding time so far compares with the time `payload` bytes (its
@@ -357,6 +377,8 @@ impl Encoder {
                 page_in_place: false,
                 epochs: Epochs {
                     started: None,
+                    away_ns: 0.0,
+                    closed_at: None,
                     epoch: None,
                     last: None,
                     resync_pending: true,
@@ -418,6 +440,8 @@ impl Encoder {
         }
         w.epochs.epoch = Some(epoch);
         w.epochs.started = (w.cfg.link_rate > 0).then(Instant::now);
+        w.epochs.away_ns = 0.0;
+        w.epochs.closed_at = None;
         w.start_frame();
         w.out.epoch_bytes_closed = 0;
         w.out.parts_closed = 0;
@@ -459,7 +483,10 @@ impl Encoder {
             Part::Waiting => {
                 return Err(Error::State("add_page before the finished frame was taken"))
             }
-            Part::Taken => self.w.start_frame(),
+            Part::Taken => {
+                self.w.epochs.resumed();
+                self.w.start_frame()
+            }
         }
         if self.w.out.op_count == u32::MAX {
             return Err(Error::State("too many ops in one frame"));
@@ -478,6 +505,7 @@ impl Encoder {
             let epoch = w.epochs.epoch.expect("checked above");
             w.close_frame(epoch, true);
             w.out.part = Part::Waiting;
+            w.epochs.part_closed();
         }
         Ok(())
     }
@@ -568,7 +596,10 @@ impl Encoder {
                     "end_epoch before the finished frame was taken",
                 ))
             }
-            Part::Taken => w.start_frame(),
+            Part::Taken => {
+                w.epochs.resumed();
+                w.start_frame()
+            }
         }
         w.epochs.epoch = None;
         w.close_frame(epoch, false);
@@ -1584,6 +1615,8 @@ mod tests {
     fn open_for_a_millisecond() -> Epochs {
         Epochs {
             started: Some(Instant::now() - std::time::Duration::from_millis(1)),
+            away_ns: 0.0,
+            closed_at: None,
             epoch: Some(0),
             last: None,
             resync_pending: true,
@@ -1651,5 +1684,31 @@ mod tests {
         assert!(!e.slack_covers(10_000_000, 0, 0.0));
         let idle = Epochs { started: None, ..e };
         assert!(!idle.slack_covers(10_000_000, 100_000_000, 0.0));
+    }
+
+    /// The caller's time between a part of the epoch closing and the next frame starting
+    /// (sending the part) is not the encoder's: 10 ms into the epoch, 7 of them spent away, the
+    /// encoder is ahead of 5 ms of link time, where counting them it would be behind.
+    #[test]
+    fn time_away_between_parts_is_not_the_encoders() {
+        let ms = std::time::Duration::from_millis;
+        let now = Instant::now();
+        let mut e = Epochs {
+            started: Some(now - ms(10)),
+            ..open_for_a_millisecond()
+        };
+        let rate = 1_000_000_000; // 5 MB: 5 ms
+        assert_eq!(e.lead(5_000_000, rate, 0.0).0, Lead::Behind);
+        e.closed_at = Some(now - ms(7));
+        e.resumed();
+        assert!(e.closed_at.is_none() && e.away_ns >= 7e6);
+        assert_eq!(e.lead(5_000_000, rate, 0.0).0, Lead::Ahead);
+        // without a link rate nothing is timed
+        let mut idle = Epochs {
+            started: None,
+            ..open_for_a_millisecond()
+        };
+        idle.part_closed();
+        assert!(idle.closed_at.is_none());
     }
 }
