@@ -367,6 +367,24 @@ fn a_large_frame_of_lz4_ops_is_measured_on_a_sample() {
     assert!(slow == plain, "same frame byte for byte");
 }
 
+/// Every page of `old` (epoch 0), then of `new` (epoch 1), through an encoder and a decoder
+/// with `cfg`, the replica checked after each frame; the encoder's counters of epoch 1.
+fn two_epochs(cfg: Config, old: &[u8], new: &[u8]) -> EncoderStats {
+    let mut enc = Encoder::new(cfg).unwrap();
+    let mut dec = Decoder::new(cfg).unwrap();
+    let mut replica = vec![0u8; old.len()];
+    for (e, mem) in [old, new].into_iter().enumerate() {
+        enc.begin_epoch(e as u64).unwrap();
+        for (p, page) in mem.chunks_exact(PS).enumerate() {
+            enc.add_page((p * PS) as u64, page).unwrap();
+        }
+        let f = enc.end_epoch().unwrap();
+        dec.apply_flat(f, &mut replica).unwrap();
+        assert!(replica == mem, "epoch {e}: replica differs");
+    }
+    enc.epoch_stats()
+}
+
 /// Ops bytes for 64 text-like pages whose first `changed` eighths are rewritten in epoch 1
 /// (so the XOR delta is not small and the unchanged blocks are kept), with `fallback` and with
 /// or without the dictionary stage; the frames are checked to decode.
@@ -392,19 +410,7 @@ fn half_changed(fallback: fgbi::Fallback, dict: bool, changed: usize) -> u64 {
             *b = b"0123456789 abcdef"[(x % 17) as usize] ^ (i as u8 & 1);
         }
     }
-    let mut enc = Encoder::new(cfg).unwrap();
-    let mut dec = Decoder::new(cfg).unwrap();
-    let mut replica = vec![0u8; pages * PS];
-    for (e, mem) in [&old, &new].into_iter().enumerate() {
-        enc.begin_epoch(e as u64).unwrap();
-        for (p, page) in mem.chunks_exact(PS).enumerate() {
-            enc.add_page((p * PS) as u64, page).unwrap();
-        }
-        let f = enc.end_epoch().unwrap();
-        dec.apply_flat(f, &mut replica).unwrap();
-        assert!(&replica == mem, "epoch {e}: replica differs");
-    }
-    enc.epoch_stats().op_bytes()
+    two_epochs(cfg, &old, &new).op_bytes()
 }
 
 /// Turning the dictionary stage on never costs bytes on pages with kept blocks: with deflate the
@@ -450,19 +456,7 @@ fn the_block_work_waits_for_the_dictionary_against_a_sent_copy() {
     }
     // blocks 4 and 5 of the last page: page 3's first two (random) blocks
     new.copy_within(3 * PS..3 * PS + 512, last * PS + 1024);
-    let mut enc = Encoder::new(cfg).unwrap();
-    let mut dec = Decoder::new(cfg).unwrap();
-    let mut replica = vec![0u8; pages * PS];
-    for (e, mem) in [&old, &new].into_iter().enumerate() {
-        enc.begin_epoch(e as u64).unwrap();
-        for (p, page) in mem.chunks_exact(PS).enumerate() {
-            enc.add_page((p * PS) as u64, page).unwrap();
-        }
-        let f = enc.end_epoch().unwrap();
-        dec.apply_flat(f, &mut replica).unwrap();
-        assert!(&replica == mem, "epoch {e}: replica differs");
-    }
-    let s = enc.epoch_stats();
+    let s = two_epochs(cfg, &old, &new);
     assert_eq!(s.dict.pages, pages as u64 - 2, "{s:?}");
     assert_eq!((s.blocks.pages, s.shared_blocks), (1, 2), "{s:?}");
     // the last page's changed blocks only (before: every changed block of every moved page)
