@@ -150,10 +150,10 @@ enum Lead {
     /// Behind (or no link rate): each stage must pay for itself (the gates, at a rate raised by
     /// the factor the encoder is behind; see [`Work::gate_rate`]).
     Behind,
-    /// Ahead: the page gates judge their stages at a link slower in proportion to the lead (see
-    /// [`Work::gate_rate`]), so the lead is spent on the stages that save the most bytes per
-    /// nanosecond first; entropy coding runs when the slack left covers it (see
-    /// `entropy_fits_slack`).
+    /// Ahead: the analysis runs on every page, the block work and the compressor wherever
+    /// their average cost is at most a RAW page's link time (see [`Work::lead_forces`]), the
+    /// dictionary where its gate says it pays at the link's rate; entropy coding runs when the
+    /// slack left covers it (see `entropy_fits_slack`).
     Ahead,
     /// More than twice as fast as the link so far, counting the time the open frame's entropy
     /// coding will take as spent: every stage runs. (Entropy coding saves far more bytes per
@@ -861,7 +861,10 @@ impl Encoder {
         let cache = &self.cache;
         // against_copy leaves `clock` at the end of its last step; the other paths do not
         let (outcome, clocked) = match cache.view(entry) {
-            Cached::Full(old) => (w.against_copy(page_idx, page, Held::Sent(old), cache), true),
+            Cached::Full(old) => {
+                prefetch_page(old);
+                (w.against_copy(page_idx, page, Held::Sent(old), cache), true)
+            }
             Cached::Miss if was_zero => {
                 let zeros = Held::Zeros(&self.zeros);
                 (w.against_copy(page_idx, page, zeros, cache), true)
@@ -946,6 +949,7 @@ impl Encoder {
 /// each page boundary: asked for all lines up front, the memory system fetches them in parallel
 /// instead of one stream ramping up per page. On pages sent RAW at 100 Gbit/s (zero test and
 /// checksum only) this took the encoder from 6.0 to 8.0 GB/s (py-sqlite, `examples/speed`).
+/// The same serves a page's cached copy before the delta reads it.
 #[inline(always)]
 fn prefetch_page(page: &[u8]) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
