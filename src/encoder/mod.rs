@@ -150,10 +150,10 @@ enum Lead {
     /// Behind (or no link rate): each stage must pay for itself (the gates, at a rate raised by
     /// the factor the encoder is behind; see [`Work::gate_rate`]).
     Behind,
-    /// Ahead: the analysis runs on every page, the block work and the compressor wherever
-    /// their average cost is at most a RAW page's link time (see [`Work::lead_forces`]), the
-    /// dictionary where its gate says it pays at the link's rate; entropy coding runs when the
-    /// slack left covers it (see `entropy_fits_slack`).
+    /// Ahead: the analysis, the block work and the compressor run wherever their average cost
+    /// is at most a RAW page's link time (see [`Work::lead_forces`]), elsewhere as their gates
+    /// say at the link's rate, as does the dictionary; entropy coding runs when the slack left
+    /// covers it (see `entropy_fits_slack`).
     Ahead,
     /// More than twice as fast as the link so far, counting the time the open frame's entropy
     /// coding will take as spent: every stage runs. (Entropy coding saves far more bytes per
