@@ -168,19 +168,10 @@ impl PageIndex {
     #[inline]
     fn prefetch(&self, k: u64) {
         let i = self.home(k);
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if let (Some(key), Some(val)) = (self.keys.get(i), self.vals.get(i)) {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: a prefetch is a hint that reads nothing the program can see and cannot
-            // fault, whatever the address (here slots of `keys` and `vals`); SSE is part of the
-            // x86_64 baseline. (Miri cannot run it; there the lookup runs without the hint.)
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>((key as *const u64).cast());
-                _mm_prefetch::<_MM_HINT_T0>((val as *const u32).cast());
-            }
+        if let (Some(key), Some(val)) = (self.keys.get(i..=i), self.vals.get(i..=i)) {
+            super::prefetch(key);
+            super::prefetch(val);
         }
-        #[cfg(any(not(target_arch = "x86_64"), miri))]
-        let _ = i;
     }
     #[inline]
     fn get(&self, k: u64) -> Option<Where> {
