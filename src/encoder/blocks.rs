@@ -43,7 +43,7 @@ impl Work {
         let mut n = BlockCounts::default();
         for i in 0..nblocks {
             let blk = &page[i * bs..(i + 1) * bs];
-            let code = if !self.page.changed[i] {
+            let code = if !self.page.changed.get(i) {
                 n.kept += 1;
                 block::KEEP
             } else if zero_stage && zero::is_zero(blk) {

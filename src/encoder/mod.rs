@@ -385,7 +385,7 @@ impl Encoder {
                 },
                 page: Scratch {
                     hashes: vec![0; nblocks],
-                    changed: BlockBitmap::repeat(false, nblocks),
+                    changed: BlockBitmap::zeros(nblocks),
                     block_op: Vec::with_capacity(2 * ps + 64),
                     best: Vec::with_capacity(2 * ps + 64),
                     literals: Vec::with_capacity(ps),

@@ -1,9 +1,98 @@
-//! Bitmaps (bitvec): a dirty-page bitmap for callers, a changed-block bitmap per page, and a
-//! sparse page set for tracking which pages a replica holds.
+//! Bitmaps: a fixed-length bit vector ([`Bits`]) under a dirty-page bitmap for callers and a
+//! changed-block bitmap per page, and a sparse page set for tracking which pages a replica holds.
+//!
+//! Bit `i` is bit `i % 64` (least significant first) of word `i / 64`; bits past the length in
+//! the last word are always clear, so counting and iterating never look at the length.
 
-use bitvec::prelude::*;
+use crate::budget::filled;
+use crate::error::Error;
 use std::cell::Cell;
 use std::collections::HashMap;
+
+/// A fixed number of bits, all clear when made.
+///
+/// ```
+/// let mut b = fgbi::bitmap::Bits::zeros(70);
+/// b.set(3, true);
+/// b.set(69, true);
+/// assert!(b.get(69) && !b.get(4));
+/// assert_eq!(b.iter_ones().collect::<Vec<_>>(), [3, 69]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    /// `len` clear bits.
+    pub fn zeros(len: usize) -> Bits {
+        Bits {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+    /// `len` clear bits, or an error when their memory cannot be had (no abort).
+    pub(crate) fn try_zeros(len: usize, what: &'static str) -> Result<Bits, Error> {
+        Ok(Bits {
+            words: filled(len.div_ceil(64), 0, what)?,
+            len,
+        })
+    }
+    /// Number of bits.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when there are no bits.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Bit `i`; false past the end.
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        i < self.len && self.words[i / 64] >> (i % 64) & 1 != 0
+    }
+    /// Sets bit `i` to `on`. Panics if `i` is not below [`len`](Self::len).
+    #[inline]
+    pub fn set(&mut self, i: usize, on: bool) {
+        assert!(i < self.len, "bit {i} of {}", self.len);
+        let (w, m) = (&mut self.words[i / 64], 1u64 << (i % 64));
+        *w = if on { *w | m } else { *w & !m };
+    }
+    /// Sets every bit to `on`.
+    pub fn fill(&mut self, on: bool) {
+        self.words.fill(if on { u64::MAX } else { 0 });
+        if on && !self.len.is_multiple_of(64) {
+            // the bits past the end stay clear
+            if let Some(last) = self.words.last_mut() {
+                *last = (1u64 << (self.len % 64)) - 1;
+            }
+        }
+    }
+    /// Number of set bits.
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    /// Indexes of the set bits, ascending.
+    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(k, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let b = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    k * 64 + b
+                })
+            })
+        })
+    }
+    /// Bytes of memory the bits hold.
+    pub fn memory_bytes(&self) -> usize {
+        self.words.capacity() * 8
+    }
+}
 
 /// One bit per page of a guest memory region, set when the page is dirty.
 ///
@@ -15,14 +104,14 @@ use std::collections::HashMap;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirtyBitmap {
-    bits: BitVec<u64, Lsb0>,
+    bits: Bits,
 }
 
 impl DirtyBitmap {
     /// A clear bitmap of `pages` bits.
     pub fn new(pages: usize) -> Self {
         DirtyBitmap {
-            bits: bitvec![u64, Lsb0; 0; pages],
+            bits: Bits::zeros(pages),
         }
     }
     /// Marks page `i` dirty. Panics if `i` is out of range.
@@ -31,7 +120,7 @@ impl DirtyBitmap {
     }
     /// Is page `i` dirty?
     pub fn get(&self, i: usize) -> bool {
-        self.bits.get(i).is_some_and(|b| *b)
+        self.bits.get(i)
     }
     /// Clears every bit.
     pub fn clear(&mut self) {
@@ -69,7 +158,7 @@ impl DirtyBitmap {
 }
 
 /// One bit per block of a page, set when the block changed (or must be sent).
-pub type BlockBitmap = BitVec<u64, Lsb0>;
+pub type BlockBitmap = Bits;
 
 /// Pages per chunk of a [`PageSet`].
 const CHUNK_PAGES: u64 = 4096;
@@ -95,7 +184,8 @@ pub struct PageSet {
     last: Cell<(u64, u32)>,
 }
 
-type Chunk = BitArray<[u64; (CHUNK_PAGES / 64) as usize], Lsb0>;
+/// One bit per page of a chunk, as [`Bits`] lays them out.
+type Chunk = [u64; (CHUNK_PAGES / 64) as usize];
 
 /// No page index has this chunk number (page indexes are below 2^52).
 const NO_CHUNK: u64 = u64::MAX;
@@ -129,7 +219,7 @@ impl PageSet {
             return at;
         }
         let at = self.bits.len() as u32;
-        self.bits.push(Chunk::ZERO);
+        self.bits.push([0; (CHUNK_PAGES / 64) as usize]);
         self.index.insert(key, at);
         self.last.set((key, at));
         at as usize
@@ -143,7 +233,8 @@ impl PageSet {
     /// Adds page `i`.
     pub fn insert(&mut self, i: u64) {
         let at = self.find_or_add(i / CHUNK_PAGES);
-        self.bits[at].set((i % CHUNK_PAGES) as usize, true);
+        let b = i % CHUNK_PAGES;
+        self.bits[at][(b / 64) as usize] |= 1 << (b % 64);
     }
     /// Adds page `i` if the set has room or can grow (false when memory for a new chunk could
     /// not be had; the set is then unchanged).
@@ -167,20 +258,25 @@ impl PageSet {
     /// Removes page `i`.
     pub fn remove(&mut self, i: u64) {
         if let Some(at) = self.find(i / CHUNK_PAGES) {
-            self.bits[at].set((i % CHUNK_PAGES) as usize, false);
+            let b = i % CHUNK_PAGES;
+            self.bits[at][(b / 64) as usize] &= !(1 << (b % 64));
         }
     }
     /// Is page `i` in the set?
     #[inline]
     pub fn contains(&self, i: u64) -> bool {
+        let b = i % CHUNK_PAGES;
         self.find(i / CHUNK_PAGES)
-            .is_some_and(|at| self.bits[at][(i % CHUNK_PAGES) as usize])
+            .is_some_and(|at| self.bits[at][(b / 64) as usize] >> (b % 64) & 1 != 0)
     }
     /// Adds every page of `other`.
     pub fn union_with(&mut self, other: &PageSet) {
         for (&key, &at) in &other.index {
             let mine = self.find_or_add(key);
-            self.bits[mine] |= other.bits[at as usize];
+            let theirs = other.bits[at as usize];
+            for (w, o) in self.bits[mine].iter_mut().zip(theirs) {
+                *w |= o;
+            }
         }
     }
     /// Removes every page.
@@ -199,6 +295,60 @@ impl PageSet {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    /// Random sets, clears and fills on bit vectors of lengths around word boundaries: every
+    /// read (get, count, the set bits in order) agrees with a `Vec<bool>` at every step, and no
+    /// bit past the end is ever reported.
+    #[test]
+    fn bits_agree_with_a_vec_of_bools() {
+        let mut x = 99u64;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 11
+        };
+        for len in [0usize, 1, 63, 64, 65, 127, 128, 129, 200] {
+            let mut bits = Bits::zeros(len);
+            let mut naive = vec![false; len];
+            for step in 0..if cfg!(miri) { 40 } else { 600 } {
+                let r = next();
+                match r % 16 {
+                    0 => {
+                        let on = r & 16 != 0;
+                        bits.fill(on);
+                        naive.fill(on);
+                    }
+                    _ if len > 0 => {
+                        let i = (r >> 5) as usize % len;
+                        let on = r & 16 != 0;
+                        bits.set(i, on);
+                        naive[i] = on;
+                    }
+                    _ => {}
+                }
+                let ones: Vec<usize> = (0..len).filter(|&i| naive[i]).collect();
+                assert_eq!(
+                    bits.iter_ones().collect::<Vec<_>>(),
+                    ones,
+                    "len {len} step {step}"
+                );
+                assert_eq!(bits.count_ones(), ones.len(), "len {len} step {step}");
+                for i in 0..len + 2 {
+                    let want = naive.get(i).copied().unwrap_or(false);
+                    assert_eq!(bits.get(i), want, "bit {i} of {len}");
+                }
+            }
+            assert_eq!(bits.len(), len);
+            assert_eq!(bits.is_empty(), len == 0);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "bit 70 of 70")]
+    fn setting_a_bit_past_the_end_panics() {
+        Bits::zeros(70).set(70, true);
+    }
 
     #[test]
     fn mark_changed_sets_exactly_the_differing_pages() {

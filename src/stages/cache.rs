@@ -17,8 +17,8 @@
 
 use crate::budget::{filled, grow};
 use crate::error::Error;
+use crate::stages::bitmap::Bits;
 use crate::stages::hash;
-use bitvec::prelude::*;
 
 /// Bookkeeping bytes per tracked page on top of its data, at most: owner (8), free-list entry (4),
 /// mark bit, under 8/3 index slots of 12 bytes (the index is a power of two at least 4/3 of the
@@ -225,7 +225,7 @@ impl PageIndex {
 #[derive(Debug, Clone)]
 struct Slots {
     owner: Vec<u64>,
-    mark: BitVec<u64, Lsb0>,
+    mark: Bits,
     free: Vec<u32>,
     hand: usize,
 }
@@ -237,7 +237,7 @@ impl Slots {
         free.extend((0..n as u32).rev());
         Ok(Slots {
             owner: filled(n, FREE, "the cache's slot owners")?,
-            mark: bitvec![u64, Lsb0; 0; n],
+            mark: Bits::try_zeros(n, "the cache's slot marks")?,
             free,
             hand: 0,
         })
@@ -271,7 +271,7 @@ impl Slots {
             (Policy::Clock, None) => loop {
                 let h = self.hand;
                 self.hand = if h + 1 == self.len() { 0 } else { h + 1 };
-                if self.mark[h] {
+                if self.mark.get(h) {
                     self.mark.set(h, false);
                 } else {
                     break h as u32;
@@ -291,7 +291,7 @@ impl Slots {
         (s, self.assign(s, page))
     }
     fn memory_bytes(&self) -> usize {
-        self.owner.capacity() * 8 + self.mark.capacity() / 8 + self.free.capacity() * 4
+        self.owner.capacity() * 8 + self.mark.memory_bytes() + self.free.capacity() * 4
     }
 }
 
