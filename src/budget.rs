@@ -8,10 +8,12 @@ use crate::Error;
 
 /// `n` copies of `value`, in memory allocated and written now (so it is the process's from now
 /// on, not at first touch). Written by doubling copies (a few dozen `memcpy`s, not `n` stores:
-/// one loop iteration per element is what makes Miri take minutes over a cache).
+/// one loop iteration per element is what makes Miri take minutes over a cache). Large buffers
+/// are first offered huge pages ([`advise_huge_pages`]).
 pub(crate) fn filled<T: Copy>(n: usize, value: T, what: &'static str) -> Result<Vec<T>, Error> {
     let mut v = Vec::new();
     grow(&mut v, n, what)?;
+    advise_huge_pages(&v);
     if n > 0 {
         v.push(value);
     }
@@ -20,6 +22,32 @@ pub(crate) fn filled<T: Copy>(n: usize, value: T, what: &'static str) -> Result<
         v.extend_from_within(..k);
     }
     Ok(v)
+}
+
+/// Asks Linux to back the capacity of `v` with transparent huge pages: each 2 MiB-aligned
+/// 2 MiB it spans (none in a buffer under 2 MiB; on other systems nothing is asked). Writing a 32 MiB cache then takes 16 page faults instead of 8,192 (6 against 15 ms
+/// here, most of making an encoder), and its slots, read at random, miss the TLB far less. A
+/// hint: contents and sizes stay as they are, and a system without huge pages ignores it.
+fn advise_huge_pages<T>(v: &Vec<T>) {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        const HUGE: usize = 2 << 20;
+        let (start, bytes) = (v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>());
+        // the 2 MiB-aligned part of the buffer: madvise takes whole pages of the buffer's own
+        let from = start.next_multiple_of(HUGE);
+        let to = (start + bytes) / HUGE * HUGE;
+        if to > from {
+            // SAFETY: [from, to) lies inside `v`'s allocation, which this process owns and
+            // keeps; MADV_HUGEPAGE changes how the kernel backs those pages, never their
+            // contents or whether they are mapped. Its only failure (a kernel without huge
+            // pages) leaves the memory as it was, so the result is not needed.
+            unsafe {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    let _ = v;
 }
 
 /// Makes room for `additional` more elements in `v`, so that pushing them cannot reallocate.
@@ -41,6 +69,42 @@ pub(crate) fn grow_to<T>(v: &mut Vec<T>, total: usize, what: &'static str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A budgeted buffer of several MiB holds exactly what was written, and on Linux with
+    /// transparent huge pages its mapping is marked for them (the `hg` flag madvise sets, which
+    /// does not depend on whether the kernel finds free huge pages at the time).
+    #[test]
+    fn a_large_buffer_is_offered_huge_pages_and_keeps_its_contents() {
+        let n = 9 << 20;
+        let v = filled(n, 0xa5u8, "test").unwrap();
+        assert!(v.len() == n && v.iter().all(|&x| x == 0xa5));
+        #[cfg(all(target_os = "linux", not(miri)))]
+        if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+            // the mapping holding the buffer's middle, then its VmFlags line
+            let at = v.as_ptr() as usize + n / 2;
+            let mut inside = false;
+            let mut flags = None;
+            for line in smaps.lines() {
+                if let Some((range, _)) = line.split_once(' ') {
+                    if let Some((a, b)) = range.split_once('-') {
+                        if let (Ok(a), Ok(b)) =
+                            (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                        {
+                            inside = a <= at && at < b;
+                            continue;
+                        }
+                    }
+                }
+                if inside {
+                    if let Some(f) = line.strip_prefix("VmFlags:") {
+                        flags = Some(f.split_whitespace().any(|f| f == "hg"));
+                    }
+                }
+            }
+            assert_eq!(flags, Some(true), "the buffer's mapping has no hg flag");
+        }
+    }
 
     #[test]
     fn an_impossible_request_is_an_error_not_an_abort() {
