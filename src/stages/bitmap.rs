@@ -296,18 +296,23 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    /// A repeatable stream of 53-bit random numbers (a linear congruential generator's top bits).
+    fn random(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed;
+        move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 11
+        }
+    }
+
     /// Random sets, clears and fills on bit vectors of lengths around word boundaries: every
     /// read (get, count, the set bits in order) agrees with a `Vec<bool>` at every step, and no
     /// bit past the end is ever reported.
     #[test]
     fn bits_agree_with_a_vec_of_bools() {
-        let mut x = 99u64;
-        let mut next = move || {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            x >> 11
-        };
+        let mut next = random(99);
         for len in [0usize, 1, 63, 64, 65, 127, 128, 129, 200] {
             let mut bits = Bits::zeros(len);
             let mut naive = vec![false; len];
@@ -369,13 +374,7 @@ mod tests {
     /// `HashSet` does at every step.
     #[test]
     fn page_set_agrees_with_a_hash_set() {
-        let mut x = 12345u64;
-        let mut next = move || {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            x >> 11
-        };
+        let mut next = random(12345);
         let mut sets = [PageSet::default(), PageSet::default()];
         let mut refs = [HashSet::new(), HashSet::new()];
         for n in 0..2 {
