@@ -140,11 +140,11 @@ pub unsafe extern "C" fn fgbi_decoder_apply_flat(
     mem_len: usize,
 ) -> c_int {
     guard_handle("fgbi_decoder_apply_flat", "decoder", dec, |d| {
+        no_overlap((frame, frame_len), (mem, mem_len), "frame and mem")?;
         // SAFETY: NULL or valid buffers of these lengths (caller's rule).
         let frame = unsafe { slice(frame, frame_len, "frame") }?;
         // SAFETY: as above.
         let mem = unsafe { slice_mut(mem, mem_len, "mem") }?;
-        no_overlap(frame, mem, "frame and mem")?;
         d.dec.apply_flat(frame, mem)?;
         Ok(())
     })

@@ -158,12 +158,19 @@ pub(crate) fn overlap(a: (*const u8, usize), b: (*const u8, usize)) -> bool {
     a.1 != 0 && b.1 != 0 && a0 < b0.saturating_add(b.1) && b0 < a0.saturating_add(a.1)
 }
 
-/// Refuses overlapping input and output buffers.
-pub(crate) fn no_overlap(input: &[u8], output: &[u8], what: &str) -> FResult {
-    if overlap(
-        (input.as_ptr(), input.len()),
-        (output.as_ptr(), output.len()),
-    ) {
+/// Refuses overlapping input and output buffers, given as (pointer, length) before any
+/// reference to them is made: a shared and a mutable reference to the same bytes may not exist
+/// even for the moment a check takes. A NULL buffer is left for [`slice`] / [`slice_mut`] to
+/// refuse.
+pub(crate) fn no_overlap(
+    input: (*const u8, usize),
+    output: (*mut u8, usize),
+    what: &str,
+) -> FResult {
+    if !input.0.is_null()
+        && !output.0.is_null()
+        && overlap(input, (output.0.cast_const(), output.1))
+    {
         return Err(fail(FGBI_ERR_INVALID_ARG, format!("{what} overlap")));
     }
     Ok(())

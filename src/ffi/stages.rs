@@ -79,6 +79,8 @@ pub unsafe extern "C" fn fgbi_delta_encode(
     out_len: *mut usize,
 ) -> c_int {
     guard("fgbi_delta_encode", || {
+        no_overlap((old_page, len), (out, cap), "old_page and out")?;
+        no_overlap((new_page, len), (out, cap), "new_page and out")?;
         // SAFETY: NULL or valid buffers of these lengths (caller's rule).
         let (old, new, dst, dst_len) = unsafe {
             (
@@ -88,8 +90,6 @@ pub unsafe extern "C" fn fgbi_delta_encode(
                 super::out(out_len, "out_len")?,
             )
         };
-        no_overlap(old, dst, "old_page and out")?;
-        no_overlap(new, dst, "new_page and out")?;
         if let Some(n) = delta::encode(old, new, dst) {
             *dst_len = n;
             return Ok(());
@@ -124,6 +124,7 @@ pub unsafe extern "C" fn fgbi_delta_decode(
     page_len: usize,
 ) -> c_int {
     guard("fgbi_delta_decode", || {
+        no_overlap((delta, delta_len), (page, page_len), "delta and page")?;
         // SAFETY: NULL or valid buffers of these lengths (caller's rule).
         let (src, page) = unsafe {
             (
@@ -131,7 +132,6 @@ pub unsafe extern "C" fn fgbi_delta_decode(
                 slice_mut(page, page_len, "page")?,
             )
         };
-        no_overlap(src, page, "delta and page")?;
         let corrupt = |e: delta::DeltaError| fail(FGBI_ERR_CORRUPT, format!("corrupt delta: {e}"));
         delta::validate(src, page.len()).map_err(corrupt)?;
         delta::decode(src, page).map_err(corrupt)
@@ -180,6 +180,7 @@ pub unsafe extern "C" fn fgbi_compress(
     dst_len: *mut usize,
 ) -> c_int {
     guard("fgbi_compress", || {
+        no_overlap((src, len), (dst, cap), "src and dst")?;
         // SAFETY: NULL or valid buffers of these lengths (caller's rule).
         let (input, output, n_out) = unsafe {
             (
@@ -188,7 +189,6 @@ pub unsafe extern "C" fn fgbi_compress(
                 out(dst_len, "dst_len")?,
             )
         };
-        no_overlap(input, output, "src and dst")?;
         let mut comp: Box<dyn Compressor> = match codec_of(codec)? {
             Codec::Raw => {
                 *n_out = len;
@@ -240,10 +240,10 @@ pub unsafe extern "C" fn fgbi_decompress(
 ) -> c_int {
     guard("fgbi_decompress", || {
         let codec = codec_of(codec)?;
+        no_overlap((src, src_len), (dst, dst_len), "src and dst")?;
         // SAFETY: NULL or valid buffers of these lengths (caller's rule).
         let (input, output) =
             unsafe { (slice(src, src_len, "src")?, slice_mut(dst, dst_len, "dst")?) };
-        no_overlap(input, output, "src and dst")?;
         compress::decompress(codec, input, output, &mut Scratch::default())
             .map_err(|e| fail(FGBI_ERR_CORRUPT, e.to_string()))
     })
@@ -296,14 +296,14 @@ pub unsafe extern "C" fn fgbi_xbzrle_encode(
                 ),
             ));
         }
+        no_overlap((old, slen), (dst, dlen), "old and dst")?;
+        no_overlap((new_, slen), (dst, dlen), "new_ and dst")?;
         // SAFETY: NULL or valid buffers of these lengths (caller's rule).
         let old = unsafe { slice(old, slen, "old") }?;
         // SAFETY: as above.
         let new = unsafe { slice(new_, slen, "new_") }?;
         // SAFETY: as above.
         let dst = unsafe { slice_mut(dst, dlen, "dst") }?;
-        no_overlap(old, dst, "old and dst")?;
-        no_overlap(new, dst, "new_ and dst")?;
         match xbzrle::encode(old, new, dst) {
             Ok(n) => Ok(n as c_int),
             Err(xbzrle::Overflow) => Err(fail(
@@ -332,11 +332,11 @@ pub unsafe extern "C" fn fgbi_xbzrle_decode(
 ) -> c_int {
     guard_qemu("fgbi_xbzrle_decode", || {
         let (slen, dlen) = (non_negative(slen, "slen")?, non_negative(dlen, "dlen")?);
+        no_overlap((src, slen), (dst, dlen), "src and dst")?;
         // SAFETY: NULL or valid buffers of these lengths (caller's rule).
         let src = unsafe { slice(src, slen, "src") }?;
         // SAFETY: as above.
         let dst = unsafe { slice_mut(dst, dlen, "dst") }?;
-        no_overlap(src, dst, "src and dst")?;
         match xbzrle::decode(src, dst) {
             Ok(n) => Ok(n as c_int),
             Err(e) => Err(fail(
