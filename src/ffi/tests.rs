@@ -638,3 +638,50 @@ fn xbzrle_entry_points_follow_qemus_return_convention() {
         );
     }
 }
+
+/// Every entry point that reads one buffer and writes another refuses them overlapping, and
+/// says so, before it makes a reference to either (under Miri's Stacked Borrows a shared and a
+/// mutable slice of the same bytes would be undefined behaviour even for the check).
+#[test]
+fn overlapping_input_and_output_are_refused_before_use() {
+    use std::ffi::c_int;
+    const PS: usize = 4096;
+    let mut buf = vec![0u8; 3 * PS];
+    let p = buf.as_mut_ptr();
+    let mut n = 0usize;
+    // each call's result and its thread's last error, read right after the call
+    let refused = |what: &str, r: c_int| {
+        // SAFETY: a NUL-terminated string owned by this thread's error slot.
+        let msg = unsafe { CStr::from_ptr(fgbi_last_error_message()) };
+        let msg = msg.to_string_lossy();
+        assert!(r < 0 && msg.ends_with(" overlap"), "{what}: {r} {msg}");
+    };
+    // SAFETY: every pointer is into `buf` with lengths inside it; the calls must refuse them.
+    unsafe {
+        let q = |k: usize| p.add(k);
+        refused(
+            "delta_encode old",
+            fgbi_delta_encode(p, q(2 * PS), PS, q(PS / 2), PS, &mut n),
+        );
+        refused(
+            "delta_encode new",
+            fgbi_delta_encode(p, q(2 * PS), PS, q(2 * PS), PS, &mut n),
+        );
+        refused("delta_decode", fgbi_delta_decode(p, 100, q(50), PS));
+        refused(
+            "compress",
+            fgbi_compress(FGBI_CODEC_LZ4, 0, p, PS, q(PS - 1), PS, &mut n),
+        );
+        refused(
+            "decompress",
+            fgbi_decompress(FGBI_CODEC_RAW, q(PS), 100, p, 2 * PS),
+        );
+        let ps = PS as c_int;
+        refused(
+            "xbzrle_encode",
+            fgbi_xbzrle_encode(p, q(PS), ps, q(PS + 8), ps),
+        );
+        refused("xbzrle_decode", fgbi_xbzrle_decode(p, 100, q(99), ps));
+    }
+    assert!(buf.iter().all(|&b| b == 0), "a refused call wrote");
+}
