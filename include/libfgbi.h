@@ -472,7 +472,8 @@ typedef struct fgbi_encoder_counters {
      */
     uint64_t entropy_saved;
     /**
-     * Nanoseconds in the entropy stage.
+     * Nanoseconds in the entropy stage: the encoding thread's CPU time on Linux, elapsed time
+     * elsewhere.
      */
     uint64_t nanos_entropy;
     /**

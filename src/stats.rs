@@ -27,7 +27,9 @@ pub struct StageNanos {
     pub compress: u64,
     /// Recording what was sent (cache copy, sharing-table inserts).
     pub update: u64,
-    /// Entropy coding of the frame's payload.
+    /// Entropy coding of the frame's payload: the encoding thread's CPU time on Linux (so
+    /// that time the thread was preempted is not charged to the stage its gate weighs),
+    /// elapsed time elsewhere.
     pub entropy: u64,
 }
 

@@ -18,6 +18,7 @@ mod blocks;
 mod choose;
 pub mod gates;
 mod in_place;
+mod stopwatch;
 mod writer;
 
 pub use in_place::FrameParts;

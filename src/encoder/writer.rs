@@ -2,6 +2,7 @@
 //! models, and the end of an epoch (entropy coding when it pays, header, checksum).
 
 use super::in_place::{FrameParts, Holes};
+use super::stopwatch::Stopwatch;
 use super::{count, Kind, Work};
 use crate::budget::grow_to;
 use crate::compress::Codec;
@@ -12,7 +13,6 @@ use crate::error::Error;
 use crate::format::ahead::Ahead;
 use crate::format::{self, op, varint, Header, HEADER_LEN, TRAILER_LEN};
 use crate::stages::bitmap::PageSet;
-use std::time::Instant;
 
 /// With a link rate, the entropy gate measures a frame on its first ops when it needs a
 /// measurement (warm-up, probes), instead of coding it whole: on a fast link the first frame, a
@@ -673,7 +673,7 @@ impl Work {
             self.stats.skipped_entropy += 1;
             return false;
         };
-        let t = Instant::now();
+        let t = Stopwatch::start();
         let w = &mut self.out;
         let ctx = w.lit_ctx_ok.then_some(w.lit_ctx_len);
         let len = w.len();
@@ -684,7 +684,7 @@ impl Work {
             self.stats.entropy_saved += saved;
             std::mem::swap(&mut w.frame, &mut w.coded);
         }
-        let ns = t.elapsed().as_nanos() as u64;
+        let ns = t.ns();
         self.stats.nanos.entropy += ns;
         if tier == Tier::Models {
             self.gates.entropy.record(ns, saved);
@@ -738,11 +738,11 @@ impl Work {
     /// [`FrameWriter::entropy_code`]) to measure it: the time it took (counted as the stage's)
     /// and the bytes it saved, also taken into the tier's rate.
     fn code_sample(&mut self, tier: Tier, end: usize, lit_ctx: Option<usize>) -> (u64, u64) {
-        let t = Instant::now();
+        let t = Stopwatch::start();
         let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
         let coded = self.out.entropy_code(tier, end, lit_ctx, ps, bs);
         let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
-        let ns = t.elapsed().as_nanos() as u64;
+        let ns = t.ns();
         self.stats.nanos.entropy += ns;
         self.out
             .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64);
@@ -916,7 +916,7 @@ mod tests {
         let mut enc = crate::Encoder::with_seed(cfg, 1).unwrap();
         enc.begin_epoch(0).unwrap();
         let w = &mut enc.w;
-        w.epochs.started = Some(Instant::now() - std::time::Duration::from_secs(1));
+        w.epochs.started = Some(std::time::Instant::now() - std::time::Duration::from_secs(1));
         w.out.frame.resize(10_000, 0);
         let payload = (10_000 - HEADER_LEN) as f64;
         for (allowed_s, fits) in [(8.0, true), (9.5, false)] {

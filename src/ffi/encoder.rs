@@ -195,7 +195,8 @@ pub struct fgbi_encoder_counters {
     pub entropy_frames: u64,
     /// Bytes the entropy stage saved (payload before it minus after it).
     pub entropy_saved: u64,
-    /// Nanoseconds in the entropy stage.
+    /// Nanoseconds in the entropy stage: the encoding thread's CPU time on Linux, elapsed time
+    /// elsewhere.
     pub nanos_entropy: u64,
     /// Pages whose dictionary compression the link rate made not worth it.
     pub skipped_dict: u64,
