@@ -1603,6 +1603,43 @@ mod tests {
         }
     }
 
+    /// With the models' gate open but the models no better buy than the plain tier (the same
+    /// share saved for more time, set by hand, and neither tier fitting the slack), the models
+    /// do not code the frame: only once `MODELS_HELD_MAX` frames have been held back from them
+    /// do they code one, to measure themselves again. The other frames go uncoded, or coded
+    /// with one table a stream where that tier's own probe is due. The replica is exact
+    /// throughout.
+    #[test]
+    fn an_open_models_gate_defers_to_the_plain_tier_where_it_is_the_better_buy() {
+        let dear = 1e12;
+        let mut link = SlowLink::new(2);
+        let mut models_ran = Vec::new();
+        let held = writer::MODELS_HELD_MAX as u64;
+        for epoch in 0..held + 3 {
+            let mut g = Gates::default().entropy;
+            for _ in 0..gates::FRAME_WARMUP {
+                g.record(1, 1 << 20);
+            }
+            assert_eq!(g.peek(1_000), gates::Verdict::Open);
+            link.enc.w.gates.entropy = g;
+            link.enc.w.out.set_entropy_costs(dear + 1.0, dear);
+            link.enc.w.out.set_entropy_saved(0.3, 0.3);
+            let coded = link.epoch(epoch);
+            // a tier that ran has its measured cost in place of the one set
+            let ran = link.enc.w.out.entropy_costs().map(|ns| ns < dear);
+            if ran[0] {
+                models_ran.push(epoch);
+            }
+            assert!(!(ran[0] && ran[1]), "epoch {epoch}: one tier a frame");
+            assert_eq!(coded, ran[0] || ran[1], "epoch {epoch}");
+        }
+        assert_eq!(
+            models_ran,
+            [held],
+            "the models ran once, after {held} frames held back"
+        );
+    }
+
     /// Where neither tier fits the slack by the rates known (both set by hand to cost 10^12 ns
     /// a byte, the models' gate closed), the plain tier still codes the first frame, as it
     /// never ran (the models' rate is no measure of it), and then one frame after

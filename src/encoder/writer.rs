@@ -94,6 +94,12 @@ pub(super) struct FrameWriter {
     plain_probe_after: u32,
     /// Whether the last frame closed was mostly RAW pages (not coded, the gate not asked).
     last_mostly_raw: bool,
+    /// Frames the models' gate said to code with them that the plain tier coded (or nothing),
+    /// since the models last ran (see [`MODELS_HELD_MAX`]).
+    models_held: u32,
+    /// The share of its payload each [`Tier`] saved on the frames and samples it coded, a
+    /// moving average a quarter of the way to each new measurement; `None` until it first ran.
+    entropy_saved: [Option<f64>; 2],
 }
 
 /// Where the entropy stage fits the slack in neither tier, the plain tier still measures itself
@@ -106,6 +112,10 @@ pub(super) const PLAIN_PROBE_EVERY: u32 = 64;
 
 /// The plain tier's first interval between probes (see [`PLAIN_PROBE_EVERY`]).
 pub(super) const PLAIN_PROBE_FIRST: u32 = 8;
+
+/// Where the models' gate says they pay but they do not beat the plain tier, they still code
+/// one frame in this many (with their literal contexts) to measure themselves again.
+pub(super) const MODELS_HELD_MAX: u32 = 64;
 
 /// How the entropy stage codes a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +221,8 @@ impl FrameWriter {
             plain_skips: 0,
             plain_probe_after: PLAIN_PROBE_FIRST,
             last_mostly_raw: false,
+            entropy_saved: [None; 2],
+            models_held: 0,
         }
     }
 
@@ -316,6 +328,12 @@ impl FrameWriter {
     #[cfg(test)]
     pub(super) fn set_entropy_costs(&mut self, models: f64, plain: f64) {
         self.entropy_rate = [models, plain].map(|ns_per_byte| Some(EntropyRate { ns_per_byte }));
+    }
+
+    /// Sets the measured share of the payload saved by coding with models and plain.
+    #[cfg(test)]
+    pub(super) fn set_entropy_saved(&mut self, models: f64, plain: f64) {
+        self.entropy_saved = [Some(models), Some(plain)];
     }
 
     /// Sets the measured cost (nanoseconds per payload byte) of coding with models; the plain
@@ -430,18 +448,48 @@ impl FrameWriter {
         (len - start) as u64
     }
 
-    /// Takes one entropy coding of `payload` bytes in `tier`, which took `ns`, into
-    /// [`entropy_rate`](Self::entropy_rate).
-    fn note_entropy_rate(&mut self, tier: Tier, ns: u64, payload: u64) {
+    /// Takes one entropy coding of `payload` bytes in `tier`, which took `ns` and saved `saved`
+    /// bytes, into [`entropy_rate`](Self::entropy_rate) and
+    /// [`entropy_saved`](Self::entropy_saved).
+    fn note_entropy_rate(&mut self, tier: Tier, ns: u64, payload: u64, saved: u64) {
         if payload == 0 {
             return;
         }
+        let share = saved as f64 / payload as f64;
+        let avg = &mut self.entropy_saved[tier as usize];
+        *avg = Some(avg.map_or(share, |a| a + (share - a) / 4.0));
         let now = ns as f64 / payload as f64;
         let rate = &mut self.entropy_rate[tier as usize];
         *rate = Some(match *rate {
             None => EntropyRate { ns_per_byte: now },
             Some(r) => r.update(now),
         });
+    }
+
+    /// Whether the models' saving beyond the plain tier's pays for their time beyond it on a
+    /// link of `link_rate` bytes a second, both tiers as last measured (per payload byte). True
+    /// until both have run, and without a link rate: the models' own gate decides then. On the
+    /// memory of a guest in 512 KiB packets the models save about 1% of the payload more than
+    /// the plain tier in twice its time: at 1 Gbit/s the plain tier's frame ships sooner.
+    fn models_beat_plain(&self, link_rate: u64) -> bool {
+        let (models, plain) = (Tier::Models as usize, Tier::Plain as usize);
+        let (Some(m), Some(p), Some(ms), Some(ps)) = (
+            self.entropy_rate[models],
+            self.entropy_rate[plain],
+            self.entropy_saved[models],
+            self.entropy_saved[plain],
+        ) else {
+            return true;
+        };
+        link_rate == 0 || (ms - ps) * 1e9 > (m.ns_per_byte - p.ns_per_byte) * link_rate as f64
+    }
+
+    /// Whether a frame the models' gate says to code with them is: where they beat the plain
+    /// tier ([`models_beat_plain`](Self::models_beat_plain)), and once after
+    /// [`MODELS_HELD_MAX`] frames held back from them (their measurements, and so the
+    /// comparison, would otherwise never change).
+    fn models_preferred(&self, link_rate: u64) -> bool {
+        self.models_held >= MODELS_HELD_MAX || self.models_beat_plain(link_rate)
     }
 
     /// Whether the plain tier codes the open frame to measure itself (see
@@ -523,7 +571,15 @@ impl Work {
             // and coded without them)
             Verdict::Measure if self.out.last_mostly_raw => self.out.lit_ctx_ok = false,
             Verdict::Measure => self.out.early = Early::Due,
-            Verdict::Open => self.out.in_place_ok = false,
+            Verdict::Open => {
+                self.out.in_place_ok = false;
+                // open, but the plain tier is the better buy: contexts only the models use
+                // would be worked out for nothing (until the models are due to measure
+                // themselves again, see MODELS_HELD_MAX)
+                if !self.out.models_preferred(self.cfg.link_rate) {
+                    self.out.lit_ctx_ok = false;
+                }
+            }
         }
     }
 
@@ -549,7 +605,8 @@ impl Work {
             .worth_it(self.cfg.link_rate);
         // coded anyway where the slack covers it (see `entropy_code_frame`): the slack at this
         // point stands for the frame's, both growing with the frame
-        if !pays && !self.entropy_fits_slack(Tier::Models) {
+        let coded = pays && self.out.models_preferred(self.cfg.link_rate);
+        if !coded && !self.entropy_fits_slack(Tier::Models) {
             self.out.lit_ctx_ok = false;
         }
         self.out.early = Early::Taken {
@@ -632,7 +689,7 @@ impl Work {
         if !self.cfg.stages.entropy || payload == 0 || self.out.last_mostly_raw {
             return false;
         }
-        let models = match self.gates.entropy.verdict(self.cfg.link_rate) {
+        let pays = match self.gates.entropy.verdict(self.cfg.link_rate) {
             Verdict::Open => true,
             Verdict::Closed => false,
             // a large frame is measured on its first ops: coding it whole to learn that it
@@ -656,9 +713,14 @@ impl Work {
                     Some(sample) => self.entropy_sample_pays(sample, payload),
                 },
             },
-        } || self.entropy_fits_slack(Tier::Models);
-        // where the models do not pay, one table a stream (a third of their time) may still
-        // fit the slack
+        };
+        let preferred = self.out.models_preferred(self.cfg.link_rate);
+        if pays && !preferred {
+            self.out.models_held += 1;
+        }
+        let models = pays && preferred || self.entropy_fits_slack(Tier::Models);
+        // where the models do not pay, or do not beat it, one table a stream (a third of their
+        // time for most of their saving) may still fit the slack
         let tier = if models {
             Tier::Models
         } else if self.entropy_fits_slack(Tier::Plain) {
@@ -673,6 +735,9 @@ impl Work {
             self.stats.skipped_entropy += 1;
             return false;
         };
+        if tier == Tier::Models {
+            self.out.models_held = 0;
+        }
         let t = Stopwatch::start();
         let w = &mut self.out;
         let ctx = w.lit_ctx_ok.then_some(w.lit_ctx_len);
@@ -689,7 +754,7 @@ impl Work {
         if tier == Tier::Models {
             self.gates.entropy.record(ns, saved);
         }
-        self.out.note_entropy_rate(tier, ns, payload);
+        self.out.note_entropy_rate(tier, ns, payload, saved);
         saved > 0
     }
 
@@ -745,7 +810,7 @@ impl Work {
         let ns = t.ns();
         self.stats.nanos.entropy += ns;
         self.out
-            .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64);
+            .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64, saved);
         (ns, saved)
     }
 
@@ -883,22 +948,74 @@ mod tests {
     fn the_entropy_rate_follows_its_measurements() {
         let mut w = FrameWriter::new(0, true, 4096);
         assert!(w.entropy_rate == [None; 2]);
-        w.note_entropy_rate(Tier::Models, 0, 0);
+        w.note_entropy_rate(Tier::Models, 0, 0, 0);
         assert!(w.entropy_rate == [None; 2]);
         let models = |w: &FrameWriter| w.entropy_rate[Tier::Models as usize].unwrap().ns_per_byte;
-        w.note_entropy_rate(Tier::Models, 8_000, 1_000); // 8 ns a byte
+        w.note_entropy_rate(Tier::Models, 8_000, 1_000, 0); // 8 ns a byte
         assert_eq!(models(&w), 8.0);
-        w.note_entropy_rate(Tier::Models, 4_000, 1_000); // 4: taken
+        w.note_entropy_rate(Tier::Models, 4_000, 1_000, 0); // 4: taken
         assert_eq!(models(&w), 4.0);
-        w.note_entropy_rate(Tier::Models, 12_000, 1_000); // 12: a quarter of the way up
+        w.note_entropy_rate(Tier::Models, 12_000, 1_000, 0); // 12: a quarter of the way up
         assert_eq!(models(&w), 6.0);
         assert!(w.entropy_rate[Tier::Plain as usize].is_none());
-        w.note_entropy_rate(Tier::Plain, 1_000, 1_000);
+        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 0);
         assert_eq!(
             w.entropy_rate[Tier::Plain as usize].unwrap().ns_per_byte,
             1.0
         );
         assert_eq!(models(&w), 6.0);
+    }
+
+    /// The share saved is tracked per tier as the rate is: the first measurement as it is, then
+    /// a quarter of the way to each new one.
+    #[test]
+    fn each_tier_keeps_a_moving_average_of_the_share_it_saved() {
+        let mut w = FrameWriter::new(0, true, 4096);
+        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 500);
+        assert_eq!(w.entropy_saved, [None, Some(0.5)]);
+        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 0);
+        assert_eq!(w.entropy_saved, [None, Some(0.375)]);
+        w.note_entropy_rate(Tier::Models, 1_000, 2_000, 500);
+        assert_eq!(w.entropy_saved, [Some(0.25), Some(0.375)]);
+    }
+
+    /// The models run over the plain tier only where what they save beyond it pays for their
+    /// time beyond it: 3 ns a byte more for 1% more of the payload saved pays below 3.33 MB/s
+    /// (0.01 byte is 3 ns there) and not at 1 Gbit/s. Before both tiers have run, and without a
+    /// link rate, the models' own gate decides alone.
+    #[test]
+    fn the_models_beat_plain_only_where_their_extra_saving_pays_for_their_extra_time() {
+        let mut w = FrameWriter::new(0, true, 4096);
+        assert!(w.models_beat_plain(125_000_000), "nothing measured");
+        w.set_entropy_costs(6.0, 3.0);
+        w.entropy_saved = [None, Some(0.3)];
+        assert!(
+            w.models_beat_plain(125_000_000),
+            "the models' saving unmeasured"
+        );
+        w.entropy_saved = [Some(0.31), Some(0.3)];
+        assert!(w.models_beat_plain(3_000_000));
+        assert!(!w.models_beat_plain(3_700_000));
+        assert!(!w.models_beat_plain(125_000_000));
+        assert!(w.models_beat_plain(0));
+        // saving less than the plain tier, the models never beat it
+        w.entropy_saved = [Some(0.29), Some(0.3)];
+        assert!(!w.models_beat_plain(1));
+    }
+
+    /// Held back by the plain tier, the models still get one frame in MODELS_HELD_MAX to
+    /// measure themselves again; their literal contexts are worked out for that frame only.
+    #[test]
+    fn models_held_back_by_the_plain_tier_measure_themselves_again() {
+        let mut w = FrameWriter::new(0, true, 4096);
+        w.set_entropy_costs(6.0, 3.0);
+        w.entropy_saved = [Some(0.31), Some(0.3)];
+        let link = 125_000_000;
+        assert!(!w.models_preferred(link));
+        w.models_held = MODELS_HELD_MAX - 1;
+        assert!(!w.models_preferred(link));
+        w.models_held = MODELS_HELD_MAX;
+        assert!(w.models_preferred(link));
     }
 
     /// Coding a frame fits the slack when the epoch's time so far plus the time allowed for
