@@ -5,8 +5,11 @@
 //! channel or by the destination on the same host, a frame's coding measured 27 ns a byte where
 //! it costs 3 (QEMU multifd on 2 cores). A cost that high holds a stage shut long after the
 //! preemption ended, and that time is not the stage's: the thread would have lost it doing
-//! anything else. Reading the thread's CPU clock is a system call (a few hundred nanoseconds),
-//! so it times work of a frame, not of a page.
+//! anything else. The slack the entropy stage may use is still judged in elapsed time (the
+//! epoch's, against the link's): a frame preempted while being coded can end later than its
+//! allowance, by time the thread would have lost whatever it did. Reading the thread's CPU
+//! clock is a system call (a few hundred nanoseconds), so it times work of a frame, not of a
+//! page.
 
 use std::time::Instant;
 

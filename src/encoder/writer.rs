@@ -56,8 +56,9 @@ pub(super) struct FrameWriter {
     /// nothing is cleared or refilled per op).
     lit_ctx: Vec<u16>,
     lit_ctx_len: usize,
-    /// Whether `lit_ctx` may be used for this frame (false from the start when the entropy gate
-    /// is going to skip it: no context is then worked out).
+    /// Whether `lit_ctx` may be used for this frame (false from the start when the models are
+    /// not going to code it, their gate shut or the plain form the better buy: no context is
+    /// then worked out).
     lit_ctx_ok: bool,
     /// Pages with an op in this frame so far (kept only with the entropy stage). A DICT op on
     /// one of them has a dictionary the decoder cannot see before the frame (the earlier op's
@@ -450,14 +451,22 @@ impl FrameWriter {
 
     /// Takes one entropy coding of `payload` bytes in `tier`, which took `ns` and saved `saved`
     /// bytes, into [`entropy_rate`](Self::entropy_rate) and
-    /// [`entropy_saved`](Self::entropy_saved).
-    fn note_entropy_rate(&mut self, tier: Tier, ns: u64, payload: u64, saved: u64) {
+    /// [`entropy_saved`](Self::entropy_saved). `full` is false for the models run without
+    /// literal contexts (the literals then take one table): their rate is taken, not their
+    /// share, which would understate what the models save and keep them held back; a full run
+    /// of the models is also their re-measurement (see [`MODELS_HELD_MAX`]).
+    fn note_entropy_rate(&mut self, tier: Tier, ns: u64, payload: u64, saved: u64, full: bool) {
         if payload == 0 {
             return;
         }
-        let share = saved as f64 / payload as f64;
-        let avg = &mut self.entropy_saved[tier as usize];
-        *avg = Some(avg.map_or(share, |a| a + (share - a) / 4.0));
+        if full {
+            let share = saved as f64 / payload as f64;
+            let avg = &mut self.entropy_saved[tier as usize];
+            *avg = Some(avg.map_or(share, |a| a + (share - a) / 4.0));
+            if tier == Tier::Models {
+                self.models_held = 0;
+            }
+        }
         let now = ns as f64 / payload as f64;
         let rate = &mut self.entropy_rate[tier as usize];
         *rate = Some(match *rate {
@@ -548,9 +557,10 @@ impl FrameWriter {
 }
 
 impl Work {
-    /// Opens an empty frame. When the entropy gate is going to skip it, the frame's literal
-    /// contexts are not worked out (on a link where coding does not pay they cost 4-5% of the
-    /// encoder's time for nothing); when it is going to measure it, it does so on the frame's
+    /// Opens an empty frame. When the models are not going to code it (their gate shut, or
+    /// open where the plain form is the better buy, see [`FrameWriter::models_preferred`]), the
+    /// frame's literal contexts are not worked out (on a link where coding does not pay they
+    /// cost 4-5% of the encoder's time for nothing); when it is going to measure it, it does so on the frame's
     /// first ops ([`Early`]), unless the frame before was mostly RAW pages: the gate is never
     /// asked about those, and on a link as fast as memory every frame is one. The gate is asked
     /// for its verdict only when the frame closes, and nothing changes it in between (were it
@@ -689,6 +699,7 @@ impl Work {
         if !self.cfg.stages.entropy || payload == 0 || self.out.last_mostly_raw {
             return false;
         }
+        let preferred = self.out.models_preferred(self.cfg.link_rate);
         let pays = match self.gates.entropy.verdict(self.cfg.link_rate) {
             Verdict::Open => true,
             Verdict::Closed => false,
@@ -701,29 +712,30 @@ impl Work {
                     bytes,
                     pays,
                 } => {
-                    // the measurement stays the gate's only when the frame is then not coded
-                    // (coded, the whole frame's measurement replaces it)
-                    if !pays {
+                    // the measurement stays the gate's only when the models do not then code
+                    // the frame (coded, the whole frame's measurement replaces it)
+                    if !(pays && preferred) {
                         self.gates.entropy = self.sample_measured(ns, saved, bytes, payload);
                     }
                     pays
                 }
                 Early::Off | Early::Due => match self.out.sample_for(payload) {
                     None => true,
-                    Some(sample) => self.entropy_sample_pays(sample, payload),
+                    Some(sample) => self.entropy_sample_pays(sample, payload, preferred),
                 },
             },
         };
-        let preferred = self.out.models_preferred(self.cfg.link_rate);
         if pays && !preferred {
             self.out.models_held += 1;
         }
         let models = pays && preferred || self.entropy_fits_slack(Tier::Models);
-        // where the models do not pay, or do not beat it, one table a stream (a third of their
-        // time for most of their saving) may still fit the slack
+        // one table a stream (a third to a half of the models' time for most of their saving)
+        // where the gate says coding pays but the models are not the better buy (the plain
+        // form then pays too: it saves at most what the models do less, for that much less
+        // time), or where it fits the slack
         let tier = if models {
             Tier::Models
-        } else if self.entropy_fits_slack(Tier::Plain) {
+        } else if pays || self.entropy_fits_slack(Tier::Plain) {
             self.out.plain_skips = 0;
             self.out.plain_probe_after = PLAIN_PROBE_FIRST;
             Tier::Plain
@@ -735,9 +747,6 @@ impl Work {
             self.stats.skipped_entropy += 1;
             return false;
         };
-        if tier == Tier::Models {
-            self.out.models_held = 0;
-        }
         let t = Stopwatch::start();
         let w = &mut self.out;
         let ctx = w.lit_ctx_ok.then_some(w.lit_ctx_len);
@@ -754,7 +763,8 @@ impl Work {
         if tier == Tier::Models {
             self.gates.entropy.record(ns, saved);
         }
-        self.out.note_entropy_rate(tier, ns, payload, saved);
+        let full = tier == Tier::Plain || ctx.is_some();
+        self.out.note_entropy_rate(tier, ns, payload, saved, full);
         saved > 0
     }
 
@@ -809,21 +819,23 @@ impl Work {
         let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
         let ns = t.ns();
         self.stats.nanos.entropy += ns;
+        let full = tier == Tier::Plain || lit_ctx.is_some();
         self.out
-            .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64, saved);
+            .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64, saved, full);
         (ns, saved)
     }
 
     /// Codes the frame's first ops (`sample`) and tells whether coding the whole frame of
     /// `payload` bytes would pay at the link rate, scaling the sample's cost and saving. The
-    /// measurement stays the gate's only when the frame is then not coded (coded, the whole
-    /// frame's measurement replaces it).
-    fn entropy_sample_pays(&mut self, sample: Sample, payload: u64) -> bool {
+    /// measurement stays the gate's only when the models do not then code the frame (it does
+    /// not pay, or the models are not `preferred` over the plain form); coded with them, the
+    /// whole frame's measurement replaces it.
+    fn entropy_sample_pays(&mut self, sample: Sample, payload: u64, preferred: bool) -> bool {
         let Sample { end, lit_ctx } = sample;
         let (ns, saved) = self.code_sample(Tier::Models, end, lit_ctx);
         let measured = self.sample_measured(ns, saved, (end - HEADER_LEN) as u64, payload);
         let pays = measured.worth_it(self.cfg.link_rate);
-        if !pays {
+        if !(pays && preferred) {
             self.gates.entropy = measured;
         }
         pays
@@ -948,17 +960,17 @@ mod tests {
     fn the_entropy_rate_follows_its_measurements() {
         let mut w = FrameWriter::new(0, true, 4096);
         assert!(w.entropy_rate == [None; 2]);
-        w.note_entropy_rate(Tier::Models, 0, 0, 0);
+        w.note_entropy_rate(Tier::Models, 0, 0, 0, true);
         assert!(w.entropy_rate == [None; 2]);
         let models = |w: &FrameWriter| w.entropy_rate[Tier::Models as usize].unwrap().ns_per_byte;
-        w.note_entropy_rate(Tier::Models, 8_000, 1_000, 0); // 8 ns a byte
+        w.note_entropy_rate(Tier::Models, 8_000, 1_000, 0, true); // 8 ns a byte
         assert_eq!(models(&w), 8.0);
-        w.note_entropy_rate(Tier::Models, 4_000, 1_000, 0); // 4: taken
+        w.note_entropy_rate(Tier::Models, 4_000, 1_000, 0, true); // 4: taken
         assert_eq!(models(&w), 4.0);
-        w.note_entropy_rate(Tier::Models, 12_000, 1_000, 0); // 12: a quarter of the way up
+        w.note_entropy_rate(Tier::Models, 12_000, 1_000, 0, true); // 12: a quarter of the way up
         assert_eq!(models(&w), 6.0);
         assert!(w.entropy_rate[Tier::Plain as usize].is_none());
-        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 0);
+        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 0, true);
         assert_eq!(
             w.entropy_rate[Tier::Plain as usize].unwrap().ns_per_byte,
             1.0
@@ -967,15 +979,20 @@ mod tests {
     }
 
     /// The share saved is tracked per tier as the rate is: the first measurement as it is, then
-    /// a quarter of the way to each new one.
+    /// a quarter of the way to each new one; a run of the models without literal contexts
+    /// counts for their rate only.
     #[test]
     fn each_tier_keeps_a_moving_average_of_the_share_it_saved() {
         let mut w = FrameWriter::new(0, true, 4096);
-        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 500);
+        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 500, true);
         assert_eq!(w.entropy_saved, [None, Some(0.5)]);
-        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 0);
+        w.note_entropy_rate(Tier::Plain, 1_000, 1_000, 0, true);
         assert_eq!(w.entropy_saved, [None, Some(0.375)]);
-        w.note_entropy_rate(Tier::Models, 1_000, 2_000, 500);
+        // the models without literal contexts: rate taken, share not
+        w.note_entropy_rate(Tier::Models, 3_000, 1_000, 100, false);
+        assert_eq!(w.entropy_saved, [None, Some(0.375)]);
+        assert!(w.entropy_rate[Tier::Models as usize].is_some());
+        w.note_entropy_rate(Tier::Models, 1_000, 2_000, 500, true);
         assert_eq!(w.entropy_saved, [Some(0.25), Some(0.375)]);
     }
 
@@ -998,13 +1015,13 @@ mod tests {
         assert!(!w.models_beat_plain(3_700_000));
         assert!(!w.models_beat_plain(125_000_000));
         assert!(w.models_beat_plain(0));
-        // saving less than the plain tier, the models never beat it
+        // saving less than the plain tier for more time, the models never beat it
         w.entropy_saved = [Some(0.29), Some(0.3)];
         assert!(!w.models_beat_plain(1));
     }
 
-    /// Held back by the plain tier, the models still get one frame in MODELS_HELD_MAX to
-    /// measure themselves again; their literal contexts are worked out for that frame only.
+    /// Held back by the plain tier, the models are preferred again once MODELS_HELD_MAX frames
+    /// were held back from them.
     #[test]
     fn models_held_back_by_the_plain_tier_measure_themselves_again() {
         let mut w = FrameWriter::new(0, true, 4096);
