@@ -96,49 +96,53 @@ pub fn code_lengths(counts: &[u32; 256]) -> Lengths {
 /// order, each pair's weight the sum); the code takes the first `2n - 2` items of the last list.
 /// Each item taken that is a leaf adds one bit to that leaf's length; each package taken takes
 /// its two items of the list before. The items taken from a list are always its first ones, and
-/// its leaves among them the lightest, so counting them is enough.
+/// its leaves among them the lightest, so counting them is enough: a list is kept as its weights
+/// (two buffers, the list before and the one being built) and a bit per item, set for leaves.
 fn limited_depths(syms: &[u64]) -> [u32; 256] {
     const LISTS: usize = MAX_BITS as usize;
     let n = syms.len();
-    // per list, whether each item is a leaf (else a package); weights of the list being built
-    let mut is_leaf = [[false; 512]; LISTS];
-    let mut len = [0usize; LISTS];
-    let mut prev = [0u64; 512];
-    let mut cur = [0u64; 512];
-    for (i, s) in syms.iter().enumerate() {
-        prev[i] = s >> 8;
-        is_leaf[0][i] = true;
+    debug_assert!((2..=256).contains(&n));
+    let mut leaf = [0u64; 256];
+    for (w, s) in leaf.iter_mut().zip(syms) {
+        *w = s >> 8;
     }
-    len[0] = n;
-    for t in 1..LISTS {
-        let packages = len[t - 1] / 2;
-        let (mut a, mut b, mut k) = (0, 0, 0);
-        while a < n || b < packages {
-            let package = if b < packages {
-                prev[2 * b] + prev[2 * b + 1]
-            } else {
-                u64::MAX
-            };
-            let leaf = if a < n { syms[a] >> 8 } else { u64::MAX };
+    let leaf = &leaf[..n];
+    let mut is_leaf = [[0u64; 8]; LISTS];
+    let mut lists = [[0u64; 512]; 2];
+    lists[0][..n].copy_from_slice(leaf);
+    let mut len = n;
+    for (t, bits) in is_leaf.iter_mut().enumerate().skip(1) {
+        let [a, b] = &mut lists;
+        let (prev, cur) = if t % 2 == 1 { (&*a, b) } else { (&*b, a) };
+        let packages = len / 2;
+        let (mut i, mut k) = (0usize, 0usize);
+        // at most n + packages < 512 items
+        for pair in prev[..2 * packages].chunks_exact(2) {
+            let package = pair[0] + pair[1];
             // ties: the leaf first
-            if leaf <= package {
-                cur[k] = leaf;
-                is_leaf[t][k] = true;
-                a += 1;
-            } else {
-                cur[k] = package;
-                is_leaf[t][k] = false;
-                b += 1;
+            while i < n && leaf[i] <= package {
+                cur[k] = leaf[i];
+                bits[k / 64] |= 1 << (k % 64);
+                (i, k) = (i + 1, k + 1);
             }
+            cur[k] = package;
             k += 1;
         }
-        len[t] = k;
-        prev[..k].copy_from_slice(&cur[..k]);
+        while i < n {
+            cur[k] = leaf[i];
+            bits[k / 64] |= 1 << (k % 64);
+            (i, k) = (i + 1, k + 1);
+        }
+        len = k;
+    }
+    // list 0 is all leaves
+    for k in 0..n {
+        is_leaf[0][k / 64] |= 1 << (k % 64);
     }
     let mut depth = [0u32; 256];
     let mut take = 2 * n - 2;
-    for t in (0..LISTS).rev() {
-        let leaves = is_leaf[t][..take].iter().filter(|&&l| l).count();
+    for bits in is_leaf.iter().rev() {
+        let leaves = leaves_among(bits, take);
         for d in &mut depth[..leaves] {
             *d += 1;
         }
@@ -148,42 +152,81 @@ fn limited_depths(syms: &[u64]) -> [u32; 256] {
     depth
 }
 
-/// Huffman depths (unlimited, up to 255) of the leaves `syms` (weight << 8 | value, sorted
-/// ascending), by the two-queue method; `depth[i]` is the depth of `syms[i]`. Allocates nothing
-/// (it runs once per stream per frame).
+/// How many of the first `take` bits of `bits` are set.
+fn leaves_among(bits: &[u64; 8], take: usize) -> usize {
+    let (words, rest) = (take / 64, take % 64);
+    let full: u32 = bits[..words].iter().map(|w| w.count_ones()).sum();
+    let part = if rest > 0 {
+        (bits[words] & ((1u64 << rest) - 1)).count_ones()
+    } else {
+        0
+    };
+    (full + part) as usize
+}
+
+/// Huffman depths (unlimited) of the leaves `syms` (weight << 8 | value, sorted ascending, at
+/// most 256; all 0 for fewer than 2); `depth[i]` is the depth of `syms[i]`. In place, after Moffat and Katajainen: the
+/// tree is built in one array whose front turns into the internal nodes (each holding its
+/// parent's index), their depths are worked out from the root down, and the leaves, deepest
+/// first, take the free places at each depth. Ties between a leaf and an internal node go to the
+/// leaf, so a leaf's depth never grows with its weight.
 fn leaf_depths(syms: &[u64]) -> [u32; 256] {
     let n = syms.len();
-    // nodes 0..n are leaves (sorted by weight), n.. are internal nodes in creation order
-    let mut weight = [0u64; 511];
-    let mut parent = [0u16; 511];
-    for (w, s) in weight.iter_mut().zip(syms.iter()) {
+    let mut depth = [0u32; 256];
+    if n < 2 {
+        return depth;
+    }
+    let mut a = [0u64; 256];
+    for (w, s) in a.iter_mut().zip(syms) {
         *w = s >> 8;
     }
-    let mut nodes = n;
-    let (mut leaf, mut inner) = (0usize, n);
-    for _ in 0..n - 1 {
-        let mut pick = || {
-            if leaf < n && (inner >= nodes || weight[leaf] <= weight[inner]) {
-                leaf += 1;
-                leaf - 1
-            } else {
-                inner += 1;
-                inner - 1
-            }
-        };
-        let a = pick();
-        let b = pick();
-        weight[nodes] = weight[a] + weight[b];
-        parent[a] = nodes as u16;
-        parent[b] = nodes as u16;
-        nodes += 1;
+    let a = &mut a[..n];
+    // 1. node `next` (0..n-1) made from the two lightest of the leaves left and the nodes made
+    //    but not yet taken (`root..next`); a taken node's place keeps its parent's index
+    a[0] += a[1];
+    let (mut root, mut leaf) = (0usize, 2usize);
+    for next in 1..n - 1 {
+        // node `next - 1` is not yet taken, so `root < next`
+        if leaf >= n || a[root] < a[leaf] {
+            a[next] = a[root];
+            a[root] = next as u64;
+            root += 1;
+        } else {
+            a[next] = a[leaf];
+            leaf += 1;
+        }
+        if leaf >= n || (root < next && a[root] < a[leaf]) {
+            a[next] += a[root];
+            a[root] = next as u64;
+            root += 1;
+        } else {
+            a[next] += a[leaf];
+            leaf += 1;
+        }
     }
-    // depth of each node: the root (last) is 0, parents come after their children
-    let mut depth = [0u32; 511];
-    for i in (0..nodes - 1).rev() {
-        depth[i] = depth[parent[i] as usize] + 1;
+    // 2. depths of the internal nodes: the root (n - 2) is 0, parents come after children
+    a[n - 2] = 0;
+    for next in (0..n - 2).rev() {
+        a[next] = a[a[next] as usize] + 1;
     }
-    std::array::from_fn(|i| if i < n { depth[i] } else { 0 })
+    // 3. at each depth, the places the internal nodes there do not take are leaves
+    let (mut avail, mut d) = (1usize, 0u32);
+    let mut root = n as isize - 2;
+    let mut next = n;
+    while avail > 0 {
+        let mut used = 0;
+        while root >= 0 && a[root as usize] == d as u64 {
+            used += 1;
+            root -= 1;
+        }
+        for _ in used..avail {
+            next -= 1;
+            depth[next] = d;
+        }
+        avail = 2 * used;
+        d += 1;
+    }
+    depth
 }
 
 /// Bits needed to code data with these counts under these lengths.

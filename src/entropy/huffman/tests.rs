@@ -635,3 +635,116 @@ fn limited_lengths_cost_no_more_than_halving_the_counts() {
         "{limited} limited, {better} better"
     );
 }
+
+/// Huffman depths by building the tree node by node (two queues: the sorted leaves and the nodes
+/// in the order made, a leaf first on ties) and walking parent links: the reference for the
+/// in-place `leaf_depths`.
+fn leaf_depths_by_tree(syms: &[u64]) -> Vec<u32> {
+    let n = syms.len();
+    let mut weight: Vec<u64> = syms.iter().map(|s| s >> 8).collect();
+    let mut parent = vec![usize::MAX; 2 * n];
+    let (mut leaf, mut inner) = (0, n);
+    for _ in 1..n {
+        let mut pick = |weight: &Vec<u64>| {
+            if leaf < n && (inner >= weight.len() || weight[leaf] <= weight[inner]) {
+                leaf += 1;
+                leaf - 1
+            } else {
+                inner += 1;
+                inner - 1
+            }
+        };
+        let a = pick(&weight);
+        let b = pick(&weight);
+        weight.push(weight[a] + weight[b]);
+        parent[a] = weight.len() - 1;
+        parent[b] = weight.len() - 1;
+    }
+    let mut depth = vec![0u32; weight.len()];
+    for i in (0..weight.len().saturating_sub(1)).rev() {
+        depth[i] = depth[parent[i]] + 1;
+    }
+    depth.truncate(n);
+    depth
+}
+
+/// Package-merge with every list kept whole (items as (weight, is a leaf)): the reference for
+/// `limited_depths`' buffers and leaf bits.
+fn limited_depths_by_lists(syms: &[u64]) -> Vec<u32> {
+    let n = syms.len();
+    let leaves: Vec<u64> = syms.iter().map(|s| s >> 8).collect();
+    let mut lists: Vec<Vec<(u64, bool)>> = vec![leaves.iter().map(|&w| (w, true)).collect()];
+    for _ in 1..MAX_BITS {
+        let prev = lists.last().unwrap();
+        let packages: Vec<u64> = prev.chunks_exact(2).map(|p| p[0].0 + p[1].0).collect();
+        let mut cur = Vec::new();
+        let (mut a, mut b) = (0, 0);
+        while a < n || b < packages.len() {
+            if b == packages.len() || (a < n && leaves[a] <= packages[b]) {
+                cur.push((leaves[a], true));
+                a += 1;
+            } else {
+                cur.push((packages[b], false));
+                b += 1;
+            }
+        }
+        lists.push(cur);
+    }
+    let mut depth = vec![0u32; n];
+    let mut take = 2 * n - 2;
+    for list in lists.iter().rev() {
+        let leaves = list[..take].iter().filter(|i| i.1).count();
+        for d in &mut depth[..leaves] {
+            *d += 1;
+        }
+        take = 2 * (take - leaves);
+    }
+    depth
+}
+
+/// Sorted leaves (weight << 8 | value) with many equal weights, flat and steep.
+fn random_leaves(rng: &mut Rng, it: usize) -> Vec<u64> {
+    let n = 2 + rng.below(255);
+    let mut syms: Vec<u64> = (0..n)
+        .map(|s| {
+            let w = match it % 4 {
+                0 => 1 + rng.below(4) as u64,
+                1 => 1u64 << rng.below(30),
+                2 => 1 + rng.below(1000) as u64,
+                _ => 1 + (rng.below(1 << 20) as u64 >> rng.below(20)),
+            };
+            w << 8 | s as u64
+        })
+        .collect();
+    syms.sort_unstable();
+    syms
+}
+
+/// The in-place depths are those of the tree built node by node, leaf for leaf (ties included),
+/// so the codes and the frames they make do not depend on which is used.
+#[test]
+fn in_place_depths_equal_the_tree_built_node_by_node() {
+    let mut rng = Rng(81);
+    for it in 0..2000 {
+        let syms = random_leaves(&mut rng, it);
+        let want = leaf_depths_by_tree(&syms);
+        assert_eq!(&leaf_depths(&syms)[..syms.len()], &want[..], "it {it}");
+    }
+}
+
+/// The package-merge over two buffers and leaf bits gives, leaf for leaf, the lengths of the
+/// package-merge that keeps every list whole.
+#[test]
+fn limited_depths_equal_package_merge_over_whole_lists() {
+    let mut rng = Rng(82);
+    let mut deep = 0;
+    for it in 0..2000 {
+        let syms = random_leaves(&mut rng, it);
+        deep += leaf_depths(&syms)[..syms.len()]
+            .iter()
+            .any(|&d| d > MAX_BITS) as usize;
+        let want = limited_depths_by_lists(&syms);
+        assert_eq!(&limited_depths(&syms)[..syms.len()], &want[..], "it {it}");
+    }
+    assert!(deep > 200, "{deep} trees deeper than the limit");
+}
