@@ -55,7 +55,7 @@ def _die_with_parent():
 
 
 class Qemu:
-    def __init__(self, name, binary, args, rundir):
+    def __init__(self, name, binary, args, rundir, env=None):
         self.name = name
         self.binary = binary
         self.qmp_path = os.path.join(rundir, f"{name}.qmp")
@@ -68,7 +68,7 @@ class Qemu:
         ]
         with open(os.path.join(rundir, f"{name}.cmdline"), "w") as f:
             f.write(" ".join(cmd) + "\n")
-        env = dict(os.environ, QEMU_FGBI_STATS="1")
+        env = dict(os.environ, QEMU_FGBI_STATS="1", **(env or {}))
         self.stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.stderr,
                                      stderr=self.stderr, env=env, preexec_fn=_die_with_parent)
@@ -374,10 +374,11 @@ def wait_for_serial(q, pattern, timeout):
 
 
 def compare_files(a, b):
-    """Returns (identical, differing pages, first differing page offsets, non-zero pages of a)."""
+    """Returns (identical, offsets of the differing pages, non-zero pages of a); offsets None when
+    the sizes differ."""
     if os.path.getsize(a) != os.path.getsize(b):
-        return False, -1, [], 0
-    diff, first, nonzero = 0, [], 0
+        return False, None, 0
+    diff, nonzero = [], 0
     zero = bytes(PAGE)
     chunk = 1 << 22
     with open(a, "rb") as fa, open(b, "rb") as fb:
@@ -390,11 +391,94 @@ def compare_files(a, b):
             if x != y:
                 for p in range(0, len(x), PAGE):
                     if x[p:p + PAGE] != y[p:p + PAGE]:
-                        diff += 1
-                        if len(first) < 8:
-                            first.append(hex(off + p))
+                        diff.append(off + p)
             off += len(x)
-    return diff == 0, diff, first, nonzero
+    return not diff, diff, nonzero
+
+
+def qemu_env(a, rundir):
+    """Environment for a QEMU of this run: with --trace, QEMU_FGBI_TRACE (multifd-fgbi.c)."""
+    return {"QEMU_FGBI_TRACE": os.path.join(rundir, "trace")} if a.trace else {}
+
+
+def trace_hash(page):
+    """multifd-fgbi.c's trace hash of a page: FNV-1a over little-endian 8-byte words, each step
+    followed by h ^= h >> 29."""
+    h = 0xcbf29ce484222325
+    for (v,) in struct.iter_unpack("<Q", page):
+        h = ((h ^ v) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 29
+    return h
+
+
+def read_trace(trace_dir, side):
+    """The last event of each page in the trace of one side: address -> (channel, hash or None
+    for a zero page), and the pages seen on more than one channel."""
+    last, channel, twice = {}, {}, set()
+    for name in sorted(os.listdir(trace_dir)):
+        m = re.fullmatch(rf"{side}\.(\d+)\.log", name)
+        if not m:
+            continue
+        ch = int(m.group(1))
+        with open(os.path.join(trace_dir, name)) as f:
+            for line in f:
+                t = line.split()
+                # src: S epoch addr hash | Z epoch addr; dst: D addr hash | Z addr
+                if side == "src" and len(t) == 4 and t[0] == "S":
+                    addr, h = int(t[2], 16), int(t[3], 16)
+                elif side == "src" and len(t) == 3 and t[0] == "Z":
+                    addr, h = int(t[2], 16), None
+                elif side == "dst" and len(t) == 3 and t[0] == "D":
+                    addr, h = int(t[1], 16), int(t[2], 16)
+                elif side == "dst" and len(t) == 2 and t[0] == "Z":
+                    addr, h = int(t[1], 16), None
+                else:
+                    continue  # a line cut short by the process's end
+                if channel.setdefault(addr, ch) != ch:
+                    twice.add(addr)
+                last[addr] = h
+    return last, twice
+
+
+def trace_report(trace_dir, src_ram, dst_ram, differing):
+    """What the QEMU_FGBI_TRACE logs say: every page whose last contents as applied differ from
+    its last contents as given to the encoder (a libfgbi fault), and for each page whose RAM
+    files differ, why (RAM addresses are file offsets: the guest has one RAMBlock at 0)."""
+    src, src_twice = read_trace(trace_dir, "src")
+    dst, dst_twice = read_trace(trace_dir, "dst")
+    zero = trace_hash(bytes(PAGE))
+    def h(v):
+        return zero if v is None else v
+    not_as_sent = sorted(addr for addr, v in src.items() if addr in dst and h(dst[addr]) != h(v))
+    never_applied = sorted(addr for addr in src if addr not in dst)
+    why = {"stored_to_after_last_sending": [], "applied_not_as_sent": [], "never_sent": [],
+           "changed_on_destination_after_applying": []}
+    with open(src_ram, "rb") as fs, open(dst_ram, "rb") as fd:
+        for off in differing or []:
+            fs.seek(off)
+            fd.seek(off)
+            final_src, final_dst = trace_hash(fs.read(PAGE)), trace_hash(fd.read(PAGE))
+            if off not in src:
+                why["never_sent"].append(off)
+            elif off in not_as_sent or off not in dst:
+                why["applied_not_as_sent"].append(off)
+            elif final_dst != h(dst[off]):
+                why["changed_on_destination_after_applying"].append(off)
+            elif final_src != h(src[off]):
+                why["stored_to_after_last_sending"].append(off)
+            else:
+                # unchanged since sent, applied as sent, unchanged since: cannot differ
+                why["applied_not_as_sent"].append(off)
+    return {
+        "pages_sent": len(src),
+        "pages_applied": len(dst),
+        "applied_not_as_sent": len(not_as_sent),
+        "applied_not_as_sent_first": [hex(x) for x in not_as_sent[:8]],
+        "sent_never_applied": len(never_applied),
+        "on_two_channels": len(src_twice | dst_twice),
+        "differing": {k: len(v) for k, v in why.items()},
+        "differing_first": {k: [hex(x) for x in v[:8]] for k, v in why.items() if v},
+    }
 
 
 def fgbi_stats(stderr_text):
@@ -497,7 +581,8 @@ def set_capabilities(a, q):
 
 
 def start_dest(a, name, ram_file, rundir):
-    dst = Qemu(name, a.dest_binary, qemu_args(a, ram_file) + ["-S", "-incoming", "defer"], rundir)
+    dst = Qemu(name, a.dest_binary, qemu_args(a, ram_file) + ["-S", "-incoming", "defer"], rundir,
+               qemu_env(a, rundir))
     try:
         dst.connect()
         set_capabilities(a, dst)
@@ -589,6 +674,9 @@ def wait_stderr(q, parse, enough, what, offset=0, timeout=20):
 
 def one_run(a, run, rundir):
     os.makedirs(rundir, exist_ok=True)
+    if a.trace:
+        shutil.rmtree(os.path.join(rundir, "trace"), ignore_errors=True)
+        os.makedirs(os.path.join(rundir, "trace"))
     src_ram = os.path.join(rundir, "src.ram")
     dst_ram = os.path.join(rundir, "dst.ram")
     ram_mib = a.ram >> 20
@@ -602,7 +690,7 @@ def one_run(a, run, rundir):
         dst = start_dest(a, "dst", os.path.join(rundir, "dst-failed.ram") if fail_first
                          else dst_ram, rundir)
         qemus.append(dst)
-        src = Qemu("src", a.source_binary, qemu_args(a, src_ram), rundir)
+        src = Qemu("src", a.source_binary, qemu_args(a, src_ram), rundir, qemu_env(a, rundir))
         qemus.append(src)
         src.connect()
         versions = {}
@@ -745,8 +833,10 @@ def one_run(a, run, rundir):
         for r in relays:
             r.close()
         time.sleep(0.2)
-        identical, ndiff, first, nonzero = (compare_files(src_ram, dst_ram) if converged
-                                            else (False, None, [], None))
+        identical, differing, nonzero = (compare_files(src_ram, dst_ram) if converged
+                                         else (False, None, None))
+        trace = (trace_report(os.path.join(rundir, "trace"), src_ram, dst_ram, differing)
+                 if a.trace and converged else None)
 
         ram = info.get("ram", {})
         xb = info.get("xbzrle-cache", {})
@@ -807,8 +897,10 @@ def one_run(a, run, rundir):
         if a.self_test_corrupt_every:
             result["self_test_corrupted_bytes"] = relay.corrupted
         if not identical and converged:
-            result["differing_pages"] = ndiff
-            result["first_differing_offsets"] = first
+            result["differing_pages"] = -1 if differing is None else len(differing)
+            result["first_differing_offsets"] = [hex(x) for x in (differing or [])[:8]]
+        if trace is not None:
+            result["trace"] = trace
         return result
     finally:
         for q in reversed(qemus):
@@ -864,6 +956,10 @@ def main():
     p.add_argument("--stopped-guest", action="store_true",
                    help="self-test: stop the guest before migrating (one pass: nothing re-sent)")
     p.add_argument("--outdir", default="/dev/shm/fgbi-qemu", help="RAM files and logs")
+    p.add_argument("--trace", action="store_true",
+                   help="multifd-fgbi: each channel logs every page it carries with a hash of its "
+                        "contents as given to the encoder and as the decoder wrote it "
+                        "(QEMU_FGBI_TRACE); the run's JSON says why any page differs")
     a = p.parse_args()
     if a.cache is None:
         a.cache = a.ram // 2
@@ -871,6 +967,8 @@ def main():
         p.error("--runs must be at least 1")
     if a.channels < 1 or a.channels > 255:
         p.error("--channels must be 1..255")
+    if a.trace and a.mode != "multifd-fgbi":
+        p.error("--trace needs --mode multifd-fgbi")
     if a.corrupt is not None and a.mode not in MULTIFD_MODES:
         p.error("--corrupt needs a multifd mode")
     if a.unaffordable_cache is not None:
@@ -914,9 +1012,19 @@ def main():
             log(f"run {run}: QEMU logs, command lines, serial logs and RAM files: {rundir}")
             raise
         problems = []
+        t = r.get("trace")
         if not r["verified"]:
+            why = ""
+            if t:
+                why = "; the trace: " + ", ".join(f"{n} {k.replace('_', ' ')}"
+                                                  for k, n in t["differing"].items() if n)
             problems.append(f"the RAM files differ on {r.get('differing_pages')} pages "
-                            f"(first at {r.get('first_differing_offsets')})")
+                            f"(first at {r.get('first_differing_offsets')}){why}")
+        if t and (t["applied_not_as_sent"] or t["sent_never_applied"] or t["on_two_channels"]):
+            problems.append(f"the trace: {t['applied_not_as_sent']} pages applied otherwise than "
+                            f"sent (first at {t['applied_not_as_sent_first']}), "
+                            f"{t['sent_never_applied']} sent and never applied, "
+                            f"{t['on_two_channels']} carried on two channels")
         if not r["converged"]:
             problems.append("the migration did not converge within the time limit")
         elif a.stopped_guest or a.mode in MULTIFD_MODES:
