@@ -165,11 +165,11 @@ fn leaves_among(bits: &[u64; 8], take: usize) -> usize {
 }
 
 /// Huffman depths (unlimited) of the leaves `syms` (weight << 8 | value, sorted ascending, at
-/// most 256; all 0 for fewer than 2); `depth[i]` is the depth of `syms[i]`. In place, after Moffat and Katajainen: the
-/// tree is built in one array whose front turns into the internal nodes (each holding its
-/// parent's index), their depths are worked out from the root down, and the leaves, deepest
-/// first, take the free places at each depth. Ties between a leaf and an internal node go to the
-/// leaf, so a leaf's depth never grows with its weight.
+/// most 256; all 0 for fewer than 2); `depth[i]` is the depth of `syms[i]`. In place, after
+/// Moffat and Katajainen: the tree is built in one array whose front turns into the internal
+/// nodes (each holding its parent's index), their depths are worked out from the root down, and
+/// the leaves, deepest first, take the free places at each depth. Ties between a leaf and an
+/// internal node go to the leaf, so a leaf's depth never grows with its weight.
 fn leaf_depths(syms: &[u64]) -> [u32; 256] {
     let n = syms.len();
     let mut depth = [0u32; 256];
