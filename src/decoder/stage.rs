@@ -10,7 +10,12 @@
 //! - an entropy-coded payload: the entropy stage's join, which decodes every lz4 block it
 //!   rebuilds (DICT ops too) through [`Staging`] before the validate pass starts; the validate
 //!   pass then asks whether each coded op is [`filled`](Stage::filled), and [`cut`](Stage::cut)s
-//!   the area at a DICT op whose dictionary this frame changed before it.
+//!   the area at a DICT op whose dictionary this frame changed before it. The join leaves the
+//!   bytes of a block it keeps here out of the rebuilt payload (see
+//!   [`Staging::skip_body`]): a kept op that loses its slot (a cut, or a slot of another shape)
+//!   then has no body to decode, which [`bodies_lost`](Stage::bodies_lost) tells, and the frame
+//!   decoder joins the payload again with every body written
+//!   ([`keep_bodies`](Stage::keep_bodies)).
 
 use crate::entropy::Staging;
 
@@ -39,6 +44,10 @@ pub(super) struct Stage {
     slots: Vec<u32>,
     /// With `joined`: coded ops the validate pass has asked about.
     checked: usize,
+    /// With `joined`: whether the join may leave kept blocks out of the payload, and whether
+    /// it did.
+    may_skip: bool,
+    skipped: bool,
     read_ops: usize,
     read: usize,
 }
@@ -54,6 +63,8 @@ impl Default for Stage {
             joined: false,
             slots: Vec::new(),
             checked: 0,
+            may_skip: false,
+            skipped: false,
             read_ops: 0,
             read: 0,
         }
@@ -74,12 +85,28 @@ impl Stage {
         })
     }
 
-    /// Empties the area for a new frame, to be filled by the entropy stage's join (`joined`) or
-    /// by the validate pass.
+    /// Empties the area for a new frame, to be filled by the entropy stage's join (`joined`,
+    /// which may then leave the blocks it keeps here out of the payload) or by the validate
+    /// pass.
     pub(super) fn reset(&mut self, joined: bool) {
         (self.used, self.ops, self.closed, self.read_ops, self.read) = (0, 0, false, 0, 0);
         (self.joined, self.checked) = (joined, 0);
+        (self.may_skip, self.skipped) = (joined, false);
         self.slots.clear();
+    }
+
+    /// Empties the area for the frame's join to fill again, this time writing every block into
+    /// the payload (after [`bodies_lost`](Self::bodies_lost)).
+    pub(super) fn keep_bodies(&mut self) {
+        self.reset(true);
+        self.may_skip = false;
+    }
+
+    /// Validation of a joined frame: whether an op the join kept here, its bytes left out of
+    /// the payload, has lost its slot since (a [`cut`](Self::cut), or a slot of another
+    /// shape): its body would then be read from the payload, where it is not.
+    pub(super) fn bodies_lost(&self) -> bool {
+        self.skipped && self.ops < self.slots.len()
     }
 
     /// Whether the entropy stage's join filled the area (then DICT ops are staged too).
@@ -172,6 +199,11 @@ impl Staging for Stage {
         self.slots.push(code);
         // (borrowed again: the slot just given is the last `len` bytes used)
         Some(&mut self.buf[self.used - len..self.used])
+    }
+
+    fn skip_body(&mut self) -> bool {
+        self.skipped |= self.may_skip;
+        self.may_skip
     }
 
     fn drop_last(&mut self) {

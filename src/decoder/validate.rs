@@ -111,41 +111,54 @@ impl Decoder {
         format::check_flags(frame, &h)?;
         self.check_position(&h)?;
         let ps = self.cfg.page_size;
-        // dictionaries of context-modelled literals: the backup's pages, only read
-        let mut load = |idx: u64, buf: &mut [u8]| match idx
-            .checked_mul(ps as u64)
-            .and_then(|addr| replica.page_mut(addr, ps))
-        {
-            Some(p) => {
-                buf.copy_from_slice(p);
-                true
-            }
-            None => false,
-        };
-        // the join decodes the lz4 blocks into the staging area as it rebuilds the payload
+        // the join decodes the lz4 blocks into the staging area as it rebuilds the payload,
+        // leaving out the bytes of those it keeps there; should one of them lose its place
+        // there (a DICT op of a page the frame wrote before it), the payload is joined again
+        // with every block's bytes
         self.stage.reset(true);
-        self.entropy
-            .decode_staged(
-                format::version(frame),
-                payload,
-                ps,
-                self.cfg.block_size,
-                plain,
-                &mut load,
-                Some(&mut self.stage),
-            )
-            .map_err(|e| match e {
-                EntropyError::TooLarge { total, limit } => Error::FrameTooLarge {
-                    payload: total,
-                    limit,
-                },
-                EntropyError::NoMemory { bytes } => Error::OutOfMemory {
-                    what: "the rebuilt payload",
-                    bytes,
-                },
-                e => Error::Entropy(e),
-            })?;
-        self.validate_ops(&h, plain, replica, None)?;
+        for keep_bodies in [false, true] {
+            if keep_bodies {
+                self.stage.keep_bodies();
+            }
+            // the dictionaries of DICT ops and context-modelled literals: the backup's pages,
+            // only read
+            let mut load = |idx: u64, buf: &mut [u8]| match idx
+                .checked_mul(ps as u64)
+                .and_then(|addr| replica.page_mut(addr, ps))
+            {
+                Some(p) => {
+                    buf.copy_from_slice(p);
+                    true
+                }
+                None => false,
+            };
+            self.entropy
+                .decode_staged(
+                    format::version(frame),
+                    payload,
+                    ps,
+                    self.cfg.block_size,
+                    plain,
+                    &mut load,
+                    Some(&mut self.stage),
+                )
+                .map_err(|e| match e {
+                    EntropyError::TooLarge { total, limit } => Error::FrameTooLarge {
+                        payload: total,
+                        limit,
+                    },
+                    EntropyError::NoMemory { bytes } => Error::OutOfMemory {
+                        what: "the rebuilt payload",
+                        bytes,
+                    },
+                    e => Error::Entropy(e),
+                })?;
+            let r = self.validate_ops(&h, plain, replica, None);
+            if !self.stage.bodies_lost() {
+                r?;
+                break;
+            }
+        }
         Ok((h, None))
     }
 

@@ -4,7 +4,9 @@
 //!
 //! Either also decodes the lz4 blocks it rebuilds into a [`Staging`] area when given one (see
 //! [`Backup`]): the join reads every sequence of a block anyway, and the frame decoder then
-//! copies the kept output instead of parsing the block a second time.
+//! copies the kept output instead of parsing the block a second time. Where the area lets it,
+//! [`Join`] leaves the bytes of a block it keeps there out of the payload, which the frame
+//! decoder then never reads.
 
 use super::context;
 use super::route::{Route, BAD_LZ4};
@@ -107,16 +109,19 @@ impl Backup<'_, '_> {
         ps
     }
 
-    /// The announced block's dictionary and a slot for its output, if the area has room (the
-    /// dictionary is loaded only then).
-    fn slot(&mut self) -> Option<(&[u8], &mut [u8])> {
+    /// The announced block's dictionary, a slot for its output and whether the block's bytes
+    /// may be left out of the payload, if the area has room (the dictionary is loaded only
+    /// then).
+    fn slot(&mut self) -> Option<(&[u8], &mut [u8], bool)> {
         let (len, dict) = self.coded;
-        let slot = self.stage.as_deref_mut()?.slot(len, dict)?;
+        let stage = self.stage.as_deref_mut()?;
+        let skip = stage.skip_body();
+        let slot = stage.slot(len, dict)?;
         let ps = self.ps;
         if dict && !(self.load)(self.prev, &mut self.window[..ps]) {
             self.window[..ps].fill(0);
         }
-        Some((&self.window[..if dict { ps } else { 0 }], slot))
+        Some((&self.window[..if dict { ps } else { 0 }], slot, skip))
     }
 
     /// Context mode: the announced block decoded to `window[dl..dl + n]`; kept if that is its
@@ -174,7 +179,10 @@ impl Route for Join<'_, '_> {
         }
     }
     /// The block's bytes moved by [`walk_lz4`], which decodes it into a slot of the staging
-    /// area as well when there is one.
+    /// area as well when there is one. Where the area lets it, a block kept there is not
+    /// written into the payload: only its place is (the frame decoder takes its output from
+    /// the area); one that turns out not to decode to its slot is then walked again, and
+    /// written, for the frame decoder to find what is wrong with it.
     fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
         let Join {
             streams,
@@ -183,12 +191,22 @@ impl Route for Join<'_, '_> {
             o,
             backup,
         } = self;
-        let Some((dict, slot)) = backup.as_mut().and_then(|b| b.slot()) else {
-            return walk_lz4::<false>(*streams, pos, out, o, len, &[], &mut []).map(|_| ());
+        let Some((dict, slot, skip)) = backup.as_mut().and_then(|b| b.slot()) else {
+            return walk_lz4::<false, true>(*streams, pos, out, o, len, &[], &mut []).map(|_| ());
         };
-        if !walk_lz4::<true>(*streams, pos, out, o, len, dict, slot)? {
+        let (pos0, o0) = (*pos, *o);
+        let kept = if skip {
+            walk_lz4::<true, false>(*streams, pos, out, o, len, dict, slot)?
+        } else {
+            walk_lz4::<true, true>(*streams, pos, out, o, len, dict, slot)?
+        };
+        if !kept {
             if let Some(b) = backup {
                 b.drop_last();
+            }
+            if skip {
+                (*pos, *o) = (pos0, o0);
+                walk_lz4::<false, true>(*streams, pos, out, o, len, &[], &mut [])?;
             }
         }
         Ok(())
@@ -202,9 +220,11 @@ impl Route for Join<'_, '_> {
 /// With `FILL` it also decodes the block into `slot`, `dict` being the bytes before it, with the
 /// checks of [`lz4::decompress`](crate::lz4::decompress), and returns whether the block decoded
 /// to exactly `slot.len()` bytes. A block that does not is still moved whole: what is wrong with
-/// it is the frame decoder's to report.
+/// it is the frame decoder's to report. Without `WRITE` the block's bytes are read from the
+/// streams and checked as they are with it, but not written to `out` (`at` still moves past
+/// them).
 #[inline(always)]
-fn walk_lz4<const FILL: bool>(
+fn walk_lz4<const FILL: bool, const WRITE: bool>(
     streams: [&[u8]; STREAMS],
     pos: &mut [usize; STREAMS],
     out: &mut [u8],
@@ -225,7 +245,9 @@ fn walk_lz4<const FILL: bool>(
             break Err(STREAM_END);
         };
         *pt += 1;
-        out[o] = token;
+        if WRITE {
+            out[o] = token;
+        }
         o += 1;
         let mut n = (token >> 4) as usize;
         if n == 15 {
@@ -235,7 +257,9 @@ fn walk_lz4<const FILL: bool>(
                     return Err(STREAM_END);
                 };
                 *pc += 1;
-                out[o] = b;
+                if WRITE {
+                    out[o] = b;
+                }
                 o += 1;
                 n += b as usize;
                 if b != 255 || o - start >= len {
@@ -254,7 +278,8 @@ fn walk_lz4<const FILL: bool>(
         // short literal runs move 16 bytes at once when both sides have them (the extra
         // bytes are overwritten next)
         let wide = n <= 16 && *pl + 16 <= lits.len();
-        if wide && o + 16 <= out.len() {
+        if !WRITE {
+        } else if wide && o + 16 <= out.len() {
             out[o..o + 16].copy_from_slice(&lits[*pl..*pl + 16]);
         } else {
             out[o..o + n].copy_from_slice(&lits[*pl..end]);
@@ -284,8 +309,10 @@ fn walk_lz4<const FILL: bool>(
             break Err(STREAM_END);
         };
         (*plo, *phi) = (*plo + 1, *phi + 1);
-        out[o] = l;
-        out[o + 1] = h;
+        if WRITE {
+            out[o] = l;
+            out[o + 1] = h;
+        }
         o += 2;
         let mut m = (token & 15) as usize + MIN_MATCH;
         if token & 15 == 15 {
@@ -299,7 +326,9 @@ fn walk_lz4<const FILL: bool>(
                     return Err(STREAM_END);
                 };
                 *pc += 1;
-                out[o] = b;
+                if WRITE {
+                    out[o] = b;
+                }
                 o += 1;
                 m += b as usize;
                 if b != 255 {

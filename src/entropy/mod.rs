@@ -72,7 +72,16 @@ pub(crate) trait Staging {
     /// Room for the output of the next coded op, `len` bytes (`dict`: decoded with the backup's
     /// page as dictionary), or `None` once the area is full or closed.
     fn slot(&mut self, len: usize, dict: bool) -> Option<&mut [u8]>;
+    /// Asked by the join before it asks for a slot for an lz4 block: whether, once it has the
+    /// slot, it may leave the block's bytes out of the rebuilt payload (that part of the payload
+    /// then holds whatever it held). The frame decoder then reads the block's output from the
+    /// area only, so an area that says yes must tell it when a kept block loses its slot (see
+    /// `Stage::bodies_lost` in the decoder).
+    fn skip_body(&mut self) -> bool {
+        false
+    }
     /// Drops the slot given last (its block did not decode to its length) and closes the area.
+    /// The join then writes that block's bytes into the payload after all.
     fn drop_last(&mut self);
     /// Keeps nothing more for this payload.
     fn close(&mut self);
