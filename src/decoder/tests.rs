@@ -444,3 +444,173 @@ fn the_staging_area_holds_a_prefix_of_the_coded_ops() {
     }
     assert!(Staging::slot(&mut small, 1, false).is_none());
 }
+
+/// An entropy-coded frame applies exactly as the same payload sent plain, whatever room the
+/// staging area has (so the join stages all, some or none of the blocks and leaves their bytes
+/// out of the payload it rebuilds): the same result, the same memory, and the decoder takes the
+/// next frame alike. The payloads mix lz4 pages, deflated pages, DICT ops (one of a page the
+/// frame wrote before it, whose staged output the validate pass cannot use), BLOCKS ops with lz4
+/// literals and RAW pages; most are damaged by a bit or two where the entropy split still takes
+/// them.
+#[test]
+fn an_entropy_coded_frame_applies_as_its_plain_payload_whatever_the_staging_room() {
+    use super::stage::Stage;
+    use crate::compress::{Compressor, Deflate};
+    use format::op;
+    const N: usize = 12;
+    let page = |seed: u64| {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..PS)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if i % 512 < 300 {
+                    b'a' + (i % 7) as u8
+                } else {
+                    (x >> 24) as u8
+                }
+            })
+            .collect::<Vec<u8>>()
+    };
+    let put = |payload: &mut Vec<u8>, tag: u8, rel: i64, body: &[u8], len: bool| {
+        payload.push(tag);
+        format::varint::put(payload, format::varint::zigzag(rel));
+        if len {
+            format::varint::put(payload, body.len() as u64);
+        }
+        payload.extend_from_slice(body);
+    };
+    let seal = |body: &[u8], flags: u32, op_count: u32, epoch: u64| {
+        let mut frame = vec![0u8; HEADER_LEN];
+        frame.extend_from_slice(body);
+        let h = format::Header {
+            flags,
+            page_size: PS as u32,
+            block_size: 256,
+            op_count,
+            stream_id: 7,
+            epoch,
+            payload_len: 0,
+            part: 0,
+        };
+        format::seal(&mut frame, h);
+        frame
+    };
+    let base: Vec<Vec<u8>> = (0..N as u64).map(|s| page(s + 100)).collect();
+    let mut first = Vec::new();
+    for p in &base {
+        put(&mut first, op::RAW, 0, p, false);
+    }
+    let first = seal(&first, format::FLAG_RESYNC, N as u32, 0);
+    let (mut lz, mut deflate) = (crate::lz4::PageLz::new(), Deflate::new(6));
+    let mut block = vec![0u8; 2 * PS];
+    let (lz4, deflated) = (op::COMPRESSED | 1 << 4, op::COMPRESSED | 2 << 4);
+    // the second frame's payload: page i by an op kind that turns with `variant`
+    let mut payload_of = |variant: usize| {
+        let (mut p, mut ops, mut prev) = (Vec::new(), 0u32, -1i64);
+        for i in 0..N {
+            let rel = i as i64 - prev - 1;
+            prev = i as i64;
+            let new = page(1000 + 7 * i as u64 + variant as u64);
+            match (i + variant) % 6 {
+                0 | 1 => {
+                    let n = lz.compress_with_dict(&new, &[], &mut block).unwrap();
+                    put(&mut p, lz4, rel, &block[..n], true);
+                }
+                2 if variant % 2 == 0 => {
+                    let n = deflate.compress(&new, &mut block).unwrap();
+                    put(&mut p, deflated, rel, &block[..n], true);
+                }
+                2 | 3 => {
+                    let mut b = base[i].clone();
+                    b[100..140].fill(7);
+                    let n = lz.compress_with_dict(&b, &base[i], &mut block).unwrap();
+                    put(&mut p, op::DICT, rel, &block[..n], true);
+                }
+                4 => {
+                    // literal blocks 0..8 lz4 coded, zero blocks 8..16
+                    let mut body = vec![0xff, 0xff, 0x55, 0x55];
+                    let n = lz
+                        .compress_with_dict(&new[..8 * 256], &[], &mut block)
+                        .unwrap();
+                    format::varint::put(&mut body, n as u64);
+                    body.extend_from_slice(&block[..n]);
+                    put(&mut p, op::BLOCKS | 1 << 4, rel, &body, false);
+                }
+                _ => {
+                    // the page RAW, then again as a DICT op against what the RAW op wrote
+                    put(&mut p, op::RAW, rel, &new, false);
+                    let mut b = new.clone();
+                    b[7] ^= 9;
+                    let n = lz.compress_with_dict(&b, &new, &mut block).unwrap();
+                    put(&mut p, op::DICT, -1, &block[..n], true);
+                    ops += 1;
+                }
+            }
+            ops += 1;
+        }
+        (p, ops)
+    };
+    let mut rng = 0x1234_5678_9abc_def1u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut applied, mut refused) = (0, 0);
+    for variant in 0..6 {
+        let (good, ops) = payload_of(variant);
+        for round in 0..200 {
+            let mut p = good.clone();
+            for _ in 0..(round > 0) as u64 * (1 + next() % 4) {
+                let at = next() as usize % p.len();
+                p[at] ^= 1 << (next() % 8);
+            }
+            let mut coded = Vec::new();
+            let split =
+                crate::entropy::EntropyEncoder::default().encode_plain(&p, PS, 256, &mut coded);
+            if split.is_err() {
+                continue;
+            }
+            // the frame, then a good plain one (the next epoch, or this one again if refused)
+            let run = |frame: &[u8], room: Option<usize>| {
+                let mut dec = Decoder::new(Config::default()).unwrap();
+                let mut mem = vec![0x55u8; N * PS];
+                dec.apply_flat(&first, &mut mem).unwrap();
+                if let Some(room) = room {
+                    dec.stage = Stage::reserved(room).unwrap();
+                }
+                let r = dec.apply_flat(frame, &mut mem);
+                let next = seal(&good, 0, ops, if r.is_ok() { 2 } else { 1 });
+                let then = dec.apply_flat(&next, &mut mem.clone()).is_ok();
+                (r, mem, then)
+            };
+            let want = run(&seal(&p, 0, ops, 1), None);
+            match want.0 {
+                Ok(_) => applied += 1,
+                Err(_) => refused += 1,
+            }
+            let coded = seal(&coded, format::FLAG_ENTROPY, ops, 1);
+            for room in [
+                None,
+                Some(64),
+                Some(PS),
+                Some(3 * PS / 2),
+                Some(3 * PS),
+                Some(8 * PS + 100),
+            ] {
+                let got = run(&coded, room);
+                let at = format!("variant {variant} round {round} room {room:?}");
+                assert_eq!(got.0, want.0, "{at}");
+                assert!(got.1 == want.1, "{at}: the memory differs");
+                assert_eq!(got.2, want.2, "{at}: the next frame");
+            }
+        }
+    }
+    assert!(
+        applied > 500 && refused > 30,
+        "{applied} applied, {refused} refused"
+    );
+}

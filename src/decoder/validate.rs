@@ -154,7 +154,7 @@ impl Decoder {
                     e => Error::Entropy(e),
                 })?;
             let r = self.validate_ops(&h, plain, replica, None);
-            if !self.stage.bodies_lost() {
+            if keep_bodies || !self.stage.bodies_lost() {
                 r?;
                 break;
             }

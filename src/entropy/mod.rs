@@ -74,9 +74,9 @@ pub(crate) trait Staging {
     fn slot(&mut self, len: usize, dict: bool) -> Option<&mut [u8]>;
     /// Asked by the join before it asks for a slot for an lz4 block: whether, once it has the
     /// slot, it may leave the block's bytes out of the rebuilt payload (that part of the payload
-    /// then holds whatever it held). The frame decoder then reads the block's output from the
-    /// area only, so an area that says yes must tell it when a kept block loses its slot (see
-    /// `Stage::bodies_lost` in the decoder).
+    /// then holds bytes of no meaning). The frame decoder then reads the block's output from
+    /// the area only, so an area that says yes must tell it when a kept block loses its slot
+    /// (see `Stage::bodies_lost` in the decoder).
     fn skip_body(&mut self) -> bool {
         false
     }
