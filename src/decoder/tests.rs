@@ -508,24 +508,24 @@ fn an_entropy_coded_frame_applies_as_its_plain_payload_whatever_the_staging_room
     let (lz4, deflated) = (op::COMPRESSED | 1 << 4, op::COMPRESSED | 2 << 4);
     // the second frame's payload: page i by an op kind that turns with `variant`
     let mut payload_of = |variant: usize| {
-        let (mut p, mut ops, mut prev) = (Vec::new(), 0u32, -1i64);
-        for i in 0..N {
-            let rel = i as i64 - prev - 1;
-            prev = i as i64;
+        let (mut p, mut ops) = (Vec::new(), 0u32);
+        // pages in order: each one's first op is the page after the op before
+        let rel = 0;
+        for (i, old) in base.iter().enumerate() {
             let new = page(1000 + 7 * i as u64 + variant as u64);
             match (i + variant) % 6 {
                 0 | 1 => {
                     let n = lz.compress_with_dict(&new, &[], &mut block).unwrap();
                     put(&mut p, lz4, rel, &block[..n], true);
                 }
-                2 if variant % 2 == 0 => {
+                2 if variant.is_multiple_of(2) => {
                     let n = deflate.compress(&new, &mut block).unwrap();
                     put(&mut p, deflated, rel, &block[..n], true);
                 }
                 2 | 3 => {
-                    let mut b = base[i].clone();
+                    let mut b = old.clone();
                     b[100..140].fill(7);
-                    let n = lz.compress_with_dict(&b, &base[i], &mut block).unwrap();
+                    let n = lz.compress_with_dict(&b, old, &mut block).unwrap();
                     put(&mut p, op::DICT, rel, &block[..n], true);
                 }
                 4 => {
