@@ -314,27 +314,60 @@ fn the_checksum_error_comes_first_in_a_frame_hashed_in_steps() {
     }
 }
 
+/// A page of text runs (the first half of every 512 bytes) and pseudo-random bytes from `seed`:
+/// lz4 finds matches in it, with and without the page before it as dictionary.
+fn text_and_noise_page(seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..PS)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 512 < 256 {
+                b'a' + (i % 7) as u8
+            } else {
+                (x >> 24) as u8
+            }
+        })
+        .collect()
+}
+
+/// Appends an op to a plain payload: its tag, its page relative to the op before (`rel`), the
+/// body's length when `len`, the body.
+fn put_op(payload: &mut Vec<u8>, tag: u8, rel: i64, body: &[u8], len: bool) {
+    payload.push(tag);
+    format::varint::put(payload, format::varint::zigzag(rel));
+    if len {
+        format::varint::put(payload, body.len() as u64);
+    }
+    payload.extend_from_slice(body);
+}
+
+/// A frame of stream 7 (4 KiB pages, 256-byte blocks) around `payload`.
+fn sealed(payload: &[u8], flags: u32, op_count: u32, epoch: u64) -> Vec<u8> {
+    let mut frame = vec![0u8; HEADER_LEN];
+    frame.extend_from_slice(payload);
+    let h = format::Header {
+        flags,
+        page_size: PS as u32,
+        block_size: 256,
+        op_count,
+        stream_id: 7,
+        epoch,
+        payload_len: 0,
+        part: 0,
+    };
+    format::seal(&mut frame, h);
+    frame
+}
+
 /// A frame that writes a page and then sends it again as a DICT op decodes that op against the
 /// page as the frame's first op left it, whether the payload is entropy coded (the join stages
 /// lz4 output decoded against the page as it was before the frame) or plain; the ops around it
 /// are applied as well.
 #[test]
 fn a_page_sent_twice_in_a_frame_is_decoded_against_its_first_version() {
-    let page = |seed: u64| {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..PS)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                if i % 512 < 256 {
-                    b'a' + (i % 7) as u8
-                } else {
-                    (x >> 24) as u8
-                }
-            })
-            .collect::<Vec<u8>>()
-    };
+    let page = text_and_noise_page;
     let (c2, a, c1) = (page(2), page(10), page(1));
     let mut b = a.clone();
     b[100..140].fill(7);
@@ -342,22 +375,14 @@ fn a_page_sent_twice_in_a_frame_is_decoded_against_its_first_version() {
     let mut lz = crate::lz4::PageLz::new();
     let mut block = vec![0u8; 2 * PS];
     let mut payload = Vec::new();
-    let put = |payload: &mut Vec<u8>, tag: u8, rel: i64, body: &[u8], len: bool| {
-        payload.push(tag);
-        format::varint::put(payload, format::varint::zigzag(rel));
-        if len {
-            format::varint::put(payload, body.len() as u64);
-        }
-        payload.extend_from_slice(body);
-    };
     let lz4 = format::op::COMPRESSED | 1 << 4;
     let n = lz.compress_with_dict(&c2, &[], &mut block).unwrap();
-    put(&mut payload, lz4, 2, &block[..n], true); // page 2
-    put(&mut payload, format::op::RAW, -3, &a, false); // page 0
+    put_op(&mut payload, lz4, 2, &block[..n], true); // page 2
+    put_op(&mut payload, format::op::RAW, -3, &a, false); // page 0
     let n = lz.compress_with_dict(&b, &a, &mut block).unwrap();
-    put(&mut payload, format::op::DICT, -1, &block[..n], true); // page 0 again
+    put_op(&mut payload, format::op::DICT, -1, &block[..n], true); // page 0 again
     let n = lz.compress_with_dict(&c1, &[], &mut block).unwrap();
-    put(&mut payload, lz4, 0, &block[..n], true); // page 1
+    put_op(&mut payload, lz4, 0, &block[..n], true); // page 1
     let mut coded = Vec::new();
     crate::entropy::EntropyEncoder::default()
         .encode_plain(&payload, PS, 256, &mut coded)
@@ -367,19 +392,7 @@ fn a_page_sent_twice_in_a_frame_is_decoded_against_its_first_version() {
         (&payload, format::FLAG_RESYNC),
         (&coded, format::FLAG_RESYNC | format::FLAG_ENTROPY),
     ] {
-        let mut frame = vec![0u8; HEADER_LEN];
-        frame.extend_from_slice(body);
-        let h = format::Header {
-            flags,
-            page_size: PS as u32,
-            block_size: 256,
-            op_count: 4,
-            stream_id: 7,
-            epoch: 0,
-            payload_len: 0,
-            part: 0,
-        };
-        format::seal(&mut frame, h);
+        let frame = sealed(body, flags, 4, 0);
         let mut dec = Decoder::new(Config::default()).unwrap();
         let mut mem = vec![0x55u8; 3 * PS];
         dec.apply_flat(&frame, &mut mem).unwrap();
@@ -458,45 +471,7 @@ fn an_entropy_coded_frame_applies_as_its_plain_payload_whatever_the_staging_room
     use crate::compress::{Compressor, Deflate};
     use format::op;
     const N: usize = 12;
-    let page = |seed: u64| {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..PS)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                if i % 512 < 300 {
-                    b'a' + (i % 7) as u8
-                } else {
-                    (x >> 24) as u8
-                }
-            })
-            .collect::<Vec<u8>>()
-    };
-    let put = |payload: &mut Vec<u8>, tag: u8, rel: i64, body: &[u8], len: bool| {
-        payload.push(tag);
-        format::varint::put(payload, format::varint::zigzag(rel));
-        if len {
-            format::varint::put(payload, body.len() as u64);
-        }
-        payload.extend_from_slice(body);
-    };
-    let seal = |body: &[u8], flags: u32, op_count: u32, epoch: u64| {
-        let mut frame = vec![0u8; HEADER_LEN];
-        frame.extend_from_slice(body);
-        let h = format::Header {
-            flags,
-            page_size: PS as u32,
-            block_size: 256,
-            op_count,
-            stream_id: 7,
-            epoch,
-            payload_len: 0,
-            part: 0,
-        };
-        format::seal(&mut frame, h);
-        frame
-    };
+    let (page, put, seal) = (text_and_noise_page, put_op, sealed);
     let base: Vec<Vec<u8>> = (0..N as u64).map(|s| page(s + 100)).collect();
     let mut first = Vec::new();
     for p in &base {
