@@ -241,23 +241,12 @@ fn the_reader_describes_each_op() {
 /// replaces the first op's kind. Its payload is several times what the checksum hashes ahead of
 /// the op reader, so the checksum is computed in steps.
 fn raw_frame(n: usize, first_kind: u8, flags: u32) -> Vec<u8> {
-    let mut buf = vec![0u8; HEADER_LEN];
+    let mut payload = Vec::new();
     for i in 0..n {
-        buf.extend_from_slice(&[if i == 0 { first_kind } else { 1 }, 0]);
-        buf.extend(std::iter::repeat_n(i as u8, PS));
+        payload.extend_from_slice(&[if i == 0 { first_kind } else { 1 }, 0]);
+        payload.extend(std::iter::repeat_n(i as u8, PS));
     }
-    let h = format::Header {
-        flags,
-        page_size: PS as u32,
-        block_size: 256,
-        op_count: n as u32,
-        stream_id: 7,
-        epoch: 0,
-        payload_len: 0,
-        part: 0,
-    };
-    format::seal(&mut buf, h);
-    buf
+    sealed(&payload, flags, n as u32, 0)
 }
 
 #[test]
