@@ -1442,7 +1442,9 @@ mod tests {
     /// After a frame of mostly RAW pages (which the entropy gate is never asked about, so that
     /// it stays in its warm-up), a frame is neither measured early nor given literal contexts;
     /// after a frame of other ops it is measured early again. A frame of lz4 ops after a RAW
-    /// one is still judged at its close, and every replica is exact.
+    /// one is still judged at its close, and every replica is exact. (The link, 1 MB/s, is one
+    /// where coding can pay: on a faster one the gate may stop measuring, see
+    /// `where_coding_cannot_pay_the_entropy_stage_measures_itself_only_at_the_longest_interval`.)
     #[test]
     fn a_frame_after_a_mostly_raw_one_prepares_nothing_for_coding() {
         use crate::Decoder;
@@ -1451,7 +1453,7 @@ mod tests {
             paying.record(0, 1 << 40);
         }
         let cfg = Config {
-            link_rate: 1 << 62,
+            link_rate: 1_000_000,
             ..Config::default()
         };
         let ps = cfg.page_size;
@@ -1702,6 +1704,43 @@ mod tests {
             [epoch],
             "probed again after PLAIN_PROBE_FIRST frames"
         );
+    }
+
+    /// Where entropy coding cannot pay (the plain tier's cheapest coding of a large payload, set
+    /// by hand to 10^6 ns a byte, takes longer than the 1000 B/s link takes to carry the byte):
+    /// the models, their gate fresh (warming up), are never measured and work out no literal
+    /// contexts, and the plain tier measures itself only after `PLAIN_PROBE_EVERY` frames left
+    /// uncoded each time, not at intervals growing from `PLAIN_PROBE_FIRST`. Costs are set by
+    /// hand, so no timing decides; the replica is exact throughout.
+    #[test]
+    fn where_coding_cannot_pay_the_entropy_stage_measures_itself_only_at_the_longest_interval() {
+        let dear = 1e12;
+        let mut link = SlowLink::new(2);
+        let every = writer::PLAIN_PROBE_EVERY as u64;
+        link.enc.w.out.set_plain_floor(1e6);
+        let mut coded = Vec::new();
+        for epoch in 0..3 * (every + 1) {
+            link.enc.w.gates.entropy = Gates::default().entropy;
+            assert_eq!(
+                link.enc.w.gates.entropy.peek(1_000),
+                gates::Verdict::Measure
+            );
+            link.enc.w.out.set_entropy_costs(dear, dear);
+            if link.epoch(epoch) {
+                coded.push(epoch);
+            }
+            assert_eq!(
+                link.enc.w.out.entropy_costs()[0],
+                dear,
+                "epoch {epoch}: the models were measured"
+            );
+            assert_eq!(
+                link.enc.w.out.contexts_noted(),
+                0,
+                "epoch {epoch}: literal contexts worked out"
+            );
+        }
+        assert_eq!(coded, [every, 2 * every + 1, 3 * every + 2]);
     }
 
     fn open_for_a_millisecond() -> Epochs {

@@ -86,6 +86,10 @@ pub(super) struct FrameWriter {
     /// The entropy stage's speed in each [`Tier`] as last measured (see [`EntropyRate`]).
     /// `None` until it first ran.
     entropy_rate: [Option<EntropyRate>; 2],
+    /// The plain tier's cheapest coding so far of at least [`ENTROPY_SAMPLE`] payload bytes, in
+    /// nanoseconds per payload byte (smaller codings are dominated by the tables' fixed cost);
+    /// `None` until one. See [`FrameWriter::cannot_pay`].
+    plain_floor: Option<f64>,
     /// Frames left uncoded since the plain tier last ran or measured itself (see
     /// [`PLAIN_PROBE_EVERY`]).
     plain_skips: u32,
@@ -219,6 +223,7 @@ impl FrameWriter {
             parts_closed: 0,
             raw_at_start: 0,
             entropy_rate: [None; 2],
+            plain_floor: None,
             plain_skips: 0,
             plain_probe_after: PLAIN_PROBE_FIRST,
             last_mostly_raw: false,
@@ -329,6 +334,13 @@ impl FrameWriter {
     #[cfg(test)]
     pub(super) fn set_entropy_costs(&mut self, models: f64, plain: f64) {
         self.entropy_rate = [models, plain].map(|ns_per_byte| Some(EntropyRate { ns_per_byte }));
+    }
+
+    /// Sets the plain tier's cheapest coding of a large payload (nanoseconds per payload byte,
+    /// see [`cannot_pay`](Self::cannot_pay)).
+    #[cfg(test)]
+    pub(super) fn set_plain_floor(&mut self, ns_per_byte: f64) {
+        self.plain_floor = Some(ns_per_byte);
     }
 
     /// Sets the measured share of the payload saved by coding with models and plain.
@@ -468,6 +480,9 @@ impl FrameWriter {
             }
         }
         let now = ns as f64 / payload as f64;
+        if tier == Tier::Plain && payload >= ENTROPY_SAMPLE as u64 {
+            self.plain_floor = Some(self.plain_floor.map_or(now, |f| f.min(now)));
+        }
         let rate = &mut self.entropy_rate[tier as usize];
         *rate = Some(match *rate {
             None => EntropyRate { ns_per_byte: now },
@@ -502,10 +517,31 @@ impl FrameWriter {
     }
 
     /// Whether the plain tier codes the open frame to measure itself (see
-    /// [`PLAIN_PROBE_EVERY`]).
-    fn plain_probe_due(&self) -> bool {
-        self.entropy_rate[Tier::Plain as usize].is_none()
-            || self.plain_skips >= self.plain_probe_after
+    /// [`PLAIN_PROBE_EVERY`]): where coding cannot pay on a link of `link_rate` bytes a second
+    /// ([`cannot_pay`](Self::cannot_pay)), only every [`PLAIN_PROBE_EVERY`] frames, so that a
+    /// first measurement made dear by the machine is still corrected.
+    fn plain_probe_due(&self, link_rate: u64) -> bool {
+        let after = if self.cannot_pay(link_rate) {
+            PLAIN_PROBE_EVERY
+        } else {
+            self.plain_probe_after
+        };
+        self.entropy_rate[Tier::Plain as usize].is_none() || self.plain_skips >= after
+    }
+
+    /// Whether entropy coding, in either tier, can never pay for its time on a link of
+    /// `link_rate` bytes a second: it saves at most the payload itself, so where coding a
+    /// payload byte takes longer than sending it (the plain tier's cheapest coding seen, see
+    /// `plain_floor`; the models do that work and more) no frame repays it. The gates then stop
+    /// measuring the stage (the models' warm-up and probes, the plain tier's probes but one in
+    /// [`PLAIN_PROBE_EVERY`] frames): on py-sqlite at 10 Gbit/s, where a payload byte takes 0.8
+    /// ns on the link and the plain tier 1.9 ns to code, those measurements took a tenth of the
+    /// encoder's time. The slack still codes a frame where it covers the time.
+    fn cannot_pay(&self, link_rate: u64) -> bool {
+        link_rate > 0
+            && self
+                .plain_floor
+                .is_some_and(|f| f * link_rate as f64 >= 1e9)
     }
 
     /// The sample the entropy gate measures a frame of `payload` bytes on, if it is large enough
@@ -573,8 +609,11 @@ impl Work {
         if !self.cfg.stages.entropy {
             return;
         }
-        match self.gates.entropy.peek(self.cfg.link_rate) {
+        let link = self.cfg.link_rate;
+        match self.gates.entropy.peek(link) {
             Verdict::Closed => self.out.lit_ctx_ok = false,
+            // no measurement where coding cannot pay (see `cannot_pay`)
+            Verdict::Measure if self.out.cannot_pay(link) => self.out.lit_ctx_ok = false,
             // after a frame of mostly RAW pages (not coded, the gate not asked) the next is
             // most likely one too: it is not measured early and its literal contexts are not
             // worked out (one that turns out otherwise is judged at its close as any other,
@@ -719,6 +758,7 @@ impl Work {
                     }
                     pays
                 }
+                Early::Off | Early::Due if self.out.cannot_pay(self.cfg.link_rate) => false,
                 Early::Off | Early::Due => match self.out.sample_for(payload) {
                     None => true,
                     Some(sample) => self.entropy_sample_pays(sample, payload, preferred),
@@ -794,7 +834,7 @@ impl Work {
     /// memory, is not coded whole just to learn that coding does not pay on a fast link); a
     /// smaller one is coded whole.
     fn plain_probe_pays(&mut self, payload: u64) -> bool {
-        if !self.out.plain_probe_due() {
+        if !self.out.plain_probe_due(self.cfg.link_rate) {
             return false;
         }
         let w = &mut self.out;
