@@ -68,7 +68,7 @@ fn sum_stripes_generic(sum: &mut Lanes, data: &[u8], key: usize, stripes: usize)
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx2 {
-    use super::{Lanes, DEFAULT_SECRET, STRIPE, STRIPES_PER_BLOCK};
+    use super::{by_block, Lanes, DEFAULT_SECRET, STRIPE};
     use core::arch::x86_64::{
         __m256i, _mm256_add_epi64, _mm256_loadu_si256, _mm256_mul_epu32, _mm256_shuffle_epi32,
         _mm256_srli_epi64, _mm256_storeu_si256, _mm256_xor_si256,
@@ -116,34 +116,70 @@ mod avx2 {
     pub(super) unsafe fn sum_run(
         open: &mut Lanes,
         sums: &mut Vec<Lanes>,
-        mut data: &[u8],
-        mut first: usize,
+        data: &[u8],
+        first: usize,
     ) {
-        while data.len() >= STRIPE {
-            let n = (data.len() / STRIPE).min(STRIPES_PER_BLOCK - first);
-            // SAFETY: AVX2 is available (the caller's guarantee); `data` holds `n` stripes
-            unsafe { sum_stripes(open, data, first * 8, n) };
-            data = &data[n * STRIPE..];
-            first += n;
-            if first == STRIPES_PER_BLOCK {
-                sums.push(std::mem::take(open));
-                first = 0;
-            }
-        }
+        // SAFETY: AVX2 is available (the caller's guarantee); each call's `data` holds `n`
+        // stripes (see `by_block`)
+        by_block(open, sums, data, first, |sum, data, key, n| unsafe {
+            sum_stripes(sum, data, key, n)
+        });
     }
 }
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx512 {
-    use super::{Lanes, DEFAULT_SECRET, STRIPE, STRIPES_PER_BLOCK};
+    use super::{by_block, Lanes, DEFAULT_SECRET, STRIPE};
     use core::arch::x86_64::{
         _mm512_add_epi64, _mm512_loadu_si512, _mm512_mul_epu32, _mm512_setzero_si512,
         _mm512_shuffle_epi32, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
         _MM_PERM_BADC,
     };
 
-    /// [`super::sum_run_generic`] with AVX-512: a stripe is one 64-byte vector of the eight
-    /// lanes, half the instructions of the AVX2 kernel's two.
+    /// [`super::sum_stripes_generic`] with AVX-512: a stripe is one 64-byte vector of the
+    /// eight lanes, half the instructions of the AVX2 kernel's two.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn sum_stripes(sum: &mut Lanes, data: &[u8], key: usize, n: usize) {
+        if n == 0 {
+            return;
+        }
+        // bounds checked here, once: the loads below stay inside these two slices
+        let run = &data[..n * STRIPE];
+        let secret = &DEFAULT_SECRET[key..key + 8 * (n - 1) + STRIPE];
+        // SAFETY: AVX-512F is available (the caller's guarantee). Every load reads 64 bytes at
+        // `run[s * 64..]` or `secret[s * 8..]` for `s < n`, inside the slices cut above; loadu
+        // and storeu take unaligned addresses, and the store writes `sum`'s 64 bytes.
+        unsafe {
+            let p = sum.as_mut_ptr().cast();
+            let term = |s: usize| {
+                let v = _mm512_loadu_si512(run.as_ptr().add(s * STRIPE).cast());
+                let k = _mm512_loadu_si512(secret.as_ptr().add(s * 8).cast());
+                let dk = _mm512_xor_si512(v, k);
+                // low half of each lane times its high half
+                let prod = _mm512_mul_epu32(dk, _mm512_srli_epi64::<32>(dk));
+                // each lane's bytes go to its neighbour in the pair (lane i to i ^ 1)
+                let swapped = _mm512_shuffle_epi32::<_MM_PERM_BADC>(v);
+                _mm512_add_epi64(swapped, prod)
+            };
+            // two sums, of the even and the odd stripes, so that each stripe's terms do
+            // not wait for the last one's
+            let (mut even, mut odd) = (_mm512_loadu_si512(p), _mm512_setzero_si512());
+            for s in (0..n - 1).step_by(2) {
+                even = _mm512_add_epi64(even, term(s));
+                odd = _mm512_add_epi64(odd, term(s + 1));
+            }
+            if n % 2 == 1 {
+                even = _mm512_add_epi64(even, term(n - 1));
+            }
+            _mm512_storeu_si512(p, _mm512_add_epi64(even, odd));
+        }
+    }
+
+    /// [`super::sum_run_generic`] with AVX-512, one call for a whole run.
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
@@ -151,48 +187,14 @@ mod avx512 {
     pub(super) unsafe fn sum_run(
         open: &mut Lanes,
         sums: &mut Vec<Lanes>,
-        mut data: &[u8],
-        mut first: usize,
+        data: &[u8],
+        first: usize,
     ) {
-        while data.len() >= STRIPE {
-            let n = (data.len() / STRIPE).min(STRIPES_PER_BLOCK - first);
-            // bounds checked here, once: the loads below stay inside these two slices
-            let run = &data[..n * STRIPE];
-            let secret = &DEFAULT_SECRET[first * 8..first * 8 + 8 * (n - 1) + STRIPE];
-            // SAFETY: AVX-512F is available (the caller's guarantee). Every load reads 64 bytes
-            // at `run[s * 64..]` or `secret[s * 8..]` for `s < n`, inside the slices cut above;
-            // loadu and storeu take unaligned addresses, and the store writes `open`'s 64 bytes.
-            unsafe {
-                let p = open.as_mut_ptr().cast();
-                let term = |s: usize| {
-                    let v = _mm512_loadu_si512(run.as_ptr().add(s * STRIPE).cast());
-                    let k = _mm512_loadu_si512(secret.as_ptr().add(s * 8).cast());
-                    let dk = _mm512_xor_si512(v, k);
-                    // low half of each lane times its high half
-                    let prod = _mm512_mul_epu32(dk, _mm512_srli_epi64::<32>(dk));
-                    // each lane's bytes go to its neighbour in the pair (lane i to i ^ 1)
-                    let swapped = _mm512_shuffle_epi32::<_MM_PERM_BADC>(v);
-                    _mm512_add_epi64(swapped, prod)
-                };
-                // two sums, of the even and the odd stripes, so that each stripe's terms do
-                // not wait for the last one's
-                let (mut even, mut odd) = (_mm512_loadu_si512(p), _mm512_setzero_si512());
-                for s in (0..n - 1).step_by(2) {
-                    even = _mm512_add_epi64(even, term(s));
-                    odd = _mm512_add_epi64(odd, term(s + 1));
-                }
-                if n % 2 == 1 {
-                    even = _mm512_add_epi64(even, term(n - 1));
-                }
-                _mm512_storeu_si512(p, _mm512_add_epi64(even, odd));
-            }
-            data = &data[n * STRIPE..];
-            first += n;
-            if first == STRIPES_PER_BLOCK {
-                sums.push(std::mem::take(open));
-                first = 0;
-            }
-        }
+        // SAFETY: AVX-512F is available (the caller's guarantee); each call's `data` holds `n`
+        // stripes (see `by_block`)
+        by_block(open, sums, data, first, |sum, data, key, n| unsafe {
+            sum_stripes(sum, data, key, n)
+        });
     }
 }
 
@@ -210,10 +212,26 @@ fn sum_stripes(sum: &mut Lanes, data: &[u8], key: usize, stripes: usize) {
 /// Adds the whole stripes of `data` to `open`, the first of them stripe `first` of its block
 /// (keyed by its place); each block completed is pushed onto `sums` and the next begun from
 /// zero (portable kernel).
-fn sum_run_generic(open: &mut Lanes, sums: &mut Vec<Lanes>, mut data: &[u8], mut first: usize) {
+fn sum_run_generic(open: &mut Lanes, sums: &mut Vec<Lanes>, data: &[u8], first: usize) {
+    by_block(open, sums, data, first, sum_stripes_generic);
+}
+
+/// The walk of every `sum_run`: the whole stripes of `data`, the first of them stripe `first`
+/// of its block, given to `add` (lanes, data, the first stripe's key, stripe count) a block's
+/// part at a time (`data` holds that many stripes); each block completed is pushed onto `sums`
+/// and the next begun from zero. Inlined into each kernel's `sum_run`, so the kernel's stripe
+/// loop is compiled with its instruction set.
+#[inline(always)]
+fn by_block(
+    open: &mut Lanes,
+    sums: &mut Vec<Lanes>,
+    mut data: &[u8],
+    mut first: usize,
+    mut add: impl FnMut(&mut Lanes, &[u8], usize, usize),
+) {
     while data.len() >= STRIPE {
         let n = (data.len() / STRIPE).min(STRIPES_PER_BLOCK - first);
-        sum_stripes_generic(open, data, first * 8, n);
+        add(open, data, first * 8, n);
         data = &data[n * STRIPE..];
         first += n;
         if first == STRIPES_PER_BLOCK {
@@ -534,36 +552,32 @@ mod tests {
         }
     }
 
-    /// The AVX2 kernels' sums equal the portable kernels', for every count of stripes and key,
-    /// and for runs that start anywhere in a block and cross block edges.
+    /// The vector kernels' stripe sums equal the portable one's, for every key a block's
+    /// stripes take, the last stripe's key, and every count of stripes a block holds.
     #[test]
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    fn the_avx2_kernel_sums_as_the_portable_one() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            return;
-        }
+    fn the_vector_kernels_sum_stripes_as_the_portable_one() {
         let d = data(BLOCK, 9);
-        for (key, stripes) in [(0, 16), (8, 15), (0, 1), (LAST_STRIPE_KEY, 1), (0, 7)] {
-            let (mut a, mut b) = ([7u64; 8], [7u64; 8]);
-            sum_stripes_generic(&mut a, &d, key, stripes);
-            // SAFETY: AVX2 was detected above.
-            unsafe { avx2::sum_stripes(&mut b, &d, key, stripes) };
-            assert_eq!(a, b, "key {key}, stripes {stripes}");
-        }
-        let d = data(5 * BLOCK, 10);
-        for (first, len) in [
-            (0, 5 * BLOCK),
-            (3, 4096),
-            (15, 64),
-            (1, 4096 + 3 * 64),
-            (7, 0),
-        ] {
-            let (mut a, mut b) = ([7u64; 8], [7u64; 8]);
-            let (mut sa, mut sb) = (Vec::new(), Vec::new());
-            sum_run_generic(&mut a, &mut sa, &d[..len], first);
-            // SAFETY: AVX2 was detected above.
-            unsafe { avx2::sum_run(&mut b, &mut sb, &d[..len], first) };
-            assert_eq!((a, &sa), (b, &sb), "first {first}, len {len}");
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        let cases = (0..STRIPES_PER_BLOCK)
+            .flat_map(|first| (0..=STRIPES_PER_BLOCK - first).map(move |n| (8 * first, n)))
+            .chain([(LAST_STRIPE_KEY, 1)]);
+        for (key, stripes) in cases {
+            let mut want = [7u64; 8];
+            sum_stripes_generic(&mut want, &d, key, stripes);
+            if avx2 {
+                let mut got = [7u64; 8];
+                // SAFETY: AVX2 was detected above.
+                unsafe { avx2::sum_stripes(&mut got, &d, key, stripes) };
+                assert_eq!(got, want, "avx2: key {key}, stripes {stripes}");
+            }
+            if avx512 {
+                let mut got = [7u64; 8];
+                // SAFETY: AVX-512F was detected above.
+                unsafe { avx512::sum_stripes(&mut got, &d, key, stripes) };
+                assert_eq!(got, want, "avx512: key {key}, stripes {stripes}");
+            }
         }
     }
 }
