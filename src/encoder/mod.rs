@@ -168,8 +168,8 @@ enum Lead {
 }
 
 /// The most the page gates' link rate exceeds the link's while the encoder is behind it (see
-/// [`Work::gate_rate`]): far behind the link, the probes of closed gates still find a stage
-/// that pays at a sixteenth of the encoder's deficit squared.
+/// [`Work::gate_rate`]), reached 4 times behind: farther behind, the probes of closed gates
+/// still find a stage that pays at 16 times the link's rate.
 const GATE_RATE_MAX_FACTOR: f64 = 16.0;
 
 /// Where the encoder is in its sequence of epochs.
@@ -230,7 +230,8 @@ impl Epochs {
             Some((spent, link)) if spent < link => (Lead::Ahead, link_rate),
             Some((spent, link)) => {
                 let behind = spent / link.max(1.0);
-                let factor = (behind * behind).min(GATE_RATE_MAX_FACTOR);
+                // at least 1: a gate rate of 0 would mean no link limit
+                let factor = (behind * behind).clamp(1.0, GATE_RATE_MAX_FACTOR);
                 (Lead::Behind, (link_rate as f64 * factor) as u64)
             }
             None => (Lead::Behind, link_rate),
@@ -1744,8 +1745,13 @@ mod tests {
     }
 
     fn open_for_a_millisecond() -> Epochs {
+        open_for(std::time::Duration::from_millis(1))
+    }
+
+    /// An epoch opened `d` ago.
+    fn open_for(d: std::time::Duration) -> Epochs {
         Epochs {
-            started: Some(Instant::now() - std::time::Duration::from_millis(1)),
+            started: Some(Instant::now() - d),
             away_ns: 0.0,
             closed_at: None,
             epoch: Some(0),
@@ -1778,12 +1784,14 @@ mod tests {
             e.lead(1_500_000, 1_000_000_000, 0.0),
             (Lead::Ahead, 1_000_000_000)
         );
-        // 1 ms spent against 0.5 ms of link time: behind by about 2, the gates judge at about
-        // four times the link's rate; 1 ms against 0.8 ms: about 1.56 times it
-        let (lead, rate) = e.lead(500_000, 1_000_000_000, 0.0);
+        // 1 s spent (and a little more by now: the bounds allow a stall of a tenth of a second)
+        // against 0.5 s of link time: behind by about 2, the gates judge at about four times
+        // the link's rate; 1 s against 0.8 s: about 1.56 times it
+        let slow = open_for(std::time::Duration::from_secs(1));
+        let (lead, rate) = slow.lead(500_000_000, 1_000_000_000, 0.0);
         assert_eq!(lead, Lead::Behind);
         assert!((4_000_000_000..5_000_000_000).contains(&rate), "{rate}");
-        let (lead, rate) = e.lead(800_000, 1_000_000_000, 0.0);
+        let (lead, rate) = slow.lead(800_000_000, 1_000_000_000, 0.0);
         assert_eq!(lead, Lead::Behind);
         assert!((1_560_000_000..1_900_000_000).contains(&rate), "{rate}");
         let idle = Epochs { started: None, ..e };

@@ -112,7 +112,8 @@ pub(super) struct FrameWriter {
 /// twice as many each time up to this many (coding the frame, or a sample of a large one): until
 /// it has run its cost is unknown (the models' rate, three times its own, would keep it from
 /// ever running), and a measurement taken while the thread was preempted or its buffers were
-/// cold must not keep it shut for long.
+/// cold must not keep it shut for long. Where coding cannot pay at all (see
+/// `FrameWriter::cannot_pay`) the probes keep this longest interval from the first.
 pub(super) const PLAIN_PROBE_EVERY: u32 = 64;
 
 /// The plain tier's first interval between probes (see [`PLAIN_PROBE_EVERY`]).
@@ -518,8 +519,8 @@ impl FrameWriter {
 
     /// Whether the plain tier codes the open frame to measure itself (see
     /// [`PLAIN_PROBE_EVERY`]): where coding cannot pay on a link of `link_rate` bytes a second
-    /// ([`cannot_pay`](Self::cannot_pay)), only every [`PLAIN_PROBE_EVERY`] frames, so that a
-    /// first measurement made dear by the machine is still corrected.
+    /// ([`cannot_pay`](Self::cannot_pay)), only after [`PLAIN_PROBE_EVERY`] frames left uncoded
+    /// each time, so that a first measurement made dear by the machine is still corrected.
     fn plain_probe_due(&self, link_rate: u64) -> bool {
         let after = if self.cannot_pay(link_rate) {
             PLAIN_PROBE_EVERY
@@ -787,6 +788,7 @@ impl Work {
             self.stats.skipped_entropy += 1;
             return false;
         };
+        self.gather_untimed();
         let t = Stopwatch::start();
         let w = &mut self.out;
         let ctx = w.lit_ctx_ok.then_some(w.lit_ctx_len);
@@ -853,6 +855,7 @@ impl Work {
     /// [`FrameWriter::entropy_code`]) to measure it: the time it took (counted as the stage's)
     /// and the bytes it saved, also taken into the tier's rate.
     fn code_sample(&mut self, tier: Tier, end: usize, lit_ctx: Option<usize>) -> (u64, u64) {
+        self.gather_untimed();
         let t = Stopwatch::start();
         let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
         let coded = self.out.entropy_code(tier, end, lit_ctx, ps, bs);
@@ -863,6 +866,17 @@ impl Work {
         self.out
             .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64, saved, full);
         (ns, saved)
+    }
+
+    /// Copies the open frame's pages sent in place into its buffer before a coding is timed
+    /// (counted as the stage's time, not as the coding's): the copy is of the whole frame while
+    /// a sample codes its first 256 KiB or 1 MiB, and timed with it, it would make the tier's
+    /// measured cost per byte, and the plain tier's floor (see `FrameWriter::cannot_pay`), dearer
+    /// than coding is. A failure to get the memory is [`FrameWriter::entropy_code`]'s to report.
+    fn gather_untimed(&mut self) {
+        let t = Stopwatch::start();
+        let _ = self.out.gather();
+        self.stats.nanos.entropy += t.ns();
     }
 
     /// Codes the frame's first ops (`sample`) and tells whether coding the whole frame of

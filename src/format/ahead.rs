@@ -150,9 +150,10 @@ mod avx512 {
         // bounds checked here, once: the loads below stay inside these two slices
         let run = &data[..n * STRIPE];
         let secret = &DEFAULT_SECRET[key..key + 8 * (n - 1) + STRIPE];
-        // SAFETY: AVX-512F is available (the caller's guarantee). Every load reads 64 bytes at
-        // `run[s * 64..]` or `secret[s * 8..]` for `s < n`, inside the slices cut above; loadu
-        // and storeu take unaligned addresses, and the store writes `sum`'s 64 bytes.
+        // SAFETY: AVX-512F is available (the caller's guarantee). The first load and the store
+        // read and write `sum`'s 64 bytes; every other load reads 64 bytes at `run[s * 64..]` or
+        // `secret[s * 8..]` for `s < n`, inside the slices cut above; loadu and storeu take
+        // unaligned addresses.
         unsafe {
             let p = sum.as_mut_ptr().cast();
             let term = |s: usize| {
@@ -528,13 +529,14 @@ mod tests {
         }
     }
 
-    /// Every kernel this CPU runs sums a run of stripes as the portable one does, whether the
-    /// run starts at a block's edge or inside it, crosses block edges, ends inside a block, has
-    /// an odd or even count of stripes in each block, or is empty.
+    /// Every vector kernel this CPU runs sums a run of stripes as the portable one does,
+    /// whether the run starts at a block's edge or inside it, crosses block edges, ends inside a
+    /// block, has an odd or even count of stripes in each block, or is empty.
     #[test]
-    fn every_kernel_sums_runs_as_the_portable_one() {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    fn every_vector_kernel_sums_runs_as_the_portable_one() {
         let d = data(6 * BLOCK, 11);
-        for kernel in Kernel::available() {
+        for kernel in Kernel::available().into_iter().skip(1) {
             for first in 0..STRIPES_PER_BLOCK {
                 for stripes in [0, 1, 2, 3, 15, 16, 17, 33, 64, 65, 80] {
                     let len = stripes * STRIPE;
