@@ -469,6 +469,7 @@ impl FrameWriter {
     /// share, which would understate what the models save and keep them held back; a full run
     /// of the models is also their re-measurement (see [`MODELS_HELD_MAX`]).
     fn note_entropy_rate(&mut self, tier: Tier, ns: u64, payload: u64, saved: u64, full: bool) {
+        // (the plain tier's floor is noted apart, see `note_plain_floor`)
         if payload == 0 {
             return;
         }
@@ -481,9 +482,6 @@ impl FrameWriter {
             }
         }
         let now = ns as f64 / payload as f64;
-        if tier == Tier::Plain && payload >= ENTROPY_SAMPLE as u64 {
-            self.plain_floor = Some(self.plain_floor.map_or(now, |f| f.min(now)));
-        }
         let rate = &mut self.entropy_rate[tier as usize];
         *rate = Some(match *rate {
             None => EntropyRate { ns_per_byte: now },
@@ -517,6 +515,16 @@ impl FrameWriter {
         self.models_held >= MODELS_HELD_MAX || self.models_beat_plain(link_rate)
     }
 
+    /// Takes one plain coding of `payload` bytes that took `ns`, the copy of pages sent in place
+    /// left out, into the plain tier's floor (see `plain_floor`): codings under
+    /// [`ENTROPY_SAMPLE`] bytes are not taken.
+    fn note_plain_floor(&mut self, ns: u64, payload: u64) {
+        if payload >= ENTROPY_SAMPLE as u64 {
+            let now = ns as f64 / payload as f64;
+            self.plain_floor = Some(self.plain_floor.map_or(now, |f| f.min(now)));
+        }
+    }
+
     /// Whether the plain tier codes the open frame to measure itself (see
     /// [`PLAIN_PROBE_EVERY`]): where coding cannot pay on a link of `link_rate` bytes a second
     /// ([`cannot_pay`](Self::cannot_pay)), only after [`PLAIN_PROBE_EVERY`] frames left uncoded
@@ -531,18 +539,22 @@ impl FrameWriter {
     }
 
     /// Whether entropy coding, in either tier, can never pay for its time on a link of
-    /// `link_rate` bytes a second: it saves at most the payload itself, so where coding a
-    /// payload byte takes longer than sending it (the plain tier's cheapest coding seen, see
-    /// `plain_floor`; the models do that work and more) no frame repays it. The gates then stop
-    /// measuring the stage (the models' warm-up and probes, the plain tier's probes but one in
-    /// [`PLAIN_PROBE_EVERY`] frames): on py-sqlite at 10 Gbit/s, where a payload byte takes 0.8
-    /// ns on the link and the plain tier 1.9 ns to code, those measurements took a tenth of the
-    /// encoder's time. The slack still codes a frame where it covers the time.
+    /// `link_rate` bytes a second: where coding a payload byte (the plain tier's cheapest coding
+    /// seen, see `plain_floor`; the models do that work and more) takes longer than sending the
+    /// most of it coding can save, no frame repays it. That most is twice the share of its
+    /// payload the plain tier has saved on average (the models save a few hundredths more), at
+    /// most the whole payload, and the whole payload until the plain tier has measured a share.
+    /// The gates then stop measuring the stage (the models' warm-up and probes, the plain tier's
+    /// probes but after [`PLAIN_PROBE_EVERY`] frames left uncoded, which also find memory that
+    /// turned compressible): on py-sqlite at 10 Gbit/s, where a payload byte takes 0.8 ns on the
+    /// link and the plain tier 1.9 ns to code, those measurements took a tenth of the encoder's
+    /// time. The slack still codes a frame where it covers the time.
     fn cannot_pay(&self, link_rate: u64) -> bool {
+        let most = self.entropy_saved[Tier::Plain as usize].map_or(1.0, |s| (2.0 * s).min(1.0));
         link_rate > 0
             && self
                 .plain_floor
-                .is_some_and(|f| f * link_rate as f64 >= 1e9)
+                .is_some_and(|f| f * link_rate as f64 >= most * 1e9)
     }
 
     /// The sample the entropy gate measures a frame of `payload` bytes on, if it is large enough
@@ -788,8 +800,8 @@ impl Work {
             self.stats.skipped_entropy += 1;
             return false;
         };
-        self.gather_untimed();
         let t = Stopwatch::start();
+        let copied_ns = self.gather_timed();
         let w = &mut self.out;
         let ctx = w.lit_ctx_ok.then_some(w.lit_ctx_len);
         let len = w.len();
@@ -807,6 +819,10 @@ impl Work {
         }
         let full = tier == Tier::Plain || ctx.is_some();
         self.out.note_entropy_rate(tier, ns, payload, saved, full);
+        if tier == Tier::Plain {
+            self.out
+                .note_plain_floor(ns.saturating_sub(copied_ns), payload);
+        }
         saved > 0
     }
 
@@ -855,28 +871,33 @@ impl Work {
     /// [`FrameWriter::entropy_code`]) to measure it: the time it took (counted as the stage's)
     /// and the bytes it saved, also taken into the tier's rate.
     fn code_sample(&mut self, tier: Tier, end: usize, lit_ctx: Option<usize>) -> (u64, u64) {
-        self.gather_untimed();
         let t = Stopwatch::start();
+        let copied_ns = self.gather_timed();
         let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
         let coded = self.out.entropy_code(tier, end, lit_ctx, ps, bs);
         let saved = coded.map_or(0, |n| end.saturating_sub(n)) as u64;
         let ns = t.ns();
         self.stats.nanos.entropy += ns;
         let full = tier == Tier::Plain || lit_ctx.is_some();
-        self.out
-            .note_entropy_rate(tier, ns, (end - HEADER_LEN) as u64, saved, full);
+        let bytes = (end - HEADER_LEN) as u64;
+        self.out.note_entropy_rate(tier, ns, bytes, saved, full);
+        if tier == Tier::Plain {
+            self.out
+                .note_plain_floor(ns.saturating_sub(copied_ns), bytes);
+        }
         (ns, saved)
     }
 
-    /// Copies the open frame's pages sent in place into its buffer before a coding is timed
-    /// (counted as the stage's time, not as the coding's): the copy is of the whole frame while
-    /// a sample codes its first 256 KiB or 1 MiB, and timed with it, it would make the tier's
-    /// measured cost per byte, and the plain tier's floor (see `FrameWriter::cannot_pay`), dearer
-    /// than coding is. A failure to get the memory is [`FrameWriter::entropy_code`]'s to report.
-    fn gather_untimed(&mut self) {
+    /// Copies the open frame's pages sent in place into its buffer, as a coding must first, and
+    /// returns the nanoseconds the copy took. A coding's time counts the copy (a frame coded
+    /// after all pays for it, and the slack must cover it), the plain tier's floor does not
+    /// (see `FrameWriter::cannot_pay`): the copy is of the whole frame while a sample codes its
+    /// first 256 KiB or 1 MiB. A failure to get the memory is
+    /// [`FrameWriter::entropy_code`]'s to report.
+    fn gather_timed(&mut self) -> u64 {
         let t = Stopwatch::start();
         let _ = self.out.gather();
-        self.stats.nanos.entropy += t.ns();
+        t.ns()
     }
 
     /// Codes the frame's first ops (`sample`) and tells whether coding the whole frame of
@@ -1072,6 +1093,29 @@ mod tests {
         // saving less than the plain tier for more time, the models never beat it
         w.entropy_saved = [Some(0.29), Some(0.3)];
         assert!(!w.models_beat_plain(1));
+    }
+
+    /// Coding cannot pay where the plain tier's cheapest coding of a byte takes at least the
+    /// link time of the most coding can save of it: the whole byte before a share is measured,
+    /// twice the plain tier's average share after (at most the whole byte); never without a
+    /// link rate or a floor.
+    #[test]
+    fn coding_cannot_pay_where_a_byte_codes_slower_than_its_most_saving_travels() {
+        let mut w = FrameWriter::new(0, true, 4096);
+        assert!(!w.cannot_pay(1 << 62), "no floor measured");
+        w.set_plain_floor(1.0); // 1 ns a byte
+        assert!(!w.cannot_pay(0), "no link rate");
+        // no share measured: the whole byte, 1 ns at 1 GB/s
+        assert!(!w.cannot_pay(999_000_000));
+        assert!(w.cannot_pay(1_000_000_000));
+        // 30% saved: at most 60% of a byte, 1 ns at 600 MB/s
+        w.entropy_saved = [None, Some(0.3)];
+        assert!(!w.cannot_pay(599_000_000));
+        assert!(w.cannot_pay(600_000_000));
+        // 70% saved: at most the whole byte
+        w.entropy_saved = [None, Some(0.7)];
+        assert!(!w.cannot_pay(999_000_000));
+        assert!(w.cannot_pay(1_000_000_000));
     }
 
     /// Held back by the plain tier, the models are preferred again once MODELS_HELD_MAX frames
