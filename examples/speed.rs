@@ -9,7 +9,7 @@
 //! so a speed-up that breaks the format does not go unnoticed.
 //!
 //! ```text
-//! cargo run --release --example speed -- TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B] [--frames FILE] [--in-place] [--parts] [--pollute]
+//! cargo run --release --example speed -- TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B] [--frames FILE] [--in-place] [--parts] [--pollute] [--per-epoch]
 //! ```
 //!
 //! `--frames FILE` keeps the first round's frames in FILE: written when FILE does not exist, read
@@ -24,7 +24,9 @@
 //!
 //! Besides the best round, the sum over epochs of each epoch's fastest round is printed: with
 //! `--pollute` and a fresh encoder each round it moves less between runs than the best round
-//! (a preempted epoch spoils one epoch's sample, not the round).
+//! (a preempted epoch spoils one epoch's sample, not the round). `--per-epoch` prints one row per
+//! epoch of the best round: its encoding time beside its bytes' time on the link (with
+//! `--adapt-gbps`: where the adaptive encoder was ahead of the link or behind it) and its ops.
 //!
 //! `--no-check` skips decoding (for profiling the encoder alone; `--decode-rounds` is then
 //! ignored); `--decode-rounds` sets the
@@ -57,6 +59,7 @@ fn main() {
     let mut in_place = false;
     let mut parts_in_place = false;
     let mut pollute = false;
+    let mut per_epoch = false;
     let mut junk = vec![1u8; 128 << 20];
     let mut cfg = Config::default();
     while let Some(a) = args.next() {
@@ -73,6 +76,7 @@ fn main() {
             "--in-place" => in_place = true,
             "--parts" => (in_place, parts_in_place) = (true, true),
             "--pollute" => pollute = true,
+            "--per-epoch" => per_epoch = true,
             "--stages" => {
                 let v = args.next().expect("--stages needs a list");
                 cfg.stages = v
@@ -92,7 +96,7 @@ fn main() {
         }
     }
     let dir = dir.expect(
-        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B] [--frames FILE] [--in-place] [--parts] [--pollute]",
+        "usage: speed TRACE_DIR [--rounds R] [--decode-rounds D] [--epochs N] [--no-check] [--stages LIST] [--no-fallback] [--adapt-gbps G] [--frame-bytes B] [--frames FILE] [--in-place] [--parts] [--pollute] [--per-epoch]",
     );
     let mut names = common::epoch_images(&dir);
     names.truncate(max_epochs);
@@ -141,9 +145,12 @@ fn main() {
     let rounds = if cached.is_some() { 0 } else { rounds };
     // each epoch's fastest encoding over the rounds
     let mut epoch_best = vec![f64::MAX; epochs.len()];
+    // --per-epoch: each epoch's encoding seconds and what the encoder counted in it, best round
+    let mut rows_best: Vec<(f64, fgbi::EncoderStats)> = Vec::new();
     for round in 0..rounds {
         let mut enc = Encoder::new(cfg).expect("encoder");
         let mut secs = 0.0;
+        let mut rows = Vec::new();
         for (n, e) in epochs.iter().enumerate() {
             if pollute {
                 // what runs between two epochs (the guest) leaves nothing of the encoder's
@@ -204,6 +211,9 @@ fn main() {
             };
             let epoch_secs = t.elapsed().as_secs_f64() - copying;
             secs += epoch_secs;
+            if per_epoch {
+                rows.push((epoch_secs, enc.epoch_stats()));
+            }
             epoch_best[n] = epoch_best[n].min(epoch_secs);
             if keep {
                 parts.push(last);
@@ -212,6 +222,7 @@ fn main() {
         }
         if best.as_ref().is_none_or(|(s, _)| secs < *s) {
             best = Some((secs, enc.stats()));
+            rows_best = rows;
         }
     }
     if let Some(c) = cached {
@@ -265,6 +276,9 @@ fn main() {
                 stats.frames
             );
         }
+        if per_epoch {
+            print_per_epoch(&rows_best, cfg.link_rate);
+        }
     } else {
         let sent: usize = frames.iter().flatten().map(|f| f.len()).sum();
         println!(
@@ -312,6 +326,50 @@ fn read_frames(mut b: &[u8]) -> Vec<Vec<Vec<u8>>> {
         }
     }
     epochs
+}
+
+/// `--per-epoch`: for each epoch of the best round, its encoding time, its bytes' time on the link
+/// (with `--adapt-gbps`), pages per op and pages the gates sent without analysis.
+fn print_per_epoch(rows: &[(f64, fgbi::EncoderStats)], link_rate: u64) {
+    println!(
+        "{:>5} {:>7} {:>9} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "epoch",
+        "pages",
+        "bytes",
+        "enc ms",
+        "link ms",
+        "zero",
+        "delta",
+        "dict",
+        "blocks",
+        "comp",
+        "raw",
+        "unch",
+        "shed"
+    );
+    for (e, (secs, s)) in rows.iter().enumerate() {
+        let link = if link_rate > 0 {
+            format!("{:.2}", s.bytes_out as f64 * 1e3 / link_rate as f64)
+        } else {
+            "-".to_string()
+        };
+        println!(
+            "{:>5} {:>7} {:>9} {:>8.2} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+            e,
+            s.pages_in,
+            s.bytes_out,
+            secs * 1e3,
+            link,
+            s.zero.pages,
+            s.delta.pages,
+            s.dict.pages,
+            s.blocks.pages,
+            s.compressed.pages,
+            s.raw.pages,
+            s.unchanged,
+            s.skipped_analysis
+        );
+    }
 }
 
 fn print_encode(

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""The ship-time table of issue #16's done-when, measured and summarised.
+
+    scripts/ship-table.py run OUT_DIR TRACE_DIR... [--runs N] [--rounds R] [--fgbi BIN] [--links L]
+    scripts/ship-table.py sum OUT_DIR [--markdown]
+
+`run` calls `fgbi eval TRACE --links L --rounds R --json` on every trace, N times over (trace by
+trace inside each run, so a drift of the machine spreads over all traces), and keeps each result
+as OUT_DIR/NAME.K.json (NAME: the trace directory's name; K: the run). Defaults: 3 runs, 3
+rounds, the links 0.1,1,2.5,10,25,100, `target/release/fgbi` (built with `cargo build --release
+--features cli`).
+
+`sum` reads every OUT_DIR/NAME.K.json and prints, per trace and link, libfgbi's adapted ship
+time over the fastest baseline's in the same run (below 1: libfgbi ships sooner): the median of
+the runs, their range, and whether the median is within the done-when's bound (1.05 up to 25
+Gbit/s, 1.5 at 100 Gbit/s); then the default configuration's bytes and encode / decode rates,
+and every method's median ship time at each link. A replica that did not verify is reported and
+fails the summary (exit status 1).
+"""
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+BOUND = {100.0: 1.5}
+DEFAULT_BOUND = 1.05
+
+
+def bound(link):
+    return BOUND.get(link, DEFAULT_BOUND)
+
+
+def run(argv):
+    opts = {"--runs": "3", "--rounds": "3", "--fgbi": "target/release/fgbi",
+            "--links": "0.1,1,2.5,10,25,100"}
+    pos = []
+    it = iter(argv)
+    for a in it:
+        if a in opts:
+            opts[a] = next(it)
+        else:
+            pos.append(a)
+    if len(pos) < 2:
+        sys.exit("usage: ship-table.py run OUT_DIR TRACE_DIR... [--runs N] [--rounds R] [--fgbi BIN] [--links L]")
+    out, traces = pos[0], pos[1:]
+    os.makedirs(out, exist_ok=True)
+    for k in range(1, int(opts["--runs"]) + 1):
+        for t in traces:
+            name = os.path.basename(os.path.normpath(t))
+            dest = os.path.join(out, f"{name}.{k}.json")
+            cmd = [opts["--fgbi"], "eval", t, "--links", opts["--links"],
+                   "--rounds", opts["--rounds"], "--json"]
+            print(f"run {k}: {' '.join(cmd)} > {dest}", file=sys.stderr, flush=True)
+            with open(dest + ".part", "w") as f:
+                subprocess.run(cmd, stdout=f, check=True)
+            os.replace(dest + ".part", dest)
+
+
+def load(out):
+    runs = {}
+    for p in sorted(glob.glob(os.path.join(out, "*.json"))):
+        name = os.path.basename(p).rsplit(".", 2)[0]
+        with open(p) as f:
+            runs.setdefault(name, []).append(json.load(f))
+    if not runs:
+        sys.exit(f"no NAME.K.json in {out}")
+    return runs
+
+
+def summarise(argv):
+    if not argv:
+        sys.exit("usage: ship-table.py sum OUT_DIR")
+    runs = load(argv[0])
+    failed = False
+    links = sorted({s["link_gbps"] for rs in runs.values() for r in rs for s in r["ship"]})
+    print("libfgbi adapted / fastest baseline, median of runs (range); * within the bound")
+    print("| trace | runs | " + " | ".join(f"{l:g}" for l in links) + " Gbit/s |")
+    print("|---|---|" + "---|" * len(links))
+    within = total = 0
+    for name, rs in runs.items():
+        cells = []
+        for l in links:
+            ratios = []
+            for r in rs:
+                for s in r["ship"]:
+                    if s["link_gbps"] != l:
+                        continue
+                    if not s["fgbi_adapted"]["verified"]:
+                        failed = True
+                        print(f"{name}: the adapted replica at {l:g} Gbit/s did not verify")
+                    ratios.append(s["fgbi_adapted_vs_best_baseline"])
+            if not ratios:
+                cells.append("-")
+                continue
+            m = statistics.median(ratios)
+            ok = m <= bound(l)
+            total += 1
+            within += ok
+            spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
+            cells.append(f"{'*' if ok else ''}{m:.2f}{spread}")
+        print(f"| {name} | {len(rs)} | " + " | ".join(cells) + " |")
+    print(f"{within} of {total} cells within the bound")
+    print()
+    print("default configuration (median of runs): MiB sent, encode / decode GB/s of dirty memory")
+    for name, rs in runs.items():
+        fg = [r["fgbi"] for r in rs]
+        if not all(f["verified"] for f in fg):
+            failed = True
+            print(f"{name}: the default replica did not verify")
+        mib = statistics.median(f["bytes_sent"] for f in fg) / 2**20
+        enc = statistics.median(f["dirty_bytes"] / f["encode_seconds"] / 1e9 for f in fg)
+        dec = statistics.median(f["dirty_bytes"] / f["decode_seconds"] / 1e9 for f in fg)
+        print(f"  {name}: {mib:.1f} MiB, {enc:.2f} / {dec:.2f} GB/s")
+    print()
+    print("median ship time in ms per method and link")
+    for name, rs in runs.items():
+        print(f"  {name}")
+        methods = sorted(rs[0]["ship"][0]["seconds"])
+        for l in links:
+            row = []
+            for m in methods:
+                v = [s["seconds"][m] for r in rs for s in r["ship"] if s["link_gbps"] == l]
+                row.append(f"{m} {statistics.median(v) * 1e3:.1f}")
+            print(f"    {l:g}: " + ", ".join(row))
+    return 1 if failed else 0
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "sum"):
+        sys.exit(__doc__)
+    if sys.argv[1] == "run":
+        run(sys.argv[2:])
+        return 0
+    return summarise(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
