@@ -237,6 +237,11 @@ impl Gate {
         self.cost_ns
     }
 
+    /// The average bytes a use saved (0 before the first).
+    pub(crate) fn saved_bytes(&self) -> f64 {
+        self.saved
+    }
+
     /// Uses recorded so far.
     #[cfg(test)]
     pub(crate) fn uses(&self) -> u64 {
