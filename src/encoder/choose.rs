@@ -93,7 +93,7 @@ impl Work {
         }
         lap.to(&mut self.stats.nanos.delta);
 
-        let blocks_start = (lap.0, self.best_len_or_raw(self.cfg.page_size));
+        let blocks_start = (lap.0, self.unaided_len());
         // the dictionary pass below sees the old page, so it covers kept blocks as matches and
         // nearly always beats a block op made only of kept blocks and literals compressed with
         // the same lz4: when it is going to run, such a block op is left out (and made after all
@@ -298,7 +298,7 @@ impl Work {
         }
         let t = Instant::now();
         let limit = self.best_budget(ps);
-        let before = self.best_len_or_raw(ps).min(deferred_bound);
+        let before = self.unaided_len().min(deferred_bound);
         let mut saved = 0;
         let p = &mut self.page;
         if let Some(n) = self
@@ -355,11 +355,10 @@ impl Work {
             let special = self.encode_blocks(page_idx, page, cache);
             let ns = t.elapsed().as_nanos() as u64;
             self.stats.nanos.blocks += ns;
-            // what zero and shared blocks saved against the page as it is (compressing the
-            // literals is the compressor's saving)
-            let ps = self.cfg.page_size;
+            // what zero and shared blocks saved beyond what the page takes without them
+            // (compressing the literals is the compressor's saving)
             let saved = if special {
-                (ps + 2).saturating_sub(self.page.block_op.len())
+                self.unaided_len().saturating_sub(self.page.block_op.len())
             } else {
                 0
             };
@@ -407,6 +406,15 @@ impl Work {
     }
 
     /// Bytes of the best op so far, or of a RAW op when there is none.
+    /// What the page would take without the stage about to run: the best op so far, or what
+    /// the compressor alone would send ([`Work::shed_op_len`]; RAW where it does not pay). The
+    /// block work and the dictionary are credited with what they save beyond it, not with the
+    /// compression their ops contain, which the compressor alone would do as well.
+    pub(super) fn unaided_len(&self) -> usize {
+        self.best_len_or_raw(self.cfg.page_size)
+            .min(self.shed_op_len())
+    }
+
     pub(super) fn best_len_or_raw(&self, ps: usize) -> usize {
         if self.page.best.is_empty() {
             ps + 2

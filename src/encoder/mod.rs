@@ -1010,15 +1010,13 @@ impl Work {
             return;
         }
         if let Some((t, len, cached)) = start {
-            let op_len = (self.out.len() - len) as f64;
-            let raw_op = (self.cfg.page_size + 2) as f64;
+            let op_len = self.out.len() - len;
             let (shed_op, compress_ns) = if !cached && self.shed_compresses() {
-                let c = &self.gates.compress;
-                (raw_op - c.saved_bytes(), c.cost_ns() as u64)
+                (self.shed_op_len(), self.gates.compress.cost_ns() as u64)
             } else {
-                (raw_op, 0)
+                (self.cfg.page_size + 2, 0)
             };
-            let saved = (shed_op - op_len).max(0.0) as u64;
+            let saved = shed_op.saturating_sub(op_len) as u64;
             let shed = self.gates.shed.ns() + compress_ns;
             // where the shed path does not keep the cache up, an analysed page's store is the
             // analysis's cost
@@ -1036,10 +1034,22 @@ impl Work {
 
     /// Whether a page sent without analysis now goes out compressed whole rather than RAW, by
     /// the compressor's averages or the lead (probes aside).
-    fn shed_compresses(&self) -> bool {
+    pub(super) fn shed_compresses(&self) -> bool {
         self.cfg.fallback != Fallback::None
             && (self.gates.compress.worth_it(self.gate_rate)
                 || self.lead_forces(self.gates.compress.cost_ns()))
+    }
+
+    /// The op a page takes sent without analysis, on average: compressed whole where the
+    /// compressor pays (a RAW op less its average saving), else RAW. What a stage whose output
+    /// the compressor would otherwise match saves is measured from it.
+    pub(super) fn shed_op_len(&self) -> usize {
+        let raw_op = self.cfg.page_size + 2;
+        if self.shed_compresses() {
+            raw_op.saturating_sub(self.gates.compress.saved_bytes() as usize)
+        } else {
+            raw_op
+        }
     }
 }
 
@@ -1300,6 +1310,35 @@ mod tests {
         assert_eq!(credited(false, pays, 1_500, 500), (0.0, 0.0));
         // a cached page: against RAW
         assert_eq!(credited(true, pays, 1_000, 4_000), against_raw);
+    }
+
+    /// The block work and the dictionary are credited from what the page takes without them:
+    /// the best op found so far, or what the compressor alone sends where it pays (a RAW op less
+    /// its average saving), else a RAW op.
+    #[test]
+    fn stages_inside_the_analysis_are_credited_beyond_what_the_compressor_alone_sends() {
+        let cfg = Config {
+            link_rate: 1_000_000_000,
+            ..Config::default()
+        };
+        let raw_op = cfg.page_size + 2;
+        let mut enc = Encoder::with_seed(cfg, 9).unwrap();
+        let w = &mut enc.w;
+        (w.lead, w.gate_rate) = (Lead::Behind, cfg.link_rate);
+        w.page.best.clear();
+        assert_eq!(w.unaided_len(), raw_op, "no compressor measured");
+        w.gates.compress.record(5_000, 1_000); // 5 us to save 1000 B (1 us): does not pay
+        assert_eq!(w.unaided_len(), raw_op);
+        let mut enc = Encoder::with_seed(cfg, 9).unwrap();
+        let w = &mut enc.w;
+        (w.lead, w.gate_rate) = (Lead::Behind, cfg.link_rate);
+        w.page.best.clear();
+        w.gates.compress.record(1_000, 3_000); // 1 us to save 3000 B (3 us): pays
+        assert_eq!(w.unaided_len(), raw_op - 3_000);
+        w.page.best.extend_from_slice(&[0; 500]); // a 500-byte delta found before
+        assert_eq!(w.unaided_len(), 500);
+        w.page.best.resize(2_000, 0); // a delta longer than the compressor's output
+        assert_eq!(w.unaided_len(), raw_op - 3_000);
     }
 
     /// A page on which a gated stage inside the analysis runs only to be measured (here the
