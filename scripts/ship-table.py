@@ -2,7 +2,7 @@
 """The ship-time table of issue #16's done-when, measured and summarised.
 
     scripts/ship-table.py run OUT_DIR TRACE_DIR... [--runs N] [--rounds R] [--fgbi BIN] [--links L]
-    scripts/ship-table.py sum OUT_DIR
+    scripts/ship-table.py sum OUT_DIR [--docs]
 
 `run` calls `fgbi eval TRACE --links L --rounds R --json` on every trace, N times over (trace by
 trace inside each run, so a drift of the machine spreads over all traces), and keeps each result
@@ -15,7 +15,8 @@ time over the fastest baseline's in the same run (below 1: libfgbi ships sooner)
 the runs, their range, and whether the median is within the done-when's bound (1.05 up to 25
 Gbit/s, 1.5 at 100 Gbit/s); then what each method sends with the default configuration and the
 encode / decode rates of libfgbi and zstd-1 (the README's results table), and every method's
-median ship time at each link. A replica that did not verify is reported and
+median ship time at each link. `--docs` adds the tables of docs/performance.md (every method's
+bytes and rates, the ship ratios with the fastest baseline, libfgbi's bytes and rates per link). A replica that did not verify is reported and
 fails the summary (exit status 1).
 """
 import glob
@@ -26,6 +27,7 @@ import subprocess
 import sys
 
 BOUND = {100.0: 1.5}
+ORDER = ("proc-node", "py-sqlite", "java-hashmap", "redis-kv", "mariadb-oltp")
 DEFAULT_BOUND = 1.05
 
 
@@ -67,7 +69,9 @@ def load(out):
             runs.setdefault(name, []).append(json.load(f))
     if not runs:
         sys.exit(f"no NAME.K.json in {out}")
-    return runs
+    # the README's order, then any other trace by name
+    rank = {n: i for i, n in enumerate(ORDER)}
+    return dict(sorted(runs.items(), key=lambda kv: (rank.get(kv[0], len(ORDER)), kv[0])))
 
 
 def summarise(argv):
@@ -124,6 +128,8 @@ def summarise(argv):
 
         cells = [mib(m) for m in ("raw", "xbzrle", "lz4", "zstd-1", "fgbi")]
         print(f"| {name} | " + " | ".join(cells) + f" | {rates('fgbi')} | {rates('zstd-1')} |")
+    if "--docs" in argv:
+        docs_tables(runs, links)
     print()
     print("median ship time in ms per method and link")
     for name, rs in runs.items():
@@ -136,6 +142,68 @@ def summarise(argv):
                 row.append(f"{m} {statistics.median(v) * 1e3:.1f}")
             print(f"    {l:g}: " + ", ".join(row))
     return 1 if failed else 0
+
+
+METHODS = ("raw", "zero+raw", "xbzrle", "zlib-1", "lz4", "zstd-1", "fgbi")
+
+
+def docs_tables(runs, links):
+    """The tables of docs/performance.md, medians of the runs."""
+    med = statistics.median
+
+    def ship_rows(r, l):
+        return [s for s in r["ship"] if s["link_gbps"] == l]
+
+    print()
+    print("| trace | " + " | ".join(METHODS) + " | fgbi / zstd-1 | fgbi / xbzrle |")
+    print("|---|" + "---|" * (len(METHODS) + 2))
+    for name, rs in runs.items():
+        mib = {m: med(r[m]["bytes_sent"] for r in rs) / 2**20 for m in METHODS}
+        cells = [f"{mib[m]:.1f}" for m in METHODS[:-1]] + [f"**{mib['fgbi']:.1f}**"]
+        cells += [f"{mib['fgbi'] / mib['zstd-1']:.2f}", f"{mib['fgbi'] / mib['xbzrle']:.2f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+    print("| trace | " + " | ".join(METHODS) + " |")
+    print("|---|" + "---|" * len(METHODS))
+    for name, rs in runs.items():
+        cells = []
+        for m in METHODS:
+            enc = med(r[m]["dirty_bytes"] / r[m]["encode_seconds"] for r in rs) / 1e9
+            dec = med(r[m]["dirty_bytes"] / r[m]["decode_seconds"] for r in rs) / 1e9
+            cells.append(f"{enc:.2f} / {dec:.2f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+    print("| trace | " + " | ".join(f"{l:g} Gbit/s" for l in links) + " |")
+    print("|---|" + "---|" * len(links))
+    for name, rs in runs.items():
+        cells = []
+        for l in links:
+            rows = [s for r in rs for s in ship_rows(r, l)]
+            ratios = [s["fgbi_adapted_vs_best_baseline"] for s in rows]
+            best = statistics.mode(s["best_baseline"] for s in rows)
+            m = med(ratios)
+            spread = f"; {min(ratios):.2f}-{max(ratios):.2f}" if max(ratios) - min(ratios) >= 0.01 else ""
+            text = f"{m:.2f} ({best}{spread})"
+            cells.append(f"**{text}**" if m <= bound(l) else text)
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    for title, cell in (
+        ("MiB libfgbi sends told each link rate", lambda a: f"{a['bytes_sent'] / 2**20:.1f}"),
+        ("encode / decode GB/s of dirty memory told each link rate",
+         lambda a: f"{a['dirty_bytes'] / a['encode_seconds'] / 1e9:.2f} / "
+                   f"{a['dirty_bytes'] / a['decode_seconds'] / 1e9:.2f}"),
+    ):
+        print()
+        print(title)
+        print("| trace | " + " | ".join(f"{l:g}" for l in links) + " |")
+        print("|---|" + "---|" * len(links))
+        for name, rs in runs.items():
+            cells = []
+            for l in links:
+                # the run whose adapted ship time is the median one
+                rows = sorted((s for r in rs for s in ship_rows(r, l)),
+                              key=lambda s: s["fgbi_adapted_vs_best_baseline"])
+                cells.append(cell(rows[len(rows) // 2]["fgbi_adapted"]))
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def main():

@@ -1266,6 +1266,21 @@ mod tests {
         assert_eq!(with_dict.dict.pages, 3);
     }
 
+    /// The default configuration on a 1 GB/s link.
+    fn gbps_1() -> Config {
+        Config {
+            link_rate: 1_000_000_000,
+            ..Config::default()
+        }
+    }
+
+    /// An encoder behind the link (no lead to spend), its page gates judging at the link's rate.
+    fn behind_the_link(cfg: Config) -> Encoder {
+        let mut enc = Encoder::with_seed(cfg, 8).unwrap();
+        (enc.w.lead, enc.w.gate_rate) = (Lead::Behind, cfg.link_rate);
+        enc
+    }
+
     /// The analysis gate of pages the cache lacks is credited with what an analysed page saved
     /// and cost beyond what the shed path would have sent and spent: a RAW page while the
     /// compressor does not pay; the compressor's average output and cost where it does, as the
@@ -1273,17 +1288,12 @@ mod tests {
     /// RAW page whatever the compressor does (its shut gate gives up the cache too).
     #[test]
     fn the_analysis_is_credited_only_beyond_what_the_shed_path_sends() {
-        let cfg = Config {
-            link_rate: 1_000_000_000,
-            ..Config::default()
-        };
-        let raw_op = cfg.page_size + 2;
+        let raw_op = gbps_1().page_size + 2;
         // one analysed page whose op took `op_len` bytes and `ns` nanoseconds: what its analysis
         // gate then averages (its first sample, so the sample itself)
         let credited = |cached: bool, compress: Option<(u64, u64)>, op_len: usize, ns: u64| {
-            let mut enc = Encoder::with_seed(cfg, 8).unwrap();
+            let mut enc = behind_the_link(gbps_1());
             let w = &mut enc.w;
-            (w.lead, w.gate_rate) = (Lead::Behind, cfg.link_rate);
             if let Some((cost, saved)) = compress {
                 w.gates.compress.record(cost, saved);
             }
@@ -1317,21 +1327,15 @@ mod tests {
     /// its average saving), else a RAW op.
     #[test]
     fn stages_inside_the_analysis_are_credited_beyond_what_the_compressor_alone_sends() {
-        let cfg = Config {
-            link_rate: 1_000_000_000,
-            ..Config::default()
-        };
-        let raw_op = cfg.page_size + 2;
-        let mut enc = Encoder::with_seed(cfg, 9).unwrap();
+        let raw_op = gbps_1().page_size + 2;
+        let mut enc = behind_the_link(gbps_1());
         let w = &mut enc.w;
-        (w.lead, w.gate_rate) = (Lead::Behind, cfg.link_rate);
         w.page.best.clear();
         assert_eq!(w.unaided_len(), raw_op, "no compressor measured");
         w.gates.compress.record(5_000, 1_000); // 5 us to save 1000 B (1 us): does not pay
         assert_eq!(w.unaided_len(), raw_op);
-        let mut enc = Encoder::with_seed(cfg, 9).unwrap();
+        let mut enc = behind_the_link(gbps_1());
         let w = &mut enc.w;
-        (w.lead, w.gate_rate) = (Lead::Behind, cfg.link_rate);
         w.page.best.clear();
         w.gates.compress.record(1_000, 3_000); // 1 us to save 3000 B (3 us): pays
         assert_eq!(w.unaided_len(), raw_op - 3_000);
