@@ -280,6 +280,9 @@ fn main() {
             print_per_epoch(&rows_best, cfg.link_rate);
         }
     } else {
+        if per_epoch {
+            println!("--per-epoch: nothing encoded (the frames were read from --frames)");
+        }
         let sent: usize = frames.iter().flatten().map(|f| f.len()).sum();
         println!(
             "{dir}: {} epochs, {:.1} MiB dirty, {:.2} MiB sent ({sent} bytes), frames read from file",

@@ -405,7 +405,6 @@ impl Work {
         best.saturating_sub(varint::MAX_LEN + 1).max(1)
     }
 
-    /// Bytes of the best op so far, or of a RAW op when there is none.
     /// What the page would take without the stage about to run: the best op so far, or what
     /// the compressor alone would send ([`Work::shed_op_len`]; RAW where it does not pay). The
     /// block work and the dictionary are credited with what they save beyond it, not with the
@@ -415,6 +414,7 @@ impl Work {
             .min(self.shed_op_len())
     }
 
+    /// Bytes of the best op so far, or of a RAW op when there is none.
     pub(super) fn best_len_or_raw(&self, ps: usize) -> usize {
         if self.page.best.is_empty() {
             ps + 2
@@ -494,6 +494,9 @@ impl Work {
         // compressed output is written instead of the input: its cost beyond sending that RAW
         let cost = (t.elapsed().as_nanos() as u64).saturating_sub(self.gates.shed.ns());
         self.gates.compress.record(cost, saved as u64);
+        if !src_is_lits {
+            self.gates.compress_whole.record(cost, saved as u64);
+        }
         r
     }
 

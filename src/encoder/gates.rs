@@ -342,7 +342,8 @@ impl Nanos {
 
 /// What sending a page RAW without analysis costs (the cache's upkeep apart: [`StoreCost`]),
 /// timed on one shed page in [`SHED_TIMED_EVERY`]. The analysis gates are charged only their
-/// cost beyond it (and beyond the store, where the shed path stores): the first read of a page
+/// cost beyond it (beyond the store too, where the shed path stores, and for pages the cache
+/// lacks beyond the compressor's, where the shed path compresses): the first read of a page
 /// that is not in the processor's cache is paid by whichever path reads it, and sending it RAW
 /// reads it too.
 #[derive(Debug, Clone, Copy, Default)]
@@ -386,6 +387,10 @@ pub struct Gates {
     pub dict: Gate,
     /// The fallback compressor (whole pages and block literals).
     pub compress: Gate,
+    /// The fallback compressor's uses on whole pages only: what the shed path sends and spends
+    /// where it compresses a page (literal sections are shorter and save less). Only its
+    /// averages are read; it is never asked for a verdict.
+    pub compress_whole: Gate,
     /// A XOR delta longer than half a page, on a cached page where no other stage runs (block
     /// work, dictionary and compressor shut): finished and sent instead of the RAW page. Its
     /// use costs the whole delta's encoding and saves the difference to a RAW op.
@@ -415,6 +420,7 @@ impl Default for Gates {
             blocks: Gate::default(),
             dict: Gate::default(),
             compress: Gate::default(),
+            compress_whole: Gate::default(),
             long_delta: Gate::default(),
             entropy: Gate::new(FRAME_WARMUP, FRAME_PROBE_EVERY).with_max_backoff(FRAME_MAX_BACKOFF),
         }
