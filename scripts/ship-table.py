@@ -176,8 +176,10 @@ def docs_tables(runs, links):
     """The tables of docs/performance.md, medians of the runs."""
     med = statistics.median
 
-    def ship_rows(r, l):
-        return [s for s in r["ship"] if s["link_gbps"] == l]
+    def by_ratio(rs, l):
+        """Every run's ship row at link `l`, by libfgbi's ratio: the middle one is the median."""
+        rows = (s for r in rs for s in r["ship"] if s["link_gbps"] == l)
+        return sorted(rows, key=lambda s: s["fgbi_adapted_vs_best_baseline"])
 
     print()
     print("| trace | " + " | ".join(METHODS) + " | fgbi / zstd-1 | fgbi / xbzrle |")
@@ -203,8 +205,7 @@ def docs_tables(runs, links):
     for name, rs in runs.items():
         cells = []
         for l in links:
-            rows = sorted((s for r in rs for s in ship_rows(r, l)),
-                          key=lambda s: s["fgbi_adapted_vs_best_baseline"])
+            rows = by_ratio(rs, l)
             if not rows:
                 cells.append("-")
                 continue
@@ -229,9 +230,7 @@ def docs_tables(runs, links):
         for name, rs in runs.items():
             cells = []
             for l in links:
-                # the run whose adapted ship time is the median one
-                rows = sorted((s for r in rs for s in ship_rows(r, l)),
-                              key=lambda s: s["fgbi_adapted_vs_best_baseline"])
+                rows = by_ratio(rs, l)  # the run whose ratio is the median one
                 cells.append(cell(rows[len(rows) // 2]["fgbi_adapted"]) if rows else "-")
             print(f"| {name} | " + " | ".join(cells) + " |")
 
