@@ -1013,7 +1013,7 @@ impl Work {
             let op_len = self.out.len() - len;
             let (shed_op, compress_ns) = if !cached && self.shed_compresses() {
                 (
-                    self.shed_op_len(),
+                    self.compressed_op_len(),
                     self.gates.compress_whole.cost_ns() as u64,
                 )
             } else {
@@ -1048,14 +1048,19 @@ impl Work {
     /// whole pages), else RAW. What a stage whose output the compressor would otherwise match
     /// saves is measured from it.
     pub(super) fn shed_op_len(&self) -> usize {
-        let ps = self.cfg.page_size;
         if self.shed_compresses() {
-            // tag and page address as a RAW op's (`ps + 2`), then the body's length and body
-            let n = ps.saturating_sub(self.gates.compress_whole.saved_bytes() as usize);
-            2 + varint::len(n as u64) + n
+            self.compressed_op_len()
         } else {
-            ps + 2
+            self.cfg.page_size + 2
         }
+    }
+
+    /// The op of a page compressed whole by the compressor's average saving on whole pages: tag
+    /// and page address as a RAW op's (`page_size + 2`), then the body's length and body.
+    fn compressed_op_len(&self) -> usize {
+        let n =
+            (self.cfg.page_size).saturating_sub(self.gates.compress_whole.saved_bytes() as usize);
+        2 + varint::len(n as u64) + n
     }
 }
 
