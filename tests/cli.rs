@@ -249,7 +249,10 @@ fn eval_ship_time_at_each_link() {
     // adapted to the slow link libfgbi sends no more than adapted to the fast one
     assert!(
         ship[0]["fgbi_adapted"]["bytes_sent"].as_u64()
-            <= ship[1]["fgbi_adapted"]["bytes_sent"].as_u64()
+            <= ship[1]["fgbi_adapted"]["bytes_sent"].as_u64(),
+        "adapted to 1 Gbit/s: {}\nadapted to 100 Gbit/s: {}",
+        ship[0]["fgbi_adapted"],
+        ship[1]["fgbi_adapted"]
     );
 
     let chart = std::fs::read_to_string(&svg).unwrap();
