@@ -22,6 +22,14 @@
 //! after the other, each on one core; a replica is written for the first time while decoding, as
 //! a destination's RAM is), how many frames were entropy coded, and the link time of
 //! its bytes: the encoder keeps up with its channel when its encoding takes less than that.
+//!
+//! The peer in the same round is QEMU's `multifd-compression=zstd` as it sends the same packets:
+//! one zstd stream (level 1, QEMU's default `multifd-zstd-level`) per channel for the whole
+//! migration, each non-zero page of a packet fed to it and the stream flushed at the packet's
+//! end; the receiving side's stream decompresses each packet page by page into its own replica,
+//! which must end equal too. On one machine both ends' work competes for the same cores (as in
+//! `migrate.sh`), so the sum of encoding and decoding is what a migration there waits for once
+//! the link is not the limit.
 //! Timings move between runs on a shared machine; compare rounds and runs, not single numbers.
 
 use fgbi::{Config, Decoder, Encoder};
@@ -149,5 +157,96 @@ fn main() {
             total.1.as_secs_f64() * 1e3,
             total.2.as_secs_f64() * 1e3
         );
+        let mut peer = (0usize, Duration::ZERO, Duration::ZERO);
+        for ch in 0..channels {
+            let packets: Vec<(usize, &[u8])> = image
+                .chunks(packet_bytes)
+                .enumerate()
+                .filter(|(k, _)| *k as u64 % channels == ch)
+                .map(|(k, p)| (k * packet_bytes, p))
+                .collect();
+            let (sent, encode, decode) = zstd_channel(&packets, &zero);
+            peer.0 += sent;
+            peer.1 += encode;
+            peer.2 += decode;
+        }
+        println!(
+            "round {round} peer zstd-1 stream: {:.2} MiB sent ({:.1} MB), encode {:.1} ms, decode {:.1} ms",
+            peer.0 as f64 / 1048576.0,
+            peer.0 as f64 / 1e6,
+            peer.1.as_secs_f64() * 1e3,
+            peer.2.as_secs_f64() * 1e3
+        );
     }
+}
+
+/// One channel of QEMU's multifd-zstd over `packets` (their offsets in the image and bytes):
+/// bytes sent, encoding and decoding time. Panics unless a zeroed replica decoded page by page
+/// ends equal to the channel's packets.
+fn zstd_channel(packets: &[(usize, &[u8])], zero: &[bool]) -> (usize, Duration, Duration) {
+    use zstd::stream::raw::{Decoder as ZDec, Encoder as ZEnc, InBuffer, Operation, OutBuffer};
+    let mut enc = ZEnc::new(1).expect("zstd encoder");
+    let mut frames: Vec<Vec<u8>> = Vec::with_capacity(packets.len());
+    let t = Instant::now();
+    for &(at, packet) in packets {
+        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(packet.len()) + 64);
+        for (i, page) in packet.chunks(PAGE).enumerate() {
+            if zero[at / PAGE + i] {
+                continue;
+            }
+            let mut input = InBuffer::around(page);
+            while input.pos() < page.len() {
+                let pos = out.len();
+                enc.run(&mut input, &mut OutBuffer::around_pos(&mut out, pos))
+                    .expect("zstd compresses");
+            }
+        }
+        loop {
+            let pos = out.len();
+            let left = enc
+                .flush(&mut OutBuffer::around_pos(&mut out, pos))
+                .expect("zstd flushes");
+            if left == 0 {
+                break;
+            }
+        }
+        frames.push(out);
+    }
+    let encode = t.elapsed();
+    let sent = frames.iter().map(Vec::len).sum();
+    let mut dec = ZDec::new().expect("zstd decoder");
+    let len = packets.last().map_or(0, |(at, p)| at + p.len());
+    let mut replica = vec![0u8; len];
+    let t = Instant::now();
+    for (&(at, packet), frame) in packets.iter().zip(&frames) {
+        let mut input = InBuffer::around(frame);
+        for i in 0..packet.len() / PAGE {
+            if zero[at / PAGE + i] {
+                continue;
+            }
+            let page = &mut replica[at + i * PAGE..][..PAGE];
+            let mut out = OutBuffer::around(page);
+            while out.pos() < PAGE {
+                let before = (input.pos(), out.pos());
+                dec.run(&mut input, &mut out).expect("zstd decompresses");
+                assert!(
+                    before != (input.pos(), out.pos()),
+                    "zstd: a packet ends short"
+                );
+            }
+        }
+        assert_eq!(
+            input.pos(),
+            frame.len(),
+            "zstd: bytes after a packet's pages"
+        );
+    }
+    let decode = t.elapsed();
+    for &(at, packet) in packets {
+        assert!(
+            replica[at..at + packet.len()] == *packet,
+            "zstd: the replica differs in the packet at {at:#x}"
+        );
+    }
+    (sent, encode, decode)
 }
