@@ -67,7 +67,6 @@ fn main() {
         image.len().is_multiple_of(PAGE) && !image.is_empty(),
         "{file}: not a whole number of 4 KiB pages"
     );
-    let packet_bytes = PACKET_PAGES * PAGE;
     // multifd's zero-page detection is QEMU's work, not the encoder's: done before the clock
     let zero: Vec<bool> = image
         .chunks(PAGE)
@@ -90,12 +89,7 @@ fn main() {
             };
             let mut enc = Encoder::new(cfg).expect("encoder");
             let mut dec = Decoder::new(cfg).expect("decoder");
-            let packets: Vec<(usize, &[u8])> = image
-                .chunks(packet_bytes)
-                .enumerate()
-                .filter(|(k, _)| *k as u64 % channels == ch)
-                .map(|(k, p)| (k * packet_bytes, p))
-                .collect();
+            let packets = channel_packets(&image, channels, ch);
             let mut frames: Vec<Vec<u8>> = Vec::new();
             let t = Instant::now();
             for (epoch, &(at, packet)) in packets.iter().enumerate() {
@@ -150,34 +144,40 @@ fn main() {
             total.1 += encode;
             total.2 += decode;
         }
-        println!(
-            "round {round}: {:.2} MiB sent ({:.1} MB), encode {:.1} ms, decode {:.1} ms",
-            total.0 as f64 / 1048576.0,
-            total.0 as f64 / 1e6,
-            total.1.as_secs_f64() * 1e3,
-            total.2.as_secs_f64() * 1e3
-        );
+        print_round(&format!("round {round}"), total);
         let mut peer = (0usize, Duration::ZERO, Duration::ZERO);
         for ch in 0..channels {
-            let packets: Vec<(usize, &[u8])> = image
-                .chunks(packet_bytes)
-                .enumerate()
-                .filter(|(k, _)| *k as u64 % channels == ch)
-                .map(|(k, p)| (k * packet_bytes, p))
-                .collect();
-            let (sent, encode, decode) = zstd_channel(&packets, &zero);
+            let (sent, encode, decode) =
+                zstd_channel(&channel_packets(&image, channels, ch), &zero);
             peer.0 += sent;
             peer.1 += encode;
             peer.2 += decode;
         }
-        println!(
-            "round {round} peer zstd-1 stream: {:.2} MiB sent ({:.1} MB), encode {:.1} ms, decode {:.1} ms",
-            peer.0 as f64 / 1048576.0,
-            peer.0 as f64 / 1e6,
-            peer.1.as_secs_f64() * 1e3,
-            peer.2.as_secs_f64() * 1e3
-        );
+        print_round(&format!("round {round} peer zstd-1 stream"), peer);
     }
+}
+
+/// The packets channel `ch` of `channels` carries (packet `k` goes to channel `k % channels`),
+/// with their offsets in `image`.
+fn channel_packets(image: &[u8], channels: u64, ch: u64) -> Vec<(usize, &[u8])> {
+    let packet_bytes = PACKET_PAGES * PAGE;
+    image
+        .chunks(packet_bytes)
+        .enumerate()
+        .filter(|(k, _)| *k as u64 % channels == ch)
+        .map(|(k, p)| (k * packet_bytes, p))
+        .collect()
+}
+
+/// Prints a round's bytes sent, encoding and decoding time over all channels.
+fn print_round(label: &str, (sent, encode, decode): (usize, Duration, Duration)) {
+    println!(
+        "{label}: {:.2} MiB sent ({:.1} MB), encode {:.1} ms, decode {:.1} ms",
+        sent as f64 / 1048576.0,
+        sent as f64 / 1e6,
+        encode.as_secs_f64() * 1e3,
+        decode.as_secs_f64() * 1e3
+    );
 }
 
 /// One channel of QEMU's multifd-zstd over `packets` (their offsets in the image and bytes):
