@@ -1552,11 +1552,13 @@ mod tests {
     }
 
     /// A frame the entropy gate measures (its warm-up) is measured on its first ops once it
-    /// holds four samples' worth, not when it closes: on a link where coding cannot pay (a
-    /// stage cost of any nanoseconds outweighs what it saves) the frame works out no literal
-    /// contexts after that and goes out uncoded; on a 1 B/s link coding pays, the contexts are
-    /// worked out to the end and the frame is coded. The page gates are held open by hand so
-    /// that the frame is of lz4 ops (with literals) whatever they cost; the replica is exact.
+    /// holds four samples' worth, not when it closes, the plain tier first: on a link where
+    /// coding cannot pay (a stage cost of any nanoseconds outweighs what it saves) the plain
+    /// tier's sample says so, the models are not measured at all, and the frame works out no
+    /// literal contexts after that and goes out uncoded; on a 1 B/s link coding pays, the models
+    /// are measured, the contexts are worked out to the end and the frame is coded. The page
+    /// gates are held open by hand so that the frame is of lz4 ops (with literals) whatever
+    /// they cost; the replica is exact.
     #[test]
     fn a_measured_frame_stops_its_literal_contexts_when_its_sample_says_coding_does_not_pay() {
         use crate::Decoder;
@@ -1581,7 +1583,8 @@ mod tests {
                 (g.analysis_uncached, g.compress) = (paying, paying);
                 enc.add_page((p * ps) as u64, page).unwrap();
                 let out = &enc.w.out;
-                if at_measure.is_none() && out.measured_early() {
+                if at_measure.is_none() && out.plain_floor().is_some() {
+                    assert_eq!(out.measured_early(), pays, "models measured early");
                     at_measure = Some(out.contexts_noted());
                     payload_at_measure = out.frame.len() - HEADER_LEN;
                 }
