@@ -272,17 +272,33 @@ impl EntropyDecoder {
             Stream::OffsetLow as usize,
             Stream::OffsetHigh as usize,
         );
-        for s in [tk, lo] {
-            let a = at[s];
-            if !a.context {
-                continue;
-            }
-            let buf = &mut self.decoded[slot[s]..slot[s] + a.len + 1];
-            buf[0] = 0;
-            let mut r = context::LiteralReader::new(&self.ctx[s], layout.coded(s, coded), a.len);
-            r.run(buf, 1, a.len, Some(1))
-                .and_then(|()| r.finish())
+        if at[tk].context && at[lo].context {
+            // the two chains side by side (slots are disjoint, each with a byte before it)
+            let (a, b) = (at[tk], at[lo]);
+            let (mut ra, mut rb) = (
+                context::LiteralReader::new(&self.ctx[tk], layout.coded(tk, coded), a.len),
+                context::LiteralReader::new(&self.ctx[lo], layout.coded(lo, coded), b.len),
+            );
+            let (wa, wb) = two_slots(&mut self.decoded, (slot[tk], a.len), (slot[lo], b.len));
+            (wa[0], wb[0]) = (0, 0);
+            let (x, y) = context::LiteralReader::run_previous_pair((&mut ra, wa), (&mut rb, wb));
+            x.and_then(|()| ra.finish())
+                .and(y.and_then(|()| rb.finish()))
                 .map_err(EntropyError::Streams)?;
+        } else {
+            for s in [tk, lo] {
+                let a = at[s];
+                if !a.context {
+                    continue;
+                }
+                let buf = &mut self.decoded[slot[s]..slot[s] + a.len + 1];
+                buf[0] = 0;
+                let mut r =
+                    context::LiteralReader::new(&self.ctx[s], layout.coded(s, coded), a.len);
+                r.run(buf, 1, a.len, Some(1))
+                    .and_then(|()| r.finish())
+                    .map_err(EntropyError::Streams)?;
+            }
         }
         if at[hi].context {
             let a = at[hi];
@@ -363,5 +379,21 @@ impl EntropyDecoder {
             + STREAMS * 6 * (1 << huffman::MAX_BITS)
             + self.ctx.iter().map(|c| c.memory_bytes()).sum::<usize>()
             + self.window.capacity()
+    }
+}
+
+/// The context slots of two streams in `decoded`, `(start, len)` each: `len + 1` bytes from
+/// `start` (the byte before a stream's first and its bytes), which do not overlap.
+fn two_slots(
+    decoded: &mut [u8],
+    (sa, na): (usize, usize),
+    (sb, nb): (usize, usize),
+) -> (&mut [u8], &mut [u8]) {
+    if sa < sb {
+        let (lo, hi) = decoded.split_at_mut(sb);
+        (&mut lo[sa..sa + na + 1], &mut hi[..nb + 1])
+    } else {
+        let (lo, hi) = decoded.split_at_mut(sa);
+        (&mut hi[..na + 1], &mut lo[sb..sb + nb + 1])
     }
 }

@@ -941,3 +941,96 @@ fn a_reused_model_counts_as_a_fresh_one() {
         assert_eq!(reused.bits, fresh.bits, "round {round}");
     }
 }
+
+/// A stream of `n` bytes whose next byte depends on the one before, coded by its previous-byte
+/// model: the coded bits and the tables as a decoder reads them.
+fn previous_byte_stream(rng: &mut Rng, n: usize) -> (Vec<u8>, Vec<u8>, ContextTables) {
+    let mut s = vec![0u8; n];
+    for i in 0..n {
+        let prev = if i == 0 { 0 } else { s[i - 1] };
+        s[i] = if rng.below(4) > 0 {
+            prev.wrapping_mul(5).wrapping_add(rng.below(6) as u8)
+        } else {
+            rng.below(256) as u8
+        };
+    }
+    let mut m = Model::default();
+    m.count_by(&s, Contexts::Previous);
+    m.cluster(tables_for(n));
+    let mut head = Vec::new();
+    m.put_tables(&mut head);
+    let mut tables = ContextTables::default();
+    let mut pos = 0;
+    tables.read(&head, &mut pos).unwrap();
+    assert_eq!(pos, head.len());
+    let mut bits = Vec::new();
+    m.put_bits_by(
+        &s,
+        Contexts::Previous,
+        m.bits.div_ceil(8) as usize,
+        &mut bits,
+    );
+    (s, bits, tables)
+}
+
+/// Decodes `n` previous-byte literals of `bits` alone, as the decoder did before the pair.
+fn run_alone(
+    t: &ContextTables,
+    bits: &[u8],
+    n: usize,
+    declared: usize,
+) -> (Vec<u8>, Result<(), &'static str>) {
+    let mut buf = vec![0u8; n + 1];
+    let mut r = LiteralReader::new(t, bits, declared);
+    let res = r.run(&mut buf, 1, n, Some(1)).and_then(|()| r.finish());
+    (buf, res)
+}
+
+#[test]
+fn previous_byte_streams_side_by_side_decode_as_each_alone() {
+    // the pair is the two single runs interleaved: the same bytes, and on damaged bits, too
+    // many bytes asked or streams of any lengths, the same results as each alone
+    let mut rng = Rng(4242);
+    for case in 0..300 {
+        let (na, nb) = match case % 5 {
+            0 => (0, 1 + rng.below(50)),
+            1 => (1 + rng.below(7), 3000 + rng.below(20_000)),
+            _ => (1 + rng.below(30_000), 1 + rng.below(30_000)),
+        };
+        let (sa, mut ba, ta) = previous_byte_stream(&mut rng, na);
+        let (sb, mut bb, tb) = previous_byte_stream(&mut rng, nb);
+        // some cases damage the bits, cut them short, or declare fewer bytes than asked
+        let (mut da, mut db) = (na, nb);
+        let intact = !matches!(case % 7, 3 | 4);
+        match case % 7 {
+            3 if !ba.is_empty() => {
+                let i = rng.below(ba.len());
+                ba[i] ^= 1 << rng.below(8);
+            }
+            4 if !bb.is_empty() => {
+                let i = rng.below(bb.len());
+                bb.truncate(i);
+            }
+            5 => da = na.saturating_sub(1),
+            6 => db = nb.saturating_sub(3),
+            _ => {}
+        }
+        let (want_a, res_a) = run_alone(&ta, &ba, na, da);
+        let (want_b, res_b) = run_alone(&tb, &bb, nb, db);
+        let (mut wa, mut wb) = (vec![0u8; na + 1], vec![0u8; nb + 1]);
+        let mut ra = LiteralReader::new(&ta, &ba, da);
+        let mut rb = LiteralReader::new(&tb, &bb, db);
+        let (x, y) = LiteralReader::run_previous_pair((&mut ra, &mut wa), (&mut rb, &mut wb));
+        let (x, y) = (x.and_then(|()| ra.finish()), y.and_then(|()| rb.finish()));
+        assert_eq!((x, y), (res_a, res_b), "case {case}: {na} and {nb} bytes");
+        // (damaged bits may still decode, to other bytes)
+        if res_a.is_ok() {
+            assert!(wa == want_a, "case {case}");
+            assert!(!intact || wa[1..] == sa[..], "case {case}");
+        }
+        if res_b.is_ok() {
+            assert!(wb == want_b, "case {case}");
+            assert!(!intact || wb[1..] == sb[..], "case {case}");
+        }
+    }
+}
