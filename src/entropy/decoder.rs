@@ -273,32 +273,47 @@ impl EntropyDecoder {
             Stream::OffsetHigh as usize,
         );
         if at[tk].context && at[lo].context {
-            // the two chains side by side (slots are disjoint, each with a byte before it)
+            // the chains side by side (slots are disjoint, each with a byte before it), the high
+            // offset bytes with them when they are context modelled
             let (a, b) = (at[tk], at[lo]);
-            let (mut ra, mut rb) = (
-                context::LiteralReader::new(&self.ctx[tk], layout.coded(tk, coded), a.len),
-                context::LiteralReader::new(&self.ctx[lo], layout.coded(lo, coded), b.len),
-            );
-            let (wa, wb) = two_slots(&mut self.decoded, (slot[tk], a.len), (slot[lo], b.len));
+            let mut ra = context::LiteralReader::new(&self.ctx[tk], layout.coded(tk, coded), a.len);
+            let mut rb = context::LiteralReader::new(&self.ctx[lo], layout.coded(lo, coded), b.len);
+            let mut rc = at[hi].context.then(|| {
+                context::LiteralReader::new(&self.ctx[hi], layout.coded(hi, coded), at[hi].len)
+            });
+            let (head, tail) = self.decoded.split_at_mut(slot[hi]);
+            let (wa, wb) = two_slots(head, (slot[tk], a.len), (slot[lo], b.len));
             (wa[0], wb[0]) = (0, 0);
-            let (x, y) = context::LiteralReader::run_previous_pair((&mut ra, wa), (&mut rb, wb));
+            // (offset streams of different lengths are refused once the other two decoded, as
+            // where they are decoded one after the other)
+            let same_len = at[hi].len == b.len;
+            let c = match rc.as_mut() {
+                Some(r) if same_len => Some((r, &mut tail[1..1 + b.len])),
+                _ => None,
+            };
+            let [x, y, z] =
+                context::LiteralReader::run_side_by_side((&mut ra, wa), (&mut rb, wb), c);
             x.and_then(|()| ra.finish())
                 .and(y.and_then(|()| rb.finish()))
+                .and(match rc {
+                    Some(_) if !same_len => Err("the offset streams differ in length"),
+                    _ => z,
+                })
+                .and_then(|()| rc.as_ref().map_or(Ok(()), |r| r.finish()))
                 .map_err(EntropyError::Streams)?;
-        } else {
-            for s in [tk, lo] {
-                let a = at[s];
-                if !a.context {
-                    continue;
-                }
-                let buf = &mut self.decoded[slot[s]..slot[s] + a.len + 1];
-                buf[0] = 0;
-                let mut r =
-                    context::LiteralReader::new(&self.ctx[s], layout.coded(s, coded), a.len);
-                r.run(buf, 1, a.len, Some(1))
-                    .and_then(|()| r.finish())
-                    .map_err(EntropyError::Streams)?;
+            return Ok(());
+        }
+        for s in [tk, lo] {
+            let a = at[s];
+            if !a.context {
+                continue;
             }
+            let buf = &mut self.decoded[slot[s]..slot[s] + a.len + 1];
+            buf[0] = 0;
+            let mut r = context::LiteralReader::new(&self.ctx[s], layout.coded(s, coded), a.len);
+            r.run(buf, 1, a.len, Some(1))
+                .and_then(|()| r.finish())
+                .map_err(EntropyError::Streams)?;
         }
         if at[hi].context {
             let a = at[hi];

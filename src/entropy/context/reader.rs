@@ -115,48 +115,94 @@ impl<'a> LiteralReader<'a> {
     /// Decodes two streams whose bytes each have the stream's previous byte as context, side by
     /// side: `a.1[1..]` from `a.0` and `b.1[1..]` from `b.0`, each exactly as
     /// [`run`](Self::run)`(buf, 1, buf.len() - 1, Some(1))` decodes it alone (the same bytes, the
-    /// same checks and errors), `buf[0]` being the context of the first byte. One stream alone
-    /// waits at each byte for its table lookup to say which table the next byte uses; two
-    /// chains of lookups overlap. Returns both results.
-    pub fn run_previous_pair(
+    /// same checks and errors), `buf[0]` being the context of the first byte; and with them,
+    /// when given, a third stream `c.1` whose byte `i` has `b.1[1 + i]` as context, exactly as
+    /// [`run_by`](Self::run_by)`(&b.1[1..], c.1)` decodes it once `b` is decoded (the lz4
+    /// tokens, low and high offset bytes). One stream alone waits at each byte for its table
+    /// lookup (two for the previous-byte streams: the context's table, then the entry); the
+    /// chains of the three overlap. Returns the three results (`Ok` for a `c` not given).
+    pub fn run_side_by_side(
         a: (&mut LiteralReader<'_>, &mut [u8]),
         b: (&mut LiteralReader<'_>, &mut [u8]),
-    ) -> (Result<(), &'static str>, Result<(), &'static str>) {
+        c: Option<(&mut LiteralReader<'_>, &mut [u8])>,
+    ) -> [Result<(), &'static str>; 3] {
         let ((ra, wa), (rb, wb)) = (a, b);
         let (ea, eb) = (wa.len().saturating_sub(1), wb.len().saturating_sub(1));
-        // side by side while both have five bytes to go; what is wrong (more bytes than a
-        // stream holds, bits that are no code) is left to `run`, which finds it where the
-        // stream alone would
+        // side by side while each has five bytes to go; what is wrong (more bytes than a
+        // stream holds, bits that are no code, a third stream of another length) is left to
+        // the lone decodes, which find it where each stream alone would
         let (mut qa, mut qb) = (1usize, 1usize);
+        let mut c = c;
+        let mut qc = 0usize;
         if ea <= ra.left && eb <= rb.left && ea > 0 && eb > 0 {
             let (ta, tb, sa, sb) = (ra.tables, rb.tables, ra.src, rb.src);
             let (mut pa, mut pb) = (ra.bitpos, rb.bitpos);
             let (mut ca, mut cb) = (wa[0] as usize, wb[0] as usize);
-            'both: while qa + 5 <= ea + 1 && qb + 5 <= eb + 1 {
-                let (mut xa, mut xb) = (bits_at(sa, pa), bits_at(sb, pb));
-                for _ in 0..5 {
-                    let (ya, yb) = (ta.entry(ca, xa), tb.entry(cb, xb));
-                    let (la, lb) = (ya & 0xff, yb & 0xff);
-                    if la == 0 || lb == 0 {
-                        break 'both;
+            match c.as_mut() {
+                Some((rc, wc)) if wc.len() == eb && eb <= rc.left => {
+                    let (tc, sc) = (rc.tables, rc.src);
+                    let mut pc = rc.bitpos;
+                    'three: while qa + 5 <= ea + 1 && qb + 5 <= eb + 1 {
+                        let (mut xa, mut xb) = (bits_at(sa, pa), bits_at(sb, pb));
+                        let mut xc = bits_at(sc, pc);
+                        for _ in 0..5 {
+                            let (ya, yb) = (ta.entry(ca, xa), tb.entry(cb, xb));
+                            let (la, lb) = (ya & 0xff, yb & 0xff);
+                            // the third stream's byte, in the context of `b`'s byte
+                            let yc = tc.entry((yb >> 8) as usize, xc);
+                            let lc = yc & 0xff;
+                            if la == 0 || lb == 0 || lc == 0 {
+                                break 'three;
+                            }
+                            (xa, xb, xc) = (xa >> la, xb >> lb, xc >> lc);
+                            (pa, pb, pc) = (pa + la as u64, pb + lb as u64, pc + lc as u64);
+                            (ca, cb) = ((ya >> 8) as usize, (yb >> 8) as usize);
+                            wa[qa] = ca as u8;
+                            wb[qb] = cb as u8;
+                            wc[qc] = (yc >> 8) as u8;
+                            qa += 1;
+                            qb += 1;
+                            qc += 1;
+                        }
                     }
-                    (xa, xb) = (xa >> la, xb >> lb);
-                    (pa, pb) = (pa + la as u64, pb + lb as u64);
-                    (ca, cb) = ((ya >> 8) as usize, (yb >> 8) as usize);
-                    wa[qa] = ca as u8;
-                    wb[qb] = cb as u8;
-                    qa += 1;
-                    qb += 1;
+                    rc.bitpos = pc;
+                    rc.left -= qc;
+                }
+                _ => {
+                    'two: while qa + 5 <= ea + 1 && qb + 5 <= eb + 1 {
+                        let (mut xa, mut xb) = (bits_at(sa, pa), bits_at(sb, pb));
+                        for _ in 0..5 {
+                            let (ya, yb) = (ta.entry(ca, xa), tb.entry(cb, xb));
+                            let (la, lb) = (ya & 0xff, yb & 0xff);
+                            if la == 0 || lb == 0 {
+                                break 'two;
+                            }
+                            (xa, xb) = (xa >> la, xb >> lb);
+                            (pa, pb) = (pa + la as u64, pb + lb as u64);
+                            (ca, cb) = ((ya >> 8) as usize, (yb >> 8) as usize);
+                            wa[qa] = ca as u8;
+                            wb[qb] = cb as u8;
+                            qa += 1;
+                            qb += 1;
+                        }
+                    }
                 }
             }
             (ra.bitpos, rb.bitpos) = (pa, pb);
             ra.left -= qa - 1;
             rb.left -= qb - 1;
         }
-        (
-            ra.run(wa, qa, (ea + 1).saturating_sub(qa), Some(1)),
-            rb.run(wb, qb, (eb + 1).saturating_sub(qb), Some(1)),
-        )
+        let x = ra.run(wa, qa, (ea + 1).saturating_sub(qa), Some(1));
+        let y = rb.run(wb, qb, (eb + 1).saturating_sub(qb), Some(1));
+        let z = match c {
+            // its contexts are `b`'s bytes: meaningful only once `b` decoded
+            Some((rc, wc)) if y.is_ok() => {
+                let from = qc.min(wc.len());
+                rc.run_by(wb.get(1 + from..).unwrap_or(&[]), &mut wc[from..])
+            }
+            _ => Ok(()),
+        };
+        [x, y, z]
     }
 
     /// Decodes `dst.len()` bytes into `dst`, the context of `dst[i]` being `ctx[i]` (as long as

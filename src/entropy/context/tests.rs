@@ -973,6 +973,37 @@ fn previous_byte_stream(rng: &mut Rng, n: usize) -> (Vec<u8>, Vec<u8>, ContextTa
     (s, bits, tables)
 }
 
+/// A stream of bytes that follow `by` (one each), coded in the context of the byte of `by` beside
+/// it (as the high offset bytes are, by their low byte): the coded bits and the tables.
+fn beside_stream(rng: &mut Rng, by: &[u8]) -> (Vec<u8>, Vec<u8>, ContextTables) {
+    let s: Vec<u8> = by
+        .iter()
+        .map(|&b| {
+            if rng.below(3) > 0 {
+                b >> 5
+            } else {
+                rng.below(256) as u8
+            }
+        })
+        .collect();
+    let mut m = Model::default();
+    m.count_by(&s, Contexts::Beside(by));
+    m.cluster(tables_for(s.len().max(1)));
+    let mut head = Vec::new();
+    m.put_tables(&mut head);
+    let mut tables = ContextTables::default();
+    let mut pos = 0;
+    tables.read(&head, &mut pos).unwrap();
+    let mut bits = Vec::new();
+    m.put_bits_by(
+        &s,
+        Contexts::Beside(by),
+        m.bits.div_ceil(8) as usize,
+        &mut bits,
+    );
+    (s, bits, tables)
+}
+
 /// Decodes `n` previous-byte literals of `bits` alone, as the decoder did before the pair.
 fn run_alone(
     t: &ContextTables,
@@ -987,11 +1018,12 @@ fn run_alone(
 }
 
 #[test]
-fn previous_byte_streams_side_by_side_decode_as_each_alone() {
-    // the pair is the two single runs interleaved: the same bytes, and on damaged bits, too
-    // many bytes asked or streams of any lengths, the same results as each alone
+fn token_and_offset_streams_side_by_side_decode_as_each_alone() {
+    // the side-by-side decode is the lone decodes interleaved: the same bytes, and on damaged
+    // bits, too many bytes asked or streams of any lengths, the same results as each alone (the
+    // third stream, in the context of the second's bytes, decoded after it)
     let mut rng = Rng(4242);
-    for case in 0..300 {
+    for case in 0..400 {
         let (na, nb) = match case % 5 {
             0 => (0, 1 + rng.below(50)),
             1 => (1 + rng.below(7), 3000 + rng.below(20_000)),
@@ -999,38 +1031,73 @@ fn previous_byte_streams_side_by_side_decode_as_each_alone() {
         };
         let (sa, mut ba, ta) = previous_byte_stream(&mut rng, na);
         let (sb, mut bb, tb) = previous_byte_stream(&mut rng, nb);
+        let (sc, mut bc, tc) = beside_stream(&mut rng, &sb);
         // some cases damage the bits, cut them short, or declare fewer bytes than asked
-        let (mut da, mut db) = (na, nb);
-        let intact = !matches!(case % 7, 3 | 4);
-        match case % 7 {
+        let (mut da, mut db, mut dc) = (na, nb, nb);
+        let mut intact = [true; 3];
+        match case % 11 {
             3 if !ba.is_empty() => {
                 let i = rng.below(ba.len());
                 ba[i] ^= 1 << rng.below(8);
+                intact[0] = false;
             }
             4 if !bb.is_empty() => {
                 let i = rng.below(bb.len());
                 bb.truncate(i);
+                intact[1] = false;
             }
             5 => da = na.saturating_sub(1),
             6 => db = nb.saturating_sub(3),
+            7 if !bc.is_empty() => {
+                let i = rng.below(bc.len());
+                bc[i] ^= 1 << rng.below(8);
+                intact[2] = false;
+            }
+            8 => dc = nb.saturating_sub(2),
             _ => {}
         }
+        // the third stream's contexts are the second's bytes as decoded
+        intact[2] &= intact[1];
+        let with_c = case % 3 != 0;
         let (want_a, res_a) = run_alone(&ta, &ba, na, da);
         let (want_b, res_b) = run_alone(&tb, &bb, nb, db);
-        let (mut wa, mut wb) = (vec![0u8; na + 1], vec![0u8; nb + 1]);
+        let mut want_c = vec![0u8; nb];
+        let res_c = if with_c && res_b.is_ok() {
+            let mut r = LiteralReader::new(&tc, &bc, dc);
+            r.run_by(&want_b[1..], &mut want_c)
+                .and_then(|()| r.finish())
+        } else {
+            Ok(())
+        };
+        let (mut wa, mut wb, mut wc) = (vec![0u8; na + 1], vec![0u8; nb + 1], vec![0u8; nb]);
         let mut ra = LiteralReader::new(&ta, &ba, da);
         let mut rb = LiteralReader::new(&tb, &bb, db);
-        let (x, y) = LiteralReader::run_previous_pair((&mut ra, &mut wa), (&mut rb, &mut wb));
+        let mut rc = LiteralReader::new(&tc, &bc, dc);
+        let c = with_c.then_some((&mut rc, &mut wc[..]));
+        let [x, y, z] = LiteralReader::run_side_by_side((&mut ra, &mut wa), (&mut rb, &mut wb), c);
         let (x, y) = (x.and_then(|()| ra.finish()), y.and_then(|()| rb.finish()));
-        assert_eq!((x, y), (res_a, res_b), "case {case}: {na} and {nb} bytes");
+        let z = if with_c && y.is_ok() {
+            z.and_then(|()| rc.finish())
+        } else {
+            z
+        };
+        assert_eq!(
+            (x, y, z),
+            (res_a, res_b, res_c),
+            "case {case}: {na} and {nb} bytes"
+        );
         // (damaged bits may still decode, to other bytes)
         if res_a.is_ok() {
             assert!(wa == want_a, "case {case}");
-            assert!(!intact || wa[1..] == sa[..], "case {case}");
+            assert!(!intact[0] || wa[1..] == sa[..], "case {case}");
         }
         if res_b.is_ok() {
             assert!(wb == want_b, "case {case}");
-            assert!(!intact || wb[1..] == sb[..], "case {case}");
+            assert!(!intact[1] || wb[1..] == sb[..], "case {case}");
+        }
+        if with_c && res_b.is_ok() && res_c.is_ok() {
+            assert!(wc == want_c, "case {case}");
+            assert!(!intact[2] || wc == sc, "case {case}");
         }
     }
 }
