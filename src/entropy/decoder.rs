@@ -242,14 +242,7 @@ impl EntropyDecoder {
                 Some(&(j, sj)) => {
                     let aj = at[j];
                     let src_j = layout.coded(j, coded);
-                    // disjoint regions of `decoded`
-                    let (out_i, out_j) = if si < sj {
-                        let (lo, hi) = self.decoded.split_at_mut(sj);
-                        (&mut lo[si..si + ai.len], &mut hi[..aj.len])
-                    } else {
-                        let (lo, hi) = self.decoded.split_at_mut(si);
-                        (&mut hi[..ai.len], &mut lo[sj..sj + aj.len])
-                    };
+                    let (out_i, out_j) = two_regions(&mut self.decoded, (si, ai.len), (sj, aj.len));
                     let (ri, rj) = huffman::decode_pair(
                         (&self.huff[i], src_i, out_i),
                         (&self.huff[j], src_j, out_j),
@@ -282,7 +275,7 @@ impl EntropyDecoder {
                 context::LiteralReader::new(&self.ctx[hi], layout.coded(hi, coded), at[hi].len)
             });
             let (head, tail) = self.decoded.split_at_mut(slot[hi]);
-            let (wa, wb) = two_slots(head, (slot[tk], a.len), (slot[lo], b.len));
+            let (wa, wb) = two_regions(head, (slot[tk], a.len + 1), (slot[lo], b.len + 1));
             (wa[0], wb[0]) = (0, 0);
             // (offset streams of different lengths are refused once the other two decoded, as
             // where they are decoded one after the other)
@@ -397,18 +390,17 @@ impl EntropyDecoder {
     }
 }
 
-/// The context slots of two streams in `decoded`, `(start, len)` each: `len + 1` bytes from
-/// `start` (the byte before a stream's first and its bytes), which do not overlap.
-fn two_slots(
+/// Two regions of `decoded` that do not overlap (two streams' slots), `(start, len)` each.
+fn two_regions(
     decoded: &mut [u8],
     (sa, na): (usize, usize),
     (sb, nb): (usize, usize),
 ) -> (&mut [u8], &mut [u8]) {
     if sa < sb {
         let (lo, hi) = decoded.split_at_mut(sb);
-        (&mut lo[sa..sa + na + 1], &mut hi[..nb + 1])
+        (&mut lo[sa..sa + na], &mut hi[..nb])
     } else {
         let (lo, hi) = decoded.split_at_mut(sa);
-        (&mut hi[..na + 1], &mut lo[sb..sb + nb + 1])
+        (&mut hi[..na], &mut lo[sb..sb + nb])
     }
 }

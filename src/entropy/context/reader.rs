@@ -124,16 +124,14 @@ impl<'a> LiteralReader<'a> {
     pub fn run_side_by_side(
         a: (&mut LiteralReader<'_>, &mut [u8]),
         b: (&mut LiteralReader<'_>, &mut [u8]),
-        c: Option<(&mut LiteralReader<'_>, &mut [u8])>,
+        mut c: Option<(&mut LiteralReader<'_>, &mut [u8])>,
     ) -> [Result<(), &'static str>; 3] {
         let ((ra, wa), (rb, wb)) = (a, b);
         let (ea, eb) = (wa.len().saturating_sub(1), wb.len().saturating_sub(1));
         // side by side while each has five bytes to go; what is wrong (more bytes than a
         // stream holds, bits that are no code, a third stream of another length) is left to
         // the lone decodes, which find it where each stream alone would
-        let (mut qa, mut qb) = (1usize, 1usize);
-        let mut c = c;
-        let mut qc = 0usize;
+        let (mut qa, mut qb, mut qc) = (1usize, 1usize, 0usize);
         if ea <= ra.left && eb <= rb.left && ea > 0 && eb > 0 {
             let (ta, tb, sa, sb) = (ra.tables, rb.tables, ra.src, rb.src);
             let (mut pa, mut pb) = (ra.bitpos, rb.bitpos);
