@@ -964,12 +964,15 @@ fn previous_byte_stream(rng: &mut Rng, n: usize) -> (Vec<u8>, Vec<u8>, ContextTa
     tables.read(&head, &mut pos).unwrap();
     assert_eq!(pos, head.len());
     let mut bits = Vec::new();
-    m.put_bits_by(
-        &s,
-        Contexts::Previous,
-        m.bits.div_ceil(8) as usize,
-        &mut bits,
-    );
+    // (an empty stream has no bits; the encoder never models one)
+    if n > 0 {
+        m.put_bits_by(
+            &s,
+            Contexts::Previous,
+            m.bits.div_ceil(8) as usize,
+            &mut bits,
+        );
+    }
     (s, bits, tables)
 }
 
