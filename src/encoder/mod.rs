@@ -165,8 +165,8 @@ enum Lead {
 }
 
 /// The most the page gates' link rate exceeds the link's while the encoder is behind it (see
-/// [`Work::gate_rate`]), reached 4 times behind: farther behind, the probes of closed gates
-/// still find a stage that pays at 16 times the link's rate.
+/// [`Work::gate_rate`]), reached 1.59 times behind (`16^(1/GATE_RATE_EXPONENT)`): farther
+/// behind, the probes of closed gates still find a stage that pays at 16 times the link's rate.
 const GATE_RATE_MAX_FACTOR: f64 = 16.0;
 
 /// The power of `encoding time / link time` by which the page gates' link rate exceeds the
