@@ -172,13 +172,9 @@ const GATE_RATE_MAX_FACTOR: f64 = 16.0;
 /// The power of `encoding time / link time` by which the page gates' link rate exceeds the
 /// link's while the encoder is behind it (see [`Work::gate_rate`]). A stage whose saving is `r`
 /// times its cost in link time keeps running until the encoder is `r^(1/GATE_RATE_EXPONENT)`
-/// times behind, so the steeper the power, the nearer the link's pace the encoder settles. With
-/// the ratio itself the delta of redis-kv's pages at 25 Gbit/s (r about 1.7) kept the encoder
-/// 1.7 times behind (`fgbi eval` shipped in 1.10-1.13 of XBZRLE's time, 1.01 squared); on
-/// proc-node at 2.5 Gbit/s, where the compressor saves about twice its cost, the square left
-/// the encoder several per cent behind a link it could keep up with (`fgbi eval`, medians of
-/// three runs: 1.06-1.07 of lz4's ship time at the square, 0.99 at the sixth power; see
-/// docs/performance.md).
+/// times behind, so the steeper the power, the nearer the link's pace the encoder settles: a
+/// compressor that saves twice its cost (whole pages at 2.5 Gbit/s) runs until the encoder is
+/// 12% behind at the sixth power, 41% at the square (ship times: docs/performance.md).
 const GATE_RATE_EXPONENT: i32 = 6;
 
 /// Where the encoder is in its sequence of epochs.
