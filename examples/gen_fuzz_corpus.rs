@@ -128,6 +128,14 @@ fn split_streams(payload: &[u8], ps: usize, bs: usize) -> [Vec<u8>; 6] {
                 }
             }
             4 => body(&mut pos, &mut s, true),
+            6 => {
+                // RUN: count and gaps, then one lz4 block
+                let count = copy_varint(payload, &mut pos, &mut s[CTRL]);
+                for _ in 1..count {
+                    copy_varint(payload, &mut pos, &mut s[CTRL]);
+                }
+                body(&mut pos, &mut s, true);
+            }
             _ => {
                 let nb = ps / bs;
                 let map = &payload[pos..pos + nb.div_ceil(4)];

@@ -126,9 +126,15 @@
 #define FGBI_STAGE_ENTROPY 32
 
 /**
+ * Stage bit: compress neighbouring pages sent compressed whole together, as one RUN op of up
+ * to 64 KiB (lz4 fallback only).
+ */
+#define FGBI_STAGE_RUNS 64
+
+/**
  * Every stage bit (the default).
  */
-#define FGBI_STAGE_ALL 63
+#define FGBI_STAGE_ALL 127
 
 /**
  * Codec: stored as it is (as a fallback: send new content raw).

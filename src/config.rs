@@ -31,6 +31,9 @@ pub struct Stages {
     /// Recode the frame's payload with one Huffman table per kind of byte (see
     /// [`entropy`](crate::entropy)) when that makes the frame smaller.
     pub entropy: bool,
+    /// Compress neighbouring pages that go out compressed whole together, as one RUN op of up
+    /// to 64 KiB (lz4 fallback only): repeats across pages become matches too.
+    pub runs: bool,
 }
 
 impl Stages {
@@ -42,6 +45,7 @@ impl Stages {
         delta: true,
         dict: true,
         entropy: true,
+        runs: true,
     };
     /// Every stage off: pages go through the fallback compressor (or raw) only.
     pub const NONE: Stages = Stages {
@@ -51,6 +55,7 @@ impl Stages {
         delta: false,
         dict: false,
         entropy: false,
+        runs: false,
     };
 }
 
@@ -62,7 +67,7 @@ impl Default for Stages {
 
 impl Stages {
     /// Each stage's name (as [`FromStr`](std::str::FromStr) and `Display` spell it) and switch.
-    fn named(&mut self) -> [(&'static str, &mut bool); 6] {
+    fn named(&mut self) -> [(&'static str, &mut bool); 7] {
         [
             ("zero", &mut self.zero),
             ("blocks", &mut self.blocks),
@@ -70,11 +75,12 @@ impl Stages {
             ("delta", &mut self.delta),
             ("dict", &mut self.dict),
             ("entropy", &mut self.entropy),
+            ("runs", &mut self.runs),
         ]
     }
 }
 
-/// A comma-separated list of the stages to enable (`zero,blocks,sharing,delta,dict,entropy`), or
+/// A comma-separated list of the stages to enable (`zero,blocks,sharing,delta,dict,entropy,runs`), or
 /// `all`, or `none`.
 ///
 /// ```
@@ -262,7 +268,9 @@ impl Config {
 
     /// The largest payload a frame of this configuration holds when epochs go out in parts:
     /// `frame_bytes` plus one RAW op, or `frame_pages` RAW ops, whichever is smaller (`None`
-    /// without parts: a frame holds a whole epoch).
+    /// without parts: a frame holds a whole epoch). (A RUN op is sent only when shorter than
+    /// its pages sent RAW, and the encoder writes a pending run before the pages it holds
+    /// at RAW size would take the frame past `frame_bytes`.)
     pub fn frame_payload_limit(&self) -> Option<usize> {
         let op = crate::format::max_op_len(self.page_size);
         let by_bytes = (self.frame_bytes > 0).then(|| self.frame_bytes.saturating_add(op));

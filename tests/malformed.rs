@@ -148,8 +148,8 @@ fn wrong_magic_version_and_header_length() {
     bad[0] = b'X';
     refused(&bad, |e| *e == Error::BadMagic);
     let mut bad = s.next.clone();
-    bad[4..6].copy_from_slice(&4u16.to_le_bytes());
-    refused(&bad, |e| *e == Error::UnsupportedVersion(4));
+    bad[4..6].copy_from_slice(&5u16.to_le_bytes());
+    refused(&bad, |e| *e == Error::UnsupportedVersion(5));
     let mut bad = s.next.clone();
     bad[6..8].copy_from_slice(&40u16.to_le_bytes());
     refused(&bad, |e| *e == Error::BadHeader);
@@ -410,5 +410,86 @@ fn entropy_coded_payloads_that_do_not_decode() {
                 | Error::UnknownPage { .. }
                 | Error::OpCountMismatch { .. }
         )
+    });
+}
+
+/// A RUN op (format version 4): two pages and a gap, then an op whose address counts from the
+/// run's last page, applies as written; a run of fewer than two pages or more than 64 KiB of
+/// them, a page past the replica, a codec other than lz4, a block that does not decode to its
+/// pages, and a RUN op in a version 3 frame are each refused with nothing written.
+#[test]
+fn run_ops_apply_and_malformed_ones_are_refused() {
+    let s = setup();
+    let pages: Vec<u8> = (0..2 * PS).map(|i| (i % 251) as u8).collect();
+    let lz = |input: &[u8]| {
+        let mut out = vec![0u8; input.len() + 64];
+        let n = fgbi::lz::PageLz::new().compress(input, &mut out).unwrap();
+        out.truncate(n);
+        out
+    };
+    let block = lz(&pages);
+    // a RUN of pages 5 and 7, then a ZERO op on page 8 (address 0: the one after the run's last)
+    let run = |count: u64, gap: u64, first: i64, block: &[u8], tag: u8| {
+        let mut p = vec![tag];
+        varint::put(&mut p, varint::zigzag(first));
+        varint::put(&mut p, count);
+        for _ in 1..count {
+            varint::put(&mut p, gap);
+        }
+        varint::put(&mut p, block.len() as u64);
+        p.extend_from_slice(block);
+        p
+    };
+    let lz4 = op::RUN | 1 << 4;
+    let mut p = run(2, 1, 5, &block, lz4);
+    p.extend_from_slice(&[op::ZERO, 0]);
+    let mut good = setup();
+    let pages_before = good.dec.stats().pages;
+    let applied = good
+        .dec
+        .apply_flat(&crafted(&s.next, 2, &p), &mut good.replica)
+        .unwrap();
+    assert_eq!(applied.ops, 2);
+    assert!(good.replica[5 * PS..6 * PS] == pages[..PS]);
+    assert!(good.replica[7 * PS..8 * PS] == pages[PS..]);
+    assert!(good.replica[8 * PS..9 * PS].iter().all(|&b| b == 0));
+    assert!(good.replica[6 * PS..7 * PS] == s.replica[6 * PS..7 * PS]);
+    assert_eq!(good.dec.stats().pages - pages_before, 3);
+
+    let corrupt = |e: &Error| matches!(e, Error::CorruptOp { op: 0, .. });
+    // one page, and more than 64 KiB of pages
+    refused(&crafted(&s.next, 1, &run(1, 0, 5, &block, lz4)), corrupt);
+    let big = lz(&vec![0u8; 17 * PS]);
+    refused(&crafted(&s.next, 1, &run(17, 0, 0, &big, lz4)), corrupt);
+    // a page past the replica: the second page, 20 pages on
+    refused(&crafted(&s.next, 1, &run(2, 19, 0, &block, lz4)), |e| {
+        *e == Error::OutOfBounds {
+            op: 0,
+            addr: (20 * PS) as u64,
+        }
+    });
+    // deflate and raw codecs
+    refused(
+        &crafted(&s.next, 1, &run(2, 0, 5, &block, op::RUN | 2 << 4)),
+        corrupt,
+    );
+    refused(
+        &crafted(&s.next, 1, &run(2, 0, 5, &block, op::RUN)),
+        corrupt,
+    );
+    // the block is the pages of a run of two: as a run of three it is short
+    refused(&crafted(&s.next, 1, &run(3, 0, 5, &block, lz4)), corrupt);
+    // a version 3 frame has no RUN op
+    let v3 = resealed(&crafted(&s.next, 1, &run(2, 0, 5, &block, lz4)), |_| {});
+    let mut v3 = v3;
+    v3[4..6].copy_from_slice(&3u16.to_le_bytes());
+    let body = v3.len() - 8;
+    let sum = xxhash_rust::xxh3::xxh3_64(&v3[..body]);
+    v3[body..].copy_from_slice(&sum.to_le_bytes());
+    refused(&v3, |e| {
+        *e == Error::CorruptOp {
+            op: 0,
+            what: "unknown op kind",
+        }
     });
 }

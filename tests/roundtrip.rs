@@ -61,15 +61,19 @@ fn stages() -> impl Strategy<Value = Stages> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(zero, blocks, sharing, delta, dict, entropy)| Stages {
-            zero,
-            blocks,
-            sharing,
-            delta,
-            dict,
-            entropy,
-        })
+        .prop_map(
+            |(zero, blocks, sharing, delta, dict, entropy, runs)| Stages {
+                zero,
+                blocks,
+                sharing,
+                delta,
+                dict,
+                entropy,
+                runs,
+            },
+        )
 }
 
 fn config() -> impl Strategy<Value = (Config, Policy)> {

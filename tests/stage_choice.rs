@@ -176,11 +176,16 @@ fn a_link_faster_than_any_compressor_stops_compression_but_for_probes() {
 /// The exhaustive encoder keeps the smallest of every candidate op per page: its ops never
 /// take more bytes than the cheap choice's (up to sharing-table slot collisions, which depend on
 /// each encoder's random hash seed), it tries the dictionary on more pages, and its frames
-/// decode exactly (checked in `run_with`).
+/// decode exactly (checked in `run_with`). Both without runs: the exhaustive encoder codes
+/// each page on its own, and a run codes several together.
 #[test]
 fn exhaustive_mode_never_sends_more_ops_bytes() {
-    let (_, cheap) = run_with(0, false);
-    let (_, best) = run_with(0, true);
+    let per_page = fgbi::Stages {
+        runs: false,
+        ..fgbi::Stages::ALL
+    };
+    let (_, cheap) = run_config(0, false, per_page);
+    let (_, best) = run_config(0, true, per_page);
     let (c, b) = (cheap.op_bytes(), best.op_bytes());
     assert!(b * 1000 <= c * 1001, "exhaustive {b} vs cheap {c}");
     assert!(best.nanos.dict > 0 && best.dict.pages + best.delta.pages > 0);

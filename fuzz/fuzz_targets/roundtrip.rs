@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         delta: s & 8 != 0,
         dict: s & 16 != 0,
         entropy: s & 32 != 0,
+        runs: s & 64 != 0,
     };
     let cfg = Config {
         page_size: PS,

@@ -18,7 +18,8 @@ pub struct Geometry {
     pub page: usize,
     /// Block size in bytes.
     pub block: usize,
-    /// The frame's format version (from 3, long Huffman streams are coded in four parts).
+    /// The frame's format version (from 3, long Huffman streams are coded in four parts; from
+    /// 4, RUN ops).
     pub version: u16,
 }
 
@@ -26,8 +27,11 @@ pub struct Geometry {
 pub const FUZZ: Geometry = Geometry {
     page: PS,
     block: BS,
-    version: 3,
+    version: 4,
 };
+
+/// Bytes a RUN op's pages may take together.
+const RUN_BYTES: usize = 65536;
 
 /// Huffman streams of at least this many bytes are coded in four parts from version 3 on.
 const PARTS_MIN: usize = 8192;
@@ -488,9 +492,16 @@ impl Rebuild<'_> {
     }
 
     /// An lz4 block ending at `end` (the plain payload position after its last byte), with
-    /// dictionary `dict`. The block is decoded into `w` (the dictionary, then the output) as it is
-    /// read, for the literals' contexts.
+    /// dictionary `dict`, decoding to at most one page.
     fn lz4(&mut self, end: usize, dict: Vec<u8>) -> Option<()> {
+        let page = self.g.page;
+        self.lz4_up_to(end, dict, page)
+    }
+
+    /// An lz4 block ending at `end`, with dictionary `dict`, decoding to at most `most` bytes.
+    /// The block is decoded into `w` (the dictionary, then the output) as it is read, for the
+    /// literals' contexts.
+    fn lz4_up_to(&mut self, end: usize, dict: Vec<u8>, most: usize) -> Option<()> {
         let d = dict.len();
         let mut w = dict;
         let mut last_offset: Option<usize> = None;
@@ -511,8 +522,8 @@ impl Rebuild<'_> {
             self.room(end, lit)?;
             for _ in 0..lit {
                 let p = w.len() - d; // the literal's position in the output
-                if p >= self.g.page {
-                    return None; // output past one page
+                if p >= most {
+                    return None; // output past its page (or its run's pages)
                 }
                 let ctx = match last_offset {
                     Some(off) => w[d + p - off] as usize,
@@ -540,8 +551,8 @@ impl Rebuild<'_> {
                     }
                 }
             }
-            if offset == 0 || offset > w.len() || w.len() - d + match_len > self.g.page {
-                return None; // offset 0, before W, or output past one page
+            if offset == 0 || offset > w.len() || w.len() - d + match_len > most {
+                return None; // offset 0, before W, or output past its page (or pages)
             }
             for _ in 0..match_len {
                 w.push(w[w.len() - offset]);
@@ -613,6 +624,25 @@ impl Rebuild<'_> {
                     (_, 0) => self.plain_literals(lits * bs)?,
                     (_, c) => self.coded_body(c)?, // refuses codecs other than 1 and 2
                 }
+            }
+            6 => {
+                // RUN, read whatever the frame's version (which the reading of the rebuilt
+                // payload then checks): count, gaps, length, one lz4 block of count pages
+                let count = self.varint(CTRL)?;
+                if count < 2 || count > (RUN_BYTES / ps) as u64 {
+                    return None;
+                }
+                for _ in 1..count {
+                    let gap = self.varint(CTRL)?;
+                    self.prev = self.prev.wrapping_add(1).wrapping_add(gap);
+                }
+                let out = count as usize * ps;
+                let l = self.varint(CTRL)?;
+                if l == 0 || l > 2 * out as u64 || codec != 1 {
+                    return None;
+                }
+                let end = self.out.len() + l as usize;
+                self.lz4_up_to(end, Vec::new(), out)?;
             }
             _ => return None,
         }
@@ -762,6 +792,8 @@ pub fn reference_apply_seen(
             let l = leb(payload, pos)?;
             (l >= 1 && l <= 2 * ps as u64).then_some(l as usize)
         };
+        // the pages a RUN op writes after its first
+        let mut more = Vec::new();
         match kind {
             0 if codec == 0 => out[at..at + ps].fill(0),
             1 if codec == 0 => out[at..at + ps].copy_from_slice(take(payload, &mut pos, ps)?),
@@ -858,10 +890,36 @@ pub fn reference_apply_seen(
                     }
                 }
             }
+            6 if codec == 1 && g.version >= 4 => {
+                let count = leb(payload, &mut pos)?;
+                if count < 2 || count > (RUN_BYTES / ps) as u64 {
+                    return None;
+                }
+                let mut at_all = vec![at];
+                for _ in 1..count {
+                    let gap = leb(payload, &mut pos)?;
+                    prev = prev.wrapping_add(1).wrapping_add(gap);
+                    at_all.push(in_mem(prev)?);
+                    more.push(prev);
+                }
+                let out_len = count as usize * ps;
+                let l = leb(payload, &mut pos)?;
+                if l == 0 || l > 2 * out_len as u64 {
+                    return None;
+                }
+                let pages = decompress(1, take(payload, &mut pos, l as usize)?, out_len)?;
+                for (i, a) in at_all.into_iter().enumerate() {
+                    out[a..a + ps].copy_from_slice(&pages[i * ps..(i + 1) * ps]);
+                }
+            }
             _ => return None,
         }
         known.insert(idx);
         seen.pages.insert(idx);
+        for p in more {
+            known.insert(p);
+            seen.pages.insert(p);
+        }
         n += 1;
     }
     (n == op_count).then_some(out)

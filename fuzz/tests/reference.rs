@@ -4,8 +4,8 @@
 use fgbi::frame;
 use fgbi::{Config, Decoder, Encoder, Stages};
 use fgbi_fuzz::{
-    epoch1_frame, initial_state, reference_apply, reference_apply_in, reference_unentropy,
-    Geometry, BS, PAGES, PS,
+    epoch1_frame, initial_state, reference_apply, reference_apply_in, reference_apply_seen,
+    reference_unentropy, Geometry, Seen, BS, PAGES, PS,
 };
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -923,7 +923,10 @@ fn heap_frames(cfg: Config, epochs: u64) -> Vec<(Vec<u8>, Vec<u8>, fgbi::Encoder
     let ps = cfg.page_size;
     let mut rnd = xorshift(0x5eed_cafe_f00d_0001);
     let mut mem = vec![0u8; HEAP_PAGES * ps];
-    for r in 0..mem.len() / REC {
+    // the last pages stay unused (and unsent) until epoch 2 allocates them: new pages beside
+    // changed ones in one frame
+    let tail = HEAP_PAGES - 16;
+    for r in 0..tail * ps / REC {
         if (r * REC / ps) % 37 != 5 {
             write_record(&mut mem, r, r as u32 % 7, &mut rnd);
         }
@@ -932,9 +935,18 @@ fn heap_frames(cfg: Config, epochs: u64) -> Vec<(Vec<u8>, Vec<u8>, fgbi::Encoder
     let mut frames = Vec::new();
     for epoch in 0..epochs {
         let pages: Vec<usize> = if epoch == 0 {
-            (0..HEAP_PAGES).collect()
+            (0..tail).collect()
         } else {
-            edit_heap(&mut mem, epoch, &mut rnd)
+            let mut pages = edit_heap(&mut mem, epoch, &mut rnd);
+            if epoch == 2 {
+                for r in (tail * ps).div_ceil(REC)..mem.len() / REC {
+                    write_record(&mut mem, r, 2, &mut rnd);
+                }
+                pages.extend(tail..HEAP_PAGES);
+                pages.sort_unstable();
+                pages.dedup();
+            }
+            pages
         };
         enc.begin_epoch(epoch).unwrap();
         for p in pages {
@@ -962,7 +974,7 @@ fn heap_frames_with_context_streams_agree() {
     let mut dec = Decoder::new(cfg).unwrap();
     let mut replica = vec![0u8; HEAP_PAGES * cfg.page_size];
     let mut known = HashSet::new();
-    let mut all_four = 0;
+    let (mut all_four, mut runs_with_dicts) = (0, 0);
     for (e, (f, expect, stats)) in frames.iter().enumerate() {
         let (h, payload) = frame::open(f).unwrap();
         let entropy = h.flags & E != 0;
@@ -995,7 +1007,8 @@ fn heap_frames_with_context_streams_agree() {
         if entropy && modes[1..5] == [3, 3, 3, 3] && stats.dict.pages > 0 {
             all_four += 1;
         }
-        let want = reference_apply_in(
+        let mut seen = Seen::default();
+        let want = reference_apply_seen(
             g,
             payload,
             h.op_count,
@@ -1003,8 +1016,13 @@ fn heap_frames_with_context_streams_agree() {
             entropy,
             &known,
             &replica,
+            &mut seen,
         )
         .expect("reference refuses a genuine frame");
+        // a RUN op then a DICT op: the DICT op's page (its dictionary, its literals' contexts)
+        // is counted from the run's last page
+        let run_then_dict = seen.tags.contains(&0x16) && seen.tags.contains(&0x04);
+        runs_with_dicts += (entropy && modes[2] == 3 && run_then_dict) as usize;
         dec.apply_flat(f, &mut replica).unwrap();
         assert!(&replica == expect, "epoch {e}: library replica differs");
         assert!(&want == expect, "epoch {e}: reference replica differs");
@@ -1013,6 +1031,10 @@ fn heap_frames_with_context_streams_agree() {
     assert!(
         all_four >= 3,
         "{all_four} frames with four CONTEXT streams and DICT ops"
+    );
+    assert!(
+        runs_with_dicts >= 1,
+        "{runs_with_dicts} frames with RUN and DICT ops and CONTEXT literals"
     );
 }
 

@@ -51,7 +51,7 @@ impl Decoder {
         replica: &mut R,
     ) -> Result<(), Error> {
         let (ps, bs) = (self.cfg.page_size, self.cfg.block_size);
-        let mut ops = Ops::new(payload, h.op_count, ps, bs);
+        let mut ops = Ops::new(payload, h.op_count, ps, bs, self.version);
         // fenced when dropped, on every way out
         let mut nt = Streamer::new(payload.len() >= STREAM_MIN_PAYLOAD);
         loop {
@@ -96,6 +96,22 @@ impl Decoder {
                                 .map_err(|_| corrupt("page does not decompress"))?;
                             nt.copy(p, &self.scratch);
                         }
+                    }
+                }
+                Body::Run { pages, data } => {
+                    let len = pages.pages() * ps;
+                    let out: &[u8] = match self.stage.take(len) {
+                        Some(staged) => staged,
+                        None => {
+                            crate::lz4::decompress(data, &[], &mut self.run[..len])
+                                .map_err(|_| corrupt("run does not decompress"))?;
+                            &self.run[..len]
+                        }
+                    };
+                    for (idx, src) in pages.zip(out.chunks_exact(ps)) {
+                        // validated: the address does not overflow
+                        let addr = idx.wrapping_mul(ps as u64);
+                        nt.copy(page(replica, addr, ps)?, src);
                     }
                 }
                 Body::Blocks { map, lits } => {

@@ -31,6 +31,7 @@ use crate::compress;
 use crate::config::Config;
 use crate::entropy::EntropyDecoder;
 use crate::error::Error;
+use crate::format;
 use crate::stages::bitmap::PageSet;
 use crate::stats::DecoderStats;
 use stage::Stage;
@@ -50,7 +51,7 @@ pub struct Applied {
     pub resync: bool,
     /// Whether its epoch continues in the next frame (a part of an epoch sent in parts).
     pub partial: bool,
-    /// Ops (pages written).
+    /// Ops (a RUN op writes several pages; every other op one).
     pub ops: u32,
 }
 
@@ -78,6 +79,11 @@ pub struct Decoder {
     scratch: Vec<u8>,
     refs: Vec<u8>,
     lits: Vec<u8>,
+    /// A RUN op's pages, decompressed where the staging area does not hold them.
+    run: Vec<u8>,
+    /// The format version of the frame being applied, and the pages it writes.
+    version: u16,
+    frame_pages: u64,
     inflate: compress::Scratch,
     stage: Stage,
     /// The entropy stage's decoder and the payload it rebuilt for the frame being applied.
@@ -116,6 +122,17 @@ impl Decoder {
             scratch: vec![0; ps],
             refs: Vec::with_capacity(ps),
             lits: vec![0; ps],
+            run: budget::filled(
+                if format::max_run_pages(ps) > 1 {
+                    format::MAX_RUN_BYTES
+                } else {
+                    0
+                },
+                0,
+                "the decoder's run buffer",
+            )?,
+            version: format::VERSION,
+            frame_pages: 0,
             inflate: compress::Scratch::default(),
             stage,
             entropy,
@@ -152,7 +169,10 @@ impl Decoder {
     /// Counters since creation.
     pub fn stats(&self) -> DecoderStats {
         let mut s = self.stats;
-        let pages = self.scratch.capacity() + self.refs.capacity() + self.lits.capacity();
+        let pages = self.scratch.capacity()
+            + self.refs.capacity()
+            + self.lits.capacity()
+            + self.run.capacity();
         s.memory_bytes = (pages
             + self.stage.memory_bytes()
             + self.entropy.memory_bytes()
@@ -210,8 +230,8 @@ impl Decoder {
         let ps = self.cfg.page_size as u64;
         self.stats.frames += 1;
         self.stats.bytes_in += frame.len() as u64;
-        self.stats.pages += h.op_count as u64;
-        self.stats.bytes_out += h.op_count as u64 * ps;
+        self.stats.pages += self.frame_pages;
+        self.stats.bytes_out += self.frame_pages * ps;
         self.stats.apply_nanos += t1.elapsed().as_nanos() as u64;
         Ok(Applied {
             epoch: h.epoch,

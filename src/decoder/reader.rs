@@ -57,6 +57,45 @@ pub(super) enum Body<'p> {
         map: BlockMap<'p>,
         lits: Literals<'p>,
     },
+    /// `pages` pages, from the op's page on (see [`RunPages`]), compressed together as one lz4
+    /// block of `data`.
+    Run { pages: RunPages<'p>, data: &'p [u8] },
+}
+
+/// The pages of a RUN op, in order: the first, then one after each gap of the op's gap list
+/// (varints the reader has checked).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RunPages<'p> {
+    first: u64,
+    count: usize,
+    gaps: &'p [u8],
+}
+
+impl RunPages<'_> {
+    /// Pages in the run.
+    #[inline]
+    pub fn pages(&self) -> usize {
+        self.count
+    }
+}
+
+impl Iterator for RunPages<'_> {
+    type Item = u64;
+    #[inline]
+    fn next(&mut self) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let idx = self.first;
+        self.count -= 1;
+        if self.count > 0 {
+            let mut pos = 0;
+            let gap = varint::get(self.gaps, &mut pos).unwrap_or(0);
+            self.gaps = &self.gaps[pos..];
+            self.first = idx.wrapping_add(1).wrapping_add(gap);
+        }
+        Some(idx)
+    }
 }
 
 /// The literal blocks of a BLOCKS op.
@@ -98,12 +137,14 @@ pub(super) struct Ops<'p> {
     count: u32,
     ps: usize,
     bs: usize,
+    /// Whether the frame's version has RUN ops.
+    runs: bool,
 }
 
 impl<'p> Ops<'p> {
     /// A reader of `payload`, which must hold exactly `count` ops of pages of `ps` bytes in
-    /// blocks of `bs`.
-    pub fn new(payload: &'p [u8], count: u32, ps: usize, bs: usize) -> Self {
+    /// blocks of `bs`, in a frame of format `version`.
+    pub fn new(payload: &'p [u8], count: u32, ps: usize, bs: usize, version: u16) -> Self {
         Ops {
             payload,
             pos: 0,
@@ -112,6 +153,7 @@ impl<'p> Ops<'p> {
             count,
             ps,
             bs,
+            runs: version >= crate::format::VERSION_4,
         }
     }
 
@@ -155,7 +197,7 @@ impl<'p> Ops<'p> {
             addr: u64::MAX,
         })?;
         checks.target(self.index, addr)?;
-        if codec != 0 && !matches!(kind, op::COMPRESSED | op::BLOCKS) {
+        if codec != 0 && !matches!(kind, op::COMPRESSED | op::BLOCKS | op::RUN) {
             return Err(self.corrupt("codec bits on an op without a codec"));
         }
         let body = match kind {
@@ -178,6 +220,7 @@ impl<'p> Ops<'p> {
                 Body::Dict(self.coded()?)
             }
             op::BLOCKS => self.blocks(codec, idx, checks)?,
+            op::RUN if self.runs => self.run(codec, idx, checks)?,
             _ => return Err(self.corrupt("unknown op kind")),
         };
         let op = Op {
@@ -255,11 +298,53 @@ impl<'p> Ops<'p> {
         Ok(Body::Blocks { map, lits })
     }
 
+    /// The body of a RUN op whose first page is `idx`: count, gaps (each later page handed to
+    /// `checks`), then the lz4 block of all its pages. The reader's previous page becomes the
+    /// run's last.
+    #[inline]
+    fn run<C: Checks>(&mut self, codec: u8, idx: u64, checks: &mut C) -> Result<Body<'p>, Error> {
+        if Codec::from_u8(codec) != Some(Codec::Lz4) {
+            return Err(self.corrupt("unknown codec"));
+        }
+        let ps = self.ps as u64;
+        let most = crate::format::max_run_pages(self.ps) as u64;
+        let count = varint::get(self.payload, &mut self.pos).ok_or(self.corrupt("bad run"))?;
+        if count < 2 || count > most {
+            return Err(self.corrupt("run page count out of range"));
+        }
+        let gaps_at = self.pos;
+        let mut page = idx;
+        for _ in 1..count {
+            let gap =
+                varint::get(self.payload, &mut self.pos).ok_or(self.corrupt("bad run gap"))?;
+            page = page.wrapping_add(1).wrapping_add(gap);
+            let addr = page.checked_mul(ps).ok_or(Error::OutOfBounds {
+                op: self.index,
+                addr: u64::MAX,
+            })?;
+            checks.target(self.index, addr)?;
+        }
+        self.prev = page;
+        let pages = RunPages {
+            first: idx,
+            count: count as usize,
+            gaps: &self.payload[gaps_at..self.pos],
+        };
+        let data = self.coded_up_to(2 * count as usize * self.ps)?;
+        Ok(Body::Run { pages, data })
+    }
+
     /// A length-prefixed body of coded data: at least one byte, at most twice a page.
     #[inline]
     fn coded(&mut self) -> Result<&'p [u8], Error> {
+        self.coded_up_to(2 * self.ps)
+    }
+
+    /// A length-prefixed body of coded data: at least one byte, at most `most`.
+    #[inline]
+    fn coded_up_to(&mut self, most: usize) -> Result<&'p [u8], Error> {
         let n = varint::get(self.payload, &mut self.pos).ok_or(self.corrupt("bad length"))?;
-        if n == 0 || n > 2 * self.ps as u64 {
+        if n == 0 || n > most as u64 {
             return Err(self.corrupt("length out of range"));
         }
         self.take(n as usize)

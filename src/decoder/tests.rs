@@ -13,12 +13,24 @@ const PS: usize = 4096;
 
 /// The frames of a primary whose memory changes a little each epoch, in ways that reach every
 /// op kind: small edits (delta), blocks copied across pages (blocks), pages zeroed and
-/// rewritten (zero, compressed, raw).
+/// rewritten (zero, compressed, raw), neighbouring pages of new text (run).
 fn frames(cfg: Config) -> Vec<Vec<u8>> {
     let mut enc = Encoder::new(cfg).unwrap();
     let mut mem: Vec<u8> = (0..PAGES * PS)
         .map(|i| ((i / 5) as u8).wrapping_mul(i as u8 | 3))
         .collect();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let words: [&[u8]; 6] = [
+        b"alpha ", b"beta ", b"gamma ", b"delta ", b"pi ", b"omega, ",
+    ];
+    let mut text = Vec::new();
+    while text.len() < 4 * PS {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        text.extend_from_slice(words[(x >> 40) as usize % words.len()]);
+    }
+    mem[12 * PS..16 * PS].copy_from_slice(&text[..4 * PS]);
     let mut out = Vec::new();
     for epoch in 0..6usize {
         enc.begin_epoch(epoch as u64).unwrap();
@@ -92,11 +104,11 @@ fn the_validate_pass_writes_nothing() {
         let mut dec = Decoder::new(cfg).unwrap();
         let mut replica = vec![0x77u8; PAGES * PS];
         let (mut accepted, mut refused) = (0, 0);
-        let mut kinds = [0usize; 6];
+        let mut kinds = [0usize; 7];
         for frame in frames(cfg) {
             let (h, payload) = format::open(&frame).unwrap();
             if h.flags & format::FLAG_ENTROPY == 0 {
-                let mut ops = Ops::new(payload, h.op_count, PS, cfg.block_size);
+                let mut ops = Ops::new(payload, h.op_count, PS, cfg.block_size, format::VERSION);
                 while let Some(op) = ops.next(&mut Anything).unwrap() {
                     kinds[kind(&op.body)] += 1;
                 }
@@ -161,6 +173,7 @@ fn kind(body: &Body<'_>) -> usize {
         Body::Delta(_) => 3,
         Body::Dict(_) => 4,
         Body::Blocks { .. } => 5,
+        Body::Run { .. } => 6,
     }
 }
 
@@ -191,7 +204,7 @@ fn the_reader_describes_each_op() {
     p.push(3);
     p.extend(std::iter::repeat_n(0, nblocks / 4 - 1));
     p.extend_from_slice(&[0x5a; 256]);
-    let mut ops = Ops::new(&p, 4, PS, 256);
+    let mut ops = Ops::new(&p, 4, PS, 256, format::VERSION);
     let mut got = Vec::new();
     while let Some(op) = ops.next(&mut Anything).unwrap() {
         got.push((op.index, op.idx, op.addr));
@@ -217,7 +230,7 @@ fn the_reader_describes_each_op() {
         ]
     );
     // one op fewer declared, then one more
-    let mut ops = Ops::new(&p, 3, PS, 256);
+    let mut ops = Ops::new(&p, 3, PS, 256, format::VERSION);
     let err = std::iter::from_fn(|| ops.next(&mut Anything).transpose()).find_map(Result::err);
     assert_eq!(
         err,
@@ -226,7 +239,7 @@ fn the_reader_describes_each_op() {
             found: 4
         })
     );
-    let mut ops = Ops::new(&p, 5, PS, 256);
+    let mut ops = Ops::new(&p, 5, PS, 256, format::VERSION);
     let err = std::iter::from_fn(|| ops.next(&mut Anything).transpose()).find_map(Result::err);
     assert_eq!(
         err,

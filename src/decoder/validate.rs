@@ -87,6 +87,7 @@ impl Decoder {
         plain: &mut Vec<u8>,
     ) -> Result<(Header, Option<&'f [u8]>), Error> {
         let (h, payload) = format::open_unverified(frame)?;
+        self.version = format::version(frame);
         if let Some(limit) = self.limit.filter(|&l| payload.len() > l) {
             return Err(Error::FrameTooLarge {
                 payload: payload.len(),
@@ -229,7 +230,8 @@ impl Decoder {
         let ps = self.cfg.page_size;
         // the entropy stage's join decoded (and checked) the coded ops the area holds
         let joined = self.stage.joined();
-        let mut ops = Ops::new(payload, h.op_count, ps, self.cfg.block_size);
+        let mut ops = Ops::new(payload, h.op_count, ps, self.cfg.block_size, self.version);
+        self.frame_pages = 0;
         loop {
             if let Some(sum) = sum.as_deref_mut() {
                 let at = format::HEADER_LEN + ops.pos();
@@ -291,9 +293,32 @@ impl Decoder {
                     compress::decompress(codec, data, out, &mut self.inflate)
                         .map_err(|_| corrupt("literal blocks do not decompress"))?;
                 }
+                Body::Run { pages, .. }
+                    if joined && self.stage.filled(pages.pages() * ps, false) => {}
+                Body::Run { pages, data } => {
+                    let len = pages.pages() * ps;
+                    // (a joined frame's area is the join's: nothing more is added)
+                    let slot = if joined { None } else { self.stage.slot(len) };
+                    let out = match slot {
+                        Some(out) => out,
+                        None => &mut self.run[..len],
+                    };
+                    crate::lz4::decompress(data, &[], out)
+                        .map_err(|_| corrupt("run does not decompress"))?;
+                }
                 Body::Zero | Body::Raw(_) | Body::Blocks { .. } => {}
             }
-            if !self.pending.try_insert(op.idx) {
+            let added = match op.body {
+                Body::Run { mut pages, .. } => {
+                    self.frame_pages += pages.pages() as u64;
+                    pages.all(|p| self.pending.try_insert(p))
+                }
+                _ => {
+                    self.frame_pages += 1;
+                    self.pending.try_insert(op.idx)
+                }
+            };
+            if !added {
                 return Err(Error::OutOfMemory {
                     what: "the set of pages sent",
                     bytes: 0,

@@ -3,6 +3,7 @@
 
 use super::blocks::mark_delta_blocks;
 use super::gates::Verdict;
+use super::run::Offer;
 use super::{Kind, Lap, Lead, Outcome, Work, DICT_MIN_DIVISOR, SMALL_DELTA_DIVISOR};
 use crate::compress::{self, Codec};
 use crate::config::Fallback;
@@ -352,7 +353,24 @@ impl Work {
         if self.blocks_open {
             self.hasher
                 .hashes(page, self.cfg.block_size, &mut self.page.hashes);
-            let special = self.encode_blocks(page_idx, page, cache);
+            self.classify_blocks(page_idx, page, cache);
+            let b = self.page.blocks;
+            let special = b.zero + b.shared > 0;
+            if !special && !self.page.literals_random {
+                // a page of new blocks only is compressed whole: with its neighbours, in a run
+                // (the block work found nothing: a sample of its gate that saved nothing)
+                let ns = t.elapsed().as_nanos() as u64;
+                let offer = self.offer_run(page_idx, page, true, false);
+                if offer != Offer::Off {
+                    self.stats.nanos.blocks += ns;
+                    self.gates.blocks.record(ns, 0);
+                    if offer == Offer::Raw {
+                        self.emit_raw(page_idx, page);
+                    }
+                    return Outcome::Sent;
+                }
+            }
+            self.pack_literals(page);
             let ns = t.elapsed().as_nanos() as u64;
             self.stats.nanos.blocks += ns;
             // what zero and shared blocks saved beyond what the page takes without them
@@ -386,7 +404,12 @@ impl Work {
         }
         self.page.changed.fill(false); // nothing hashed: nothing to index
         let t1 = Instant::now();
-        if self.whole_page(page) {
+        let offer = self.offer_run(page_idx, page, false, true);
+        if offer == Offer::Taken || offer == Offer::Raw {
+            if offer == Offer::Raw {
+                self.emit_raw(page_idx, page);
+            }
+        } else if self.whole_page_gated(page, offer == Offer::Off) {
             self.emit(page_idx, Kind::Whole, page, &[]);
         } else {
             self.emit_raw(page_idx, page);
@@ -466,16 +489,19 @@ impl Work {
         page: &[u8],
         limit: usize,
     ) -> Option<(Codec, usize)> {
-        if !self.lead_forces(self.gates.compress.cost_ns()) {
-            match self.gates.compress.verdict(self.gate_rate) {
-                Verdict::Closed => {
-                    self.stats.skipped_compress += 1;
-                    return None;
-                }
-                Verdict::Measure => self.probing = true,
-                Verdict::Open => {}
-            }
+        if !self.compress_verdict() {
+            return None;
         }
+        self.compress_let_through(src_is_lits, page, limit)
+    }
+
+    /// [`compress_gated`](Self::compress_gated) once the gate has let the page through.
+    fn compress_let_through(
+        &mut self,
+        src_is_lits: bool,
+        page: &[u8],
+        limit: usize,
+    ) -> Option<(Codec, usize)> {
         let t = Instant::now();
         let src: &[u8] = if src_is_lits {
             &self.page.literals
@@ -485,8 +511,9 @@ impl Work {
         // without a link rate, on a very slow one or far ahead of the link, bytes are what
         // matters: libfgbi's matcher; else the greedy parse, twice as fast for a few percent
         // more bytes, which the gate measures
+        let greedy = self.greedy_now();
         let out = &mut self.page.body[..limit];
-        if self.cfg.link_rate < GREEDY_FROM || self.lead == Lead::FarAhead {
+        if !greedy {
             return self.engine.compress(src, out);
         }
         let r = self.engine.compress_fast(src, out);
@@ -500,10 +527,44 @@ impl Work {
         r
     }
 
+    /// Whether the compressor may run on the page being encoded: the encoder's lead on the link
+    /// forces it, or its gate lets it (a probe of a closed gate makes the page a probe).
+    pub(super) fn compress_verdict(&mut self) -> bool {
+        if !self.lead_forces(self.gates.compress.cost_ns()) {
+            match self.gates.compress.verdict(self.gate_rate) {
+                Verdict::Closed => {
+                    self.stats.skipped_compress += 1;
+                    return false;
+                }
+                Verdict::Measure => self.probing = true,
+                Verdict::Open => {}
+            }
+        }
+        true
+    }
+
+    /// Whether the compressor uses its greedy parse now: with a link rate from
+    /// [`GREEDY_FROM`], unless the encoder is far ahead of the link (then bytes are what
+    /// matters: libfgbi's matcher).
+    pub(super) fn greedy_now(&self) -> bool {
+        self.cfg.link_rate >= GREEDY_FROM && self.lead != Lead::FarAhead
+    }
+
     /// Puts the whole page compressed in `best` if that beats what `best` holds; true if it did.
     pub(super) fn whole_page(&mut self, page: &[u8]) -> bool {
+        self.whole_page_gated(page, true)
+    }
+
+    /// [`whole_page`](Self::whole_page), asking the compressor's gate first (`ask`) or not (it
+    /// has let the page through already).
+    pub(super) fn whole_page_gated(&mut self, page: &[u8], ask: bool) -> bool {
         let limit = self.best_budget(page.len());
-        match self.compress_gated(false, page, limit) {
+        let packed = if ask {
+            self.compress_gated(false, page, limit)
+        } else {
+            self.compress_let_through(false, page, limit)
+        };
+        match packed {
             Some((codec, n)) => {
                 self.page.best.clear();
                 self.page.best.push(op::COMPRESSED | (codec as u8) << 4);

@@ -18,6 +18,7 @@ mod blocks;
 mod choose;
 pub mod gates;
 mod in_place;
+mod run;
 mod stopwatch;
 mod writer;
 
@@ -26,7 +27,7 @@ pub use in_place::FrameParts;
 use crate::compress::{Engine, Lz4};
 use crate::config::{Config, Fallback};
 use crate::error::Error;
-use crate::format::{op, varint, HEADER_LEN};
+use crate::format::{self, op, varint, HEADER_LEN};
 use crate::stages::bitmap::{BlockBitmap, PageSet};
 use crate::stages::cache::{Cached, PageCache, Policy};
 use crate::stages::share::{self, ShareTable};
@@ -35,6 +36,7 @@ use crate::stats::{EncoderStats, OpCount};
 use blocks::BlockCounts;
 use choose::Held;
 use gates::{Gates, Verdict};
+use run::Offer;
 use std::time::Instant;
 use writer::{FrameWriter, Part};
 
@@ -136,6 +138,8 @@ struct Work {
     page_in_place: bool,
     epochs: Epochs,
     page: Scratch,
+    /// Pages waiting to be compressed together ([`run`]).
+    run: run::Run,
     out: FrameWriter,
     stats: EncoderStats,
     /// `stats` when the current (or last) epoch began.
@@ -381,7 +385,7 @@ impl Encoder {
                 hasher: hash::BlockHasher::new(seed),
                 share: ShareTable::try_with_capacity(share_entries)?,
                 zero_pages: PageSet::default(),
-                engine: Engine::with_input_len(cfg.fallback, ps),
+                engine: Engine::with_input_len(cfg.fallback, ps.max(format::MAX_RUN_BYTES)),
                 dict_lz4: Lz4::with_input_len(ps),
                 gates: Gates::default(),
                 lead: Lead::Behind,
@@ -407,6 +411,7 @@ impl Encoder {
                     blocks: BlockCounts::default(),
                     literals_random: false,
                 },
+                run: run::Run::new(&cfg)?,
                 out,
                 stats: EncoderStats::default(),
                 epoch_start: EncoderStats::default(),
@@ -513,6 +518,11 @@ impl Encoder {
         }
         w.out.pages_in_frame += 1;
         let (bytes, pages) = (w.cfg.frame_bytes, w.cfg.frame_pages);
+        // a pending run is written before its pages at RAW size could take the payload past
+        // `frame_bytes` (so a part stays under `frame_bytes` plus one RAW op)
+        if bytes > 0 && w.out.len() - HEADER_LEN + w.run.raw_bytes(ps) >= bytes {
+            w.flush_run(true);
+        }
         if (bytes > 0 && w.out.len() - HEADER_LEN >= bytes)
             || (pages > 0 && w.out.pages_in_frame >= pages)
         {
@@ -661,6 +671,7 @@ impl Encoder {
         }
         e.resync_pending = true;
         self.w.out.part = Part::Open;
+        self.w.run.clear();
         // the abandoned frame's pages in place are the caller's again
         self.w.out.drop_pages_in_place();
     }
@@ -742,7 +753,8 @@ impl Encoder {
         let w = &self.w;
         let mid_frame = w.epochs.epoch.is_some()
             && match w.out.part {
-                Part::Open => w.out.op_count > 0,
+                // (a page waiting in the run is an op to come)
+                Part::Open => w.out.op_count > 0 || !w.run.is_empty(),
                 Part::Waiting => true,
                 Part::Taken => false,
             };
@@ -797,6 +809,7 @@ impl Encoder {
     fn encode_page(&mut self, page_idx: u64, page: &[u8]) {
         let w = &mut self.w;
         let ps = w.cfg.page_size;
+        w.run.page_began();
         w.stats.pages_in += 1;
         w.stats.bytes_in += ps as u64;
         let t = w
@@ -820,6 +833,10 @@ impl Encoder {
             if w.zero_pages.contains(page_idx) {
                 w.stats.unchanged += 1;
                 return;
+            }
+            // a ZERO op may go before the pending run unless the run holds its page
+            if w.run.holds(page_idx) {
+                w.flush_run(true);
             }
             let start = w.out.begin_op(op::ZERO, page_idx);
             let n = w.out.finish_op(start);
@@ -932,12 +949,20 @@ impl Encoder {
         let t0 = timed.then(Instant::now);
         // sent first, so the store that follows reads the page from the processor's cache
         w.page.best.clear();
-        if w.cfg.fallback != Fallback::None && w.whole_page(page) {
+        let offer = w.offer_run(page_idx, page, true, true);
+        let whole = match offer {
+            Offer::Taken | Offer::Raw => false,
+            Offer::Alone => w.whole_page_gated(page, false),
+            Offer::Off => w.cfg.fallback != Fallback::None && w.whole_page(page),
+        };
+        if offer == Offer::Taken {
+        } else if whole {
             w.emit(page_idx, Kind::Whole, page, &[]);
         } else {
             w.emit_raw(page_idx, page);
             if let Some(t0) = t0 {
-                w.gates.shed.record(t0.elapsed().as_nanos() as u64);
+                let ns = t0.elapsed().as_nanos() as u64;
+                w.gates.shed.record(ns.saturating_sub(w.run.flushed_ns));
             }
         }
         let shed_ns = w.gates.shed.ns();
@@ -1017,7 +1042,11 @@ impl Work {
             return;
         }
         if let Some((t, len, cached)) = start {
-            let op_len = self.out.len() - len;
+            // a page that joined the run is sent compressed whole, as the shed path sends it
+            // (saving nothing over it); a run written meanwhile is not this page's
+            let run = &self.run;
+            let op_len = self.out.len() - len - run.flushed_bytes;
+            let took = run.took_page;
             let (shed_op, compress_ns) = if !cached && self.shed_compresses() {
                 (
                     self.compressed_op_len(),
@@ -1026,7 +1055,11 @@ impl Work {
             } else {
                 (self.cfg.page_size + 2, 0)
             };
-            let saved = shed_op.saturating_sub(op_len) as u64;
+            let saved = if took {
+                0
+            } else {
+                shed_op.saturating_sub(op_len) as u64
+            };
             let shed = self.gates.shed.ns();
             // where the shed path does not keep the cache up, an analysed page's store is the
             // analysis's cost (whether it stores is judged on a page sent RAW, as that path does)
@@ -1037,7 +1070,8 @@ impl Work {
             } else {
                 0
             };
-            let cost = ((end - t).as_nanos() as u64).saturating_sub(shed + compress_ns + store);
+            let cost = ((end - t).as_nanos() as u64)
+                .saturating_sub(self.run.flushed_ns + shed + compress_ns + store);
             self.gates.analysis_gate(cached).record(cost, saved);
         }
     }
@@ -1542,9 +1576,11 @@ mod tests {
                 for (p, page) in mem.chunks(ps).enumerate() {
                     enc.add_page((p * ps) as u64, page).unwrap();
                 }
-                let contexts = enc.w.out.contexts_noted();
                 let frame = enc.end_epoch().unwrap();
                 dec.apply_flat(frame, &mut replica).unwrap();
+                // (read once the frame is closed: a pending run's contexts are worked out
+                // when it is written)
+                let contexts = enc.w.out.contexts_noted();
                 assert!(replica == mem, "pays {pays}, epoch {epoch}");
                 if pays {
                     assert!(
@@ -1599,8 +1635,10 @@ mod tests {
             let out = &enc.w.out;
             let (contexts, payload) = (out.contexts_noted(), out.frame.len() - HEADER_LEN);
             let at_measure = at_measure.expect("the frame was measured early");
+            // (a frame grows by whole runs of pages)
+            let run = crate::format::max_add_len(ps);
             assert!(
-                (4 * ENTROPY_SAMPLE..4 * ENTROPY_SAMPLE + 2 * ps).contains(&payload_at_measure),
+                (4 * ENTROPY_SAMPLE..4 * ENTROPY_SAMPLE + run + ps).contains(&payload_at_measure),
                 "measured at {payload_at_measure} bytes"
             );
             assert!(

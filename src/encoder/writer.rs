@@ -278,14 +278,15 @@ impl FrameWriter {
             })
     }
 
-    /// Makes room in the frame for one more op of a page of `ps` bytes and the trailer, so that
-    /// writing it cannot reallocate: [`Error::OutOfMemory`] when the frame cannot grow.
+    /// Makes room in the frame for what adding one more page of `ps` bytes may write (its op, or
+    /// a pending run it closes: [`format::max_add_len`]) and the trailer, so that writing it
+    /// cannot reallocate: [`Error::OutOfMemory`] when the frame cannot grow.
     pub(super) fn room_for_op(&mut self, ps: usize) -> Result<(), Error> {
-        let need = self.frame.len() + format::max_op_len(ps) + TRAILER_LEN;
+        let need = self.frame.len() + format::max_add_len(ps) + TRAILER_LEN;
         grow_to(&mut self.frame, need, "the frame")?;
         if !self.holes.is_empty() {
             // with pages in place, the room to copy them in and to sum the frame's checksum
-            let whole = self.len() + format::max_op_len(ps) + TRAILER_LEN;
+            let whole = self.len() + format::max_add_len(ps) + TRAILER_LEN;
             grow_to(&mut self.coded, whole, "the frame")?;
             if !self.ahead.reserve(whole) {
                 return Err(Error::OutOfMemory {
@@ -447,16 +448,53 @@ impl FrameWriter {
     /// Appends an op's tag and page address to the frame; returns where it starts.
     pub(super) fn begin_op(&mut self, tag: u8, page_idx: u64) -> usize {
         let start = self.len();
-        // the record serves the literal contexts only
-        if self.track_pages && self.lit_ctx_ok && !self.in_frame.try_insert(page_idx) {
-            // without the record a DICT op's contexts cannot be trusted: code without them
-            self.lit_ctx_ok = false;
-        }
+        self.named(page_idx);
         self.frame.push(tag);
         let rel = page_idx.wrapping_sub(self.prev_page.wrapping_add(1)) as i64;
         varint::put(&mut self.frame, varint::zigzag(rel));
         self.prev_page = page_idx;
         start
+    }
+
+    /// Records that an op of the frame writes page `page_idx` (every op's first page is recorded
+    /// by [`begin_op`](Self::begin_op)).
+    pub(super) fn named(&mut self, page_idx: u64) {
+        // the record serves the literal contexts only
+        if self.track_pages && self.lit_ctx_ok && !self.in_frame.try_insert(page_idx) {
+            // without the record a DICT op's contexts cannot be trusted: code without them
+            self.lit_ctx_ok = false;
+        }
+    }
+
+    /// The page the next op's address is relative to: the last page of the op just begun
+    /// (for an op of several pages).
+    pub(super) fn set_prev_page(&mut self, page_idx: u64) {
+        self.prev_page = page_idx;
+    }
+
+    /// Appends to the frame's literal contexts those of the lz4 `block`, which decodes to `out`
+    /// with `dict` before it (nothing once the frame is to be coded without them).
+    pub(super) fn note_block_contexts(&mut self, block: &[u8], dict: &[u8], out: &[u8]) {
+        if !self.lit_ctx_ok {
+            return;
+        }
+        let need = self.lit_ctx_len + out.len() + context::CONTEXT_SLACK;
+        let have = self.lit_ctx.len();
+        if have < need {
+            let want = need.max(2 * have);
+            if self.lit_ctx.try_reserve_exact(want - have).is_err() {
+                // the frame is coded without literal contexts
+                self.lit_ctx_ok = false;
+                return;
+            }
+            self.lit_ctx.resize(want, 0);
+        }
+        self.lit_ctx_len += context::lz4_literal_contexts_into(
+            block,
+            dict,
+            out,
+            &mut self.lit_ctx[self.lit_ctx_len..],
+        );
     }
 
     /// Counts the op that began at `start`; returns its length in bytes.
@@ -718,6 +756,7 @@ impl Work {
     /// pages and the gate lets it, then writes the header and the checksum. The epoch's first
     /// frame after a resync carries the resync flag.
     pub(super) fn close_frame(&mut self, epoch: u64, partial: bool) {
+        self.flush_run(true);
         let mut flags = if self.epochs.resync_pending {
             format::FLAG_RESYNC
         } else {
@@ -989,6 +1028,7 @@ impl Work {
     /// `page` and (for a DICT op) whose dictionary is `old`; notes the contexts of its lz4
     /// literals.
     pub(super) fn emit(&mut self, page_idx: u64, kind: Kind, page: &[u8], old: &[u8]) {
+        self.flush_run(false);
         // no op is longer than the page sent RAW (which bounds a frame of an epoch in parts)
         if self.page.best.len() > 1 + page.len() {
             return self.emit_raw(page_idx, page);
@@ -1052,27 +1092,15 @@ impl Work {
             debug_assert!(false, "an op of our own has its body length");
             return;
         };
-        let block = &self.page.best[pos..pos + n as usize];
-        let need = self.out.lit_ctx_len + out.len() + context::CONTEXT_SLACK;
-        let have = self.out.lit_ctx.len();
-        if have < need {
-            let want = need.max(2 * have);
-            if self.out.lit_ctx.try_reserve_exact(want - have).is_err() {
-                // the frame is coded without literal contexts
-                self.out.lit_ctx_ok = false;
-                return;
-            }
-            self.out.lit_ctx.resize(want, 0);
-        }
-        self.out.lit_ctx_len += context::lz4_literal_contexts_into(
-            block,
-            dict,
-            out,
-            &mut self.out.lit_ctx[self.out.lit_ctx_len..],
-        );
+        // (`best` taken out while its block is read: the contexts go into `self.out`)
+        let best = std::mem::take(&mut self.page.best);
+        self.out
+            .note_block_contexts(&best[pos..pos + n as usize], dict, out);
+        self.page.best = best;
     }
 
     pub(super) fn emit_raw(&mut self, page_idx: u64, page: &[u8]) {
+        self.flush_run(false);
         let start = self.out.begin_op(op::RAW, page_idx);
         // SAFETY: `page_in_place` is set only while `add_page_in_place` encodes `page`, whose
         // caller keeps it valid and unchanged while the frame is the encoder's.

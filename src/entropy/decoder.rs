@@ -124,7 +124,7 @@ impl EntropyDecoder {
     pub fn set_limit(&mut self, limit: usize, ps: usize) -> Result<(), EntropyError> {
         self.limit = limit.min(MAX_PLAIN_BYTES);
         grow_len(&mut self.decoded, self.limit + STREAMS)?;
-        grow_len(&mut self.window, 2 * ps)
+        grow_len(&mut self.window, super::join::window_len(ps))
     }
 
     /// Replaces `payload` with the payload that `coded` (an entropy-coded payload of a frame with
@@ -191,7 +191,7 @@ impl EntropyDecoder {
         // room first, so that the buffers below grow without allocating
         grow_len(&mut self.decoded, layout.decoded_len)?;
         grow_len(payload, total)?;
-        grow_len(&mut self.window, 2 * ps)?;
+        grow_len(&mut self.window, super::join::window_len(ps))?;
         if self.decoded.len() < layout.decoded_len {
             self.decoded.resize(layout.decoded_len, 0);
         }
@@ -342,7 +342,7 @@ impl EntropyDecoder {
         let total = layout.total;
         payload.clear();
         payload.resize(total, 0);
-        self.window.resize(2 * ps, 0);
+        self.window.resize(super::join::window_len(ps), 0);
         // (the area's trait object taken for as long as the join's other borrows)
         let stage = stage.map(|s| -> &mut dyn Staging { s });
         let backup = Backup::new(load, stage, &mut self.window, ps);

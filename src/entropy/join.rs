@@ -50,7 +50,8 @@ pub(super) struct Backup<'a, 'l> {
     /// returns false when it has none (zeros are used; the frame decoder refuses the op).
     pub(super) load: &'l mut dyn FnMut(u64, &mut [u8]) -> bool,
     pub(super) stage: Option<&'a mut dyn Staging>,
-    /// Two pages: a DICT op's dictionary, then (context-modelled literals) the block's output.
+    /// A DICT op's dictionary (one page), then (context-modelled literals) the block's output:
+    /// [`window_len`] bytes.
     pub(super) window: &'a mut [u8],
     pub(super) ps: usize,
     /// Page number of the current op (`u64::MAX` before the first, as the decoder counts).
@@ -85,6 +86,10 @@ impl Backup<'_, '_> {
             .prev
             .wrapping_add(1)
             .wrapping_add(varint::unzigzag(rel) as u64);
+    }
+
+    fn run_end(&mut self, pages_on: u64) {
+        self.prev = self.prev.wrapping_add(pages_on);
     }
 
     fn coded(&mut self, codec: u8, out: usize, dict: bool) {
@@ -147,6 +152,12 @@ impl Backup<'_, '_> {
 
 const STREAM_END: &str = "a stream ends before its last op";
 
+/// Bytes of a context-modelled join's window for pages of `ps` bytes: a DICT op's dictionary
+/// and its page, or a RUN op's pages.
+pub(super) fn window_len(ps: usize) -> usize {
+    (2 * ps).max(crate::format::MAX_RUN_BYTES)
+}
+
 impl Route for Join<'_, '_> {
     fn more(&self) -> bool {
         self.pos[0] < self.streams[0].len()
@@ -171,6 +182,11 @@ impl Route for Join<'_, '_> {
     fn op(&mut self, _kind: u8, rel: u64) {
         if let Some(b) = &mut self.backup {
             b.op(rel);
+        }
+    }
+    fn run_end(&mut self, pages_on: u64) {
+        if let Some(b) = &mut self.backup {
+            b.run_end(pages_on);
         }
     }
     fn coded(&mut self, codec: u8, out: usize, dict: bool) {
@@ -401,13 +417,17 @@ impl Route for CtxJoin<'_, '_> {
     fn op(&mut self, _kind: u8, rel: u64) {
         self.backup.op(rel);
     }
+    fn run_end(&mut self, pages_on: u64) {
+        self.backup.run_end(pages_on);
+    }
     fn coded(&mut self, codec: u8, out: usize, dict: bool) {
         self.backup.coded(codec, out, dict);
     }
     /// The moves and checks of [`lz4_body`](super::route::lz4_body), decoding the block into
     /// the window as it goes (and keeping it in the staging area when it has its length).
     fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
-        let ps = self.backup.ps;
+        // a block decodes to at most a page, or the pages of a RUN op
+        let ps = self.backup.coded.0.max(self.backup.ps);
         let dl = self.backup.load_dict();
         // offset of the last match; before the first, the same position in the dictionary
         let mut rep = (dl > 0).then_some(dl);
@@ -431,7 +451,7 @@ impl Route for CtxJoin<'_, '_> {
                 return Err(BAD_LZ4);
             }
             if n > ps - p {
-                return Err("lz4 block decodes past its page");
+                return Err("lz4 block decodes past its pages");
             }
             // d <= dl + (output when the match was taken) <= dl + p
             self.lits.run(self.backup.window, dl + p, n, rep)?;
@@ -476,7 +496,7 @@ impl Route for CtxJoin<'_, '_> {
                 return Err("lz4 block ends with a match");
             }
             if m > ps - p {
-                return Err("lz4 block decodes past its page");
+                return Err("lz4 block decodes past its pages");
             }
             let (to, from) = (dl + p, dl + p - d);
             let window = &mut *self.backup.window;

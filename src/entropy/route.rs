@@ -20,6 +20,9 @@ pub(super) trait Route {
     fn bytes(&mut self, s: Stream, n: usize) -> Result<(), &'static str>;
     /// Told each op's kind (the tag's low bits) and relative page address, before its body.
     fn op(&mut self, _kind: u8, _rel: u64) {}
+    /// Told after a RUN op's gaps how many pages past its first its last page lies (the next
+    /// op's address is relative to that page).
+    fn run_end(&mut self, _pages_on: u64) {}
     /// Told before each coded body (after its length): its codec (lz4 or deflate), the bytes
     /// it decodes to, and whether the backup's page is its dictionary (DICT).
     fn coded(&mut self, _codec: u8, _out: usize, _dict: bool) {}
@@ -183,6 +186,28 @@ pub(super) fn route<R: Route>(r: &mut R, ps: usize, bs: usize) -> Result<(), &'s
                         c => coded_body(r, c, ps, lits * bs)?,
                     }
                 }
+            }
+            op::RUN => {
+                let (count, _) = varint(r, Stream::Ctrl)?;
+                if count < 2 || count > crate::format::max_run_pages(ps) as u64 {
+                    return Err("bad run page count");
+                }
+                let mut on = 0u64;
+                for _ in 1..count {
+                    let (gap, _) = varint(r, Stream::Ctrl)?;
+                    on = on.wrapping_add(1).wrapping_add(gap);
+                }
+                r.run_end(on);
+                let out = count as usize * ps;
+                let (len, _) = varint(r, Stream::Ctrl)?;
+                if len == 0 || len > 2 * out as u64 {
+                    return Err("bad body length");
+                }
+                if codec != 1 {
+                    return Err("unknown codec");
+                }
+                r.coded(codec, out, false);
+                r.lz4(len as usize)?;
             }
             _ => return Err("unknown op kind"),
         }

@@ -92,6 +92,7 @@ fn join_rebuilds_exactly_the_payload_the_split_took_apart() {
                 op::DELTA,
                 op::DICT,
                 op::BLOCKS,
+                op::RUN,
             ]
             .iter()
             .enumerate()
@@ -497,6 +498,9 @@ impl Route for Bodies<'_> {
             .wrapping_add(1)
             .wrapping_add(varint::unzigzag(rel) as u64);
     }
+    fn run_end(&mut self, pages_on: u64) {
+        self.prev = self.prev.wrapping_add(pages_on);
+    }
     fn coded(&mut self, codec: u8, out: usize, dict: bool) {
         self.next = (codec, out, dict);
     }
@@ -590,7 +594,8 @@ fn the_join_stages_what_lz4_decodes() {
         kept_blocks += want.len();
         cut += (want.len() < bodies(&out, ps, bs).len()) as usize;
     });
-    assert!(kept_blocks > 1000 && cut > 50, "{kept_blocks} {cut}");
+    // (runs of pages make few blocks of many pages: fewer blocks than pages)
+    assert!(kept_blocks > 400 && cut > 50, "{kept_blocks} {cut}");
 }
 
 /// A join that may leave the blocks it stages out of the payload stages the same blocks and
@@ -619,7 +624,7 @@ fn a_join_that_leaves_staged_blocks_out_writes_every_other_byte() {
         broken += (kept.slots.len() < all.len()) as usize;
         assert!(out_s == want, "round {round}");
     });
-    assert!(left_out > 1000 && broken > 50, "{left_out} {broken}");
+    assert!(left_out > 400 && broken > 50, "{left_out} {broken}");
 }
 
 /// An lz4 block decoding to `ps` bytes: `lead` literals, a 4-byte match at offset `off`, then

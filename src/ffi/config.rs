@@ -19,8 +19,11 @@ pub const FGBI_STAGE_DELTA: u32 = 8;
 pub const FGBI_STAGE_DICT: u32 = 16;
 /// Stage bit: Huffman-code the frame's payload, one table per kind of byte, when it is smaller.
 pub const FGBI_STAGE_ENTROPY: u32 = 32;
+/// Stage bit: compress neighbouring pages sent compressed whole together, as one RUN op of up
+/// to 64 KiB (lz4 fallback only).
+pub const FGBI_STAGE_RUNS: u32 = 64;
 /// Every stage bit (the default).
-pub const FGBI_STAGE_ALL: u32 = 63;
+pub const FGBI_STAGE_ALL: u32 = 127;
 
 /// Codec: stored as it is (as a fallback: send new content raw).
 pub const FGBI_CODEC_RAW: c_int = 0;
@@ -242,6 +245,7 @@ fn stages_from_bits(stages: u32) -> Stages {
         delta: stages & FGBI_STAGE_DELTA != 0,
         dict: stages & FGBI_STAGE_DICT != 0,
         entropy: stages & FGBI_STAGE_ENTROPY != 0,
+        runs: stages & FGBI_STAGE_RUNS != 0,
     }
 }
 
@@ -253,6 +257,7 @@ fn stage_bits(s: &Stages) -> u32 {
         (s.delta, FGBI_STAGE_DELTA),
         (s.dict, FGBI_STAGE_DICT),
         (s.entropy, FGBI_STAGE_ENTROPY),
+        (s.runs, FGBI_STAGE_RUNS),
     ]
     .iter()
     .filter(|(on, _)| *on)

@@ -362,7 +362,7 @@ fn bad_arguments_are_refused() {
     unsafe {
         assert_eq!(fgbi_config_set_page_size(p.cfg, 4000), FGBI_ERR_CONFIG);
         assert_eq!(fgbi_config_set_block_size(p.cfg, 32), FGBI_ERR_CONFIG);
-        assert_eq!(fgbi_config_set_stages(p.cfg, 64), FGBI_ERR_INVALID_ARG);
+        assert_eq!(fgbi_config_set_stages(p.cfg, 128), FGBI_ERR_INVALID_ARG);
         assert_eq!(fgbi_config_set_fallback(p.cfg, 7, 0), FGBI_ERR_INVALID_ARG);
         assert_eq!(
             fgbi_config_set_fallback(p.cfg, FGBI_CODEC_DEFLATE, 10),

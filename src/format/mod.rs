@@ -4,7 +4,7 @@
 //! ```text
 //! offset size field
 //!  0     4    magic "FGBI"
-//!  4     2    format version (3; 2 and 1 are read too), little endian like every field
+//!  4     2    format version (4; 3, 2 and 1 are read too), little endian like every field
 //!  6     2    header length (56)
 //!  8     4    flags (bit 0: resync, bit 1: entropy, bit 2: partial)
 //! 12     4    page size
@@ -18,9 +18,9 @@
 //! 56+n   8    xxh3-64 of bytes 0 .. 56+n
 //! ```
 //!
-//! Version 2 frames, which are read too, differ only in their payload when it is entropy coded
-//! (no stream coded in parts); version 1 frames, read too, have a 48-byte header without the
-//! part field.
+//! Version 3 frames, which are read too, differ only in having no [`op::RUN`] op; version 2
+//! frames also in their payload when it is entropy coded (no stream coded in parts); version 1
+//! frames, read too, have a 48-byte header without the part field.
 
 pub(crate) mod ahead;
 pub mod varint;
@@ -50,8 +50,11 @@ fn xxh3_steps() -> Xxh3Steps {
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"FGBI";
-/// The format version this crate writes. It reads this one, [`VERSION_2`] and [`VERSION_1`].
-pub const VERSION: u16 = VERSION_3;
+/// The format version this crate writes. It reads this one, [`VERSION_3`], [`VERSION_2`] and
+/// [`VERSION_1`].
+pub const VERSION: u16 = VERSION_4;
+/// Version 4: as version 3, with the [`op::RUN`] op.
+pub const VERSION_4: u16 = 4;
 /// Version 3: as version 2, with long Huffman-coded streams of an entropy-coded payload in four
 /// parts (see [`huffman::PARTS`](crate::entropy::huffman::PARTS)).
 pub const VERSION_3: u16 = 3;
@@ -66,12 +69,27 @@ pub const HEADER_LEN_1: usize = 48;
 /// Checksum trailer length in bytes.
 pub const TRAILER_LEN: usize = 8;
 
-/// The longest op an encoder writes for pages of `page_size` bytes: a RAW op (tag, address
-/// varint, the page); every other op is sent only when it is shorter. A frame of an epoch sent
-/// in parts of `frame_bytes` ends after the op that brings its payload to that size, so its
-/// payload is below `frame_bytes + max_op_len(page_size)`.
+/// The longest op an encoder writes for one page of `page_size` bytes: a RAW op (tag, address
+/// varint, the page); every other op of one page is sent only when it is shorter.
 pub const fn max_op_len(page_size: usize) -> usize {
     1 + varint::MAX_LEN + page_size
+}
+
+/// The most bytes of output a [`op::RUN`] op decodes to: its pages together (so that every
+/// lz4 match offset reaches back to the run's start).
+pub const MAX_RUN_BYTES: usize = 1 << 16;
+
+/// The most pages a [`op::RUN`] op holds for pages of `page_size` bytes; below 2 (pages of
+/// 64 KiB) no run is possible.
+pub const fn max_run_pages(page_size: usize) -> usize {
+    MAX_RUN_BYTES / page_size
+}
+
+/// The most bytes a frame grows by when an encoder adds one page: a pending run of pages it
+/// closes, each page sent RAW (a RUN op is sent only when shorter than that).
+pub const fn max_add_len(page_size: usize) -> usize {
+    let pages = max_run_pages(page_size);
+    (if pages > 1 { pages } else { 1 }) * max_op_len(page_size)
 }
 /// Flag: the frame starts a new synchronisation; it depends on nothing the backup held before.
 pub const FLAG_RESYNC: u32 = 1;
@@ -101,6 +119,9 @@ pub mod op {
     pub const DICT: u8 = 4;
     /// Block by block: block map, references, literal blocks (codec in the tag's high bits).
     pub const BLOCKS: u8 = 5;
+    /// Several pages in increasing address order, compressed together as one lz4 block (from
+    /// version 4): page count, the gaps between their addresses, length, then data.
+    pub const RUN: u8 = 6;
 }
 
 /// Block codes in a BLOCKS op's block map (2 bits per block, block 0 in the low bits of byte 0).
@@ -126,7 +147,7 @@ pub enum EnvelopeError {
     TrailingBytes { declared: usize, got: usize },
     /// Does not start with [`MAGIC`].
     BadMagic,
-    /// A format version other than [`VERSION`], [`VERSION_2`] and [`VERSION_1`].
+    /// A format version other than [`VERSION`], [`VERSION_3`], [`VERSION_2`] and [`VERSION_1`].
     UnsupportedVersion(u16),
     /// A header length other than the version's ([`HEADER_LEN`], [`HEADER_LEN_1`]).
     BadHeader,
@@ -228,7 +249,7 @@ pub fn open_unverified(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
     }
     let version = u16_at(frame, 4);
     let header_len = match version {
-        VERSION_3 | VERSION_2 => HEADER_LEN,
+        VERSION_4 | VERSION_3 | VERSION_2 => HEADER_LEN,
         VERSION_1 => HEADER_LEN_1,
         _ => return Err(EnvelopeError::UnsupportedVersion(version)),
     };
@@ -507,8 +528,8 @@ mod tests {
         g
     }
 
-    /// Versions 1, 2 and 3 open (version 1 without the part field and the partial flag, version
-    /// 2 with both, as version 3); version 0 and versions after 3 are refused.
+    /// Versions 1 to 4 open (version 1 without the part field and the partial flag, versions 2
+    /// and 3 with both, as version 4); version 0 and versions after 4 are refused.
     #[test]
     fn version_1_frames_open_but_may_not_be_partial() {
         let f = sample();
@@ -521,14 +542,14 @@ mod tests {
             open(&v1_partial).unwrap_err(),
             EnvelopeError::UnknownFlags(FLAG_PARTIAL)
         );
-        for v in [VERSION_2, VERSION_3] {
+        for v in [VERSION_2, VERSION_3, VERSION_4] {
             let partial = reseal(&f, v, FLAG_PARTIAL);
             let (h, payload) = open(&partial).unwrap();
             assert!(h.is_partial());
             assert_eq!((h.epoch, h.part, payload), (41, 7, &b"payload bytes"[..]));
             assert_eq!(version(&partial), v);
         }
-        for v in [0, 4, u16::MAX] {
+        for v in [0, 5, u16::MAX] {
             assert_eq!(
                 open(&reseal(&f, v, 0)).unwrap_err(),
                 EnvelopeError::UnsupportedVersion(v)

@@ -128,7 +128,8 @@ static void test_config(void) {
     CHECK_RC(fgbi_config_set_fallback(cfg, FGBI_CODEC_RAW, 0), FGBI_OK);
     CHECK_RC(fgbi_config_set_stage(cfg, FGBI_STAGE_SHARING | FGBI_STAGE_DICT, 0), FGBI_OK);
     CHECK_RC(fgbi_config_get_stages(cfg, &bits), FGBI_OK);
-    CHECK(bits == (FGBI_STAGE_ZERO | FGBI_STAGE_BLOCKS | FGBI_STAGE_DELTA | FGBI_STAGE_ENTROPY));
+    CHECK(bits == (FGBI_STAGE_ZERO | FGBI_STAGE_BLOCKS | FGBI_STAGE_DELTA | FGBI_STAGE_ENTROPY
+                   | FGBI_STAGE_RUNS));
     CHECK_RC(fgbi_config_set_link_rate(NULL, 1), FGBI_ERR_NULL);
     CHECK_RC(fgbi_config_set_link_rate(cfg, 1250000000u), FGBI_OK); /* 10 Gbit/s */
     CHECK_RC(fgbi_config_set_link_rate(cfg, 0), FGBI_OK);

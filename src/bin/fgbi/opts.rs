@@ -68,7 +68,7 @@ pub struct ConfigArgs {
     /// Compressor for new content: deflate[:LEVEL], lz4 or none.
     #[arg(long, value_parser = parse_fallback, default_value = "lz4")]
     pub fallback: Fallback,
-    /// Stages to enable, comma-separated: zero,blocks,sharing,delta,dict,entropy (or all, none).
+    /// Stages to enable, comma-separated: zero,blocks,sharing,delta,dict,entropy,runs (or all, none).
     #[arg(long, value_parser = parse_stages, default_value = "all")]
     pub stages: Stages,
     /// Link speed in Gbit/s the encoder adapts its stages to: it skips dictionary compression,
