@@ -5,6 +5,9 @@
 //! and same-position matches per page). Both outputs are decoded and checked. Then the greedy
 //! parses without a dictionary, as the encoder's fastest path compresses a page whole:
 //! libfgbi's (`fgbi::lz::Greedy`) against lz4_flex's `compress_into`, on the same new pages.
+//! Last, the pages a RUN op gathers: the non-zero pages of the first epoch (every page new),
+//! compressed in runs of 1, 2, 4, 8 and 16 neighbours (consecutive non-zero pages, as the encoder
+//! joins them) by each compressor, a run as one block.
 //!
 //! ```text
 //! cargo run --release --example matcher -- TRACE_DIR [--epochs N] [--rounds R]
@@ -145,6 +148,58 @@ fn main() {
     }
     println!("without a dictionary:");
     print_pair("Greedy", (ours, best_greedy), (flex, best_flex), gb);
+    runs(&read(&names[0]), rounds);
+}
+
+/// The first epoch's non-zero pages compressed in runs of neighbours (see the module's
+/// documentation): bytes as a share of the input and speed, for each compressor and run length.
+fn runs(image: &[u8], rounds: usize) {
+    let fresh: Vec<u8> = image
+        .chunks_exact(PS)
+        .filter(|p| p.iter().any(|&b| b != 0))
+        .flatten()
+        .copied()
+        .collect();
+    let gb = fresh.len() as f64 / 1e9;
+    println!(
+        "runs of neighbouring pages, first epoch ({} non-zero pages): share of the input, GB/s",
+        fresh.len() / PS
+    );
+    let mut out = vec![0u8; lz4_flex::block::get_maximum_output_size(16 * PS)];
+    let mut back = vec![0u8; 16 * PS];
+    let (mut lz, mut greedy) = (PageLz::new(), fgbi::lz::Greedy::new());
+    println!("pages a run  PageLz           Greedy           lz4_flex");
+    for run in [1, 2, 4, 8, 16] {
+        let mut line = format!("{run:>11}");
+        for which in 0..3 {
+            let (mut bytes, mut best) = (0usize, f64::MAX);
+            for _ in 0..rounds {
+                let t = Instant::now();
+                bytes = 0;
+                for chunk in fresh.chunks(run * PS) {
+                    bytes += match which {
+                        0 => lz.compress(chunk, &mut out),
+                        1 => greedy.compress(chunk, &mut out),
+                        _ => lz4_flex::block::compress_into(chunk, &mut out).ok(),
+                    }
+                    .expect("fits");
+                }
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            line += &format!(
+                "  {:.4} {:>6.3}   ",
+                bytes as f64 / fresh.len() as f64,
+                gb / best
+            );
+        }
+        println!("{line}");
+        // each run decodes back
+        for chunk in fresh.chunks(run * PS) {
+            let k = lz.compress(chunk, &mut out).expect("fits");
+            fgbi::lz::decompress(&out[..k], &[], &mut back[..chunk.len()]).expect("PageLz run");
+            assert_eq!(&back[..chunk.len()], chunk);
+        }
+    }
 }
 
 /// Prints lz4_flex's bytes and speed, then libfgbi's compressor's `name`, each as (bytes, best

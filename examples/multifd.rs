@@ -8,7 +8,7 @@
 //! end equal to the image's pages of that channel.
 //!
 //! ```text
-//! cargo run --release --example multifd -- RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R]
+//! cargo run --release --example multifd -- RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R] [--stages LIST]
 //! ```
 //!
 //! `RAM_FILE` is a raw image of guest memory, e.g. the `src.ram` that
@@ -44,7 +44,15 @@ fn main() {
     let mut file = None;
     let (mut channels, mut bandwidth, mut cache, mut rounds) =
         (2u64, 131_072_000u64, 64u64 << 20, 3);
+    let mut stages = fgbi::Stages::ALL;
     while let Some(a) = args.next() {
+        if a == "--stages" {
+            let list = args.next().expect("--stages LIST");
+            stages = list
+                .parse()
+                .unwrap_or_else(|e| panic!("--stages {list}: {e}"));
+            continue;
+        }
         let mut num = |what: &str| -> u64 {
             args.next()
                 .and_then(|s| s.parse().ok())
@@ -60,7 +68,7 @@ fn main() {
         }
     }
     let file = file.expect(
-        "usage: multifd RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R]",
+        "usage: multifd RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R] [--stages LIST]",
     );
     let image = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
     assert!(
@@ -85,6 +93,7 @@ fn main() {
             let cfg = Config {
                 link_rate: bandwidth / channels,
                 cache_bytes: (cache / channels) as usize,
+                stages,
                 ..Config::default()
             };
             let mut enc = Encoder::new(cfg).expect("encoder");

@@ -358,14 +358,20 @@ impl Work {
             let special = b.zero + b.shared > 0;
             if !special && !self.page.literals_random {
                 // a page of new blocks only is compressed whole: with its neighbours, in a run
-                // (the block work found nothing: a sample of its gate that saved nothing)
-                let ns = t.elapsed().as_nanos() as u64;
                 let offer = self.offer_run(page_idx, page, true, false);
                 if offer != Offer::Off {
-                    self.stats.nanos.blocks += ns;
-                    self.gates.blocks.record(ns, 0);
                     if offer == Offer::Raw {
                         self.emit_raw(page_idx, page);
+                    }
+                    // the block work found nothing: a sample of its gate that saved nothing
+                    // (for a page in the run, completed with its share of the compression when
+                    // the run is written, as the literals compressed inside the block work are)
+                    let ns = (t.elapsed().as_nanos() as u64).saturating_sub(self.run.flushed_ns);
+                    self.stats.nanos.blocks += ns;
+                    if offer == Offer::Taken {
+                        self.run.defer_blocks(ns);
+                    } else {
+                        self.gates.blocks.record(ns, 0);
                     }
                     return Outcome::Sent;
                 }

@@ -1042,38 +1042,42 @@ impl Work {
             return;
         }
         if let Some((t, len, cached)) = start {
-            // a page that joined the run is sent compressed whole, as the shed path sends it
-            // (saving nothing over it); a run written meanwhile is not this page's
-            let run = &self.run;
-            let op_len = self.out.len() - len - run.flushed_bytes;
-            let took = run.took_page;
-            let (shed_op, compress_ns) = if !cached && self.shed_compresses() {
-                (
-                    self.compressed_op_len(),
-                    self.gates.compress_whole.cost_ns() as u64,
-                )
-            } else {
-                (self.cfg.page_size + 2, 0)
-            };
-            let saved = if took {
-                0
-            } else {
-                shed_op.saturating_sub(op_len) as u64
-            };
-            let shed = self.gates.shed.ns();
-            // where the shed path does not keep the cache up, an analysed page's store is the
-            // analysis's cost (whether it stores is judged on a page sent RAW, as that path does)
-            let store = if self.cache_kept() {
-                self.gates
-                    .cache_store
-                    .shed_share_ns(self.cfg.link_rate, self.cfg.page_size, shed)
-            } else {
-                0
-            };
-            let cost = ((end - t).as_nanos() as u64)
-                .saturating_sub(self.run.flushed_ns + shed + compress_ns + store);
-            self.gates.analysis_gate(cached).record(cost, saved);
+            // a run written meanwhile is not this page's
+            let elapsed = ((end - t).as_nanos() as u64).saturating_sub(self.run.flushed_ns);
+            if self.run.took_page {
+                // its op and its compression come when the run is written
+                self.run.defer_analysis(elapsed, cached);
+                return;
+            }
+            let op_len = self.out.len() - len - self.run.flushed_bytes;
+            self.analysis_sample(elapsed, op_len, cached);
         }
+    }
+
+    /// Records a sample of the analysis gate of a page whose analysis took `elapsed` ns and
+    /// whose op took `op_len` bytes.
+    pub(super) fn analysis_sample(&mut self, elapsed: u64, op_len: usize, cached: bool) {
+        let (shed_op, compress_ns) = if !cached && self.shed_compresses() {
+            (
+                self.compressed_op_len(),
+                self.gates.compress_whole.cost_ns() as u64,
+            )
+        } else {
+            (self.cfg.page_size + 2, 0)
+        };
+        let saved = shed_op.saturating_sub(op_len) as u64;
+        let shed = self.gates.shed.ns();
+        // where the shed path does not keep the cache up, an analysed page's store is the
+        // analysis's cost (whether it stores is judged on a page sent RAW, as that path does)
+        let store = if self.cache_kept() {
+            self.gates
+                .cache_store
+                .shed_share_ns(self.cfg.link_rate, self.cfg.page_size, shed)
+        } else {
+            0
+        };
+        let cost = elapsed.saturating_sub(shed + compress_ns + store);
+        self.gates.analysis_gate(cached).record(cost, saved);
     }
 
     /// Whether a page sent without analysis now goes out compressed whole rather than RAW, by

@@ -41,6 +41,11 @@ pub(super) struct Run {
     pub(super) flushed_ns: u64,
     /// Whether the page being encoded joined the run (it has no op of its own yet).
     pub(super) took_page: bool,
+    /// Gate samples of the pending pages, completed when the run is written (with each page's
+    /// share of the compression's time and of the op): the block work's time, and the
+    /// analysis's time and whether the page was cached, where those gates took a sample.
+    blocks_ns: Vec<Option<u64>>,
+    analysis: Vec<Option<(u64, bool)>>,
 }
 
 /// What became of a page offered to the run.
@@ -69,12 +74,17 @@ impl Run {
         let bytes = most * ps;
         let mut pages = Vec::new();
         budget::grow(&mut pages, most, "the pending run")?;
+        let (mut blocks_ns, mut analysis) = (Vec::new(), Vec::new());
+        budget::grow(&mut blocks_ns, most, "the pending run")?;
+        budget::grow(&mut analysis, most, "the pending run")?;
         Ok(Run {
             on: true,
             data: budget::filled(bytes, 0, "the pending run")?,
             pages,
             block: budget::filled(bytes, 0, "the pending run")?,
             most,
+            blocks_ns,
+            analysis,
             ..Run::default()
         })
     }
@@ -103,6 +113,24 @@ impl Run {
     /// Forgets the pending pages (an abandoned frame).
     pub(super) fn clear(&mut self) {
         self.pages.clear();
+        self.blocks_ns.clear();
+        self.analysis.clear();
+    }
+
+    /// The page that just joined the run took `ns` of block work (a sample of the blocks gate
+    /// that saved nothing, its compression still to come).
+    pub(super) fn defer_blocks(&mut self, ns: u64) {
+        if let Some(last) = self.blocks_ns.last_mut() {
+            *last = Some(ns);
+        }
+    }
+
+    /// The page that just joined the run took `ns` of analysis (`cached`: against a copy the
+    /// cache held), its compression and op still to come.
+    pub(super) fn defer_analysis(&mut self, ns: u64, cached: bool) {
+        if let Some(last) = self.analysis.last_mut() {
+            *last = Some((ns, cached));
+        }
     }
 
     /// Whether page `idx` may join the pending pages (it follows the last within [`MAX_GAP`]).
@@ -119,7 +147,10 @@ impl Work {
     /// it writes is charged as [`Work::flush_run`] says. With `probe`, a page that looks
     /// incompressible stays out (the caller has not probed it).
     pub(super) fn offer_run(&mut self, idx: u64, page: &[u8], charge: bool, probe: bool) -> Offer {
-        if !self.run.on || self.exhaustive {
+        // runs where bytes come first: no link rate, a very slow one, far ahead of the link
+        // (where the compressor uses libfgbi's matcher); where the gates weigh each page's time
+        // they bought nothing on the whole (docs/performance.md, "Runs")
+        if !self.run.on || self.exhaustive || self.greedy_now() {
             return Offer::Off;
         }
         if !self.compress_verdict() {
@@ -135,10 +166,10 @@ impl Work {
         let at = self.run.pages.len() * ps;
         self.run.data[at..at + ps].copy_from_slice(page);
         self.run.pages.push(idx);
+        self.run.blocks_ns.push(None);
+        self.run.analysis.push(None);
+        // (a full run is written by the next page or op, once this page's gate samples are in)
         self.run.took_page = true;
-        if self.run.pages.len() == self.run.most {
-            self.flush_run(charge);
-        }
         Offer::Taken
     }
 
@@ -161,7 +192,9 @@ impl Work {
         let raw: usize = n * (1 + ps) + 1;
         let head = 1 + 2 * varint::MAX_LEN + varint::MAX_LEN * n;
         let limit = raw.saturating_sub(head).clamp(1, run.block.len());
+        let t1 = Instant::now();
         let packed = self.compress_counted(input, &mut run.block[..limit], n);
+        let per_page_ns = t1.elapsed().as_nanos() as u64 / n as u64;
         match packed {
             Some(len) => self.emit_run(&run.pages, input, &run.block[..len]),
             None => {
@@ -171,6 +204,17 @@ impl Work {
             }
         }
         self.page_in_place = in_place;
+        // the gates' samples of the run's pages, each with its share of the compression and
+        // of the bytes written, as if it had been compressed alone
+        let per_page_len = (self.out.len() - len0) / n;
+        for (blocks, analysis) in run.blocks_ns.drain(..).zip(run.analysis.drain(..)) {
+            if let Some(ns) = blocks {
+                self.gates.blocks.record(ns + per_page_ns, 0);
+            }
+            if let Some((ns, cached)) = analysis {
+                self.analysis_sample(ns + per_page_ns, per_page_len, cached);
+            }
+        }
         run.pages.clear();
         self.run = run;
         let ns = t.elapsed().as_nanos() as u64;
