@@ -16,6 +16,9 @@
 //! - `compress/{text,random}`: `Lz4` (libfgbi's matcher, `fgbi::lz`), `greedy` (libfgbi's
 //!   greedy parse, `fgbi::lz::Greedy`), their peers lz4_flex's compressor (a greedy parse) and
 //!   `Deflate::new(1)`, and a raw copy, per 4 KiB page.
+//! - `compress_runs/text`: runs of 16 neighbouring pages compressed as one block (a RUN op)
+//!   against the same pages one by one, libfgbi's matcher (`fgbi::lz::PageLz`) and its peer
+//!   lz4_flex; both print their size ratio.
 //! - `compress_dict/heap`: `Lz4::compress_with_dict` vs lz4_flex's `compress_into_with_dict` on
 //!   heap-like pages against their previous version (an object moved, words rewritten, fresh
 //!   bytes); both print their size ratio.
@@ -324,6 +327,40 @@ fn bench_compress(c: &mut Criterion) {
     }
 }
 
+/// Runs of 16 neighbouring pages compressed as one lz4 block (a RUN op) against the same pages
+/// compressed one by one, with libfgbi's matcher and with lz4_flex (peer) over the same bytes.
+fn bench_compress_runs(c: &mut Criterion) {
+    const RUN: usize = 16 * PAGE;
+    let ws = (working_set() / 8).max(RUN) / RUN * RUN;
+    let buf = text_pages(ws, 7);
+    let mut out = vec![0u8; lz4_flex::block::get_maximum_output_size(RUN)];
+    let mut g = c.benchmark_group("compress_runs/text");
+    g.throughput(Throughput::Bytes(ws as u64));
+    g.sample_size(10);
+    let mut lz = fgbi::lz::PageLz::new();
+    let mut sizes = Vec::new();
+    for (name, chunk) in [("lz4_page", PAGE), ("lz4_run16", RUN)] {
+        let mut run = |out: &mut [u8]| -> usize {
+            buf.chunks_exact(chunk)
+                .map(|p| lz.compress(p, out).unwrap_or(chunk))
+                .sum()
+        };
+        sizes.push(format!("{name} {:.3}", run(&mut out) as f64 / ws as f64));
+        g.bench_function(name, |b| b.iter(|| black_box(run(&mut out))));
+    }
+    for (name, chunk) in [("lz4_flex_page", PAGE), ("lz4_flex_run16", RUN)] {
+        let run = |out: &mut [u8]| -> usize {
+            buf.chunks_exact(chunk)
+                .map(|p| lz4_flex::block::compress_into(p, out).unwrap_or(chunk))
+                .sum()
+        };
+        sizes.push(format!("{name} {:.3}", run(&mut out) as f64 / ws as f64));
+        g.bench_function(name, |b| b.iter(|| black_box(run(&mut out))));
+    }
+    eprintln!("compress_runs/text size ratio: {}", sizes.join(", "));
+    g.finish();
+}
+
 /// libfgbi's greedy parse (`fgbi::lz::Greedy`, the encoder's fastest compressor), whose peer
 /// is lz4_flex's compressor (the same parse).
 struct GreedyLz4(fgbi::lz::Greedy);
@@ -611,6 +648,7 @@ criterion_group!(
     bench_share,
     bench_delta,
     bench_compress,
+    bench_compress_runs,
     bench_compress_dict,
     bench_entropy
 );

@@ -3,8 +3,9 @@
 //!
 //! lz4 on one page finds only the repeats inside that page; neighbouring pages of a heap hold
 //! objects of the same shapes, so one block over up to 64 KiB of them finds repeats across the
-//! pages as well. A page joins the pending run where it would be compressed whole: a page the
-//! backup does not hold (no block of it zero or shared), or a page sent without analysis. The
+//! pages as well. Where bytes come first (the compressor uses libfgbi's matcher), a page joins
+//! the pending run where it would be compressed whole: a page the backup does not hold (no block
+//! of it zero or shared), or a page sent without analysis. The
 //! run is compressed and written when it is full, when a page does not follow it, before any
 //! other op (but a ZERO op on a page outside the run: the two write different pages and depend
 //! on nothing) and when the frame closes. A run of one page is the COMPRESSED op it would have
@@ -25,7 +26,8 @@ const MAX_GAP: u64 = 2;
 /// The pending run.
 #[derive(Default)]
 pub(super) struct Run {
-    /// Whether runs are written (lz4 as the fallback compressor, pages under 32 KiB).
+    /// Whether runs are written (their stage on, lz4 as the fallback compressor, two pages in
+    /// 64 KiB).
     on: bool,
     /// The pages' contents, back to back.
     data: Vec<u8>,
