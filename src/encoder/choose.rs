@@ -410,15 +410,17 @@ impl Work {
         }
         self.page.changed.fill(false); // nothing hashed: nothing to index
         let t1 = Instant::now();
-        let offer = self.offer_run(page_idx, page, false, true);
-        if offer == Offer::Taken || offer == Offer::Raw {
-            if offer == Offer::Raw {
-                self.emit_raw(page_idx, page);
+        match self.offer_run(page_idx, page, false, true) {
+            Offer::Taken => {}
+            Offer::Raw => self.emit_raw(page_idx, page),
+            offer => {
+                // (`Alone`: the gate has let the page through already)
+                if self.whole_page_gated(page, offer == Offer::Off) {
+                    self.emit(page_idx, Kind::Whole, page, &[]);
+                } else {
+                    self.emit_raw(page_idx, page);
+                }
             }
-        } else if self.whole_page_gated(page, offer == Offer::Off) {
-            self.emit(page_idx, Kind::Whole, page, &[]);
-        } else {
-            self.emit_raw(page_idx, page);
         }
         self.stats.nanos.compress += t1.elapsed().as_nanos() as u64;
         Outcome::Sent

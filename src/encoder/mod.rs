@@ -955,10 +955,9 @@ impl Encoder {
             Offer::Alone => w.whole_page_gated(page, false),
             Offer::Off => w.cfg.fallback != Fallback::None && w.whole_page(page),
         };
-        if offer == Offer::Taken {
-        } else if whole {
+        if whole {
             w.emit(page_idx, Kind::Whole, page, &[]);
-        } else {
+        } else if offer != Offer::Taken {
             w.emit_raw(page_idx, page);
             if let Some(t0) = t0 {
                 let ns = t0.elapsed().as_nanos() as u64;
