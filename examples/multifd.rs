@@ -8,7 +8,7 @@
 //! end equal to the image's pages of that channel.
 //!
 //! ```text
-//! cargo run --release --example multifd -- RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R] [--stages LIST]
+//! cargo run --release --example multifd -- RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R] [--stages LIST] [--encode-only]
 //! ```
 //!
 //! `RAM_FILE` is a raw image of guest memory, e.g. the `src.ram` that
@@ -21,7 +21,10 @@
 //! Prints, per round, every channel's bytes sent, encoding and decoding seconds (channels one
 //! after the other, each on one core; a replica is written for the first time while decoding, as
 //! a destination's RAM is), how many frames were entropy coded, and the link time of
-//! its bytes: the encoder keeps up with its channel when its encoding takes less than that.
+//! its bytes: the encoder keeps up with its channel when its encoding takes less than that; then
+//! where the encoder's time went (its stage counters, `EncoderStats::nanos`).
+//! `--encode-only` leaves out the decoders and the peer: a profile of the run
+//! (`perf record ... --encode-only`) is then the encoders' alone.
 //!
 //! The peer in the same round is QEMU's `multifd-compression=zstd` as it sends the same packets:
 //! one zstd stream (level 1, QEMU's default `multifd-zstd-level`) per channel for the whole
@@ -45,7 +48,12 @@ fn main() {
     let (mut channels, mut bandwidth, mut cache, mut rounds) =
         (2u64, 131_072_000u64, 64u64 << 20, 3);
     let mut stages = fgbi::Stages::ALL;
+    let mut encode_only = false;
     while let Some(a) = args.next() {
+        if a == "--encode-only" {
+            encode_only = true;
+            continue;
+        }
         if a == "--stages" {
             let list = args.next().expect("--stages LIST");
             stages = list
@@ -68,7 +76,7 @@ fn main() {
         }
     }
     let file = file.expect(
-        "usage: multifd RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R] [--stages LIST]",
+        "usage: multifd RAM_FILE [--channels N] [--bandwidth BYTES_PER_S] [--cache BYTES] [--rounds R] [--stages LIST] [--encode-only]",
     );
     let image = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
     assert!(
@@ -120,18 +128,21 @@ fn main() {
             }
             let encode = t.elapsed();
             let stats = enc.stats();
-            let mut replica = vec![0u8; image.len()];
-            let t = Instant::now();
-            for f in &frames {
-                dec.apply_flat(f, &mut replica)
-                    .expect("the decoder applies every frame");
-            }
-            let decode = t.elapsed();
-            for (at, packet) in &packets {
-                assert!(
-                    replica[*at..*at + packet.len()] == **packet,
-                    "channel {ch}: the replica differs in the packet at {at:#x}"
-                );
+            let mut decode = Duration::ZERO;
+            if !encode_only {
+                let mut replica = vec![0u8; image.len()];
+                let t = Instant::now();
+                for f in &frames {
+                    dec.apply_flat(f, &mut replica)
+                        .expect("the decoder applies every frame");
+                }
+                decode = t.elapsed();
+                for (at, packet) in &packets {
+                    assert!(
+                        replica[*at..*at + packet.len()] == **packet,
+                        "channel {ch}: the replica differs in the packet at {at:#x}"
+                    );
+                }
             }
             let sent: usize = frames.iter().map(Vec::len).sum();
             let link = if cfg.link_rate > 0 {
@@ -139,21 +150,40 @@ fn main() {
             } else {
                 String::new()
             };
+            let decoded = if encode_only {
+                String::new()
+            } else {
+                format!(", decode {:.1} ms", decode.as_secs_f64() * 1e3)
+            };
+            let ms = |ns: u64| ns as f64 / 1e6;
+            let n = &stats.nanos;
             println!(
-                "round {round} channel {ch}: {} packets, {:.2} MiB sent, encode {:.1} ms (entropy {:.1} ms on {} of {} frames), decode {:.1} ms{link}",
+                "round {round} channel {ch}: {} packets, {:.2} MiB sent, encode {:.1} ms (entropy {:.1} ms on {} of {} frames){decoded}{link}",
                 packets.len(),
                 sent as f64 / 1048576.0,
                 encode.as_secs_f64() * 1e3,
-                stats.nanos.entropy as f64 / 1e6,
+                ms(n.entropy),
                 stats.entropy_frames,
                 stats.frames,
-                decode.as_secs_f64() * 1e3,
+            );
+            println!(
+                "  stage ms: zero {:.1}, delta {:.1}, blocks {:.1}, dict {:.1}, compress {:.1}, update {:.1}, entropy {:.1}",
+                ms(n.zero),
+                ms(n.delta),
+                ms(n.blocks),
+                ms(n.dict),
+                ms(n.compress),
+                ms(n.update),
+                ms(n.entropy)
             );
             total.0 += sent;
             total.1 += encode;
             total.2 += decode;
         }
         print_round(&format!("round {round}"), total);
+        if encode_only {
+            continue;
+        }
         let mut peer = (0usize, Duration::ZERO, Duration::ZERO);
         for ch in 0..channels {
             let (sent, encode, decode) =
