@@ -155,27 +155,15 @@ fn main() {
             } else {
                 format!(", decode {:.1} ms", decode.as_secs_f64() * 1e3)
             };
-            let ms = |ns: u64| ns as f64 / 1e6;
-            let n = &stats.nanos;
             println!(
-                "round {round} channel {ch}: {} packets, {:.2} MiB sent, encode {:.1} ms (entropy {:.1} ms on {} of {} frames){decoded}{link}",
+                "round {round} channel {ch}: {} packets, {:.2} MiB sent, encode {:.1} ms ({} of {} frames entropy coded){decoded}{link}",
                 packets.len(),
                 sent as f64 / 1048576.0,
                 encode.as_secs_f64() * 1e3,
-                ms(n.entropy),
                 stats.entropy_frames,
                 stats.frames,
             );
-            println!(
-                "  stage ms: zero {:.1}, delta {:.1}, blocks {:.1}, dict {:.1}, compress {:.1}, update {:.1}, entropy {:.1}",
-                ms(n.zero),
-                ms(n.delta),
-                ms(n.blocks),
-                ms(n.dict),
-                ms(n.compress),
-                ms(n.update),
-                ms(n.entropy)
-            );
+            println!("  stage ms: {}", stats.nanos);
             total.0 += sent;
             total.1 += encode;
             total.2 += decode;

@@ -33,6 +33,35 @@ pub struct StageNanos {
     pub entropy: u64,
 }
 
+impl std::fmt::Display for StageNanos {
+    /// Each stage's time in milliseconds, in the data path's order: `zero 1.2, delta 3.4,
+    /// blocks 5.6, dict 0.0, compress 7.8, update 0.9, entropy 2.1`.
+    ///
+    /// ```
+    /// let n = fgbi::stats::StageNanos { zero: 1_250_000, entropy: 2_000_000, ..Default::default() };
+    /// assert_eq!(
+    ///     n.to_string(),
+    ///     "zero 1.2, delta 0.0, blocks 0.0, dict 0.0, compress 0.0, update 0.0, entropy 2.0"
+    /// );
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stages = [
+            ("zero", self.zero),
+            ("delta", self.delta),
+            ("blocks", self.blocks),
+            ("dict", self.dict),
+            ("compress", self.compress),
+            ("update", self.update),
+            ("entropy", self.entropy),
+        ];
+        for (i, (name, ns)) in stages.into_iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{name} {:.1}", ns as f64 / 1e6)?;
+        }
+        Ok(())
+    }
+}
+
 /// Encoder counters. [`Encoder::stats`](crate::Encoder::stats) gives them since creation,
 /// [`Encoder::epoch_stats`](crate::Encoder::epoch_stats) for the last epoch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1057,12 +1057,10 @@ fn print_stages(s: &EncoderStats) {
             s.skipped_analysis, s.skipped_blocks, s.skipped_dict, s.skipped_compress, s.skipped_entropy
         );
     }
-    let n = s.nanos;
     println!(
-        "stage time ms: zero {:.1}, delta {:.1}, blocks {:.1}, dict {:.1}, compress {:.1}, update {:.1}, entropy {:.1}; encoder memory {:.1} MiB",
-        n.zero as f64 / 1e6, n.delta as f64 / 1e6, n.blocks as f64 / 1e6,
-        n.dict as f64 / 1e6, n.compress as f64 / 1e6, n.update as f64 / 1e6,
-        n.entropy as f64 / 1e6, mib(s.memory_bytes)
+        "stage time ms: {}; encoder memory {:.1} MiB",
+        s.nanos,
+        mib(s.memory_bytes)
     );
 }
 
