@@ -150,11 +150,7 @@ fn main() {
             } else {
                 String::new()
             };
-            let decoded = if encode_only {
-                String::new()
-            } else {
-                format!(", decode {:.1} ms", decode.as_secs_f64() * 1e3)
-            };
+            let decoded = decode_ms(decode);
             println!(
                 "round {round} channel {ch}: {} packets, {:.2} MiB sent, encode {:.1} ms ({} of {} frames entropy coded){decoded}{link}",
                 packets.len(),
@@ -196,14 +192,23 @@ fn channel_packets(image: &[u8], channels: u64, ch: u64) -> Vec<(usize, &[u8])> 
         .collect()
 }
 
+/// `, decode D ms`, or nothing where nothing was decoded (`--encode-only`).
+fn decode_ms(decode: Duration) -> String {
+    if decode.is_zero() {
+        String::new()
+    } else {
+        format!(", decode {:.1} ms", decode.as_secs_f64() * 1e3)
+    }
+}
+
 /// Prints a round's bytes sent, encoding and decoding time over all channels.
 fn print_round(label: &str, (sent, encode, decode): (usize, Duration, Duration)) {
+    let decoded = decode_ms(decode);
     println!(
-        "{label}: {:.2} MiB sent ({:.1} MB), encode {:.1} ms, decode {:.1} ms",
+        "{label}: {:.2} MiB sent ({:.1} MB), encode {:.1} ms{decoded}",
         sent as f64 / 1048576.0,
         sent as f64 / 1e6,
         encode.as_secs_f64() * 1e3,
-        decode.as_secs_f64() * 1e3
     );
 }
 
