@@ -176,13 +176,13 @@ fn main() {
                     // SAFETY: the images are not changed while the program runs
                     unsafe { enc.add_page_in_place(addr, page) }.expect("add");
                     if let Some(part) = enc.take_frame_parts() {
-                        let c = Instant::now();
-                        let mut v = Vec::new();
-                        part.copy_to(&mut v);
                         if keep {
+                            let c = Instant::now();
+                            let mut v = Vec::new();
+                            part.copy_to(&mut v);
                             parts.push(v);
+                            copying += c.elapsed().as_secs_f64();
                         }
-                        copying += c.elapsed().as_secs_f64();
                     }
                     continue;
                 }
@@ -199,7 +199,9 @@ fn main() {
                 let part = enc.end_epoch_parts().expect("end");
                 let c = Instant::now();
                 let mut v = Vec::new();
-                part.copy_to(&mut v);
+                if keep {
+                    part.copy_to(&mut v);
+                }
                 copying += c.elapsed().as_secs_f64();
                 v
             } else {
