@@ -408,8 +408,9 @@ mod tests {
     }
 
     /// With a link rate the entropy gate measures frames (its warm-up, on the first MiB of a
-    /// large frame) and may code some: a frame whose pages were left in place has them copied
-    /// in first. Every frame, however it went, brings the backup to the image.
+    /// large frame) and may code some: a frame coded whole has its pages in place copied in
+    /// first, a sample is copied out of the frame. Every frame, however it went, brings the
+    /// backup to the image.
     #[test]
     // under Miri the entropy stage's tables take minutes; the pages are read as in the tests above
     #[cfg_attr(miri, ignore)]
@@ -467,12 +468,12 @@ mod tests {
         assert!(crate::format::open(&frame).is_ok());
     }
 
-    /// A frame measured early (the entropy gate's warm-up, once it holds 1 MiB) has its pages in
-    /// place copied in for the measurement; when it is then not coded, the pages left in place
-    /// after that are summed into its checksum from where the copy left off.
+    /// A frame measured early (the entropy gate's warm-up, once it holds 1 MiB) has its first
+    /// ops copied out for the measurement and keeps its pages in place; when it is then not
+    /// coded, they are summed into its checksum as they were left, and the backup is exact.
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn pages_left_in_place_after_an_early_measurement_are_summed_from_the_copy_on() {
+    fn pages_left_in_place_around_an_early_measurement_are_summed_and_applied() {
         for link_rate in [312_500_000, 1_250_000_000] {
             let cfg = Config {
                 link_rate,
