@@ -1970,6 +1970,26 @@ mod tests {
         assert_eq!(coded, [every, 2 * every + 1, 3 * every + 2]);
     }
 
+    /// Where entropy coding cannot pay and no slack covers it (the plain tier's floor, set by
+    /// hand to 10^6 ns a byte, its rate never measured), the plain tier does not code a frame
+    /// to learn its rate: it probes after `PLAIN_PROBE_EVERY` frames left uncoded, as where its
+    /// rate is known (then measured at its real cost, which this link's slack covers, it codes
+    /// the frames after). The replica is exact throughout.
+    #[test]
+    fn where_coding_cannot_pay_the_plain_tier_waits_to_learn_its_rate() {
+        let mut link = SlowLink::new(2);
+        let every = writer::PLAIN_PROBE_EVERY as u64;
+        link.enc.w.out.set_plain_floor(1e6);
+        let mut coded = Vec::new();
+        for epoch in 0..every + 2 {
+            link.enc.w.gates.entropy = Gates::default().entropy;
+            if link.epoch(epoch) {
+                coded.push(epoch);
+            }
+        }
+        assert_eq!(coded, [every, every + 1]);
+    }
+
     fn open_for_a_millisecond() -> Epochs {
         open_for(std::time::Duration::from_millis(1))
     }
