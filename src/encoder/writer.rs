@@ -442,12 +442,11 @@ impl FrameWriter {
     }
 
     /// Makes the open frame's payload up to `end` readable as one slice for the entropy stage
-    /// to code: the whole frame has its
-    /// pages in place copied in ([`gather`](Self::gather)); a sample of a frame with pages in
-    /// place (its first ops) is copied out alone, and the frame keeps them where they lie (on
-    /// proc-node at 2.5 Gbit/s the first epoch's 1 MiB sample used to copy in 8 MiB of pages,
-    /// 4-5 ms, for a frame then sent uncoded). An error as `gather`'s when the memory cannot be
-    /// had.
+    /// to code: the whole frame has its pages in place copied in ([`gather`](Self::gather)); a
+    /// sample of a frame with pages in place (its first ops, 256 KiB or 1 MiB of a frame that
+    /// may hold many MiB of pages) is copied out alone, and the frame keeps its pages where they
+    /// lie, to be sent from there when it is not coded. An error as `gather`'s when the memory
+    /// cannot be had.
     pub(super) fn contiguous(&mut self, end: usize) -> Result<(), Error> {
         if self.holes.is_empty() || end >= self.len() {
             return self.gather();
@@ -948,7 +947,7 @@ impl Work {
     /// Where coding cannot pay ([`FrameWriter::cannot_pay`]) the probe measures the tier's rate
     /// for the slack alone: while no slack would cover coding the frame even at the tier's
     /// cheapest cost seen (its floor), it waits for the longest interval as a probe of a known
-    /// rate does (at 10 Gbit/s the first frame's 1 MiB sample was 4% of proc-node's encoding).
+    /// rate does (a 1 MiB sample costs a few percent of proc-node's encoding at 10 Gbit/s).
     fn plain_probe_pays(&mut self, payload: u64) -> bool {
         let link = self.cfg.link_rate;
         if !self.out.plain_probe_due(link) {
