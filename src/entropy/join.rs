@@ -152,6 +152,15 @@ impl Backup<'_, '_> {
 
 const STREAM_END: &str = "a stream ends before its last op";
 
+/// Writes `b` at `out[*o]` and moves `o` on. One payload byte per stream byte: the streams'
+/// lengths bound `o` by `out.len()`, which is checked all the same.
+#[inline(always)]
+fn put(out: &mut [u8], o: &mut usize, b: u8) -> Result<(), &'static str> {
+    *out.get_mut(*o).ok_or(STREAM_END)? = b;
+    *o += 1;
+    Ok(())
+}
+
 /// Bytes of a context-modelled join's window for pages of `ps` bytes: a DICT op's dictionary
 /// and its page, or a RUN op's pages.
 pub(super) fn window_len(ps: usize) -> usize {
@@ -424,22 +433,33 @@ impl Route for CtxJoin<'_, '_> {
         self.backup.coded(codec, out, dict);
     }
     /// The moves and checks of [`lz4_body`](super::route::lz4_body), decoding the block into
-    /// the window as it goes (and keeping it in the staging area when it has its length).
+    /// the window as it goes (and keeping it in the staging area when it has its length). The
+    /// streams are read through their slices, as [`walk_lz4`] reads them: every literal of a
+    /// context-modelled payload passes through here.
     fn lz4(&mut self, len: usize) -> Result<(), &'static str> {
+        let CtxJoin { join, lits, backup } = self;
         // a block decodes to at most a page, or the pages of a RUN op
-        let ps = self.backup.coded.0.max(self.backup.ps);
-        let dl = self.backup.load_dict();
+        let ps = backup.coded.0.max(backup.ps);
+        let dl = backup.load_dict();
+        let [ctrl, tokens, _, lo, hi, _] = join.streams;
+        let [pc, pt, _, plo, phi, _] = &mut join.pos;
+        let (out, o) = (&mut *join.out, &mut join.o);
+        let window = &mut *backup.window;
         // offset of the last match; before the first, the same position in the dictionary
         let mut rep = (dl > 0).then_some(dl);
         let mut p = 0usize; // output bytes so far
         let mut used = 0usize;
         loop {
-            let token = self.join.byte(Stream::Tokens)?;
+            let &token = tokens.get(*pt).ok_or(STREAM_END)?;
+            *pt += 1;
+            put(out, o, token)?;
             used += 1;
             let mut n = (token >> 4) as usize;
             if n == 15 {
                 loop {
-                    let b = self.join.byte(Stream::Ctrl)?;
+                    let &b = ctrl.get(*pc).ok_or(STREAM_END)?;
+                    *pc += 1;
+                    put(out, o, b)?;
                     used += 1;
                     n += b as usize;
                     if b != 255 || used >= len {
@@ -454,27 +474,35 @@ impl Route for CtxJoin<'_, '_> {
                 return Err("lz4 block decodes past its pages");
             }
             // d <= dl + (output when the match was taken) <= dl + p
-            self.lits.run(self.backup.window, dl + p, n, rep)?;
-            let j = &mut self.join;
-            // one payload byte per stream byte: the literal stream's declared length bounds `o`
-            j.out
-                .get_mut(j.o..j.o + n)
-                .ok_or(STREAM_END)?
-                .copy_from_slice(&self.backup.window[dl + p..dl + p + n]);
-            j.o += n;
+            let at = dl + p;
+            lits.run(window, at, n, rep)?;
+            // the decoded literals into the payload; short runs 16 bytes at once where both
+            // sides have them (the bytes past the run are rewritten next)
+            if n <= 16 && at + 16 <= window.len() && *o + 16 <= out.len() {
+                out[*o..*o + 16].copy_from_slice(&window[at..at + 16]);
+            } else {
+                out.get_mut(*o..*o + n)
+                    .ok_or(STREAM_END)?
+                    .copy_from_slice(&window[at..at + n]);
+            }
+            *o += n;
             p += n;
             used += n;
             if used == len {
-                self.backup.keep(dl, p);
+                backup.keep(dl, p);
                 return Ok(());
             }
             if len - used < 2 {
                 return Err(BAD_LZ4);
             }
-            let lo = self.join.byte(Stream::OffsetLow)?;
-            let hi = self.join.byte(Stream::OffsetHigh)?;
+            let (Some(&l), Some(&h)) = (lo.get(*plo), hi.get(*phi)) else {
+                return Err(STREAM_END);
+            };
+            (*plo, *phi) = (*plo + 1, *phi + 1);
+            put(out, o, l)?;
+            put(out, o, h)?;
             used += 2;
-            let d = u16::from_le_bytes([lo, hi]) as usize;
+            let d = u16::from_le_bytes([l, h]) as usize;
             if d == 0 || d > dl + p {
                 return Err("lz4 match starts before its window");
             }
@@ -484,7 +512,9 @@ impl Route for CtxJoin<'_, '_> {
                     if used >= len {
                         return Err(BAD_LZ4);
                     }
-                    let b = self.join.byte(Stream::Ctrl)?;
+                    let &b = ctrl.get(*pc).ok_or(STREAM_END)?;
+                    *pc += 1;
+                    put(out, o, b)?;
                     used += 1;
                     m += b as usize;
                     if b != 255 {
@@ -495,18 +525,11 @@ impl Route for CtxJoin<'_, '_> {
             if used >= len {
                 return Err("lz4 block ends with a match");
             }
-            if m > ps - p {
+            if m > ps - p || m > window.len() - (dl + p) {
                 return Err("lz4 block decodes past its pages");
             }
-            let (to, from) = (dl + p, dl + p - d);
-            let window = &mut *self.backup.window;
-            if d >= m {
-                window.copy_within(from..from + m, to);
-            } else {
-                for i in 0..m {
-                    window[to + i] = window[from + i];
-                }
-            }
+            // the window holds the dictionary and the output before `dl + p`: d <= dl + p
+            copy_match(window, &[], dl + p, d, m);
             p += m;
             rep = Some(d);
         }

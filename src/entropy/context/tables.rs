@@ -65,10 +65,14 @@ fn table_len(t: &Lengths) -> usize {
 /// The decoder's side: the context map and one decoding table per table of a stream.
 pub struct ContextTables {
     pub(super) map: [u8; CONTEXTS],
-    /// The tables' decoding entries back to back (`2^MAX_BITS` each), and where each context's
-    /// table starts in it.
+    /// The tables' decoding entries back to back, each `2^b` entries for `b` its longest code
+    /// (at most [`huffman::MAX_BITS`]): a literal's lookup touches a table no larger than its
+    /// code needs, so more of a stream's tables stay in the nearest caches.
     flat: Vec<u16>,
-    start: [u32; CONTEXTS],
+    /// Each context's table: where it starts in `flat`, and the mask of its `b` bits.
+    at: [(u32, u32); CONTEXTS],
+    /// Each table's start and mask, while the tables part is read.
+    tables: Vec<(u32, u32)>,
 }
 
 impl Default for ContextTables {
@@ -76,7 +80,8 @@ impl Default for ContextTables {
         ContextTables {
             map: [0; CONTEXTS],
             flat: Vec::new(),
-            start: [0; CONTEXTS],
+            at: [(0, 0); CONTEXTS],
+            tables: Vec::with_capacity(MAX_TABLES),
         }
     }
 }
@@ -112,9 +117,10 @@ impl ContextTables {
             return Err(Container("non-zero padding after the context map"));
         }
         *pos += 1 + map_len(k);
-        const N: usize = 1 << huffman::MAX_BITS;
-        self.flat.resize(k * N, 0);
-        for t in self.flat.chunks_exact_mut(N) {
+        // at most k tables of at most 2^MAX_BITS entries each
+        self.flat.clear();
+        self.tables.clear();
+        for _ in 0..k {
             let form = *coded
                 .get(*pos)
                 .ok_or(Container("ends inside a context table"))?;
@@ -136,19 +142,26 @@ impl ContextTables {
                 }
                 _ => return Err(Container("unknown context table form")),
             };
-            let t: &mut [u16; N] = t.try_into().expect("N entries");
-            huffman::fill_table(&lens, t).map_err(EntropyError::Huffman)?;
+            // lengths above MAX_BITS are the fill's to refuse; no code at all: one entry
+            let b = huffman::longest(&lens).min(huffman::MAX_BITS);
+            let start = self.flat.len();
+            self.flat.resize(start + (1 << b), 0);
+            huffman::fill_table_of(&lens, &mut self.flat[start..])
+                .map_err(EntropyError::Huffman)?;
+            self.tables.push((start as u32, (1 << b) - 1));
         }
-        for (s, &t) in self.start.iter_mut().zip(&self.map) {
-            *s = t as u32 * N as u32;
+        for (a, &t) in self.at.iter_mut().zip(&self.map) {
+            *a = self.tables[t as usize];
         }
         Ok(())
     }
 
-    /// The entry of context `ctx`'s table for the next [`huffman::MAX_BITS`] bits of `w`.
+    /// The entry of context `ctx`'s table for the next bits of `w` (at most
+    /// [`huffman::MAX_BITS`] of them are looked at).
     #[inline(always)]
     pub(super) fn entry(&self, ctx: usize, w: u64) -> u16 {
-        self.flat[self.start[ctx] as usize + (w & ((1 << huffman::MAX_BITS) - 1)) as usize]
+        let (start, mask) = self.at[ctx];
+        self.flat[start as usize + (w as u32 & mask) as usize]
     }
 
     /// Bytes of decoding tables held.

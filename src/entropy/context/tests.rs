@@ -621,6 +621,37 @@ fn context_table_headers_are_checked() {
     }
 }
 
+/// A decoding table takes the entries its longest code needs, not 2^MAX_BITS: three tables of
+/// one-bit codes hold a few bytes, and a stream decodes through tables of different sizes
+/// exactly as it was coded.
+#[test]
+fn each_decoding_table_is_as_long_as_its_longest_code_needs() {
+    let mut c = vec![3u8];
+    let mut map = vec![0u8; 65];
+    map[0] = 0b10_01_00; // contexts 0, 1, 2 use tables 0, 1, 2
+    c.extend_from_slice(&map);
+    for _ in 0..3 {
+        c.push(MODE_HUFFMAN_LISTED);
+        let mut bitmap = [0u8; 32];
+        bitmap[0] = 0b11;
+        c.extend_from_slice(&bitmap);
+        c.push(0x11);
+    }
+    let mut t = ContextTables::default();
+    t.read(&c, &mut 0).unwrap();
+    assert!(t.memory_bytes() <= 64, "{} bytes", t.memory_bytes());
+    // previous-byte streams: tables of short and of long codes side by side
+    let mut rng = Rng(0x7ab1e5);
+    for n in [100, 5_000, 70_000] {
+        let (s, bits, tables) = previous_byte_stream(&mut rng, n);
+        let mut out = vec![0u8; n + 1];
+        let mut r = LiteralReader::new(&tables, &bits, n);
+        r.run(&mut out, 1, n, Some(1)).unwrap();
+        r.finish().unwrap();
+        assert_eq!(&out[1..], &s[..], "{n} bytes");
+    }
+}
+
 /// A CONTEXT stream of `n` bytes, one table (values 0 and 1, one bit each), all bits zero.
 fn zeros_in_context_mode(n: usize) -> Vec<u8> {
     let mut c = vec![MODE_CONTEXT];

@@ -512,6 +512,21 @@ pub(crate) fn fill_table(
     lens: &Lengths,
     table: &mut [u16; 1 << MAX_BITS],
 ) -> Result<bool, HuffmanError> {
+    fill_table_of(lens, table)
+}
+
+/// The longest code length of `lens` (0 for no code).
+pub(crate) fn longest(lens: &Lengths) -> u32 {
+    lens.iter().copied().max().unwrap_or(0) as u32
+}
+
+/// [`fill_table`] into a table of `2^b` entries, `b` from the longest code length of `lens` to
+/// [`MAX_BITS`]: a pattern's entry is at its low `b` bits (the codes are least significant bit
+/// first, so the bits past a code's own do not choose its entry).
+///
+/// # Panics
+/// If `table.len()` is not such a power of two (lengths above [`MAX_BITS`] are refused first).
+pub(crate) fn fill_table_of(lens: &Lengths, table: &mut [u16]) -> Result<bool, HuffmanError> {
     let mut kraft = 0u32;
     for &l in lens {
         if l as u32 > MAX_BITS {
@@ -527,6 +542,11 @@ pub(crate) fn fill_table(
     if kraft > 1 << MAX_BITS {
         return Err(HuffmanError::Oversubscribed);
     }
+    let n = table.len();
+    assert!(
+        n.is_power_of_two() && n <= 1 << MAX_BITS && n >= 1 << longest(lens),
+        "a table of 2^b entries, b from the longest code to MAX_BITS"
+    );
     let codes = canonical_codes(lens);
     table.fill(0);
     for s in 0..256 {
@@ -536,7 +556,7 @@ pub(crate) fn fill_table(
         }
         let entry = (s as u16) << 8 | l as u16;
         let mut i = codes[s] as usize;
-        while i < 1 << MAX_BITS {
+        while i < n {
             table[i] = entry;
             i += 1 << l;
         }
