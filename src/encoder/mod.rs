@@ -1837,6 +1837,25 @@ mod tests {
         }
     }
 
+    /// Behind the link (a link of 10^15 B/s: no slack), with the models' gate closed, a frame is
+    /// coded with one table a stream where that tier's measured saving takes longer on the link
+    /// than its measured cost (30% of the payload for 10^-9 ns a byte, set by hand), and left
+    /// uncoded where it saves nothing; the replica is exact in each case.
+    #[test]
+    fn behind_the_link_the_plain_tier_codes_a_frame_where_its_own_measurements_say_it_pays() {
+        for (saved, expect) in [(0.3, true), (0.0, false)] {
+            let mut link = SlowLink::new(8);
+            link.enc.w.cfg.link_rate = 1_000_000_000_000_000;
+            for epoch in 0..3u64 {
+                link.close_entropy_gate();
+                link.enc.w.out.set_entropy_costs(1e12, 1e-9);
+                link.enc.w.out.set_entropy_saved(saved, saved);
+                let coded = link.epoch(epoch);
+                assert_eq!(coded, expect, "saved {saved}, epoch {epoch}");
+            }
+        }
+    }
+
     /// With the models' gate open but the models no better buy than the plain tier (the same
     /// share saved for more time, set by hand, and neither tier fitting the slack), each frame
     /// is coded with one table a stream, its literal contexts not worked out; once

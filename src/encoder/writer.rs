@@ -587,6 +587,19 @@ impl FrameWriter {
         link_rate == 0 || (ms - ps) * 1e9 > (m.ns_per_byte - p.ns_per_byte) * link_rate as f64
     }
 
+    /// Whether the plain tier, as last measured, pays for itself on a link of `link_rate`
+    /// bytes a second: the link time of the share of a payload it saves exceeds its time per
+    /// payload byte. False until it has run and saved (its probes measure it). The models'
+    /// gate weighs the models alone: behind the link (no slack) with that gate shut, a frame
+    /// the plain tier codes for less than the link time it saves still ships sooner coded.
+    fn plain_pays(&self, link_rate: u64) -> bool {
+        let p = Tier::Plain as usize;
+        match (self.entropy_rate[p], self.entropy_saved[p]) {
+            (Some(r), Some(s)) => link_rate == 0 || s * 1e9 > r.ns_per_byte * link_rate as f64,
+            _ => false,
+        }
+    }
+
     /// Whether a frame the models' gate says to code with them is: where they beat the plain
     /// tier ([`models_beat_plain`](Self::models_beat_plain)), and once after
     /// [`MODELS_HELD_MAX`] frames held back from them (their measurements, and so the
@@ -877,10 +890,13 @@ impl Work {
         // one table a stream (a third to a half of the models' time for most of their saving)
         // where the gate says coding pays but the models are not the better buy (the plain
         // form then pays too: it saves at most what the models do less, for that much less
-        // time), or where it fits the slack
+        // time), where its own measurements say it pays, or where it fits the slack
         let tier = if models {
             Tier::Models
-        } else if pays || self.entropy_fits_slack(Tier::Plain) {
+        } else if pays
+            || self.out.plain_pays(self.gate_rate)
+            || self.entropy_fits_slack(Tier::Plain)
+        {
             self.out.plain_skips = 0;
             self.out.plain_probe_after = PLAIN_PROBE_FIRST;
             Tier::Plain
