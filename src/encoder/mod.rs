@@ -1856,6 +1856,33 @@ mod tests {
         }
     }
 
+    /// On a link the encoder is far ahead of (1000 B/s), with the models' gate closed and the
+    /// plain tier's measured cost set by hand to 0.8 of the slack (the link time of the frame,
+    /// less the encoding: its cost fits, not [`writer::SLACK_MARGIN`] times it), the frame is
+    /// left uncoded, and the next one is coded as the plain tier's probe, not after
+    /// `PLAIN_PROBE_FIRST` frames; where the cost is 1.6 times the link time (no near miss),
+    /// the next frame is not coded either. The replica is exact in each case.
+    #[test]
+    fn a_frame_that_missed_the_slack_only_by_the_margin_has_the_plain_tier_probe_the_next() {
+        for (plain_ns, second_coded) in [(0.8e6, true), (1.6e6, false)] {
+            let mut link = SlowLink::new(8);
+            let mut coded = Vec::new();
+            for epoch in 0..2u64 {
+                link.close_entropy_gate();
+                if epoch == 0 {
+                    link.enc.w.out.set_entropy_costs(1e12, plain_ns);
+                    link.enc.w.out.set_entropy_saved(0.3, 0.3);
+                }
+                coded.push(link.epoch(epoch));
+            }
+            assert_eq!(
+                coded,
+                [false, second_coded],
+                "plain cost {plain_ns} ns a byte"
+            );
+        }
+    }
+
     /// With the models' gate open but the models no better buy than the plain tier (the same
     /// share saved for more time, set by hand, and neither tier fitting the slack), each frame
     /// is coded with one table a stream, its literal contexts not worked out; once
