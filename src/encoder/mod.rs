@@ -16,6 +16,7 @@
 
 mod blocks;
 mod choose;
+mod contention;
 pub mod gates;
 mod in_place;
 mod run;
@@ -137,6 +138,9 @@ struct Work {
     /// may stay where the caller holds it.
     page_in_place: bool,
     epochs: Epochs,
+    /// The calling thread's waits for a core, read at each epoch's start and end (with a link
+    /// rate): whether the machine is busy ([`Epochs::busy`]).
+    run_queue: contention::RunQueue,
     page: Scratch,
     /// Pages waiting to be compressed together ([`run`]).
     run: run::Run,
@@ -197,6 +201,10 @@ struct Epochs {
     last: Option<u64>,
     /// The next frame is a resync frame.
     resync_pending: bool,
+    /// Whether the thread waited for a core a large share of its recent epochs
+    /// ([`contention::RunQueue::busy`]): its lead on the link is then not spent (see
+    /// [`lead`](Self::lead)).
+    busy: bool,
 }
 
 impl Epochs {
@@ -233,9 +241,13 @@ impl Epochs {
     /// Also returns the link rate the page gates judge at (see [`Work::gate_rate`]): behind,
     /// `link_rate * (encoding time / link time)^`[`GATE_RATE_EXPONENT`], at most
     /// [`GATE_RATE_MAX_FACTOR`] times `link_rate`; `link_rate` ahead or without an open epoch.
+    /// On a busy machine (`busy`) the encoder is never [`Lead::FarAhead`]: its spare time is
+    /// other threads' (see [`contention`]).
     fn lead(&self, payload: usize, link_rate: u64, keep_ns: f64) -> (Lead, u64) {
         match self.spent_and_link_ns(payload, link_rate) {
-            Some((spent, link)) if 2.0 * (spent + keep_ns) < link => (Lead::FarAhead, link_rate),
+            Some((spent, link)) if 2.0 * (spent + keep_ns) < link && !self.busy => {
+                (Lead::FarAhead, link_rate)
+            }
             Some((spent, link)) if spent < link => (Lead::Ahead, link_rate),
             Some((spent, link)) => {
                 let behind = spent / link.max(1.0);
@@ -251,10 +263,13 @@ impl Epochs {
 
     /// Whether `extra_ns` more of encoding still leaves the open epoch's encoding done before
     /// its frames so far (`payload` bytes) are through a link of `link_rate` bytes per second:
-    /// encoding and sending overlap, so such work delays nothing.
+    /// encoding and sending overlap, so such work delays nothing. Never on a busy machine
+    /// (`busy`): there it delays the threads the encoder's thread waits for.
     fn slack_covers(&self, payload: usize, link_rate: u64, extra_ns: f64) -> bool {
-        self.spent_and_link_ns(payload, link_rate)
-            .is_some_and(|(spent, link)| spent + extra_ns <= link)
+        !self.busy
+            && self
+                .spent_and_link_ns(payload, link_rate)
+                .is_some_and(|(spent, link)| spent + extra_ns <= link)
     }
 }
 
@@ -400,6 +415,7 @@ impl Encoder {
                     epoch: None,
                     last: None,
                     resync_pending: true,
+                    busy: false,
                 },
                 page: Scratch {
                     hashes: vec![0; nblocks],
@@ -416,6 +432,7 @@ impl Encoder {
                 stats: EncoderStats::default(),
                 epoch_start: EncoderStats::default(),
                 clock: Instant::now(),
+                run_queue: contention::RunQueue::default(),
             },
         })
     }
@@ -458,6 +475,10 @@ impl Encoder {
             }
         }
         w.epochs.epoch = Some(epoch);
+        if w.cfg.link_rate > 0 {
+            w.run_queue.begin();
+        }
+        w.epochs.busy = w.run_queue.busy();
         w.epochs.started = (w.cfg.link_rate > 0).then(Instant::now);
         w.epochs.away_ns = 0.0;
         w.epochs.closed_at = None;
@@ -627,6 +648,9 @@ impl Encoder {
         }
         w.epochs.epoch = None;
         w.close_frame(epoch, false);
+        if w.cfg.link_rate > 0 {
+            w.run_queue.end();
+        }
         w.epochs.last = Some(epoch);
         w.stats.epochs += 1;
         Ok(())
@@ -2049,6 +2073,7 @@ mod tests {
             epoch: Some(0),
             last: None,
             resync_pending: true,
+            busy: false,
         }
     }
 
@@ -2123,6 +2148,48 @@ mod tests {
         assert!(!e.slack_covers(10_000_000, 0, 0.0));
         let idle = Epochs { started: None, ..e };
         assert!(!idle.slack_covers(10_000_000, 100_000_000, 0.0));
+    }
+
+    /// On a busy machine the encoder's spare time is other threads': 1 ms into an epoch whose
+    /// 10 MB take 100 ms on the link, it is far ahead with a core to itself, only ahead on a
+    /// busy machine (the stages the lead forces there cost at most a RAW page's link time), and
+    /// no slack covers work there; behind the link it is behind either way.
+    #[test]
+    fn on_a_busy_machine_the_lead_is_not_spent() {
+        let free = open_for_a_millisecond();
+        let busy = Epochs { busy: true, ..free };
+        let rate = 100_000_000;
+        assert_eq!(free.lead(10_000_000, rate, 0.0), (Lead::FarAhead, rate));
+        assert_eq!(busy.lead(10_000_000, rate, 0.0), (Lead::Ahead, rate));
+        assert!(free.slack_covers(10_000_000, rate, 10e6));
+        assert!(!busy.slack_covers(10_000_000, rate, 10e6));
+        let fast = 100_000_000_000_000;
+        assert_eq!(
+            busy.lead(10_000_000, fast, 0.0),
+            free.lead(10_000_000, fast, 0.0)
+        );
+    }
+
+    /// A busy machine as the encoder measures it at its epochs' starts ([`RunQueue`] set by
+    /// hand): a frame the models' measured cost fits the slack of is coded on a machine with
+    /// cores to spare, and not on a busy one (the models' gate closed, the plain tier's cost
+    /// unknown but for its probe of the first frame, which it has made). The replica is exact.
+    ///
+    /// [`RunQueue`]: contention::RunQueue
+    #[test]
+    fn on_a_busy_machine_the_slack_codes_no_frame() {
+        for busy in [false, true] {
+            let mut link = SlowLink::new(8);
+            link.enc.w.run_queue.set_share(if busy { 1.0 } else { 0.0 });
+            let mut coded = Vec::new();
+            for epoch in 0..3u64 {
+                link.close_entropy_gate();
+                link.enc.w.out.set_entropy_costs(1.0, 1e12);
+                link.enc.w.out.set_entropy_saved(0.3, 0.3);
+                coded.push(link.epoch(epoch));
+            }
+            assert_eq!(coded, [!busy; 3], "busy {busy}");
+        }
     }
 
     /// The caller's time between a part of the epoch closing and the next frame starting
