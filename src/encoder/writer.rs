@@ -628,8 +628,9 @@ impl FrameWriter {
     /// ([`cannot_pay`](Self::cannot_pay)), only after [`PLAIN_PROBE_EVERY`] frames left uncoded
     /// each time, so that a first measurement made dear by the machine is still corrected.
     /// On the frame after one that missed the slack only by [`SLACK_MARGIN`] (`plain_near`),
-    /// always: the sample it then codes costs at most a quarter of what fitted, so the slack
-    /// covers it, and a measurement made dear by cold buffers, a few percent above the mark,
+    /// always: the sample it then codes (a quarter of the frame at most; a frame too small for
+    /// one is coded whole) costs at most what fitted, and a measurement made dear by cold
+    /// buffers, a few percent above the mark,
     /// would otherwise leave [`PLAIN_PROBE_FIRST`] frames uncoded (mariadb-oltp at 1 Gbit/s, in
     /// one run of seven: epochs 1-7, 35% more bytes).
     fn plain_probe_due(&self, link_rate: u64) -> bool {
