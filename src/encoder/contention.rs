@@ -160,6 +160,15 @@ fn parse_wait(line: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Busy work on the calling thread for `ms` milliseconds.
+    fn busy_for(ms: u128) {
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed().as_millis() < ms {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+    }
+
     /// The wait is the second of the three numbers; anything else is no reading.
     #[test]
     fn the_wait_is_the_second_field_of_the_line() {
@@ -176,11 +185,7 @@ mod tests {
     fn an_epoch_of_busy_work_is_measured_where_the_file_exists() {
         let mut q = RunQueue::measuring();
         q.begin();
-        let t = Instant::now();
-        let mut x = 0u64;
-        while t.elapsed().as_millis() < 5 {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
-        }
+        busy_for(5);
         q.end();
         assert!((0.0..=1.0).contains(&q.share), "share {}", q.share);
         if std::path::Path::new("/proc/thread-self/schedstat").exists() {
@@ -212,11 +217,7 @@ mod tests {
         let mut q = RunQueue::measuring();
         for _ in 0..8 {
             q.begin();
-            let t = Instant::now();
-            let mut x = 0u64;
-            while t.elapsed().as_millis() < 20 {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
-            }
+            busy_for(20);
             q.end();
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -958,6 +958,17 @@ impl Work {
     /// plain tier then runs as a probe, see [`PLAIN_PROBE_EVERY`]; the models run when their
     /// gate says).
     fn entropy_fits_slack(&self, tier: Tier) -> bool {
+        self.fits_slack_with(tier, 1.0)
+    }
+
+    /// Whether the plain tier's measured cost of coding the open frame, without
+    /// [`SLACK_MARGIN`], fits the slack (see [`entropy_fits_slack`](Self::entropy_fits_slack)).
+    fn plain_fits_unmargined(&self) -> bool {
+        self.fits_slack_with(Tier::Plain, 1.0 / SLACK_MARGIN)
+    }
+
+    /// [`entropy_fits_slack`](Self::entropy_fits_slack) with the tier's allowance times `scale`.
+    fn fits_slack_with(&self, tier: Tier, scale: f64) -> bool {
         let Some(r) = self.out.entropy_rate[tier as usize] else {
             return false;
         };
@@ -965,21 +976,7 @@ impl Work {
         self.epochs.slack_covers(
             self.out.epoch_bytes_closed + frame,
             self.cfg.link_rate,
-            r.allowance_ns(frame),
-        )
-    }
-
-    /// Whether the plain tier's measured cost of coding the open frame, without
-    /// [`SLACK_MARGIN`], fits the slack (see [`entropy_fits_slack`](Self::entropy_fits_slack)).
-    fn plain_fits_unmargined(&self) -> bool {
-        let Some(r) = self.out.entropy_rate[Tier::Plain as usize] else {
-            return false;
-        };
-        let frame = self.out.len();
-        self.epochs.slack_covers(
-            self.out.epoch_bytes_closed + frame,
-            self.cfg.link_rate,
-            r.allowance_ns(frame) / SLACK_MARGIN,
+            r.allowance_ns(frame) * scale,
         )
     }
 
