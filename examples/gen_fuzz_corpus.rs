@@ -164,8 +164,9 @@ fn split_streams(payload: &[u8], ps: usize, bs: usize) -> [Vec<u8>; 6] {
 /// `bytes` as a CONTEXT stream (mode 3) of two tables chosen by the context's parity (context
 /// 256: the first), both the same fixed-length code over the values present: the bytes read back
 /// whatever their contexts, and the fuzzer's changes to either table or to the map make the
-/// contexts matter.
-fn context_stream(bytes: &[u8]) -> Vec<u8> {
+/// contexts matter. `literals`: the `LITERALS` stream (format version 5), coded in two bit
+/// strings (the bytes at even positions, then those at odd positions).
+fn context_stream(bytes: &[u8], literals: bool) -> Vec<u8> {
     let mut present = [false; 256];
     for &b in bytes {
         present[b as usize] = true;
@@ -191,18 +192,24 @@ fn context_stream(bytes: &[u8]) -> Vec<u8> {
     }
     // canonical code of the i-th present value: i on `bits` bits, most significant bit first,
     // packed least significant bit first
-    let mut coded = Vec::new();
-    let mut at = 0usize;
-    for &b in bytes {
+    let strings = if literals { 2 } else { 1 };
+    let mut coded = vec![Vec::new(); strings];
+    let mut at = vec![0usize; strings];
+    for (k, &b) in bytes.iter().enumerate() {
         let code = values.iter().position(|&v| v == b as usize).unwrap();
+        let (c, at) = (&mut coded[k % strings], &mut at[k % strings]);
         for i in (0..bits).rev() {
             if at.is_multiple_of(8) {
-                coded.push(0);
+                c.push(0);
             }
-            *coded.last_mut().unwrap() |= (((code >> i) & 1) as u8) << (at % 8);
-            at += 1;
+            *c.last_mut().unwrap() |= (((code >> i) & 1) as u8) << (*at % 8);
+            *at += 1;
         }
     }
+    if literals {
+        varint(coded[0].len() as u64, &mut out); // first
+    }
+    let coded = coded.concat();
     varint(coded.len() as u64, &mut out);
     out.extend_from_slice(&coded);
     out
@@ -218,7 +225,7 @@ fn context_coded(payload: &[u8], ps: usize, bs: usize) -> Vec<u8> {
             varint(s.len() as u64, &mut out);
             out.extend_from_slice(s);
         } else {
-            out.extend_from_slice(&context_stream(s));
+            out.extend_from_slice(&context_stream(s, k == LITERALS));
         }
     }
     out

@@ -4,8 +4,8 @@
 //! rebuild that memory after every frame, and the set must use every op kind, codec, block code
 //! and entropy stream mode, and code a Huffman stream in parts. The frames pin the wire format: a
 //! change to it shows here first. `tests/golden/README.md` says how to regenerate them when the
-//! format version changes; `tests/golden/v3/`, `v2/` and `v1/` keep the streams of format
-//! versions 3, 2 and 1, which the decoder still reads.
+//! format version changes; `tests/golden/v4/`, `v3/`, `v2/` and `v1/` keep the streams of
+//! format versions 4, 3, 2 and 1, which the decoder still reads.
 
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
@@ -29,11 +29,11 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-/// The cases of the current version (`NAME`) and of versions 3, 2 and 1 (`v3/NAME`, `v2/NAME`,
-/// `v1/NAME`).
+/// The cases of the current version (`NAME`) and of versions 4, 3, 2 and 1 (`v4/NAME`,
+/// `v3/NAME`, `v2/NAME`, `v1/NAME`).
 fn cases() -> Vec<String> {
     let mut names = Vec::new();
-    for prefix in ["", "v3/", "v2/", "v1/"] {
+    for prefix in ["", "v4/", "v3/", "v2/", "v1/"] {
         let dir = golden_dir().join(prefix);
         let mut here: Vec<String> = std::fs::read_dir(&dir)
             .expect("tests/golden")
@@ -90,7 +90,7 @@ fn read_frames(name: &str) -> Vec<Vec<u8>> {
     frames
 }
 
-/// The envelope as FORMAT.md describes it: magic, version 3 or 2 with a 56-byte header (or
+/// The envelope as FORMAT.md describes it: magic, versions 2 to 5 with a 56-byte header (or
 /// version 1 with a 48-byte one, without the part field), the header's fields, the payload and
 /// an xxh3-64 of all before the trailer.
 struct Envelope<'a> {
@@ -111,7 +111,7 @@ fn read_envelope(f: &[u8]) -> Envelope<'_> {
     let version = u16::from_le_bytes([f[4], f[5]]);
     let hl = match version {
         1 => 48,
-        2..=4 => 56,
+        2..=5 => 56,
         v => panic!("format version {v}"),
     };
     assert_eq!(
@@ -192,7 +192,8 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
             Some(("v1", _)) => 1,
             Some(("v2", _)) => 2,
             Some(("v3", _)) => 3,
-            _ => 4,
+            Some(("v4", _)) => 4,
+            _ => 5,
         };
         let g = Geometry {
             page: e.ps,
@@ -244,7 +245,7 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
             }
             known.extend(&this.pages);
             // what the current version's set covers (the older sets covered theirs)
-            if version == 4 {
+            if version == 5 {
                 parted_streams += this.parted_streams;
                 seen.merge(&this);
             }
@@ -284,6 +285,13 @@ fn the_reference_decoder_rebuilds_the_memory_after_every_golden_frame() {
         assert!(
             seen.stream_modes.contains(&(stream, 3)),
             "stream {stream} never context modelled"
+        );
+    }
+    // context-modelled literals in one bit string and in two (from version 5)
+    for strings in [1, 2] {
+        assert!(
+            seen.literal_strings.contains(&strings),
+            "context-modelled literals never in {strings} string(s)"
         );
     }
 }

@@ -148,8 +148,8 @@ fn wrong_magic_version_and_header_length() {
     bad[0] = b'X';
     refused(&bad, |e| *e == Error::BadMagic);
     let mut bad = s.next.clone();
-    bad[4..6].copy_from_slice(&5u16.to_le_bytes());
-    refused(&bad, |e| *e == Error::UnsupportedVersion(5));
+    bad[4..6].copy_from_slice(&6u16.to_le_bytes());
+    refused(&bad, |e| *e == Error::UnsupportedVersion(6));
     let mut bad = s.next.clone();
     bad[6..8].copy_from_slice(&40u16.to_le_bytes());
     refused(&bad, |e| *e == Error::BadHeader);

@@ -19,7 +19,7 @@ pub struct Geometry {
     /// Block size in bytes.
     pub block: usize,
     /// The frame's format version (from 3, long Huffman streams are coded in four parts; from
-    /// 4, RUN ops).
+    /// 4, RUN ops; from 5, context-modelled literals in one or two bit strings).
     pub version: u16,
 }
 
@@ -27,7 +27,7 @@ pub struct Geometry {
 pub const FUZZ: Geometry = Geometry {
     page: PS,
     block: BS,
-    version: 4,
+    version: 5,
 };
 
 /// Bytes a RUN op's pages may take together.
@@ -247,14 +247,14 @@ fn huffman_stream(
 const CONTEXTS: usize = 257;
 
 /// A CONTEXT-coded stream being decoded symbol by symbol: each symbol with the table its context
-/// maps to.
+/// maps to, from its bit string (symbol `i` from string `i mod k` of `k` strings, each with its
+/// bit position).
 struct ContextStream {
     /// The table of each context.
     map: Vec<usize>,
     /// The tables' codes.
     tables: Vec<HashMap<(u32, u32), u8>>,
-    coded: Vec<u8>,
-    bitpos: usize,
+    strings: Vec<(Vec<u8>, usize)>,
     /// Symbols in the stream, and decoded so far.
     len: usize,
     decoded: usize,
@@ -262,8 +262,8 @@ struct ContextStream {
 
 impl ContextStream {
     /// Reads a CONTEXT stream of `len` symbols after its `len` varint: table count, context map,
-    /// tables, coded bytes.
-    fn read(payload: &[u8], pos: &mut usize, len: usize) -> Option<ContextStream> {
+    /// tables, (with `first`: the first string's length) coded bytes.
+    fn read(payload: &[u8], pos: &mut usize, len: usize, first: bool) -> Option<ContextStream> {
         let k = *take(payload, pos, 1)?.first()? as usize;
         if k == 0 {
             return None;
@@ -297,12 +297,17 @@ impl ContextStream {
             }
             tables.push(canonical_codes(&lengths)?);
         }
-        let coded = coded_bytes(payload, pos, len)?.to_vec();
+        let first = if first { leb(payload, pos)? } else { 0 };
+        let coded = coded_bytes(payload, pos, len)?;
+        let strings = match usize::try_from(first).ok()? {
+            0 => vec![(coded.to_vec(), 0)],
+            f if f <= coded.len() => vec![(coded[..f].to_vec(), 0), (coded[f..].to_vec(), 0)],
+            _ => return None,
+        };
         Some(ContextStream {
             map,
             tables,
-            coded,
-            bitpos: 0,
+            strings,
             len,
             decoded: 0,
         })
@@ -315,14 +320,17 @@ impl ContextStream {
             return None;
         }
         let table = &self.tables[self.map[ctx]];
-        let v = symbol(table, &self.coded, &mut self.bitpos)?;
+        let k = self.strings.len();
+        let (coded, bitpos) = &mut self.strings[self.decoded % k];
+        let v = symbol(table, coded, bitpos)?;
         self.decoded += 1;
         Some(v)
     }
 
-    /// Whether all `len` symbols were decoded and the coded bytes end right after them.
+    /// Whether all `len` symbols were decoded and each string's coded bytes end right after its
+    /// last symbol.
     fn finished(&self) -> bool {
-        self.decoded == self.len && coded_ends(&self.coded, self.bitpos)
+        self.decoded == self.len && self.strings.iter().all(|(c, b)| coded_ends(c, *b))
     }
 }
 
@@ -379,11 +387,12 @@ fn entropy_streams(payload: &[u8], version: u16) -> Option<Streams> {
                 parted += (version >= 3 && len >= PARTS_MIN) as usize;
             }
             3 if s == LITERALS => {
-                literals = Some(ContextStream::read(payload, &mut pos, len)?);
+                // version 5: the literals' first string's length (0: one string)
+                literals = Some(ContextStream::read(payload, &mut pos, len, version >= 5)?);
                 bytes.push(Vec::new());
             }
             3 if (TOKENS..=OFFSET_HIGH).contains(&s) => {
-                let mut c = ContextStream::read(payload, &mut pos, len)?;
+                let mut c = ContextStream::read(payload, &mut pos, len, false)?;
                 if s == OFFSET_HIGH && bytes[OFFSET_LOW].len() != len {
                     return None;
                 }
@@ -723,6 +732,9 @@ pub struct Seen {
     pub stream_modes: HashSet<(usize, u8)>,
     /// Huffman streams coded in four parts (version 3).
     pub parted_streams: usize,
+    /// The numbers of bit strings context-modelled literal streams were coded in (version 5:
+    /// one or two).
+    pub literal_strings: HashSet<usize>,
     /// The pages the ops wrote.
     pub pages: HashSet<u64>,
 }
@@ -734,6 +746,7 @@ impl Seen {
         self.block_codes.extend(&other.block_codes);
         self.stream_modes.extend(&other.stream_modes);
         self.parted_streams += other.parted_streams;
+        self.literal_strings.extend(&other.literal_strings);
         self.pages.extend(&other.pages);
     }
 }
@@ -755,6 +768,8 @@ pub fn reference_apply_seen(
         seen.stream_modes
             .extend(streams.modes.iter().copied().enumerate());
         seen.parted_streams += streams.parted;
+        seen.literal_strings
+            .extend(streams.literals.iter().map(|c| c.strings.len()));
     }
     let plain;
     let payload = if entropy {

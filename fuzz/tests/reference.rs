@@ -755,7 +755,7 @@ fn stream_layout(payload: &[u8]) -> Vec<(u8, std::ops::Range<usize>)> {
     };
     let mut pos = 0;
     let mut layout = Vec::new();
-    for _ in 0..6 {
+    for si in 0..6 {
         let start = pos;
         let mode = payload[pos];
         pos += 1;
@@ -771,6 +771,10 @@ fn stream_layout(payload: &[u8]) -> Vec<(u8, std::ops::Range<usize>)> {
                 for _ in 0..k {
                     let form = payload[pos];
                     pos += 1 + table_len(pos + 1, form);
+                }
+                if si == 2 {
+                    // version 5 literals: the first string's length
+                    read_varint(payload, &mut pos);
                 }
             }
         }
@@ -1196,11 +1200,34 @@ fn table_bytes(form: u8, lengths: &[u8; 256]) -> Vec<u8> {
 
 /// A CONTEXT stream (mode byte on): k = `tables.len()` tables (form, lengths), the context map
 /// `map` packed w = ceil(log2 k) bits an entry, then `symbols` (value, context), each coded with
-/// the table its context maps to.
+/// the table its context maps to. Not for the literal stream (see [`lit_stream`]).
 fn context_stream(
     tables: &[(u8, [u8; 256])],
     map: &[usize; 257],
     symbols: &[(u8, usize)],
+) -> Vec<u8> {
+    context_stream_in(tables, map, symbols, 0)
+}
+
+/// A CONTEXT stream at the literal stream's place (version 5): as [`context_stream`], with the
+/// `first` field 0 (one bit string).
+fn lit_stream(tables: &[(u8, [u8; 256])], map: &[usize; 257], symbols: &[(u8, usize)]) -> Vec<u8> {
+    context_stream_in(tables, map, symbols, 1)
+}
+
+/// [`lit_stream`] in two bit strings: the symbols at even positions in the first, those at odd
+/// positions in the second, `first` the first's length.
+fn lit_stream2(tables: &[(u8, [u8; 256])], map: &[usize; 257], symbols: &[(u8, usize)]) -> Vec<u8> {
+    context_stream_in(tables, map, symbols, 2)
+}
+
+/// A CONTEXT stream whose symbols are in `strings` bit strings (0: one, without a `first`
+/// field).
+fn context_stream_in(
+    tables: &[(u8, [u8; 256])],
+    map: &[usize; 257],
+    symbols: &[(u8, usize)],
+    strings: usize,
 ) -> Vec<u8> {
     let k = tables.len();
     let w: usize = (0..=8).find(|&w| 1usize << w >= k).unwrap();
@@ -1220,19 +1247,27 @@ fn context_stream(
         p.extend_from_slice(&table_bytes(*form, lengths));
     }
     let codes: Vec<Vec<(u32, u8)>> = tables.iter().map(|t| canonical(&t.1)).collect();
-    let mut coded: Vec<u8> = Vec::new();
-    let mut bit = 0usize;
-    for &(s, c) in symbols {
+    let n = strings.max(1);
+    let mut coded: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let mut bits = vec![0usize; n];
+    for (i, &(s, c)) in symbols.iter().enumerate() {
         let (code, l) = codes[map[c]][s as usize];
         assert!(l > 0, "value {s} has no code in context {c}");
-        for i in (0..l).rev() {
+        let (out, bit) = (&mut coded[i % n], &mut bits[i % n]);
+        for j in (0..l).rev() {
             if bit.is_multiple_of(8) {
-                coded.push(0);
+                out.push(0);
             }
-            *coded.last_mut().unwrap() |= (((code >> i) & 1) as u8) << (bit % 8);
-            bit += 1;
+            *out.last_mut().unwrap() |= (((code >> j) & 1) as u8) << (*bit % 8);
+            *bit += 1;
         }
     }
+    match strings {
+        0 => {}
+        1 => varint(0, &mut p),
+        _ => varint(coded[0].len() as u64, &mut p),
+    }
+    let coded = coded.concat();
     varint(coded.len() as u64, &mut p);
     p.extend_from_slice(&coded);
     p
@@ -1337,7 +1372,7 @@ fn context_streams_hand_made() {
     map256[256] = 1;
     let t0 = lengths_of(&[(0, 1)]);
     let t7 = lengths_of(&[(7, 1), (8, 1)]);
-    let raw_lits = context_stream(&[(2, t0), (1, t7)], &map256, &vec![(7, 256); PS]);
+    let raw_lits = lit_stream(&[(2, t0), (1, t7)], &map256, &vec![(7, 256); PS]);
     let raw = payload_of([
         stored1(&[0x01, 0x06]),
         empty(),
@@ -1380,7 +1415,7 @@ fn context_streams_hand_made() {
         payload_of([
             stored1(&ctrl),
             context_stream(&[(1, ta), (2, tb)], &parity_map(0), &tok_syms),
-            context_stream(&[(2, la), (1, lb)], &parity_map(0), lit_syms),
+            lit_stream(&[(2, la), (1, lb)], &parity_map(0), lit_syms),
             context_stream(&[(2, two_tables(&low).0)], &[0; 257], &low_syms),
             context_stream(&[(2, ha), (1, hb), (2, ha)], &map3, &high_syms),
             empty(),
@@ -1436,7 +1471,7 @@ fn context_streams_hand_made() {
     let p = payload_of([
         stored1(&[0x04, 0x02, block.len() as u8, 255, 234]),
         tokens.clone(),
-        context_stream(&lit_tables, &parity_map(0), &dict_lits),
+        lit_stream(&lit_tables, &parity_map(0), &dict_lits),
         offsets[0].clone(),
         offsets[1].clone(),
         empty(),
@@ -1451,7 +1486,7 @@ fn context_streams_hand_made() {
     let p = payload_of([
         stored1(&[0x01, 0x02, 0x04, 0x01, block.len() as u8, 255, 234]),
         tokens.clone(),
-        context_stream(&lit_tables, &parity_map(0), &syms),
+        lit_stream(&lit_tables, &parity_map(0), &syms),
         offsets[0].clone(),
         offsets[1].clone(),
         empty(),
@@ -1494,7 +1529,7 @@ fn context_streams_hand_made() {
         payload_of([
             stored1(&[0x04, 0x02, block.len() as u8, 255, 234]),
             t,
-            context_stream(&lit_tables, &parity_map(0), &dict_lits),
+            lit_stream(&lit_tables, &parity_map(0), &dict_lits),
             offsets[0].clone(),
             offsets[1].clone(),
             empty(),
@@ -1534,13 +1569,65 @@ fn context_streams_hand_made() {
     let low_longer = payload_of([
         stored1(&ctrl),
         context_stream(&[(1, ta), (2, tb)], &parity_map(0), &tok_syms),
-        context_stream(&[(2, la), (1, lb)], &parity_map(0), &lit_syms),
+        lit_stream(&[(2, la), (1, lb)], &parity_map(0), &lit_syms),
         stored1(&[low.clone(), vec![0]].concat()),
         context_stream(&[(2, ha), (1, hb), (2, ha)], &map3, &high_syms),
         empty(),
     ]);
+    // the RAW literals in two strings: 256 codes of one bit each, 32 bytes a string
+    let raw_lits2 = lit_stream2(&[(2, t0), (1, t7)], &map256, &vec![(7, 256); PS]);
+    let first_at = raw_lits2.len() - 1 - 64 - 1; // first, coded (64), 64 coded bytes
+    assert_eq!((raw_lits2[first_at], raw_lits2[first_at + 1]), (32, 64));
+    let m = agreed_replica(1, &with_lits(raw_lits2.clone())).expect("RAW literals, two strings");
+    assert_eq!(page(&m, 3), vec![7u8; PS]);
+    let first_is = |v: u8| {
+        let mut s = raw_lits2.clone();
+        s[first_at] = v;
+        with_lits(s)
+    };
+    // the DICT op's literals in two strings rebuild the same page
+    let p = payload_of([
+        stored1(&[0x04, 0x02, block.len() as u8, 255, 234]),
+        tokens.clone(),
+        lit_stream2(&lit_tables, &parity_map(0), &dict_lits),
+        offsets[0].clone(),
+        offsets[1].clone(),
+        empty(),
+    ]);
+    let m = agreed_replica(1, &p).expect("DICT, literals in two strings");
+    assert_eq!(page(&m, 1), want);
     let cases: Vec<(&str, u32, Vec<u8>, bool)> = vec![
         ("RAW literals, k = 2", 1, raw.clone(), true),
+        (
+            "RAW literals in two strings",
+            1,
+            with_lits(raw_lits2.clone()),
+            true,
+        ),
+        (
+            "two strings: the first one byte short",
+            1,
+            first_is(31),
+            false,
+        ),
+        (
+            "two strings: the first one byte long",
+            1,
+            first_is(33),
+            false,
+        ),
+        (
+            "two strings: the first the whole coded bytes",
+            1,
+            first_is(64),
+            false,
+        ),
+        (
+            "two strings: the first past the coded bytes",
+            1,
+            first_is(65),
+            false,
+        ),
         ("k = 0", 1, with_lits(vec![3, 0x80, 0x04, 0, 0]), false),
         (
             "map: a padding bit set",
@@ -1551,7 +1638,7 @@ fn context_streams_hand_made() {
         (
             "map: an entry >= k",
             1,
-            with_lits(context_stream(
+            with_lits(lit_stream(
                 &[(2, t0), (1, t7), (2, t0)],
                 &{
                     let mut m = map256;
@@ -1568,7 +1655,7 @@ fn context_streams_hand_made() {
         (
             "one literal more than the ops read",
             1,
-            with_lits(context_stream(
+            with_lits(lit_stream(
                 &[(2, t0), (1, t7)],
                 &map256,
                 &vec![(7, 256); PS + 1],
@@ -1578,13 +1665,13 @@ fn context_streams_hand_made() {
         (
             "an oversubscribed table no context uses",
             1,
-            with_lits(context_stream(&over, &map256, &vec![(7, 256); PS])),
+            with_lits(lit_stream(&over, &map256, &vec![(7, 256); PS])),
             false,
         ),
         (
             "k = 255: 8-bit map, 254 tables of one code",
             1,
-            with_lits(context_stream(&many, &[254; 257], &vec![(7, 256); PS])),
+            with_lits(lit_stream(&many, &[254; 257], &vec![(7, 256); PS])),
             true,
         ),
         // FORMAT.md does not say a table must hold a code; libfgbi refuses one that holds none,
@@ -1592,7 +1679,7 @@ fn context_streams_hand_made() {
         (
             "k = 2, table 0 empty (listed), no context uses it",
             1,
-            with_lits(context_stream(
+            with_lits(lit_stream(
                 &[(2, [0; 256]), (1, t7)],
                 &[1; 257],
                 &vec![(7, 256); PS],
@@ -1602,7 +1689,7 @@ fn context_streams_hand_made() {
         (
             "k = 2, table 0 empty (full), no context uses it",
             1,
-            with_lits(context_stream(
+            with_lits(lit_stream(
                 &[(1, [0; 256]), (1, t7)],
                 &[1; 257],
                 &vec![(7, 256); PS],
@@ -1612,7 +1699,7 @@ fn context_streams_hand_made() {
         (
             "k = 2, table 0 one code, no context uses it",
             1,
-            with_lits(context_stream(
+            with_lits(lit_stream(
                 &[(1, t0), (1, t7)],
                 &[1; 257],
                 &vec![(7, 256); PS],

@@ -208,18 +208,27 @@ fn stream_len(s: &[u8], counts: &Counts, lens: &huffman::Lengths) -> usize {
 const CONTEXT_MIN_GAIN: usize = 32;
 
 /// A stream whose bytes have contexts (`ctx[i]` for `s[i]`): context modelled when that beats
-/// [`write_stream`]'s choice.
+/// [`write_stream`]'s choice. `strings`: `None` for a stream of one bit string (tokens, offset
+/// bytes); for the literal stream, whether it is coded in two strings (`Some(true)`, given
+/// contexts only) or one (`Some(false)`), announced by its `first` field.
 pub(super) fn write_context_stream(
     s: &[u8],
     ctx: context::Contexts<'_>,
     counts: &Counts,
     model: &mut context::Model,
+    strings: Option<bool>,
     out: &mut Vec<u8>,
 ) {
     model.count_by(s, ctx);
     model.cluster(context::tables_for(s.len()));
     let coded = model.bits.div_ceil(8) as usize;
-    let with_ctx = 1 + model.tables_len() + varint::len(coded as u64) + coded;
+    // two strings: at most one byte more, and the first's length (at most as long as `coded`)
+    let first = match strings {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 1 + varint::len(coded as u64),
+    };
+    let with_ctx = 1 + model.tables_len() + first + varint::len(coded as u64 + 1) + coded;
     let lens = huffman::code_lengths(&counts.all);
     if with_ctx + CONTEXT_MIN_GAIN >= stream_len(s, counts, &lens) {
         return write_stream_with(s, counts, &lens, out);
@@ -227,8 +236,16 @@ pub(super) fn write_context_stream(
     out.push(MODE_CONTEXT);
     varint::put(out, s.len() as u64);
     model.put_tables(out);
-    varint::put(out, coded as u64);
-    model.put_bits_by(s, ctx, coded, out);
+    match (strings, ctx) {
+        (Some(true), context::Contexts::Given(c)) => model.put_bits_pair(s, c, out),
+        _ => {
+            if strings.is_some() {
+                varint::put(out, 0);
+            }
+            varint::put(out, coded as u64);
+            model.put_bits_by(s, ctx, coded, out);
+        }
+    }
 }
 
 /// Where a stream's bytes are in the container, and how they are coded.
@@ -251,6 +268,9 @@ pub(super) struct StreamAt {
     /// [`huffman::PARTS_MIN_SYMBOLS`] symbols): the coded bytes of each part; all zero when the
     /// stream is one bit string.
     pub parts: [usize; huffman::PARTS],
+    /// A context-modelled literal stream in two strings (version 5): the first string's
+    /// length in bytes; 0 for one string.
+    pub first: usize,
 }
 
 /// Parses the stream headers of a whole container: where each stream is, and the length of the
@@ -261,13 +281,13 @@ pub(super) struct StreamAt {
 pub(super) fn parse(
     coded: &[u8],
     ctx: &mut [ContextTables; STREAMS],
-    parts: bool,
+    version: u16,
 ) -> Result<([StreamAt; STREAMS], usize), EntropyError> {
     let mut at = [StreamAt::default(); STREAMS];
     let mut pos = 0usize;
     let mut total = 0usize;
     for (si, a) in at.iter_mut().enumerate() {
-        *a = stream_at(coded, &mut pos, si, &mut ctx[si], parts)?;
+        *a = stream_at(coded, &mut pos, si, &mut ctx[si], version)?;
         total += a.len;
         if total > MAX_PLAIN_BYTES {
             return Err(Container("payload longer than the limit"));
@@ -285,8 +305,9 @@ fn stream_at(
     pos: &mut usize,
     si: usize,
     ctx: &mut ContextTables,
-    parts: bool,
+    version: u16,
 ) -> Result<StreamAt, EntropyError> {
+    let parts = version >= crate::format::VERSION_3;
     let mode = *coded
         .get(*pos)
         .ok_or(Container("ends inside a stream header"))?;
@@ -349,11 +370,21 @@ fn stream_at(
                 return Err(Container("an empty stream that is not stored"));
             }
             ctx.read(coded, pos)?;
+            // version 5 literals: the first of two strings' length, 0 for one string
+            let first = if version >= crate::format::VERSION_5 && si == Stream::Literals as usize {
+                varint::get(coded, pos).ok_or(Container("bad first string length"))?
+            } else {
+                0
+            };
             let m = coded_len(coded, pos)?;
             if n as u64 > 8 * m as u64 {
                 return Err(Container("coded length does not fit the stream length"));
             }
+            if first > m as u64 {
+                return Err(Container("first string longer than the coded bytes"));
+            }
             (a.context, a.data, a.data_len) = (true, *pos, m);
+            a.first = first as usize;
             *pos += m;
         }
         _ => return Err(Container("unknown stream mode")),

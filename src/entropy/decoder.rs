@@ -179,8 +179,7 @@ impl EntropyDecoder {
         load: &mut dyn FnMut(u64, &mut [u8]) -> bool,
         stage: Option<&mut dyn Staging>,
     ) -> Result<(), EntropyError> {
-        let parts = version >= format::VERSION_3;
-        let (at, total) = container::parse(coded, &mut self.ctx, parts)?;
+        let (at, total) = container::parse(coded, &mut self.ctx, version)?;
         if total > self.limit {
             return Err(EntropyError::TooLarge {
                 total,
@@ -352,9 +351,10 @@ impl EntropyDecoder {
         let j = if lits_by_ctx {
             let mut cj = CtxJoin {
                 join: j,
-                lits: context::LiteralReader::new(
+                lits: context::LiteralReader::new_pair(
                     &self.ctx[lits],
                     layout.coded(lits, coded),
+                    layout.at[lits].first,
                     layout.at[lits].len,
                 ),
                 backup,

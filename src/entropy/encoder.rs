@@ -24,6 +24,12 @@ pub struct EntropyEncoder {
 /// Fewer literals than this are not worth a context model (its tables and clustering time).
 const MIN_CONTEXT_LITERALS: usize = 4096;
 
+/// Context-modelled literals are coded in two bit strings when they average at least this many
+/// per lz4 sequence (token): decoding looks the two strings' codes up alternately, which pays
+/// where the literals of a run are many (database pages: about 20 a run), and costs a little
+/// where runs are a few literals long (heaps: about 3).
+const PAIR_MIN_RUN: usize = 8;
+
 /// Which streams [`EntropyEncoder::write_streams`] may context model.
 #[derive(Debug, Clone, Copy)]
 enum Models {
@@ -138,18 +144,22 @@ impl EntropyEncoder {
                 write_stream(stream, &counts, out);
             } else if s == Stream::Literals as usize && lits_by_ctx {
                 let by = context::Contexts::Given(&self.ctx[..n]);
-                write_context_stream(stream, by, &counts, &mut self.model, out);
+                // literals in runs long enough for two strings' lookups to overlap
+                let tokens = start[Stream::Tokens as usize + 1] - start[Stream::Tokens as usize];
+                let pair = n >= PAIR_MIN_RUN * (tokens - GAP);
+                let strings = Some(pair);
+                write_context_stream(stream, by, &counts, &mut self.model, strings, out);
             } else if n >= MIN_CONTEXT_LITERALS
                 && (s == Stream::Tokens as usize || s == Stream::OffsetLow as usize)
             {
                 // tokens, low offset bytes: the stream's previous byte
                 let by = context::Contexts::Previous;
-                write_context_stream(stream, by, &counts, &mut self.model, out);
+                write_context_stream(stream, by, &counts, &mut self.model, None, out);
             } else if n >= MIN_CONTEXT_LITERALS && s == Stream::OffsetHigh as usize {
                 // high offset bytes: the low byte of the offset
                 let lo = start[Stream::OffsetLow as usize];
                 let by = context::Contexts::Beside(&self.streams[lo..lo + n]);
-                write_context_stream(stream, by, &counts, &mut self.model, out);
+                write_context_stream(stream, by, &counts, &mut self.model, None, out);
             } else {
                 write_stream(stream, &counts, out);
             }

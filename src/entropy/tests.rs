@@ -748,7 +748,8 @@ fn the_entropy_decoder_stages_what_lz4_decodes() {
                 assert!(kept.slots == want, "{cfg:?} contexts {contexts}");
                 kept_blocks += want.len();
                 let mut tables: [context::ContextTables; STREAMS] = Default::default();
-                let (at, _) = container::parse(&coded, &mut tables, true).unwrap();
+                let (at, _) =
+                    container::parse(&coded, &mut tables, crate::format::VERSION).unwrap();
                 by_context += at[Stream::Literals as usize].context as usize;
             }
         }

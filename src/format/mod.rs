@@ -50,9 +50,12 @@ fn xxh3_steps() -> Xxh3Steps {
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"FGBI";
-/// The format version this crate writes. It reads this one, [`VERSION_3`], [`VERSION_2`] and
-/// [`VERSION_1`].
-pub const VERSION: u16 = VERSION_4;
+/// The format version this crate writes. It reads this one, [`VERSION_4`], [`VERSION_3`],
+/// [`VERSION_2`] and [`VERSION_1`].
+pub const VERSION: u16 = VERSION_5;
+/// Version 5: as version 4, with a context-modelled literal stream in one bit string or in two
+/// (its bytes at even and at odd positions), which a decoder reads alternately.
+pub const VERSION_5: u16 = 5;
 /// Version 4: as version 3, with the [`op::RUN`] op.
 pub const VERSION_4: u16 = 4;
 /// Version 3: as version 2, with long Huffman-coded streams of an entropy-coded payload in four
@@ -147,7 +150,8 @@ pub enum EnvelopeError {
     TrailingBytes { declared: usize, got: usize },
     /// Does not start with [`MAGIC`].
     BadMagic,
-    /// A format version other than [`VERSION`], [`VERSION_3`], [`VERSION_2`] and [`VERSION_1`].
+    /// A format version other than [`VERSION`], [`VERSION_4`], [`VERSION_3`], [`VERSION_2`] and
+    /// [`VERSION_1`].
     UnsupportedVersion(u16),
     /// A header length other than the version's ([`HEADER_LEN`], [`HEADER_LEN_1`]).
     BadHeader,
@@ -249,7 +253,7 @@ pub fn open_unverified(frame: &[u8]) -> Result<(Header, &[u8]), EnvelopeError> {
     }
     let version = u16_at(frame, 4);
     let header_len = match version {
-        VERSION_4 | VERSION_3 | VERSION_2 => HEADER_LEN,
+        VERSION_5 | VERSION_4 | VERSION_3 | VERSION_2 => HEADER_LEN,
         VERSION_1 => HEADER_LEN_1,
         _ => return Err(EnvelopeError::UnsupportedVersion(version)),
     };
@@ -528,8 +532,8 @@ mod tests {
         g
     }
 
-    /// Versions 1 to 4 open (version 1 without the part field and the partial flag, versions 2
-    /// and 3 with both, as version 4); version 0 and versions after 4 are refused.
+    /// Versions 1 to 5 open (version 1 without the part field and the partial flag, versions 2
+    /// to 4 with both, as version 5); version 0 and versions after 5 are refused.
     #[test]
     fn version_1_frames_open_but_may_not_be_partial() {
         let f = sample();
@@ -542,14 +546,14 @@ mod tests {
             open(&v1_partial).unwrap_err(),
             EnvelopeError::UnknownFlags(FLAG_PARTIAL)
         );
-        for v in [VERSION_2, VERSION_3, VERSION_4] {
+        for v in [VERSION_2, VERSION_3, VERSION_4, VERSION_5] {
             let partial = reseal(&f, v, FLAG_PARTIAL);
             let (h, payload) = open(&partial).unwrap();
             assert!(h.is_partial());
             assert_eq!((h.epoch, h.part, payload), (41, 7, &b"payload bytes"[..]));
             assert_eq!(version(&partial), v);
         }
-        for v in [0, 5, u16::MAX] {
+        for v in [0, 6, u16::MAX] {
             assert_eq!(
                 open(&reseal(&f, v, 0)).unwrap_err(),
                 EnvelopeError::UnsupportedVersion(v)

@@ -24,7 +24,8 @@
 //!   `portable.rs`, and compiled for AVX2 in `avx2.rs`.
 //! - `tables.rs`: the tables part of a stream (table count, context map, tables): writing it
 //!   ([`Model::put_tables`]) and reading it ([`ContextTables`]).
-//! - `writer.rs`: coding a stream's bytes ([`Model::put_bits_by`]).
+//! - `writer.rs`: coding a stream's bytes ([`Model::put_bits_by`]; literals in two bit strings:
+//!   [`Model::put_bits_pair`]).
 //! - `reader.rs`: decoding them ([`LiteralReader`]).
 
 mod cluster;

@@ -1,5 +1,6 @@
 //! Decoding a context-modelled stream: [`LiteralReader`], a byte at a time (each with the table
-//! of its context) or in runs.
+//! of its context) or in runs, from one bit string or (literals, format version 5) from two read
+//! alternately.
 
 use super::{ContextTables, NO_CONTEXT};
 use crate::entropy::huffman;
@@ -11,6 +12,10 @@ pub struct LiteralReader<'a> {
     src: &'a [u8],
     bitpos: u64,
     left: usize,
+    /// In two strings: the second (`src` the first), and the bit position in it.
+    second: Option<(&'a [u8], u64)>,
+    /// In two strings: the next literal is the second string's.
+    turn: bool,
 }
 
 impl<'a> LiteralReader<'a> {
@@ -21,7 +26,21 @@ impl<'a> LiteralReader<'a> {
             src,
             bitpos: 0,
             left: n,
+            second: None,
+            turn: false,
         }
+    }
+
+    /// A reader of `n` literals coded in two strings, `src[..first]` (the literals at even
+    /// positions) and `src[first..]` (at odd positions); `first == 0`: one string, as
+    /// [`new`](Self::new).
+    pub fn new_pair(tables: &'a ContextTables, src: &'a [u8], first: usize, n: usize) -> Self {
+        let mut r = LiteralReader::new(tables, src, n);
+        if first > 0 && first <= src.len() {
+            r.src = &src[..first];
+            r.second = Some((&src[first..], 0));
+        }
+        r
     }
 
     /// The next literal, whose context is `ctx` (below [`CONTEXTS`](super::CONTEXTS)).
@@ -31,6 +50,9 @@ impl<'a> LiteralReader<'a> {
             return Err("more literals than the literal stream holds");
         }
         self.left -= 1;
+        if self.second.is_some() {
+            return self.next_of_pair(ctx as usize);
+        }
         let e = self
             .tables
             .entry(ctx as usize, huffman::peek(self.src, self.bitpos));
@@ -59,6 +81,9 @@ impl<'a> LiteralReader<'a> {
         }
         if at + n > win.len() || d.is_some_and(|d| d == 0 || d > at) {
             return Err("literals past their window");
+        }
+        if self.second.is_some() {
+            return self.run_pair(win, at, n, d);
         }
         let t = self.tables;
         let src = self.src;
@@ -132,7 +157,10 @@ impl<'a> LiteralReader<'a> {
         // stream holds, bits that are no code, a third stream of another length) is left to
         // the lone decodes, which find it where each stream alone would
         let (mut qa, mut qb, mut qc) = (1usize, 1usize, 0usize);
-        if ea <= ra.left && eb <= rb.left && ea > 0 && eb > 0 {
+        let single = ra.second.is_none()
+            && rb.second.is_none()
+            && c.as_ref().is_none_or(|(rc, _)| rc.second.is_none());
+        if single && ea <= ra.left && eb <= rb.left && ea > 0 && eb > 0 {
             let (ta, tb, sa, sb) = (ra.tables, rb.tables, ra.src, rb.src);
             let (mut pa, mut pb) = (ra.bitpos, rb.bitpos);
             let (mut ca, mut cb) = (wa[0] as usize, wb[0] as usize);
@@ -217,6 +245,105 @@ impl<'a> LiteralReader<'a> {
         self.decode_into(dst, |_| NO_CONTEXT as usize)
     }
 
+    /// In two strings: the next literal, of context `ctx`, from the string whose turn it is
+    /// (`left` already counted).
+    #[inline(never)]
+    fn next_of_pair(&mut self, ctx: usize) -> Result<u8, &'static str> {
+        let Some((sb, pb)) = self.second.as_mut() else {
+            unreachable!("a reader in two strings")
+        };
+        let (src, pos) = if self.turn {
+            (*sb, pb)
+        } else {
+            (self.src, &mut self.bitpos)
+        };
+        let e = self.tables.entry(ctx, bits_at(src, *pos));
+        let l = (e & 0xff) as u64;
+        if l == 0 {
+            return Err("literal bits that are no code");
+        }
+        *pos += l;
+        if *pos > src.len() as u64 * 8 {
+            return Err("literal bits run past their stream");
+        }
+        self.turn = !self.turn;
+        Ok((e >> 8) as u8)
+    }
+
+    /// [`run`](Self::run) for literals in two strings: the strings' codes are looked up
+    /// alternately, so the lookups of one overlap those of the other.
+    #[inline(never)]
+    fn run_pair(
+        &mut self,
+        win: &mut [u8],
+        at: usize,
+        n: usize,
+        d: Option<usize>,
+    ) -> Result<(), &'static str> {
+        let t = self.tables;
+        let Some((sb, pb)) = self.second else {
+            unreachable!("a reader in two strings")
+        };
+        // x: the string whose turn it is, y: the other
+        let ((sx, mut px), (sy, mut py)) = if self.turn {
+            ((sb, pb), (self.src, self.bitpos))
+        } else {
+            ((self.src, self.bitpos), (sb, pb))
+        };
+        let ctx = |win: &[u8], q: usize| match d {
+            Some(d) => win[q - d] as usize,
+            None => NO_CONTEXT as usize,
+        };
+        let (mut q, end) = (at, at + n);
+        while end - q >= 2 {
+            // one load of each string serves five codes of each
+            let (mut wx, mut wy) = (bits_at(sx, px), bits_at(sy, py));
+            let stop = q + 2 * ((end - q) / 2).min(5);
+            while q < stop {
+                let ex = t.entry(ctx(win, q), wx);
+                let lx = ex & 0xff;
+                if lx == 0 {
+                    return Err("literal bits that are no code");
+                }
+                wx >>= lx;
+                px += lx as u64;
+                win[q] = (ex >> 8) as u8;
+                let ey = t.entry(ctx(win, q + 1), wy);
+                let ly = ey & 0xff;
+                if ly == 0 {
+                    return Err("literal bits that are no code");
+                }
+                wy >>= ly;
+                py += ly as u64;
+                win[q + 1] = (ey >> 8) as u8;
+                q += 2;
+            }
+        }
+        let odd = q < end;
+        if odd {
+            let e = t.entry(ctx(win, q), bits_at(sx, px));
+            let l = e & 0xff;
+            if l == 0 {
+                return Err("literal bits that are no code");
+            }
+            px += l as u64;
+            win[q] = (e >> 8) as u8;
+        }
+        if px > sx.len() as u64 * 8 || py > sy.len() as u64 * 8 {
+            return Err("literal bits run past their stream");
+        }
+        let ((pa, pb2), turn) = if self.turn {
+            ((py, px), !odd)
+        } else {
+            ((px, py), odd)
+        };
+        self.bitpos = pa;
+        self.second = Some((sb, pb2));
+        self.turn = turn;
+        self.left -= n;
+        Ok(())
+    }
+
     /// Decodes `dst.len()` bytes into `dst`, the context of `dst[i]` being `ctx(i)`, known before
     /// any byte is decoded.
     #[inline(always)]
@@ -227,6 +354,9 @@ impl<'a> LiteralReader<'a> {
     ) -> Result<(), &'static str> {
         if dst.len() > self.left {
             return Err("more literals than the literal stream holds");
+        }
+        if self.second.is_some() {
+            return self.decode_pair_into(dst, &ctx);
         }
         let t = self.tables;
         let src = self.src;
@@ -253,20 +383,42 @@ impl<'a> LiteralReader<'a> {
         Ok(())
     }
 
+    /// [`decode_into`](Self::decode_into) for literals in two strings, a literal at a time.
+    #[inline(never)]
+    fn decode_pair_into(
+        &mut self,
+        dst: &mut [u8],
+        ctx: &dyn Fn(usize) -> usize,
+    ) -> Result<(), &'static str> {
+        for (i, o) in dst.iter_mut().enumerate() {
+            self.left -= 1;
+            *o = self.next_of_pair(ctx(i))?;
+        }
+        Ok(())
+    }
+
     /// Checks that every literal was read and the bits end there (zero padding, no extra byte).
     pub fn finish(&self) -> Result<(), &'static str> {
         if self.left != 0 {
             return Err("bytes left in a stream after the last op");
         }
-        if self.bitpos.div_ceil(8) != self.src.len() as u64 {
-            return Err("literal bits do not end with the last literal");
+        ends_at(self.src, self.bitpos)?;
+        match self.second {
+            Some((sb, pb)) => ends_at(sb, pb),
+            None => Ok(()),
         }
-        if !self.bitpos.is_multiple_of(8) && self.src[self.src.len() - 1] >> (self.bitpos % 8) != 0
-        {
-            return Err("non-zero padding after the last literal");
-        }
-        Ok(())
     }
+}
+
+/// Checks that the bits of `src` end at bit `bitpos` (zero padding, no extra byte).
+fn ends_at(src: &[u8], bitpos: u64) -> Result<(), &'static str> {
+    if bitpos.div_ceil(8) != src.len() as u64 {
+        return Err("literal bits do not end with the last literal");
+    }
+    if !bitpos.is_multiple_of(8) && src[src.len() - 1] >> (bitpos % 8) != 0 {
+        return Err("non-zero padding after the last literal");
+    }
+    Ok(())
 }
 
 /// 64 bits of `src` from bit `bitpos` on (zeros past its end).

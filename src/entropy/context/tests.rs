@@ -107,7 +107,7 @@ fn modes(coded: &[u8]) -> [u8; STREAMS] {
 fn starts(coded: &[u8]) -> [usize; STREAMS] {
     let mut pos = 0;
     let mut m = [0usize; STREAMS];
-    for at in &mut m {
+    for (si, at) in m.iter_mut().enumerate() {
         *at = pos;
         let mode = coded[pos];
         pos += 1;
@@ -119,7 +119,13 @@ fn starts(coded: &[u8]) -> [usize; STREAMS] {
             }
             MODE_HUFFMAN => pos += crate::entropy::huffman::TABLE_BYTES,
             MODE_HUFFMAN_LISTED => pos += get_listed(coded, pos).unwrap().1,
-            MODE_CONTEXT => ContextTables::default().read(coded, &mut pos).unwrap(),
+            MODE_CONTEXT => {
+                ContextTables::default().read(coded, &mut pos).unwrap();
+                if si == crate::entropy::Stream::Literals as usize {
+                    // the first string's length (0: one string)
+                    varint::get(coded, &mut pos).unwrap();
+                }
+            }
             _ => unreachable!(),
         }
         if mode != MODE_CONTEXT && n >= crate::entropy::huffman::PARTS_MIN_SYMBOLS {
@@ -1133,5 +1139,178 @@ fn token_and_offset_streams_side_by_side_decode_as_each_alone() {
             assert!(wc == want_c, "case {case}");
             assert!(!intact[2] || wc == sc, "case {case}");
         }
+    }
+}
+
+/// Literals whose context is the byte `n` before them in the window (as a DICT op's literals
+/// before its first match have the old page's byte), coded in two strings: the literals, the
+/// window's first half (their contexts), the tables, the first string's length and both strings.
+fn two_strings(rng: &mut Rng, n: usize) -> (Vec<u8>, Vec<u8>, ContextTables, usize, Vec<u8>) {
+    let by: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
+    let s: Vec<u8> = by
+        .iter()
+        .map(|&c| match rng.below(4) {
+            0 => rng.below(256) as u8,
+            _ => c.wrapping_add(rng.below(3) as u8),
+        })
+        .collect();
+    let ctx: Vec<u16> = by.iter().map(|&c| c as u16).collect();
+    let mut m = Model::default();
+    m.count_by(&s, Contexts::Given(&ctx));
+    m.cluster(tables_for(n));
+    let mut head = Vec::new();
+    m.put_tables(&mut head);
+    let mut tables = ContextTables::default();
+    tables.read(&head, &mut 0).unwrap();
+    let mut out = Vec::new();
+    m.put_bits_pair(&s, &ctx, &mut out);
+    let mut pos = 0;
+    let first = varint::get(&out, &mut pos).unwrap() as usize;
+    let coded = varint::get(&out, &mut pos).unwrap() as usize;
+    assert_eq!(out.len() - pos, coded, "the coded length field");
+    assert!(first <= coded);
+    (s, by, tables, first, out[pos..].to_vec())
+}
+
+/// Decodes the `n` literals of [`two_strings`] in pieces of random lengths, each piece a run
+/// ([`LiteralReader::run`], the join's call), a literal at a time ([`LiteralReader::next`]) or
+/// by given contexts ([`LiteralReader::run_by`]); the window's first half holds the contexts.
+fn decode_in_pieces(
+    rng: &mut Rng,
+    t: &ContextTables,
+    by: &[u8],
+    first: usize,
+    bits: &[u8],
+) -> Result<Vec<u8>, &'static str> {
+    let n = by.len();
+    let mut win = [by, &vec![0u8; n]].concat();
+    let mut r = LiteralReader::new_pair(t, bits, first, n);
+    let mut q = 0;
+    while q < n {
+        let k = (1 + rng.below(40)).min(n - q);
+        match rng.below(3) {
+            0 => r.run(&mut win, n + q, k, Some(n))?,
+            1 => {
+                for i in q..q + k {
+                    win[n + i] = r.next(by[i] as u16)?;
+                }
+            }
+            _ => {
+                let (head, tail) = win.split_at_mut(n);
+                r.run_by(&head[q..q + k], &mut tail[q..q + k])?;
+            }
+        }
+        q += k;
+    }
+    r.finish()?;
+    Ok(win[n..].to_vec())
+}
+
+#[test]
+fn literals_in_two_strings_decode_as_written_whatever_the_pieces_they_are_read_in() {
+    let mut rng = Rng(0x2_57ab);
+    let sizes: &[usize] = if cfg!(miri) {
+        &[1, 2, 3, 11]
+    } else {
+        &[1, 2, 3, 4, 11, 100, 4097, 60_000]
+    };
+    for &n in sizes {
+        let (s, by, tables, first, bits) = two_strings(&mut rng, n);
+        for _ in 0..4 {
+            let back = decode_in_pieces(&mut rng, &tables, &by, first, &bits);
+            assert_eq!(back.as_deref(), Ok(&s[..]), "{n} literals");
+        }
+    }
+}
+
+#[test]
+fn a_first_string_length_that_lies_is_refused() {
+    let mut rng = Rng(0xf1257);
+    for n in [2, 3, 40, 5000] {
+        let (_, by, tables, first, bits) = two_strings(&mut rng, n);
+        for lie in [first - 1, first + 1] {
+            if lie == 0 || lie > bits.len() {
+                continue;
+            }
+            // the first string then ends a byte off where its last literal's bits end
+            let back = decode_in_pieces(&mut rng, &tables, &by, lie, &bits);
+            assert!(
+                back.is_err(),
+                "{n} literals, first {lie} instead of {first}"
+            );
+        }
+    }
+}
+
+/// A payload of DICT ops on consecutive pages, each page its old version with `edit` applied,
+/// the contexts of its literals and the dictionaries by page number.
+fn dict_payload(
+    rng: &mut Rng,
+    ops: usize,
+    edit: fn(&mut Rng, &mut [u8]),
+) -> (Vec<u8>, Vec<u16>, HashMap<u64, Vec<u8>>) {
+    let mut lz = PageLz::new();
+    let (mut p, mut ctx, mut dicts) = (Vec::new(), Vec::new(), HashMap::new());
+    let mut block = vec![0u8; 2 * PS];
+    for idx in 0..ops as u64 {
+        let mut old = vec![0u8; PS];
+        heap(rng, &mut old);
+        let mut page = old.clone();
+        edit(rng, &mut page);
+        p.push(op::DICT);
+        varint::put(&mut p, 0); // the next page
+        let n = lz.compress_with_dict(&page, &old, &mut block).unwrap();
+        varint::put(&mut p, n as u64);
+        p.extend_from_slice(&block[..n]);
+        lz4_literal_contexts(&block[..n], &old, &page, &mut ctx);
+        dicts.insert(idx, old);
+    }
+    (p, ctx, dicts)
+}
+
+/// Rows of a table page updated: runs of 20-60 bytes here and there each a little above its old
+/// value, as a database's changed pages have (long literal runs between matches against the old
+/// page, each literal close to its context, the old byte).
+fn rows(rng: &mut Rng, page: &mut [u8]) {
+    for _ in 0..20 {
+        let n = 20 + rng.below(41);
+        let at = rng.below(PS - n);
+        for b in &mut page[at..at + n] {
+            *b = b.wrapping_add(1 + rng.below(3) as u8);
+        }
+    }
+}
+
+#[test]
+fn literals_in_long_runs_are_coded_in_two_strings_and_short_runs_in_one() {
+    let mut rng = Rng(0x10_9a1);
+    let (mut ee, mut ed) = (EntropyEncoder::default(), EntropyDecoder::default());
+    // (enough pages for 4096 literals, the fewest a model is made for: heap edits leave about 60
+    // a page)
+    let ops = if cfg!(miri) { 8 } else { 24 };
+    let long = dict_payload(&mut rng, ops, rows);
+    let short = dict_payload(&mut rng, 12 * ops, edit);
+    for ((p, ctx, dicts), strings) in [(long, 2), (short, 1)] {
+        let mut coded = Vec::new();
+        ee.encode(&p, PS, BS, Some(&ctx), &mut coded).unwrap();
+        let mut tables: [ContextTables; STREAMS] = Default::default();
+        let (at, _) =
+            crate::entropy::container::parse(&coded, &mut tables, crate::format::VERSION).unwrap();
+        let lits = at[Stream::Literals as usize];
+        assert!(
+            lits.context,
+            "context-modelled literals ({} of them)",
+            lits.len
+        );
+        assert_eq!(
+            1 + (lits.first > 0) as usize,
+            strings,
+            "{} literals",
+            lits.len
+        );
+        let mut back = Vec::new();
+        ed.decode(&coded, PS, BS, &mut back, &mut loader(&dicts))
+            .unwrap();
+        assert!(back == p, "{strings} string(s) round trip");
     }
 }
