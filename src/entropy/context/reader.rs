@@ -270,8 +270,7 @@ impl<'a> LiteralReader<'a> {
         Ok((e >> 8) as u8)
     }
 
-    /// [`run`](Self::run) for literals in two strings: the strings' codes are looked up
-    /// alternately, so the lookups of one overlap those of the other.
+    /// [`run`](Self::run) for literals in two strings.
     #[inline(never)]
     fn run_pair(
         &mut self,
@@ -279,6 +278,23 @@ impl<'a> LiteralReader<'a> {
         at: usize,
         n: usize,
         d: Option<usize>,
+    ) -> Result<(), &'static str> {
+        match d {
+            Some(d) => self.pair_into(win, at, n, |win, q| win[q - d] as usize),
+            None => self.pair_into(win, at, n, |_, _| NO_CONTEXT as usize),
+        }
+    }
+
+    /// Decodes `n` literals in two strings into `out[at..at + n]`, the context of the one at `q`
+    /// being `ctx(out, q)` (which may read the bytes before `q`): the two strings' codes are
+    /// looked up alternately, so the lookups of one overlap those of the other.
+    #[inline(always)]
+    fn pair_into(
+        &mut self,
+        out: &mut [u8],
+        at: usize,
+        n: usize,
+        ctx: impl Fn(&[u8], usize) -> usize,
     ) -> Result<(), &'static str> {
         let t = self.tables;
         let Some((sb, pb)) = self.second else {
@@ -290,44 +306,40 @@ impl<'a> LiteralReader<'a> {
         } else {
             ((self.src, self.bitpos), (sb, pb))
         };
-        let ctx = |win: &[u8], q: usize| match d {
-            Some(d) => win[q - d] as usize,
-            None => NO_CONTEXT as usize,
-        };
         let (mut q, end) = (at, at + n);
         while end - q >= 2 {
             // one load of each string serves five codes of each
             let (mut wx, mut wy) = (bits_at(sx, px), bits_at(sy, py));
             let stop = q + 2 * ((end - q) / 2).min(5);
             while q < stop {
-                let ex = t.entry(ctx(win, q), wx);
+                let ex = t.entry(ctx(out, q), wx);
                 let lx = ex & 0xff;
                 if lx == 0 {
                     return Err("literal bits that are no code");
                 }
                 wx >>= lx;
                 px += lx as u64;
-                win[q] = (ex >> 8) as u8;
-                let ey = t.entry(ctx(win, q + 1), wy);
+                out[q] = (ex >> 8) as u8;
+                let ey = t.entry(ctx(out, q + 1), wy);
                 let ly = ey & 0xff;
                 if ly == 0 {
                     return Err("literal bits that are no code");
                 }
                 wy >>= ly;
                 py += ly as u64;
-                win[q + 1] = (ey >> 8) as u8;
+                out[q + 1] = (ey >> 8) as u8;
                 q += 2;
             }
         }
         let odd = q < end;
         if odd {
-            let e = t.entry(ctx(win, q), bits_at(sx, px));
+            let e = t.entry(ctx(out, q), bits_at(sx, px));
             let l = e & 0xff;
             if l == 0 {
                 return Err("literal bits that are no code");
             }
             px += l as u64;
-            win[q] = (e >> 8) as u8;
+            out[q] = (e >> 8) as u8;
         }
         if px > sx.len() as u64 * 8 || py > sy.len() as u64 * 8 {
             return Err("literal bits run past their stream");
@@ -356,7 +368,8 @@ impl<'a> LiteralReader<'a> {
             return Err("more literals than the literal stream holds");
         }
         if self.second.is_some() {
-            return self.decode_pair_into(dst, &ctx);
+            let n = dst.len();
+            return self.pair_into(dst, 0, n, |_, i| ctx(i));
         }
         let t = self.tables;
         let src = self.src;
@@ -380,20 +393,6 @@ impl<'a> LiteralReader<'a> {
         }
         self.bitpos = bitpos;
         self.left -= dst.len();
-        Ok(())
-    }
-
-    /// [`decode_into`](Self::decode_into) for literals in two strings, a literal at a time.
-    #[inline(never)]
-    fn decode_pair_into(
-        &mut self,
-        dst: &mut [u8],
-        ctx: &dyn Fn(usize) -> usize,
-    ) -> Result<(), &'static str> {
-        for (i, o) in dst.iter_mut().enumerate() {
-            self.left -= 1;
-            *o = self.next_of_pair(ctx(i))?;
-        }
         Ok(())
     }
 
