@@ -23,6 +23,25 @@ pub fn put(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Writes `v` as LEB128 at the start of `buf` (at least [`len`]`(v)` bytes); returns its length.
+///
+/// ```
+/// let mut buf = [0u8; 10];
+/// assert_eq!(fgbi::varint::put_at(&mut buf, 300), 2);
+/// assert_eq!(buf[..2], [0xac, 0x02]);
+/// ```
+#[inline]
+pub fn put_at(buf: &mut [u8], mut v: u64) -> usize {
+    let mut i = 0;
+    while v >= 0x80 {
+        buf[i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    buf[i] = v as u8;
+    i + 1
+}
+
 /// Number of bytes `v` takes in LEB128.
 #[inline]
 pub const fn len(v: u64) -> usize {

@@ -46,7 +46,8 @@ impl Model {
     /// first and those at odd positions in the second, each padded with zero bits to a byte;
     /// appends the first string's length in bytes (a varint), both strings' length (a varint)
     /// and the two strings. A decoder looks the two strings' codes up alternately, so the
-    /// lookups of one overlap those of the other.
+    /// lookups of one overlap those of the other. As for [`put_bits`](Self::put_bits), the
+    /// tables were built from these literals' counts.
     ///
     /// # Panics
     /// If `ctx` is shorter than `s`.
@@ -54,25 +55,23 @@ impl Model {
         assert!(ctx.len() >= s.len(), "a context for every byte");
         self.fill_codes();
         let (codes, map) = (&self.codes[..], &self.map);
-        let len = |i: usize| (codes[map[ctx[i] as usize] as usize][s[i] as usize] & 0xff) as u64;
-        let (mut even, mut odd) = (0u64, 0u64);
-        for i in (0..s.len()).step_by(2) {
-            even += len(i);
-        }
-        for i in (1..s.len()).step_by(2) {
-            odd += len(i);
-        }
-        let (first, second) = (even.div_ceil(8) as usize, odd.div_ceil(8) as usize);
-        varint::put(out, first as u64);
-        varint::put(out, (first + second) as u64);
+        // each string at most the whole stream's bytes (`bits` counts both) plus one; written
+        // apart, then moved behind the two length fields once their lengths are known
+        let most = self.bits.div_ceil(8) as usize + 1;
         let start = out.len();
-        out.resize(start + first + second + 8, 0);
+        let (a_at, b_at) = (
+            start + 2 * varint::MAX_LEN,
+            start + 2 * varint::MAX_LEN + most + 8,
+        );
+        out.resize(b_at + most + 8, 0);
         let half = |k: usize| Strided { s, ctx, k };
-        let a = put_with(codes, map, s.len().div_ceil(2), half(0), &mut out[start..]);
-        debug_assert_eq!(a, first, "first string's length");
-        let b = put_with(codes, map, s.len() / 2, half(1), &mut out[start + first..]);
-        debug_assert_eq!(b, second, "second string's length");
-        out.truncate(start + first + second);
+        let first = put_with(codes, map, s.len().div_ceil(2), half(0), &mut out[a_at..]);
+        let second = put_with(codes, map, s.len() / 2, half(1), &mut out[b_at..]);
+        let h = varint::put_at(&mut out[start..], first as u64);
+        let h = h + varint::put_at(&mut out[start + h..], (first + second) as u64);
+        out.copy_within(a_at..a_at + first, start + h);
+        out.copy_within(b_at..b_at + second, start + h + first);
+        out.truncate(start + h + first + second);
     }
 }
 
