@@ -50,21 +50,17 @@ impl<'a> LiteralReader<'a> {
             return Err("more literals than the literal stream holds");
         }
         self.left -= 1;
-        if self.second.is_some() {
-            return self.next_of_pair(ctx as usize);
-        }
-        let e = self
-            .tables
-            .entry(ctx as usize, huffman::peek(self.src, self.bitpos));
-        let l = (e & 0xff) as u64;
-        if l == 0 {
-            return Err("literal bits that are no code");
-        }
-        self.bitpos += l;
-        if self.bitpos > self.src.len() as u64 * 8 {
+        // the string whose turn it is
+        let (src, pos) = match self.second.as_mut() {
+            Some((second, pos)) if self.turn => (*second, pos),
+            _ => (self.src, &mut self.bitpos),
+        };
+        let b = code(self.tables, ctx as usize, &mut bits_at(src, *pos), pos)?;
+        if *pos > src.len() as u64 * 8 {
             return Err("literal bits run past their stream");
         }
-        Ok((e >> 8) as u8)
+        self.turn = self.second.is_some() && !self.turn;
+        Ok(b)
     }
 
     /// Decodes `n` literals into `win[at..at + n]`, the context of each being the byte `d`
@@ -96,15 +92,9 @@ impl<'a> LiteralReader<'a> {
                 let mut w = bits_at(src, bitpos);
                 let stop = end.min(q + 5);
                 while q < stop {
-                    let e = t.entry(prev, w);
-                    let l = e & 0xff;
-                    if l == 0 {
-                        return Err("literal bits that are no code");
-                    }
-                    w >>= l;
-                    bitpos += l as u64;
-                    prev = (e >> 8) as usize;
-                    win[q] = prev as u8;
+                    let b = code(t, prev, &mut w, &mut bitpos)?;
+                    prev = b as usize;
+                    win[q] = b;
                     q += 1;
                 }
             }
@@ -118,14 +108,7 @@ impl<'a> LiteralReader<'a> {
                     Some(d) => win[q - d] as usize,
                     None => NO_CONTEXT as usize,
                 };
-                let e = t.entry(ctx, w);
-                let l = e & 0xff;
-                if l == 0 {
-                    return Err("literal bits that are no code");
-                }
-                w >>= l;
-                bitpos += l as u64;
-                win[q] = (e >> 8) as u8;
+                win[q] = code(t, ctx, &mut w, &mut bitpos)?;
                 q += 1;
             }
         }
@@ -245,31 +228,6 @@ impl<'a> LiteralReader<'a> {
         self.decode_into(dst, |_| NO_CONTEXT as usize)
     }
 
-    /// In two strings: the next literal, of context `ctx`, from the string whose turn it is
-    /// (`left` already counted).
-    #[inline(never)]
-    fn next_of_pair(&mut self, ctx: usize) -> Result<u8, &'static str> {
-        let Some((sb, pb)) = self.second.as_mut() else {
-            unreachable!("a reader in two strings")
-        };
-        let (src, pos) = if self.turn {
-            (*sb, pb)
-        } else {
-            (self.src, &mut self.bitpos)
-        };
-        let e = self.tables.entry(ctx, bits_at(src, *pos));
-        let l = (e & 0xff) as u64;
-        if l == 0 {
-            return Err("literal bits that are no code");
-        }
-        *pos += l;
-        if *pos > src.len() as u64 * 8 {
-            return Err("literal bits run past their stream");
-        }
-        self.turn = !self.turn;
-        Ok((e >> 8) as u8)
-    }
-
     /// [`run`](Self::run) for literals in two strings.
     #[inline(never)]
     fn run_pair(
@@ -312,34 +270,14 @@ impl<'a> LiteralReader<'a> {
             let (mut wx, mut wy) = (bits_at(sx, px), bits_at(sy, py));
             let stop = q + 2 * ((end - q) / 2).min(5);
             while q < stop {
-                let ex = t.entry(ctx(out, q), wx);
-                let lx = ex & 0xff;
-                if lx == 0 {
-                    return Err("literal bits that are no code");
-                }
-                wx >>= lx;
-                px += lx as u64;
-                out[q] = (ex >> 8) as u8;
-                let ey = t.entry(ctx(out, q + 1), wy);
-                let ly = ey & 0xff;
-                if ly == 0 {
-                    return Err("literal bits that are no code");
-                }
-                wy >>= ly;
-                py += ly as u64;
-                out[q + 1] = (ey >> 8) as u8;
+                out[q] = code(t, ctx(out, q), &mut wx, &mut px)?;
+                out[q + 1] = code(t, ctx(out, q + 1), &mut wy, &mut py)?;
                 q += 2;
             }
         }
         let odd = q < end;
         if odd {
-            let e = t.entry(ctx(out, q), bits_at(sx, px));
-            let l = e & 0xff;
-            if l == 0 {
-                return Err("literal bits that are no code");
-            }
-            px += l as u64;
-            out[q] = (e >> 8) as u8;
+            out[q] = code(t, ctx(out, q), &mut bits_at(sx, px), &mut px)?;
         }
         if px > sx.len() as u64 * 8 || py > sy.len() as u64 * 8 {
             return Err("literal bits run past their stream");
@@ -378,14 +316,7 @@ impl<'a> LiteralReader<'a> {
             // one load serves five codes (at least 57 of its bits are the stream's)
             let mut w = bits_at(src, bitpos);
             for (i, o) in five.iter_mut().enumerate() {
-                let e = t.entry(ctx(5 * k + i), w);
-                let l = e & 0xff;
-                if l == 0 {
-                    return Err("literal bits that are no code");
-                }
-                w >>= l;
-                bitpos += l as u64;
-                *o = (e >> 8) as u8;
+                *o = code(t, ctx(5 * k + i), &mut w, &mut bitpos)?;
             }
         }
         if bitpos > src.len() as u64 * 8 {
@@ -418,6 +349,20 @@ fn ends_at(src: &[u8], bitpos: u64) -> Result<(), &'static str> {
         return Err("non-zero padding after the last literal");
     }
     Ok(())
+}
+
+/// The byte of the code at the bottom of the bit window `w`, looked up in context `ctx`'s table;
+/// `w` and the bit position `pos` then move past the code.
+#[inline(always)]
+fn code(t: &ContextTables, ctx: usize, w: &mut u64, pos: &mut u64) -> Result<u8, &'static str> {
+    let e = t.entry(ctx, *w);
+    let l = e & 0xff;
+    if l == 0 {
+        return Err("literal bits that are no code");
+    }
+    *w >>= l;
+    *pos += l as u64;
+    Ok((e >> 8) as u8)
 }
 
 /// 64 bits of `src` from bit `bitpos` on (zeros past its end).
