@@ -55,22 +55,18 @@ impl Model {
         assert!(ctx.len() >= s.len(), "a context for every byte");
         self.fill_codes();
         let (codes, map) = (&self.codes[..], &self.map);
-        // each string at most the whole stream's bytes (`bits` counts both) plus one; written
-        // apart, then moved behind the two length fields once their lengths are known
-        let most = self.bits.div_ceil(8) as usize + 1;
+        // the two strings, one after the other, past room for the two length fields; then moved
+        // behind the fields once their lengths are known. Together at most the stream's bytes
+        // (`bits` counts both strings) plus one, and each write of a string may touch 8 more.
         let start = out.len();
-        let (a_at, b_at) = (
-            start + 2 * varint::MAX_LEN,
-            start + 2 * varint::MAX_LEN + most + 8,
-        );
-        out.resize(b_at + most + 8, 0);
+        let at = start + 2 * varint::MAX_LEN;
+        out.resize(at + self.bits.div_ceil(8) as usize + 1 + 8, 0);
         let half = |k: usize| Strided { s, ctx, k };
-        let first = put_with(codes, map, s.len().div_ceil(2), half(0), &mut out[a_at..]);
-        let second = put_with(codes, map, s.len() / 2, half(1), &mut out[b_at..]);
+        let first = put_with(codes, map, s.len().div_ceil(2), half(0), &mut out[at..]);
+        let second = put_with(codes, map, s.len() / 2, half(1), &mut out[at + first..]);
         let h = varint::put_at(&mut out[start..], first as u64);
         let h = h + varint::put_at(&mut out[start + h..], (first + second) as u64);
-        out.copy_within(a_at..a_at + first, start + h);
-        out.copy_within(b_at..b_at + second, start + h + first);
+        out.copy_within(at..at + first + second, start + h);
         out.truncate(start + h + first + second);
     }
 }
