@@ -1314,3 +1314,22 @@ fn literals_in_long_runs_are_coded_in_two_strings_and_short_runs_in_one() {
         assert!(back == p, "{strings} string(s) round trip");
     }
 }
+
+#[test]
+fn two_strings_take_no_more_room_than_one_string_and_the_two_length_fields() {
+    let mut rng = Rng(0x5_7219);
+    for n in [1, 2, 7, 1000, 30_000] {
+        let (s, by, _, _, _) = two_strings(&mut rng, n);
+        let ctx: Vec<u16> = by.iter().map(|&c| c as u16).collect();
+        let mut m = Model::default();
+        m.count_by(&s, Contexts::Given(&ctx));
+        m.cluster(tables_for(n));
+        // one string's room (its coded bytes and 8 a write may touch), two length fields, one
+        // byte more for the second string's padding
+        let room = m.bits.div_ceil(8) as usize + 8 + 2 * varint::MAX_LEN + 1;
+        let mut out = Vec::with_capacity(room);
+        let capacity = out.capacity();
+        m.put_bits_pair(&s, &ctx, &mut out);
+        assert_eq!(out.capacity(), capacity, "{n} literals: the output grew");
+    }
+}
