@@ -920,9 +920,73 @@ fn k_means_from_scratch(counts: &[[u32; 256]], k: usize) -> ([u8; CONTEXTS], u64
     }
     let bits = tables
         .iter()
-        .map(|s| crate::entropy::huffman::coded_bits(s, &crate::entropy::huffman::code_lengths(s)))
+        .map(|s| crate::entropy::huffman::coded_bits(s, &super::cluster::table_lengths(s)))
         .sum::<u64>();
     (map, bits)
+}
+
+/// A table's code is the optimal one cut down to the fewest bits from `SHORT_BITS` up whose
+/// code costs at most `SHORT_COST_PERMILLE` more than the optimal code within `MAX_BITS`: no
+/// dearer than that, optimal for its own longest length, and one bit fewer would cost more.
+#[test]
+fn tables_are_cut_down_to_the_fewest_bits_that_cost_little_more() {
+    use super::cluster::{table_lengths, SHORT_BITS, SHORT_COST_PERMILLE};
+    use crate::entropy::huffman::{code_lengths, code_lengths_within, coded_bits, MAX_BITS};
+    let longest = |l: &[u8; 256]| *l.iter().max().unwrap() as u32;
+    let mut rng = Rng(103);
+    let (mut short, mut dear) = (0, 0);
+    for it in 0..600 {
+        let mut counts = [0u32; 256];
+        for _ in 0..2 + rng.below(255) {
+            counts[rng.below(256)] = match it % 4 {
+                0 => 1 + (rng.below(1 << 16) as u32 >> rng.below(16)),
+                1 => 1u32 << rng.below(14),
+                2 => 1 + rng.below(40) as u32,
+                // many rare values beside two or three that take nearly all: the rare ones'
+                // room comes out of the frequent ones' codes, which costs much
+                _ => 1 + rng.below(8) as u32,
+            };
+        }
+        if it % 4 == 3 {
+            for _ in 0..2 + rng.below(2) {
+                counts[rng.below(256)] = 1 << 20;
+            }
+        }
+        let full = code_lengths(&counts);
+        let lens = table_lengths(&counts);
+        let (bits, base) = (coded_bits(&counts, &lens), coded_bits(&counts, &full));
+        assert!(
+            bits * 1000 <= base * (1000 + SHORT_COST_PERMILLE),
+            "it {it}: {bits} against {base}"
+        );
+        let l = longest(&lens);
+        assert_eq!(
+            bits,
+            coded_bits(&counts, &code_lengths_within(&counts, l)),
+            "it {it}"
+        );
+        if longest(&full) <= SHORT_BITS {
+            assert_eq!(lens, full, "it {it}: a short code is kept");
+        } else if l > SHORT_BITS {
+            let fewer = code_lengths_within(&counts, l - 1);
+            let dearer = coded_bits(&counts, &fewer) * 1000 > base * (1000 + SHORT_COST_PERMILLE);
+            assert!(
+                dearer || longest(&fewer) == l,
+                "it {it}: {l} bits where {} would do",
+                l - 1
+            );
+        }
+        if longest(&full) > SHORT_BITS && l <= SHORT_BITS {
+            short += 1;
+        } else if l > SHORT_BITS {
+            assert!(l <= MAX_BITS);
+            dear += 1;
+        }
+    }
+    assert!(
+        short > 50 && dear > 20,
+        "{short} codes cut down to the short length, {dear} where that was too dear"
+    );
 }
 
 #[test]

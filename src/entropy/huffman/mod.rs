@@ -60,6 +60,20 @@ pub fn histogram(data: &[u8]) -> [u32; 256] {
 /// The Huffman code where it fits in [`MAX_BITS`] bits; else the optimal code of lengths up to
 /// [`MAX_BITS`], by package-merge (`limited_depths`).
 pub fn code_lengths(counts: &[u32; 256]) -> Lengths {
+    code_lengths_within(counts, MAX_BITS)
+}
+
+/// [`code_lengths`] limited to `limit` bits (1 ..= [`MAX_BITS`]) instead: the optimal code of
+/// lengths up to `limit`, or up to the fewest bits that give every occurring value a code
+/// where `limit` is too few for them (2^`limit` codes for more values).
+///
+/// # Panics
+/// When `limit` is 0 or above [`MAX_BITS`].
+pub fn code_lengths_within(counts: &[u32; 256], limit: u32) -> Lengths {
+    assert!(
+        (1..=MAX_BITS).contains(&limit),
+        "a limit of 1 ..= MAX_BITS bits"
+    );
     let mut lens = [0u8; 256];
     // weight << 8 | value: one integer sort orders by weight, then value
     let mut syms = [0u64; 256];
@@ -78,11 +92,12 @@ pub fn code_lengths(counts: &[u32; 256]) -> Lengths {
         }
         _ => {}
     }
+    let limit = limit.max(n.next_power_of_two().trailing_zeros());
     let syms = &mut syms[..n];
     syms.sort_unstable();
     let mut depth = leaf_depths(syms);
-    if depth[..n].iter().any(|&d| d > MAX_BITS) {
-        depth = limited_depths(syms);
+    if depth[..n].iter().any(|&d| d > limit) {
+        depth = limited_depths(syms, limit);
     }
     for (s, &d) in syms.iter().zip(&depth) {
         lens[(s & 0xff) as usize] = d as u8;
@@ -90,29 +105,31 @@ pub fn code_lengths(counts: &[u32; 256]) -> Lengths {
     lens
 }
 
-/// The optimal code lengths of at most [`MAX_BITS`] bits for the leaves `syms` (weight << 8 |
-/// value, sorted ascending, at least 2 and at most 256 of them), by package-merge: list 0 is the
-/// leaves; list `t` merges the leaves with the packages of list `t - 1` (its items paired in
-/// order, each pair's weight the sum); the code takes the first `2n - 2` items of the last list.
-/// Each item taken that is a leaf adds one bit to that leaf's length; each package taken takes
-/// its two items of the list before. The items taken from a list are always its first ones, and
-/// its leaves among them the lightest, so counting them is enough: a list is kept as its weights
-/// (two buffers, the list before and the one being built) and a bit per item, set for leaves.
-fn limited_depths(syms: &[u64]) -> [u32; 256] {
+/// The optimal code lengths of at most `limit` bits (at most [`MAX_BITS`], and 2^`limit` at
+/// least the number of leaves) for the leaves `syms` (weight << 8 | value, sorted ascending, at
+/// least 2 and at most 256 of them), by package-merge: list 0 is the leaves; list `t` merges the
+/// leaves with the packages of list `t - 1` (its items paired in order, each pair's weight the
+/// sum); the code takes the first `2n - 2` items of list `limit - 1`. Each item taken that is a
+/// leaf adds one bit to that leaf's length; each package taken takes its two items of the list
+/// before. The items taken from a list are always its first ones, and its leaves among them the
+/// lightest, so counting them is enough: a list is kept as its weights (two buffers, the list
+/// before and the one being built) and a bit per item, set for leaves.
+fn limited_depths(syms: &[u64], limit: u32) -> [u32; 256] {
     const LISTS: usize = MAX_BITS as usize;
+    let lists = limit as usize;
     let n = syms.len();
-    debug_assert!((2..=256).contains(&n));
+    debug_assert!((2..=256).contains(&n) && (1..=LISTS).contains(&lists) && n <= 1 << lists);
     let mut leaf = [0u64; 256];
     for (w, s) in leaf.iter_mut().zip(syms) {
         *w = s >> 8;
     }
     let leaf = &leaf[..n];
     let mut is_leaf = [[0u64; 8]; LISTS];
-    let mut lists = [[0u64; 512]; 2];
-    lists[0][..n].copy_from_slice(leaf);
+    let mut buffers = [[0u64; 512]; 2];
+    buffers[0][..n].copy_from_slice(leaf);
     let mut len = n;
-    for (t, bits) in is_leaf.iter_mut().enumerate().skip(1) {
-        let [a, b] = &mut lists;
+    for (t, bits) in is_leaf.iter_mut().enumerate().take(lists).skip(1) {
+        let [a, b] = &mut buffers;
         let (prev, cur) = if t % 2 == 1 { (&*a, b) } else { (&*b, a) };
         let packages = len / 2;
         let (mut i, mut k) = (0usize, 0usize);
@@ -141,7 +158,7 @@ fn limited_depths(syms: &[u64]) -> [u32; 256] {
     }
     let mut depth = [0u32; 256];
     let mut take = 2 * n - 2;
-    for bits in is_leaf.iter().rev() {
+    for bits in is_leaf[..lists].iter().rev() {
         let leaves = leaves_among(bits, take);
         for d in &mut depth[..leaves] {
             *d += 1;

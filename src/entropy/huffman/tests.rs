@@ -711,11 +711,11 @@ fn leaf_depths_by_tree(syms: &[u64]) -> Vec<u32> {
 
 /// Package-merge with every list kept whole (items as (weight, is a leaf)): the reference for
 /// `limited_depths`' buffers and leaf bits.
-fn limited_depths_by_lists(syms: &[u64]) -> Vec<u32> {
+fn limited_depths_by_lists(syms: &[u64], limit: u32) -> Vec<u32> {
     let n = syms.len();
     let leaves: Vec<u64> = syms.iter().map(|s| s >> 8).collect();
     let mut lists: Vec<Vec<(u64, bool)>> = vec![leaves.iter().map(|&w| (w, true)).collect()];
-    for _ in 1..MAX_BITS {
+    for _ in 1..limit {
         let prev = lists.last().unwrap();
         let packages: Vec<u64> = prev.chunks_exact(2).map(|p| p[0].0 + p[1].0).collect();
         let mut cur = Vec::new();
@@ -774,18 +774,71 @@ fn in_place_depths_equal_the_tree_built_node_by_node() {
 }
 
 /// The package-merge over two buffers and leaf bits gives, leaf for leaf, the lengths of the
-/// package-merge that keeps every list whole.
+/// package-merge that keeps every list whole, at every limit from the fewest bits the leaves
+/// need to [`MAX_BITS`].
 #[test]
 fn limited_depths_equal_package_merge_over_whole_lists() {
     let mut rng = Rng(82);
     let mut deep = 0;
     for it in 0..2000 {
         let syms = random_leaves(&mut rng, it);
-        deep += leaf_depths(&syms)[..syms.len()]
-            .iter()
-            .any(|&d| d > MAX_BITS) as usize;
-        let want = limited_depths_by_lists(&syms);
-        assert_eq!(&limited_depths(&syms)[..syms.len()], &want[..], "it {it}");
+        let fewest = syms.len().next_power_of_two().trailing_zeros().max(1);
+        let limit = if it % 2 == 0 {
+            MAX_BITS
+        } else {
+            fewest + rng.below((MAX_BITS - fewest + 1) as usize) as u32
+        };
+        deep += leaf_depths(&syms)[..syms.len()].iter().any(|&d| d > limit) as usize;
+        let want = limited_depths_by_lists(&syms, limit);
+        assert_eq!(
+            &limited_depths(&syms, limit)[..syms.len()],
+            &want[..],
+            "it {it} limit {limit}"
+        );
     }
-    assert!(deep > 200, "{deep} trees deeper than the limit");
+    assert!(deep > 400, "{deep} trees deeper than their limit");
+}
+
+/// A code limited to `limit` bits is complete, no longer than the limit (or than the fewest
+/// bits the occurring values need, where the limit is fewer), costs no less than the code
+/// limited to one bit more, and at `MAX_BITS` is the code of `code_lengths`.
+#[test]
+fn codes_within_a_limit_are_complete_and_cost_more_the_lower_the_limit() {
+    let mut rng = Rng(83);
+    for it in 0..300 {
+        let used = 2 + rng.below(255);
+        let mut counts = [0u32; 256];
+        for _ in 0..used {
+            counts[rng.below(256)] = match it % 3 {
+                0 => 1u32 << rng.below(24),
+                1 => 1 + (rng.below(1 << 20) as u32 >> rng.below(20)),
+                _ => 1 + rng.below(50) as u32,
+            };
+        }
+        let values = counts.iter().filter(|&&c| c > 0).count();
+        let fewest = values.next_power_of_two().trailing_zeros();
+        assert_eq!(
+            code_lengths_within(&counts, MAX_BITS),
+            code_lengths(&counts)
+        );
+        let mut above = u64::MAX;
+        for limit in (1..=MAX_BITS).rev() {
+            let lens = code_lengths_within(&counts, limit);
+            assert_eq!(
+                kraft(&lens),
+                1 << MAX_BITS,
+                "it {it} limit {limit}: complete"
+            );
+            assert!(
+                longest(&lens) <= limit.max(fewest),
+                "it {it} limit {limit}: {} bits",
+                longest(&lens)
+            );
+            let bits = coded_bits(&counts, &lens);
+            if limit >= fewest && limit < MAX_BITS {
+                assert!(bits >= above, "it {it} limit {limit}: {bits} < {above}");
+            }
+            above = bits;
+        }
+    }
 }
