@@ -67,10 +67,10 @@ pub(crate) fn encode_parts(data: &[u8], lens: &Lengths, bytes: [usize; PARTS], o
 /// bytes of part `k`: each part exactly as [`Decoder::decode`] decodes one bit string (the same
 /// symbols, the same checks of its end), the four side by side.
 ///
-/// A complete code is decoded in batches: [`steps_within`] says how many steps every part can
+/// A complete code is decoded in batches: `steps_within` says how many steps every part can
 /// take before its next 8-byte load or its next 10 symbols would pass the end of its bits or
-/// of its output, and [`step_parts`] takes that many without checking either. What is left
-/// near the ends goes through [`Decoder::step`], which checks, and [`Decoder::finish`].
+/// of its output, and `step_parts` takes that many without checking either. What is left near
+/// the ends goes through the decoder's checked steps and the checks of each part's end.
 pub fn decode_parts(
     d: &Decoder,
     parts: [&[u8]; PARTS],
