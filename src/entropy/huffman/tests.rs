@@ -599,6 +599,22 @@ fn steps_within_counts_the_steps_that_stay_inside_and_no_more() {
     }
 }
 
+/// Counts of 2 to 256 byte values (fewer where a value is drawn twice), steep (deep optimal
+/// trees) or gentle by `shape % 4`.
+fn random_counts(rng: &mut Rng, shape: usize) -> [u32; 256] {
+    let used = 2 + rng.below(255);
+    let mut counts = [0u32; 256];
+    for _ in 0..used {
+        counts[rng.below(256)] = match shape % 4 {
+            0 => 1u32 << rng.below(28),
+            1 => 1 + (rng.below(1 << 20) as u32 >> rng.below(20)),
+            2 => 1 + rng.below(50) as u32,
+            _ => 1 + (rng.below(1000) * rng.below(1000) * rng.below(1000)) as u32,
+        };
+    }
+    counts
+}
+
 /// Lengths limited by halving the counts until the optimal code fits (the naive method): the
 /// reference the limited code is measured against.
 fn lengths_by_halving(counts: &[u32; 256]) -> Lengths {
@@ -631,17 +647,7 @@ fn limited_lengths_cost_no_more_than_halving_the_counts() {
     let mut rng = Rng(80);
     let (mut limited, mut better) = (0, 0);
     for it in 0..400 {
-        let used = 2 + rng.below(255);
-        let mut counts = [0u32; 256];
-        for _ in 0..used {
-            // steep distributions (deep optimal trees) and gentle ones
-            counts[rng.below(256)] = match it % 4 {
-                0 => 1u32 << rng.below(28),
-                1 => 1 + (rng.below(1 << 20) as u32 >> rng.below(20)),
-                2 => 1 + rng.below(50) as u32,
-                _ => 1 + (rng.below(1000) * rng.below(1000) * rng.below(1000)) as u32,
-            };
-        }
+        let counts = random_counts(&mut rng, it);
         let lens = code_lengths(&counts);
         let naive = lengths_by_halving(&counts);
         let mut syms: Vec<u64> = (0..256)
@@ -806,15 +812,7 @@ fn limited_depths_equal_package_merge_over_whole_lists() {
 fn codes_within_a_limit_are_complete_and_cost_more_the_lower_the_limit() {
     let mut rng = Rng(83);
     for it in 0..300 {
-        let used = 2 + rng.below(255);
-        let mut counts = [0u32; 256];
-        for _ in 0..used {
-            counts[rng.below(256)] = match it % 3 {
-                0 => 1u32 << rng.below(24),
-                1 => 1 + (rng.below(1 << 20) as u32 >> rng.below(20)),
-                _ => 1 + rng.below(50) as u32,
-            };
-        }
+        let counts = random_counts(&mut rng, it);
         let values = counts.iter().filter(|&&c| c > 0).count();
         let fewest = values.next_power_of_two().trailing_zeros();
         assert_eq!(
