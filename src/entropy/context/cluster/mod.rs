@@ -156,8 +156,8 @@ impl Model {
 pub(crate) const SHORT_BITS: u32 = 9;
 
 /// The most a table's code is allowed to grow, in parts per thousand of its bits, to be cut down
-/// toward [`SHORT_BITS`]. Measured on the five traces' default frames (`examples/speed`): 0.3 to
-/// 0.5% more bytes, decoding 2 to 11% faster (java-hashmap, whose many short literal runs make
+/// toward [`SHORT_BITS`]. Measured on the five traces' default frames (`examples/speed`): 0.35 to
+/// 0.55% more bytes, decoding 5 to 15% faster (java-hashmap, whose many short literal runs make
 /// the literal tables' lookups its decoding's critical path, gained most).
 pub(crate) const SHORT_COST_PERMILLE: u64 = 20;
 
