@@ -304,33 +304,6 @@ impl<F: FnMut(usize, usize) -> bool> RunSink for F {
     }
 }
 
-/// Software prefetch distance in bytes. Hardware prefetchers do not cross 4 KiB pages and fall
-/// behind when the run walker does real work per block; fetching ahead keeps misses overlapped.
-/// (Measured on 64 MiB of page pairs: 512 beats 0, 256 and 1024 by a few percent.)
-#[cfg_attr(not(all(target_arch = "x86_64", not(miri))), allow(dead_code))]
-const PREFETCH_AHEAD: usize = 512;
-
-/// Hints the cache lines `PREFETCH_AHEAD` bytes past `base` in both buffers (clamped to the
-/// last byte). A hint only: it never faults and changes no state visible to the program.
-#[inline(always)]
-fn prefetch(pa: *const u8, pb: *const u8, n: usize, base: usize) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if PREFETCH_AHEAD > 0 {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let off = (base + PREFETCH_AHEAD).min(n.saturating_sub(1));
-        // SAFETY: prefetch is a hint that performs no architectural memory access (it cannot
-        // fault) and SSE is part of the x86_64 baseline; the addresses are computed with
-        // wrapping_add and are in bounds anyway (off < n, or n == 0 where off == 0 is never used
-        // because the walker does not run on empty input).
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(pa.wrapping_add(off).cast());
-            _mm_prefetch::<_MM_HINT_T0>(pb.wrapping_add(off).cast());
-        }
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = (pa, pb, n, base);
-}
-
 /// Largest gap [`runs`] and the run walker can absorb.
 pub const MAX_MERGE_GAP: usize = 2;
 
@@ -346,6 +319,11 @@ pub const MAX_MERGE_GAP: usize = 2;
 /// set bits are filled with shifts (using 2 bits of the neighbouring blocks' masks), then run
 /// starts are `filled & !(filled << 1)` and run ends `!filled & (filled << 1)` (with the previous
 /// block's top bit shifted in), consumed with `trailing_zeros` without per-byte branches.
+///
+/// The walker reads both buffers in order and hints nothing ahead: the hardware prefetchers
+/// follow such reads within a 4 KiB page, and software hints 512 bytes ahead made sparse pages
+/// read from memory 5-15% slower (`bench/qemu-xbzrle`) for no gain on real dirty pairs. A caller
+/// that reads pages scattered in memory prefetches each page whole first (the encoder does).
 ///
 /// # Safety
 /// `old.len() == new.len()`; the CPU supports `K`.
@@ -383,9 +361,6 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, S: RunSink>(
         if m == 0 && prev_top == 0 {
             prev_m = 0;
             base += 64;
-            // No software prefetch here: the hardware prefetchers follow this plain sequential
-            // scan, and the hints cost more than they gained (measured with
-            // bench/qemu-xbzrle: 16 changed bytes per page, 10-25% faster without).
             while n.saturating_sub(base) >= 64 {
                 // SAFETY: base + 64 <= n: in bounds of both slices (equal lengths by contract);
                 // the CPU supports K (our contract).
@@ -407,7 +382,6 @@ pub(crate) unsafe fn for_each_run<K: Kernel, const GAP: usize, S: RunSink>(
             }
         }
         let next_base = base + 64;
-        prefetch(pa, pb, n, base);
         // Gap filling looks 2 bits into the next block.
         let next_m = if GAP > 0 && next_base < n {
             mask_at(next_base)
