@@ -241,6 +241,25 @@ pub fn decompress(
     }
 }
 
+/// The verdict [`decompress`] would give on `input` with an output of `out_len` bytes. An lz4
+/// block (most coded ops) is checked without producing its bytes ([`lz4::validate`](crate::lz4::validate),
+/// the same walk without the copies); deflate data is decoded into `spare` (at least `out_len`
+/// bytes, contents then unspecified).
+pub(crate) fn validate(
+    codec: Codec,
+    input: &[u8],
+    out_len: usize,
+    spare: &mut [u8],
+    scratch: &mut Scratch,
+) -> Result<(), DecompressError> {
+    match codec {
+        Codec::Raw if input.len() != out_len => Err(DecompressError::WrongLength),
+        Codec::Raw => Ok(()),
+        Codec::Lz4 => Ok(crate::lz4::validate(input, 0, out_len)?),
+        Codec::Deflate => decompress(codec, input, &mut spare[..out_len], scratch),
+    }
+}
+
 /// Inverse of [`Lz4::compress_with_dict`]: fills exactly `out.len()` bytes.
 pub fn lz4_dict_decompress(
     input: &[u8],

@@ -252,14 +252,20 @@ impl Decoder {
             match op.body {
                 Body::Compressed { .. } if joined && self.stage.filled(ps, false) => {}
                 Body::Compressed { codec, data } => {
-                    // (a joined frame's area is the join's: nothing more is added)
+                    // (a joined frame's area is the join's: nothing more is added; without a
+                    // slot the body is only checked, and decoded again when applied)
                     let slot = if joined { None } else { self.stage.slot(ps) };
-                    let out = match slot {
-                        Some(out) => out,
-                        None => &mut self.scratch[..],
-                    };
-                    compress::decompress(codec, data, out, &mut self.inflate)
-                        .map_err(|_| corrupt("page does not decompress"))?;
+                    match slot {
+                        Some(out) => compress::decompress(codec, data, out, &mut self.inflate),
+                        None => compress::validate(
+                            codec,
+                            data,
+                            ps,
+                            &mut self.scratch,
+                            &mut self.inflate,
+                        ),
+                    }
+                    .map_err(|_| corrupt("page does not decompress"))?;
                 }
                 Body::Delta(data) => {
                     delta::validate(data, ps).map_err(|_| corrupt("bad delta"))?;
@@ -286,12 +292,13 @@ impl Decoder {
                 } => {
                     // (a joined frame's area is the join's: nothing more is added)
                     let slot = if joined { None } else { self.stage.slot(len) };
-                    let out = match slot {
-                        Some(out) => out,
-                        None => &mut self.lits[..len],
-                    };
-                    compress::decompress(codec, data, out, &mut self.inflate)
-                        .map_err(|_| corrupt("literal blocks do not decompress"))?;
+                    match slot {
+                        Some(out) => compress::decompress(codec, data, out, &mut self.inflate),
+                        None => {
+                            compress::validate(codec, data, len, &mut self.lits, &mut self.inflate)
+                        }
+                    }
+                    .map_err(|_| corrupt("literal blocks do not decompress"))?;
                 }
                 Body::Run { pages, .. }
                     if joined && self.stage.filled(pages.pages() * ps, false) => {}
@@ -299,12 +306,11 @@ impl Decoder {
                     let len = pages.pages() * ps;
                     // (a joined frame's area is the join's: nothing more is added)
                     let slot = if joined { None } else { self.stage.slot(len) };
-                    let out = match slot {
-                        Some(out) => out,
-                        None => &mut self.run[..len],
-                    };
-                    crate::lz4::decompress(data, &[], out)
-                        .map_err(|_| corrupt("run does not decompress"))?;
+                    match slot {
+                        Some(out) => crate::lz4::decompress(data, &[], out),
+                        None => crate::lz4::validate(data, 0, len),
+                    }
+                    .map_err(|_| corrupt("run does not decompress"))?;
                 }
                 Body::Zero | Body::Raw(_) | Body::Blocks { .. } => {}
             }
