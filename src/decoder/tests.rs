@@ -463,10 +463,10 @@ fn the_staging_area_holds_a_prefix_of_the_coded_ops() {
 /// An entropy-coded frame applies exactly as the same payload sent plain, and either applies
 /// alike whatever room the staging area has (so the join, or the validate pass, stages all, some
 /// or none of the blocks; the join leaves their bytes out of the payload it rebuilds): the same
-/// result, the same memory, and the decoder takes the next frame alike. The payloads mix lz4 pages, deflated pages, DICT ops (one of a page the
-/// frame wrote before it, whose staged output the validate pass cannot use), BLOCKS ops with lz4
-/// literals and RAW pages; most are damaged by a bit or two where the entropy split still takes
-/// them.
+/// result, the same memory, and the decoder takes the next frame alike. The payloads mix lz4
+/// pages, deflated pages, DICT ops (one of a page the frame wrote before it, whose staged output
+/// the validate pass cannot use), BLOCKS ops with lz4 literals and RAW pages; most are damaged by
+/// a bit or two where the entropy split still takes them.
 #[test]
 fn an_entropy_coded_frame_applies_as_its_plain_payload_whatever_the_staging_room() {
     use super::stage::Stage;

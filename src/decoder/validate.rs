@@ -255,17 +255,8 @@ impl Decoder {
                     // (a joined frame's area is the join's: nothing more is added; without a
                     // slot the body is only checked, and decoded again when applied)
                     let slot = if joined { None } else { self.stage.slot(ps) };
-                    match slot {
-                        Some(out) => compress::decompress(codec, data, out, &mut self.inflate),
-                        None => compress::validate(
-                            codec,
-                            data,
-                            ps,
-                            &mut self.scratch,
-                            &mut self.inflate,
-                        ),
-                    }
-                    .map_err(|_| corrupt("page does not decompress"))?;
+                    decode_or_check(codec, data, ps, slot, &mut self.scratch, &mut self.inflate)
+                        .map_err(|_| corrupt("page does not decompress"))?;
                 }
                 Body::Delta(data) => {
                     delta::validate(data, ps).map_err(|_| corrupt("bad delta"))?;
@@ -292,13 +283,8 @@ impl Decoder {
                 } => {
                     // (a joined frame's area is the join's: nothing more is added)
                     let slot = if joined { None } else { self.stage.slot(len) };
-                    match slot {
-                        Some(out) => compress::decompress(codec, data, out, &mut self.inflate),
-                        None => {
-                            compress::validate(codec, data, len, &mut self.lits, &mut self.inflate)
-                        }
-                    }
-                    .map_err(|_| corrupt("literal blocks do not decompress"))?;
+                    decode_or_check(codec, data, len, slot, &mut self.lits, &mut self.inflate)
+                        .map_err(|_| corrupt("literal blocks do not decompress"))?;
                 }
                 Body::Run { pages, .. }
                     if joined && self.stage.filled(pages.pages() * ps, false) => {}
@@ -306,11 +292,9 @@ impl Decoder {
                     let len = pages.pages() * ps;
                     // (a joined frame's area is the join's: nothing more is added)
                     let slot = if joined { None } else { self.stage.slot(len) };
-                    match slot {
-                        Some(out) => crate::lz4::decompress(data, &[], out),
-                        None => crate::lz4::validate(data, 0, len),
-                    }
-                    .map_err(|_| corrupt("run does not decompress"))?;
+                    let lz4 = compress::Codec::Lz4;
+                    decode_or_check(lz4, data, len, slot, &mut self.run, &mut self.inflate)
+                        .map_err(|_| corrupt("run does not decompress"))?;
                 }
                 Body::Zero | Body::Raw(_) | Body::Blocks { .. } => {}
             }
@@ -331,5 +315,22 @@ impl Decoder {
                 });
             }
         }
+    }
+}
+
+/// Checks that `data`, coded with `codec`, decodes to exactly `len` bytes: decoded into `slot`
+/// (the staging area's room, kept for the apply pass) when there is one, else only checked
+/// ([`compress::validate`]: an lz4 body without producing its bytes, deflate into `spare`).
+fn decode_or_check(
+    codec: compress::Codec,
+    data: &[u8],
+    len: usize,
+    slot: Option<&mut [u8]>,
+    spare: &mut [u8],
+    inflate: &mut compress::Scratch,
+) -> Result<(), compress::DecompressError> {
+    match slot {
+        Some(out) => compress::decompress(codec, data, out, inflate),
+        None => compress::validate(codec, data, len, spare, inflate),
     }
 }
