@@ -183,7 +183,7 @@ impl Job for EncodeJob<'_> {
         };
         // SAFETY: old.len() == new.len() (checked by the public entry point); the CPU supports K
         // (our own contract).
-        let ok = unsafe { scan::for_each_run::<K, MERGE_GAP, _>(old, new, &mut w) };
+        let ok = unsafe { scan::for_each_run::<K, MERGE_GAP, true, _>(old, new, &mut w) };
         ok.then_some(w.d)
     }
 }

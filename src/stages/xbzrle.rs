@@ -226,9 +226,9 @@ impl Job for EncodeJob<'_> {
         // (our own contract).
         let ok = unsafe {
             if merge {
-                scan::for_each_run::<K, MERGE_GAP, _>(old, new, &mut w)
+                scan::for_each_run::<K, MERGE_GAP, false, _>(old, new, &mut w)
             } else {
-                scan::for_each_run::<K, 0, _>(old, new, &mut w)
+                scan::for_each_run::<K, 0, false, _>(old, new, &mut w)
             }
         };
         if ok {
