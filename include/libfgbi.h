@@ -462,7 +462,8 @@ typedef struct fgbi_encoder_counters {
      */
     uint64_t nanos_update;
     /**
-     * Bytes of memory the encoder's state holds (caches, tables, page sets; not the frame).
+     * Bytes of memory the encoder holds: caches, tables, page sets, and its frame buffers
+     * (which keep the size of the largest frame made so far).
      */
     uint64_t memory_bytes;
     /**

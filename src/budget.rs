@@ -67,6 +67,39 @@ pub(crate) fn grow_to<T>(v: &mut Vec<T>, total: usize, what: &'static str) -> Re
     grow(v, total.saturating_sub(v.len()), what)
 }
 
+/// Makes `v`'s capacity at least `total` elements, and no more than that when it grows (for a
+/// buffer sized once for a known total, where [`grow_to`]'s doubling would hold up to twice it).
+#[inline]
+pub(crate) fn grow_to_exact<T>(
+    v: &mut Vec<T>,
+    total: usize,
+    what: &'static str,
+) -> Result<(), Error> {
+    let additional = total.saturating_sub(v.len());
+    v.try_reserve_exact(additional)
+        .map_err(|_| Error::OutOfMemory {
+            what,
+            bytes: additional.saturating_mul(std::mem::size_of::<T>()),
+        })
+}
+
+/// Makes `v`'s capacity at least `total` elements, growing it by a quarter at least when it
+/// grows: for a buffer that grows a little at a time to a size not known before (a whole
+/// epoch's frame), where [`grow_to`]'s doubling would hold up to twice what it ends up needing.
+/// (Large buffers are moved by remapping their pages, so the extra steps copy nothing.)
+#[inline]
+pub(crate) fn grow_to_stepped<T>(
+    v: &mut Vec<T>,
+    total: usize,
+    what: &'static str,
+) -> Result<(), Error> {
+    if v.capacity() >= total {
+        return Ok(());
+    }
+    let step = v.capacity().saturating_add(v.capacity() / 4);
+    grow_to_exact(v, total.max(step), what)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,8 +122,9 @@ pub struct EncoderStats {
     pub skipped_entropy: u64,
     /// Time per stage.
     pub nanos: StageNanos,
-    /// Bytes of memory the encoder's state holds (caches, tables, page sets), excluding the
-    /// frame buffer.
+    /// Bytes of memory the encoder holds: caches, tables, page sets, and the buffers of its
+    /// frames (a frame, its entropy-coded form, the entropy stage's streams), which keep the
+    /// size of the largest frame made so far.
     pub memory_bytes: u64,
     /// Of which caches and sharing table: bounded by the configured budgets.
     pub cache_memory_bytes: u64,

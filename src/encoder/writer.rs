@@ -4,7 +4,7 @@
 use super::in_place::{FrameParts, Holes};
 use super::stopwatch::Stopwatch;
 use super::{count, Kind, Work};
-use crate::budget::grow_to;
+use crate::budget::{grow_to, grow_to_exact, grow_to_stepped};
 use crate::compress::Codec;
 use crate::config::Fallback;
 use crate::encoder::gates::{Gate, Verdict};
@@ -258,7 +258,7 @@ impl FrameWriter {
         // the frame and its coded form trade buffers when the coded one is sent: both get room
         // for either
         grow_to(&mut self.frame, Self::coded_len(payload), "the frame")?;
-        self.reserve_coding(payload)?;
+        self.reserve_coding(payload, true)?;
         grow_to(
             &mut self.lit_ctx,
             payload + context::CONTEXT_SLACK,
@@ -272,18 +272,20 @@ impl FrameWriter {
     }
 
     /// Room to entropy-code a payload of `payload` bytes: the coded frame and the stage's
-    /// streams.
-    fn reserve_coding(&mut self, payload: usize) -> Result<(), Error> {
-        grow_to(
+    /// streams (with `contexts`, the literals' contexts too, as many as the payload has bytes;
+    /// without, coding makes room for as many as it finds literals). Exactly that much: a whole
+    /// epoch's frame is coded once, and the room it leaves is kept.
+    fn reserve_coding(&mut self, payload: usize, contexts: bool) -> Result<(), Error> {
+        grow_to_exact(
             &mut self.coded,
             Self::coded_len(payload),
             "the entropy-coded frame",
         )?;
         self.entropy
-            .reserve(payload)
+            .reserve(payload, contexts)
             .map_err(|_| Error::OutOfMemory {
                 what: "the entropy stage's streams",
-                bytes: 3 * payload,
+                bytes: if contexts { 3 * payload } else { payload },
             })
     }
 
@@ -292,7 +294,7 @@ impl FrameWriter {
     /// cannot reallocate: [`Error::OutOfMemory`] when the frame cannot grow.
     pub(super) fn room_for_op(&mut self, ps: usize) -> Result<(), Error> {
         let need = self.frame.len() + format::max_add_len(ps) + TRAILER_LEN;
-        grow_to(&mut self.frame, need, "the frame")?;
+        grow_to_stepped(&mut self.frame, need, "the frame")?;
         if !self.holes.is_empty() {
             // with pages in place, the room to copy them in and to sum the frame's checksum
             let whole = self.len() + format::max_add_len(ps) + TRAILER_LEN;
@@ -464,9 +466,11 @@ impl FrameWriter {
         Ok(())
     }
 
-    /// Bytes of buffers held besides the frame.
+    /// Bytes of buffers held, the frame's and its coded form's among them.
     pub(super) fn memory_bytes(&self) -> usize {
-        self.entropy.memory_bytes()
+        self.frame.capacity()
+            + self.coded.capacity()
+            + self.entropy.memory_bytes()
             + self.sample.capacity()
             + 2 * self.lit_ctx.capacity()
             + self.holes.memory_bytes()
@@ -509,7 +513,8 @@ impl FrameWriter {
         let need = self.lit_ctx_len + out.len() + context::CONTEXT_SLACK;
         let have = self.lit_ctx.len();
         if have < need {
-            let want = need.max(2 * have);
+            // by a quarter: a whole epoch's frame has tens of millions of literals
+            let want = need.max(have + have / 4);
             if self.lit_ctx.try_reserve_exact(want - have).is_err() {
                 // the frame is coded without literal contexts
                 self.lit_ctx_ok = false;
@@ -690,7 +695,7 @@ impl FrameWriter {
         // the payload is read as one slice (`end` counts the pages in place); room first: a
         // frame whose coding cannot have its memory is sent as it is
         self.contiguous(end).ok()?;
-        self.reserve_coding(end - HEADER_LEN).ok()?;
+        self.reserve_coding(end - HEADER_LEN, false).ok()?;
         self.coded.clear();
         self.coded.resize(HEADER_LEN, 0);
         let payload = if self.holes.is_empty() {
@@ -1403,5 +1408,85 @@ mod tests {
         let r = EntropyRate { ns_per_byte: 10.0 };
         assert_eq!(r.allowance_ns(HEADER_LEN + 4_000), 40_000.0 * SLACK_MARGIN);
         assert_eq!(r.allowance_ns(HEADER_LEN), 0.0);
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+    use crate::{Config, Encoder};
+
+    /// A whole epoch's frame, its size not known before, leaves buffers sized to it: contexts
+    /// for the literals of its literal stream (not one for every payload byte: the models'
+    /// contexts are as many as the literals), coded and plain frames within a quarter and one
+    /// op of its length, and all of them counted in the encoder's memory.
+    #[test]
+    #[cfg_attr(miri, ignore)] // (megabytes of pages through the context models)
+    fn a_whole_epochs_frame_leaves_buffers_sized_to_it() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // text of words from a small vocabulary: lz4 blocks with many literals and matches
+        const WORDS: [&[u8]; 8] = [
+            b"page ", b"memory ", b"dirty ", b"epoch ", b"frame ", b"0x7f3a ", b"user ", b"ttl=",
+        ];
+        let ps = 4096;
+        let pages = 1950; // a payload a little over 4 MiB: doubling would reach 8
+        let mut enc = Encoder::new(Config {
+            cache_bytes: 0,
+            hash_bytes: 0,
+            ..Config::default()
+        })
+        .unwrap();
+        enc.begin_epoch(0).unwrap();
+        let mut page = Vec::with_capacity(ps + 16);
+        for p in 0..pages {
+            page.clear();
+            while page.len() < ps {
+                let r = next();
+                page.extend_from_slice(WORDS[(r % 8) as usize]);
+                page.extend_from_slice(&(r >> 40).to_le_bytes()[..1 + (r >> 61) as usize % 3]);
+            }
+            page.truncate(ps);
+            enc.add_page((p * ps) as u64, &page).unwrap();
+        }
+        let sent = enc.end_epoch().unwrap().len();
+        let w = &enc.w.out;
+        // the coded frame was sent: `coded` holds the plain frame it was made from
+        assert!(sent < w.coded.len(), "the frame was entropy coded");
+        let payload = w.coded.len() - HEADER_LEN - TRAILER_LEN;
+        let contexts = w.entropy.contexts_held();
+        assert!(
+            contexts >= w.lit_ctx_len && w.lit_ctx_len > 0,
+            "the literals were context modelled: {contexts} contexts held, {} literals",
+            w.lit_ctx_len
+        );
+        assert!(
+            contexts < payload * 4 / 5,
+            "{contexts} contexts held for a payload of {payload} bytes"
+        );
+        let most = (payload + HEADER_LEN + TRAILER_LEN + format::max_add_len(ps)) * 5 / 4;
+        for (name, cap) in [("frame", w.frame.capacity()), ("coded", w.coded.capacity())] {
+            assert!(
+                cap <= most,
+                "{name} buffer {cap} B for a payload of {payload}"
+            );
+        }
+        let lits_most = (w.lit_ctx_len + ps + context::CONTEXT_SLACK) * 5 / 4;
+        assert!(
+            w.lit_ctx.capacity() <= lits_most,
+            "{} literal contexts held for {} literals",
+            w.lit_ctx.capacity(),
+            w.lit_ctx_len
+        );
+        let s = enc.stats();
+        assert!(
+            s.memory_bytes
+                >= s.cache_memory_bytes + (w.frame.capacity() + w.coded.capacity()) as u64
+        );
     }
 }

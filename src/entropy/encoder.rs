@@ -101,15 +101,27 @@ impl EntropyEncoder {
         route(&mut count, ps, bs)?;
         let n_lits = count.at[Stream::Literals as usize];
         self.ctx_mismatch = lit_ctx.is_some_and(|c| c.len() != count.ctx_pos);
-        let lit_ctx =
-            lit_ctx.filter(|c| c.len() == count.ctx_pos && n_lits >= MIN_CONTEXT_LITERALS);
         let mut start = [0usize; STREAMS + 1];
         for s in 0..STREAMS {
             start[s + 1] = start[s] + count.at[s] + GAP;
         }
         if self.streams.len() < start[STREAMS] {
+            let more = start[STREAMS] - self.streams.len();
+            self.streams
+                .try_reserve_exact(more)
+                .map_err(|_| "no memory for the entropy stage's streams")?;
             self.streams.resize(start[STREAMS], 0);
         }
+        // the literals' contexts in stream order: as many as there are literals (a frame of
+        // pages sent RAW has many more literals than its lz4 blocks have contexts, one whose
+        // ops are mostly lz4 blocks fewer than it has payload bytes); without the memory for
+        // them the literals are coded with one table
+        let lit_ctx = lit_ctx
+            .filter(|c| c.len() == count.ctx_pos && n_lits >= MIN_CONTEXT_LITERALS)
+            .filter(|_| {
+                self.ctx.len() >= n_lits
+                    || self.ctx.try_reserve_exact(n_lits - self.ctx.len()).is_ok()
+            });
         if lit_ctx.is_some() && self.ctx.len() < n_lits {
             self.ctx.resize(n_lits, 0);
         }
@@ -167,13 +179,28 @@ impl EntropyEncoder {
     }
 
     /// Makes room in the encoder's buffers for coding a payload of up to `payload` bytes, so
-    /// that [`encode`](Self::encode) of one allocates nothing; an error when the memory cannot
-    /// be had.
-    pub(crate) fn reserve(&mut self, payload: usize) -> Result<(), TryReserveError> {
+    /// that [`encode`](Self::encode) of one allocates nothing (`contexts`: the literals' contexts
+    /// too, as many as the payload has bytes; without, [`encode`](Self::encode) makes room for as
+    /// many as its payload has literals); an error when the memory cannot be had.
+    pub(crate) fn reserve(
+        &mut self,
+        payload: usize,
+        contexts: bool,
+    ) -> Result<(), TryReserveError> {
         let streams = payload + STREAMS * GAP;
         self.streams
-            .try_reserve(streams.saturating_sub(self.streams.len()))?;
-        self.ctx.try_reserve(payload.saturating_sub(self.ctx.len()))
+            .try_reserve_exact(streams.saturating_sub(self.streams.len()))?;
+        if !contexts {
+            return Ok(());
+        }
+        self.ctx
+            .try_reserve_exact(payload.saturating_sub(self.ctx.len()))
+    }
+
+    /// Literal contexts the encoder has room for.
+    #[cfg(test)]
+    pub(crate) fn contexts_held(&self) -> usize {
+        self.ctx.capacity()
     }
 
     /// Bytes of buffers held.

@@ -187,7 +187,8 @@ pub struct fgbi_encoder_counters {
     pub nanos_compress: u64,
     /// Nanoseconds recording what was sent.
     pub nanos_update: u64,
-    /// Bytes of memory the encoder's state holds (caches, tables, page sets; not the frame).
+    /// Bytes of memory the encoder holds: caches, tables, page sets, and its frame buffers
+    /// (which keep the size of the largest frame made so far).
     pub memory_bytes: u64,
     /// Of which caches and sharing table, bounded by the configured budgets.
     pub cache_memory_bytes: u64,
