@@ -296,10 +296,11 @@ fn main() {
     if let Some((secs, s)) = best_decode {
         println!(
             "decode, best of {decode_rounds}: {secs:.3} s, {:.3} GB/s (every epoch checked; \
-             validate {:.1} ms, apply {:.1} ms)",
+             validate {:.1} ms, apply {:.1} ms; decoder memory {:.1} MiB)",
             dirty as f64 / secs / 1e9,
             s.validate_nanos as f64 / 1e6,
-            s.apply_nanos as f64 / 1e6
+            s.apply_nanos as f64 / 1e6,
+            s.memory_bytes as f64 / (1 << 20) as f64
         );
     }
 }
