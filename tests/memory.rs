@@ -1,6 +1,6 @@
 //! The encoder's memory per guest page matches the documented cost of each tier: a full-tier
-//! page costs the page + 16 B per block (sharing table) + at most 56 B of bookkeeping, a
-//! hashes-tier page 8 B per block + at most 56 B (at most 4408 B and 184 B with 4 KiB pages and
+//! page costs the page + 8 B per block (sharing table) + at most 56 B of bookkeeping, a
+//! hashes-tier page 8 B per block + at most 56 B (at most 4280 B and 184 B with 4 KiB pages and
 //! 256 B blocks); `EncoderStats::cache_memory_bytes` reports it.
 
 use fgbi::{Config, Encoder};
@@ -23,9 +23,9 @@ fn memory_after_filling(cfg: Config, pages: usize) -> u64 {
 fn memory_per_guest_page_matches_the_documented_tier_costs() {
     let bs = 256;
     let blocks = PAGE / bs;
-    let full_cost = PAGE + fgbi::cache::ENTRY_OVERHEAD + 16 * blocks;
+    let full_cost = PAGE + fgbi::cache::ENTRY_OVERHEAD + fgbi::share::ENTRY_BYTES * blocks;
     let hash_cost = 8 * blocks + fgbi::cache::ENTRY_OVERHEAD;
-    assert_eq!((full_cost, hash_cost), (4408, 184));
+    assert_eq!((full_cost, hash_cost), (4280, 184));
     for (cache_bytes, hash_bytes) in [(4 << 20, 0), (0, 1 << 20), (4 << 20, 1 << 20)] {
         let cfg = Config {
             block_size: bs,
@@ -40,7 +40,7 @@ fn memory_per_guest_page_matches_the_documented_tier_costs() {
             got <= cache_bytes + hash_bytes,
             "{got} B over the budget {cache_bytes} + {hash_bytes}"
         );
-        let data = full * (PAGE + 16 * blocks) + hashed * 8 * blocks;
+        let data = full * (PAGE + fgbi::share::ENTRY_BYTES * blocks) + hashed * 8 * blocks;
         let overhead = (got - data) as f64 / (full + hashed) as f64;
         eprintln!(
             "{full} full + {hashed} hashes-tier pages: {got} B, bookkeeping {overhead:.1} B/page"

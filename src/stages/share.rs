@@ -6,20 +6,37 @@
 //! hint: the encoder confirms a hit byte for byte against its cached copy of the location before it
 //! sends a reference, and drops the entry when the location no longer holds that content (the page
 //! was sent anew or left the cache). So a stale entry costs one comparison, never a wrong reference.
+//!
+//! An entry is 8 bytes: the location and [`TAG_BITS`] bits of the hash (the slot comes from its
+//! other bits). Its entries are charged to the full tier's budget, a block's worth per cached
+//! page, so every byte an entry saves is room for more page copies. Another block whose hash
+//! lands in the same slot with the same tag (one lookup in four million) is a candidate that
+//! its comparison refuses, like a stale entry.
 
 use crate::budget::filled;
 use crate::error::Error;
 
 /// Bytes one table entry takes.
-pub const ENTRY_BYTES: usize = 16;
+pub const ENTRY_BYTES: usize = 8;
 
+/// Bits of the block hash an entry keeps to tell its block from others in the same slot.
+pub const TAG_BITS: u32 = 22;
+/// Bits of the block index (a page has at most 1024 blocks: 64 KiB pages of 64 B blocks).
+const BLOCK_BITS: u32 = 10;
+/// Bits of the page index.
+const PAGE_BITS: u32 = 64 - TAG_BITS - BLOCK_BITS;
+
+/// The largest page index the table records: pages above it (guest memory beyond 16 TiB of 4 KiB
+/// pages) are never the source of a shared block.
+pub const MAX_PAGE: u64 = (1 << PAGE_BITS) - 2;
+
+/// An empty slot: its page field (all ones) is above [`MAX_PAGE`], so no entry equals it.
 const EMPTY: u64 = u64::MAX;
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    hash: u64,
-    /// page index << 16 | block index, or EMPTY.
-    loc: u64,
+/// The entry for block `block` of page `page` with hash `hash`.
+#[inline(always)]
+fn entry(hash: u64, page: u64, block: usize) -> u64 {
+    (hash >> (64 - TAG_BITS) << (64 - TAG_BITS)) | (page << BLOCK_BITS) | block as u64
 }
 
 /// Counters of a [`ShareTable`].
@@ -40,14 +57,14 @@ pub struct ShareStats {
 /// ```
 /// use fgbi::share::ShareTable;
 /// let mut t = ShareTable::with_capacity(1024);
-/// t.insert(0xabcd, 7, 3);
-/// assert_eq!(t.lookup(0xabcd), Some((7, 3)));
-/// t.invalidate(0xabcd, 7, 3);
-/// assert_eq!(t.lookup(0xabcd), None);
+/// t.insert(0xabcd_0000_0000_0000, 7, 3);
+/// assert_eq!(t.lookup(0xabcd_0000_0000_0000), Some((7, 3)));
+/// t.invalidate(0xabcd_0000_0000_0000, 7, 3);
+/// assert_eq!(t.lookup(0xabcd_0000_0000_0000), None);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ShareTable {
-    entries: Vec<Entry>,
+    entries: Vec<u64>,
     stats: ShareStats,
 }
 
@@ -61,57 +78,61 @@ impl ShareTable {
     /// [`with_capacity`](Self::with_capacity), with the table allocated and written now:
     /// [`Error::OutOfMemory`] when it cannot be had.
     pub fn try_with_capacity(capacity: usize) -> Result<Self, Error> {
-        let empty = Entry {
-            hash: 0,
-            loc: EMPTY,
-        };
         Ok(ShareTable {
-            entries: filled(capacity, empty, "the sharing table")?,
+            entries: filled(capacity, EMPTY, "the sharing table")?,
             stats: ShareStats::default(),
         })
     }
 
+    /// The slot of `hash`: from its low bits (the tag is its top bits). Multiply-shift maps
+    /// them onto any table length without a division.
     #[inline]
     fn slot(&self, hash: u64) -> Option<usize> {
         if self.entries.is_empty() {
             return None;
         }
-        // multiply-shift maps the hash onto any table length without a division
-        Some(((hash as u128 * self.entries.len() as u128) >> 64) as usize)
+        let low = hash << TAG_BITS;
+        Some(((low as u128 * self.entries.len() as u128) >> 64) as usize)
     }
 
-    /// Records that block `block` of page `page` has content hashing to `hash`.
+    /// Records that block `block` of page `page` has content hashing to `hash` (nothing for a
+    /// page above [`MAX_PAGE`]).
     #[inline]
     pub fn insert(&mut self, hash: u64, page: u64, block: usize) {
-        debug_assert!(page < 1 << 48 && block < 1 << 16);
+        debug_assert!(block < 1 << BLOCK_BITS);
+        if page > MAX_PAGE {
+            return;
+        }
         if let Some(s) = self.slot(hash) {
-            self.entries[s] = Entry {
-                hash,
-                loc: (page << 16) | block as u64,
-            };
+            self.entries[s] = entry(hash, page, block);
             self.stats.inserts += 1;
         }
     }
 
-    /// The location last recorded for `hash`, if its entry survives.
+    /// The location last recorded for a hash with the tag of `hash` in its slot, if its entry
+    /// survives.
     #[inline]
     pub fn lookup(&mut self, hash: u64) -> Option<(u64, usize)> {
         self.stats.lookups += 1;
         let e = self.entries[self.slot(hash)?];
-        if e.loc == EMPTY || e.hash != hash {
+        if e == EMPTY || (e ^ hash) >> (64 - TAG_BITS) != 0 {
             return None;
         }
         self.stats.candidates += 1;
-        Some((e.loc >> 16, (e.loc & 0xffff) as usize))
+        let loc = e & ((1 << (64 - TAG_BITS)) - 1);
+        Some((loc >> BLOCK_BITS, (loc & ((1 << BLOCK_BITS) - 1)) as usize))
     }
 
     /// Drops the entry for `hash` if it still points at (`page`, `block`).
     #[inline]
     pub fn invalidate(&mut self, hash: u64, page: u64, block: usize) {
+        if page > MAX_PAGE {
+            return;
+        }
         if let Some(s) = self.slot(hash) {
             let e = &mut self.entries[s];
-            if e.hash == hash && e.loc == (page << 16) | block as u64 {
-                e.loc = EMPTY;
+            if *e == entry(hash, page, block) {
+                *e = EMPTY;
                 self.stats.stale += 1;
             }
         }
@@ -119,10 +140,7 @@ impl ShareTable {
 
     /// Empties the table.
     pub fn clear(&mut self) {
-        self.entries.fill(Entry {
-            hash: 0,
-            loc: EMPTY,
-        });
+        self.entries.fill(EMPTY);
     }
 
     /// Entries the table holds at most.
@@ -132,7 +150,7 @@ impl ShareTable {
 
     /// Bytes of memory the table holds.
     pub fn memory_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
+        self.entries.capacity() * ENTRY_BYTES
     }
 
     /// Counters since construction.
@@ -145,17 +163,22 @@ impl ShareTable {
 mod tests {
     use super::*;
 
+    /// A hash with tag `tag` (its top bits) and `low` below.
+    fn h(tag: u64, low: u64) -> u64 {
+        tag << (64 - TAG_BITS) | low
+    }
+
     #[test]
     fn a_later_insert_with_the_same_hash_replaces_the_location() {
         let mut t = ShareTable::with_capacity(64);
-        t.insert(5, 1, 1);
-        t.insert(5, 2, 9);
-        assert_eq!(t.lookup(5), Some((2, 9)));
+        t.insert(h(5, 77), 1, 1);
+        t.insert(h(5, 77), 2, 9);
+        assert_eq!(t.lookup(h(5, 77)), Some((2, 9)));
         // invalidating the old location leaves the new one alone
-        t.invalidate(5, 1, 1);
-        assert_eq!(t.lookup(5), Some((2, 9)));
-        t.invalidate(5, 2, 9);
-        assert_eq!(t.lookup(5), None);
+        t.invalidate(h(5, 77), 1, 1);
+        assert_eq!(t.lookup(h(5, 77)), Some((2, 9)));
+        t.invalidate(h(5, 77), 2, 9);
+        assert_eq!(t.lookup(h(5, 77)), None);
         assert_eq!(t.stats().stale, 1);
     }
 
@@ -167,12 +190,46 @@ mod tests {
         assert_eq!(t.memory_bytes(), 0);
     }
 
+    /// Two hashes in one slot: the one whose tag differs from the entry's is a miss; one with
+    /// the entry's tag is a candidate (the encoder's comparison then refuses it).
     #[test]
-    fn colliding_slots_never_return_another_hash() {
+    fn a_slot_answers_only_hashes_with_its_entrys_tag() {
         let mut t = ShareTable::with_capacity(1);
-        t.insert(10, 1, 0);
-        t.insert(11, 2, 0);
-        assert_eq!(t.lookup(10), None);
-        assert_eq!(t.lookup(11), Some((2, 0)));
+        t.insert(h(10, 3), 1, 0);
+        t.insert(h(11, 3), 2, 0);
+        assert_eq!(t.lookup(h(10, 3)), None);
+        assert_eq!(t.lookup(h(11, 3)), Some((2, 0)));
+        assert_eq!(t.lookup(h(11, 99)), Some((2, 0)), "same tag, same slot");
+        assert_eq!(t.stats().candidates, 2);
+    }
+
+    /// Every location the table may record comes back as it went in: the largest page index
+    /// and block index with every tag bit set, and small ones with none; a page above
+    /// [`MAX_PAGE`] is not recorded (nor does it drop an entry).
+    #[test]
+    fn locations_come_back_whole_up_to_the_largest_page() {
+        let mut t = ShareTable::with_capacity(16);
+        let top = u64::MAX; // every tag bit and every slot bit
+        for (hash, page, block) in [
+            (top, MAX_PAGE, 1023),
+            (h(0, 5), 0, 0),
+            (top >> 1, 12345, 17),
+        ] {
+            t.insert(hash, page, block);
+            assert_eq!(t.lookup(hash), Some((page, block)));
+            t.invalidate(hash, page, block);
+            assert_eq!(t.lookup(hash), None);
+        }
+        t.insert(top, MAX_PAGE + 1, 0);
+        assert_eq!(t.lookup(top), None);
+        assert_eq!(t.stats().inserts, 3);
+        t.insert(top, 4, 2);
+        t.invalidate(top, MAX_PAGE + 1, 2);
+        assert_eq!(t.lookup(top), Some((4, 2)));
+    }
+
+    #[test]
+    fn an_entry_takes_eight_bytes() {
+        assert_eq!(ShareTable::with_capacity(1000).memory_bytes(), 8000);
     }
 }
