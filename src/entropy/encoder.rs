@@ -52,7 +52,8 @@ impl EntropyEncoder {
     }
 
     /// Appends the entropy-coded form of `payload` (the ops of a frame with page size `ps` and
-    /// block size `bs`) to `out`. Fails only on a payload that is not a valid sequence of ops.
+    /// block size `bs`) to `out`. Fails on a payload that is not a valid sequence of ops, and
+    /// when its buffers cannot have the memory the payload needs.
     ///
     /// `lit_ctx`, when given, holds the context of every literal of the payload's lz4 blocks in
     /// payload order ([`context::lz4_literal_contexts`] of each block); the literal stream is
