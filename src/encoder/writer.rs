@@ -1423,13 +1423,9 @@ mod memory_tests {
     #[test]
     #[cfg_attr(miri, ignore)] // (megabytes of pages through the context models)
     fn a_whole_epochs_frame_leaves_buffers_sized_to_it() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let noise = crate::noise::bytes(8 << 20, 0x2545_f491_4f6c_dd1d);
+        let mut words = noise.chunks_exact(8);
+        let mut next = move || u64::from_le_bytes(words.next().unwrap().try_into().unwrap());
         // text of words from a small vocabulary: lz4 blocks with many literals and matches
         const WORDS: [&[u8]; 8] = [
             b"page ", b"memory ", b"dirty ", b"epoch ", b"frame ", b"0x7f3a ", b"user ", b"ttl=",
@@ -1476,7 +1472,8 @@ mod memory_tests {
                 "{name} buffer {cap} B for a payload of {payload}"
             );
         }
-        let lits_most = (w.lit_ctx_len + ps + context::CONTEXT_SLACK) * 5 / 4;
+        // (room is made for the longest block a page or run may add: its literals at most)
+        let lits_most = (w.lit_ctx_len + format::MAX_RUN_BYTES + context::CONTEXT_SLACK) * 5 / 4;
         assert!(
             w.lit_ctx.capacity() <= lits_most,
             "{} literal contexts held for {} literals",
