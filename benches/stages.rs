@@ -179,7 +179,7 @@ fn bench_zero(c: &mut Criterion) {
 }
 
 fn bench_share(c: &mut Criterion) {
-    // as many entries as a 64 MiB table holds (the encoder's default budget): 4 Mi entries
+    // as many entries as a 64 MiB table holds (the encoder's default budget): 8 Mi entries
     let cap = (working_set() / share::ENTRY_BYTES).max(1024);
     let ops = 1usize << 20;
     let mut rng = Rng(7);

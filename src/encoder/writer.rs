@@ -1416,41 +1416,8 @@ mod memory_tests {
     use super::*;
     use crate::{Config, Encoder};
 
-    /// A whole epoch's frame, its size not known before, leaves buffers sized to it: contexts
-    /// for the literals of its literal stream (not one for every payload byte: the models'
-    /// contexts are as many as the literals), coded and plain frames within a quarter and one
-    /// op of its length, and all of them counted in the encoder's memory.
-    #[test]
-    #[cfg_attr(miri, ignore)] // (megabytes of pages through the context models)
-    fn a_whole_epochs_frame_leaves_buffers_sized_to_it() {
-        let noise = crate::noise::bytes(8 << 20, 0x2545_f491_4f6c_dd1d);
-        let mut words = noise.chunks_exact(8);
-        let mut next = move || u64::from_le_bytes(words.next().unwrap().try_into().unwrap());
-        // text of words from a small vocabulary: lz4 blocks with many literals and matches
-        const WORDS: [&[u8]; 8] = [
-            b"page ", b"memory ", b"dirty ", b"epoch ", b"frame ", b"0x7f3a ", b"user ", b"ttl=",
-        ];
-        let ps = 4096;
-        let pages = 1950; // a payload a little over 4 MiB: doubling would reach 8
-        let mut enc = Encoder::new(Config {
-            cache_bytes: 0,
-            hash_bytes: 0,
-            ..Config::default()
-        })
-        .unwrap();
-        enc.begin_epoch(0).unwrap();
-        let mut page = Vec::with_capacity(ps + 16);
-        for p in 0..pages {
-            page.clear();
-            while page.len() < ps {
-                let r = next();
-                page.extend_from_slice(WORDS[(r % 8) as usize]);
-                page.extend_from_slice(&(r >> 40).to_le_bytes()[..1 + (r >> 61) as usize % 3]);
-            }
-            page.truncate(ps);
-            enc.add_page((p * ps) as u64, &page).unwrap();
-        }
-        let sent = enc.end_epoch().unwrap().len();
+    /// Checks the buffers `enc` holds after a whole epoch's frame that was entropy coded.
+    fn check_buffers(enc: &Encoder, sent: usize, ps: usize) {
         let w = &enc.w.out;
         // the coded frame was sent: `coded` holds the plain frame it was made from
         assert!(sent < w.coded.len(), "the frame was entropy coded");
@@ -1466,7 +1433,12 @@ mod memory_tests {
             "{contexts} contexts held for a payload of {payload} bytes"
         );
         let most = (payload + HEADER_LEN + TRAILER_LEN + format::max_add_len(ps)) * 5 / 4;
-        for (name, cap) in [("frame", w.frame.capacity()), ("coded", w.coded.capacity())] {
+        let buffers = [
+            ("frame", w.frame.capacity()),
+            ("coded", w.coded.capacity()),
+            ("streams", w.entropy.streams_held()),
+        ];
+        for (name, cap) in buffers {
             assert!(
                 cap <= most,
                 "{name} buffer {cap} B for a payload of {payload}"
@@ -1480,10 +1452,59 @@ mod memory_tests {
             w.lit_ctx.capacity(),
             w.lit_ctx_len
         );
+        // every one of them counted
         let s = enc.stats();
+        let held = w.frame.capacity()
+            + w.coded.capacity()
+            + w.entropy.memory_bytes()
+            + 2 * w.lit_ctx.capacity();
         assert!(
-            s.memory_bytes
-                >= s.cache_memory_bytes + (w.frame.capacity() + w.coded.capacity()) as u64
+            s.memory_bytes >= s.cache_memory_bytes + held as u64,
+            "{} B reported, {} B of caches and {held} B of frame buffers held",
+            s.memory_bytes,
+            s.cache_memory_bytes
         );
+    }
+
+    /// Whole epochs' frames, their sizes not known before, leave buffers sized to the largest:
+    /// contexts for the literals of its literal stream (not one for every payload byte: the
+    /// models' contexts are as many as the literals), plain and coded frames and the streams
+    /// within a quarter and one op of its length, and all of them counted in the encoder's
+    /// memory. The second epoch is a fifth larger than the first, so buffers reserved by
+    /// doubling would hold 2x it.
+    #[test]
+    #[cfg_attr(miri, ignore)] // (megabytes of pages through the context models)
+    fn a_whole_epochs_frame_leaves_buffers_sized_to_it() {
+        let noise = crate::noise::bytes(32 << 20, 0x2545_f491_4f6c_dd1d);
+        let mut words = noise.chunks_exact(8);
+        let mut next = move || u64::from_le_bytes(words.next().unwrap().try_into().unwrap());
+        // text of words from a small vocabulary: lz4 blocks with many literals and matches
+        const WORDS: [&[u8]; 8] = [
+            b"page ", b"memory ", b"dirty ", b"epoch ", b"frame ", b"0x7f3a ", b"user ", b"ttl=",
+        ];
+        let ps = 4096;
+        let mut enc = Encoder::new(Config {
+            cache_bytes: 0,
+            hash_bytes: 0,
+            ..Config::default()
+        })
+        .unwrap();
+        let mut page = Vec::with_capacity(ps + 16);
+        // a payload a little over 4 MiB (doubling would reach 8), then one of about 5.3 MiB
+        for (epoch, pages) in [(0, 1950usize), (1, 2350)] {
+            enc.begin_epoch(epoch).unwrap();
+            for p in 0..pages {
+                page.clear();
+                while page.len() < ps {
+                    let r = next();
+                    page.extend_from_slice(WORDS[(r % 8) as usize]);
+                    page.extend_from_slice(&(r >> 40).to_le_bytes()[..1 + (r >> 61) as usize % 3]);
+                }
+                page.truncate(ps);
+                enc.add_page((p * ps) as u64, &page).unwrap();
+            }
+            let sent = enc.end_epoch().unwrap().len();
+            check_buffers(&enc, sent, ps);
+        }
     }
 }

@@ -204,6 +204,12 @@ impl EntropyEncoder {
         self.ctx.capacity()
     }
 
+    /// Bytes of split streams the encoder has room for.
+    #[cfg(test)]
+    pub(crate) fn streams_held(&self) -> usize {
+        self.streams.capacity()
+    }
+
     /// Bytes of buffers held.
     pub fn memory_bytes(&self) -> usize {
         self.streams.capacity() + 2 * self.ctx.capacity() + self.model.memory_bytes()

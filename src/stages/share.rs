@@ -11,7 +11,7 @@
 //! other bits). Its entries are charged to the full tier's budget, a block's worth per cached
 //! page, so every byte an entry saves is room for more page copies. Another block whose hash
 //! lands in the same slot with the same tag (one lookup in four million) is a candidate that
-//! its comparison refuses, like a stale entry.
+//! its comparison refuses, and its entry is dropped like a stale one.
 
 use crate::budget::filled;
 use crate::error::Error;
@@ -46,9 +46,11 @@ pub struct ShareStats {
     pub inserts: u64,
     /// Lookups made.
     pub lookups: u64,
-    /// Lookups that found an entry with the same hash.
+    /// Lookups that found an entry with the same tag (the same hash, but for one lookup in
+    /// about four million).
     pub candidates: u64,
-    /// Entries dropped because their location no longer held the content.
+    /// Entries dropped because their location did not hold the block looked up: the content
+    /// changed, or (as rarely as above) another block's hash had the same tag.
     pub stale: u64,
 }
 
@@ -96,11 +98,10 @@ impl ShareTable {
     }
 
     /// Records that block `block` of page `page` has content hashing to `hash` (nothing for a
-    /// page above [`MAX_PAGE`]).
+    /// page above [`MAX_PAGE`] or a block index of 1024 or more, which no page has).
     #[inline]
     pub fn insert(&mut self, hash: u64, page: u64, block: usize) {
-        debug_assert!(block < 1 << BLOCK_BITS);
-        if page > MAX_PAGE {
+        if page > MAX_PAGE || block >= 1 << BLOCK_BITS {
             return;
         }
         if let Some(s) = self.slot(hash) {
@@ -126,7 +127,7 @@ impl ShareTable {
     /// Drops the entry for `hash` if it still points at (`page`, `block`).
     #[inline]
     pub fn invalidate(&mut self, hash: u64, page: u64, block: usize) {
-        if page > MAX_PAGE {
+        if page > MAX_PAGE || block >= 1 << BLOCK_BITS {
             return;
         }
         if let Some(s) = self.slot(hash) {
@@ -221,11 +222,30 @@ mod tests {
             assert_eq!(t.lookup(hash), None);
         }
         t.insert(top, MAX_PAGE + 1, 0);
+        t.insert(top, 4, 1024);
         assert_eq!(t.lookup(top), None);
         assert_eq!(t.stats().inserts, 3);
+        // a page index whose low 32 bits are 4, and a block index whose low 10 bits are 2,
+        // must not stand for (4, 2)
         t.insert(top, 4, 2);
-        t.invalidate(top, MAX_PAGE + 1, 2);
+        t.invalidate(top, 4 + (1 << 32), 2);
+        t.invalidate(top, 4, 2 + 1024);
         assert_eq!(t.lookup(top), Some((4, 2)));
+    }
+
+    /// The slot comes from the hash's bits below the tag: hashes that differ only in their tag
+    /// share a slot, so the later entry replaces the earlier one.
+    #[test]
+    fn hashes_that_differ_only_in_their_tag_share_a_slot() {
+        let mut t = ShareTable::with_capacity(1 << 16);
+        for low in [0x1234_5678_9abc, 7, (1 << (64 - TAG_BITS)) - 1] {
+            // (tags apart in their top bits, which would pick the slot were it the hash's top)
+            let (a, b) = (h(1, low), h((1 << TAG_BITS) - 1, low));
+            t.insert(a, 1, 0);
+            t.insert(b, 2, 0);
+            assert_eq!(t.lookup(a), None);
+            assert_eq!(t.lookup(b), Some((2, 0)));
+        }
     }
 
     #[test]
