@@ -55,10 +55,16 @@ fn advise_huge_pages<T>(v: &Vec<T>) {
 #[inline]
 pub(crate) fn grow<T>(v: &mut Vec<T>, additional: usize, what: &'static str) -> Result<(), Error> {
     // (a no-op when the room is there already)
-    v.try_reserve(additional).map_err(|_| Error::OutOfMemory {
+    v.try_reserve(additional)
+        .map_err(|_| no_memory::<T>(what, additional))
+}
+
+/// The error of a buffer of `T` that could not grow by `additional` elements.
+fn no_memory<T>(what: &'static str, additional: usize) -> Error {
+    Error::OutOfMemory {
         what,
         bytes: additional.saturating_mul(std::mem::size_of::<T>()),
-    })
+    }
 }
 
 /// Makes `v`'s capacity at least `total` elements.
@@ -77,10 +83,7 @@ pub(crate) fn grow_to_exact<T>(
 ) -> Result<(), Error> {
     let additional = total.saturating_sub(v.len());
     v.try_reserve_exact(additional)
-        .map_err(|_| Error::OutOfMemory {
-            what,
-            bytes: additional.saturating_mul(std::mem::size_of::<T>()),
-        })
+        .map_err(|_| no_memory::<T>(what, additional))
 }
 
 /// Makes `v`'s capacity at least `total` elements, growing it by a quarter at least when it
