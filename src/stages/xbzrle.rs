@@ -28,7 +28,7 @@
 //! All encoders check the remaining capacity before every write and never write past `dst`; they
 //! return [`Overflow`] when the encoding is longer than `dst` (the contents of `dst` are then
 //! unspecified). On success, bytes of `dst` after the returned length may have been used as
-//! scratch (short runs are copied 16 bytes at a time when there is room). Unlike QEMU's encoder, which gives up as soon as fewer than 2 bytes of room
+//! scratch (runs of up to 64 bytes are moved 64 or 16 bytes at a time when there is room). Unlike QEMU's encoder, which gives up as soon as fewer than 2 bytes of room
 //! remain, they succeed whenever the encoding fits.
 
 use crate::stages::scan::{self, Isa, Job, Kernel};
@@ -108,9 +108,47 @@ fn count_b0(v: usize) -> u8 {
     (v as u8 & 0x7f) | (((v >= 0x80) as u8) << 7)
 }
 
+/// Copies `N` bytes from `src` to `dst` as one unaligned load and store.
+///
+/// # Safety
+/// `N` bytes must be readable at `src` and writable at `dst`, and the two ranges must not overlap.
+#[inline(always)]
+unsafe fn copy_block<const N: usize>(src: *const u8, dst: *mut u8) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        dst.cast::<[u8; N]>()
+            .write_unaligned(src.cast::<[u8; N]>().read_unaligned())
+    }
+}
+
+/// Writes counts `z` and `nz` (each at most [`MAX_COUNT`]) at `p`, each as its two possible
+/// bytes (the second is overwritten when a count takes one); returns where the run's bytes go.
+///
+/// # Safety
+/// 4 bytes must be writable at `p`.
+#[inline(always)]
+unsafe fn put_counts_unchecked(p: *mut u8, z: usize, nz: usize) -> *mut u8 {
+    // SAFETY: p..p + 4 is writable (caller), and count_len(z) + count_len(nz) <= 4.
+    unsafe {
+        p.write(count_b0(z));
+        p.add(1).write((z >> 7) as u8);
+        let p = p.add(count_len(z));
+        p.write(count_b0(nz));
+        p.add(1).write((nz >> 7) as u8);
+        p.add(count_len(nz))
+    }
+}
+
+/// A changed run of at most this many bytes is moved as one block of this size when the page and
+/// `dst` have room for it: one load and one store in place of a copy whose length varies (on the
+/// real dirty pairs of `bench/qemu-xbzrle`, 13-19% less time a page than a call for runs over 16).
+const BLOCK_MOVE: usize = 64;
+
 /// Appends the pair for changed run `[s, e)` whose zrun starts at `prev_end`, checking the room
 /// first. Returns the new output length, or `None` if the pair does not fit or the run is too
 /// long to express.
+///
+/// Bytes of `dst` after the pair may be written as scratch (see the module docs).
 #[inline(always)]
 fn put_pair(
     dst: &mut [u8],
@@ -126,35 +164,36 @@ fn put_pair(
         return None;
     }
     let room = dst.len() - d;
-    if room >= 4 + nz.max(16) && new.len() - s >= 16 {
-        // Fast path (the usual case): enough room for both counts written as 2 bytes each and a
-        // 16-byte copy, so write without per-byte checks or a memcpy call for short runs. Bytes
-        // written beyond the pair are inside dst and get overwritten or ignored.
-        let (zl, nl) = (count_len(z), count_len(nz));
-        // SAFETY: d + 4 + max(nz, 16) <= dst.len(), and zl + nl <= 4, so every write below
-        // (2 + 2 count bytes, then 16 or nz bytes at d + zl + nl) stays inside dst. Reads are
-        // new[s..s + 16] (checked: new.len() - s >= 16) or new[s..e] (e <= new.len()). dst and
-        // new are distinct borrows, so the copies do not overlap.
+    let head = count_len(z) + count_len(nz);
+    if nz <= BLOCK_MOVE && room >= 4 + BLOCK_MOVE && new.len() - s >= BLOCK_MOVE {
+        // The usual run: counts and a 64-byte move, no per-byte checks and no call.
+        // SAFETY: d + 4 + 64 <= dst.len(), so the counts (4 bytes at most at d) and the move (64
+        // bytes at d + head <= d + 4) stay inside dst; the move reads new[s..s + 64], inside new
+        // (new.len() - s >= 64). dst and new are distinct borrows: the ranges do not overlap.
         unsafe {
-            let p = dst.as_mut_ptr().add(d);
-            p.write(count_b0(z));
-            p.add(1).write((z >> 7) as u8);
-            let p = p.add(zl);
-            p.write(count_b0(nz));
-            p.add(1).write((nz >> 7) as u8);
-            let p = p.add(nl);
+            let p = put_counts_unchecked(dst.as_mut_ptr().add(d), z, nz);
+            copy_block::<BLOCK_MOVE>(new.as_ptr().add(s), p);
+        }
+        return Some(d + head + nz);
+    }
+    if room >= 4 + nz.max(16) && new.len() - s >= 16 {
+        // A long run, or one near the end of the page or of dst: counts, then a 16-byte move for
+        // a short run or a copy of exactly nz bytes.
+        // SAFETY: d + 4 + max(nz, 16) <= dst.len(), so the counts (4 bytes at most at d) and the
+        // 16 or nz bytes at d + head <= d + 4 stay inside dst. Reads are new[s..s + 16] (checked:
+        // new.len() - s >= 16) or new[s..e] (e <= new.len()). dst and new are distinct borrows.
+        unsafe {
+            let p = put_counts_unchecked(dst.as_mut_ptr().add(d), z, nz);
             let src = new.as_ptr().add(s);
             if nz <= 16 {
-                p.cast::<[u8; 16]>()
-                    .write_unaligned(src.cast::<[u8; 16]>().read_unaligned());
+                copy_block::<16>(src, p);
             } else {
                 core::ptr::copy_nonoverlapping(src, p, nz);
             }
         }
-        return Some(d + zl + nl + nz);
+        return Some(d + head + nz);
     }
-    let need = count_len(z) + count_len(nz) + nz;
-    if need > room {
+    if head + nz > room {
         return None;
     }
     let d = put_count(dst, d, z);

@@ -125,6 +125,51 @@ fn random_patterns_round_trip_on_every_path_within_bound() {
     }
 }
 
+/// A changed run of every length from 1 to 80 bytes (the writer moves a run of up to 16 bytes as
+/// one 16-byte block where the page and `out` have room, others with a copy of their length),
+/// early in the page, at its end and 8 bytes before it, after a one-byte run:
+/// every path writes exactly the pairs the format defines, into an `out` of exactly that length
+/// as into a larger one. (Under Miri every 9th length at a 256-byte page.)
+#[test]
+fn runs_of_every_length_are_copied_exactly() {
+    const PAGE: usize = scaled(4096, 256);
+    fn uleb(v: usize, to: &mut Vec<u8>) {
+        let mut v = v;
+        while v >= 0x80 {
+            to.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        to.push(v as u8);
+    }
+    let mut rng = Rng(36);
+    let old = random_page(&mut rng, PAGE);
+    let step = if cfg!(miri) { 9 } else { 1 };
+    for len in (1..=80).step_by(step) {
+        for at in [100, PAGE - len, PAGE - len - 8] {
+            let mut new = old.clone();
+            for b in &mut new[at..at + len] {
+                *b ^= 0x5a;
+            }
+            new[20] ^= 1;
+            let mut want = vec![20, 1, new[20]];
+            uleb(at - 21, &mut want);
+            uleb(len, &mut want);
+            want.extend_from_slice(&new[at..at + len]);
+            for isa in scan::available() {
+                for room in [want.len(), want.len() + 80] {
+                    let mut out = vec![0u8; room];
+                    let got = encode_with(isa, &old, &new, &mut out);
+                    assert_eq!(got, Some(want.len()), "{isa} len={len} at={at} room={room}");
+                    assert!(
+                        out[..want.len()] == want[..],
+                        "{isa} len={len} at={at} room={room}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The worst cases for the size bound: every byte changed, and alternating patterns around the
 /// merge threshold, on many lengths, fit in max_encoded_len(). Under Miri: lengths up to 20 and
 /// around the 64-byte blocks and the one-byte varint limit (pages, among them the sizes for the
