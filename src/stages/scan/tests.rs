@@ -90,6 +90,25 @@ fn flip_every(new: &mut [u8], start: usize, end: usize, step: usize, x: &mut Fli
     }
 }
 
+/// Pages that differ from `old` (at least 96 bytes long) in one changed run of every length from
+/// 1 to 80 bytes (every 9th length under Miri), placed early in the page, at its end and 8 bytes
+/// before it, after a one-byte run at byte 20: `(length, start, new page)`. The page codecs'
+/// writers move runs of different lengths in different ways; each must give the exact bytes.
+pub(crate) fn single_runs(old: &[u8]) -> impl Iterator<Item = (usize, usize, Vec<u8>)> + '_ {
+    let n = old.len();
+    let step = if cfg!(miri) { 9 } else { 1 };
+    (1..=80usize).step_by(step).flat_map(move |len| {
+        [100, n - len, n - len - 8].into_iter().map(move |at| {
+            let mut new = old.to_vec();
+            for b in &mut new[at..at + len] {
+                *b ^= 0x5a;
+            }
+            new[20] ^= 1;
+            (len, at, new)
+        })
+    })
+}
+
 /// A random `new` page derived from `old` by one of several change patterns chosen by `kind`:
 /// nothing, few scattered bytes, clustered bursts, about half of the bytes, everything random,
 /// every byte, every 2nd to 5th byte, random 8-byte words.
