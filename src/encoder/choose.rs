@@ -4,13 +4,13 @@
 use super::blocks::mark_delta_blocks;
 use super::gates::Verdict;
 use super::run::Offer;
+use super::tick::Tick;
 use super::{Kind, Lap, Lead, Outcome, Work, DICT_MIN_DIVISOR, SMALL_DELTA_DIVISOR};
 use crate::compress::{self, Codec};
 use crate::config::Fallback;
 use crate::format::{op, varint};
 use crate::stages::cache::PageCache;
 use crate::stages::delta;
-use std::time::Instant;
 
 /// Link rate (bytes per second) from which the fallback compressor uses its greedy parse when the
 /// encoder is not far ahead of the link: 10 MB/s (80 Mbit/s). Below it a page's time on the link
@@ -133,9 +133,7 @@ impl Work {
             }
             let (t, before) = blocks_start;
             let saved = before.saturating_sub(self.best_len_or_raw(self.cfg.page_size));
-            self.gates
-                .blocks
-                .record(t.elapsed().as_nanos() as u64, saved as u64);
+            self.gates.blocks.record(t.elapsed_ns(), saved as u64);
         } else if blocks_late {
             let bs = self.cfg.block_size;
             let changed = old
@@ -222,7 +220,7 @@ impl Work {
         } else {
             ps - DELTA_BELOW_RAW
         };
-        let t = (long != Verdict::Closed).then(Instant::now);
+        let t = (long != Verdict::Closed).then(Tick::now);
         let n = delta::encode(old, page, &mut self.page.body[..limit]);
         if n == Some(0) {
             return Delta::Unchanged;
@@ -231,9 +229,7 @@ impl Work {
         // delta's, its length, 2 bytes here, and the delta); only such a page is its sample
         if let Some(t) = t.filter(|_| n.is_none_or(|n| n > ps / 2)) {
             let saved = n.map_or(0, |n| ps.saturating_sub(n + 2));
-            self.gates
-                .long_delta
-                .record(t.elapsed().as_nanos() as u64, saved as u64);
+            self.gates.long_delta.record(t.elapsed_ns(), saved as u64);
             self.probing |= long == Verdict::Measure;
         }
         let Some(n) = n else {
@@ -297,7 +293,7 @@ impl Work {
         {
             return;
         }
-        let t = Instant::now();
+        let t = Tick::now();
         let limit = self.best_budget(ps);
         let before = self.unaided_len().min(deferred_bound);
         let mut saved = 0;
@@ -313,9 +309,7 @@ impl Work {
             *best = Some(Kind::Dict);
             saved = before.saturating_sub(p.best.len());
         }
-        self.gates
-            .dict
-            .record(t.elapsed().as_nanos() as u64, saved as u64);
+        self.gates.dict.record(t.elapsed_ns(), saved as u64);
     }
 
     /// Encodes a page whose last-sent block hashes are `old`: only changed blocks are sent.
@@ -326,7 +320,7 @@ impl Work {
         old: &[u64],
         cache: &PageCache,
     ) -> Outcome {
-        let t = Instant::now();
+        let t = Tick::now();
         self.hasher
             .hashes(page, self.cfg.block_size, &mut self.page.hashes);
         let mut any = false;
@@ -335,19 +329,19 @@ impl Work {
             any |= a != b;
         }
         if !any {
-            self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+            self.stats.nanos.blocks += t.elapsed_ns();
             return Outcome::Unchanged;
         }
         self.encode_blocks(page_idx, page, cache);
         std::mem::swap(&mut self.page.block_op, &mut self.page.best);
-        self.stats.nanos.blocks += t.elapsed().as_nanos() as u64;
+        self.stats.nanos.blocks += t.elapsed_ns();
         self.emit(page_idx, Kind::Blocks, page, &[]);
         Outcome::Sent
     }
 
     /// Encodes a page whose content on the backup is unknown.
     pub(super) fn fresh(&mut self, page_idx: u64, page: &[u8], cache: &PageCache) -> Outcome {
-        let t = Instant::now();
+        let t = Tick::now();
         self.page.best.clear();
         self.page.changed.fill(true);
         if self.blocks_open {
@@ -366,7 +360,7 @@ impl Work {
                     // the block work found nothing: a sample of its gate that saved nothing
                     // (for a page in the run, completed with its share of the compression when
                     // the run is written, as the literals compressed inside the block work are)
-                    let ns = (t.elapsed().as_nanos() as u64).saturating_sub(self.run.flushed_ns);
+                    let ns = t.elapsed_ns().saturating_sub(self.run.flushed_ns);
                     self.stats.nanos.blocks += ns;
                     if offer == Offer::Taken {
                         self.run.defer_blocks(ns);
@@ -377,7 +371,7 @@ impl Work {
                 }
             }
             self.pack_literals(page);
-            let ns = t.elapsed().as_nanos() as u64;
+            let ns = t.elapsed_ns();
             self.stats.nanos.blocks += ns;
             // what zero and shared blocks saved beyond what the page takes without them
             // (compressing the literals is the compressor's saving)
@@ -409,7 +403,7 @@ impl Work {
             return Outcome::Sent;
         }
         self.page.changed.fill(false); // nothing hashed: nothing to index
-        let t1 = Instant::now();
+        let t1 = Tick::now();
         match self.offer_run(page_idx, page, false, true) {
             Offer::Taken => {}
             Offer::Raw => self.emit_raw(page_idx, page),
@@ -422,7 +416,7 @@ impl Work {
                 }
             }
         }
-        self.stats.nanos.compress += t1.elapsed().as_nanos() as u64;
+        self.stats.nanos.compress += t1.elapsed_ns();
         Outcome::Sent
     }
 
@@ -510,7 +504,7 @@ impl Work {
         page: &[u8],
         limit: usize,
     ) -> Option<(Codec, usize)> {
-        let t = Instant::now();
+        let t = Tick::now();
         let src: &[u8] = if src_is_lits {
             &self.page.literals
         } else {
@@ -527,7 +521,7 @@ impl Work {
         let r = self.engine.compress_fast(src, out);
         let saved = r.map_or(0, |(_, n)| src.len().saturating_sub(n));
         // compressed output is written instead of the input: its cost beyond sending that RAW
-        let cost = (t.elapsed().as_nanos() as u64).saturating_sub(self.gates.shed.ns());
+        let cost = t.elapsed_ns().saturating_sub(self.gates.shed.ns());
         self.gates.compress.record(cost, saved as u64);
         if !src_is_lits {
             self.gates.compress_whole.record(cost, saved as u64);

@@ -21,6 +21,7 @@ pub mod gates;
 mod in_place;
 mod run;
 mod stopwatch;
+mod tick;
 mod writer;
 
 pub use in_place::FrameParts;
@@ -39,6 +40,7 @@ use choose::Held;
 use gates::{Gates, Verdict};
 use run::Offer;
 use std::time::Instant;
+use tick::Tick;
 use writer::{FrameWriter, Part};
 
 /// Largest guest address the encoder accepts (exclusive): 2^60 bytes.
@@ -151,7 +153,7 @@ struct Work {
     /// When the page's last timed step ended: the clock read that ends one step begins the
     /// next (a small delta costs three reads, not six; at 10 Gbit/s they were a tenth of the
     /// encoder's time).
-    clock: Instant,
+    clock: Tick,
 }
 
 /// How far the encoder is ahead of the link.
@@ -312,13 +314,13 @@ enum Outcome {
 
 /// A stopwatch whose laps are charged to the stages' time counters ([`EncoderStats::nanos`]); it
 /// starts from the encoder's last clock read ([`Work::clock`]) rather than reading the clock.
-struct Lap(Instant);
+struct Lap(Tick);
 
 impl Lap {
     /// Adds the time since the last lap to `counter` and starts the next lap.
     fn to(&mut self, counter: &mut u64) {
-        let now = Instant::now();
-        *counter += (now - self.0).as_nanos() as u64;
+        let now = Tick::now();
+        *counter += now.ns_since(self.0);
         self.0 = now;
     }
 }
@@ -379,6 +381,8 @@ impl Encoder {
 
     fn build(cfg: Config, policy: Policy, seed: u64, stream_id: u64) -> Result<Encoder, Error> {
         cfg.validate()?;
+        // the pages' clock is calibrated before the first page is timed
+        tick::calibrate();
         let (full_pages, share_entries) = full_tier_pages(&cfg);
         let hash_pages = if cfg.stages.blocks {
             cfg.hash_bytes / PageCache::hash_cost(cfg.page_size, cfg.block_size)
@@ -431,7 +435,7 @@ impl Encoder {
                 out,
                 stats: EncoderStats::default(),
                 epoch_start: EncoderStats::default(),
-                clock: Instant::now(),
+                clock: Tick::now(),
                 run_queue: contention::RunQueue::default(),
             },
         })
@@ -840,9 +844,8 @@ impl Encoder {
             .stats
             .pages_in
             .is_multiple_of(ZERO_TIMED_EVERY)
-            .then(Instant::now);
-        let zero_time =
-            |t: Option<Instant>| t.map_or(0, |t| t.elapsed().as_nanos() as u64 * ZERO_TIMED_EVERY);
+            .then(Tick::now);
+        let zero_time = |t: Option<Tick>| t.map_or(0, |t| t.elapsed_ns() * ZERO_TIMED_EVERY);
 
         // the cache is asked about the page after the zero test, and dirty pages often come in
         // runs: the next page's lookup is started now too
@@ -900,7 +903,7 @@ impl Encoder {
         let w = &mut self.w;
         // the analysis is measured where its gate lets it run, its cost that of the stages whose
         // own gates let them run
-        let now = Instant::now();
+        let now = Tick::now();
         w.clock = now;
         let analysis_start = (gated && !forced).then_some((now, w.out.len(), cached));
         let blocks = if !w.cfg.stages.blocks {
@@ -932,7 +935,7 @@ impl Encoder {
             }
             Cached::Hashes(_) | Cached::Miss => (w.fresh(page_idx, page, cache), false),
         };
-        let t = if clocked { w.clock } else { Instant::now() };
+        let t = if clocked { w.clock } else { Tick::now() };
         if let Outcome::Unchanged = outcome {
             w.stats.unchanged += 1;
             w.record_analysis(analysis_start, t);
@@ -954,8 +957,8 @@ impl Encoder {
                 }
             }
         }
-        let end = Instant::now();
-        w.stats.nanos.update += (end - t).as_nanos() as u64;
+        let end = Tick::now();
+        w.stats.nanos.update += end.ns_since(t);
         w.record_analysis(analysis_start, end);
     }
 
@@ -970,7 +973,7 @@ impl Encoder {
             .stats
             .skipped_analysis
             .is_multiple_of(gates::SHED_TIMED_EVERY);
-        let t0 = timed.then(Instant::now);
+        let t0 = timed.then(Tick::now);
         // sent first, so the store that follows reads the page from the processor's cache
         w.page.best.clear();
         let offer = w.offer_run(page_idx, page, true, true);
@@ -984,7 +987,7 @@ impl Encoder {
         } else if offer != Offer::Taken {
             w.emit_raw(page_idx, page);
             if let Some(t0) = t0 {
-                let ns = t0.elapsed().as_nanos() as u64;
+                let ns = t0.elapsed_ns();
                 w.gates.shed.record(ns.saturating_sub(w.run.flushed_ns));
             }
         }
@@ -999,9 +1002,9 @@ impl Encoder {
                 .probe_due(w.cfg.link_rate, w.cfg.page_size, shed_ns)
         };
         if store {
-            let t = Instant::now();
+            let t = Tick::now();
             self.cache.store_copy(page_idx, page);
-            w.gates.cache_store.record(t.elapsed().as_nanos() as u64);
+            w.gates.cache_store.record(t.elapsed_ns());
         } else {
             self.cache.remove(page_idx);
         }
@@ -1060,13 +1063,19 @@ impl Work {
     /// lost its deltas within three epochs and shipped 9% later).
     /// A page on which a stage inside the analysis was probed is not recorded (see
     /// [`Work::probing`]).
-    fn record_analysis(&mut self, start: Option<(Instant, usize, bool)>, end: Instant) {
+    fn record_analysis(&mut self, start: Option<(Tick, usize, bool)>, end: Tick) {
+        self.record_analysis_ns(start.map(|(t, len, cached)| (end.ns_since(t), len, cached)));
+    }
+
+    /// [`record_analysis`](Self::record_analysis) of a page whose analysis began when the
+    /// frame was `len` bytes long and took `ns` nanoseconds: `Some((ns, len, cached))`.
+    fn record_analysis_ns(&mut self, analysis: Option<(u64, usize, bool)>) {
         if self.probing {
             return;
         }
-        if let Some((t, len, cached)) = start {
+        if let Some((ns, len, cached)) = analysis {
             // a run written meanwhile is not this page's
-            let elapsed = ((end - t).as_nanos() as u64).saturating_sub(self.run.flushed_ns);
+            let elapsed = ns.saturating_sub(self.run.flushed_ns);
             if self.run.took_page {
                 // its op and its compression come when the run is written
                 self.run.defer_analysis(elapsed, cached);
@@ -1388,11 +1397,9 @@ mod tests {
             if let Some((cost, saved)) = compress {
                 compressor_measured(w, cost, saved);
             }
-            let t = Instant::now();
             let len = w.out.len();
             w.out.frame.extend(std::iter::repeat_n(7u8, op_len));
-            let end = t + std::time::Duration::from_nanos(ns);
-            w.record_analysis(Some((t, len, cached)), end);
+            w.record_analysis_ns(Some((ns, len, cached)));
             let g = w.gates.analysis_gate(cached);
             (g.cost_ns(), g.saved_bytes())
         };

@@ -11,13 +11,13 @@
 //! on nothing) and when the frame closes. A run of one page is the COMPRESSED op it would have
 //! been; a block that is not shorter than its pages sent RAW is sent as those RAW ops.
 
+use super::tick::Tick;
 use super::{count, Work};
 use crate::budget;
 use crate::compress::{self, Codec};
 use crate::config::{Config, Fallback};
 use crate::error::Error;
 use crate::format::{self, op, varint};
-use std::time::Instant;
 
 /// The most pages between two pages of a run that are not in it (each costs a gap byte, and
 /// pages apart share less).
@@ -183,7 +183,7 @@ impl Work {
         if n == 0 {
             return;
         }
-        let (t, len0) = (Instant::now(), self.out.len());
+        let (t, len0) = (Tick::now(), self.out.len());
         // (taken out while written: the ops written here do not flush it again)
         let mut run = std::mem::take(&mut self.run);
         let ps = self.cfg.page_size;
@@ -194,9 +194,9 @@ impl Work {
         let raw: usize = n * (1 + ps) + 1;
         let head = 1 + 2 * varint::MAX_LEN + varint::MAX_LEN * n;
         let limit = raw.saturating_sub(head).clamp(1, run.block.len());
-        let t1 = Instant::now();
+        let t1 = Tick::now();
         let packed = self.compress_counted(input, &mut run.block[..limit], n);
-        let per_page_ns = t1.elapsed().as_nanos() as u64 / n as u64;
+        let per_page_ns = t1.elapsed_ns() / n as u64;
         match packed {
             Some(len) => self.emit_run(&run.pages, input, &run.block[..len]),
             None => {
@@ -219,7 +219,7 @@ impl Work {
         }
         run.pages.clear();
         self.run = run;
-        let ns = t.elapsed().as_nanos() as u64;
+        let ns = t.elapsed_ns();
         if charge {
             self.stats.nanos.compress += ns;
         }
@@ -230,14 +230,13 @@ impl Work {
     /// The compressor on the `pages` pages of `input` into `out`, as [`Work::compress_gated`]
     /// runs it once its gate has let the pages through: its cost and saving recorded per page.
     fn compress_counted(&mut self, input: &[u8], out: &mut [u8], pages: usize) -> Option<usize> {
-        let t = Instant::now();
+        let t = Tick::now();
         if !self.greedy_now() {
             return self.engine.compress(input, out).map(|(_, n)| n);
         }
         let r = self.engine.compress_fast(input, out).map(|(_, n)| n);
         let saved = r.map_or(0, |n| input.len().saturating_sub(n)) / pages;
-        let cost =
-            (t.elapsed().as_nanos() as u64 / pages as u64).saturating_sub(self.gates.shed.ns());
+        let cost = (t.elapsed_ns() / pages as u64).saturating_sub(self.gates.shed.ns());
         for _ in 0..pages {
             self.gates.compress.record(cost, saved as u64);
             self.gates.compress_whole.record(cost, saved as u64);
