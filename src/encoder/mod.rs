@@ -1291,17 +1291,17 @@ mod tests {
         }
     }
 
-    /// Adaptive, with the block work, the dictionary and the compressor all shut, a cached page
-    /// changed too much for a half-page delta still goes out as a delta when that is shorter than
-    /// the page, not RAW; with the dictionary's gate open the delta is limited to half a page as
-    /// before, so the page goes to the dictionary. The gates are set by hand, so no timing
-    /// decides; the replica is exact.
+    /// Adaptive, with the dictionary and the compressor shut, a cached page changed too much for
+    /// a half-page delta still goes out as a delta when that is shorter than the page, not RAW,
+    /// and, where the block work runs, shorter than its block op; with the dictionary's gate
+    /// open the delta is limited to half a page, so the page goes to the dictionary. The gates
+    /// are set by hand, so no timing decides; the replica is exact.
     #[test]
-    fn a_delta_over_half_a_page_beats_raw_where_nothing_else_runs() {
+    fn a_delta_over_half_a_page_beats_raw_and_block_ops_where_no_compressor_runs() {
         use crate::Decoder;
         let cfg = never_ahead();
         let ps = cfg.page_size;
-        let run = |dict_pays: bool, long_pays: bool| {
+        let run = |dict_pays: bool, long_pays: bool, blocks_pay: bool| {
             let mut enc = Encoder::with_seed(cfg, 12).unwrap();
             let mut dec = Decoder::new(cfg).unwrap();
             // repeats every 64 bytes, before and after the change: lz4 codes it in little
@@ -1321,7 +1321,11 @@ mod tests {
                 for _ in 0..gates::WARMUP {
                     g.analysis.record(0, 1 << 50);
                     g.analysis_uncached.record(0, 1 << 50);
-                    g.blocks.record(1 << 30, 0);
+                    if blocks_pay {
+                        g.blocks.record(0, 1 << 50);
+                    } else {
+                        g.blocks.record(1 << 30, 0);
+                    }
                     g.compress.record(1 << 30, 0);
                     if dict_pays {
                         g.dict.record(0, 1 << 50);
@@ -1338,7 +1342,7 @@ mod tests {
             }
             last
         };
-        let alone = run(false, true);
+        let alone = run(false, true, false);
         assert_eq!(alone.delta.pages, 3, "deltas where nothing else runs");
         assert_eq!(alone.raw.pages, 0);
         let avg = alone.delta.bytes / 3;
@@ -1346,12 +1350,20 @@ mod tests {
             avg > ps as u64 / 2 && avg < ps as u64,
             "a delta of {avg} bytes: over half a page, under a page"
         );
-        let long_shut = run(false, false);
+        let long_shut = run(false, false, false);
         assert_eq!(long_shut.delta.pages, 0, "the long delta's gate shut");
         assert_eq!(long_shut.raw.pages, 3);
-        let with_dict = run(true, true);
+        let with_dict = run(true, true, false);
         assert_eq!(with_dict.delta.pages, 0, "the dictionary's gate open");
         assert_eq!(with_dict.dict.pages, 3);
+        // the block work finds every block of the first page changed and new: its op of
+        // literals is longer than the delta. The other two pages are the same bytes as the
+        // first, so their block ops refer to its blocks and are shorter still
+        let with_blocks = run(false, true, true);
+        assert_eq!(with_blocks.delta.pages, 1, "the block work open");
+        assert_eq!(with_blocks.delta.bytes, alone.delta.bytes / 3);
+        assert_eq!(with_blocks.blocks.pages, 2);
+        assert_eq!(with_blocks.raw.pages, 0);
     }
 
     /// The default configuration on a 1 GB/s link.
