@@ -211,7 +211,7 @@ impl Work {
         let per_page_len = (self.out.len() - len0) / n;
         for (blocks, analysis) in run.blocks_ns.drain(..).zip(run.analysis.drain(..)) {
             if let Some(ns) = blocks {
-                self.gates.blocks.record(ns + per_page_ns, 0);
+                self.gates.blocks_uncached.record(ns + per_page_ns, 0);
             }
             if let Some((ns, cached)) = analysis {
                 self.analysis_sample(ns + per_page_ns, per_page_len, cached);
