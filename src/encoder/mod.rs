@@ -1049,7 +1049,10 @@ impl Work {
         }
         let g = self.gates.blocks_gate(cached);
         let cost = g.cost_ns();
-        let pays = !cached || g.worth_it(self.cfg.link_rate / AHEAD_DISCOUNT);
+        // (far ahead of the link every stage runs)
+        let pays = !cached
+            || self.lead == Lead::FarAhead
+            || g.worth_it(self.cfg.link_rate / AHEAD_DISCOUNT);
         if self.exhaustive || (pays && self.lead_forces(cost)) {
             return Verdict::Open;
         }
@@ -1246,8 +1249,8 @@ mod tests {
 
     /// Ahead of the link the block work is forced only where it costs at most a RAW page's link
     /// time (4096 ns for 4 KiB pages at 1 GB/s) and, on cached pages, pays at a quarter of the
-    /// link rate: there block work that saves nothing is not forced however cheap. Each kind of
-    /// page has its own gate; behind the link the gate decides.
+    /// link rate: there block work that saves nothing is not forced however cheap. Far ahead it
+    /// always runs. Each kind of page has its own gate; behind the link the gate decides.
     #[test]
     fn the_lead_forces_the_block_work_on_cached_pages_only_where_it_saves() {
         let cfg = Config {
@@ -1283,6 +1286,8 @@ mod tests {
                     "{cost} ns, {saved} B, {cached}"
                 );
                 assert_ne!(w.blocks_verdict(!cached), Verdict::Open, "the other gate");
+                w.lead = Lead::FarAhead;
+                assert_eq!(w.blocks_verdict(cached), Verdict::Open, "far ahead");
                 w.lead = Lead::Behind;
                 let pays = saved * 1_000_000_000 > cost * cfg.link_rate;
                 assert_eq!(w.blocks_verdict(cached) == Verdict::Open, pays);
